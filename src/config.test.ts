@@ -1,0 +1,99 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from './config.js';
+
+const KEY_HEX = 'a'.repeat(64);
+
+function errorOf(env: Record<string, string>): ConfigError {
+  try {
+    loadConfig(env);
+  } catch (err) {
+    if (err instanceof ConfigError) return err;
+    throw err;
+  }
+  throw new Error('expected loadConfig to fail');
+}
+
+describe('loadConfig', () => {
+  it('starts from an empty environment, on the embedded database', () => {
+    const config = loadConfig({});
+    expect(config.port).toBe(3000);
+    expect(config.databaseUrl).toBeUndefined();
+    expect(config.dataDir).toBe('.data');
+    expect(config.publicUrl).toBe('http://localhost:3000');
+    expect(config.github).toBeUndefined();
+    expect(config.credentialKey).toBeUndefined();
+    expect(config.nodeHeartbeatTimeoutMs).toBe(180_000);
+  });
+
+  it('reads a full configuration', () => {
+    const config = loadConfig({
+      APP_ID: '123',
+      PRIVATE_KEY: '-----BEGIN KEY-----\\nabc\\n-----END KEY-----',
+      WEBHOOK_SECRET: 'whsec',
+      GHE_HOST: 'ghe.example.com',
+      GHE_PROTOCOL: 'http',
+      LOG_LEVEL: 'debug',
+      PORT: '8080',
+      DATABASE_URL: 'postgres://u@127.0.0.1:5432/gaffer',
+      PUBLIC_URL: 'https://gaffer.example.com/',
+      CREDENTIAL_KEY: KEY_HEX,
+      ADMIN_EMAIL: 'Admin@Example.com',
+      ADMIN_PASSWORD: 'correct horse',
+      NODE_REGISTRATION_TOKEN: 'r'.repeat(32),
+    });
+    expect(config.github).toEqual({
+      appId: 123,
+      privateKey: '-----BEGIN KEY-----\nabc\n-----END KEY-----',
+      privateKeyPath: undefined,
+      webhookSecret: 'whsec',
+    });
+    expect(config.gheProtocol).toBe('http');
+    expect(config.publicUrl).toBe('https://gaffer.example.com');
+    expect(config.credentialKey?.length).toBe(32);
+    expect(config.admin).toEqual({ email: 'admin@example.com', password: 'correct horse' });
+  });
+
+  it('accepts a base64 credential key', () => {
+    const key = Buffer.alloc(32, 7).toString('base64');
+    expect(loadConfig({ CREDENTIAL_KEY: key }).credentialKey).toEqual(Buffer.alloc(32, 7));
+  });
+
+  it('names every bad key in one error, without echoing values', () => {
+    const err = errorOf({
+      PORT: 'eighty',
+      DATABASE_URL: 'mysql://nope',
+      CREDENTIAL_KEY: 'too-short-secret-value',
+      LOG_LEVEL: 'loud',
+      GHE_PROTOCOL: 'ftp',
+      ADMIN_EMAIL: 'not-an-email',
+      ADMIN_PASSWORD: 'short',
+      NODE_REGISTRATION_TOKEN: 'tiny',
+      PUBLIC_URL: 'not a url',
+    });
+    expect(err.keys).toEqual([
+      'ADMIN_EMAIL',
+      'ADMIN_PASSWORD',
+      'CREDENTIAL_KEY',
+      'DATABASE_URL',
+      'GHE_PROTOCOL',
+      'LOG_LEVEL',
+      'NODE_REGISTRATION_TOKEN',
+      'PORT',
+      'PUBLIC_URL',
+    ]);
+    for (const key of err.keys) expect(err.message).toContain(`- ${key}:`);
+    expect(err.message).not.toContain('too-short-secret-value');
+    expect(err.code).toBe('config_invalid');
+  });
+
+  it('names keys that must come together', () => {
+    expect(errorOf({ APP_ID: '1' }).keys).toEqual(['PRIVATE_KEY', 'WEBHOOK_SECRET']);
+    expect(errorOf({ PRIVATE_KEY_PATH: '/k.pem' }).keys).toEqual(['APP_ID']);
+    expect(errorOf({ ADMIN_EMAIL: 'a@b.co' }).keys).toEqual(['ADMIN_PASSWORD']);
+    expect(errorOf({ ADMIN_PASSWORD: 'longenough' }).keys).toEqual(['ADMIN_EMAIL']);
+  });
+
+  it('treats empty values as unset', () => {
+    expect(loadConfig({ PORT: '', DATABASE_URL: '  ' }).port).toBe(3000);
+  });
+});

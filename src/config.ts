@@ -1,0 +1,170 @@
+import { z } from 'zod';
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+const emptyToUndefined = (value: unknown) =>
+  typeof value === 'string' && value.trim() === '' ? undefined : value;
+
+const optionalString = z.preprocess(emptyToUndefined, z.string().optional());
+const int = (fallback: number, min = 1) =>
+  z.preprocess(emptyToUndefined, z.coerce.number().int().min(min).default(fallback));
+
+const schema = z
+  .object({
+    APP_ID: z.preprocess(emptyToUndefined, z.coerce.number().int().positive().optional()),
+    PRIVATE_KEY: optionalString,
+    PRIVATE_KEY_PATH: optionalString,
+    WEBHOOK_SECRET: optionalString,
+    GHE_HOST: optionalString,
+    GHE_PROTOCOL: z.preprocess(emptyToUndefined, z.enum(['http', 'https']).default('https')),
+    LOG_LEVEL: z.preprocess(emptyToUndefined, z.enum(LOG_LEVELS).default('info')),
+    PORT: z.preprocess(emptyToUndefined, z.coerce.number().int().min(0).max(65535).default(3000)),
+    DATABASE_URL: z.preprocess(
+      emptyToUndefined,
+      z
+        .string()
+        .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// or postgresql:// URL')
+        .optional(),
+    ),
+    DATA_DIR: z.preprocess(emptyToUndefined, z.string().default('.data')),
+    PUBLIC_URL: z.preprocess(emptyToUndefined, z.url().optional()),
+    CREDENTIAL_KEY: z.preprocess(
+      emptyToUndefined,
+      z
+        .string()
+        .refine((v) => decodeKey(v) !== undefined, {
+          message: 'must be 32 bytes, as 64 hex characters or base64',
+        })
+        .optional(),
+    ),
+    ADMIN_EMAIL: z.preprocess(emptyToUndefined, z.email().optional()),
+    ADMIN_PASSWORD: z.preprocess(
+      emptyToUndefined,
+      z.string().min(8, 'must be at least 8 characters').optional(),
+    ),
+    NODE_REGISTRATION_TOKEN: z.preprocess(
+      emptyToUndefined,
+      z.string().min(16, 'must be at least 16 characters').optional(),
+    ),
+    NODE_HEARTBEAT_TIMEOUT_SECONDS: int(180),
+    TASK_TIMEOUT_SECONDS: int(3600),
+    DISPATCH_MAX_ATTEMPTS: int(5),
+    DISPATCH_TIMEOUT_SECONDS: int(10),
+    SCHEDULER_INTERVAL_SECONDS: int(5),
+    TASK_LOG_MAX_BYTES: int(5 * 1024 * 1024),
+    AUTO_RETRY_INFRA_FAILURES: z.preprocess(
+      emptyToUndefined,
+      z.coerce.number().int().min(0).max(10).default(0),
+    ),
+  })
+  .superRefine((env, ctx) => {
+    const hasKey = env.PRIVATE_KEY !== undefined || env.PRIVATE_KEY_PATH !== undefined;
+    if (env.APP_ID !== undefined && !hasKey) {
+      ctx.addIssue({ code: 'custom', path: ['PRIVATE_KEY'], message: 'required when APP_ID is set (or set PRIVATE_KEY_PATH)' });
+    }
+    if (env.APP_ID === undefined && hasKey) {
+      ctx.addIssue({ code: 'custom', path: ['APP_ID'], message: 'required when a private key is set' });
+    }
+    if (env.APP_ID !== undefined && env.WEBHOOK_SECRET === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['WEBHOOK_SECRET'], message: 'required when APP_ID is set' });
+    }
+    if ((env.ADMIN_EMAIL === undefined) !== (env.ADMIN_PASSWORD === undefined)) {
+      const missing = env.ADMIN_EMAIL === undefined ? 'ADMIN_EMAIL' : 'ADMIN_PASSWORD';
+      ctx.addIssue({ code: 'custom', path: [missing], message: 'ADMIN_EMAIL and ADMIN_PASSWORD are set together' });
+    }
+  });
+
+/** Validated server configuration. Secrets stay in this object and never reach a log. */
+export type Config = {
+  github:
+    | { appId: number; privateKey: string | undefined; privateKeyPath: string | undefined; webhookSecret: string }
+    | undefined;
+  webhookSecret: string | undefined;
+  gheHost: string | undefined;
+  gheProtocol: 'http' | 'https';
+  logLevel: (typeof LOG_LEVELS)[number];
+  port: number;
+  databaseUrl: string | undefined;
+  dataDir: string;
+  publicUrl: string;
+  credentialKey: Buffer | undefined;
+  admin: { email: string; password: string } | undefined;
+  nodeRegistrationToken: string | undefined;
+  nodeHeartbeatTimeoutMs: number;
+  taskTimeoutMs: number;
+  dispatchMaxAttempts: number;
+  dispatchTimeoutMs: number;
+  schedulerIntervalMs: number;
+  taskLogMaxBytes: number;
+  autoRetryInfraFailures: number;
+};
+
+/** Thrown by {@link loadConfig}; `keys` names every bad or missing key. */
+export class ConfigError extends Error {
+  readonly code = 'config_invalid' as const;
+  constructor(readonly keys: string[], message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Decodes a 32-byte key given as 64 hex characters or base64; undefined when it is neither. */
+export function decodeKey(value: string): Buffer | undefined {
+  if (/^[0-9a-fA-F]{64}$/.test(value)) return Buffer.from(value, 'hex');
+  if (/^[A-Za-z0-9+/_-]{43}=?$/.test(value)) {
+    const buf = Buffer.from(value, 'base64');
+    if (buf.length === 32) return buf;
+  }
+  return undefined;
+}
+
+/**
+ * Reads and validates the configuration once. Fails with a single {@link ConfigError} whose
+ * message names each bad or missing key; values are never echoed, since many are secrets.
+ */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const parsed = schema.safeParse(env);
+  if (!parsed.success) {
+    const byKey = new Map<string, string[]>();
+    for (const issue of parsed.error.issues) {
+      const key = String(issue.path[0] ?? '(root)');
+      byKey.set(key, [...(byKey.get(key) ?? []), issue.message]);
+    }
+    const keys = [...byKey.keys()].sort();
+    const lines = keys.map((k) => `  - ${k}: ${byKey.get(k)!.join('; ')}`);
+    throw new ConfigError(keys, `Invalid configuration (${keys.join(', ')}):\n${lines.join('\n')}`);
+  }
+  const e = parsed.data;
+  return {
+    github:
+      e.APP_ID !== undefined && e.WEBHOOK_SECRET !== undefined
+        ? {
+            appId: e.APP_ID,
+            privateKey: e.PRIVATE_KEY?.replace(/\\n/g, '\n'),
+            privateKeyPath: e.PRIVATE_KEY_PATH,
+            webhookSecret: e.WEBHOOK_SECRET,
+          }
+        : undefined,
+    webhookSecret: e.WEBHOOK_SECRET,
+    gheHost: e.GHE_HOST,
+    gheProtocol: e.GHE_PROTOCOL,
+    logLevel: e.LOG_LEVEL,
+    port: e.PORT,
+    databaseUrl: e.DATABASE_URL,
+    dataDir: e.DATA_DIR,
+    publicUrl: (e.PUBLIC_URL ?? `http://localhost:${e.PORT}`).replace(/\/+$/, ''),
+    credentialKey: e.CREDENTIAL_KEY === undefined ? undefined : decodeKey(e.CREDENTIAL_KEY),
+    admin:
+      e.ADMIN_EMAIL !== undefined && e.ADMIN_PASSWORD !== undefined
+        ? { email: e.ADMIN_EMAIL.toLowerCase(), password: e.ADMIN_PASSWORD }
+        : undefined,
+    nodeRegistrationToken: e.NODE_REGISTRATION_TOKEN,
+    nodeHeartbeatTimeoutMs: e.NODE_HEARTBEAT_TIMEOUT_SECONDS * 1000,
+    taskTimeoutMs: e.TASK_TIMEOUT_SECONDS * 1000,
+    dispatchMaxAttempts: e.DISPATCH_MAX_ATTEMPTS,
+    dispatchTimeoutMs: e.DISPATCH_TIMEOUT_SECONDS * 1000,
+    schedulerIntervalMs: e.SCHEDULER_INTERVAL_SECONDS * 1000,
+    taskLogMaxBytes: e.TASK_LOG_MAX_BYTES,
+    autoRetryInfraFailures: e.AUTO_RETRY_INFRA_FAILURES,
+  };
+}

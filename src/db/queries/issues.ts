@@ -1,0 +1,48 @@
+import { and, eq } from 'drizzle-orm';
+import type { IssueStatus } from '../../protocol/statuses.js';
+import { issues, repositories, type IssueRow, type RepositoryRow } from '../schema.js';
+import type { DbOrTx } from '../types.js';
+
+export async function getIssue(db: DbOrTx, id: string): Promise<IssueRow | undefined> {
+  const [row] = await db.select().from(issues).where(eq(issues.id, id));
+  return row;
+}
+
+/** The issue and its repository, locking the issue row when `forUpdate` (inside a transaction). */
+export async function getIssueWithRepository(
+  db: DbOrTx,
+  id: string,
+  opts: { forUpdate?: boolean } = {},
+): Promise<{ issue: IssueRow; repository: RepositoryRow } | undefined> {
+  const q = db
+    .select({ issue: issues, repository: repositories })
+    .from(issues)
+    .innerJoin(repositories, eq(repositories.id, issues.repositoryId))
+    .where(eq(issues.id, id));
+  const [row] = opts.forUpdate ? await q.for('update', { of: issues }) : await q;
+  return row;
+}
+
+export type NewIssue = typeof issues.$inferInsert;
+
+export async function insertIssue(db: DbOrTx, values: NewIssue): Promise<IssueRow> {
+  const [row] = await db.insert(issues).values(values).returning();
+  return row!;
+}
+
+/**
+ * Writes a status only if the issue is still in `from`: the compare-and-set that every status
+ * change goes through. Returns the updated row, or undefined when the status had moved on.
+ * Call it through the domain, which decides `to` with the state machine.
+ */
+export async function compareAndSetIssueStatus(
+  db: DbOrTx,
+  params: { id: string; from: IssueStatus; to: IssueStatus },
+): Promise<IssueRow | undefined> {
+  const [row] = await db
+    .update(issues)
+    .set({ status: params.to, updatedAt: new Date() })
+    .where(and(eq(issues.id, params.id), eq(issues.status, params.from)))
+    .returning();
+  return row;
+}

@@ -1,0 +1,211 @@
+import { sql } from 'drizzle-orm';
+import {
+  bigint,
+  bigserial,
+  boolean,
+  check,
+  index,
+  integer,
+  pgTable,
+  text,
+  timestamp,
+  uniqueIndex,
+  uuid,
+} from 'drizzle-orm/pg-core';
+import { ISSUE_STATUSES, TASK_STATUSES } from '../protocol/statuses.js';
+
+const inList = (values: readonly string[]) => sql.raw(values.map((v) => `'${v}'`).join(', '));
+
+const timestamps = {
+  createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+  updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+};
+
+export const users = pgTable('users', {
+  id: uuid('id').primaryKey().defaultRandom(),
+  email: text('email').notNull().unique(),
+  fullName: text('full_name'),
+  /** GitHub login, so issue authors can be matched to users. */
+  githubLogin: text('github_login'),
+  passwordHash: text('password_hash').notNull(),
+  isAdmin: boolean('is_admin').notNull().default(false),
+  isActive: boolean('is_active').notNull().default(true),
+  ...timestamps,
+});
+
+export const installations = pgTable('installations', {
+  /** GitHub's installation id. */
+  id: bigint('id', { mode: 'number' }).primaryKey(),
+  accountLogin: text('account_login').notNull(),
+  accountType: text('account_type').notNull(),
+  suspendedAt: timestamp('suspended_at', { withTimezone: true }),
+  ...timestamps,
+});
+
+export const repositories = pgTable(
+  'repositories',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    githubId: bigint('github_id', { mode: 'number' }).unique(),
+    installationId: bigint('installation_id', { mode: 'number' }).references(() => installations.id, {
+      onDelete: 'set null',
+    }),
+    /** owner/name */
+    fullName: text('full_name').notNull().unique(),
+    cloneUrl: text('clone_url').notNull(),
+    defaultBranch: text('default_branch').notNull().default('main'),
+    isPrivate: boolean('is_private').notNull().default(false),
+    /** Removed from the installation; kept so history stays readable. */
+    removedAt: timestamp('removed_at', { withTimezone: true }),
+    ...timestamps,
+  },
+  (t) => [index('repositories_installation_idx').on(t.installationId)],
+);
+
+export const issues = pgTable(
+  'issues',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    repositoryId: uuid('repository_id')
+      .notNull()
+      .references(() => repositories.id, { onDelete: 'cascade' }),
+    githubId: bigint('github_id', { mode: 'number' }).unique(),
+    number: integer('number').notNull(),
+    title: text('title').notNull(),
+    body: text('body').notNull().default(''),
+    authorLogin: text('author_login'),
+    /** The user who owns the issue in Gaffer (seed: "issue owner"); may start it. */
+    ownerId: uuid('owner_id').references(() => users.id, { onDelete: 'set null' }),
+    labels: text('labels').array().notNull().default(sql`'{}'::text[]`),
+    /** GitHub's own open/closed state, separate from Gaffer's status. */
+    githubState: text('github_state').notNull().default('open'),
+    status: text('status', { enum: ISSUE_STATUSES }).notNull().default('pending'),
+    ...timestamps,
+  },
+  (t) => [
+    uniqueIndex('issues_repository_number_uq').on(t.repositoryId, t.number),
+    index('issues_status_idx').on(t.status, t.updatedAt),
+    index('issues_owner_idx').on(t.ownerId),
+    check('issues_status_check', sql`${t.status} in (${inList(ISSUE_STATUSES)})`),
+  ],
+);
+
+export const nodes = pgTable(
+  'nodes',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    name: text('name').notNull().unique(),
+    url: text('url').notNull(),
+    labels: text('labels').array().notNull().default(sql`'{}'::text[]`),
+    capacity: integer('capacity').notNull().default(1),
+    /** Admin intent: `active` takes work, `draining` finishes what it has and takes no more. */
+    status: text('status', { enum: ['active', 'draining'] }).notNull().default('active'),
+    lastHeartbeatAt: timestamp('last_heartbeat_at', { withTimezone: true }),
+    lastAssignedAt: timestamp('last_assigned_at', { withTimezone: true }),
+    /** sha256 of the node token; the token itself is shown once, at registration. */
+    tokenHash: text('token_hash').notNull().unique(),
+    /** Key the server signs dispatches with; the node verifies them with it. */
+    signingSecret: text('signing_secret').notNull(),
+    ...timestamps,
+  },
+  (t) => [
+    check('nodes_capacity_check', sql`${t.capacity} >= 0`),
+    check('nodes_status_check', sql`${t.status} in ('active', 'draining')`),
+  ],
+);
+
+export const credentials = pgTable(
+  'credentials',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    name: text('name').notNull(),
+    ownerId: uuid('owner_id').references(() => users.id, { onDelete: 'set null' }),
+    nodeId: uuid('node_id').references(() => nodes.id, { onDelete: 'cascade' }),
+    repositoryId: uuid('repository_id').references(() => repositories.id, { onDelete: 'cascade' }),
+    /** AES-256-GCM, see domain/credential-cipher.ts. */
+    ciphertext: text('ciphertext').notNull(),
+    /** Last four characters, the only part ever shown again. */
+    last4: text('last4').notNull(),
+    ...timestamps,
+  },
+  (t) => [
+    check('credentials_target_check', sql`${t.nodeId} is not null or ${t.repositoryId} is not null`),
+    index('credentials_node_idx').on(t.nodeId),
+    index('credentials_repository_idx').on(t.repositoryId),
+  ],
+);
+
+export const tasks = pgTable(
+  'tasks',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    issueId: uuid('issue_id')
+      .notNull()
+      .references(() => issues.id, { onDelete: 'cascade' }),
+    nodeId: uuid('node_id').references(() => nodes.id, { onDelete: 'set null' }),
+    status: text('status', { enum: TASK_STATUSES }).notNull().default('pending'),
+    command: text('command').notNull(),
+    /** 1 for the first task of an issue, +1 for each restart or retry. Branches carry it. */
+    attempt: integer('attempt').notNull().default(1),
+    requiredLabels: text('required_labels').array().notNull().default(sql`'{}'::text[]`),
+    trigger: text('trigger').notNull().default('api'),
+    requestedBy: uuid('requested_by').references(() => users.id, { onDelete: 'set null' }),
+    requestedByLogin: text('requested_by_login'),
+    /** Failed deliveries to nodes so far, and when the next one may be tried. */
+    dispatchAttempts: integer('dispatch_attempts').notNull().default(0),
+    nextDispatchAt: timestamp('next_dispatch_at', { withTimezone: true }).notNull().defaultNow(),
+    resultBranch: text('result_branch'),
+    errorMessage: text('error_message'),
+    /** Why it failed, as a code: `node_lost`, `timeout`, `cancelled`, `dispatch_failed`, `agent_failed`, ... */
+    failureKind: text('failure_kind'),
+    prNumber: integer('pr_number'),
+    prUrl: text('pr_url'),
+    ...timestamps,
+    startedAt: timestamp('started_at', { withTimezone: true }),
+    completedAt: timestamp('completed_at', { withTimezone: true }),
+  },
+  (t) => [
+    // The database, not only the code, keeps an issue to one active task.
+    uniqueIndex('tasks_one_active_per_issue_uq')
+      .on(t.issueId)
+      .where(sql`status in ('pending', 'running')`),
+    uniqueIndex('tasks_issue_attempt_uq').on(t.issueId, t.attempt),
+    index('tasks_queue_idx').on(t.createdAt, t.id).where(sql`status = 'pending' and node_id is null`),
+    index('tasks_node_active_idx').on(t.nodeId).where(sql`status in ('pending', 'running')`),
+    index('tasks_status_idx').on(t.status, t.createdAt),
+    check('tasks_status_check', sql`${t.status} in (${inList(TASK_STATUSES)})`),
+  ],
+);
+
+export const webhookDeliveries = pgTable('webhook_deliveries', {
+  /** GitHub's X-GitHub-Delivery; a redelivery carries the same id. */
+  deliveryId: text('delivery_id').primaryKey(),
+  event: text('event').notNull(),
+  action: text('action'),
+  receivedAt: timestamp('received_at', { withTimezone: true }).notNull().defaultNow(),
+});
+
+export const taskLogChunks = pgTable(
+  'task_log_chunks',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    taskId: uuid('task_id')
+      .notNull()
+      .references(() => tasks.id, { onDelete: 'cascade' }),
+    /** Byte offset of this chunk in the task's log. */
+    offset: bigint('offset', { mode: 'number' }).notNull(),
+    /** Length in bytes (UTF-8) of content. */
+    size: integer('size').notNull(),
+    content: text('content').notNull(),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [uniqueIndex('task_log_chunks_task_offset_uq').on(t.taskId, t.offset)],
+);
+
+export type UserRow = typeof users.$inferSelect;
+export type RepositoryRow = typeof repositories.$inferSelect;
+export type IssueRow = typeof issues.$inferSelect;
+export type NodeRow = typeof nodes.$inferSelect;
+export type CredentialRow = typeof credentials.$inferSelect;
+export type TaskRow = typeof tasks.$inferSelect;
+export type TaskLogChunkRow = typeof taskLogChunks.$inferSelect;

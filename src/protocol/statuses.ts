@@ -1,0 +1,10 @@
+/** Issue status values, exactly as the seed names them. */
+export const ISSUE_STATUSES = ['pending', 'processing', 'pending_merge', 'merged', 'terminated'] as const;
+export type IssueStatus = (typeof ISSUE_STATUSES)[number];
+
+/** Task status values, exactly as the seed names them. */
+export const TASK_STATUSES = ['pending', 'running', 'success', 'failed'] as const;
+export type TaskStatus = (typeof TASK_STATUSES)[number];
+
+/** Task statuses that hold an issue: at most one task per issue is in one of these. */
+export const ACTIVE_TASK_STATUSES = ['pending', 'running'] as const satisfies readonly TaskStatus[];
