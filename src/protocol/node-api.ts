@@ -1,0 +1,75 @@
+import { z } from 'zod';
+
+/**
+ * Wire types between the server and node agents. Both sides import this module and nothing else
+ * of each other's.
+ */
+
+/** Server → node `POST /process-issue`: exactly the seed's body. */
+export const processIssueRequest = z.object({
+  issue_id: z.string().uuid(),
+  task_id: z.string().uuid(),
+  repository_url: z.string().url(),
+  issue_number: z.number().int().positive(),
+  issue_title: z.string(),
+  issue_description: z.string(),
+  credential_token: z.string().min(1),
+  command: z.string(),
+});
+export type ProcessIssueRequest = z.infer<typeof processIssueRequest>;
+
+/** Node → server `POST /api/v1/nodes/register`, with the registration token as bearer. */
+export const registerNodeRequest = z.object({
+  name: z
+    .string()
+    .min(1)
+    .max(100)
+    .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'letters, digits, ".", "_" and "-" only'),
+  url: z.string().url(),
+  labels: z.array(z.string().min(1).max(64)).max(50).default([]),
+  capacity: z.number().int().min(0).max(1000).default(1),
+});
+export type RegisterNodeRequest = z.input<typeof registerNodeRequest>;
+
+export const registerNodeResponse = z.object({
+  node_id: z.string().uuid(),
+  /** The node's bearer token for every later call; shown once. */
+  node_token: z.string(),
+  /** Key the server signs its requests to this node with. */
+  signing_secret: z.string(),
+  heartbeat_interval_seconds: z.number().int().positive(),
+});
+export type RegisterNodeResponse = z.infer<typeof registerNodeResponse>;
+
+/** Node → server `POST /api/v1/nodes/{id}/heartbeat`, node token as bearer. */
+export const heartbeatRequest = z.object({
+  running_task_ids: z.array(z.string().uuid()).max(1000).default([]),
+});
+export type HeartbeatRequest = z.input<typeof heartbeatRequest>;
+
+export const heartbeatResponse = z.object({
+  status: z.enum(['active', 'draining']),
+  /** Tasks the node reported that the server no longer holds it to: cancel them. */
+  cancel_task_ids: z.array(z.string()),
+});
+export type HeartbeatResponse = z.infer<typeof heartbeatResponse>;
+
+/** Node → server `POST /api/v1/tasks/{id}/logs`: one chunk at a byte offset. */
+export const logChunkRequest = z.object({
+  offset: z.number().int().min(0),
+  content: z.string().max(256 * 1024),
+});
+export type LogChunkRequest = z.infer<typeof logChunkRequest>;
+
+/** The server's offset after the chunk: where the node's next chunk must start. */
+export const logChunkResponse = z.object({ offset: z.number().int().min(0), truncated: z.boolean() });
+export type LogChunkResponse = z.infer<typeof logChunkResponse>;
+
+/** Node → server `POST /api/v1/issues/{issue_id}/report-branch`: the seed's body. */
+export const reportBranchRequest = z.object({
+  task_id: z.string().uuid(),
+  branch_name: z.string().max(255).default(''),
+  status: z.enum(['success', 'failed']),
+  error_message: z.string().max(10_000).nullish(),
+});
+export type ReportBranchRequest = z.input<typeof reportBranchRequest>;
