@@ -72,6 +72,15 @@ CREATE TABLE "repositories" (
 	CONSTRAINT "repositories_full_name_unique" UNIQUE("full_name")
 );
 --> statement-breakpoint
+CREATE TABLE "sessions" (
+	"id" uuid PRIMARY KEY DEFAULT gen_random_uuid() NOT NULL,
+	"user_id" uuid NOT NULL,
+	"token_hash" text NOT NULL,
+	"expires_at" timestamp with time zone NOT NULL,
+	"created_at" timestamp with time zone DEFAULT now() NOT NULL,
+	CONSTRAINT "sessions_token_hash_unique" UNIQUE("token_hash")
+);
+--> statement-breakpoint
 CREATE TABLE "task_log_chunks" (
 	"id" bigserial PRIMARY KEY NOT NULL,
 	"task_id" uuid NOT NULL,
@@ -132,6 +141,7 @@ ALTER TABLE "credentials" ADD CONSTRAINT "credentials_repository_id_repositories
 ALTER TABLE "issues" ADD CONSTRAINT "issues_repository_id_repositories_id_fk" FOREIGN KEY ("repository_id") REFERENCES "public"."repositories"("id") ON DELETE cascade ON UPDATE no action;--> statement-breakpoint
 ALTER TABLE "issues" ADD CONSTRAINT "issues_owner_id_users_id_fk" FOREIGN KEY ("owner_id") REFERENCES "public"."users"("id") ON DELETE set null ON UPDATE no action;--> statement-breakpoint
 ALTER TABLE "repositories" ADD CONSTRAINT "repositories_installation_id_installations_id_fk" FOREIGN KEY ("installation_id") REFERENCES "public"."installations"("id") ON DELETE set null ON UPDATE no action;--> statement-breakpoint
+ALTER TABLE "sessions" ADD CONSTRAINT "sessions_user_id_users_id_fk" FOREIGN KEY ("user_id") REFERENCES "public"."users"("id") ON DELETE cascade ON UPDATE no action;--> statement-breakpoint
 ALTER TABLE "task_log_chunks" ADD CONSTRAINT "task_log_chunks_task_id_tasks_id_fk" FOREIGN KEY ("task_id") REFERENCES "public"."tasks"("id") ON DELETE cascade ON UPDATE no action;--> statement-breakpoint
 ALTER TABLE "tasks" ADD CONSTRAINT "tasks_issue_id_issues_id_fk" FOREIGN KEY ("issue_id") REFERENCES "public"."issues"("id") ON DELETE cascade ON UPDATE no action;--> statement-breakpoint
 ALTER TABLE "tasks" ADD CONSTRAINT "tasks_node_id_nodes_id_fk" FOREIGN KEY ("node_id") REFERENCES "public"."nodes"("id") ON DELETE set null ON UPDATE no action;--> statement-breakpoint
@@ -142,6 +152,7 @@ CREATE UNIQUE INDEX "issues_repository_number_uq" ON "issues" USING btree ("repo
 CREATE INDEX "issues_status_idx" ON "issues" USING btree ("status","updated_at");--> statement-breakpoint
 CREATE INDEX "issues_owner_idx" ON "issues" USING btree ("owner_id");--> statement-breakpoint
 CREATE INDEX "repositories_installation_idx" ON "repositories" USING btree ("installation_id");--> statement-breakpoint
+CREATE INDEX "sessions_user_idx" ON "sessions" USING btree ("user_id");--> statement-breakpoint
 CREATE UNIQUE INDEX "task_log_chunks_task_offset_uq" ON "task_log_chunks" USING btree ("task_id","offset");--> statement-breakpoint
 CREATE UNIQUE INDEX "tasks_one_active_per_issue_uq" ON "tasks" USING btree ("issue_id") WHERE status in ('pending', 'running');--> statement-breakpoint
 CREATE UNIQUE INDEX "tasks_issue_attempt_uq" ON "tasks" USING btree ("issue_id","attempt");--> statement-breakpoint

@@ -4,6 +4,7 @@ import { createApp } from './app.js';
 import { loadConfig } from './config.js';
 import { createDb } from './db/client.js';
 import { createLogger } from './logger.js';
+import { createServices } from './services.js';
 
 describe('health', () => {
   let db: TestDb;
@@ -13,7 +14,11 @@ describe('health', () => {
   afterAll(async () => {
     await db?.close();
   });
-  const deps = () => ({ config: loadConfig({}), handle: db, logger: createLogger({ level: 'silent' }) });
+  const deps = () => {
+    const config = loadConfig({});
+    const logger = createLogger({ level: 'silent' });
+    return { config, handle: db, logger, services: createServices({ config, db: db.db, logger }) };
+  };
 
   it('answers /healthz and /readyz when migrated', async () => {
     const app = createApp(deps());

@@ -1,24 +1,53 @@
 import { Hono } from 'hono';
+import { credentialRoutes } from './api/credentials.js';
+import type { ApiDeps } from './api/env.js';
 import { createErrorHandler } from './api/errors.js';
 import { healthRoutes } from './api/health.js';
+import { issueRoutes } from './api/issues.js';
+import { loginRoutes } from './api/login.js';
+import { metricsRoutes } from './api/metrics.js';
+import { nodeRoutes } from './api/nodes.js';
+import { openApiRoutes } from './api/openapi.js';
+import { repositoryRoutes } from './api/repositories.js';
+import { taskRoutes } from './api/tasks.js';
 import type { Config } from './config.js';
 import type { DbHandle } from './db/client.js';
 import { checkDatabase, expectedMigrationCount } from './db/migrate.js';
 import type { Logger } from './logger.js';
+import type { Services } from './services.js';
 
 /** What the HTTP app is built from. */
 export type AppDeps = {
   config: Config;
   handle: DbHandle;
   logger: Logger;
+  services: Services;
 };
 
 /** Builds the Hono app. Nothing here listens or touches the database until a request comes. */
 export function createApp(deps: AppDeps) {
   const expected = expectedMigrationCount();
+  const api: ApiDeps = {
+    config: deps.config,
+    db: deps.handle.db,
+    logger: deps.logger,
+    tasks: deps.services.tasks,
+    scheduler: deps.services.scheduler,
+  };
+  const v1 = new Hono()
+    .route('/', loginRoutes(api.db))
+    .route('/', issueRoutes(api))
+    .route('/', taskRoutes(api))
+    .route('/', nodeRoutes(api))
+    .route('/', repositoryRoutes(api))
+    .route('/', credentialRoutes(api, deps.services.cipher))
+    .route('/', openApiRoutes());
+
   const app = new Hono();
   app.onError(createErrorHandler(deps.logger));
   app.notFound((c) => c.json({ error: 'not_found', detail: `no route for ${c.req.method} ${c.req.path}` }, 404));
   app.route('/', healthRoutes(() => checkDatabase(deps.handle, expected)));
+  app.route('/', metricsRoutes(api.db, deps.config.nodeHeartbeatTimeoutMs, api.tasks.now));
+  app.route('/api/v1', v1);
   return app;
 }

@@ -3,7 +3,9 @@ import { createApp } from './app.js';
 import { ConfigError, loadConfig } from './config.js';
 import { createDb } from './db/client.js';
 import { runMigrations } from './db/migrate.js';
+import { ensureFirstAdmin } from './domain/users.js';
 import { createLogger } from './logger.js';
+import { createServices } from './services.js';
 
 /** Composes and starts the server: config, database, migrations, then HTTP. */
 export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> {
@@ -23,10 +25,17 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
   await runMigrations(handle);
   logger.info('migrations applied');
 
-  const app = createApp({ config, handle, logger });
+  if (config.admin) {
+    const admin = await ensureFirstAdmin(handle.db, config.admin);
+    logger.info({ email: admin.email }, 'first admin ready');
+  }
+  const services = createServices({ config, db: handle.db, logger });
+  const app = createApp({ config, handle, logger, services });
   const server = serve({ fetch: app.fetch, port: config.port }, (info) => {
     logger.info({ port: info.port, publicUrl: config.publicUrl }, 'gaffer listening');
   });
+  services.scheduler.start(config.schedulerIntervalMs);
+  services.scheduler.kick();
 
   let stopping = false;
   const shutdown = async (signal: string) => {
@@ -36,6 +45,7 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
     const force = setTimeout(() => process.exit(1), 15_000);
     force.unref();
     await new Promise<void>((resolve) => server.close(() => resolve()));
+    await services.close();
     await handle.close();
     logger.info('stopped');
     process.exit(0);

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDb, onRealPostgres, type TestDb } from '../../test/db.js';
 import { seedIssue } from '../../test/fixtures.js';
 import { createDb } from './client.js';
-import { isUniqueViolation } from './client.js';
+import { isUniqueViolation } from './unique-violation.js';
 import { checkDatabase, expectedMigrationCount, runMigrations } from './migrate.js';
 import { issues, tasks } from './schema.js';
 

@@ -33,6 +33,21 @@ export const users = pgTable('users', {
   ...timestamps,
 });
 
+/** API and admin sessions: opaque bearer tokens, stored only as sha256 hashes. */
+export const sessions = pgTable(
+  'sessions',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    userId: uuid('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    tokenHash: text('token_hash').notNull().unique(),
+    expiresAt: timestamp('expires_at', { withTimezone: true }).notNull(),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [index('sessions_user_idx').on(t.userId)],
+);
+
 export const installations = pgTable('installations', {
   /** GitHub's installation id. */
   id: bigint('id', { mode: 'number' }).primaryKey(),
@@ -202,6 +217,7 @@ export const taskLogChunks = pgTable(
   (t) => [uniqueIndex('task_log_chunks_task_offset_uq').on(t.taskId, t.offset)],
 );
 
+export type SessionRow = typeof sessions.$inferSelect;
 export type UserRow = typeof users.$inferSelect;
 export type RepositoryRow = typeof repositories.$inferSelect;
 export type IssueRow = typeof issues.$inferSelect;

@@ -1,4 +1,4 @@
-import { and, eq } from 'drizzle-orm';
+import { and, count, desc, eq } from 'drizzle-orm';
 import type { IssueStatus } from '../../protocol/statuses.js';
 import { issues, repositories, type IssueRow, type RepositoryRow } from '../schema.js';
 import type { DbOrTx } from '../types.js';
@@ -45,4 +45,34 @@ export async function compareAndSetIssueStatus(
     .where(and(eq(issues.id, params.id), eq(issues.status, params.from)))
     .returning();
   return row;
+}
+
+export type IssueFilter = {
+  repositoryId?: string | undefined;
+  status?: IssueStatus | undefined;
+  ownerId?: string | undefined;
+  limit: number;
+  offset: number;
+};
+
+/** A page of issues with their repository names, newest first. */
+export async function listIssues(
+  db: DbOrTx,
+  filter: IssueFilter,
+): Promise<{ rows: Array<{ issue: IssueRow; repositoryFullName: string }>; total: number }> {
+  const conditions = [];
+  if (filter.repositoryId) conditions.push(eq(issues.repositoryId, filter.repositoryId));
+  if (filter.status) conditions.push(eq(issues.status, filter.status));
+  if (filter.ownerId) conditions.push(eq(issues.ownerId, filter.ownerId));
+  const where = conditions.length ? and(...conditions) : undefined;
+  const rows = await db
+    .select({ issue: issues, repositoryFullName: repositories.fullName })
+    .from(issues)
+    .innerJoin(repositories, eq(repositories.id, issues.repositoryId))
+    .where(where)
+    .orderBy(desc(issues.updatedAt), desc(issues.id))
+    .limit(filter.limit)
+    .offset(filter.offset);
+  const [counted] = await db.select({ n: count() }).from(issues).where(where);
+  return { rows, total: counted?.n ?? 0 };
 }

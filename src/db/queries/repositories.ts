@@ -1,4 +1,4 @@
-import { eq } from 'drizzle-orm';
+import { asc, eq } from 'drizzle-orm';
 import { repositories, type RepositoryRow } from '../schema.js';
 import type { DbOrTx } from '../types.js';
 
@@ -12,4 +12,13 @@ export async function insertRepository(db: DbOrTx, values: NewRepository): Promi
 export async function getRepository(db: DbOrTx, id: string): Promise<RepositoryRow | undefined> {
   const [row] = await db.select().from(repositories).where(eq(repositories.id, id));
   return row;
+}
+
+export async function getRepositoryByFullName(db: DbOrTx, fullName: string): Promise<RepositoryRow | undefined> {
+  const [row] = await db.select().from(repositories).where(eq(repositories.fullName, fullName));
+  return row;
+}
+
+export async function listRepositories(db: DbOrTx): Promise<RepositoryRow[]> {
+  return db.select().from(repositories).orderBy(asc(repositories.fullName));
 }

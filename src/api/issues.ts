@@ -1,0 +1,92 @@
+import { Hono } from 'hono';
+import { z } from 'zod';
+import { getIssueWithRepository, listIssues } from '../db/queries/issues.js';
+import type { IssueRow } from '../db/schema.js';
+import { getTask } from '../db/queries/tasks.js';
+import { DomainError } from '../domain/errors.js';
+import { ISSUE_STATUSES } from '../domain/issue-status.js';
+import { mayControl, reportBranch, startIssue, toTaskPublic } from '../domain/tasks.js';
+import { reportBranchRequest } from '../protocol/node-api.js';
+import { requireNode, requireUser } from './auth.js';
+import type { ApiDeps, ApiEnv } from './env.js';
+import { jsonBody, queryParams, uuidParam } from './validate.js';
+
+const startBody = z.object({
+  command: z.string().max(10_000).optional(),
+  labels: z.array(z.string().min(1).max(64)).max(50).optional(),
+});
+
+const listQuery = z.object({
+  status: z.enum(ISSUE_STATUSES).optional(),
+  repository_id: z.string().uuid().optional(),
+  limit: z.coerce.number().int().min(1).max(200).default(50),
+  offset: z.coerce.number().int().min(0).default(0),
+});
+
+/** An issue as the API shows it. */
+export function toIssuePublic(issue: IssueRow, repositoryFullName: string) {
+  return {
+    id: issue.id,
+    repository_id: issue.repositoryId,
+    repository: repositoryFullName,
+    number: issue.number,
+    title: issue.title,
+    body: issue.body,
+    author_login: issue.authorLogin,
+    owner_id: issue.ownerId,
+    labels: issue.labels,
+    status: issue.status,
+    github_state: issue.githubState,
+    created_at: issue.createdAt.toISOString(),
+    updated_at: issue.updatedAt.toISOString(),
+  };
+}
+
+/** Issues: list and read, the seed's start, and the node's report-branch. */
+export function issueRoutes(deps: ApiDeps) {
+  const { db } = deps;
+  return new Hono<ApiEnv>()
+    .get('/issues', requireUser(db), async (c) => {
+      const q = queryParams(c, listQuery);
+      const actor = c.get('actor');
+      const { rows, total } = await listIssues(db, {
+        status: q.status,
+        repositoryId: q.repository_id,
+        ownerId: actor.isAdmin ? undefined : actor.id,
+        limit: q.limit,
+        offset: q.offset,
+      });
+      return c.json({ data: rows.map((r) => toIssuePublic(r.issue, r.repositoryFullName)), count: total });
+    })
+    .get('/issues/:id', requireUser(db), async (c) => {
+      const found = await getIssueWithRepository(db, uuidParam(c, 'id', 'issue'));
+      // Another user's issue is reported as missing, so ids do not leak what exists.
+      if (!found || !mayControl(c.get('actor'), found.issue)) throw new DomainError('not_found', `issue ${c.req.param('id')} not found`);
+      return c.json(toIssuePublic(found.issue, found.repository.fullName));
+    })
+    .post('/issues/:id/start', requireUser(db), async (c) => {
+      const issueId = uuidParam(c, 'id', 'issue');
+      const body = await jsonBody(c, startBody);
+      const task = await startIssue(deps.tasks, {
+        issueId,
+        actor: c.get('actor'),
+        command: body.command,
+        labels: body.labels,
+        trigger: 'api',
+      });
+      // Try to place it now, so the answer usually shows the node; a busy pool leaves it queued.
+      await deps.scheduler.pump();
+      return c.json(await toTaskPublic(db, (await getTask(db, task.id)) ?? task), 201);
+    })
+    .post('/issues/:id/report-branch', requireNode(db), async (c) => {
+      const issueId = uuidParam(c, 'id', 'issue');
+      const body = await jsonBody(c, reportBranchRequest);
+      const result = await reportBranch(deps.tasks, {
+        nodeId: c.get('node').id,
+        issueId,
+        report: { ...body, branch_name: body.branch_name ?? '' },
+      });
+      deps.scheduler.kick();
+      return c.json({ status: result.kind, task: await toTaskPublic(db, result.task) });
+    });
+}

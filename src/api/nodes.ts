@@ -1,0 +1,89 @@
+import { Hono } from 'hono';
+import { z } from 'zod';
+import { getNode } from '../db/queries/nodes.js';
+import { DomainError } from '../domain/errors.js';
+import {
+  addNode,
+  editNode,
+  heartbeat,
+  listNodes,
+  registerNode,
+  removeNode,
+  setNodeDraining,
+  toNodePublic,
+} from '../domain/nodes.js';
+import { heartbeatRequest, registerNodeRequest } from '../protocol/node-api.js';
+import { bearerToken, requireAdmin, requireNode } from './auth.js';
+import type { ApiDeps, ApiEnv } from './env.js';
+import { jsonBody, uuidParam } from './validate.js';
+
+const editBody = registerNodeRequest.pick({ url: true, labels: true, capacity: true }).partial();
+
+/** Nodes: registration and heartbeat (node side); list, add, edit, drain, resume, remove (admins). */
+export function nodeRoutes(deps: ApiDeps) {
+  const { db, config } = deps;
+  const onlineSince = () => new Date(deps.tasks.now().getTime() - config.nodeHeartbeatTimeoutMs);
+  const heartbeatInterval = Math.max(5, Math.min(30, Math.floor(config.nodeHeartbeatTimeoutMs / 6000)));
+
+  return new Hono<ApiEnv>()
+    .post('/nodes/register', async (c) => {
+      const body = await jsonBody(c, registerNodeRequest);
+      const creds = await registerNode(db, {
+        registrationToken: config.nodeRegistrationToken,
+        presented: bearerToken(c),
+        ...body,
+        now: deps.tasks.now(),
+      });
+      deps.logger.info({ node: creds.node.name, url: creds.node.url }, 'node registered');
+      deps.scheduler.kick();
+      return c.json(
+        {
+          node_id: creds.node.id,
+          node_token: creds.token,
+          signing_secret: creds.signingSecret,
+          heartbeat_interval_seconds: heartbeatInterval,
+        },
+        201,
+      );
+    })
+    .post('/nodes/:id/heartbeat', requireNode(db), async (c) => {
+      const id = uuidParam(c, 'id', 'node');
+      const node = c.get('node');
+      if (node.id !== id) throw new DomainError('forbidden', 'a node may only heartbeat for itself');
+      const body = await jsonBody(c, heartbeatRequest);
+      const wasOffline = node.lastHeartbeatAt === null || node.lastHeartbeatAt <= onlineSince();
+      const result = await heartbeat(db, { node, runningTaskIds: body.running_task_ids, now: deps.tasks.now() });
+      if (wasOffline) deps.scheduler.kick();
+      return c.json(result);
+    })
+    .get('/nodes', requireAdmin(db), async (c) => c.json({ data: await listNodes(db, onlineSince()) }))
+    .post('/nodes', requireAdmin(db), async (c) => {
+      const body = await jsonBody(c, registerNodeRequest);
+      const creds = await addNode(db, body);
+      return c.json(
+        { ...toNodePublic(creds.node, 0, onlineSince()), node_token: creds.token, signing_secret: creds.signingSecret },
+        201,
+      );
+    })
+    .patch('/nodes/:id', requireAdmin(db), async (c) => {
+      const body = await jsonBody(c, editBody);
+      const node = await editNode(db, uuidParam(c, 'id', 'node'), body);
+      deps.scheduler.kick();
+      return c.json(toNodePublic(node, 0, onlineSince()));
+    })
+    .post('/nodes/:id/drain', requireAdmin(db), async (c) => {
+      const node = await setNodeDraining(db, uuidParam(c, 'id', 'node'), true);
+      return c.json(toNodePublic(node, 0, onlineSince()));
+    })
+    .post('/nodes/:id/resume', requireAdmin(db), async (c) => {
+      const node = await setNodeDraining(db, uuidParam(c, 'id', 'node'), false);
+      deps.scheduler.kick();
+      return c.json(toNodePublic(node, 0, onlineSince()));
+    })
+    .delete('/nodes/:id', requireAdmin(db), async (c) => {
+      const id = uuidParam(c, 'id', 'node');
+      if (!(await getNode(db, id))) throw new DomainError('not_found', `node ${id} not found`);
+      await removeNode(db, id);
+      return c.body(null, 204);
+    });
+}

@@ -1,0 +1,115 @@
+import { Hono } from 'hono';
+import { z } from 'zod';
+import {
+  heartbeatRequest,
+  heartbeatResponse,
+  logChunkRequest,
+  logChunkResponse,
+  registerNodeRequest,
+  registerNodeResponse,
+  reportBranchRequest,
+} from '../protocol/node-api.js';
+
+const json = (schema: z.ZodType) => ({ 'application/json': { schema: z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any' }) } });
+const bearer = [{ bearer: [] }];
+const ok = (description: string, schema?: z.ZodType) => ({
+  description,
+  ...(schema ? { content: json(schema) } : {}),
+});
+
+/** The OpenAPI document for `/api/v1`, built from the same zod schemas the routes validate with. */
+export function openApiDocument() {
+  const idParam = (name: string) => ({ name, in: 'path', required: true, schema: { type: 'string', format: 'uuid' } });
+  return {
+    openapi: '3.1.0',
+    info: { title: 'Gaffer API', version: '1' },
+    servers: [{ url: '/api/v1' }],
+    components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+    paths: {
+      '/login/access-token': {
+        post: {
+          summary: 'Sign in (form username, password)',
+          requestBody: {
+            content: {
+              'application/x-www-form-urlencoded': {
+                schema: { type: 'object', required: ['username', 'password'], properties: { username: { type: 'string' }, password: { type: 'string' } } },
+              },
+            },
+          },
+          responses: { 200: ok('{ access_token, token_type }'), 401: ok('wrong email or password') },
+        },
+      },
+      '/issues': { get: { summary: 'List issues', security: bearer, responses: { 200: ok('a page of issues') } } },
+      '/issues/{id}': { get: { summary: 'Read an issue', security: bearer, parameters: [idParam('id')], responses: { 200: ok('the issue'), 404: ok('not found') } } },
+      '/issues/{id}/start': {
+        post: {
+          summary: 'Start or restart an issue; returns TaskPublic',
+          security: bearer,
+          parameters: [idParam('id')],
+          requestBody: { content: json(z.object({ command: z.string().optional(), labels: z.array(z.string()).optional() })) },
+          responses: { 201: ok('TaskPublic'), 404: ok('unknown issue'), 409: ok('the issue cannot start in its state'), 401: ok('not signed in'), 403: ok('not admin or owner') },
+        },
+      },
+      '/issues/{id}/report-branch': {
+        post: {
+          summary: 'Node reports a task result (node token)',
+          security: bearer,
+          parameters: [idParam('id')],
+          requestBody: { content: json(reportBranchRequest) },
+          responses: { 200: ok('recorded or duplicate'), 403: ok('node does not hold the task'), 409: ok('task is not current') },
+        },
+      },
+      '/tasks': { get: { summary: 'List tasks', security: bearer, responses: { 200: ok('tasks') } } },
+      '/tasks/{id}': { get: { summary: 'Read a task', security: bearer, parameters: [idParam('id')], responses: { 200: ok('TaskPublic') } } },
+      '/tasks/{id}/cancel': { post: { summary: 'Cancel a task', security: bearer, parameters: [idParam('id')], responses: { 200: ok('TaskPublic') } } },
+      '/tasks/{id}/logs': {
+        get: { summary: 'Read a task log from an offset', security: bearer, parameters: [idParam('id')], responses: { 200: ok('{ content, offset }') } },
+        post: {
+          summary: 'Append a log chunk (node token)',
+          security: bearer,
+          parameters: [idParam('id')],
+          requestBody: { content: json(logChunkRequest) },
+          responses: { 200: ok("the server's offset", logChunkResponse) },
+        },
+      },
+      '/nodes/register': {
+        post: {
+          summary: 'Register a node (registration token as bearer)',
+          requestBody: { content: json(registerNodeRequest) },
+          responses: { 201: ok('node id, token and signing secret', registerNodeResponse) },
+        },
+      },
+      '/nodes/{id}/heartbeat': {
+        post: {
+          summary: 'Node heartbeat (node token)',
+          security: bearer,
+          parameters: [idParam('id')],
+          requestBody: { content: json(heartbeatRequest) },
+          responses: { 200: ok('status and tasks to cancel', heartbeatResponse) },
+        },
+      },
+      '/nodes': { get: { summary: 'List nodes (admin)', security: bearer, responses: { 200: ok('nodes') } }, post: { summary: 'Add a node (admin)', security: bearer, requestBody: { content: json(registerNodeRequest) }, responses: { 201: ok('node and its token') } } },
+      '/nodes/{id}': {
+        patch: { summary: 'Edit a node (admin)', security: bearer, parameters: [idParam('id')], responses: { 200: ok('node') } },
+        delete: { summary: 'Remove an idle node (admin)', security: bearer, parameters: [idParam('id')], responses: { 204: ok('removed') } },
+      },
+      '/nodes/{id}/drain': { post: { summary: 'Drain a node (admin)', security: bearer, parameters: [idParam('id')], responses: { 200: ok('node') } } },
+      '/nodes/{id}/resume': { post: { summary: 'Resume a node (admin)', security: bearer, parameters: [idParam('id')], responses: { 200: ok('node') } } },
+      '/credentials': {
+        get: { summary: 'List PATs, last four characters only (admin)', security: bearer, responses: { 200: ok('credentials') } },
+        post: { summary: 'Store a PAT for a node or repository (admin)', security: bearer, responses: { 201: ok('credential') } },
+      },
+      '/credentials/{id}': { delete: { summary: 'Delete a PAT (admin)', security: bearer, parameters: [idParam('id')], responses: { 204: ok('deleted') } } },
+      '/repositories': {
+        get: { summary: 'List repositories', security: bearer, responses: { 200: ok('repositories') } },
+        post: { summary: 'Add a repository by hand (admin)', security: bearer, responses: { 201: ok('repository') } },
+      },
+      '/repositories/{id}/issues': { post: { summary: 'Create an issue in Gaffer (admin)', security: bearer, parameters: [idParam('id')], responses: { 201: ok('issue') } } },
+    },
+  };
+}
+
+export function openApiRoutes() {
+  const doc = openApiDocument();
+  return new Hono().get('/openapi.json', (c) => c.json(doc));
+}

@@ -1,0 +1,67 @@
+import { Hono } from 'hono';
+import { z } from 'zod';
+import { getRepository, listRepositories } from '../db/queries/repositories.js';
+import type { RepositoryRow } from '../db/schema.js';
+import { DomainError } from '../domain/errors.js';
+import { addRepository, createIssue } from '../domain/repositories.js';
+import { requireAdmin, requireUser } from './auth.js';
+import type { ApiDeps, ApiEnv } from './env.js';
+import { toIssuePublic } from './issues.js';
+import { jsonBody, uuidParam } from './validate.js';
+
+const createRepo = z.object({
+  full_name: z.string().regex(/^[\w.-]+\/[\w.-]+$/, 'must be owner/name'),
+  clone_url: z.string().url(),
+  default_branch: z.string().min(1).max(255).default('main'),
+});
+
+const createIssueBody = z.object({
+  number: z.number().int().positive(),
+  title: z.string().min(1).max(1000),
+  body: z.string().max(65_536).default(''),
+  owner_id: z.string().uuid().nullish(),
+  labels: z.array(z.string()).max(100).default([]),
+});
+
+function toRepositoryPublic(r: RepositoryRow) {
+  return {
+    id: r.id,
+    full_name: r.fullName,
+    clone_url: r.cloneUrl,
+    default_branch: r.defaultBranch,
+    github_id: r.githubId,
+    installation_id: r.installationId,
+    private: r.isPrivate,
+  };
+}
+
+/** Repositories and hand-made issues, for setups without the GitHub App (admins write). */
+export function repositoryRoutes(deps: ApiDeps) {
+  const { db } = deps;
+  return new Hono<ApiEnv>()
+    .get('/repositories', requireUser(db), async (c) => c.json({ data: (await listRepositories(db)).map(toRepositoryPublic) }))
+    .post('/repositories', requireAdmin(db), async (c) => {
+      const body = await jsonBody(c, createRepo);
+      const repo = await addRepository(db, {
+        fullName: body.full_name,
+        cloneUrl: body.clone_url,
+        defaultBranch: body.default_branch,
+      });
+      return c.json(toRepositoryPublic(repo), 201);
+    })
+    .post('/repositories/:id/issues', requireAdmin(db), async (c) => {
+      const repositoryId = uuidParam(c, 'id', 'repository');
+      const body = await jsonBody(c, createIssueBody);
+      const repo = await getRepository(db, repositoryId);
+      if (!repo) throw new DomainError('not_found', `repository ${repositoryId} not found`);
+      const issue = await createIssue(db, {
+        repositoryId,
+        number: body.number,
+        title: body.title,
+        body: body.body,
+        ownerId: body.owner_id ?? null,
+        labels: body.labels,
+      });
+      return c.json(toIssuePublic(issue, repo.fullName), 201);
+    });
+}

@@ -1,0 +1,213 @@
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { PAT, registerDouble, startIssueApi, startableIssue } from '../../test/flow.js';
+import { createHarness, type Harness, jsonInit } from '../../test/harness.js';
+import { startNodeDouble, type NodeDouble } from '../../test/node-double.js';
+import { getIssue } from '../db/queries/issues.js';
+import { getTask } from '../db/queries/tasks.js';
+import { nodes } from '../db/schema.js';
+
+describe('start, dispatch and report through the API', () => {
+  let h: Harness;
+  let node: NodeDouble;
+  let admin: { token: string };
+  beforeAll(async () => {
+    h = await createHarness();
+    admin = await h.signIn({ admin: true });
+  });
+  afterAll(async () => {
+    await h?.close();
+  });
+  beforeEach(async () => {
+    node = await startNodeDouble();
+  });
+  afterEach(async () => {
+    await node.close();
+    // Each test brings its own node; earlier ones must not take its work.
+    await h.db.db.update(nodes).set({ status: 'draining' });
+  });
+
+  it('signs in with a form and refuses a wrong password', async () => {
+    const bad = await h.app.request('/api/v1/login/access-token', {
+      method: 'POST',
+      body: new URLSearchParams({ username: 'nobody@example.com', password: 'nope' }),
+    });
+    expect(bad.status).toBe(401);
+    expect(await bad.json()).toEqual({ error: 'unauthenticated', detail: 'incorrect email or password' });
+    const me = await h.app.request('/api/v1/users/me', jsonInit('GET', admin.token));
+    expect(await me.json()).toMatchObject({ isAdmin: true });
+  });
+
+  it('starts an issue on a free node with the seed body, signed, and returns TaskPublic', async () => {
+    const reg = await registerDouble(h, node, { name: `n-${Date.now()}` });
+    const { issue, repository } = await startableIssue(h, admin.token, { title: 'Fix `rm -rf /` $(whoami)', body: 'body; echo hi' });
+
+    const res = await startIssueApi(h, admin.token, issue.id, { command: 'please fix it' });
+    expect(res.status).toBe(201);
+    expect(res.body).toMatchObject({
+      issue_id: issue.id,
+      node_id: reg.id,
+      status: 'running',
+      command: 'please fix it',
+      attempt: 1,
+      result_branch: null,
+      queue_position: null,
+    });
+    expect(res.body.started_at).toEqual(expect.any(String));
+    expect(JSON.stringify(res.body)).not.toContain(PAT);
+
+    expect(node.requests.every((r) => r.signatureOk)).toBe(true);
+    expect(node.dispatches()).toEqual([
+      {
+        issue_id: issue.id,
+        task_id: res.body.id,
+        repository_url: repository.cloneUrl,
+        issue_number: issue.number,
+        issue_title: 'Fix `rm -rf /` $(whoami)',
+        issue_description: 'body; echo hi',
+        credential_token: PAT,
+        command: 'please fix it',
+      },
+    ]);
+    expect(Object.keys(node.requests[0]!.body as object).sort()).toEqual(
+      ['command', 'credential_token', 'issue_description', 'issue_id', 'issue_number', 'issue_title', 'repository_url', 'task_id'],
+    );
+    expect((await getIssue(h.db.db, issue.id))?.status).toBe('processing');
+    // The PAT went to the node and nowhere else.
+    expect(h.logLines.join('')).not.toContain(PAT);
+  });
+
+  it('uses the seed default command for a bare start', async () => {
+    await registerDouble(h, node, { name: `n-default-${Date.now()}` });
+    const { issue } = await startableIssue(h, admin.token);
+    const res = await startIssueApi(h, admin.token, issue.id);
+    expect(res.body.command).toBe(`process issue #${issue.number}`);
+  });
+
+  it('answers 404, 409, 401 and 403 with reasons', async () => {
+    await registerDouble(h, node, { name: `n-errors-${Date.now()}` });
+    const missing = await startIssueApi(h, admin.token, '7b0c5a4e-1111-4222-8333-944455556666');
+    expect(missing.status).toBe(404);
+    expect(missing.body.detail).toMatch(/not found/);
+
+    const { issue } = await startableIssue(h, admin.token);
+    expect((await startIssueApi(h, admin.token, issue.id)).status).toBe(201);
+    const again = await startIssueApi(h, admin.token, issue.id);
+    expect(again.status).toBe(409);
+    expect(again.body).toMatchObject({ error: 'illegal_transition', status: 'processing' });
+    expect(again.body.detail).toContain('issue is processing');
+
+    const anon = await h.app.request(`/api/v1/issues/${issue.id}/start`, jsonInit('POST', undefined, {}));
+    expect(anon.status).toBe(401);
+    const bogus = await startIssueApi(h, 'gfs_not-a-real-token', issue.id);
+    expect(bogus.status).toBe(401);
+
+    const other = await h.signIn();
+    const { issue: notTheirs } = await startableIssue(h, admin.token);
+    const forbidden = await startIssueApi(h, other.token, notTheirs.id);
+    expect(forbidden.status).toBe(403);
+    expect((await getIssue(h.db.db, notTheirs.id))?.status).toBe('pending');
+
+    const bad = await startIssueApi(h, admin.token, notTheirs.id, { command: 42 });
+    expect(bad.status).toBe(422);
+    expect(bad.body.detail).toMatch(/^command:/);
+  });
+
+  it('lets an issue owner start their own issue', async () => {
+    await registerDouble(h, node, { name: `n-owner-${Date.now()}` });
+    const owner = await h.signIn();
+    const { issue } = await startableIssue(h, admin.token, { ownerId: owner.user.id });
+    const res = await startIssueApi(h, owner.token, issue.id);
+    expect(res.status).toBe(201);
+    const list = await h.app.request('/api/v1/issues', jsonInit('GET', owner.token));
+    const body = (await list.json()) as { data: Array<{ id: string }>; count: number };
+    expect(body.data.map((i) => i.id)).toEqual([issue.id]);
+  });
+
+  it('refuses a start with no credential for the repository', async () => {
+    const { seedIssue } = await import('../../test/fixtures.js');
+    const { issue } = await seedIssue(h.db.db);
+    const res = await startIssueApi(h, admin.token, issue.id);
+    expect(res.status).toBe(503);
+    expect(res.body.detail).toMatch(/no credential/);
+    expect((await getIssue(h.db.db, issue.id))?.status).toBe('pending');
+  });
+
+  it('takes a success report from the holding node only, moves to pending_merge, and ignores a repeat', async () => {
+    const holder = await registerDouble(h, node, { name: `n-report-${Date.now()}` });
+    const otherDouble = await startNodeDouble();
+    const stranger = await registerDouble(h, otherDouble, { name: `n-stranger-${Date.now()}`, capacity: 0 });
+    const { issue } = await startableIssue(h, admin.token);
+    const started = await startIssueApi(h, admin.token, issue.id);
+    const report = { task_id: started.body.id, branch_name: 'gaffer/issue-1-abc', status: 'success' };
+    const url = `/api/v1/issues/${issue.id}/report-branch`;
+
+    expect((await h.app.request(url, jsonInit('POST', undefined, report))).status).toBe(401);
+    expect((await h.app.request(url, jsonInit('POST', admin.token, report))).status).toBe(403);
+    const wrongNode = await h.app.request(url, jsonInit('POST', stranger.token, report));
+    expect(wrongNode.status).toBe(403);
+    expect((await getTask(h.db.db, started.body.id))?.status).toBe('running');
+
+    const ok = await h.app.request(url, jsonInit('POST', holder.token, report));
+    expect(ok.status).toBe(200);
+    expect(await ok.json()).toMatchObject({ status: 'recorded', task: { status: 'success', result_branch: 'gaffer/issue-1-abc' } });
+    const task = await getTask(h.db.db, started.body.id);
+    expect(task?.completedAt).toBeInstanceOf(Date);
+    expect((await getIssue(h.db.db, issue.id))?.status).toBe('pending_merge');
+
+    const repeat = await h.app.request(url, jsonInit('POST', holder.token, report));
+    expect(repeat.status).toBe(200);
+    expect(await repeat.json()).toMatchObject({ status: 'duplicate' });
+
+    const contradicting = await h.app.request(url, jsonInit('POST', holder.token, { ...report, status: 'failed' }));
+    expect(contradicting.status).toBe(409);
+    await otherDouble.close();
+  });
+
+  it('takes a failure report: the issue is terminated and can be restarted as attempt 2', async () => {
+    const holder = await registerDouble(h, node, { name: `n-fail-${Date.now()}` });
+    const { issue } = await startableIssue(h, admin.token);
+    const started = await startIssueApi(h, admin.token, issue.id);
+    const res = await h.app.request(
+      `/api/v1/issues/${issue.id}/report-branch`,
+      jsonInit('POST', holder.token, { task_id: started.body.id, branch_name: '', status: 'failed', error_message: 'no changes' }),
+    );
+    expect(res.status).toBe(200);
+    expect(await res.json()).toMatchObject({ task: { status: 'failed', error_message: 'no changes', failure_kind: 'agent_failed' } });
+    expect((await getIssue(h.db.db, issue.id))?.status).toBe('terminated');
+
+    const restarted = await startIssueApi(h, admin.token, issue.id);
+    expect(restarted.status).toBe(201);
+    expect(restarted.body).toMatchObject({ attempt: 2, status: 'running' });
+    expect((await getIssue(h.db.db, issue.id))?.status).toBe('processing');
+
+    // The first attempt's report is no longer current.
+    const stale = await h.app.request(
+      `/api/v1/issues/${issue.id}/report-branch`,
+      jsonInit('POST', holder.token, { task_id: started.body.id, branch_name: 'late', status: 'success' }),
+    );
+    expect(stale.status).toBe(409);
+    expect(await stale.json()).toMatchObject({ error: 'stale_attempt' });
+  });
+
+  it('cancels a running task: the node is told, signed, and the issue ends terminated', async () => {
+    await registerDouble(h, node, { name: `n-cancel-${Date.now()}` });
+    const { issue } = await startableIssue(h, admin.token);
+    const started = await startIssueApi(h, admin.token, issue.id);
+    const res = await h.app.request(`/api/v1/tasks/${started.body.id}/cancel`, jsonInit('POST', admin.token));
+    expect(res.status).toBe(200);
+    expect(await res.json()).toMatchObject({ status: 'failed', error_message: 'cancelled', failure_kind: 'cancelled' });
+    expect((await getIssue(h.db.db, issue.id))?.status).toBe('terminated');
+    await expect.poll(() => node.requests.filter((r) => r.path === `/tasks/${started.body.id}/cancel`).length).toBe(1);
+    expect(node.requests.every((r) => r.signatureOk)).toBe(true);
+    const again = await h.app.request(`/api/v1/tasks/${started.body.id}/cancel`, jsonInit('POST', admin.token));
+    expect(again.status).toBe(409);
+  });
+
+  it('produces one task from two concurrent starts', async () => {
+    await registerDouble(h, node, { name: `n-race-${Date.now()}`, capacity: 2 });
+    const { issue } = await startableIssue(h, admin.token);
+    const [a, b] = await Promise.all([startIssueApi(h, admin.token, issue.id), startIssueApi(h, admin.token, issue.id)]);
+    expect([a.status, b.status].sort()).toEqual([201, 409]);
+    expect(node.dispatches().filter((d) => d.issue_id === issue.id)).toHaveLength(1);
+  });
+});

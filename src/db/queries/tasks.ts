@@ -1,0 +1,192 @@
+import { and, asc, count, desc, eq, gt, inArray, isNotNull, isNull, lt, lte, max, or, sql } from 'drizzle-orm';
+import { ACTIVE_TASK_STATUSES, type TaskStatus } from '../../protocol/statuses.js';
+import { issues, nodes, repositories, tasks, type IssueRow, type NodeRow, type RepositoryRow, type TaskRow } from '../schema.js';
+import type { DbOrTx } from '../types.js';
+
+export type NewTask = typeof tasks.$inferInsert;
+
+export async function insertTask(db: DbOrTx, values: NewTask): Promise<TaskRow> {
+  const [row] = await db.insert(tasks).values(values).returning();
+  return row!;
+}
+
+export async function getTask(db: DbOrTx, id: string, opts: { forUpdate?: boolean } = {}): Promise<TaskRow | undefined> {
+  const q = db.select().from(tasks).where(eq(tasks.id, id));
+  const [row] = opts.forUpdate ? await q.for('update') : await q;
+  return row;
+}
+
+/** The task with its issue, repository and node: what dispatching and reporting need. */
+export async function getTaskContext(
+  db: DbOrTx,
+  id: string,
+): Promise<{ task: TaskRow; issue: IssueRow; repository: RepositoryRow; node: NodeRow | null } | undefined> {
+  const [row] = await db
+    .select({ task: tasks, issue: issues, repository: repositories, node: nodes })
+    .from(tasks)
+    .innerJoin(issues, eq(issues.id, tasks.issueId))
+    .innerJoin(repositories, eq(repositories.id, issues.repositoryId))
+    .leftJoin(nodes, eq(nodes.id, tasks.nodeId))
+    .where(eq(tasks.id, id));
+  return row;
+}
+
+export async function activeTaskForIssue(db: DbOrTx, issueId: string): Promise<TaskRow | undefined> {
+  const [row] = await db
+    .select()
+    .from(tasks)
+    .where(and(eq(tasks.issueId, issueId), inArray(tasks.status, ACTIVE_TASK_STATUSES)));
+  return row;
+}
+
+export async function latestTaskForIssue(db: DbOrTx, issueId: string): Promise<TaskRow | undefined> {
+  const [row] = await db.select().from(tasks).where(eq(tasks.issueId, issueId)).orderBy(desc(tasks.attempt)).limit(1);
+  return row;
+}
+
+export async function nextAttemptNumber(db: DbOrTx, issueId: string): Promise<number> {
+  const [row] = await db.select({ n: max(tasks.attempt) }).from(tasks).where(eq(tasks.issueId, issueId));
+  return (row?.n ?? 0) + 1;
+}
+
+/**
+ * Writes a status (and other fields) only if the task is still in `from`, optionally only if it
+ * is still on `nodeId`. Returns the row, or undefined when it had moved on. The domain decides
+ * `to` with the task machine.
+ */
+export async function compareAndSetTask(
+  db: DbOrTx,
+  params: {
+    id: string;
+    from: TaskStatus;
+    nodeId?: string | null;
+    set: Partial<Omit<TaskRow, 'id' | 'issueId' | 'createdAt'>>;
+  },
+): Promise<TaskRow | undefined> {
+  const conditions = [eq(tasks.id, params.id), eq(tasks.status, params.from)];
+  if (params.nodeId === null) conditions.push(isNull(tasks.nodeId));
+  else if (params.nodeId !== undefined) conditions.push(eq(tasks.nodeId, params.nodeId));
+  const [row] = await db
+    .update(tasks)
+    .set({ ...params.set, updatedAt: new Date() })
+    .where(and(...conditions))
+    .returning();
+  return row;
+}
+
+/**
+ * Queued tasks due for dispatch, oldest first, locked and skipping those another dispatcher
+ * holds. `after` is a (createdAt, id) cursor for walking the queue past tasks that cannot be
+ * placed yet.
+ */
+export async function lockQueuedTasks(
+  db: DbOrTx,
+  params: { now: Date; limit: number; after?: { createdAt: Date; id: string } },
+): Promise<TaskRow[]> {
+  const conditions = [eq(tasks.status, 'pending'), isNull(tasks.nodeId), lte(tasks.nextDispatchAt, params.now)];
+  if (params.after) {
+    conditions.push(
+      or(
+        gt(tasks.createdAt, params.after.createdAt),
+        and(eq(tasks.createdAt, params.after.createdAt), gt(tasks.id, params.after.id)),
+      )!,
+    );
+  }
+  return db
+    .select()
+    .from(tasks)
+    .where(and(...conditions))
+    .orderBy(asc(tasks.createdAt), asc(tasks.id))
+    .limit(params.limit)
+    .for('update', { skipLocked: true });
+}
+
+/** 1-based place of a queued task in the queue, or null when it is not queued. */
+export async function queuePosition(db: DbOrTx, task: Pick<TaskRow, 'id' | 'status' | 'nodeId' | 'createdAt'>): Promise<number | null> {
+  if (task.status !== 'pending' || task.nodeId !== null) return null;
+  const [row] = await db
+    .select({ n: count() })
+    .from(tasks)
+    .where(
+      and(
+        eq(tasks.status, 'pending'),
+        isNull(tasks.nodeId),
+        or(lt(tasks.createdAt, task.createdAt), and(eq(tasks.createdAt, task.createdAt), lte(tasks.id, task.id))),
+      ),
+    );
+  return row?.n ?? null;
+}
+
+/** Running tasks whose node has been silent since `silentSince`, or that have no node. */
+export async function findLostTasks(db: DbOrTx, silentSince: Date): Promise<TaskRow[]> {
+  const rows = await db
+    .select({ task: tasks })
+    .from(tasks)
+    .leftJoin(nodes, eq(nodes.id, tasks.nodeId))
+    .where(
+      and(
+        eq(tasks.status, 'running'),
+        or(isNull(nodes.id), isNull(nodes.lastHeartbeatAt), lt(nodes.lastHeartbeatAt, silentSince)),
+      ),
+    );
+  return rows.map((r) => r.task);
+}
+
+export async function findTimedOutTasks(db: DbOrTx, startedBefore: Date): Promise<TaskRow[]> {
+  return db
+    .select()
+    .from(tasks)
+    .where(and(eq(tasks.status, 'running'), lt(tasks.startedAt, startedBefore)));
+}
+
+/** Assigned but never accepted: the dispatcher died between assigning and delivering. */
+export async function findStrandedAssignments(db: DbOrTx, assignedBefore: Date): Promise<TaskRow[]> {
+  return db
+    .select()
+    .from(tasks)
+    .where(and(eq(tasks.status, 'pending'), isNotNull(tasks.nodeId), lt(tasks.updatedAt, assignedBefore)));
+}
+
+export type TaskFilter = { status?: TaskStatus; issueId?: string; nodeId?: string; ownerId?: string; limit: number; offset: number };
+
+export async function listTasks(db: DbOrTx, filter: TaskFilter): Promise<TaskRow[]> {
+  const conditions = [];
+  if (filter.status) conditions.push(eq(tasks.status, filter.status));
+  if (filter.issueId) conditions.push(eq(tasks.issueId, filter.issueId));
+  if (filter.nodeId) conditions.push(eq(tasks.nodeId, filter.nodeId));
+  if (filter.ownerId) {
+    conditions.push(sql`${tasks.issueId} in (select ${issues.id} from ${issues} where ${issues.ownerId} = ${filter.ownerId})`);
+  }
+  return db
+    .select()
+    .from(tasks)
+    .where(conditions.length ? and(...conditions) : undefined)
+    .orderBy(desc(tasks.createdAt), desc(tasks.id))
+    .limit(filter.limit)
+    .offset(filter.offset);
+}
+
+/** Tasks the node still holds among those it says it runs. */
+export async function tasksHeldByNode(db: DbOrTx, nodeId: string, ids: string[]): Promise<TaskRow[]> {
+  if (ids.length === 0) return [];
+  return db
+    .select()
+    .from(tasks)
+    .where(and(eq(tasks.nodeId, nodeId), inArray(tasks.id, ids), inArray(tasks.status, ACTIVE_TASK_STATUSES)));
+}
+
+/** How many infrastructure failures in a row the issue's latest tasks ended with. */
+export async function recentInfraFailures(db: DbOrTx, issueId: string, kinds: readonly string[]): Promise<number> {
+  const rows = await db
+    .select({ status: tasks.status, failureKind: tasks.failureKind })
+    .from(tasks)
+    .where(eq(tasks.issueId, issueId))
+    .orderBy(desc(tasks.attempt))
+    .limit(20);
+  let n = 0;
+  for (const r of rows) {
+    if (r.status === 'failed' && r.failureKind && kinds.includes(r.failureKind)) n++;
+    else break;
+  }
+  return n;
+}

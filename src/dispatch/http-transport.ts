@@ -1,0 +1,66 @@
+import { Agent, request } from 'undici';
+import type { NodeRow } from '../db/schema.js';
+import type { DeliveryResult, NodeTransport } from '../domain/ports.js';
+import type { Logger } from '../logger.js';
+import { signedHeaders } from '../protocol/signing.js';
+
+/** Options for the push transport. */
+export type HttpTransportOptions = { timeoutMs: number; logger: Logger };
+
+function endpoint(node: NodeRow, path: string): URL {
+  return new URL(path, node.url.endsWith('/') ? node.url : `${node.url}/`);
+}
+
+function reasonOf(text: string): string {
+  try {
+    const body = JSON.parse(text) as { detail?: unknown; error?: unknown; reason?: unknown };
+    const reason = body.detail ?? body.reason ?? body.error;
+    if (typeof reason === 'string') return reason.slice(0, 500);
+  } catch {
+    // not JSON: fall through to the raw text
+  }
+  return text.slice(0, 500) || 'no reason given';
+}
+
+/**
+ * The push transport: signed POSTs to each node's agent with undici, with connect, header and
+ * body timeouts. A 2xx is accepted; 429 and 5xx are retryable refusals; network errors are
+ * `unreachable`. The body (which carries the credential) is never logged.
+ */
+export function createHttpTransport(options: HttpTransportOptions): NodeTransport & { close: () => Promise<void> } {
+  const agent = new Agent({
+    connect: { timeout: options.timeoutMs },
+    headersTimeout: options.timeoutMs,
+    bodyTimeout: options.timeoutMs,
+    keepAliveTimeout: 10_000,
+  });
+
+  async function post(node: NodeRow, path: string, payload: unknown): Promise<DeliveryResult> {
+    const raw = JSON.stringify(payload);
+    try {
+      const res = await request(endpoint(node, path), {
+        method: 'POST',
+        dispatcher: agent,
+        headers: { 'content-type': 'application/json', ...signedHeaders(node.signingSecret, raw) },
+        body: raw,
+      });
+      const text = await res.body.text();
+      if (res.statusCode >= 200 && res.statusCode < 300) return { kind: 'accepted' };
+      return {
+        kind: 'refused',
+        status: res.statusCode,
+        reason: reasonOf(text),
+        retryable: res.statusCode === 429 || res.statusCode >= 500,
+      };
+    } catch (err) {
+      const e = err as { code?: string; message?: string };
+      return { kind: 'unreachable', reason: e.code ? `${e.code}: ${e.message ?? ''}`.trim() : (e.message ?? 'error') };
+    }
+  }
+
+  return {
+    deliver: (node, body) => post(node, 'process-issue', body),
+    cancel: (node, taskId) => post(node, `tasks/${encodeURIComponent(taskId)}/cancel`, { task_id: taskId }),
+    close: () => agent.close(),
+  };
+}

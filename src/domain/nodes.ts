@@ -1,0 +1,166 @@
+import { randomBytes, timingSafeEqual } from 'node:crypto';
+import {
+  countActiveTasksOnNode,
+  deleteNode,
+  getNode,
+  getNodeByName,
+  getNodeByTokenHash,
+  insertNode,
+  listNodesWithLoad,
+  touchHeartbeat,
+  updateNode,
+  type NodeWithLoad,
+} from '../db/queries/nodes.js';
+import { compareAndSetTask, tasksHeldByNode } from '../db/queries/tasks.js';
+import type { NodeRow } from '../db/schema.js';
+import type { DbOrTx } from '../db/types.js';
+import type { HeartbeatResponse } from '../protocol/node-api.js';
+import { DomainError } from './errors.js';
+import { expectTransition } from './state-machine.js';
+import { taskTransition } from './task-status.js';
+import { generateToken, hashToken } from './tokens.js';
+
+/** A node as the API shows it: no token, no signing secret. */
+export type NodePublic = {
+  id: string;
+  name: string;
+  url: string;
+  labels: string[];
+  capacity: number;
+  status: 'active' | 'draining';
+  online: boolean;
+  running: number;
+  last_heartbeat_at: string | null;
+  last_assigned_at: string | null;
+  created_at: string;
+};
+
+export function toNodePublic(node: NodeRow, running: number, onlineSince: Date): NodePublic {
+  return {
+    id: node.id,
+    name: node.name,
+    url: node.url,
+    labels: node.labels,
+    capacity: node.capacity,
+    status: node.status,
+    online: node.lastHeartbeatAt !== null && node.lastHeartbeatAt > onlineSince,
+    running,
+    last_heartbeat_at: node.lastHeartbeatAt?.toISOString() ?? null,
+    last_assigned_at: node.lastAssignedAt?.toISOString() ?? null,
+    created_at: node.createdAt.toISOString(),
+  };
+}
+
+/** What a new or re-registered node is handed, once. */
+export type NodeCredentials = { node: NodeRow; token: string; signingSecret: string };
+
+function sameSecret(a: string, b: string): boolean {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
+}
+
+/**
+ * Registers a node with the registration token. A node registering again under its name gets a
+ * new token and secret (the old ones stop working), keeping its id and history.
+ */
+export async function registerNode(
+  db: DbOrTx,
+  params: {
+    registrationToken: string | undefined;
+    presented: string | undefined;
+    name: string;
+    url: string;
+    labels: string[];
+    capacity: number;
+    now: Date;
+  },
+): Promise<NodeCredentials> {
+  if (!params.registrationToken) throw new DomainError('not_configured', 'node registration is closed: NODE_REGISTRATION_TOKEN is not set');
+  if (!params.presented || !sameSecret(params.presented, params.registrationToken)) {
+    throw new DomainError('unauthenticated', 'registration token is invalid');
+  }
+  const token = generateToken('gfn');
+  const signingSecret = randomBytes(32).toString('base64url');
+  const values = {
+    url: params.url,
+    labels: params.labels,
+    capacity: params.capacity,
+    tokenHash: hashToken(token),
+    signingSecret,
+    lastHeartbeatAt: params.now,
+  };
+  const existing = await getNodeByName(db, params.name);
+  const node = existing ? await updateNode(db, existing.id, values) : await insertNode(db, { name: params.name, ...values });
+  return { node: node!, token, signingSecret };
+}
+
+/** An admin adds a node by hand; it is offline until it heartbeats with the token returned. */
+export async function addNode(
+  db: DbOrTx,
+  params: { name: string; url: string; labels: string[]; capacity: number },
+): Promise<NodeCredentials> {
+  if (await getNodeByName(db, params.name)) throw new DomainError('conflict', `a node named ${params.name} exists`);
+  const token = generateToken('gfn');
+  const signingSecret = randomBytes(32).toString('base64url');
+  const node = await insertNode(db, { ...params, tokenHash: hashToken(token), signingSecret });
+  return { node, token, signingSecret };
+}
+
+/** The node behind a bearer token, or an `unauthenticated` error. */
+export async function authenticateNode(db: DbOrTx, token: string | undefined): Promise<NodeRow> {
+  const node = token ? await getNodeByTokenHash(db, hashToken(token)) : undefined;
+  if (!node) throw new DomainError('unauthenticated', 'node token is invalid');
+  return node;
+}
+
+/**
+ * Records a heartbeat and reconciles: a task the node runs that the server still had as
+ * delivered-but-unconfirmed becomes `running`; a task it runs that the server no longer holds it
+ * to comes back in `cancel_task_ids`.
+ */
+export async function heartbeat(
+  db: DbOrTx,
+  params: { node: NodeRow; runningTaskIds: string[]; now: Date },
+): Promise<HeartbeatResponse> {
+  const node = await touchHeartbeat(db, params.node.id, params.now);
+  if (!node) throw new DomainError('not_found', 'node was removed');
+  const held = await tasksHeldByNode(db, node.id, params.runningTaskIds);
+  for (const task of held) {
+    if (task.status !== 'pending') continue;
+    const to = expectTransition(`task ${task.id}`, taskTransition('pending', 'accept'));
+    await compareAndSetTask(db, { id: task.id, from: 'pending', nodeId: node.id, set: { status: to, startedAt: params.now } });
+  }
+  const heldIds = new Set(held.map((t) => t.id));
+  return { status: node.status, cancel_task_ids: params.runningTaskIds.filter((id) => !heldIds.has(id)) };
+}
+
+export async function editNode(
+  db: DbOrTx,
+  id: string,
+  values: Partial<{ url: string; labels: string[]; capacity: number }>,
+): Promise<NodeRow> {
+  const node = await updateNode(db, id, values);
+  if (!node) throw new DomainError('not_found', `node ${id} not found`);
+  return node;
+}
+
+/** Drain: the node keeps what it runs and gets nothing new. Resume undoes it. */
+export async function setNodeDraining(db: DbOrTx, id: string, draining: boolean): Promise<NodeRow> {
+  const node = await updateNode(db, id, { status: draining ? 'draining' : 'active' });
+  if (!node) throw new DomainError('not_found', `node ${id} not found`);
+  return node;
+}
+
+/** Removes a node that holds no active task; drain it first. */
+export async function removeNode(db: DbOrTx, id: string): Promise<void> {
+  const node = await getNode(db, id);
+  if (!node) throw new DomainError('not_found', `node ${id} not found`);
+  const active = await countActiveTasksOnNode(db, id);
+  if (active > 0) throw new DomainError('conflict', `node ${node.name} holds ${active} active task(s); drain it and wait`);
+  await deleteNode(db, id);
+}
+
+export async function listNodes(db: DbOrTx, onlineSince: Date): Promise<NodePublic[]> {
+  return (await listNodesWithLoad(db)).map((n: NodeWithLoad) => toNodePublic(n, n.running, onlineSince));
+}

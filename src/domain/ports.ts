@@ -1,0 +1,41 @@
+import type { IssueRow, NodeRow, RepositoryRow, TaskRow } from '../db/schema.js';
+import type { ProcessIssueRequest } from '../protocol/node-api.js';
+
+/** How a delivery to a node ended. Only `unreachable` and retryable refusals go back to the queue. */
+export type DeliveryResult =
+  | { kind: 'accepted' }
+  | { kind: 'refused'; status: number; reason: string; retryable: boolean }
+  | { kind: 'unreachable'; reason: string };
+
+/** Delivers work to nodes. The push transport is HTTP; a pull transport can implement the same. */
+export type NodeTransport = {
+  deliver: (node: NodeRow, body: ProcessIssueRequest) => Promise<DeliveryResult>;
+  cancel: (node: NodeRow, taskId: string) => Promise<DeliveryResult>;
+};
+
+/** A git credential minted or decrypted for one task; never stored, never logged. */
+export type TaskCredential = { token: string; source: 'installation' | 'repository_pat' | 'node_pat' };
+
+/** Mints short-lived installation tokens limited to one repository (the GitHub App side). */
+export type InstallationTokens = {
+  mintForRepository: (installationId: number, repositoryGithubId: number) => Promise<{ token: string }>;
+};
+
+/** Opens (or finds) the pull request for a task's branch. Idempotent: found by head branch. */
+export type PullRequests = {
+  ensurePullRequest: (params: {
+    repository: RepositoryRow;
+    issue: IssueRow;
+    task: TaskRow;
+    branch: string;
+  }) => Promise<{ number: number; url: string }>;
+};
+
+/** What happened to a task, for GitHub status comments and live pages. */
+export type TaskEvent = {
+  type: 'queued' | 'assigned' | 'running' | 'succeeded' | 'failed' | 'requeued' | 'cancelled' | 'pr_opened';
+  taskId: string;
+  issueId: string;
+};
+
+export type TaskEventListener = (event: TaskEvent) => void;

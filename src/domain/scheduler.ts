@@ -1,0 +1,259 @@
+import { anyNodeHasRoom, countActiveTasksOnNode, lockCandidateNode, markAssigned } from '../db/queries/nodes.js';
+import {
+  compareAndSetTask,
+  findLostTasks,
+  findStrandedAssignments,
+  findTimedOutTasks,
+  getTaskContext,
+  lockQueuedTasks,
+} from '../db/queries/tasks.js';
+import type { NodeRow, TaskRow } from '../db/schema.js';
+import { maskSecrets } from '../logger.js';
+import type { ProcessIssueRequest } from '../protocol/node-api.js';
+import { resolveTaskCredential } from './credentials.js';
+import { expectTransition } from './state-machine.js';
+import { taskTransition } from './task-status.js';
+import { failTask, type TaskDeps } from './tasks.js';
+
+/** How one assignment step went. */
+export type AssignResult =
+  | { kind: 'empty' }
+  | { kind: 'no_node'; task: TaskRow }
+  | { kind: 'assigned'; task: TaskRow; node: NodeRow };
+
+/** How one delivery went, after the task was moved accordingly. */
+export type DeliverOutcome = 'running' | 'requeued' | 'failed' | 'stale';
+
+/** Backoff before the next delivery try: 2^n seconds, at most a minute. */
+export function dispatchBackoffMs(attempts: number): number {
+  return Math.min(60_000, 1000 * 2 ** Math.max(0, attempts - 1));
+}
+
+const SELECTION_TRIES = 8;
+
+/**
+ * Takes the oldest due queued task past `after` and puts it on the best eligible node, in one
+ * transaction: the task row and the node row are locked (SKIP LOCKED), and the node's load is
+ * counted again once its lock is held, so two dispatchers sharing a database never put more
+ * tasks on a node than its capacity.
+ */
+export async function assignNext(
+  deps: Pick<TaskDeps, 'db' | 'now' | 'settings'>,
+  after?: { createdAt: Date; id: string },
+): Promise<AssignResult> {
+  return deps.db.transaction(async (tx): Promise<AssignResult> => {
+    const now = deps.now();
+    const [task] = await lockQueuedTasks(tx, { now, limit: 1, after });
+    if (!task) return { kind: 'empty' };
+    const onlineSince = new Date(now.getTime() - deps.settings.heartbeatTimeoutMs);
+    const exclude: string[] = [];
+    for (let i = 0; i < SELECTION_TRIES; i++) {
+      const node = await lockCandidateNode(tx, { requiredLabels: task.requiredLabels, onlineSince, exclude });
+      if (!node) break;
+      if ((await countActiveTasksOnNode(tx, node.id)) >= node.capacity) {
+        exclude.push(node.id);
+        continue;
+      }
+      const assigned = await compareAndSetTask(tx, { id: task.id, from: 'pending', nodeId: null, set: { nodeId: node.id } });
+      if (!assigned) return { kind: 'no_node', task };
+      await markAssigned(tx, node.id, now);
+      return { kind: 'assigned', task: assigned, node };
+    }
+    return { kind: 'no_node', task };
+  });
+}
+
+/**
+ * Delivers an assigned task to its node: mints or decrypts the credential, sends the seed's body,
+ * and moves the task to `running` on a 202. A refused or unreachable node sends the task back to
+ * the queue with backoff until the attempts run out; then it fails with the reason.
+ */
+export async function deliver(deps: TaskDeps, task: TaskRow, node: NodeRow): Promise<DeliverOutcome> {
+  const log = deps.logger.child({ taskId: task.id, node: node.name });
+  const ctx = await getTaskContext(deps.db, task.id);
+  if (!ctx || ctx.task.status !== 'pending' || ctx.task.nodeId !== node.id) return 'stale';
+
+  let token: string;
+  try {
+    token = (await resolveTaskCredential({ ...deps.credentials, db: deps.db }, ctx.repository, node)).token;
+  } catch (err) {
+    if ((err as { transient?: boolean }).transient) return requeue(deps, task, node, `credential: ${(err as Error).message}`);
+    await failTask(deps, { taskId: task.id, kind: 'credential_unavailable', message: (err as Error).message });
+    return 'failed';
+  }
+
+  const body: ProcessIssueRequest = {
+    issue_id: ctx.issue.id,
+    task_id: task.id,
+    repository_url: ctx.repository.cloneUrl,
+    issue_number: ctx.issue.number,
+    issue_title: ctx.issue.title,
+    issue_description: ctx.issue.body,
+    credential_token: token,
+    command: task.command,
+  };
+  const result = await deps.transport.deliver(node, body);
+  if (result.kind === 'accepted') {
+    const to = expectTransition(`task ${task.id}`, taskTransition('pending', 'accept'));
+    const row = await compareAndSetTask(deps.db, {
+      id: task.id,
+      from: 'pending',
+      nodeId: node.id,
+      set: { status: to, startedAt: deps.now(), errorMessage: null },
+    });
+    if (!row) return 'stale';
+    log.info('task running');
+    deps.onEvent({ type: 'running', taskId: task.id, issueId: task.issueId });
+    return 'running';
+  }
+  const reason = maskSecrets(
+    result.kind === 'refused' ? `node ${node.name} refused (${result.status}): ${result.reason}` : `node ${node.name} unreachable: ${result.reason}`,
+    [token],
+  );
+  log.warn({ reason }, 'delivery failed');
+  return requeue(deps, task, node, reason);
+}
+
+async function requeue(deps: TaskDeps, task: TaskRow, node: NodeRow, reason: string): Promise<DeliverOutcome> {
+  const attempts = task.dispatchAttempts + 1;
+  if (attempts >= deps.settings.dispatchMaxAttempts) {
+    const message = `could not deliver to a node after ${attempts} attempts; last: ${reason}`;
+    const r = await failTask(deps, { taskId: task.id, kind: 'dispatch_failed', message, nodeId: node.id });
+    return r.kind === 'ended' ? 'failed' : 'stale';
+  }
+  const row = await compareAndSetTask(deps.db, {
+    id: task.id,
+    from: 'pending',
+    nodeId: node.id,
+    set: {
+      nodeId: null,
+      dispatchAttempts: attempts,
+      nextDispatchAt: new Date(deps.now().getTime() + dispatchBackoffMs(attempts)),
+      errorMessage: reason,
+    },
+  });
+  if (!row) return 'stale';
+  deps.onEvent({ type: 'requeued', taskId: task.id, issueId: task.issueId });
+  return 'requeued';
+}
+
+/** The scheduler: a coalescing queue pump and a lease sweeper, both driven from the database. */
+export type Scheduler = {
+  /** Asks for a pump soon; calls while one runs coalesce into one more pass. */
+  kick: () => void;
+  /** Runs the queue until nothing more can be placed; resolves with how many were delivered. */
+  pump: () => Promise<number>;
+  /** Fails lost and timed-out tasks, and returns stranded assignments to the queue. */
+  sweep: () => Promise<{ lost: number; timedOut: number; stranded: number }>;
+  /** Starts the periodic sweep and pump. */
+  start: (intervalMs: number) => void;
+  /** Stops the timer and waits for a pump under way. */
+  stop: () => Promise<void>;
+};
+
+/** Creates the scheduler. `workers` pumps run side by side; SKIP LOCKED keeps them apart. */
+export function createScheduler(deps: TaskDeps, options: { workers?: number } = {}): Scheduler {
+  const workers = options.workers ?? 4;
+  let current: Promise<number> | undefined;
+  let again = false;
+  let timer: NodeJS.Timeout | undefined;
+
+  async function worker(): Promise<number> {
+    let delivered = 0;
+    let after: { createdAt: Date; id: string } | undefined;
+    const onlineSince = () => new Date(deps.now().getTime() - deps.settings.heartbeatTimeoutMs);
+    for (;;) {
+      if (!(await anyNodeHasRoom(deps.db, onlineSince()))) return delivered;
+      const r = await assignNext(deps, after);
+      if (r.kind === 'empty') return delivered;
+      if (r.kind === 'no_node') {
+        // An unlabeled task that fits nowhere means nothing else fits either.
+        if (r.task.requiredLabels.length === 0) return delivered;
+        after = { createdAt: r.task.createdAt, id: r.task.id };
+        continue;
+      }
+      if ((await deliver(deps, r.task, r.node)) === 'running') delivered++;
+    }
+  }
+
+  async function runPump(): Promise<number> {
+    const counts = await Promise.all(Array.from({ length: workers }, () => worker()));
+    return counts.reduce((a, b) => a + b, 0);
+  }
+
+  function pump(): Promise<number> {
+    if (current) {
+      again = true;
+      return current;
+    }
+    current = (async () => {
+      let total = 0;
+      do {
+        again = false;
+        total += await runPump();
+      } while (again);
+      return total;
+    })().finally(() => {
+      current = undefined;
+    });
+    return current;
+  }
+
+  async function sweep() {
+    const now = deps.now();
+    const silentSince = new Date(now.getTime() - deps.settings.heartbeatTimeoutMs);
+    let lost = 0;
+    for (const task of await findLostTasks(deps.db, silentSince)) {
+      const seconds = Math.round(deps.settings.heartbeatTimeoutMs / 1000);
+      const r = await failTask(deps, {
+        taskId: task.id,
+        kind: 'node_lost',
+        message: `node lost: no heartbeat for more than ${seconds}s`,
+      });
+      if (r.kind === 'ended') lost++;
+    }
+    let timedOut = 0;
+    for (const task of await findTimedOutTasks(deps.db, new Date(now.getTime() - deps.settings.taskTimeoutMs))) {
+      const ctx = await getTaskContext(deps.db, task.id);
+      const minutes = Math.round(deps.settings.taskTimeoutMs / 60_000);
+      const r = await failTask(deps, { taskId: task.id, kind: 'timeout', message: `timed out after ${minutes} min` });
+      if (r.kind === 'ended') {
+        timedOut++;
+        if (ctx?.node) void deps.transport.cancel(ctx.node, task.id).catch(() => undefined);
+      }
+    }
+    let stranded = 0;
+    const assignedBefore = new Date(now.getTime() - 2 * deps.settings.dispatchTimeoutMs - 5000);
+    for (const task of await findStrandedAssignments(deps.db, assignedBefore)) {
+      const row = await compareAndSetTask(deps.db, { id: task.id, from: 'pending', nodeId: task.nodeId, set: { nodeId: null } });
+      if (row) stranded++;
+    }
+    return { lost, timedOut, stranded };
+  }
+
+  const tick = async () => {
+    try {
+      await sweep();
+      await pump();
+    } catch (err) {
+      deps.logger.error({ err }, 'scheduler tick failed');
+    }
+  };
+
+  return {
+    kick: () => {
+      pump().catch((err) => deps.logger.error({ err }, 'queue pump failed'));
+    },
+    pump,
+    sweep,
+    start: (intervalMs) => {
+      timer ??= setInterval(() => void tick(), intervalMs);
+      timer.unref();
+    },
+    stop: async () => {
+      if (timer) clearInterval(timer);
+      timer = undefined;
+      await current?.catch(() => undefined);
+    },
+  };
+}

@@ -1,0 +1,344 @@
+import { getIssueWithRepository } from '../db/queries/issues.js';
+import {
+  compareAndSetTask,
+  getTask,
+  getTaskContext,
+  insertTask,
+  nextAttemptNumber,
+  queuePosition,
+  recentInfraFailures,
+} from '../db/queries/tasks.js';
+import type { IssueRow, TaskRow } from '../db/schema.js';
+import type { Db, DbOrTx } from '../db/types.js';
+import { isUniqueViolation } from '../db/unique-violation.js';
+import type { Logger } from '../logger.js';
+import type { ReportBranchRequest } from '../protocol/node-api.js';
+import { type CredentialDeps, credentialAvailable } from './credentials.js';
+import { DomainError } from './errors.js';
+import { canStart } from './issue-status.js';
+import { moveIssue } from './issues.js';
+import type { NodeTransport, PullRequests, TaskEvent, TaskEventListener } from './ports.js';
+import { expectTransition } from './state-machine.js';
+import { taskTransition } from './task-status.js';
+import type { Actor } from './users.js';
+
+/** Failure kinds that are the infrastructure's fault, and so may be retried automatically. */
+export const INFRA_FAILURES = ['node_lost', 'dispatch_failed'] as const;
+
+/** Why a task failed. */
+export type FailureKind =
+  | (typeof INFRA_FAILURES)[number]
+  | 'timeout'
+  | 'cancelled'
+  | 'agent_failed'
+  | 'credential_unavailable'
+  | 'pull_request_failed';
+
+/** Tuning for queueing, leases and retries, from config. */
+export type SchedulerSettings = {
+  heartbeatTimeoutMs: number;
+  taskTimeoutMs: number;
+  dispatchMaxAttempts: number;
+  dispatchTimeoutMs: number;
+  autoRetryInfraFailures: number;
+  taskLogMaxBytes: number;
+};
+
+/** Everything the task lifecycle talks to. */
+export type TaskDeps = {
+  db: Db;
+  logger: Logger;
+  now: () => Date;
+  settings: SchedulerSettings;
+  credentials: Omit<CredentialDeps, 'db'>;
+  transport: NodeTransport;
+  pullRequests: PullRequests | undefined;
+  onEvent: TaskEventListener;
+};
+
+/** Who asks for a start: a signed-in user, a GitHub user already checked by the App, or Gaffer. */
+export type StartActor = Actor | { kind: 'github'; login: string } | { kind: 'system' };
+
+/** The seed's TaskPublic, plus attempt, PR and queue position. */
+export type TaskPublic = {
+  id: string;
+  issue_id: string;
+  node_id: string | null;
+  status: TaskRow['status'];
+  command: string;
+  result_branch: string | null;
+  error_message: string | null;
+  failure_kind: string | null;
+  attempt: number;
+  pr_number: number | null;
+  pr_url: string | null;
+  queue_position: number | null;
+  created_at: string;
+  updated_at: string;
+  started_at: string | null;
+  completed_at: string | null;
+};
+
+const iso = (d: Date | null) => (d ? d.toISOString() : null);
+
+export async function toTaskPublic(db: DbOrTx, task: TaskRow): Promise<TaskPublic> {
+  return {
+    id: task.id,
+    issue_id: task.issueId,
+    node_id: task.nodeId,
+    status: task.status,
+    command: task.command,
+    result_branch: task.resultBranch,
+    error_message: task.errorMessage,
+    failure_kind: task.failureKind,
+    attempt: task.attempt,
+    pr_number: task.prNumber,
+    pr_url: task.prUrl,
+    queue_position: await queuePosition(db, task),
+    created_at: task.createdAt.toISOString(),
+    updated_at: task.updatedAt.toISOString(),
+    started_at: iso(task.startedAt),
+    completed_at: iso(task.completedAt),
+  };
+}
+
+/** The command a bare start uses, as the seed's example has it. */
+export function defaultCommand(issue: Pick<IssueRow, 'number'>): string {
+  return `process issue #${issue.number}`;
+}
+
+/** Whether an actor may start or stop this issue: admins any, other users the issues they own. */
+export function mayControl(actor: StartActor, issue: IssueRow): boolean {
+  if (actor.kind !== 'user') return true;
+  return actor.isAdmin || issue.ownerId === actor.id;
+}
+
+function emit(deps: Pick<TaskDeps, 'onEvent' | 'logger'>, type: TaskEvent['type'], task: Pick<TaskRow, 'id' | 'issueId'>) {
+  try {
+    deps.onEvent({ type, taskId: task.id, issueId: task.issueId });
+  } catch (err) {
+    deps.logger.warn({ err, type, taskId: task.id }, 'task event listener failed');
+  }
+}
+
+/**
+ * Starts (or restarts) an issue, following the seed's steps: the issue exists and can start, its
+ * repository is loaded, a credential can be had, the issue moves to `processing` and the task is
+ * created, queued. Node selection and dispatch follow in the scheduler, so a start never fails
+ * for want of a free node. One transaction, with the issue row locked, so two concurrent starts
+ * make one task.
+ */
+export async function startIssue(
+  deps: Pick<TaskDeps, 'db' | 'credentials' | 'onEvent' | 'logger' | 'now'>,
+  params: { issueId: string; actor: StartActor; command?: string | undefined; labels?: string[] | undefined; trigger: string },
+): Promise<TaskRow> {
+  let task: TaskRow;
+  try {
+    task = await deps.db.transaction(async (tx) => {
+      const found = await getIssueWithRepository(tx, params.issueId, { forUpdate: true });
+      if (!found) throw new DomainError('not_found', `issue ${params.issueId} not found`);
+      const { issue, repository } = found;
+      if (!mayControl(params.actor, issue)) {
+        throw new DomainError('forbidden', 'only an admin or the issue owner may start this issue');
+      }
+      if (!canStart(issue.status)) {
+        throw new DomainError('illegal_transition', `issue is ${issue.status}: only pending or terminated issues can be started`, {
+          details: { status: issue.status },
+        });
+      }
+      if (!(await credentialAvailable({ ...deps.credentials, db: tx }, repository))) {
+        throw new DomainError(
+          'not_configured',
+          `no credential for ${repository.fullName}: install the GitHub App on it or add a PAT`,
+        );
+      }
+      await moveIssue(tx, issue.id, 'start');
+      const command = params.command?.trim() || defaultCommand(issue);
+      return insertTask(tx, {
+        issueId: issue.id,
+        command,
+        attempt: await nextAttemptNumber(tx, issue.id),
+        requiredLabels: params.labels ?? [],
+        trigger: params.trigger,
+        nextDispatchAt: deps.now(),
+        requestedBy: params.actor.kind === 'user' ? params.actor.id : null,
+        requestedByLogin: params.actor.kind === 'github' ? params.actor.login : params.actor.kind === 'user' ? params.actor.email : null,
+      });
+    });
+  } catch (err) {
+    if (isUniqueViolation(err)) throw new DomainError('conflict', 'issue already has an active task', { cause: err });
+    throw err;
+  }
+  emit(deps, 'queued', task);
+  return task;
+}
+
+/** How ending a task went. */
+export type EndResult =
+  | { kind: 'ended'; task: TaskRow; requeued: TaskRow | undefined }
+  | { kind: 'not_active'; task: TaskRow | undefined };
+
+/**
+ * Fails an active task, moving the issue to `terminated`, or, for infrastructure failures
+ * while the retry budget lasts, queueing a new attempt with the issue left `processing`.
+ */
+export async function failTask(
+  deps: Pick<TaskDeps, 'db' | 'now' | 'settings' | 'onEvent' | 'logger'>,
+  params: { taskId: string; kind: FailureKind; message: string; nodeId?: string },
+): Promise<EndResult> {
+  const result = await deps.db.transaction(async (tx): Promise<EndResult> => {
+    const task = await getTask(tx, params.taskId, { forUpdate: true });
+    if (!task || (task.status !== 'pending' && task.status !== 'running')) return { kind: 'not_active', task };
+    if (params.nodeId !== undefined && task.nodeId !== params.nodeId) return { kind: 'not_active', task };
+    const to = expectTransition(`task ${task.id}`, taskTransition(task.status, 'fail'));
+    const failed = await compareAndSetTask(tx, {
+      id: task.id,
+      from: task.status,
+      set: { status: to, errorMessage: params.message, failureKind: params.kind, completedAt: deps.now() },
+    });
+    if (!failed) return { kind: 'not_active', task };
+    const infra = (INFRA_FAILURES as readonly string[]).includes(params.kind);
+    if (infra && deps.settings.autoRetryInfraFailures > 0) {
+      const streak = await recentInfraFailures(tx, task.issueId, INFRA_FAILURES);
+      if (streak <= deps.settings.autoRetryInfraFailures) {
+        const requeued = await insertTask(tx, {
+          issueId: task.issueId,
+          command: task.command,
+          attempt: await nextAttemptNumber(tx, task.issueId),
+          requiredLabels: task.requiredLabels,
+          trigger: 'retry',
+          nextDispatchAt: deps.now(),
+          requestedBy: task.requestedBy,
+          requestedByLogin: task.requestedByLogin,
+        });
+        return { kind: 'ended', task: failed, requeued };
+      }
+    }
+    await moveIssue(tx, task.issueId, 'fail');
+    return { kind: 'ended', task: failed, requeued: undefined };
+  });
+  if (result.kind === 'ended') {
+    deps.logger.info({ taskId: params.taskId, kind: params.kind, reason: params.message }, 'task failed');
+    emit(deps, params.kind === 'cancelled' ? 'cancelled' : 'failed', result.task);
+    if (result.requeued) emit(deps, 'requeued', result.requeued);
+  }
+  return result;
+}
+
+/**
+ * Cancels the issue's active task (`/stop`, the API): the task fails as `cancelled`, the issue
+ * ends `terminated`, and the node, if one holds it, is told to stop.
+ */
+export async function cancelTask(
+  deps: TaskDeps,
+  params: { taskId: string; actor: StartActor },
+): Promise<TaskRow> {
+  const ctx = await getTaskContext(deps.db, params.taskId);
+  if (!ctx) throw new DomainError('not_found', `task ${params.taskId} not found`);
+  if (!mayControl(params.actor, ctx.issue)) {
+    throw new DomainError('forbidden', 'only an admin or the issue owner may cancel this task');
+  }
+  const result = await failTask(deps, { taskId: params.taskId, kind: 'cancelled', message: 'cancelled' });
+  if (result.kind !== 'ended') {
+    throw new DomainError('illegal_transition', `task is ${ctx.task.status}: only pending or running tasks can be cancelled`);
+  }
+  if (ctx.node) {
+    const node = ctx.node;
+    void deps.transport.cancel(node, params.taskId).then(
+      (r) => r.kind !== 'accepted' && deps.logger.warn({ taskId: params.taskId, node: node.name, result: r }, 'node did not take the cancel'),
+    );
+  }
+  return result.task;
+}
+
+/** How a report was taken. */
+export type ReportResult = { kind: 'recorded'; task: TaskRow } | { kind: 'duplicate'; task: TaskRow };
+
+/**
+ * Takes a node's report for a task it holds. Success opens (or finds) the pull request first,
+ * then records the branch and moves the issue to `pending_merge`, so a GitHub outage leaves
+ * nothing half-written: the node retries the report. Failure moves the issue to `terminated`.
+ * An identical repeat is a no-op; a report for a task that is no longer current is a conflict.
+ */
+export async function reportBranch(
+  deps: TaskDeps,
+  params: { nodeId: string; issueId: string; report: ReportBranchRequest & { branch_name: string } },
+): Promise<ReportResult> {
+  const { report } = params;
+  const ctx = await getTaskContext(deps.db, report.task_id);
+  if (!ctx || ctx.task.issueId !== params.issueId) {
+    throw new DomainError('not_found', `task ${report.task_id} not found for issue ${params.issueId}`);
+  }
+  if (ctx.task.nodeId !== params.nodeId) {
+    throw new DomainError('forbidden', 'this node does not hold the task');
+  }
+  const { task } = ctx;
+  if (task.status === 'success' || task.status === 'failed') {
+    const same =
+      (task.status === 'success' && report.status === 'success' && task.resultBranch === report.branch_name) ||
+      (task.status === 'failed' && report.status === 'failed' && task.failureKind === 'agent_failed' &&
+        (task.errorMessage ?? '') === (report.error_message ?? 'failed'));
+    if (same) return { kind: 'duplicate', task };
+    throw new DomainError('stale_attempt', `task ${task.id} is already ${task.status}; this report is not current`, {
+      details: { task_status: task.status },
+    });
+  }
+
+  if (report.status === 'failed') {
+    const message = report.error_message?.trim() || 'failed';
+    const r = await failTask(deps, { taskId: task.id, kind: 'agent_failed', message, nodeId: params.nodeId });
+    if (r.kind !== 'ended') throw new DomainError('stale_attempt', `task ${task.id} is no longer current`);
+    return { kind: 'recorded', task: r.task };
+  }
+
+  if (!report.branch_name) throw new DomainError('invalid_input', 'branch_name: required when status is success');
+  let pr: { number: number; url: string } | undefined;
+  if (deps.pullRequests && ctx.repository.installationId !== null) {
+    try {
+      pr = await deps.pullRequests.ensurePullRequest({
+        repository: ctx.repository,
+        issue: ctx.issue,
+        task,
+        branch: report.branch_name,
+      });
+    } catch (err) {
+      if ((err as { transient?: boolean }).transient) throw err;
+      const message = `could not open the pull request: ${(err as Error).message}`;
+      const r = await failTask(deps, { taskId: task.id, kind: 'pull_request_failed', message, nodeId: params.nodeId });
+      if (r.kind !== 'ended') throw new DomainError('stale_attempt', `task ${task.id} is no longer current`);
+      return { kind: 'recorded', task: r.task };
+    }
+  }
+
+  const done = await deps.db.transaction(async (tx) => {
+    const current = await getTask(tx, task.id, { forUpdate: true });
+    if (!current || current.nodeId !== params.nodeId || (current.status !== 'running' && current.status !== 'pending')) {
+      return undefined;
+    }
+    // A node may report before the server recorded its 202: accept, then succeed.
+    const from = current.status === 'pending' ? expectTransition(`task ${task.id}`, taskTransition('pending', 'accept')) : current.status;
+    const to = expectTransition(`task ${task.id}`, taskTransition(from, 'succeed'));
+    const now = deps.now();
+    const row = await compareAndSetTask(tx, {
+      id: task.id,
+      from: current.status,
+      nodeId: params.nodeId,
+      set: {
+        status: to,
+        resultBranch: report.branch_name,
+        completedAt: now,
+        startedAt: current.startedAt ?? now,
+        prNumber: pr?.number ?? null,
+        prUrl: pr?.url ?? null,
+      },
+    });
+    if (!row) return undefined;
+    await moveIssue(tx, task.issueId, 'succeed');
+    return row;
+  });
+  if (!done) throw new DomainError('stale_attempt', `task ${task.id} is no longer current`);
+  deps.logger.info({ taskId: task.id, branch: report.branch_name, pr: pr?.number }, 'task succeeded');
+  emit(deps, 'succeeded', done);
+  if (pr) emit(deps, 'pr_opened', done);
+  return { kind: 'recorded', task: done };
+}

@@ -1,0 +1,14 @@
+import { createHash, randomBytes } from 'node:crypto';
+
+/** Prefixes make Gaffer's tokens recognisable to secret scanners and to the log masker. */
+export type TokenKind = 'gfn' | 'gfs';
+
+/** A new random token: `gfn_` for nodes, `gfs_` for user sessions. */
+export function generateToken(kind: TokenKind): string {
+  return `${kind}_${randomBytes(32).toString('base64url')}`;
+}
+
+/** What is stored of a token: its sha256. High-entropy tokens need no slow hash. */
+export function hashToken(token: string): string {
+  return createHash('sha256').update(token).digest('hex');
+}

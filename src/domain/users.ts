@@ -1,0 +1,52 @@
+import { findUserByEmail, upsertAdmin } from '../db/queries/users.js';
+import { deleteSession, findSessionUser, insertSession } from '../db/queries/sessions.js';
+import type { UserRow } from '../db/schema.js';
+import type { DbOrTx } from '../db/types.js';
+import { DomainError } from './errors.js';
+import { hashPassword, verifyPassword } from './passwords.js';
+import { generateToken, hashToken } from './tokens.js';
+
+/** A signed-in person, as the rest of the domain sees them. */
+export type Actor = { kind: 'user'; id: string; email: string; isAdmin: boolean; githubLogin: string | null };
+
+export function actorOf(user: UserRow): Actor {
+  return { kind: 'user', id: user.id, email: user.email, isAdmin: user.isAdmin, githubLogin: user.githubLogin };
+}
+
+export const SESSION_TTL_MS = 8 * 24 * 60 * 60 * 1000;
+
+/** Creates the configured first admin, or promotes an existing user of that email. */
+export async function ensureFirstAdmin(db: DbOrTx, admin: { email: string; password: string }): Promise<UserRow> {
+  const existing = await findUserByEmail(db, admin.email);
+  if (existing?.isAdmin) return existing;
+  return upsertAdmin(db, { email: admin.email, passwordHash: await hashPassword(admin.password) });
+}
+
+/** Checks email and password and opens a session; the same refusal for either being wrong. */
+export async function login(
+  db: DbOrTx,
+  params: { email: string; password: string; now?: Date },
+): Promise<{ token: string; user: UserRow; expiresAt: Date }> {
+  const user = await findUserByEmail(db, params.email);
+  // Verify against a throwaway hash when the user is unknown, so timing does not reveal accounts.
+  const ok = await verifyPassword(params.password, user?.passwordHash ?? DUMMY_HASH);
+  if (!user || !ok || !user.isActive) throw new DomainError('unauthenticated', 'incorrect email or password');
+  const token = generateToken('gfs');
+  const expiresAt = new Date((params.now ?? new Date()).getTime() + SESSION_TTL_MS);
+  await insertSession(db, { userId: user.id, tokenHash: hashToken(token), expiresAt });
+  return { token, user, expiresAt };
+}
+
+/** The user behind a session token, or an `unauthenticated` error. */
+export async function authenticateSession(db: DbOrTx, token: string, now = new Date()): Promise<UserRow> {
+  const user = await findSessionUser(db, hashToken(token), now);
+  if (!user) throw new DomainError('unauthenticated', 'session token is invalid or expired');
+  return user;
+}
+
+export async function logout(db: DbOrTx, token: string): Promise<void> {
+  await deleteSession(db, hashToken(token));
+}
+
+const DUMMY_HASH =
+  'scrypt$16384$8$1$AAAAAAAAAAAAAAAAAAAAAA==$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=';

@@ -1,0 +1,71 @@
+import type { Config } from './config.js';
+import type { Db } from './db/types.js';
+import { createHttpTransport } from './dispatch/http-transport.js';
+import { type CredentialCipher, createCredentialCipher } from './domain/credential-cipher.js';
+import type { InstallationTokens, NodeTransport, PullRequests, TaskEventListener } from './domain/ports.js';
+import { createScheduler, type Scheduler } from './domain/scheduler.js';
+import type { TaskDeps } from './domain/tasks.js';
+import type { Logger } from './logger.js';
+
+/** The long-lived parts the HTTP app and the GitHub App share. */
+export type Services = {
+  tasks: TaskDeps;
+  scheduler: Scheduler;
+  cipher: CredentialCipher | undefined;
+  /** Adds a listener for task events (GitHub status comments, live pages). */
+  subscribe: (listener: TaskEventListener) => () => void;
+  close: () => Promise<void>;
+};
+
+/** Optional replacements, for tests and for the GitHub App once it is configured. */
+export type ServiceOverrides = {
+  now?: () => Date;
+  transport?: NodeTransport;
+  installationTokens?: InstallationTokens;
+  pullRequests?: PullRequests;
+  schedulerWorkers?: number;
+};
+
+/** Wires the task lifecycle: transport, credentials, scheduler and event fan-out. */
+export function createServices(
+  deps: { config: Config; db: Db; logger: Logger },
+  overrides: ServiceOverrides = {},
+): Services {
+  const { config, db, logger } = deps;
+  const httpTransport = overrides.transport ? undefined : createHttpTransport({ timeoutMs: config.dispatchTimeoutMs, logger });
+  const cipher = config.credentialKey ? createCredentialCipher(config.credentialKey) : undefined;
+  const listeners = new Set<TaskEventListener>();
+  const tasks: TaskDeps = {
+    db,
+    logger: logger.child({ component: 'tasks' }),
+    now: overrides.now ?? (() => new Date()),
+    settings: {
+      heartbeatTimeoutMs: config.nodeHeartbeatTimeoutMs,
+      taskTimeoutMs: config.taskTimeoutMs,
+      dispatchMaxAttempts: config.dispatchMaxAttempts,
+      dispatchTimeoutMs: config.dispatchTimeoutMs,
+      autoRetryInfraFailures: config.autoRetryInfraFailures,
+      taskLogMaxBytes: config.taskLogMaxBytes,
+    },
+    credentials: { cipher, installationTokens: overrides.installationTokens },
+    transport: overrides.transport ?? httpTransport!,
+    pullRequests: overrides.pullRequests,
+    onEvent: (event) => {
+      for (const l of listeners) l(event);
+    },
+  };
+  const scheduler = createScheduler(tasks, { workers: overrides.schedulerWorkers });
+  return {
+    tasks,
+    scheduler,
+    cipher,
+    subscribe: (listener) => {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+    close: async () => {
+      await scheduler.stop();
+      await httpTransport?.close();
+    },
+  };
+}
