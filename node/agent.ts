@@ -1,0 +1,158 @@
+import type { Logger } from '../src/logger.js';
+import type { ProcessIssueRequest, RegisterNodeResponse } from '../src/protocol/node-api.js';
+import { createNodeApp } from './app.js';
+import type { NodeConfig } from './config.js';
+import { installAskpass } from './runner/git-env.js';
+import { createLogStream } from './runner/log-stream.js';
+import { createMirrorStore, type MirrorStore } from './runner/mirror.js';
+import { reportWithRetry, type ReportOutcome } from './runner/report.js';
+import { runTask, type TaskOutcome } from './runner/run-task.js';
+import { createServerClient, type CallResult, type ServerClient } from './server-client.js';
+import { createTaskManager, type TaskManager } from './task-manager.js';
+
+/** What the agent is composed from; tests swap the client and watch the hooks. */
+export type NodeAgentDeps = {
+  config: NodeConfig;
+  logger: Logger;
+  client?: ServerClient;
+  hooks?: {
+    onAgentSpawn?: (taskId: string, pid: number) => void;
+    onTaskDone?: (taskId: string, outcome: TaskOutcome, report: ReportOutcome) => void;
+  };
+  /** How long to keep retrying a report after the pipeline ends, when the lease has run out. */
+  minReportWindowMs?: number;
+  logFlushIntervalMs?: number;
+};
+
+/** The running agent: HTTP app, registration, heartbeat, tasks. */
+export type NodeAgent = {
+  app: ReturnType<typeof createNodeApp>;
+  tasks: TaskManager;
+  mirrors: MirrorStore;
+  /** Exchanges the registration token for a node token and signing secret. */
+  register(): Promise<CallResult<RegisterNodeResponse>>;
+  /** One heartbeat; cancels what the server no longer wants; re-registers if the token was refused. */
+  heartbeat(): Promise<CallResult<unknown>>;
+  /** Heartbeats on the server's interval until stopped. */
+  startHeartbeats(): void;
+  stopHeartbeats(): void;
+  /** The registration currently in use, if any. */
+  registration(): RegisterNodeResponse | undefined;
+};
+
+/** Composes the agent. Nothing is sent or started until `register` or a request. */
+export function createNodeAgent(deps: NodeAgentDeps): NodeAgent {
+  const { config, logger } = deps;
+  const client = deps.client ?? createServerClient({ baseUrl: config.serverUrl });
+  const mirrors = createMirrorStore({ workDir: config.workDir });
+  let creds: RegisterNodeResponse | undefined;
+  let askpass: Promise<string> | undefined;
+  let heartbeatTimer: NodeJS.Timeout | undefined;
+
+  const nodeToken = () => creds?.node_token ?? '';
+
+  async function execute(req: ProcessIssueRequest, signal: AbortSignal): Promise<void> {
+    const log = logger.child({ taskId: req.task_id, issueId: req.issue_id, issueNumber: req.issue_number });
+    const deadline = Date.now() + config.taskTimeoutMs;
+    const logs = createLogStream({
+      secrets: [req.credential_token],
+      flushIntervalMs: deps.logFlushIntervalMs,
+      send: async (chunk) => {
+        const res = await client.sendLog(req.task_id, nodeToken(), chunk);
+        if (!res.ok) log.warn({ kind: res.kind, status: 'status' in res ? res.status : undefined }, 'log upload failed');
+        return res.ok ? res.data : undefined;
+      },
+    });
+    log.info('task started');
+    askpass ??= installAskpass(config.workDir);
+    const outcome = await runTask(req, {
+      config,
+      mirrors,
+      askpassPath: await askpass,
+      logs,
+      logger: log,
+      signal,
+      deadline,
+      onAgentSpawn: (pid) => deps.hooks?.onAgentSpawn?.(req.task_id, pid),
+    });
+    await logs.close();
+    log.info(
+      outcome.status === 'success'
+        ? { status: outcome.status, branch: outcome.branch }
+        : { status: outcome.status, code: outcome.code, reason: outcome.message },
+      'task finished',
+    );
+    const report = await reportWithRetry({
+      send: (body) => client.reportBranch(req.issue_id, nodeToken(), body),
+      body:
+        outcome.status === 'success'
+          ? { task_id: req.task_id, branch_name: outcome.branch, status: 'success' }
+          : { task_id: req.task_id, branch_name: '', status: 'failed', error_message: outcome.message },
+      deadline: Math.max(deadline, Date.now() + (deps.minReportWindowMs ?? 60_000)),
+      logger: log,
+    });
+    deps.hooks?.onTaskDone?.(req.task_id, outcome, report);
+  }
+
+  const tasks = createTaskManager({ capacity: config.capacity, execute, logger });
+  const app = createNodeApp({ tasks, signingSecret: () => creds?.signing_secret, logger });
+
+  async function register(): Promise<CallResult<RegisterNodeResponse>> {
+    const res = await client.register(config.registrationToken, {
+      name: config.name,
+      url: config.publicUrl,
+      labels: config.labels,
+      capacity: config.capacity,
+    });
+    if (res.ok) {
+      creds = res.data;
+      logger.info({ nodeId: res.data.node_id, name: config.name, url: config.publicUrl }, 'registered with the server');
+    } else {
+      logger.error({ kind: res.kind, status: 'status' in res ? res.status : undefined, detail: res.message }, 'registration failed');
+    }
+    return res;
+  }
+
+  async function heartbeat(): Promise<CallResult<unknown>> {
+    if (!creds) return register();
+    const res = await client.heartbeat(creds.node_id, creds.node_token, { running_task_ids: tasks.runningIds() });
+    if (res.ok) {
+      for (const id of res.data.cancel_task_ids) {
+        if (tasks.cancel(id)) logger.info({ taskId: id }, 'server asked to cancel a task');
+      }
+      return res;
+    }
+    // Another registration under our name rotated the token, or the server forgot us: register again.
+    if (res.kind === 'http' && (res.status === 401 || res.status === 403 || res.status === 404)) {
+      logger.warn({ status: res.status }, 'heartbeat refused; registering again');
+      return register();
+    }
+    logger.warn({ kind: res.kind, detail: res.message }, 'heartbeat failed');
+    return res;
+  }
+
+  return {
+    app,
+    tasks,
+    mirrors,
+    register,
+    heartbeat,
+    startHeartbeats() {
+      if (heartbeatTimer) return;
+      const tick = () => {
+        const seconds = creds?.heartbeat_interval_seconds ?? 15;
+        heartbeatTimer = setTimeout(() => {
+          void heartbeat().finally(() => {
+            if (heartbeatTimer) tick();
+          });
+        }, seconds * 1000);
+      };
+      tick();
+    },
+    stopHeartbeats() {
+      if (heartbeatTimer) clearTimeout(heartbeatTimer);
+      heartbeatTimer = undefined;
+    },
+    registration: () => creds,
+  };
+}

@@ -1,0 +1,224 @@
+import { hostname } from 'node:os';
+import { resolve } from 'node:path';
+import { z } from 'zod';
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+/** Agent CLIs the node knows how to drive non-interactively, plus a fully custom command. */
+export const AGENT_PRESETS = ['claude', 'codex', 'aider', 'gemini', 'custom'] as const;
+export type AgentPreset = (typeof AGENT_PRESETS)[number];
+
+/** What SIGTERM does to tasks already running: let them finish, or cancel them. */
+export const DRAIN_MODES = ['finish', 'cancel'] as const;
+export type DrainMode = (typeof DRAIN_MODES)[number];
+
+const emptyToUndefined = (value: unknown) =>
+  typeof value === 'string' && value.trim() === '' ? undefined : value;
+
+const optionalString = z.preprocess(emptyToUndefined, z.string().optional());
+const int = (fallback: number, min = 1, max = Number.MAX_SAFE_INTEGER) =>
+  z.preprocess(emptyToUndefined, z.coerce.number().int().min(min).max(max).default(fallback));
+
+const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+
+/** Splits a command line into words the way a POSIX shell would, without running one. */
+export function splitShellWords(line: string): string[] | undefined {
+  const words: string[] = [];
+  let current = '';
+  let inWord = false;
+  let quote: '"' | "'" | undefined;
+  for (let i = 0; i < line.length; i++) {
+    const ch = line[i]!;
+    if (quote === "'") {
+      if (ch === "'") quote = undefined;
+      else current += ch;
+    } else if (quote === '"') {
+      if (ch === '"') quote = undefined;
+      else if (ch === '\\' && i + 1 < line.length && '"\\$`'.includes(line[i + 1]!)) current += line[++i];
+      else current += ch;
+    } else if (ch === "'" || ch === '"') {
+      quote = ch;
+      inWord = true;
+    } else if (ch === '\\' && i + 1 < line.length) {
+      current += line[++i];
+      inWord = true;
+    } else if (/\s/.test(ch)) {
+      if (inWord) words.push(current);
+      current = '';
+      inWord = false;
+    } else {
+      current += ch;
+      inWord = true;
+    }
+  }
+  if (quote) return undefined;
+  if (inWord) words.push(current);
+  return words;
+}
+
+/** Parses a custom agent command: a JSON array of strings, or shell-style words. */
+export function parseCommand(value: string): string[] | undefined {
+  const trimmed = value.trim();
+  if (trimmed.startsWith('[')) {
+    const parsed = z.array(z.string()).min(1).safeParse(safeJson(trimmed));
+    return parsed.success ? parsed.data : undefined;
+  }
+  const words = splitShellWords(trimmed);
+  return words && words.length > 0 ? words : undefined;
+}
+
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
+/** A ref-name prefix: what `git check-ref-format` accepts once a number follows it. */
+export function isValidBranchPrefix(prefix: string): boolean {
+  if (prefix.length === 0 || prefix.length > 100) return false;
+  if (/[\x00-\x20\x7f~^:?*[\\]/.test(prefix)) return false;
+  if (prefix.startsWith('/') || prefix.startsWith('-') || prefix.includes('//') || prefix.includes('..')) {
+    return false;
+  }
+  if (prefix.includes('@{')) return false;
+  return prefix.split('/').every((part, i, all) => (i === all.length - 1 ? !part.startsWith('.') : part !== '' && !part.startsWith('.') && !part.endsWith('.lock')));
+}
+
+const schema = z
+  .object({
+    GAFFER_SERVER_URL: z.preprocess(emptyToUndefined, z.url({ protocol: /^https?$/ })),
+    GAFFER_REGISTRATION_TOKEN: z.preprocess(emptyToUndefined, z.string().min(16, 'must be at least 16 characters')),
+    GAFFER_NODE_NAME: z.preprocess(
+      emptyToUndefined,
+      z.string().max(100).regex(NAME_PATTERN, 'letters, digits, ".", "_" and "-" only').optional(),
+    ),
+    GAFFER_NODE_LABELS: z.preprocess(
+      emptyToUndefined,
+      z
+        .string()
+        .optional()
+        .transform((v) => (v ?? '').split(',').map((s) => s.trim()).filter((s) => s.length > 0))
+        .pipe(z.array(z.string().max(64, 'each label at most 64 characters')).max(50, 'at most 50 labels')),
+    ),
+    GAFFER_NODE_CAPACITY: int(1, 0, 1000),
+    GAFFER_NODE_PUBLIC_URL: z.preprocess(emptyToUndefined, z.url({ protocol: /^https?$/ }).optional()),
+    NODE_PORT: int(8007, 0, 65535),
+    GAFFER_NODE_LISTEN_HOST: z.preprocess(emptyToUndefined, z.string().default('0.0.0.0')),
+    GAFFER_WORK_DIR: z.preprocess(emptyToUndefined, z.string().default('.gaffer-node')),
+    GAFFER_AGENT: z.preprocess(emptyToUndefined, z.enum(AGENT_PRESETS).optional()),
+    GAFFER_AGENT_COMMAND: optionalString,
+    GAFFER_TASK_TIMEOUT_SECONDS: int(3600),
+    GAFFER_GIT_AUTHOR_NAME: z.preprocess(emptyToUndefined, z.string().max(200).default('Gaffer')),
+    GAFFER_GIT_AUTHOR_EMAIL: z.preprocess(emptyToUndefined, z.email().default('gaffer@users.noreply.github.com')),
+    GAFFER_GIT_USERNAME: z.preprocess(emptyToUndefined, z.string().min(1).default('x-access-token')),
+    GAFFER_BRANCH_PREFIX: z.preprocess(
+      emptyToUndefined,
+      z
+        .string()
+        .default('gaffer/issue-')
+        .refine(isValidBranchPrefix, { message: 'must be a valid git ref prefix, e.g. "gaffer/issue-"' }),
+    ),
+    GAFFER_CANCEL_GRACE_SECONDS: int(10, 0, 600),
+    GAFFER_DRAIN_MODE: z.preprocess(emptyToUndefined, z.enum(DRAIN_MODES).default('finish')),
+    LOG_LEVEL: z.preprocess(emptyToUndefined, z.enum(LOG_LEVELS).default('info')),
+  })
+  .superRefine((env, ctx) => {
+    const preset = env.GAFFER_AGENT ?? (env.GAFFER_AGENT_COMMAND !== undefined ? 'custom' : 'claude');
+    if (preset === 'custom') {
+      if (env.GAFFER_AGENT_COMMAND === undefined) {
+        ctx.addIssue({ code: 'custom', path: ['GAFFER_AGENT_COMMAND'], message: 'required when GAFFER_AGENT=custom' });
+      } else if (parseCommand(env.GAFFER_AGENT_COMMAND) === undefined) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['GAFFER_AGENT_COMMAND'],
+          message: 'must be a JSON array of strings or a shell-style command line with balanced quotes',
+        });
+      }
+    } else if (env.GAFFER_AGENT_COMMAND !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['GAFFER_AGENT_COMMAND'], message: 'only used with GAFFER_AGENT=custom' });
+    }
+  });
+
+/** The node agent's validated configuration. The registration token never reaches a log. */
+export type NodeConfig = {
+  serverUrl: string;
+  registrationToken: string;
+  name: string;
+  labels: string[];
+  capacity: number;
+  publicUrl: string;
+  port: number;
+  listenHost: string;
+  workDir: string;
+  agent: { preset: Exclude<AgentPreset, 'custom'> } | { preset: 'custom'; command: string[] };
+  taskTimeoutMs: number;
+  gitAuthor: { name: string; email: string };
+  gitUsername: string;
+  branchPrefix: string;
+  cancelGraceMs: number;
+  drainMode: DrainMode;
+  logLevel: (typeof LOG_LEVELS)[number];
+};
+
+/** Thrown by {@link loadNodeConfig}; `keys` names every bad or missing key. */
+export class NodeConfigError extends Error {
+  readonly code = 'config_invalid' as const;
+  constructor(
+    readonly keys: string[],
+    message: string,
+  ) {
+    super(message);
+    this.name = 'NodeConfigError';
+  }
+}
+
+/** A default node name from the host name, reduced to what the server accepts. */
+function defaultName(): string {
+  const cleaned = hostname().replace(/[^A-Za-z0-9._-]/g, '-').replace(/^[^A-Za-z0-9]+/, '').slice(0, 100);
+  return cleaned.length > 0 ? cleaned : 'gaffer-node';
+}
+
+/**
+ * Reads and validates the node agent's configuration once. Fails with a single
+ * {@link NodeConfigError} naming each bad or missing key; values are never echoed, since some are
+ * secrets.
+ */
+export function loadNodeConfig(env: NodeJS.ProcessEnv = process.env): NodeConfig {
+  const parsed = schema.safeParse(env);
+  if (!parsed.success) {
+    const byKey = new Map<string, string[]>();
+    for (const issue of parsed.error.issues) {
+      const key = String(issue.path[0] ?? '(root)');
+      byKey.set(key, [...(byKey.get(key) ?? []), issue.message]);
+    }
+    const keys = [...byKey.keys()].sort();
+    const lines = keys.map((k) => `  - ${k}: ${byKey.get(k)!.join('; ')}`);
+    throw new NodeConfigError(keys, `Invalid node configuration (${keys.join(', ')}):\n${lines.join('\n')}`);
+  }
+  const e = parsed.data;
+  const preset = e.GAFFER_AGENT ?? (e.GAFFER_AGENT_COMMAND !== undefined ? 'custom' : 'claude');
+  return {
+    serverUrl: e.GAFFER_SERVER_URL.replace(/\/+$/, ''),
+    registrationToken: e.GAFFER_REGISTRATION_TOKEN,
+    name: e.GAFFER_NODE_NAME ?? defaultName(),
+    labels: e.GAFFER_NODE_LABELS,
+    capacity: e.GAFFER_NODE_CAPACITY,
+    publicUrl: (e.GAFFER_NODE_PUBLIC_URL ?? `http://127.0.0.1:${e.NODE_PORT}`).replace(/\/+$/, ''),
+    port: e.NODE_PORT,
+    listenHost: e.GAFFER_NODE_LISTEN_HOST,
+    workDir: resolve(e.GAFFER_WORK_DIR),
+    agent:
+      preset === 'custom'
+        ? { preset, command: parseCommand(e.GAFFER_AGENT_COMMAND!)! }
+        : { preset },
+    taskTimeoutMs: e.GAFFER_TASK_TIMEOUT_SECONDS * 1000,
+    gitAuthor: { name: e.GAFFER_GIT_AUTHOR_NAME, email: e.GAFFER_GIT_AUTHOR_EMAIL },
+    gitUsername: e.GAFFER_GIT_USERNAME,
+    branchPrefix: e.GAFFER_BRANCH_PREFIX,
+    cancelGraceMs: e.GAFFER_CANCEL_GRACE_SECONDS * 1000,
+    drainMode: e.GAFFER_DRAIN_MODE,
+    logLevel: e.LOG_LEVEL,
+  };
+}

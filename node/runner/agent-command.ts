@@ -1,0 +1,48 @@
+import type { NodeConfig } from '../config.js';
+
+/** How to start the agent CLI: argv only (spawned with shell: false), and whether it reads stdin. */
+export type AgentInvocation = { argv: string[]; promptOnStdin: boolean };
+
+/**
+ * The argv for the configured agent. Presets use each CLI's non-interactive mode; the prompt
+ * travels on stdin, or as a file path for CLIs that take one, and is also in GAFFER_PROMPT_FILE.
+ */
+export function agentInvocation(
+  agent: NodeConfig['agent'],
+  files: { promptFile: string; stateDir: string },
+): AgentInvocation {
+  switch (agent.preset) {
+    case 'claude':
+      // -p is print (non-interactive) mode; with no prompt argument it reads the prompt from stdin.
+      return { argv: ['claude', '-p', '--dangerously-skip-permissions', '--output-format', 'text'], promptOnStdin: true };
+    case 'codex':
+      // "-" makes codex exec read the instructions from stdin.
+      return { argv: ['codex', 'exec', '--full-auto', '--skip-git-repo-check', '-'], promptOnStdin: true };
+    case 'aider':
+      // Aider commits by itself unless told not to, and keeps history files in the repository
+      // unless they are pointed elsewhere; both would pollute the branch.
+      return {
+        argv: [
+          'aider',
+          '--yes-always',
+          '--no-auto-commits',
+          '--no-gitignore',
+          '--no-check-update',
+          '--no-pretty',
+          '--no-stream',
+          '--chat-history-file',
+          `${files.stateDir}/aider.chat.history.md`,
+          '--input-history-file',
+          `${files.stateDir}/aider.input.history`,
+          '--message-file',
+          files.promptFile,
+        ],
+        promptOnStdin: false,
+      };
+    case 'gemini':
+      // Gemini CLI runs non-interactively when stdin is not a terminal; --yolo accepts its tool calls.
+      return { argv: ['gemini', '--yolo'], promptOnStdin: true };
+    case 'custom':
+      return { argv: [...agent.command], promptOnStdin: true };
+  }
+}

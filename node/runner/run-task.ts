@@ -1,0 +1,177 @@
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Logger } from '../../src/logger.js';
+import { maskSecrets } from '../../src/logger.js';
+import type { ProcessIssueRequest } from '../../src/protocol/node-api.js';
+import type { NodeConfig } from '../config.js';
+import { agentInvocation } from './agent-command.js';
+import { branchName } from './branch-name.js';
+import { commitChanges, pushBranch } from './commit-push.js';
+import { baseEnv, gitEnv, gitEnvWithCredential } from './git-env.js';
+import { GitOperationError, type GitErrorCode } from './git-error.js';
+import type { LogStream } from './log-stream.js';
+import { lsRemoteDefaultBranch, type GitEnvs, type MirrorStore, type Worktree } from './mirror.js';
+import { buildPrompt, publicRepoUrl } from './prompt.js';
+import { runAgentProcess } from './spawn-agent.js';
+
+/** Why a task failed, for logs and metrics; the server gets `message`. */
+export type FailureCode =
+  | 'cancelled'
+  | 'no_changes'
+  | 'agent_failed'
+  | 'agent_timed_out'
+  | 'agent_not_started'
+  | `git_${GitErrorCode}`
+  | 'internal';
+
+/** The result of the work, before it is reported. */
+export type TaskOutcome =
+  | { status: 'success'; branch: string; commit: string; clonedMirror: boolean }
+  | { status: 'failed'; branch: string; code: FailureCode; message: string };
+
+/** Everything one task run needs from the node. */
+export type TaskContext = {
+  config: Pick<NodeConfig, 'workDir' | 'agent' | 'taskTimeoutMs' | 'gitAuthor' | 'gitUsername' | 'branchPrefix' | 'cancelGraceMs'>;
+  mirrors: MirrorStore;
+  askpassPath: string;
+  logs: LogStream;
+  logger: Logger;
+  signal: AbortSignal;
+  /** Epoch ms when the task must be over: the agent gets what is left of it. */
+  deadline: number;
+  /** Tests learn the agent's pid here to check the process group is gone. */
+  onAgentSpawn?: (pid: number) => void;
+};
+
+const cancelled = (branch: string): TaskOutcome => ({ status: 'failed', branch, code: 'cancelled', message: 'cancelled' });
+
+/** Strips user and password from a repository URL: the credential travels in the environment. */
+export function credentialFreeUrl(url: string): string {
+  const u = new URL(url);
+  u.username = '';
+  u.password = '';
+  return u.toString();
+}
+
+/**
+ * The work for one task, in the seed's order: credential, auth check, mirror and working tree,
+ * branch, agent, commit, push. Always removes the working tree. Never throws: every failure is
+ * an outcome with a reason the server can show.
+ */
+export async function runTask(req: ProcessIssueRequest, ctx: TaskContext): Promise<TaskOutcome> {
+  const { config, logs, logger, signal } = ctx;
+  const branch = branchName(config.branchPrefix, req.issue_number, req.task_id);
+  const secrets = [req.credential_token];
+  const repoUrl = credentialFreeUrl(req.repository_url);
+  const shownUrl = publicRepoUrl(repoUrl);
+  // 1. Credential: only ever in the environment of the git commands that talk to the remote.
+  const envs: GitEnvs = {
+    plain: gitEnv(ctx.askpassPath),
+    withCredential: gitEnvWithCredential(ctx.askpassPath, config.gitUsername, req.credential_token),
+    secrets,
+  };
+  const taskDir = join(config.workDir, 'tasks', req.task_id);
+  const treePath = join(taskDir, 'tree');
+  let tree: Worktree | undefined;
+
+  try {
+    await rm(taskDir, { recursive: true, force: true });
+    await mkdir(taskDir, { recursive: true, mode: 0o700 });
+
+    // 2. Auth check.
+    logs.note(`checking access to ${shownUrl}`);
+    const defaultBranch = await lsRemoteDefaultBranch(repoUrl, config.workDir, envs, signal);
+    if (signal.aborted) return cancelled(branch);
+
+    // 3 + 4. Mirror, working tree, branch.
+    tree = await ctx.mirrors.checkout({ repoUrl, defaultBranch, branch, treePath, envs, signal, note: (t) => logs.note(t) });
+    logs.note(`working tree ready on branch ${branch} from ${defaultBranch} at ${tree.baseCommit.slice(0, 12)}`);
+    if (signal.aborted) return cancelled(branch);
+
+    // 5. The agent CLI.
+    const prompt = buildPrompt(req);
+    const promptFile = join(taskDir, 'prompt.md');
+    await writeFile(promptFile, prompt, { mode: 0o600 });
+    const invocation = agentInvocation(config.agent, { promptFile, stateDir: taskDir });
+    const remaining = Math.max(1000, ctx.deadline - Date.now());
+    logs.note(`running the agent (${config.agent.preset}), timeout ${Math.round(remaining / 1000)} s`);
+    const run = await runAgentProcess({
+      argv: invocation.argv,
+      cwd: tree.treePath,
+      // The agent reads untrusted text: it gets no credential and none of the node's own settings.
+      env: {
+        ...baseEnv(),
+        GAFFER_PROMPT_FILE: promptFile,
+        GAFFER_TASK_ID: req.task_id,
+        GAFFER_ISSUE_NUMBER: String(req.issue_number),
+        GAFFER_BRANCH: branch,
+      },
+      stdin: invocation.promptOnStdin ? prompt : undefined,
+      timeoutMs: remaining,
+      graceMs: config.cancelGraceMs,
+      signal,
+      onOutput: (text) => logs.write(text),
+      onSpawn: ctx.onAgentSpawn,
+    });
+    switch (run.kind) {
+      case 'cancelled':
+        logs.note('cancelled; the agent was stopped');
+        return cancelled(branch);
+      case 'timed_out':
+        logs.note('the agent timed out and was stopped');
+        return { status: 'failed', branch, code: 'agent_timed_out', message: `agent timed out after ${Math.round(remaining / 1000)} s` };
+      case 'spawn_failed':
+        logs.note(run.message);
+        return { status: 'failed', branch, code: 'agent_not_started', message: run.message };
+      case 'exited':
+        if (run.exitCode !== 0) {
+          const how = run.exitCode === null ? `signal ${run.signal}` : `code ${run.exitCode}`;
+          logs.note(`the agent exited with ${how}`);
+          return { status: 'failed', branch, code: 'agent_failed', message: `agent exited with ${how}` };
+        }
+    }
+    logs.note('the agent finished');
+
+    // 6. Commit.
+    const commit = await commitChanges({
+      treePath: tree.treePath,
+      baseCommit: tree.baseCommit,
+      message: commitMessage(req),
+      author: config.gitAuthor,
+      envs,
+      signal,
+    });
+    if (commit.kind === 'no_changes') {
+      logs.note('the agent changed nothing');
+      return { status: 'failed', branch, code: 'no_changes', message: 'no changes' };
+    }
+    if (signal.aborted) return cancelled(branch);
+
+    // 7. Push.
+    logs.note(`pushing ${branch}`);
+    await pushBranch({ treePath: tree.treePath, repoUrl, branch, envs, signal });
+    logs.note(`pushed ${commit.head.slice(0, 12)} to ${branch}`);
+    return { status: 'success', branch, commit: commit.head, clonedMirror: tree.clonedMirror };
+  } catch (err) {
+    if (signal.aborted) return cancelled(branch);
+    if (err instanceof GitOperationError) {
+      const message = maskSecrets(err.code === 'auth_failed' ? `authentication failed: ${err.message}` : err.message, secrets);
+      logs.note(message);
+      logger.warn({ code: err.code, operation: err.operation, reason: message }, 'git failed');
+      return { status: 'failed', branch, code: `git_${err.code}`, message };
+    }
+    const message = maskSecrets(err instanceof Error ? err.message : String(err), secrets);
+    logger.error({ err: new Error(message) }, 'task failed unexpectedly');
+    logs.note(`internal error: ${message}`);
+    return { status: 'failed', branch, code: 'internal', message: `internal error: ${message}` };
+  } finally {
+    if (tree) await ctx.mirrors.release(tree, envs).catch((err: unknown) => logger.warn({ err }, 'could not remove the working tree'));
+    await rm(taskDir, { recursive: true, force: true }).catch(() => undefined);
+  }
+}
+
+/** Subject from the issue; git takes it as one argv element, so its content is inert. */
+function commitMessage(req: ProcessIssueRequest): string {
+  const title = req.issue_title.replace(/\s+/g, ' ').trim().slice(0, 72);
+  return `${title || `Issue #${req.issue_number}`} (#${req.issue_number})\n\nGaffer task ${req.task_id}`;
+}

@@ -1,0 +1,87 @@
+import type { z } from 'zod';
+import {
+  heartbeatResponse,
+  logChunkResponse,
+  registerNodeResponse,
+  type HeartbeatRequest,
+  type HeartbeatResponse,
+  type LogChunkRequest,
+  type LogChunkResponse,
+  type RegisterNodeRequest,
+  type RegisterNodeResponse,
+  type ReportBranchRequest,
+} from '../src/protocol/node-api.js';
+
+/** The outcome of one call to the server. */
+export type CallResult<T> =
+  | { ok: true; status: number; data: T }
+  | { ok: false; kind: 'network'; message: string }
+  | { ok: false; kind: 'http'; status: number; message: string }
+  | { ok: false; kind: 'bad_response'; status: number; message: string };
+
+/** The node's calls to the Gaffer server. Tokens are passed per call and never logged here. */
+export type ServerClient = {
+  register(registrationToken: string, body: RegisterNodeRequest): Promise<CallResult<RegisterNodeResponse>>;
+  heartbeat(nodeId: string, nodeToken: string, body: HeartbeatRequest): Promise<CallResult<HeartbeatResponse>>;
+  sendLog(taskId: string, nodeToken: string, body: LogChunkRequest): Promise<CallResult<LogChunkResponse>>;
+  reportBranch(issueId: string, nodeToken: string, body: ReportBranchRequest): Promise<CallResult<unknown>>;
+};
+
+export type ServerClientOptions = {
+  baseUrl: string;
+  timeoutMs?: number;
+  fetch?: typeof fetch;
+};
+
+/** fetch says only "fetch failed"; the useful part (ECONNREFUSED, a timeout) is in the cause. */
+function describeFetchError(err: unknown): string {
+  if (!(err instanceof Error)) return String(err);
+  const cause = err.cause instanceof Error ? `: ${err.cause.message}` : '';
+  return `${err.message}${cause}`;
+}
+
+/** Creates the client; nothing is sent until a method is called. */
+export function createServerClient(opts: ServerClientOptions): ServerClient {
+  const doFetch = opts.fetch ?? fetch;
+  const timeoutMs = opts.timeoutMs ?? 15_000;
+  const base = opts.baseUrl.replace(/\/+$/, '');
+
+  async function call<T>(path: string, bearer: string, body: unknown, schema: z.ZodType<T> | undefined): Promise<CallResult<T>> {
+    let res: Response;
+    try {
+      res = await doFetch(`${base}${path}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${bearer}` },
+        body: JSON.stringify(body),
+        signal: AbortSignal.timeout(timeoutMs),
+      });
+    } catch (err) {
+      // The fetch error names only the URL, which holds no secret.
+      return { ok: false, kind: 'network', message: describeFetchError(err) };
+    }
+    const text = await res.text().catch(() => '');
+    if (!res.ok) return { ok: false, kind: 'http', status: res.status, message: text.slice(0, 500) };
+    let json: unknown;
+    try {
+      json = text === '' ? {} : JSON.parse(text);
+    } catch {
+      return { ok: false, kind: 'bad_response', status: res.status, message: 'response is not JSON' };
+    }
+    if (!schema) return { ok: true, status: res.status, data: json as T };
+    const parsed = schema.safeParse(json);
+    if (!parsed.success) {
+      const fields = parsed.error.issues.map((i) => i.path.join('.') || 'body').join(', ');
+      return { ok: false, kind: 'bad_response', status: res.status, message: `unexpected response (${fields})` };
+    }
+    return { ok: true, status: res.status, data: parsed.data };
+  }
+
+  return {
+    register: (token, body) => call('/api/v1/nodes/register', token, body, registerNodeResponse),
+    heartbeat: (nodeId, token, body) =>
+      call(`/api/v1/nodes/${encodeURIComponent(nodeId)}/heartbeat`, token, body, heartbeatResponse),
+    sendLog: (taskId, token, body) => call(`/api/v1/tasks/${encodeURIComponent(taskId)}/logs`, token, body, logChunkResponse),
+    reportBranch: (issueId, token, body) =>
+      call(`/api/v1/issues/${encodeURIComponent(issueId)}/report-branch`, token, body, undefined),
+  };
+}
