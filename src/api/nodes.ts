@@ -1,5 +1,4 @@
 import { Hono } from 'hono';
-import { z } from 'zod';
 import { getNode } from '../db/queries/nodes.js';
 import { DomainError } from '../domain/errors.js';
 import {

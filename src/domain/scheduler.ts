@@ -32,18 +32,18 @@ export function dispatchBackoffMs(attempts: number): number {
 const SELECTION_TRIES = 8;
 
 /**
- * Takes the oldest due queued task past `after` and puts it on the best eligible node, in one
+ * Takes the oldest due queued task past `afterId` and puts it on the best eligible node, in one
  * transaction: the task row and the node row are locked (SKIP LOCKED), and the node's load is
  * counted again once its lock is held, so two dispatchers sharing a database never put more
  * tasks on a node than its capacity.
  */
 export async function assignNext(
   deps: Pick<TaskDeps, 'db' | 'now' | 'settings'>,
-  after?: { createdAt: Date; id: string },
+  afterId?: string,
 ): Promise<AssignResult> {
   return deps.db.transaction(async (tx): Promise<AssignResult> => {
     const now = deps.now();
-    const [task] = await lockQueuedTasks(tx, { now, limit: 1, after });
+    const [task] = await lockQueuedTasks(tx, { now, limit: 1, afterId });
     if (!task) return { kind: 'empty' };
     const onlineSince = new Date(now.getTime() - deps.settings.heartbeatTimeoutMs);
     const exclude: string[] = [];
@@ -160,16 +160,16 @@ export function createScheduler(deps: TaskDeps, options: { workers?: number } = 
 
   async function worker(): Promise<number> {
     let delivered = 0;
-    let after: { createdAt: Date; id: string } | undefined;
+    let afterId: string | undefined;
     const onlineSince = () => new Date(deps.now().getTime() - deps.settings.heartbeatTimeoutMs);
     for (;;) {
       if (!(await anyNodeHasRoom(deps.db, onlineSince()))) return delivered;
-      const r = await assignNext(deps, after);
+      const r = await assignNext(deps, afterId);
       if (r.kind === 'empty') return delivered;
       if (r.kind === 'no_node') {
         // An unlabeled task that fits nowhere means nothing else fits either.
         if (r.task.requiredLabels.length === 0) return delivered;
-        after = { createdAt: r.task.createdAt, id: r.task.id };
+        afterId = r.task.id;
         continue;
       }
       if ((await deliver(deps, r.task, r.node)) === 'running') delivered++;

@@ -1,4 +1,4 @@
-import { and, asc, count, desc, eq, gt, inArray, isNotNull, isNull, lt, lte, max, or, sql } from 'drizzle-orm';
+import { and, asc, count, desc, eq, inArray, isNotNull, isNull, lt, lte, max, or, sql } from 'drizzle-orm';
 import { ACTIVE_TASK_STATUSES, type TaskStatus } from '../../protocol/statuses.js';
 import { issues, nodes, repositories, tasks, type IssueRow, type NodeRow, type RepositoryRow, type TaskRow } from '../schema.js';
 import type { DbOrTx } from '../types.js';
@@ -76,22 +76,15 @@ export async function compareAndSetTask(
 
 /**
  * Queued tasks due for dispatch, oldest first, locked and skipping those another dispatcher
- * holds. `after` is a (createdAt, id) cursor for walking the queue past tasks that cannot be
- * placed yet.
+ * holds. `afterId` walks the queue past tasks that cannot be placed yet; the comparison runs in
+ * SQL, since JavaScript dates drop Postgres's microseconds.
  */
 export async function lockQueuedTasks(
   db: DbOrTx,
-  params: { now: Date; limit: number; after?: { createdAt: Date; id: string } },
+  params: { now: Date; limit: number; afterId?: string | undefined },
 ): Promise<TaskRow[]> {
   const conditions = [eq(tasks.status, 'pending'), isNull(tasks.nodeId), lte(tasks.nextDispatchAt, params.now)];
-  if (params.after) {
-    conditions.push(
-      or(
-        gt(tasks.createdAt, params.after.createdAt),
-        and(eq(tasks.createdAt, params.after.createdAt), gt(tasks.id, params.after.id)),
-      )!,
-    );
-  }
+  if (params.afterId) conditions.push(sql`(${tasks.createdAt}, ${tasks.id}) > ${queueKey(params.afterId)}`);
   return db
     .select()
     .from(tasks)
@@ -101,19 +94,16 @@ export async function lockQueuedTasks(
     .for('update', { skipLocked: true });
 }
 
+/** A task's place in queue order, (created_at, id), read in SQL at full precision. */
+const queueKey = (id: string) => sql`(select q.created_at, q.id from ${tasks} q where q.id = ${id})`;
+
 /** 1-based place of a queued task in the queue, or null when it is not queued. */
-export async function queuePosition(db: DbOrTx, task: Pick<TaskRow, 'id' | 'status' | 'nodeId' | 'createdAt'>): Promise<number | null> {
+export async function queuePosition(db: DbOrTx, task: Pick<TaskRow, 'id' | 'status' | 'nodeId'>): Promise<number | null> {
   if (task.status !== 'pending' || task.nodeId !== null) return null;
   const [row] = await db
     .select({ n: count() })
     .from(tasks)
-    .where(
-      and(
-        eq(tasks.status, 'pending'),
-        isNull(tasks.nodeId),
-        or(lt(tasks.createdAt, task.createdAt), and(eq(tasks.createdAt, task.createdAt), lte(tasks.id, task.id))),
-      ),
-    );
+    .where(and(eq(tasks.status, 'pending'), isNull(tasks.nodeId), sql`(${tasks.createdAt}, ${tasks.id}) <= ${queueKey(task.id)}`));
   return row?.n ?? null;
 }
 
