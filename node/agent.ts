@@ -22,6 +22,8 @@ export type NodeAgentDeps = {
   /** How long to keep retrying a report after the pipeline ends, when the lease has run out. */
   minReportWindowMs?: number;
   logFlushIntervalMs?: number;
+  /** First report retry delay; it doubles per attempt up to a minute. */
+  reportBaseDelayMs?: number;
 };
 
 /** The running agent: HTTP app, registration, heartbeat, tasks. */
@@ -90,6 +92,7 @@ export function createNodeAgent(deps: NodeAgentDeps): NodeAgent {
           : { task_id: req.task_id, branch_name: '', status: 'failed', error_message: outcome.message },
       deadline: Math.max(deadline, Date.now() + (deps.minReportWindowMs ?? 60_000)),
       logger: log,
+      baseDelayMs: deps.reportBaseDelayMs,
     });
     deps.hooks?.onTaskDone?.(req.task_id, outcome, report);
   }

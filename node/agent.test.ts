@@ -1,0 +1,320 @@
+import { randomUUID } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createLogger } from '../src/logger.js';
+import type { ProcessIssueRequest } from '../src/protocol/node-api.js';
+import { createNodeAgent, type NodeAgent } from './agent.js';
+import { loadNodeConfig, type NodeConfig } from './config.js';
+import { buildPrompt } from './runner/prompt.js';
+import { startFakeGaffer, type FakeGaffer } from './test-support/fake-gaffer-server.js';
+import { createBareRepo, git, tempDir } from './test-support/git-repos.js';
+import { startGitHttpServer, type GitHttpServer } from './test-support/git-http-server.js';
+import { captureStream, filesContaining, isAlive, liveGroupMembers, signedInit, waitFor } from './test-support/helpers.js';
+
+const FAKE_AGENT = fileURLToPath(new URL('./test-fixtures/fake-agent.mjs', import.meta.url));
+// Not shaped like a GitHub token on purpose: only the node's explicit masking can catch it.
+const TOKEN = 'per-task-secret-Qm9vYmFy-7391';
+
+let tmp: { path: string; cleanup: () => Promise<void> };
+let reposRoot: string;
+let gitHttp: GitHttpServer;
+let gaffer: FakeGaffer;
+
+beforeAll(async () => {
+  tmp = await tempDir();
+  reposRoot = join(tmp.path, 'repos');
+  await mkdir(reposRoot);
+  gitHttp = await startGitHttpServer({ root: reposRoot, username: 'x-access-token', password: TOKEN });
+  gaffer = await startFakeGaffer();
+});
+
+afterAll(async () => {
+  await gitHttp?.close();
+  await gaffer?.close();
+  await tmp?.cleanup();
+});
+
+type Harness = { agent: NodeAgent; config: NodeConfig; pino: () => string; pids: string[]; stateDir: string };
+
+async function makeAgent(opts: { mode: string; capacity?: number; timeoutMs?: number; workDir?: string }): Promise<Harness> {
+  const stateDir = join(tmp.path, `state-${randomUUID().slice(0, 8)}`);
+  await mkdir(stateDir);
+  const config: NodeConfig = {
+    ...loadNodeConfig({
+      GAFFER_SERVER_URL: gaffer.url,
+      GAFFER_REGISTRATION_TOKEN: gaffer.registrationToken,
+      GAFFER_NODE_NAME: 'test-node',
+      GAFFER_NODE_CAPACITY: String(opts.capacity ?? 2),
+      GAFFER_WORK_DIR: opts.workDir ?? join(tmp.path, `work-${randomUUID().slice(0, 8)}`),
+      GAFFER_AGENT: 'custom',
+      GAFFER_AGENT_COMMAND: JSON.stringify([process.execPath, FAKE_AGENT, opts.mode, stateDir]),
+      GAFFER_GIT_AUTHOR_NAME: 'Gaffer Test',
+      GAFFER_GIT_AUTHOR_EMAIL: 'gaffer-test@example.com',
+    }),
+    cancelGraceMs: 300,
+    ...(opts.timeoutMs ? { taskTimeoutMs: opts.timeoutMs } : {}),
+  };
+  await mkdir(config.workDir, { recursive: true });
+  const capture = captureStream();
+  const pids: string[] = [];
+  const agent = createNodeAgent({
+    config,
+    logger: createLogger({ level: 'debug', destination: capture.stream }),
+    hooks: { onAgentSpawn: (_id, pid) => pids.push(String(pid)) },
+    minReportWindowMs: 5000,
+    logFlushIntervalMs: 100,
+    reportBaseDelayMs: 20,
+  });
+  const reg = await agent.register();
+  expect(reg.ok).toBe(true);
+  return { agent, config, pino: capture.text, pids, stateDir };
+}
+
+function task(repoUrl: string, over: Partial<ProcessIssueRequest> = {}): ProcessIssueRequest {
+  return {
+    issue_id: randomUUID(),
+    task_id: randomUUID(),
+    repository_url: repoUrl,
+    issue_number: 42,
+    issue_title: 'Fix the README',
+    issue_description: 'The README needs a line about the fake agent.',
+    credential_token: TOKEN,
+    command: 'Please add the line.',
+    ...over,
+  };
+}
+
+async function submit(h: Harness, req: ProcessIssueRequest) {
+  const res = await h.agent.app.request('/process-issue', signedInit(gaffer.signingSecret, req));
+  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+}
+
+async function runToReport(h: Harness, req: ProcessIssueRequest) {
+  const res = await submit(h, req);
+  expect(res).toEqual({ status: 202, body: { accepted: true, task_id: req.task_id } });
+  const report = await gaffer.waitForReport(req.task_id);
+  await h.agent.tasks.idle();
+  return report;
+}
+
+describe('node agent, end to end with real git', () => {
+  it('runs the happy path over smart HTTP: pushes a commit and reports success, leaking the token nowhere', async () => {
+    const bare = await createBareRepo(reposRoot, 'happy');
+    const h = await makeAgent({ mode: 'echo' });
+    const req = task(`${gitHttp.url}/happy.git`, { issue_description: `Leak check: ${TOKEN}` });
+    const report = await runToReport(h, req);
+
+    expect(report.issueId).toBe(req.issue_id);
+    expect(report.body).toMatchObject({ task_id: req.task_id, status: 'success' });
+    const branch = report.body.branch_name;
+    expect(branch).toBe(`gaffer/issue-42-${req.task_id.slice(0, 8)}`);
+
+    // The commit is in the bare repository, with the configured author, on top of main.
+    const log = await git(bare, ['log', '--format=%an <%ae>|%s', `refs/heads/${branch}`]);
+    expect(log.trim().split('\n')).toEqual(['Gaffer Test <gaffer-test@example.com>|Fix the README (#42)', 'Seed <seed@example.com>|initial commit']);
+    const files = await git(bare, ['show', '--name-only', '--format=', `refs/heads/${branch}`]);
+    expect(files.trim().split('\n').sort()).toEqual(['AGENT_PROMPT.txt', 'AGENT_PROMPT_FILE.txt', 'README.md']);
+
+    // Git asked for credentials and got them through askpass.
+    expect(gitHttp.requests.some((r) => r.user === 'x-access-token')).toBe(true);
+
+    // Logs arrived, masked; the token is nowhere: server logs, pino, work folder, mirror config.
+    const logs = gaffer.logText(req.task_id);
+    expect(logs).toContain('fake agent: edited 3 files');
+    expect(logs).toContain('Leak check: ***');
+    expect(logs).not.toContain(TOKEN);
+    expect(h.pino()).not.toContain(TOKEN);
+    expect(h.pino()).toContain('task finished');
+    expect(await filesContaining(h.config.workDir, TOKEN)).toEqual([]);
+    const mirror = h.agent.mirrors.mirrorPathFor(req.repository_url);
+    const mirrorConfig = await readFile(join(mirror, 'config'), 'utf8');
+    expect(mirrorConfig).toContain(`url = ${gitHttp.url}/happy.git`);
+    expect(mirrorConfig).not.toContain(TOKEN);
+    expect(JSON.stringify(gaffer.requests)).not.toContain(TOKEN);
+
+    // The working tree is gone, its branch too; the mirror stays.
+    expect(await readdir(join(h.config.workDir, 'tasks'))).toEqual([]);
+    expect(await git(mirror, ['worktree', 'list'])).not.toContain('tasks');
+    expect(await git(mirror, ['branch', '--list'])).toBe('');
+  });
+
+  it('reuses the mirror for a second task on the same repository, and reclones a broken one', async () => {
+    await createBareRepo(reposRoot, 'reuse');
+    const h = await makeAgent({ mode: 'edit' });
+    const url = `${gitHttp.url}/reuse.git`;
+    const first = task(url);
+    expect((await runToReport(h, first)).body.status).toBe('success');
+    expect(gaffer.logText(first.task_id)).toContain('cloning the repository into a new mirror');
+    const mirror = h.agent.mirrors.mirrorPathFor(url);
+    const before = await stat(mirror);
+
+    const second = task(url, { issue_number: 43 });
+    expect((await runToReport(h, second)).body).toMatchObject({ status: 'success', branch_name: `gaffer/issue-43-${second.task_id.slice(0, 8)}` });
+    const secondLog = gaffer.logText(second.task_id);
+    expect(secondLog).toContain('fetching the cached mirror');
+    expect(secondLog).not.toContain('cloning');
+    expect((await stat(mirror)).ino).toBe(before.ino);
+
+    // Damage the mirror: the next task notices, discards it and clones again.
+    await rm(join(mirror, 'objects'), { recursive: true, force: true });
+    const third = task(url, { issue_number: 44 });
+    expect((await runToReport(h, third)).body.status).toBe('success');
+    expect(gaffer.logText(third.task_id)).toContain('the cached mirror is broken');
+  });
+
+  it('passes issue text full of shell metacharacters verbatim and interprets none of it', async () => {
+    const bare = await createBareRepo(reposRoot, 'meta');
+    const marker = join(tmp.path, `pwned-${randomUUID().slice(0, 8)}`);
+    const h = await makeAgent({ mode: 'edit' });
+    const req = task(`file://${bare}`, {
+      issue_title: `$(touch ${marker}) \`touch ${marker}\` ; touch ${marker} | cat && echo "x" > ${marker}`,
+      issue_description: `'; touch ${marker}; echo '\n$(id) \${HOME} $HOME \`id\` || && ; | > < * ? ~ !! \\ "quoted" 'single'\n`,
+      command: `--help; rm -rf / # $(touch ${marker})`,
+    });
+    const report = await runToReport(h, req);
+    expect(report.body.status).toBe('success');
+    expect(existsSync(marker)).toBe(false);
+    const branch = report.body.branch_name;
+    const viaStdin = await git(bare, ['show', `refs/heads/${branch}:AGENT_PROMPT.txt`]);
+    const viaFile = await git(bare, ['show', `refs/heads/${branch}:AGENT_PROMPT_FILE.txt`]);
+    expect(viaStdin).toBe(buildPrompt(req));
+    expect(viaFile).toBe(buildPrompt(req));
+    expect(viaStdin).toContain(req.issue_description);
+    expect(viaStdin).toContain(req.issue_title);
+  });
+
+  it('fails with "no changes" when the agent changes nothing, and pushes no branch', async () => {
+    const bare = await createBareRepo(reposRoot, 'noop');
+    const h = await makeAgent({ mode: 'noop' });
+    const req = task(`file://${bare}`);
+    const report = await runToReport(h, req);
+    expect(report.body).toMatchObject({ status: 'failed', error_message: 'no changes' });
+    expect(await git(bare, ['branch', '--list'])).toBe('* main\n');
+    expect(gaffer.logText(req.task_id)).toContain('fake agent: nothing to do');
+  });
+
+  it('fails when the agent exits non-zero', async () => {
+    const bare = await createBareRepo(reposRoot, 'fail');
+    const h = await makeAgent({ mode: 'fail' });
+    const req = task(`file://${bare}`);
+    const report = await runToReport(h, req);
+    expect(report.body).toMatchObject({ status: 'failed', error_message: 'agent exited with code 3' });
+    expect(gaffer.logText(req.task_id)).toContain('fake agent: something went wrong');
+  });
+
+  it('stops an agent that runs past the timeout, leaving no process behind', async () => {
+    const bare = await createBareRepo(reposRoot, 'timeout');
+    const h = await makeAgent({ mode: 'hang', timeoutMs: 2500 });
+    const req = task(`file://${bare}`);
+    const report = await runToReport(h, req);
+    expect(report.body.status).toBe('failed');
+    expect(report.body.error_message).toMatch(/^agent timed out after \d+ s$/);
+    const pids = JSON.parse(await readFile(join(h.stateDir, 'pids.json'), 'utf8')) as { leader: number; child: number };
+    await waitFor(async () => !(await isAlive(pids.leader)) && !(await isAlive(pids.child)), 5000, 'processes to exit');
+    expect(await liveGroupMembers(pids.leader)).toEqual([]);
+    expect(gaffer.logText(req.task_id)).toContain('ignoring SIGTERM');
+  });
+
+  it('cancels on a signed request: SIGTERM, grace, SIGKILL, logs flushed, failed "cancelled"', async () => {
+    const bare = await createBareRepo(reposRoot, 'cancel');
+    const h = await makeAgent({ mode: 'hang' });
+    const req = task(`${gitHttp.url}/cancel.git`);
+    expect((await submit(h, req)).status).toBe(202);
+    const pidsFile = join(h.stateDir, 'pids.json');
+    await waitFor(() => existsSync(pidsFile), 8000, 'the agent to start');
+    const pids = JSON.parse(await readFile(pidsFile, 'utf8')) as { leader: number; child: number };
+    expect(await isAlive(pids.child)).toBe(true);
+
+    // While the task runs, its working tree's git config holds no credential either.
+    const tree = join(h.config.workDir, 'tasks', req.task_id, 'tree');
+    const treeConfig = await git(tree, ['config', '--list', '--show-origin']);
+    expect(treeConfig).not.toContain(TOKEN);
+    expect(await filesContaining(h.config.workDir, TOKEN)).toEqual([]);
+
+    const health = await (await h.agent.app.request('/healthz')).json();
+    expect(health).toMatchObject({ status: 'ok', running_tasks: [req.task_id], running: 1, capacity: 2 });
+
+    const res = await h.agent.app.request(`/tasks/${req.task_id}/cancel`, signedInit(gaffer.signingSecret, ''));
+    expect(res.status).toBe(202);
+    const report = await gaffer.waitForReport(req.task_id);
+    await h.agent.tasks.idle();
+    expect(report.body).toMatchObject({ status: 'failed', error_message: 'cancelled' });
+    await waitFor(async () => (await liveGroupMembers(pids.leader)).length === 0, 5000, 'the process group to be gone');
+    expect(await isAlive(pids.leader)).toBe(false);
+    expect(await isAlive(pids.child)).toBe(false);
+    expect(gaffer.logText(req.task_id)).toContain('cancelled; the agent was stopped');
+    expect(existsSync(tree)).toBe(false);
+    expect(await git(bare, ['branch', '--list'])).toBe('* main\n');
+
+    const unknown = await h.agent.app.request(`/tasks/${randomUUID()}/cancel`, signedInit(gaffer.signingSecret, ''));
+    expect(unknown.status).toBe(404);
+  });
+
+  it('cancels a task the heartbeat answer names, and reports running tasks in heartbeats', async () => {
+    const bare = await createBareRepo(reposRoot, 'hbcancel');
+    const h = await makeAgent({ mode: 'hang' });
+    const req = task(`file://${bare}`);
+    expect((await submit(h, req)).status).toBe(202);
+    await waitFor(() => existsSync(join(h.stateDir, 'pids.json')), 8000, 'the agent to start');
+    gaffer.cancelOnNextHeartbeat.push(req.task_id);
+    const hb = await h.agent.heartbeat();
+    expect(hb.ok).toBe(true);
+    const sent = gaffer.requests.filter((r) => r.path === `/api/v1/nodes/${gaffer.nodeId}/heartbeat`).at(-1);
+    expect(sent?.body).toEqual({ running_task_ids: [req.task_id] });
+    expect(sent?.authorization).toBe(`Bearer ${gaffer.nodeToken}`);
+    const report = await gaffer.waitForReport(req.task_id);
+    expect(report.body).toMatchObject({ status: 'failed', error_message: 'cancelled' });
+    await h.agent.tasks.idle();
+  });
+
+  it('fails at ls-remote with a clear reason when the token is refused', async () => {
+    await createBareRepo(reposRoot, 'badtoken');
+    const h = await makeAgent({ mode: 'edit' });
+    const wrong = 'wrong-token-value-123456';
+    const req = task(`${gitHttp.url}/badtoken.git`, { credential_token: wrong });
+    const report = await runToReport(h, req);
+    expect(report.body.status).toBe('failed');
+    expect(report.body.error_message).toMatch(/^authentication failed: git ls-remote failed \(auth_failed\)/);
+    expect(report.body.error_message).not.toContain(wrong);
+    expect(gaffer.logText(req.task_id)).not.toContain(wrong);
+    expect(h.pino()).not.toContain(wrong);
+    // Nothing was cloned.
+    expect(existsSync(h.agent.mirrors.mirrorPathFor(req.repository_url))).toBe(false);
+  });
+
+  it('refuses a task when every slot is busy, and drains: cancels and then refuses new work', async () => {
+    const bare = await createBareRepo(reposRoot, 'capacity');
+    const h = await makeAgent({ mode: 'hang', capacity: 1 });
+    const first = task(`file://${bare}`);
+    expect((await submit(h, first)).status).toBe(202);
+    // The same task delivered twice is not a second task.
+    expect((await submit(h, first)).body).toMatchObject({ accepted: true, task_id: first.task_id });
+    const second = task(`file://${bare}`);
+    const refused = await submit(h, second);
+    expect(refused.status).toBe(429);
+    expect(refused.body).toMatchObject({ accepted: false, error: 'no_capacity', capacity: 1, running: 1 });
+    expect(h.agent.tasks.runningIds()).toEqual([first.task_id]);
+
+    await waitFor(() => existsSync(join(h.stateDir, 'pids.json')), 8000, 'the agent to start');
+    await h.agent.tasks.drain('cancel');
+    expect((await gaffer.waitForReport(first.task_id)).body).toMatchObject({ status: 'failed', error_message: 'cancelled' });
+    const afterDrain = await submit(h, task(`file://${bare}`));
+    expect(afterDrain.status).toBe(503);
+    expect(afterDrain.body).toMatchObject({ error: 'draining' });
+    expect(gaffer.reports.some((r) => r.body.task_id === second.task_id)).toBe(false);
+  });
+
+  it('retries a report that fails with 5xx until it is delivered', async () => {
+    const bare = await createBareRepo(reposRoot, 'retry');
+    const h = await makeAgent({ mode: 'edit' });
+    gaffer.reportStatuses.push(503, 500);
+    const req = task(`file://${bare}`);
+    const report = await runToReport(h, req);
+    expect(report.body.status).toBe('success');
+    const calls = gaffer.requests.filter((r) => r.path === `/api/v1/issues/${req.issue_id}/report-branch`);
+    expect(calls).toHaveLength(3);
+  });
+});
