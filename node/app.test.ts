@@ -1,0 +1,141 @@
+import { randomUUID } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { createLogger } from '../src/logger.js';
+import type { ProcessIssueRequest } from '../src/protocol/node-api.js';
+import { sign, SIGNATURE_HEADER, TIMESTAMP_HEADER } from '../src/protocol/signing.js';
+import { createNodeApp } from './app.js';
+import { createTaskManager, type TaskManager } from './task-manager.js';
+import { signedInit } from './test-support/helpers.js';
+
+const SECRET = 'node-signing-secret';
+
+function setup(opts: { capacity?: number; registered?: boolean } = {}) {
+  const started: ProcessIssueRequest[] = [];
+  const tasks: TaskManager = createTaskManager({
+    capacity: opts.capacity ?? 1,
+    logger: createLogger({ level: 'silent' }),
+    // Never finishes: a slot stays taken for the whole test.
+    execute: (req) => {
+      started.push(req);
+      return new Promise(() => {});
+    },
+  });
+  const app = createNodeApp({ tasks, signingSecret: () => (opts.registered === false ? undefined : SECRET), logger: createLogger({ level: 'silent' }) });
+  return { app, tasks, started };
+}
+
+const body = (): ProcessIssueRequest => ({
+  issue_id: randomUUID(),
+  task_id: randomUUID(),
+  repository_url: 'https://github.com/acme/widgets.git',
+  issue_number: 7,
+  issue_title: 't',
+  issue_description: 'd',
+  credential_token: 'ghs_example',
+  command: '',
+});
+
+describe('POST /process-issue', () => {
+  it('accepts a signed, valid request with 202 and the task id', async () => {
+    const { app, started, tasks } = setup();
+    const req = body();
+    const res = await app.request('/process-issue', signedInit(SECRET, req));
+    expect(res.status).toBe(202);
+    expect(await res.json()).toEqual({ accepted: true, task_id: req.task_id });
+    expect(tasks.runningIds()).toEqual([req.task_id]);
+    await new Promise((r) => setImmediate(r));
+    expect(started).toHaveLength(1);
+  });
+
+  it('refuses a signature made with another key', async () => {
+    const { app, tasks } = setup();
+    const res = await app.request('/process-issue', signedInit('someone-else', body()));
+    expect(res.status).toBe(401);
+    expect(await res.json()).toMatchObject({ error: 'invalid_signature', reason: 'mismatch' });
+    expect(tasks.runningIds()).toEqual([]);
+  });
+
+  it('refuses a body changed after signing', async () => {
+    const { app, tasks } = setup();
+    const init = signedInit(SECRET, body());
+    const tampered = { ...init, body: JSON.stringify({ ...JSON.parse(init.body as string), repository_url: 'https://evil.example/x.git' }) };
+    const res = await app.request('/process-issue', tampered);
+    expect(res.status).toBe(401);
+    expect(tasks.runningIds()).toEqual([]);
+  });
+
+  it('refuses a stale timestamp, saying so', async () => {
+    const { app, tasks } = setup();
+    const res = await app.request('/process-issue', signedInit(SECRET, body(), Date.now() - 10 * 60_000));
+    expect(res.status).toBe(401);
+    expect(await res.json()).toMatchObject({ reason: 'stale' });
+    expect(tasks.runningIds()).toEqual([]);
+  });
+
+  it('refuses missing or malformed signature headers', async () => {
+    const { app } = setup();
+    const raw = JSON.stringify(body());
+    const none = await app.request('/process-issue', { method: 'POST', body: raw });
+    expect(await none.json()).toMatchObject({ error: 'invalid_signature', reason: 'missing' });
+    const ts = Math.floor(Date.now() / 1000);
+    const badTs = await app.request('/process-issue', {
+      method: 'POST',
+      body: raw,
+      headers: { [SIGNATURE_HEADER]: sign(SECRET, ts, raw), [TIMESTAMP_HEADER]: `${ts}abc` },
+    });
+    expect(badTs.status).toBe(401);
+    expect(await badTs.json()).toMatchObject({ reason: 'missing' });
+  });
+
+  it('answers 422 naming each bad field, and 400 for non-JSON', async () => {
+    const { app, tasks } = setup();
+    const bad = { ...body(), task_id: 'nope', issue_number: -1 } as Record<string, unknown>;
+    delete bad.credential_token;
+    const res = await app.request('/process-issue', signedInit(SECRET, bad));
+    expect(res.status).toBe(422);
+    const json = (await res.json()) as { fields: string[]; detail: string };
+    expect(json.fields.sort()).toEqual(['credential_token', 'issue_number', 'task_id']);
+    expect(json.detail).toContain('task_id');
+    const ssh = await app.request('/process-issue', signedInit(SECRET, { ...body(), repository_url: 'ssh://git@example.com/x.git' }));
+    expect(ssh.status).toBe(422);
+    expect(await ssh.json()).toMatchObject({ fields: ['repository_url'] });
+    const notJson = await app.request('/process-issue', signedInit(SECRET, 'not json{'));
+    expect(notJson.status).toBe(400);
+    expect(tasks.runningIds()).toEqual([]);
+  });
+
+  it('refuses work beyond capacity with 429 and a reason', async () => {
+    const { app, tasks } = setup({ capacity: 1 });
+    expect((await app.request('/process-issue', signedInit(SECRET, body()))).status).toBe(202);
+    const res = await app.request('/process-issue', signedInit(SECRET, body()));
+    expect(res.status).toBe(429);
+    expect(await res.json()).toMatchObject({ accepted: false, error: 'no_capacity', detail: 'all 1 task slots are busy' });
+    expect(tasks.runningIds()).toHaveLength(1);
+  });
+
+  it('refuses everything with 503 before registration', async () => {
+    const { app } = setup({ registered: false });
+    const res = await app.request('/process-issue', signedInit(SECRET, body()));
+    expect(res.status).toBe(503);
+    expect(await res.json()).toMatchObject({ error: 'not_registered' });
+    expect(await (await app.request('/healthz')).json()).toMatchObject({ status: 'unregistered' });
+  });
+});
+
+describe('POST /tasks/:id/cancel and GET /healthz', () => {
+  it('needs a signature, then answers 202 for a running task and 404 otherwise', async () => {
+    const { app } = setup();
+    const req = body();
+    await app.request('/process-issue', signedInit(SECRET, req));
+    expect((await app.request(`/tasks/${req.task_id}/cancel`, { method: 'POST' })).status).toBe(401);
+    expect((await app.request(`/tasks/${req.task_id}/cancel`, signedInit(SECRET, ''))).status).toBe(202);
+    expect((await app.request(`/tasks/${randomUUID()}/cancel`, signedInit(SECRET, ''))).status).toBe(404);
+  });
+
+  it('reports status, running tasks and capacity', async () => {
+    const { app } = setup({ capacity: 3 });
+    const req = body();
+    await app.request('/process-issue', signedInit(SECRET, req));
+    expect(await (await app.request('/healthz')).json()).toEqual({ status: 'ok', running_tasks: [req.task_id], running: 1, capacity: 3 });
+  });
+});

@@ -1,0 +1,91 @@
+import { describe, expect, it } from 'vitest';
+import { loadNodeConfig, NodeConfigError, parseCommand, splitShellWords } from './config.js';
+
+const base = { GAFFER_SERVER_URL: 'http://gaffer.test:3000/', GAFFER_REGISTRATION_TOKEN: 'x'.repeat(20) };
+
+function errorOf(env: NodeJS.ProcessEnv): NodeConfigError {
+  try {
+    loadNodeConfig(env);
+  } catch (err) {
+    if (err instanceof NodeConfigError) return err;
+    throw err;
+  }
+  throw new Error('expected a NodeConfigError');
+}
+
+describe('loadNodeConfig', () => {
+  it('applies defaults', () => {
+    const c = loadNodeConfig(base);
+    expect(c).toMatchObject({
+      serverUrl: 'http://gaffer.test:3000',
+      port: 8007,
+      publicUrl: 'http://127.0.0.1:8007',
+      capacity: 1,
+      labels: [],
+      agent: { preset: 'claude' },
+      branchPrefix: 'gaffer/issue-',
+      drainMode: 'finish',
+      taskTimeoutMs: 3_600_000,
+      cancelGraceMs: 10_000,
+    });
+    expect(c.workDir).toMatch(/\.gaffer-node$/);
+  });
+
+  it('names every bad or missing key and never echoes a value', () => {
+    const err = errorOf({
+      GAFFER_REGISTRATION_TOKEN: 'short-secret',
+      NODE_PORT: 'eighty',
+      GAFFER_NODE_CAPACITY: '-1',
+      GAFFER_AGENT: 'copilot',
+      GAFFER_BRANCH_PREFIX: 'bad..prefix',
+      GAFFER_DRAIN_MODE: 'later',
+      GAFFER_NODE_NAME: 'has space',
+      GAFFER_GIT_AUTHOR_EMAIL: 'nope',
+    });
+    expect(err.keys).toEqual([
+      'GAFFER_AGENT',
+      'GAFFER_BRANCH_PREFIX',
+      'GAFFER_DRAIN_MODE',
+      'GAFFER_GIT_AUTHOR_EMAIL',
+      'GAFFER_NODE_CAPACITY',
+      'GAFFER_NODE_NAME',
+      'GAFFER_REGISTRATION_TOKEN',
+      'GAFFER_SERVER_URL',
+      'NODE_PORT',
+    ]);
+    expect(err.message).not.toContain('short-secret');
+  });
+
+  it('reads labels, the public URL, and a custom command as JSON or shell words', () => {
+    const c = loadNodeConfig({
+      ...base,
+      NODE_PORT: '9000',
+      GAFFER_NODE_LABELS: ' gpu, linux ,,',
+      GAFFER_AGENT_COMMAND: '["my-agent", "--flag with space"]',
+      GAFFER_DRAIN_MODE: 'cancel',
+    });
+    expect(c.labels).toEqual(['gpu', 'linux']);
+    expect(c.publicUrl).toBe('http://127.0.0.1:9000');
+    expect(c.agent).toEqual({ preset: 'custom', command: ['my-agent', '--flag with space'] });
+    expect(c.drainMode).toBe('cancel');
+    expect(loadNodeConfig({ ...base, GAFFER_AGENT: 'custom', GAFFER_AGENT_COMMAND: `run-agent --mode 'a b' "c\\"d"` }).agent).toEqual({
+      preset: 'custom',
+      command: ['run-agent', '--mode', 'a b', 'c"d'],
+    });
+  });
+
+  it('requires a command for custom and refuses one with a preset', () => {
+    expect(errorOf({ ...base, GAFFER_AGENT: 'custom' }).keys).toEqual(['GAFFER_AGENT_COMMAND']);
+    expect(errorOf({ ...base, GAFFER_AGENT: 'aider', GAFFER_AGENT_COMMAND: 'x' }).keys).toEqual(['GAFFER_AGENT_COMMAND']);
+    expect(errorOf({ ...base, GAFFER_AGENT_COMMAND: '"unbalanced' }).keys).toEqual(['GAFFER_AGENT_COMMAND']);
+  });
+});
+
+describe('command parsing', () => {
+  it('splits like a shell without running one', () => {
+    expect(splitShellWords(`a $(id) 'b;c' "d e" f\\ g`)).toEqual(['a', '$(id)', 'b;c', 'd e', 'f g']);
+    expect(splitShellWords(`a ''`)).toEqual(['a', '']);
+    expect(parseCommand('[1,2]')).toBeUndefined();
+    expect(parseCommand('   ')).toBeUndefined();
+  });
+});
