@@ -22,6 +22,8 @@ export type AppDeps = {
   handle: DbHandle;
   logger: Logger;
   services: Services;
+  /** The GitHub App's webhook routes, when an App is configured. */
+  github?: { routes: Hono } | undefined;
 };
 
 /** Builds the Hono app. Nothing here listens or touches the database until a request comes. */
@@ -49,5 +51,11 @@ export function createApp(deps: AppDeps) {
   app.route('/', healthRoutes(() => checkDatabase(deps.handle, expected)));
   app.route('/', metricsRoutes(api.db, deps.config.nodeHeartbeatTimeoutMs, api.tasks.now));
   app.route('/api/v1', v1);
+  if (deps.github) app.route('/', deps.github.routes);
+  else {
+    app.post('/api/github/webhooks', (c) =>
+      c.json({ error: 'not_configured', detail: 'no GitHub App is configured (set APP_ID, PRIVATE_KEY, WEBHOOK_SECRET)' }, 503),
+    );
+  }
   return app;
 }

@@ -1,9 +1,12 @@
+import { readFileSync } from 'node:fs';
 import { serve } from '@hono/node-server';
 import { createApp } from './app.js';
 import { ConfigError, loadConfig } from './config.js';
 import { createDb } from './db/client.js';
 import { runMigrations } from './db/migrate.js';
 import { ensureFirstAdmin } from './domain/users.js';
+import { createProbot, gitHubAppConfig } from './github/client.js';
+import { attachGitHub, githubPorts } from './github/integration.js';
 import { createLogger } from './logger.js';
 import { createServices } from './services.js';
 
@@ -29,8 +32,16 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
     const admin = await ensureFirstAdmin(handle.db, config.admin);
     logger.info({ email: admin.email }, 'first admin ready');
   }
-  const services = createServices({ config, db: handle.db, logger });
-  const app = createApp({ config, handle, logger, services });
+  const appConfig = gitHubAppConfig(config, (path) => readFileSync(path, 'utf8'));
+  const probot = appConfig ? createProbot(appConfig, logger) : undefined;
+  const services = createServices(
+    { config, db: handle.db, logger },
+    probot && appConfig ? githubPorts(probot, appConfig) : {},
+  );
+  const github =
+    probot && appConfig ? attachGitHub({ probot, config: appConfig, db: handle.db, logger, services }) : undefined;
+  if (!github) logger.warn('no GitHub App configured: webhooks are off; repositories and issues come from the API');
+  const app = createApp({ config, handle, logger, services, github: github && { routes: github.ingest.routes } });
   const server = serve({ fetch: app.fetch, port: config.port }, (info) => {
     logger.info({ port: info.port, publicUrl: config.publicUrl }, 'gaffer listening');
   });
@@ -45,6 +56,8 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
     const force = setTimeout(() => process.exit(1), 15_000);
     force.unref();
     await new Promise<void>((resolve) => server.close(() => resolve()));
+    await github?.idle();
+    github?.stop();
     await services.close();
     await handle.close();
     logger.info('stopped');

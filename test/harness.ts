@@ -34,7 +34,12 @@ export type Harness = {
 let userSeq = 0;
 
 export async function createHarness(
-  opts: { env?: Record<string, string>; overrides?: ServiceOverrides; db?: TestDb } = {},
+  opts: {
+    env?: Record<string, string>;
+    /** Service replacements, or a function of the harness logger that gives them. */
+    overrides?: ServiceOverrides | ((logger: Logger) => ServiceOverrides);
+    db?: TestDb;
+  } = {},
 ): Promise<Harness> {
   const db = opts.db ?? (await createTestDb());
   const config = loadConfig({
@@ -46,7 +51,8 @@ export async function createHarness(
   const clock = createClock();
   const logLines: string[] = [];
   const logger = createLogger({ level: 'debug', destination: { write: (s: string) => void logLines.push(s) } });
-  const services = createServices({ config, db: db.db, logger }, { now: clock.now, ...opts.overrides });
+  const overrides = typeof opts.overrides === 'function' ? opts.overrides(logger) : opts.overrides;
+  const services = createServices({ config, db: db.db, logger }, { now: clock.now, ...overrides });
   const app = createApp({ config, handle: db, logger, services });
   return {
     db,

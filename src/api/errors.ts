@@ -16,6 +16,7 @@ const STATUS: Record<DomainErrorCode, ContentfulStatusCode> = {
   not_configured: 503,
   credential_decrypt_failed: 500,
   payload_too_large: 413,
+  upstream_unavailable: 503,
 };
 
 /** Formats zod issues as `field: message` lines a caller can act on. */

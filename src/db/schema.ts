@@ -95,6 +95,8 @@ export const issues = pgTable(
     /** GitHub's own open/closed state, separate from Gaffer's status. */
     githubState: text('github_state').notNull().default('open'),
     status: text('status', { enum: ISSUE_STATUSES }).notNull().default('pending'),
+    /** Gaffer's one status comment on the GitHub issue, updated in place. */
+    statusCommentId: bigint('status_comment_id', { mode: 'number' }),
     ...timestamps,
   },
   (t) => [
@@ -166,6 +168,10 @@ export const tasks = pgTable(
     trigger: text('trigger').notNull().default('api'),
     requestedBy: uuid('requested_by').references(() => users.id, { onDelete: 'set null' }),
     requestedByLogin: text('requested_by_login'),
+    /** Automatic retries of infrastructure failures allowed for this issue; null: the server default. */
+    autoRetry: integer('auto_retry'),
+    /** Open the pull request as a draft (repository config). */
+    draftPr: boolean('draft_pr').notNull().default(false),
     /** Failed deliveries to nodes so far, and when the next one may be tried. */
     dispatchAttempts: integer('dispatch_attempts').notNull().default(0),
     nextDispatchAt: timestamp('next_dispatch_at', { withTimezone: true }).notNull().defaultNow(),

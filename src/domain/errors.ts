@@ -9,7 +9,9 @@ export type DomainErrorCode =
   | 'not_configured'
   | 'credential_decrypt_failed'
   | 'stale_attempt'
-  | 'payload_too_large';
+  | 'payload_too_large'
+  /** GitHub or another service we depend on failed in a way worth retrying. */
+  | 'upstream_unavailable';
 
 /** A typed domain error: a `code` literal, a message safe to show a user, and the cause. */
 export class DomainError<C extends DomainErrorCode = DomainErrorCode> extends Error {

@@ -11,6 +11,7 @@ import type { NodeRow, TaskRow } from '../db/schema.js';
 import { maskSecrets } from '../logger.js';
 import type { ProcessIssueRequest } from '../protocol/node-api.js';
 import { resolveTaskCredential } from './credentials.js';
+import { isDomainError } from './errors.js';
 import { expectTransition } from './state-machine.js';
 import { taskTransition } from './task-status.js';
 import { failTask, type TaskDeps } from './tasks.js';
@@ -77,7 +78,7 @@ export async function deliver(deps: TaskDeps, task: TaskRow, node: NodeRow): Pro
   try {
     token = (await resolveTaskCredential({ ...deps.credentials, db: deps.db }, ctx.repository, node)).token;
   } catch (err) {
-    if ((err as { transient?: boolean }).transient) return requeue(deps, task, node, `credential: ${(err as Error).message}`);
+    if (isDomainError(err, 'upstream_unavailable')) return requeue(deps, task, node, `credential: ${(err as Error).message}`);
     await failTask(deps, { taskId: task.id, kind: 'credential_unavailable', message: (err as Error).message });
     return 'failed';
   }

@@ -14,7 +14,7 @@ import { isUniqueViolation } from '../db/unique-violation.js';
 import type { Logger } from '../logger.js';
 import type { ReportBranchRequest } from '../protocol/node-api.js';
 import { type CredentialDeps, credentialAvailable } from './credentials.js';
-import { DomainError } from './errors.js';
+import { DomainError, isDomainError } from './errors.js';
 import { canStart } from './issue-status.js';
 import { moveIssue } from './issues.js';
 import type { NodeTransport, PullRequests, TaskEvent, TaskEventListener } from './ports.js';
@@ -130,7 +130,15 @@ function emit(deps: Pick<TaskDeps, 'onEvent' | 'logger'>, type: TaskEvent['type'
  */
 export async function startIssue(
   deps: Pick<TaskDeps, 'db' | 'credentials' | 'onEvent' | 'logger' | 'now'>,
-  params: { issueId: string; actor: StartActor; command?: string | undefined; labels?: string[] | undefined; trigger: string },
+  params: {
+    issueId: string;
+    actor: StartActor;
+    command?: string | undefined;
+    labels?: string[] | undefined;
+    trigger: string;
+    autoRetry?: number | undefined;
+    draftPr?: boolean | undefined;
+  },
 ): Promise<TaskRow> {
   let task: TaskRow;
   try {
@@ -160,6 +168,8 @@ export async function startIssue(
         attempt: await nextAttemptNumber(tx, issue.id),
         requiredLabels: params.labels ?? [],
         trigger: params.trigger,
+        autoRetry: params.autoRetry ?? null,
+        draftPr: params.draftPr ?? false,
         nextDispatchAt: deps.now(),
         requestedBy: params.actor.kind === 'user' ? params.actor.id : null,
         requestedByLogin: params.actor.kind === 'github' ? params.actor.login : params.actor.kind === 'user' ? params.actor.email : null,
@@ -198,15 +208,18 @@ export async function failTask(
     });
     if (!failed) return { kind: 'not_active', task };
     const infra = (INFRA_FAILURES as readonly string[]).includes(params.kind);
-    if (infra && deps.settings.autoRetryInfraFailures > 0) {
+    const budget = task.autoRetry ?? deps.settings.autoRetryInfraFailures;
+    if (infra && budget > 0) {
       const streak = await recentInfraFailures(tx, task.issueId, INFRA_FAILURES);
-      if (streak <= deps.settings.autoRetryInfraFailures) {
+      if (streak <= budget) {
         const requeued = await insertTask(tx, {
           issueId: task.issueId,
           command: task.command,
           attempt: await nextAttemptNumber(tx, task.issueId),
           requiredLabels: task.requiredLabels,
           trigger: 'retry',
+          autoRetry: task.autoRetry,
+          draftPr: task.draftPr,
           nextDispatchAt: deps.now(),
           requestedBy: task.requestedBy,
           requestedByLogin: task.requestedByLogin,
@@ -302,7 +315,7 @@ export async function reportBranch(
         branch: report.branch_name,
       });
     } catch (err) {
-      if ((err as { transient?: boolean }).transient) throw err;
+      if (isDomainError(err, 'upstream_unavailable')) throw err;
       const message = `could not open the pull request: ${(err as Error).message}`;
       const r = await failTask(deps, { taskId: task.id, kind: 'pull_request_failed', message, nodeId: params.nodeId });
       if (r.kind !== 'ended') throw new DomainError('stale_attempt', `task ${task.id} is no longer current`);

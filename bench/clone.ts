@@ -1,0 +1,199 @@
+/**
+ * Clone benchmark for the node agent (`npx tsx bench/clone.ts`). Generates a repository of about
+ * 5,000 commits and 3,000 files with `git fast-import`, serves it over smart HTTP with Basic auth,
+ * and compares in one run:
+ *   - a fresh `git clone` (a full transfer, what a node without a cache would do), with
+ *   - a working tree from the warm mirror through the agent's own code path (fetch + worktree add).
+ * Then starts the agent in-process and reports its RSS idle and while running a task.
+ */
+import { spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { mkdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createLogger } from '../src/logger.js';
+import { createNodeAgent } from '../node/agent.js';
+import { loadNodeConfig } from '../node/config.js';
+import { gitClient } from '../node/runner/git.js';
+import { gitEnv, gitEnvWithCredential, installAskpass } from '../node/runner/git-env.js';
+import { createMirrorStore, lsRemoteDefaultBranch, type GitEnvs } from '../node/runner/mirror.js';
+import { startFakeGaffer } from '../node/test-support/fake-gaffer-server.js';
+import { git, tempDir } from '../node/test-support/git-repos.js';
+import { startGitHttpServer } from '../node/test-support/git-http-server.js';
+import { signedInit } from '../node/test-support/helpers.js';
+
+const COMMITS = 5000;
+const FILES = 3000;
+const RUNS = 3;
+const TOKEN = 'bench-token-0123456789';
+
+/** Deterministic pseudo-random numbers, so every run builds the same repository. */
+function rng(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s * 1664525 + 1013904223) >>> 0;
+    return s / 2 ** 32;
+  };
+}
+
+function fileContent(path: string, version: number, rand: () => number): string {
+  const lines = [`// ${path} v${version}`];
+  const n = 20 + Math.floor(rand() * 40);
+  for (let i = 0; i < n; i++) lines.push(`export const value_${i} = ${Math.floor(rand() * 1e9)}; // ${'lorem ipsum '.repeat(1 + (i % 4))}`);
+  return `${lines.join('\n')}\n`;
+}
+
+/** Writes a fast-import stream: one commit adding every file, then commits touching a few each. */
+async function generateRepo(bare: string): Promise<void> {
+  await git(join(bare, '..'), ['init', '--quiet', '--bare', '--initial-branch=main', bare]);
+  const child = spawn('git', ['fast-import', '--quiet'], { cwd: bare, stdio: ['pipe', 'ignore', 'inherit'] });
+  const done = new Promise<void>((resolve, reject) => child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`fast-import ${code}`)))));
+  const rand = rng(42);
+  const paths = Array.from({ length: FILES }, (_, i) => `src/mod${String(i % 60).padStart(2, '0')}/file${i}.ts`);
+  const chunks: string[] = [];
+  const data = (s: string) => `data ${Buffer.byteLength(s)}\n${s}\n`;
+  let time = 1_600_000_000;
+  for (let c = 0; c < COMMITS; c++) {
+    chunks.push(`commit refs/heads/main\ncommitter Bench <bench@example.com> ${time++} +0000\n${data(`commit ${c}`)}`);
+    const touched = c === 0 ? paths : Array.from({ length: 1 + Math.floor(rand() * 3) }, () => paths[Math.floor(rand() * FILES)]!);
+    for (const p of touched) chunks.push(`M 100644 inline ${p}\n${data(fileContent(p, c, rand))}`);
+    if (chunks.length > 2000) {
+      if (!child.stdin.write(chunks.join(''))) await new Promise((r) => child.stdin.once('drain', r));
+      chunks.length = 0;
+    }
+  }
+  child.stdin.end(chunks.join(''));
+  await done;
+  await git(bare, ['gc', '--quiet']);
+}
+
+async function timed<T>(fn: () => Promise<T>): Promise<[number, T]> {
+  const start = process.hrtime.bigint();
+  const value = await fn();
+  return [Number(process.hrtime.bigint() - start) / 1e6, value];
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const mb = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
+
+async function main(): Promise<void> {
+  const tmp = await tempDir('gaffer-bench-');
+  const reposRoot = join(tmp.path, 'repos');
+  await mkdir(reposRoot);
+  const bare = join(reposRoot, 'bench.git');
+  process.stdout.write(`generating ${COMMITS} commits, ${FILES} files with git fast-import...\n`);
+  const [genMs] = await timed(() => generateRepo(bare));
+  const count = (await git(bare, ['rev-list', '--count', 'main'])).trim();
+  const files = (await git(bare, ['ls-tree', '-r', '--name-only', 'main'])).trim().split('\n').length;
+  const size = (await git(bare, ['count-objects', '-vH'])).match(/size-pack: (.+)/)?.[1];
+  process.stdout.write(`  ${count} commits, ${files} files, pack ${size}, generated in ${(genMs / 1000).toFixed(1)} s\n`);
+
+  const http = await startGitHttpServer({ root: reposRoot, username: 'x-access-token', password: TOKEN });
+  const url = `${http.url}/bench.git`;
+  const workDir = join(tmp.path, 'work');
+  await mkdir(workDir);
+  const askpass = await installAskpass(workDir);
+  const envs: GitEnvs = { plain: gitEnv(askpass), withCredential: gitEnvWithCredential(askpass, 'x-access-token', TOKEN), secrets: [TOKEN] };
+
+  // Fresh clones: the full transfer plus checkout, as a node without a cache would do it.
+  const fresh: number[] = [];
+  for (let i = 0; i < RUNS; i++) {
+    const dest = join(tmp.path, `fresh-${i}`);
+    const [ms] = await timed(() => gitClient({ cwd: tmp.path, env: envs.withCredential }).raw(['clone', '--quiet', url, dest]));
+    fresh.push(ms);
+    await rm(dest, { recursive: true, force: true });
+  }
+
+  // The agent's path: the first checkout fills the mirror (cold), the next ones reuse it (warm).
+  const mirrors = createMirrorStore({ workDir });
+  const checkout = async (i: number) => {
+    const branch = `gaffer/issue-1-bench${i}`;
+    const treePath = join(workDir, 'tasks', `t${i}`, 'tree');
+    const tree = await mirrors.checkout({ repoUrl: url, defaultBranch: 'main', branch, treePath, envs });
+    return tree;
+  };
+  const [coldMs, coldTree] = await timed(() => checkout(0));
+  await mirrors.release(coldTree, envs);
+  const warm: number[] = [];
+  const warmWithAuth: number[] = [];
+  for (let i = 1; i <= RUNS; i++) {
+    const [authMs] = await timed(() => lsRemoteDefaultBranch(url, workDir, envs));
+    const [ms, tree] = await timed(() => checkout(i));
+    warm.push(ms);
+    warmWithAuth.push(ms + authMs);
+    await mirrors.release(tree, envs);
+  }
+
+  const freshMed = median(fresh);
+  const warmMed = median(warm);
+  const warmAuthMed = median(warmWithAuth);
+  process.stdout.write('\nclone vs warm mirror (smart HTTP on loopback, median of ' + RUNS + ' runs)\n');
+  process.stdout.write(`  fresh git clone:                       ${freshMed.toFixed(0)} ms   (runs: ${fresh.map((x) => x.toFixed(0)).join(', ')})\n`);
+  process.stdout.write(`  cold mirror (first task, clone+tree):  ${coldMs.toFixed(0)} ms\n`);
+  process.stdout.write(`  warm mirror (fetch + worktree add):    ${warmMed.toFixed(0)} ms   (runs: ${warm.map((x) => x.toFixed(0)).join(', ')})\n`);
+  process.stdout.write(`  warm mirror incl. ls-remote auth check: ${warmAuthMed.toFixed(0)} ms\n`);
+  process.stdout.write(`  ratio fresh / warm:                    ${(freshMed / warmMed).toFixed(1)}x\n`);
+  process.stdout.write(`  ratio fresh / (warm + auth check):     ${(freshMed / warmAuthMed).toFixed(1)}x\n`);
+
+  // Memory: the agent in-process, idle and while a task runs against this repository.
+  const gaffer = await startFakeGaffer();
+  const fakeAgent = fileURLToPath(new URL('../node/test-fixtures/fake-agent.mjs', import.meta.url));
+  const agentWork = join(tmp.path, 'agent-work');
+  await mkdir(agentWork);
+  const agent = createNodeAgent({
+    config: loadNodeConfig({
+      GAFFER_SERVER_URL: gaffer.url,
+      GAFFER_REGISTRATION_TOKEN: gaffer.registrationToken,
+      GAFFER_NODE_NAME: 'bench-node',
+      GAFFER_WORK_DIR: agentWork,
+      GAFFER_AGENT_COMMAND: JSON.stringify([process.execPath, fakeAgent, 'edit']),
+    }),
+    logger: createLogger({ level: 'silent' }),
+  });
+  await agent.register();
+  global.gc?.();
+  await new Promise((r) => setTimeout(r, 200));
+  const idle = process.memoryUsage();
+  let peakRss = idle.rss;
+  let peakHeap = idle.heapUsed;
+  const sampler = setInterval(() => {
+    const m = process.memoryUsage();
+    peakRss = Math.max(peakRss, m.rss);
+    peakHeap = Math.max(peakHeap, m.heapUsed);
+  }, 10);
+  const busyRuns: { cold: boolean; ms: number; status: string }[] = [];
+  for (const cold of [true, false]) {
+    const req = {
+      issue_id: randomUUID(),
+      task_id: randomUUID(),
+      repository_url: url,
+      issue_number: 1,
+      issue_title: 'Bench task',
+      issue_description: 'Edit the README.',
+      credential_token: TOKEN,
+      command: '',
+    };
+    const [ms, report] = await timed(async () => {
+      await agent.app.request('/process-issue', signedInit(gaffer.signingSecret, req));
+      return gaffer.waitForReport(req.task_id);
+    });
+    busyRuns.push({ cold, ms, status: report.body.status });
+  }
+  await agent.tasks.idle();
+  clearInterval(sampler);
+  process.stdout.write('\nagent memory (this process; git and the agent CLI are separate processes)\n');
+  process.stdout.write(`  idle:  rss ${mb(idle.rss)}, heap used ${mb(idle.heapUsed)}\n`);
+  process.stdout.write(`  busy:  peak rss ${mb(peakRss)}, peak heap used ${mb(peakHeap)}\n`);
+  for (const r of busyRuns) {
+    process.stdout.write(`  task (${r.cold ? 'cold mirror' : 'warm mirror'}): ${r.status} in ${r.ms.toFixed(0)} ms end to end\n`);
+  }
+
+  await gaffer.close();
+  await http.close();
+  await tmp.cleanup();
+}
+
+main().catch((err) => {
+  process.stderr.write(`${(err as Error).stack ?? String(err)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,164 @@
+import { and, eq, sql } from 'drizzle-orm';
+import {
+  installations,
+  issues,
+  repositories,
+  tasks,
+  users,
+  webhookDeliveries as webhookDeliveriesTable,
+  type IssueRow,
+  type RepositoryRow,
+} from '../schema.js';
+import type { DbOrTx } from '../types.js';
+
+export async function upsertInstallation(
+  db: DbOrTx,
+  values: { id: number; accountLogin: string; accountType: string; suspendedAt: Date | null },
+): Promise<void> {
+  await db
+    .insert(installations)
+    .values(values)
+    .onConflictDoUpdate({
+      target: installations.id,
+      set: { accountLogin: values.accountLogin, accountType: values.accountType, suspendedAt: values.suspendedAt, updatedAt: new Date() },
+    });
+}
+
+/** Makes sure an installation row exists, for events that arrive before the installation's own. */
+export async function ensureInstallationRow(db: DbOrTx, id: number, accountLogin: string): Promise<void> {
+  await db.insert(installations).values({ id, accountLogin, accountType: 'unknown' }).onConflictDoNothing();
+}
+
+export async function deleteInstallation(db: DbOrTx, id: number): Promise<void> {
+  await db.update(repositories).set({ removedAt: new Date(), installationId: null }).where(eq(repositories.installationId, id));
+  await db.delete(installations).where(eq(installations.id, id));
+}
+
+/** Inserts or refreshes a repository by GitHub id (a rename keeps the row). */
+export async function upsertRepository(
+  db: DbOrTx,
+  values: {
+    githubId: number;
+    installationId: number | null;
+    fullName: string;
+    cloneUrl: string;
+    defaultBranch: string;
+    isPrivate: boolean;
+  },
+): Promise<RepositoryRow> {
+  // A repository added by hand under the same name is adopted rather than duplicated.
+  await db
+    .update(repositories)
+    .set({ githubId: values.githubId })
+    .where(and(eq(repositories.fullName, values.fullName), sql`${repositories.githubId} is null`));
+  const [row] = await db
+    .insert(repositories)
+    .values({ ...values, removedAt: null })
+    .onConflictDoUpdate({
+      target: repositories.githubId,
+      set: { ...values, removedAt: null, updatedAt: new Date() },
+    })
+    .returning();
+  return row!;
+}
+
+export async function markRepositoryRemoved(db: DbOrTx, githubId: number): Promise<void> {
+  await db.update(repositories).set({ removedAt: new Date(), installationId: null }).where(eq(repositories.githubId, githubId));
+}
+
+export async function getRepositoryByGithubId(db: DbOrTx, githubId: number): Promise<RepositoryRow | undefined> {
+  const [row] = await db.select().from(repositories).where(eq(repositories.githubId, githubId));
+  return row;
+}
+
+/**
+ * Inserts or refreshes an issue by GitHub id, keeping Gaffer's status. The owner is the Gaffer
+ * user whose GitHub login wrote the issue, when there is one.
+ */
+export async function upsertGithubIssue(
+  db: DbOrTx,
+  values: {
+    repositoryId: string;
+    githubId: number;
+    number: number;
+    title: string;
+    body: string;
+    authorLogin: string | null;
+    labels: string[];
+    githubState: string;
+  },
+): Promise<IssueRow> {
+  const ownerId = values.authorLogin
+    ? sql`(select ${users.id} from ${users} where lower(${users.githubLogin}) = lower(${values.authorLogin}) limit 1)`
+    : sql`null`;
+  const [row] = await db
+    .insert(issues)
+    .values({ ...values, ownerId })
+    .onConflictDoUpdate({
+      target: issues.githubId,
+      set: {
+        repositoryId: values.repositoryId,
+        number: values.number,
+        title: values.title,
+        body: values.body,
+        authorLogin: values.authorLogin,
+        labels: values.labels,
+        githubState: values.githubState,
+        updatedAt: new Date(),
+      },
+    })
+    .returning();
+  return row!;
+}
+
+export async function setGithubState(db: DbOrTx, githubId: number, githubState: string): Promise<IssueRow | undefined> {
+  const [row] = await db
+    .update(issues)
+    .set({ githubState, updatedAt: new Date() })
+    .where(eq(issues.githubId, githubId))
+    .returning();
+  return row;
+}
+
+export async function getIssueByGithubId(db: DbOrTx, githubId: number): Promise<IssueRow | undefined> {
+  const [row] = await db.select().from(issues).where(eq(issues.githubId, githubId));
+  return row;
+}
+
+export async function setStatusCommentId(db: DbOrTx, issueId: string, commentId: number): Promise<void> {
+  await db.update(issues).set({ statusCommentId: commentId }).where(eq(issues.id, issueId));
+}
+
+/** The task whose pull request this is, found by PR number or by head branch. */
+export async function findTaskForPullRequest(
+  db: DbOrTx,
+  params: { repositoryId: string; number: number; headRef: string },
+) {
+  const [row] = await db
+    .select({ task: tasks, issue: issues })
+    .from(tasks)
+    .innerJoin(issues, eq(issues.id, tasks.issueId))
+    .where(
+      and(
+        eq(issues.repositoryId, params.repositoryId),
+        sql`(${tasks.prNumber} = ${params.number} or ${tasks.resultBranch} = ${params.headRef})`,
+        eq(tasks.status, 'success'),
+      ),
+    )
+    .orderBy(sql`${tasks.attempt} desc`)
+    .limit(1);
+  return row;
+}
+
+export async function recordDelivery(db: DbOrTx, values: { deliveryId: string; event: string; action: string | null }): Promise<boolean> {
+  const rows = await db
+    .insert(webhookDeliveriesTable)
+    .values(values)
+    .onConflictDoNothing()
+    .returning({ id: webhookDeliveriesTable.deliveryId });
+  return rows.length > 0;
+}
+
+export async function forgetDelivery(db: DbOrTx, deliveryId: string): Promise<void> {
+  await db.delete(webhookDeliveriesTable).where(eq(webhookDeliveriesTable.deliveryId, deliveryId));
+}

@@ -1,0 +1,68 @@
+import { describe, expect, it } from 'vitest';
+import { parseCommand } from './commands.js';
+import { commandFor, DEFAULT_REPO_CONFIG, parseRepoConfig } from './repo-config.js';
+
+describe('parseCommand', () => {
+  it.each([
+    ['/start', { kind: 'start', text: '' }],
+    ['/start  fix the flaky test  ', { kind: 'start', text: 'fix the flaky test' }],
+    ['Thanks!\n/start please add docs', { kind: 'start', text: 'please add docs' }],
+    ['/STOP', { kind: 'stop' }],
+    ['  /stop', { kind: 'stop' }],
+    ['/start\r\nmore text', { kind: 'start', text: '' }],
+  ])('finds %j', (body, expected) => {
+    expect(parseCommand(body)).toEqual(expected);
+  });
+
+  it.each([
+    ['please /start'],
+    ['> /start'],
+    ['>/start quoted'],
+    ['```\n/start\n```'],
+    ['~~~sh\n/start\n~~~'],
+    ['    /start'],
+    ['<!-- /start -->'],
+    ['<!--\n/start\n-->'],
+    ['/started it'],
+    ['/startle'],
+    ['`/start`'],
+    [''],
+  ])('ignores %j', (body) => {
+    expect(parseCommand(body)).toBeUndefined();
+  });
+
+  it('reads a command after a closed fence', () => {
+    expect(parseCommand('```\ncode\n```\n/start go')).toEqual({ kind: 'start', text: 'go' });
+  });
+});
+
+describe('parseRepoConfig', () => {
+  it('gives defaults for no file', () => {
+    expect(parseRepoConfig(null)).toEqual({ ok: true, config: DEFAULT_REPO_CONFIG });
+    expect(DEFAULT_REPO_CONFIG.trigger_label).toBe('gaffer');
+  });
+
+  it('reads every key', () => {
+    const r = parseRepoConfig({
+      trigger_label: 'ai',
+      allow_issue_author: true,
+      node_labels: ['gpu'],
+      command: 'fix #{number}: {title}',
+      draft_pr: true,
+      auto_retry: 2,
+    });
+    expect(r.ok).toBe(true);
+    if (r.ok) expect(commandFor(r.config, { number: 3, title: 'Bug' })).toBe('fix #3: Bug');
+  });
+
+  it('names each bad key', () => {
+    expect(parseRepoConfig({ trigger_label: 5, draft_pr: 'yes', colour: 'red' })).toEqual({
+      ok: false,
+      errors: [
+        'trigger_label: Invalid input: expected string, received number',
+        'draft_pr: Invalid input: expected boolean, received string',
+        'colour: unknown key',
+      ],
+    });
+  });
+});

@@ -1,0 +1,40 @@
+import { z } from 'zod';
+
+/** `.github/gaffer.yml`, as a repository may set it. Unknown keys are errors, so typos surface. */
+export const repoConfigSchema = z
+  .object({
+    trigger_label: z.string().min(1).max(50).default('gaffer'),
+    allow_issue_author: z.boolean().default(false),
+    node_labels: z.array(z.string().min(1).max(64)).max(50).default([]),
+    /** The task command when `/start` has no text; `{number}` and `{title}` are filled in. */
+    command: z.string().min(1).max(10_000).optional(),
+    draft_pr: z.boolean().default(false),
+    auto_retry: z.number().int().min(0).max(10).optional(),
+  })
+  .strict();
+
+export type RepoConfig = z.infer<typeof repoConfigSchema>;
+
+/** The defaults when a repository has no config file. */
+export const DEFAULT_REPO_CONFIG: RepoConfig = repoConfigSchema.parse({});
+
+export type RepoConfigResult = { ok: true; config: RepoConfig } | { ok: false; errors: string[] };
+
+/** Validates a parsed YAML document; errors name each bad key. */
+export function parseRepoConfig(raw: unknown): RepoConfigResult {
+  if (raw === null || raw === undefined) return { ok: true, config: DEFAULT_REPO_CONFIG };
+  const parsed = repoConfigSchema.safeParse(raw);
+  if (parsed.success) return { ok: true, config: parsed.data };
+  const errors = parsed.error.issues.map((i) => {
+    if (i.code === 'unrecognized_keys') return `${i.keys.join(', ')}: unknown key${i.keys.length > 1 ? 's' : ''}`;
+    return `${i.path.length ? i.path.join('.') : '(root)'}: ${i.message}`;
+  });
+  return { ok: false, errors };
+}
+
+/** The command a bare `/start` or the label gives, from the repository's template if it has one. */
+export function commandFor(config: RepoConfig, issue: { number: number; title: string }, text?: string): string | undefined {
+  if (text) return text;
+  if (!config.command) return undefined;
+  return config.command.replaceAll('{number}', String(issue.number)).replaceAll('{title}', issue.title);
+}

@@ -1,0 +1,52 @@
+import type { IssueRow, NodeRow, TaskRow } from '../db/schema.js';
+
+/** Hidden marker that finds Gaffer's status comment on an issue. */
+export const STATUS_MARKER = '<!-- gaffer:status -->';
+
+const STATUS_LABEL: Record<IssueRow['status'], string> = {
+  pending: '待处理 pending',
+  processing: '处理中 processing',
+  pending_merge: '待合入 pending merge',
+  merged: '已合入 merged',
+  terminated: '已终止 terminated',
+};
+
+// Issue text and node names are not ours: keep them from breaking out of the comment's markup.
+const inline = (s: string) => s.replace(/[\r\n]+/g, ' ').replace(/[`<>]/g, (c) => ({ '`': "'", '<': '‹', '>': '›' })[c]!);
+
+/**
+ * The one status comment Gaffer keeps on an issue: what state it is in, which node runs it, the
+ * pull request, or why it failed. Updated in place, found again by {@link STATUS_MARKER}.
+ */
+export function renderStatusComment(params: {
+  issue: Pick<IssueRow, 'status'>;
+  task: TaskRow;
+  node: Pick<NodeRow, 'name'> | null;
+  queuePosition: number | null;
+  taskUrl: string | undefined;
+}): string {
+  const { issue, task, node } = params;
+  let line: string;
+  if (issue.status === 'merged') {
+    line = `✅ Merged${task.prNumber ? ` (#${task.prNumber})` : ''}.`;
+  } else if (task.status === 'pending') {
+    line =
+      task.nodeId && node
+        ? `⏳ Queued: sending to node \`${inline(node.name)}\`.`
+        : `⏳ Queued${params.queuePosition ? ` (position ${params.queuePosition})` : ''}: waiting for a free node.`;
+    if (task.errorMessage) line += `\n\nLast delivery problem: ${inline(task.errorMessage)}`;
+  } else if (task.status === 'running') {
+    line = `🏃 Running on node \`${inline(node?.name ?? 'unknown')}\`.`;
+  } else if (task.status === 'success') {
+    line = task.prNumber
+      ? `🔀 Pull request #${task.prNumber} opened from \`${inline(task.resultBranch ?? '')}\`.`
+      : `🔀 Branch \`${inline(task.resultBranch ?? '')}\` pushed.`;
+    if (issue.status === 'terminated') line = `🚫 Pull request #${task.prNumber ?? '?'} was closed without merging.`;
+  } else {
+    line = task.failureKind === 'cancelled' ? '🛑 Cancelled.' : `❌ Failed: ${inline(task.errorMessage ?? 'unknown error')}`;
+    line += ' Comment `/start` to try again.';
+  }
+  const details = [`status: **${STATUS_LABEL[issue.status]}**`, `attempt ${task.attempt}`];
+  if (params.taskUrl) details.push(`[task](${params.taskUrl})`);
+  return `${STATUS_MARKER}\n**Gaffer** — ${line}\n\n<sub>${details.join(' · ')}</sub>`;
+}

@@ -1,0 +1,114 @@
+import { Probot, ProbotOctokit } from 'probot';
+import type { Config } from '../config.js';
+import type { InstallationTokens, PullRequests } from '../domain/ports.js';
+import type { Logger } from '../logger.js';
+import { classifyGitHubError } from './errors.js';
+
+/** The GitHub App identity: what Probot needs, resolved from config (the key already read). */
+export type GitHubAppConfig = {
+  appId: number;
+  privateKey: string;
+  webhookSecret: string;
+  gheHost: string | undefined;
+  gheProtocol: 'http' | 'https';
+  publicUrl: string;
+};
+
+/** The REST base URL: github.com, or GitHub Enterprise Server (or a test double) at GHE_HOST. */
+export function githubBaseUrl(config: Pick<GitHubAppConfig, 'gheHost' | 'gheProtocol'>): string | undefined {
+  return config.gheHost ? `${config.gheProtocol}://${config.gheHost}/api/v3` : undefined;
+}
+
+/** Retries on rate limits twice, then gives up, so a persistent limit cannot hold a request forever. */
+const GaffersOctokit = ProbotOctokit.defaults({
+  throttle: {
+    onRateLimit: (_after: number, _options: unknown, _octokit: unknown, retryCount: number) => retryCount < 2,
+    onSecondaryRateLimit: (_after: number, _options: unknown, _octokit: unknown, retryCount: number) => retryCount < 2,
+  },
+});
+
+/** Creates the Probot instance; all GitHub traffic goes through its octokit. */
+export function createProbot(config: GitHubAppConfig, logger: Logger, Octokit: typeof ProbotOctokit = GaffersOctokit): Probot {
+  return new Probot({
+    appId: config.appId,
+    privateKey: config.privateKey,
+    secret: config.webhookSecret,
+    baseUrl: githubBaseUrl(config),
+    log: logger.child({ component: 'github' }),
+    Octokit,
+  });
+}
+
+/** Reads Probot settings from the server config; undefined when no App is configured. */
+export function gitHubAppConfig(config: Config, readKey: (path: string) => string): GitHubAppConfig | undefined {
+  if (!config.github) return undefined;
+  const privateKey = config.github.privateKey ?? readKey(config.github.privateKeyPath!);
+  return {
+    appId: config.github.appId,
+    privateKey,
+    webhookSecret: config.github.webhookSecret,
+    gheHost: config.gheHost,
+    gheProtocol: config.gheProtocol,
+    publicUrl: config.publicUrl,
+  };
+}
+
+/** Installation tokens limited to one repository, with `contents: write` only. */
+export function createInstallationTokens(probot: Probot): InstallationTokens {
+  return {
+    mintForRepository: async (installationId, repositoryGithubId) => {
+      const appOctokit = await probot.auth();
+      try {
+        const { data } = await appOctokit.rest.apps.createInstallationAccessToken({
+          installation_id: installationId,
+          repository_ids: [repositoryGithubId],
+          permissions: { contents: 'write' },
+        });
+        return { token: data.token };
+      } catch (err) {
+        throw classifyGitHubError(err, 'minting an installation token');
+      }
+    },
+  };
+}
+
+/** Hidden marker that ties a pull request to its task. */
+export const taskMarker = (taskId: string) => `<!-- gaffer:task:${taskId} -->`;
+
+/**
+ * Opens the pull request for a task's branch against the default branch, or finds the one that
+ * is already open for that head, so a repeated report never opens a second.
+ */
+export function createPullRequests(probot: Probot, publicUrl: string): PullRequests {
+  return {
+    ensurePullRequest: async ({ repository, issue, task, branch }) => {
+      if (repository.installationId === null) throw new Error(`${repository.fullName} has no installation`);
+      const octokit = await probot.auth(repository.installationId);
+      const [owner, repo] = repository.fullName.split('/') as [string, string];
+      try {
+        const { data: existing } = await octokit.rest.pulls.list({ owner, repo, head: `${owner}:${branch}`, state: 'all', per_page: 1 });
+        const found = existing[0];
+        if (found) return { number: found.number, url: found.html_url };
+        const body = [
+          `Closes #${issue.number}`,
+          '',
+          `Opened by Gaffer from branch \`${branch}\`, attempt ${task.attempt} ([task](${publicUrl}/admin/tasks/${task.id})).`,
+          '',
+          taskMarker(task.id),
+        ].join('\n');
+        const { data } = await octokit.rest.pulls.create({
+          owner,
+          repo,
+          head: branch,
+          base: repository.defaultBranch,
+          title: `${issue.title} (#${issue.number})`,
+          body,
+          draft: task.draftPr,
+        });
+        return { number: data.number, url: data.html_url };
+      } catch (err) {
+        throw classifyGitHubError(err, `opening the pull request for ${branch}`);
+      }
+    },
+  };
+}

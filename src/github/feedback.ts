@@ -1,0 +1,69 @@
+import type { Probot } from 'probot';
+import { setStatusCommentId } from '../db/queries/github-sync.js';
+import { getIssueWithRepository } from '../db/queries/issues.js';
+import { getNode } from '../db/queries/nodes.js';
+import { latestTaskForIssue, queuePosition } from '../db/queries/tasks.js';
+import type { Db } from '../db/types.js';
+import type { TaskEvent } from '../domain/ports.js';
+import { renderStatusComment } from '../domain/status-comment.js';
+import type { Logger } from '../logger.js';
+import { ensureStatusComment } from './ensure-status-comment.js';
+
+/** Writes task progress back to GitHub as one status comment per issue. */
+export type StatusFeedback = {
+  /** Refreshes the issue's status comment; updates to one issue run one at a time. */
+  update: (issueId: string) => Promise<void>;
+  /** A task event listener for `services.subscribe`. */
+  onTaskEvent: (event: TaskEvent) => void;
+  /** Waits for every update under way (tests, shutdown). */
+  idle: () => Promise<void>;
+};
+
+export function createStatusFeedback(deps: { probot: Probot; db: Db; logger: Logger; publicUrl: string }): StatusFeedback {
+  const chains = new Map<string, Promise<void>>();
+
+  async function refresh(issueId: string): Promise<void> {
+    const found = await getIssueWithRepository(deps.db, issueId);
+    if (!found || found.repository.installationId === null || found.issue.githubId === null) return;
+    const task = await latestTaskForIssue(deps.db, issueId);
+    if (!task) return;
+    const node = task.nodeId ? ((await getNode(deps.db, task.nodeId)) ?? null) : null;
+    const body = renderStatusComment({
+      issue: found.issue,
+      task,
+      node,
+      queuePosition: await queuePosition(deps.db, task),
+      taskUrl: `${deps.publicUrl}/admin/tasks/${task.id}`,
+    });
+    const octokit = await deps.probot.auth(found.repository.installationId);
+    const [owner, repo] = found.repository.fullName.split('/') as [string, string];
+    const id = await ensureStatusComment(octokit, {
+      owner,
+      repo,
+      issueNumber: found.issue.number,
+      knownId: found.issue.statusCommentId,
+      body,
+    });
+    if (id !== found.issue.statusCommentId) await setStatusCommentId(deps.db, issueId, id);
+  }
+
+  function update(issueId: string): Promise<void> {
+    const previous = chains.get(issueId) ?? Promise.resolve();
+    const next = previous
+      .then(() => refresh(issueId))
+      .catch((err) => deps.logger.warn({ err, issueId }, 'could not update the GitHub status comment'));
+    chains.set(issueId, next);
+    void next.finally(() => {
+      if (chains.get(issueId) === next) chains.delete(issueId);
+    });
+    return next;
+  }
+
+  return {
+    update,
+    onTaskEvent: (event) => void update(event.issueId),
+    idle: async () => {
+      while (chains.size > 0) await Promise.all([...chains.values()]);
+    },
+  };
+}

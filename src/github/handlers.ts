@@ -1,0 +1,288 @@
+import type { Context, Probot } from 'probot';
+import type { z } from 'zod';
+import { activeTaskForIssue } from '../db/queries/tasks.js';
+import type { IssueRow, RepositoryRow } from '../db/schema.js';
+import type { Db } from '../db/types.js';
+import { isDomainError } from '../domain/errors.js';
+import { parseCommand } from '../domain/commands.js';
+import {
+  addRepositories,
+  ensureRepository,
+  findIssueByGithubId,
+  markIssueGone,
+  pullRequestClosed,
+  removeInstallation,
+  removeRepositories,
+  syncInstallation,
+  syncIssue,
+} from '../domain/github-sync.js';
+import { commandFor, DEFAULT_REPO_CONFIG, parseRepoConfig, type RepoConfig } from '../domain/repo-config.js';
+import type { Scheduler } from '../domain/scheduler.js';
+import { cancelTask, startIssue, type TaskDeps } from '../domain/tasks.js';
+import type { Logger } from '../logger.js';
+import type { StatusFeedback } from './feedback.js';
+import {
+  installationEventSchema,
+  installationRepositoriesEventSchema,
+  isBot,
+  issueCommentEventSchema,
+  issuesEventSchema,
+  pullRequestEventSchema,
+  toGithubIssue,
+  toGithubRepository,
+} from './payloads.js';
+
+/** What the webhook handlers call into. */
+export type HandlerDeps = {
+  db: Db;
+  logger: Logger;
+  tasks: TaskDeps;
+  scheduler: Scheduler;
+  feedback: StatusFeedback;
+};
+
+type AnyContext = Context<'issues' | 'issue_comment' | 'installation' | 'installation_repositories' | 'pull_request'>;
+type Octokit = AnyContext['octokit'];
+
+const WRITE_ROLES = new Set(['admin', 'maintain', 'write']);
+
+function parsePayload<S extends z.ZodType>(context: AnyContext, schema: S, log: Logger): z.infer<S> | undefined {
+  const parsed = schema.safeParse(context.payload);
+  if (!parsed.success) {
+    log.warn({ event: context.name, issues: parsed.error.issues.slice(0, 5) }, 'webhook payload not understood; ignored');
+    return undefined;
+  }
+  return parsed.data;
+}
+
+async function loadRepoConfig(context: AnyContext): Promise<ReturnType<typeof parseRepoConfig>> {
+  try {
+    return parseRepoConfig(await context.config('gaffer.yml'));
+  } catch (err) {
+    if (isDomainError(err)) throw err;
+    return { ok: false, errors: [`(file): ${(err as Error).message.split('\n')[0]}`] };
+  }
+}
+
+/** Write, maintain or admin on the repository; or the issue's author where the config allows. */
+async function mayStart(
+  octokit: Octokit,
+  params: { owner: string; repo: string; login: string; issueAuthor: string | null; config: RepoConfig },
+): Promise<boolean> {
+  if (params.config.allow_issue_author && params.issueAuthor !== null && params.issueAuthor === params.login) return true;
+  try {
+    const { data } = await octokit.rest.repos.getCollaboratorPermissionLevel({
+      owner: params.owner,
+      repo: params.repo,
+      username: params.login,
+    });
+    return WRITE_ROLES.has(data.role_name ?? '') || WRITE_ROLES.has(data.permission);
+  } catch (err) {
+    if ((err as { status?: number }).status === 404) return false;
+    throw err;
+  }
+}
+
+async function reply(octokit: Octokit, repository: RepositoryRow, issueNumber: number, body: string): Promise<void> {
+  const [owner, repo] = repository.fullName.split('/') as [string, string];
+  await octokit.rest.issues.createComment({ owner, repo, issue_number: issueNumber, body });
+}
+
+/** Syncs the issue from an event and returns it with its repository. */
+async function syncFromEvent(
+  deps: HandlerDeps,
+  installationId: number | null,
+  payload: { repository: z.infer<typeof issuesEventSchema>['repository']; issue: z.infer<typeof issuesEventSchema>['issue'] },
+): Promise<{ repository: RepositoryRow; issue: IssueRow }> {
+  const repository = await ensureRepository(deps.db, installationId, toGithubRepository(payload.repository));
+  const issue = await syncIssue(deps.db, repository, toGithubIssue(payload.issue));
+  return { repository, issue };
+}
+
+/**
+ * A start or stop asked for on GitHub: check the repository config, then the sender's right, then
+ * call the same domain operations the API uses. Every refusal is answered with its reason.
+ */
+async function handleCommand(
+  context: AnyContext,
+  deps: HandlerDeps,
+  params: {
+    repository: RepositoryRow;
+    issue: IssueRow;
+    login: string;
+    command: { kind: 'start'; text: string } | { kind: 'stop' };
+    trigger: 'comment' | 'label';
+    commentId?: number;
+    config: RepoConfig;
+  },
+): Promise<void> {
+  const { repository, issue, login, command, config } = params;
+  const octokit = context.octokit;
+  const [owner, repo] = repository.fullName.split('/') as [string, string];
+  const log = deps.logger.child({ issue: `${repository.fullName}#${issue.number}`, login, command: command.kind });
+
+  if (!(await mayStart(octokit, { owner, repo, login, issueAuthor: issue.authorLogin, config }))) {
+    log.info('refused: no write access');
+    const who = config.allow_issue_author ? 'people with write access and the issue author' : 'people with write access';
+    await reply(octokit, repository, issue.number, `@${login} Gaffer takes \`/start\` and \`/stop\` only from ${who} to this repository.`);
+    return;
+  }
+  if (params.commentId !== undefined) {
+    await octokit.rest.reactions.createForIssueComment({ owner, repo, comment_id: params.commentId, content: 'eyes' });
+  }
+
+  if (command.kind === 'stop') {
+    const task = await activeTaskForIssue(deps.db, issue.id);
+    if (!task) {
+      await reply(octokit, repository, issue.number, `@${login} nothing to stop: this issue has no running task.`);
+      return;
+    }
+    try {
+      await cancelTask(deps.tasks, { taskId: task.id, actor: { kind: 'github', login } });
+    } catch (err) {
+      if (!isDomainError(err, 'illegal_transition')) throw err;
+    }
+    deps.scheduler.kick();
+    return;
+  }
+
+  try {
+    await startIssue(deps.tasks, {
+      issueId: issue.id,
+      actor: { kind: 'github', login },
+      command: commandFor(config, issue, command.text),
+      labels: config.node_labels,
+      trigger: params.trigger,
+      autoRetry: config.auto_retry,
+      draftPr: config.draft_pr,
+    });
+    log.info('task queued');
+    deps.scheduler.kick();
+  } catch (err) {
+    // A concurrent start won the race: that one answers.
+    if (isDomainError(err, 'conflict')) return;
+    if (isDomainError(err, 'illegal_transition') || isDomainError(err, 'not_configured')) {
+      log.info({ reason: err.message }, 'start refused');
+      await reply(octokit, repository, issue.number, `@${login} Gaffer cannot start: ${err.message}.`);
+      return;
+    }
+    throw err;
+  }
+}
+
+async function configOrComplain(context: AnyContext, repository: RepositoryRow, issueNumber: number): Promise<RepoConfig | undefined> {
+  const result = await loadRepoConfig(context);
+  if (result.ok) return result.config;
+  const lines = result.errors.map((e) => `- ${e}`).join('\n');
+  await reply(context.octokit, repository, issueNumber, `Gaffer cannot run here: \`.github/gaffer.yml\` is invalid.\n\n${lines}`);
+  return undefined;
+}
+
+/** Fetches each repository's details, stores it, and backfills its open issues (all pages). */
+async function backfill(octokit: Octokit, deps: HandlerDeps, installationId: number, repos: Array<{ full_name: string }>) {
+  for (const ref of repos) {
+    const [owner, repo] = ref.full_name.split('/') as [string, string];
+    const { data } = await octokit.rest.repos.get({ owner, repo });
+    const [repository] = await addRepositories(deps.db, installationId, [toGithubRepository(data)]);
+    const issues = await octokit.paginate(octokit.rest.issues.listForRepo, { owner, repo, state: 'open', per_page: 100 });
+    let n = 0;
+    for (const issue of issues) {
+      if (issue.pull_request) continue;
+      await syncIssue(deps.db, repository!, toGithubIssue({ ...issue, labels: issue.labels, state: issue.state ?? 'open' } as never));
+      n++;
+    }
+    deps.logger.info({ repository: ref.full_name, issues: n }, 'repository backfilled');
+  }
+}
+
+/** Registers Gaffer's handlers on the Probot instance. Each is thin: parse, call the domain, write back. */
+export function registerHandlers(probot: Probot, deps: HandlerDeps): void {
+  probot.on('issues', async (context) => {
+    const p = parsePayload(context, issuesEventSchema, deps.logger);
+    if (!p || p.issue.pull_request) return;
+    const installationId = p.installation?.id ?? null;
+    if (p.action === 'deleted' || p.action === 'transferred') {
+      const issue = await findIssueByGithubId(deps.db, p.issue.id);
+      if (!issue) return;
+      await markIssueGone(deps.db, p.issue.id, p.action);
+      const task = await activeTaskForIssue(deps.db, issue.id);
+      if (task) await cancelTask(deps.tasks, { taskId: task.id, actor: { kind: 'system' } }).catch(() => undefined);
+      if (p.action === 'transferred' && p.changes?.new_issue && p.changes.new_repository) {
+        await syncFromEvent(deps, installationId, { repository: p.changes.new_repository, issue: p.changes.new_issue });
+      }
+      return;
+    }
+    const { repository, issue } = await syncFromEvent(deps, installationId, p);
+    if (p.action !== 'labeled' || !p.label || isBot(p.sender)) return;
+    const config = await loadRepoConfig(context);
+    if (!config.ok) {
+      // The configured trigger label is unknowable from a broken file; complain for the default one.
+      if (p.label.name === DEFAULT_REPO_CONFIG.trigger_label) await configOrComplain(context, repository, issue.number);
+      return;
+    }
+    if (p.label.name !== config.config.trigger_label) return;
+    await handleCommand(context, deps, {
+      repository,
+      issue,
+      login: p.sender.login,
+      command: { kind: 'start', text: '' },
+      trigger: 'label',
+      config: config.config,
+    });
+  });
+
+  probot.on('issue_comment.created', async (context) => {
+    const p = parsePayload(context, issueCommentEventSchema, deps.logger);
+    if (!p || p.issue.pull_request || isBot(p.comment.user)) return;
+    const command = parseCommand(p.comment.body ?? '');
+    if (!command) return;
+    const { repository, issue } = await syncFromEvent(deps, p.installation?.id ?? null, p);
+    const config = await configOrComplain(context, repository, issue.number);
+    if (!config) return;
+    await handleCommand(context, deps, {
+      repository,
+      issue,
+      login: p.comment.user.login,
+      command,
+      trigger: 'comment',
+      commentId: p.comment.id,
+      config,
+    });
+  });
+
+  probot.on('installation', async (context) => {
+    const p = parsePayload(context, installationEventSchema, deps.logger);
+    if (!p) return;
+    if (p.action === 'deleted') {
+      await removeInstallation(deps.db, p.installation.id);
+      return;
+    }
+    await syncInstallation(deps.db, {
+      id: p.installation.id,
+      accountLogin: p.installation.account?.login ?? 'unknown',
+      accountType: p.installation.account?.type ?? 'unknown',
+      suspended: p.action === 'suspend',
+      repositories: [],
+    });
+    if (p.action === 'created') await backfill(context.octokit, deps, p.installation.id, p.repositories ?? []);
+  });
+
+  probot.on('installation_repositories', async (context) => {
+    const p = parsePayload(context, installationRepositoriesEventSchema, deps.logger);
+    if (!p) return;
+    await removeRepositories(deps.db, p.repositories_removed.map((r) => r.id));
+    await backfill(context.octokit, deps, p.installation.id, p.repositories_added);
+  });
+
+  probot.on('pull_request.closed', async (context) => {
+    const p = parsePayload(context, pullRequestEventSchema, deps.logger);
+    if (!p) return;
+    const result = await pullRequestClosed(deps.db, {
+      repositoryGithubId: p.repository.id,
+      number: p.pull_request.number,
+      headRef: p.pull_request.head.ref,
+      merged: p.pull_request.merged === true,
+    });
+    if (result.kind === 'moved') await deps.feedback.update(result.issue.id);
+  });
+}

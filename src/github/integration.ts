@@ -1,0 +1,47 @@
+import type { Probot } from 'probot';
+import type { Db } from '../db/types.js';
+import type { Logger } from '../logger.js';
+import type { Services } from '../services.js';
+import { createInstallationTokens, createPullRequests, type GitHubAppConfig } from './client.js';
+import { createStatusFeedback, type StatusFeedback } from './feedback.js';
+import { registerHandlers } from './handlers.js';
+import { createWebhookIngest, type WebhookIngest } from './webhook-route.js';
+
+/** The GitHub App once wired: its webhook endpoint and status feedback. */
+export type GitHubIntegration = {
+  probot: Probot;
+  ingest: WebhookIngest;
+  feedback: StatusFeedback;
+  /** Waits for deliveries and status comments under way. */
+  idle: () => Promise<void>;
+  stop: () => void;
+};
+
+/** The ports the task lifecycle needs from GitHub, available before the services exist. */
+export function githubPorts(probot: Probot, config: GitHubAppConfig) {
+  return { installationTokens: createInstallationTokens(probot), pullRequests: createPullRequests(probot, config.publicUrl) };
+}
+
+/** Connects Probot to the services: handlers, the webhook route, status comments on task events. */
+export function attachGitHub(deps: { probot: Probot; config: GitHubAppConfig; db: Db; logger: Logger; services: Services }): GitHubIntegration {
+  const feedback = createStatusFeedback({ probot: deps.probot, db: deps.db, logger: deps.logger, publicUrl: deps.config.publicUrl });
+  registerHandlers(deps.probot, {
+    db: deps.db,
+    logger: deps.logger,
+    tasks: deps.services.tasks,
+    scheduler: deps.services.scheduler,
+    feedback,
+  });
+  const unsubscribe = deps.services.subscribe(feedback.onTaskEvent);
+  const ingest = createWebhookIngest({ probot: deps.probot, db: deps.db, logger: deps.logger });
+  return {
+    probot: deps.probot,
+    ingest,
+    feedback,
+    idle: async () => {
+      await ingest.idle();
+      await feedback.idle();
+    },
+    stop: unsubscribe,
+  };
+}

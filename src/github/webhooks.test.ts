@@ -1,0 +1,365 @@
+import { eq } from 'drizzle-orm';
+import nock from 'nock';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { createTestDb, type TestDb } from '../../test/db.js';
+import {
+  API,
+  createGitHubHarness,
+  example,
+  type GitHubHarness,
+  INSTALLATION_ID,
+  mockInstallationAuth,
+  mockPermission,
+  mockRepoConfig,
+} from '../../test/github.js';
+import { getIssueByGithubId } from '../db/queries/github-sync.js';
+import { issues, repositories, tasks, webhookDeliveries } from '../db/schema.js';
+import { STATUS_MARKER } from '../domain/status-comment.js';
+
+const REPO = 'Codertocat/Hello-World';
+let issueSeq = 0;
+
+/** An issue_comment.created delivery on a fresh issue (its own GitHub id and number). */
+function commentEvent(body: string, opts: { login?: string; type?: string; issueAuthor?: string } = {}) {
+  const p = example('issue_comment', 'created');
+  issueSeq += 1;
+  p.issue.id = 900_000 + issueSeq;
+  p.issue.number = 100 + issueSeq;
+  p.issue.user.login = opts.issueAuthor ?? 'Codertocat';
+  p.comment.id = 700_000 + issueSeq;
+  p.comment.body = body;
+  p.comment.user.login = opts.login ?? 'maintainer';
+  p.comment.user.type = opts.type ?? 'User';
+  p.sender.login = opts.login ?? 'maintainer';
+  return p;
+}
+
+async function taskCount(h: GitHubHarness, githubIssueId: number) {
+  const issue = await getIssueByGithubId(h.db.db, githubIssueId);
+  if (!issue) return 0;
+  return (await h.db.db.select().from(tasks).where(eq(tasks.issueId, issue.id))).length;
+}
+
+describe('GitHub App webhooks', () => {
+  let db: TestDb;
+  let h: GitHubHarness;
+  beforeAll(async () => {
+    db = await createTestDb();
+  });
+  afterAll(async () => {
+    await db?.close();
+  });
+  beforeEach(async () => {
+    // A fresh Probot per test, so its installation-token cache never hides a mock.
+    h = await createGitHubHarness({ db });
+  });
+  afterEach(async () => {
+    await h.settle();
+    await h.close();
+  });
+
+  it('refuses a bad or missing signature and stores nothing', async () => {
+    const payload = example('issues', 'opened');
+    const bad = await h.deliver('issues', payload, { signature: 'sha256=' + '0'.repeat(64), id: 'sig-bad' });
+    expect(bad.status).toBe(401);
+    expect(await bad.json()).toMatchObject({ error: 'unauthenticated', detail: 'signature does not match' });
+    const missing = await h.deliver('issues', payload, { signature: null, id: 'sig-missing' });
+    expect(missing.status).toBe(422);
+    expect(((await missing.json()) as { detail: string }).detail).toContain('X-Hub-Signature-256');
+    await h.settle();
+    expect(await h.db.db.select().from(webhookDeliveries).where(eq(webhookDeliveries.deliveryId, 'sig-bad'))).toEqual([]);
+    expect(await getIssueByGithubId(h.db.db, payload.issue.id)).toBeUndefined();
+  });
+
+  it('syncs issues as they change, keeping Gaffer status, and skips pull requests', async () => {
+    const opened = example('issues', 'opened');
+    opened.issue.id = 555_001;
+    opened.issue.number = 55;
+    expect((await h.deliver('issues', opened)).status).toBe(202);
+    await h.settle();
+    const stored = await getIssueByGithubId(h.db.db, 555_001);
+    expect(stored).toMatchObject({ number: 55, title: opened.issue.title, status: 'pending', githubState: 'open', authorLogin: 'Codertocat' });
+    const [repo] = await h.db.db.select().from(repositories).where(eq(repositories.githubId, opened.repository.id));
+    expect(repo).toMatchObject({ fullName: REPO, installationId: INSTALLATION_ID, defaultBranch: 'master' });
+
+    const edited = structuredClone(opened);
+    edited.action = 'edited';
+    edited.issue.title = 'A new title';
+    edited.issue.labels = [{ name: 'bug' }, { name: 'help wanted' }];
+    await h.deliver('issues', edited);
+    const closed = structuredClone(edited);
+    closed.action = 'closed';
+    closed.issue.state = 'closed';
+    await h.deliver('issues', closed);
+    await h.settle();
+    expect(await getIssueByGithubId(h.db.db, 555_001)).toMatchObject({
+      title: 'A new title',
+      labels: ['bug', 'help wanted'],
+      githubState: 'closed',
+      status: 'pending',
+    });
+
+    const pr = structuredClone(opened);
+    pr.issue.id = 555_002;
+    pr.issue.pull_request = { url: 'https://api.github.com/repos/x/y/pulls/56' };
+    await h.deliver('issues', pr);
+    await h.settle();
+    expect(await getIssueByGithubId(h.db.db, 555_002)).toBeUndefined();
+
+    const deleted = structuredClone(opened);
+    deleted.action = 'deleted';
+    await h.deliver('issues', deleted);
+    await h.settle();
+    expect((await getIssueByGithubId(h.db.db, 555_001))?.githubState).toBe('deleted');
+  });
+
+  it('starts a task from /start by a writer: 👀, one status comment, free text as the command', async () => {
+    const p = commentEvent('Looks good.\n/start   please keep the API stable');
+    const api = nock(API);
+    mockInstallationAuth(api);
+    mockRepoConfig(api, REPO);
+    mockPermission(api, REPO, 'maintainer', 'write');
+    api.post(`/repos/${REPO}/issues/comments/${p.comment.id}/reactions`, { content: 'eyes' }).reply(201, { id: 1 });
+    api.get(`/repos/${REPO}/issues/${p.issue.number}/comments`).query(true).reply(200, []);
+    api
+      .post(`/repos/${REPO}/issues/${p.issue.number}/comments`, (b) => b.body.includes(STATUS_MARKER) && b.body.includes('Queued'))
+      .reply(201, { id: 4242 });
+
+    expect((await h.deliver('issue_comment', p)).status).toBe(202);
+    await h.settle();
+    const issue = await getIssueByGithubId(h.db.db, p.issue.id);
+    expect(issue).toMatchObject({ status: 'processing', statusCommentId: 4242 });
+    const [task] = await h.db.db.select().from(tasks).where(eq(tasks.issueId, issue!.id));
+    expect(task).toMatchObject({ status: 'pending', command: 'please keep the API stable', trigger: 'comment', requestedByLogin: 'maintainer' });
+
+    // Later progress edits the same comment in place.
+    const again = nock(API);
+    again.patch(`/repos/${REPO}/issues/comments/4242`, (b) => b.body.includes('Cancelled')).reply(200, { id: 4242 });
+    await h.services.tasks.db.transaction(async () => undefined);
+    const { cancelTask } = await import('../domain/tasks.js');
+    await cancelTask(h.services.tasks, { taskId: task!.id, actor: { kind: 'system' } });
+    await h.settle();
+  });
+
+  it('uses the seed default command for a bare /start', async () => {
+    const p = commentEvent('/start');
+    const api = nock(API);
+    mockInstallationAuth(api);
+    mockRepoConfig(api, REPO);
+    mockPermission(api, REPO, 'maintainer', 'admin');
+    api.post(`/repos/${REPO}/issues/comments/${p.comment.id}/reactions`).reply(201, {});
+    api.get(`/repos/${REPO}/issues/${p.issue.number}/comments`).query(true).reply(200, []);
+    api.post(`/repos/${REPO}/issues/${p.issue.number}/comments`).reply(201, { id: 1 });
+    await h.deliver('issue_comment', p);
+    await h.settle();
+    const issue = await getIssueByGithubId(h.db.db, p.issue.id);
+    const [task] = await h.db.db.select().from(tasks).where(eq(tasks.issueId, issue!.id));
+    expect(task?.command).toBe(`process issue #${p.issue.number}`);
+  });
+
+  it('refuses /start from someone without write access, with a reply and no task', async () => {
+    const p = commentEvent('/start', { login: 'drive-by' });
+    const api = nock(API);
+    mockInstallationAuth(api);
+    mockRepoConfig(api, REPO);
+    mockPermission(api, REPO, 'drive-by', 'read');
+    api
+      .post(`/repos/${REPO}/issues/${p.issue.number}/comments`, (b) => b.body.startsWith('@drive-by') && b.body.includes('write access'))
+      .reply(201, { id: 2 });
+    await h.deliver('issue_comment', p);
+    await h.settle();
+    expect(await taskCount(h, p.issue.id)).toBe(0);
+    expect((await getIssueByGithubId(h.db.db, p.issue.id))?.status).toBe('pending');
+  });
+
+  it("lets the issue's author start only where the repository config allows it", async () => {
+    const p = commentEvent('/start', { login: 'author', issueAuthor: 'author' });
+    const api = nock(API);
+    mockInstallationAuth(api);
+    mockRepoConfig(api, REPO, 'allow_issue_author: true\nnode_labels: [gpu]\ndraft_pr: true\n');
+    api.post(`/repos/${REPO}/issues/comments/${p.comment.id}/reactions`).reply(201, {});
+    api.get(`/repos/${REPO}/issues/${p.issue.number}/comments`).query(true).reply(200, []);
+    api.post(`/repos/${REPO}/issues/${p.issue.number}/comments`).reply(201, { id: 3 });
+    await h.deliver('issue_comment', p);
+    await h.settle();
+    const issue = await getIssueByGithubId(h.db.db, p.issue.id);
+    const [task] = await h.db.db.select().from(tasks).where(eq(tasks.issueId, issue!.id));
+    expect(task).toMatchObject({ requiredLabels: ['gpu'], draftPr: true });
+
+    const denied = commentEvent('/start', { login: 'author', issueAuthor: 'author' });
+    const api2 = nock(API);
+    // Probot reuses its installation token within a test.
+    mockRepoConfig(api2, REPO);
+    mockPermission(api2, REPO, 'author', 'read');
+    api2.post(`/repos/${REPO}/issues/${denied.issue.number}/comments`).reply(201, { id: 4 });
+    await h.deliver('issue_comment', denied);
+    await h.settle();
+    expect(await taskCount(h, denied.issue.id)).toBe(0);
+  });
+
+  it('names the bad key of an invalid .github/gaffer.yml and starts nothing', async () => {
+    const p = commentEvent('/start');
+    const api = nock(API);
+    mockInstallationAuth(api);
+    mockRepoConfig(api, REPO, 'trigger_label: 7\ncolour: red\n');
+    api
+      .post(
+        `/repos/${REPO}/issues/${p.issue.number}/comments`,
+        (b) => b.body.includes('gaffer.yml') && b.body.includes('- trigger_label:') && b.body.includes('- colour: unknown key'),
+      )
+      .reply(201, { id: 5 });
+    expect((await h.deliver('issue_comment', p)).status).toBe(202);
+    await h.settle();
+    expect(await taskCount(h, p.issue.id)).toBe(0);
+  });
+
+  it('ignores bots, quoted commands, code blocks and pull-request comments, calling no API', async () => {
+    for (const p of [
+      commentEvent('/start', { login: 'gaffer[bot]', type: 'Bot' }),
+      commentEvent('> /start\nquoted'),
+      commentEvent('```\n/start\n```'),
+      commentEvent('no command here'),
+    ]) {
+      expect((await h.deliver('issue_comment', p)).status).toBe(202);
+      await h.settle();
+      expect(await getIssueByGithubId(h.db.db, p.issue.id)).toBeUndefined();
+    }
+    const onPr = commentEvent('/start');
+    onPr.issue.pull_request = { url: 'x' };
+    await h.deliver('issue_comment', onPr);
+    await h.settle();
+    expect(await getIssueByGithubId(h.db.db, onPr.issue.id)).toBeUndefined();
+  });
+
+  it('changes nothing on a redelivery of the same delivery id', async () => {
+    const p = commentEvent('/start');
+    const api = nock(API);
+    mockInstallationAuth(api);
+    mockRepoConfig(api, REPO);
+    mockPermission(api, REPO, 'maintainer', 'write');
+    api.post(`/repos/${REPO}/issues/comments/${p.comment.id}/reactions`).reply(201, {});
+    api.get(`/repos/${REPO}/issues/${p.issue.number}/comments`).query(true).reply(200, []);
+    api.post(`/repos/${REPO}/issues/${p.issue.number}/comments`).reply(201, { id: 6 });
+    expect((await h.deliver('issue_comment', p, { id: 'same-delivery' })).status).toBe(202);
+    await h.settle();
+    const again = await h.deliver('issue_comment', p, { id: 'same-delivery' });
+    expect(again.status).toBe(200);
+    expect(await again.json()).toEqual({ status: 'duplicate' });
+    await h.settle();
+    expect(await taskCount(h, p.issue.id)).toBe(1);
+  });
+
+  it('makes one task from two /start comments arriving at once', async () => {
+    const first = commentEvent('/start');
+    const second = structuredClone(first);
+    second.comment.id += 50_000;
+    const api = nock(API);
+    mockInstallationAuth(api);
+    mockRepoConfig(api, REPO);
+    mockRepoConfig(api, REPO);
+    mockPermission(api, REPO, 'maintainer', 'write');
+    mockPermission(api, REPO, 'maintainer', 'write');
+    api.post(`/repos/${REPO}/issues/comments/${first.comment.id}/reactions`).reply(201, {});
+    api.post(`/repos/${REPO}/issues/comments/${second.comment.id}/reactions`).reply(201, {});
+    api.get(`/repos/${REPO}/issues/${first.issue.number}/comments`).query(true).reply(200, []);
+    api.post(`/repos/${REPO}/issues/${first.issue.number}/comments`, (b) => b.body.includes(STATUS_MARKER)).reply(201, { id: 7 });
+    // The loser may be told the issue is already processing, or lose the race silently.
+    api
+      .post(`/repos/${REPO}/issues/${first.issue.number}/comments`, (b) => b.body.includes('already') || b.body.includes('processing'))
+      .optionally()
+      .reply(201, { id: 8 });
+    await Promise.all([h.deliver('issue_comment', first), h.deliver('issue_comment', second)]);
+    await h.settle();
+    expect(await taskCount(h, first.issue.id)).toBe(1);
+  });
+
+  it('starts on the trigger label and stops on /stop', async () => {
+    const labeled = example('issues', 'labeled');
+    labeled.issue.id = 666_001;
+    labeled.issue.number = 66;
+    labeled.label.name = 'ai-please';
+    const api = nock(API);
+    mockInstallationAuth(api);
+    mockRepoConfig(api, REPO, 'trigger_label: ai-please\n');
+    mockPermission(api, REPO, labeled.sender.login, 'maintain');
+    api.get(`/repos/${REPO}/issues/66/comments`).query(true).reply(200, []);
+    api.post(`/repos/${REPO}/issues/66/comments`).reply(201, { id: 66 });
+    await h.deliver('issues', labeled);
+    await h.settle();
+    const issue = await getIssueByGithubId(h.db.db, 666_001);
+    expect(issue?.status).toBe('processing');
+    const [task] = await h.db.db.select().from(tasks).where(eq(tasks.issueId, issue!.id));
+    expect(task?.trigger).toBe('label');
+
+    const otherLabel = structuredClone(labeled);
+    otherLabel.label.name = 'bug';
+    const api2 = nock(API);
+    // Probot reuses its installation token within a test.
+    mockRepoConfig(api2, REPO, 'trigger_label: ai-please\n');
+    await h.deliver('issues', otherLabel);
+    await h.settle();
+
+    const stop = example('issue_comment', 'created');
+    stop.issue = labeled.issue;
+    stop.comment.body = '/stop';
+    stop.comment.user.login = 'maintainer';
+    const api3 = nock(API);
+    mockRepoConfig(api3, REPO);
+    mockPermission(api3, REPO, 'maintainer', 'write');
+    api3.post(`/repos/${REPO}/issues/comments/${stop.comment.id}/reactions`).reply(201, {});
+    api3.patch(`/repos/${REPO}/issues/comments/66`, (b) => b.body.includes('Cancelled')).reply(200, {});
+    await h.deliver('issue_comment', stop);
+    await h.settle();
+    expect((await getIssueByGithubId(h.db.db, 666_001))?.status).toBe('terminated');
+  });
+
+  it('backfills open issues of installed repositories across pages, skipping pull requests', async () => {
+    const p = example('installation', 'created');
+    const api = nock(API);
+    mockInstallationAuth(api);
+    api.get(`/repos/${REPO}`).reply(200, {
+      id: 186853002,
+      full_name: REPO,
+      clone_url: `https://github.com/${REPO}.git`,
+      default_branch: 'main',
+      private: false,
+    });
+    const page = (from: number, n: number) =>
+      Array.from({ length: n }, (_, i) => ({
+        id: 800_000 + from + i,
+        number: from + i,
+        title: `Backlog ${from + i}`,
+        body: null,
+        user: { login: 'someone' },
+        labels: [],
+        state: 'open',
+        ...(i === 0 ? { pull_request: { url: 'x' } } : {}),
+      }));
+    api
+      .get(`/repos/${REPO}/issues`)
+      .query({ state: 'open', per_page: 100 })
+      .reply(200, page(1001, 100), { link: `<${API}/repositories/186853002/issues?state=open&per_page=100&page=2>; rel="next"` });
+    api.get('/repositories/186853002/issues').query({ state: 'open', per_page: 100, page: 2 }).reply(200, page(1101, 30));
+    await h.deliver('installation', p);
+    await h.settle();
+    const [repo] = await h.db.db.select().from(repositories).where(eq(repositories.githubId, 186853002));
+    expect(repo).toMatchObject({ installationId: p.installation.id, defaultBranch: 'main' });
+    const rows = await h.db.db.select().from(issues).where(eq(issues.repositoryId, repo!.id));
+    expect(rows.filter((r) => r.title.startsWith('Backlog'))).toHaveLength(128);
+  });
+
+  it('retries a GitHub 5xx and leaves no half-written state', async () => {
+    const p = commentEvent('/start');
+    const api = nock(API);
+    mockInstallationAuth(api);
+    mockRepoConfig(api, REPO);
+    api.get(`/repos/${REPO}/collaborators/maintainer/permission`).reply(502, { message: 'Bad gateway' });
+    mockPermission(api, REPO, 'maintainer', 'write');
+    api.post(`/repos/${REPO}/issues/comments/${p.comment.id}/reactions`).reply(201, {});
+    api.get(`/repos/${REPO}/issues/${p.issue.number}/comments`).query(true).reply(200, []);
+    api.post(`/repos/${REPO}/issues/${p.issue.number}/comments`).reply(201, { id: 9 });
+    await h.deliver('issue_comment', p);
+    await h.settle();
+    expect(await taskCount(h, p.issue.id)).toBe(1);
+  });
+});
