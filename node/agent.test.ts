@@ -104,6 +104,9 @@ describe('node agent, end to end with real git', () => {
   it('runs the happy path over smart HTTP: pushes a commit and reports success, leaking the token nowhere', async () => {
     const bare = await createBareRepo(reposRoot, 'happy');
     const h = await makeAgent({ mode: 'echo' });
+    // It registered carrying the label of the agent it runs, which repositories can require.
+    const registration = gaffer.requests.filter((r) => r.path === '/api/v1/nodes/register').at(-1);
+    expect(registration?.body).toMatchObject({ name: 'test-node', labels: ['agent:custom'], capacity: 2 });
     const req = task(`${gitHttp.url}/happy.git`, { issue_description: `Leak check: ${TOKEN}` });
     const report = await runToReport(h, req);
 

@@ -1,5 +1,5 @@
 import type { Logger } from '../src/logger.js';
-import type { ProcessIssueRequest, RegisterNodeResponse } from '../src/protocol/node-api.js';
+import { agentLabel, type ProcessIssueRequest, type RegisterNodeResponse } from '../src/protocol/node-api.js';
 import { createNodeApp } from './app.js';
 import type { NodeConfig } from './config.js';
 import { installAskpass } from './runner/git-env.js';
@@ -104,7 +104,9 @@ export function createNodeAgent(deps: NodeAgentDeps): NodeAgent {
     const res = await client.register(config.registrationToken, {
       name: config.name,
       url: config.publicUrl,
-      labels: config.labels,
+      labels: config.labels.includes(agentLabel(config.agent.preset))
+        ? config.labels
+        : [...config.labels, agentLabel(config.agent.preset)],
       capacity: config.capacity,
     });
     if (res.ok) {

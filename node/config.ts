@@ -1,12 +1,11 @@
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { z } from 'zod';
+import { AGENT_PRESETS, type AgentPreset } from '../src/protocol/node-api.js';
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
-/** Agent CLIs the node knows how to drive non-interactively, plus a fully custom command. */
-export const AGENT_PRESETS = ['claude', 'codex', 'aider', 'gemini', 'custom'] as const;
-export type AgentPreset = (typeof AGENT_PRESETS)[number];
+export { AGENT_PRESETS, type AgentPreset } from '../src/protocol/node-api.js';
 
 /** What SIGTERM does to tasks already running: let them finish, or cancel them. */
 export const DRAIN_MODES = ['finish', 'cancel'] as const;

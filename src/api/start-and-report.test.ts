@@ -169,10 +169,16 @@ describe('start, dispatch and report through the API', () => {
     const started = await startIssueApi(h, admin.token, issue.id);
     const res = await h.app.request(
       `/api/v1/issues/${issue.id}/report-branch`,
-      jsonInit('POST', holder.token, { task_id: started.body.id, branch_name: '', status: 'failed', error_message: 'no changes' }),
+      jsonInit('POST', holder.token, { task_id: started.body.id, branch_name: '', status: 'failed', error_message: 'no changes\n' }),
     );
     expect(res.status).toBe(200);
     expect(await res.json()).toMatchObject({ task: { status: 'failed', error_message: 'no changes', failure_kind: 'agent_failed' } });
+    // The node's retry of the same report, byte for byte, is a no-op rather than a conflict.
+    const repeat = await h.app.request(
+      `/api/v1/issues/${issue.id}/report-branch`,
+      jsonInit('POST', holder.token, { task_id: started.body.id, branch_name: '', status: 'failed', error_message: 'no changes\n' }),
+    );
+    expect(await repeat.json()).toMatchObject({ status: 'duplicate' });
     expect((await getIssue(h.db.db, issue.id))?.status).toBe('terminated');
 
     const restarted = await startIssueApi(h, admin.token, issue.id);

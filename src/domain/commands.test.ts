@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseCommand } from './commands.js';
-import { commandFor, DEFAULT_REPO_CONFIG, parseRepoConfig } from './repo-config.js';
+import { commandFor, DEFAULT_REPO_CONFIG, parseRepoConfig, requiredNodeLabels } from './repo-config.js';
 
 describe('parseCommand', () => {
   it.each([
@@ -50,9 +50,16 @@ describe('parseRepoConfig', () => {
       command: 'fix #{number}: {title}',
       draft_pr: true,
       auto_retry: 2,
+      agent: 'aider',
     });
     expect(r.ok).toBe(true);
     if (r.ok) expect(commandFor(r.config, { number: 3, title: 'Bug' })).toBe('fix #3: Bug');
+    // The agent is asked for as a node label, so only nodes running aider take the task.
+    if (r.ok) expect(requiredNodeLabels(r.config)).toEqual(['gpu', 'agent:aider']);
+    expect(requiredNodeLabels(DEFAULT_REPO_CONFIG)).toEqual([]);
+    const bad = parseRepoConfig({ agent: 'copilot' });
+    expect(bad.ok).toBe(false);
+    if (!bad.ok) expect(bad.errors[0]).toMatch(/^agent: /);
   });
 
   it('names each bad key', () => {

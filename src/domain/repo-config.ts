@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { AGENT_PRESETS, agentLabel } from '../protocol/node-api.js';
 
 /** `.github/gaffer.yml`, as a repository may set it. Unknown keys are errors, so typos surface. */
 export const repoConfigSchema = z
@@ -8,6 +9,8 @@ export const repoConfigSchema = z
     node_labels: z.array(z.string().min(1).max(64)).max(50).default([]),
     /** The task command when `/start` has no text; `{number}` and `{title}` are filled in. */
     command: z.string().min(1).max(10_000).optional(),
+    /** The AI CLI this repository's tasks need; only nodes running it (label `agent:<name>`) take them. */
+    agent: z.enum(AGENT_PRESETS).optional(),
     draft_pr: z.boolean().default(false),
     auto_retry: z.number().int().min(0).max(10).optional(),
   })
@@ -37,4 +40,11 @@ export function commandFor(config: RepoConfig, issue: { number: number; title: s
   if (text) return text;
   if (!config.command) return undefined;
   return config.command.replaceAll('{number}', String(issue.number)).replaceAll('{title}', issue.title);
+}
+
+/** The node labels a task of this repository requires: its own, plus its agent's. */
+export function requiredNodeLabels(config: RepoConfig): string[] {
+  const labels = [...config.node_labels];
+  if (config.agent && !labels.includes(agentLabel(config.agent))) labels.push(agentLabel(config.agent));
+  return labels;
 }

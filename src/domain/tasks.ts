@@ -286,11 +286,13 @@ export async function reportBranch(
     throw new DomainError('forbidden', 'this node does not hold the task');
   }
   const { task } = ctx;
+  // Stored trimmed, so a repeat is compared the same way.
+  const failMessage = report.error_message?.trim() || 'failed';
   if (task.status === 'success' || task.status === 'failed') {
     const same =
       (task.status === 'success' && report.status === 'success' && task.resultBranch === report.branch_name) ||
       (task.status === 'failed' && report.status === 'failed' && task.failureKind === 'agent_failed' &&
-        (task.errorMessage ?? '') === (report.error_message ?? 'failed'));
+        task.errorMessage === failMessage);
     if (same) return { kind: 'duplicate', task };
     throw new DomainError('stale_attempt', `task ${task.id} is already ${task.status}; this report is not current`, {
       details: { task_status: task.status },
@@ -298,8 +300,7 @@ export async function reportBranch(
   }
 
   if (report.status === 'failed') {
-    const message = report.error_message?.trim() || 'failed';
-    const r = await failTask(deps, { taskId: task.id, kind: 'agent_failed', message, nodeId: params.nodeId });
+    const r = await failTask(deps, { taskId: task.id, kind: 'agent_failed', message: failMessage, nodeId: params.nodeId });
     if (r.kind !== 'ended') throw new DomainError('stale_attempt', `task ${task.id} is no longer current`);
     return { kind: 'recorded', task: r.task };
   }

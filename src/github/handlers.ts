@@ -16,7 +16,7 @@ import {
   syncInstallation,
   syncIssue,
 } from '../domain/github-sync.js';
-import { commandFor, DEFAULT_REPO_CONFIG, parseRepoConfig, type RepoConfig } from '../domain/repo-config.js';
+import { commandFor, DEFAULT_REPO_CONFIG, parseRepoConfig, type RepoConfig, requiredNodeLabels } from '../domain/repo-config.js';
 import type { Scheduler } from '../domain/scheduler.js';
 import { cancelTask, startIssue, type TaskDeps } from '../domain/tasks.js';
 import type { Logger } from '../logger.js';
@@ -151,7 +151,7 @@ async function handleCommand(
       issueId: issue.id,
       actor: { kind: 'github', login },
       command: commandFor(config, issue, command.text),
-      labels: config.node_labels,
+      labels: requiredNodeLabels(config),
       trigger: params.trigger,
       autoRetry: config.auto_retry,
       draftPr: config.draft_pr,

@@ -179,7 +179,7 @@ describe('GitHub App webhooks', () => {
     const p = commentEvent('/start', { login: 'author', issueAuthor: 'author' });
     const api = nock(API);
     mockInstallationAuth(api);
-    mockRepoConfig(api, REPO, 'allow_issue_author: true\nnode_labels: [gpu]\ndraft_pr: true\n');
+    mockRepoConfig(api, REPO, 'allow_issue_author: true\nnode_labels: [gpu]\nagent: codex\ndraft_pr: true\n');
     api.post(`/repos/${REPO}/issues/comments/${p.comment.id}/reactions`).reply(201, {});
     api.get(`/repos/${REPO}/issues/${p.issue.number}/comments`).query(true).reply(200, []);
     api.post(`/repos/${REPO}/issues/${p.issue.number}/comments`).reply(201, { id: 3 });
@@ -187,7 +187,7 @@ describe('GitHub App webhooks', () => {
     await h.settle();
     const issue = await getIssueByGithubId(h.db.db, p.issue.id);
     const [task] = await h.db.db.select().from(tasks).where(eq(tasks.issueId, issue!.id));
-    expect(task).toMatchObject({ requiredLabels: ['gpu'], draftPr: true });
+    expect(task).toMatchObject({ requiredLabels: ['gpu', 'agent:codex'], draftPr: true });
 
     const denied = commentEvent('/start', { login: 'author', issueAuthor: 'author' });
     const api2 = nock(API);

@@ -5,6 +5,18 @@ import { z } from 'zod';
  * of each other's.
  */
 
+/** Agent CLIs a node knows how to drive non-interactively, plus a fully custom command. */
+export const AGENT_PRESETS = ['claude', 'codex', 'aider', 'gemini', 'custom'] as const;
+export type AgentPreset = (typeof AGENT_PRESETS)[number];
+
+/**
+ * The label a node carries for the agent it runs, so a repository can ask for an agent the way it
+ * asks for any node label, and the dispatch body stays exactly the seed's.
+ */
+export function agentLabel(preset: AgentPreset): string {
+  return `agent:${preset}`;
+}
+
 /** Server → node `POST /process-issue`: exactly the seed's body. */
 export const processIssueRequest = z.object({
   issue_id: z.string().uuid(),
