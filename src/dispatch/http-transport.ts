@@ -23,8 +23,15 @@ function reasonOf(text: string): string {
 }
 
 /**
+ * Statuses that say the request itself is wrong, so sending it again cannot help. A 401 is not
+ * among them: a node that has just registered again has a new signing secret.
+ */
+const PERMANENT_REFUSALS = new Set([400, 404, 405, 413, 422]);
+
+/**
  * The push transport: signed POSTs to each node's agent with undici, with connect, header and
- * body timeouts. A 2xx is accepted; 429 and 5xx are retryable refusals; network errors are
+ * body timeouts. A 2xx is accepted; a refusal of the request itself (see PERMANENT_REFUSALS)
+ * is final, any other refusal is retryable; network errors are
  * `unreachable`. The body (which carries the credential) is never logged.
  */
 export function createHttpTransport(options: HttpTransportOptions): NodeTransport & { close: () => Promise<void> } {
@@ -50,7 +57,7 @@ export function createHttpTransport(options: HttpTransportOptions): NodeTranspor
         kind: 'refused',
         status: res.statusCode,
         reason: reasonOf(text),
-        retryable: res.statusCode === 429 || res.statusCode >= 500,
+        retryable: !PERMANENT_REFUSALS.has(res.statusCode),
       };
     } catch (err) {
       const e = err as { code?: string; message?: string };

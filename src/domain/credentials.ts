@@ -91,6 +91,15 @@ export async function credentialAvailable(deps: CredentialDeps, repository: Repo
 }
 
 /**
+ * Whether only a node's PAT can serve this repository (no installation token, no repository PAT),
+ * so its tasks must go to a node that carries one.
+ */
+export async function needsNodeCredential(deps: CredentialDeps, repository: RepositoryRow): Promise<boolean> {
+  if (repository.installationId !== null && repository.githubId !== null && deps.installationTokens) return false;
+  return (await credentialForRepository(deps.db, repository.id)) === undefined;
+}
+
+/**
  * The git credential for one task, right before dispatch: an installation token minted for this
  * one repository, else the repository's PAT, else the node's PAT. Decrypted only here.
  */

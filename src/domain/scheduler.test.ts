@@ -78,7 +78,8 @@ describe('scheduler', () => {
     expect(await nodeOf(t2.id)).toBe(gpu.id);
     expect(await nodeOf(t3.id)).toBeNull();
     expect((await getTask(h.db.db, t3.id))?.status).toBe('pending');
-    expect(plain.id).toBeDefined();
+    // The unlabeled node, though free and least loaded, took none of them.
+    expect([await nodeOf(t1.id), await nodeOf(t2.id), await nodeOf(t3.id)]).not.toContain(plain.id);
   });
 
   it('prefers the least loaded node, then the least recently assigned', async () => {
@@ -174,7 +175,40 @@ describe('scheduler', () => {
     await addNode(h, d, { name: `busy-${Date.now()}` });
     const t = await queueTask(h);
     await h.services.scheduler.pump();
-    expect((await getTask(h.db.db, t.id))?.errorMessage).toMatch(/refused \(503\): no free capacity/);
+    const row = await getTask(h.db.db, t.id);
+    expect(row).toMatchObject({ status: 'pending', nodeId: null, dispatchAttempts: 1 });
+    expect(row?.errorMessage).toMatch(/refused \(503\): no free capacity/);
+  });
+
+  it('fails at once when the node refuses the request itself, without burning retries', async () => {
+    const d = await double();
+    d.respondWith(422, { detail: 'repository_url: must be an http(s) or file URL' });
+    await addNode(h, d, { name: `picky-${Date.now()}` });
+    const t = await queueTask(h);
+    await h.services.scheduler.pump();
+    const row = await getTask(h.db.db, t.id);
+    expect(row).toMatchObject({ status: 'failed', failureKind: 'dispatch_failed' });
+    expect(row?.errorMessage).toMatch(/refused \(422\): repository_url/);
+    expect(d.requests.filter((r) => r.path === '/process-issue')).toHaveLength(1);
+    expect((await getIssue(h.db.db, t.issueId))?.status).toBe('terminated');
+  });
+
+  it("sends a task that only a node's PAT can serve to a node that carries one", async () => {
+    const cipher = createCredentialCipher(KEY);
+    // Without a PAT, and the least recently assigned: it would win on preference alone.
+    const bare = await addNode(h, await double(), { name: `bare-${Date.now()}`, capacity: 5 });
+    const equipped = await addNode(h, await double(), { name: `equipped-${Date.now()}`, capacity: 5 });
+    await h.db.db.update(nodes).set({ lastAssignedAt: new Date(0) }).where(eq(nodes.id, equipped.id));
+    await h.db.db.update(nodes).set({ lastAssignedAt: null }).where(eq(nodes.id, bare.id));
+    await insertCredential(h.db.db, { name: 'node pat', nodeId: equipped.id, ciphertext: cipher.encrypt('ghp_' + 'n'.repeat(36)), last4: 'nnnn' });
+    const { issue } = await seedIssue(h.db.db);
+    const t = await startIssue(h.services.tasks, { issueId: issue.id, actor: { kind: 'system' }, trigger: 'test' });
+    await h.services.scheduler.pump();
+    expect(await getTask(h.db.db, t.id)).toMatchObject({ status: 'running', nodeId: equipped.id });
+    // A repository with its own PAT may still go to the node without one.
+    const withPat = await queueTask(h);
+    await h.services.scheduler.pump();
+    expect(await nodeOf(withPat.id)).toBe(bare.id);
   });
 
   it('fails a running task whose node stops heartbeating: node lost, issue terminated', async () => {

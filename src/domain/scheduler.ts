@@ -7,10 +7,11 @@ import {
   getTaskContext,
   lockQueuedTasks,
 } from '../db/queries/tasks.js';
+import { getIssueWithRepository } from '../db/queries/issues.js';
 import type { NodeRow, TaskRow } from '../db/schema.js';
 import { maskSecrets } from '../logger.js';
 import type { ProcessIssueRequest } from '../protocol/node-api.js';
-import { resolveTaskCredential } from './credentials.js';
+import { needsNodeCredential, resolveTaskCredential } from './credentials.js';
 import { isDomainError } from './errors.js';
 import { expectTransition } from './state-machine.js';
 import { taskTransition } from './task-status.js';
@@ -39,17 +40,19 @@ const SELECTION_TRIES = 8;
  * tasks on a node than its capacity.
  */
 export async function assignNext(
-  deps: Pick<TaskDeps, 'db' | 'now' | 'settings'>,
+  deps: Pick<TaskDeps, 'db' | 'now' | 'settings' | 'credentials'>,
   afterId?: string,
 ): Promise<AssignResult> {
   return deps.db.transaction(async (tx): Promise<AssignResult> => {
     const now = deps.now();
     const [task] = await lockQueuedTasks(tx, { now, limit: 1, afterId });
     if (!task) return { kind: 'empty' };
+    const found = await getIssueWithRepository(tx, task.issueId);
+    const withNodeCredential = found ? await needsNodeCredential({ ...deps.credentials, db: tx }, found.repository) : false;
     const onlineSince = new Date(now.getTime() - deps.settings.heartbeatTimeoutMs);
     const exclude: string[] = [];
     for (let i = 0; i < SELECTION_TRIES; i++) {
-      const node = await lockCandidateNode(tx, { requiredLabels: task.requiredLabels, onlineSince, exclude });
+      const node = await lockCandidateNode(tx, { requiredLabels: task.requiredLabels, onlineSince, exclude, withNodeCredential });
       if (!node) break;
       if ((await countActiveTasksOnNode(tx, node.id)) >= node.capacity) {
         exclude.push(node.id);
@@ -112,6 +115,11 @@ export async function deliver(deps: TaskDeps, task: TaskRow, node: NodeRow): Pro
     [token],
   );
   log.warn({ reason }, 'delivery failed');
+  // A node that rejects the request itself (bad body, too large) would reject every retry too.
+  if (result.kind === 'refused' && !result.retryable) {
+    const r = await failTask(deps, { taskId: task.id, kind: 'dispatch_failed', message: reason, nodeId: node.id });
+    return r.kind === 'ended' ? 'failed' : 'stale';
+  }
   return requeue(deps, task, node, reason);
 }
 

@@ -1,6 +1,6 @@
 import { and, asc, count, eq, gt, inArray, sql } from 'drizzle-orm';
 import { ACTIVE_TASK_STATUSES } from '../../protocol/statuses.js';
-import { nodes, tasks, type NodeRow } from '../schema.js';
+import { credentials, nodes, tasks, type NodeRow } from '../schema.js';
 import type { DbOrTx } from '../types.js';
 
 export type NewNode = typeof nodes.$inferInsert;
@@ -62,12 +62,13 @@ const activeCount = sql<number>`(select count(*)::int from ${tasks} where ${task
 /**
  * The best eligible node for a task, locked for update and skipping nodes another dispatcher
  * holds: active, heard from since `onlineSince`, carrying every required label, with room.
- * Least loaded first, then least recently assigned. `exclude` skips nodes already found full.
+ * Least loaded first, then least recently assigned. `exclude` skips nodes already found full;
+ * `withNodeCredential` keeps to nodes that carry a PAT, for repositories only a node's PAT serves.
  * The load read here may be stale; the caller re-counts once it holds the lock.
  */
 export async function lockCandidateNode(
   db: DbOrTx,
-  params: { requiredLabels: string[]; onlineSince: Date; exclude: string[] },
+  params: { requiredLabels: string[]; onlineSince: Date; exclude: string[]; withNodeCredential?: boolean },
 ): Promise<NodeRow | undefined> {
   const conditions = [
     eq(nodes.status, 'active'),
@@ -75,6 +76,9 @@ export async function lockCandidateNode(
     gt(nodes.capacity, activeCount),
     sql`${nodes.labels} @> ${sql.param(params.requiredLabels, nodes.labels)}`,
   ];
+  if (params.withNodeCredential) {
+    conditions.push(sql`exists (select 1 from ${credentials} where ${credentials.nodeId} = ${nodes.id})`);
+  }
   if (params.exclude.length > 0) conditions.push(sql`${nodes.id} <> all(${sql.param(params.exclude)}::uuid[])`);
   const [row] = await db
     .select()
