@@ -15,7 +15,13 @@ const schema = z
     PRIVATE_KEY: optionalString,
     PRIVATE_KEY_PATH: optionalString,
     WEBHOOK_SECRET: optionalString,
-    GHE_HOST: optionalString,
+    GHE_HOST: z.preprocess(
+      emptyToUndefined,
+      z
+        .string()
+        .regex(/^[A-Za-z0-9.-]+(:\d{1,5})?$/, 'a host name with an optional port, without a scheme or path (e.g. ghe.example.com)')
+        .optional(),
+    ),
     GHE_PROTOCOL: z.preprocess(emptyToUndefined, z.enum(['http', 'https']).default('https')),
     LOG_LEVEL: z.preprocess(emptyToUndefined, z.enum(LOG_LEVELS).default('info')),
     PORT: z.preprocess(emptyToUndefined, z.coerce.number().int().min(0).max(65535).default(3000)),
@@ -47,7 +53,9 @@ const schema = z
       z.string().min(16, 'must be at least 16 characters').optional(),
     ),
     NODE_HEARTBEAT_TIMEOUT_SECONDS: int(180),
-    TASK_TIMEOUT_SECONDS: int(3600),
+    // Longer than the nodes' own timeout (GAFFER_TASK_TIMEOUT_SECONDS, 3600), so a node reports its
+    // timeout first and this one only catches a node that never does.
+    TASK_TIMEOUT_SECONDS: int(4500),
     DISPATCH_MAX_ATTEMPTS: int(5),
     DISPATCH_TIMEOUT_SECONDS: int(10),
     SCHEDULER_INTERVAL_SECONDS: int(5),

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { serve } from '@hono/node-server';
 import { createApp } from './app.js';
 import { ConfigError, loadConfig } from './config.js';
@@ -13,8 +13,10 @@ import { createServices } from './services.js';
 /** Composes and starts the server: config, database, migrations, then HTTP. */
 export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> {
   let config;
+  let appConfig;
   try {
     config = loadConfig(env);
+    appConfig = gitHubAppConfig(config, readPrivateKey);
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`${err.message}\n`);
@@ -32,7 +34,6 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
     const admin = await ensureFirstAdmin(handle.db, config.admin);
     logger.info({ email: admin.email }, 'first admin ready');
   }
-  const appConfig = gitHubAppConfig(config, (path) => readFileSync(path, 'utf8'));
   const probot = appConfig ? createProbot(appConfig, logger) : undefined;
   const services = createServices(
     { config, db: handle.db, logger },
@@ -67,8 +68,20 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
   process.once('SIGINT', () => void shutdown('SIGINT'));
 }
 
+/** Reads PRIVATE_KEY_PATH, failing as a config error that names the key rather than a stack. */
+function readPrivateKey(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (err) {
+    const reason = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+    throw new ConfigError(['PRIVATE_KEY_PATH'], `Invalid configuration (PRIVATE_KEY_PATH):\n  - PRIVATE_KEY_PATH: cannot read ${path} (${reason})`);
+  }
+}
+
 const isEntry = import.meta.url === `file://${process.argv[1]}` || process.argv[1]?.endsWith('src/main.ts');
 if (isEntry) {
+  // A .env beside the server fills in what the environment leaves unset, as .env.example says.
+  if (existsSync('.env')) process.loadEnvFile('.env');
   main().catch((err) => {
     process.stderr.write(`gaffer failed to start: ${(err as Error).stack ?? String(err)}\n`);
     process.exit(1);

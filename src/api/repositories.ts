@@ -11,7 +11,10 @@ import { jsonBody, uuidParam } from './validate.js';
 
 const createRepo = z.object({
   full_name: z.string().regex(/^[\w.-]+\/[\w.-]+$/, 'must be owner/name'),
-  clone_url: z.string().url(),
+  // Credentials in the URL would be stored and shown; they belong in a PAT the cipher guards.
+  clone_url: z
+    .url({ protocol: /^(https?|file)$/ })
+    .refine((u) => !/^[a-z]+:\/\/[^/]*@/i.test(u), 'must not carry a user name or password; add a PAT instead'),
   default_branch: z.string().min(1).max(255).default('main'),
 });
 
