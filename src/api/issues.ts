@@ -74,8 +74,10 @@ export function issueRoutes(deps: ApiDeps) {
         labels: body.labels,
         trigger: 'api',
       });
-      // Try to place it now, so the answer usually shows the node; a busy pool leaves it queued.
-      await deps.scheduler.pump();
+      // Try to place it now, so the answer usually shows the node; but never hold the answer
+      // longer than one delivery may take, nor fail a start that is already queued.
+      const placed = deps.scheduler.pump().catch((err: unknown) => deps.logger.warn({ err, taskId: task.id }, 'pump after start failed'));
+      await Promise.race([placed, new Promise((resolve) => setTimeout(resolve, deps.config.dispatchTimeoutMs).unref())]);
       return c.json(await toTaskPublic(db, (await getTask(db, task.id)) ?? task), 201);
     })
     .post('/issues/:id/report-branch', requireNode(db), async (c) => {

@@ -209,6 +209,15 @@ describe('scheduler', () => {
     const withPat = await queueTask(h);
     await h.services.scheduler.pump();
     expect(await nodeOf(withPat.id)).toBe(bare.id);
+
+    // With the PAT node full, a node-PAT-only task waits without holding up the queue behind it.
+    await h.db.db.update(nodes).set({ capacity: 1 }).where(eq(nodes.id, equipped.id));
+    const { issue: second } = await seedIssue(h.db.db);
+    const waiting = await startIssue(h.services.tasks, { issueId: second.id, actor: { kind: 'system' }, trigger: 'test' });
+    const behind = await queueTask(h);
+    await h.services.scheduler.pump();
+    expect(await getTask(h.db.db, waiting.id)).toMatchObject({ status: 'pending', nodeId: null });
+    expect(await nodeOf(behind.id)).toBe(bare.id);
   });
 
   it('fails a running task whose node stops heartbeating: node lost, issue terminated', async () => {

@@ -20,7 +20,8 @@ import { failTask, type TaskDeps } from './tasks.js';
 /** How one assignment step went. */
 export type AssignResult =
   | { kind: 'empty' }
-  | { kind: 'no_node'; task: TaskRow }
+  /** `constrained`: the task asked for more than any node (labels, a node PAT), so others may still fit. */
+  | { kind: 'no_node'; task: TaskRow; constrained: boolean }
   | { kind: 'assigned'; task: TaskRow; node: NodeRow };
 
 /** How one delivery went, after the task was moved accordingly. */
@@ -50,6 +51,7 @@ export async function assignNext(
     const found = await getIssueWithRepository(tx, task.issueId);
     const withNodeCredential = found ? await needsNodeCredential({ ...deps.credentials, db: tx }, found.repository) : false;
     const onlineSince = new Date(now.getTime() - deps.settings.heartbeatTimeoutMs);
+    const constrained = task.requiredLabels.length > 0 || withNodeCredential;
     const exclude: string[] = [];
     for (let i = 0; i < SELECTION_TRIES; i++) {
       const node = await lockCandidateNode(tx, { requiredLabels: task.requiredLabels, onlineSince, exclude, withNodeCredential });
@@ -59,11 +61,11 @@ export async function assignNext(
         continue;
       }
       const assigned = await compareAndSetTask(tx, { id: task.id, from: 'pending', nodeId: null, set: { nodeId: node.id } });
-      if (!assigned) return { kind: 'no_node', task };
+      if (!assigned) return { kind: 'no_node', task, constrained };
       await markAssigned(tx, node.id, now);
       return { kind: 'assigned', task: assigned, node };
     }
-    return { kind: 'no_node', task };
+    return { kind: 'no_node', task, constrained };
   });
 }
 
@@ -176,8 +178,8 @@ export function createScheduler(deps: TaskDeps, options: { workers?: number } = 
       const r = await assignNext(deps, afterId);
       if (r.kind === 'empty') return delivered;
       if (r.kind === 'no_node') {
-        // An unlabeled task that fits nowhere means nothing else fits either.
-        if (r.task.requiredLabels.length === 0) return delivered;
+        // A task that asks nothing special and fits nowhere means nothing else fits either.
+        if (!r.constrained) return delivered;
         afterId = r.task.id;
         continue;
       }
