@@ -49,7 +49,15 @@ export function signBody(body: string, secret = WEBHOOK_SECRET): string {
 }
 
 /** A server with a GitHub App whose API is nock, on the given or a fresh database. */
-export async function createGitHubHarness(opts: { db?: TestDb; gheHost?: string; overrides?: ServiceOverrides } = {}): Promise<GitHubHarness> {
+export async function createGitHubHarness(
+  opts: {
+    db?: TestDb;
+    gheHost?: string;
+    overrides?: ServiceOverrides;
+    /** Use the production octokit, with its throttling and retry timings, instead of the fast one. */
+    productionOctokit?: boolean;
+  } = {},
+): Promise<GitHubHarness> {
   const appConfig: GitHubAppConfig = {
     appId: 1,
     privateKey,
@@ -63,7 +71,7 @@ export async function createGitHubHarness(opts: { db?: TestDb; gheHost?: string;
     db: opts.db,
     env: { PUBLIC_URL: 'https://gaffer.test' },
     overrides: (logger) => {
-      probot = createProbot(appConfig, logger, FastRetryOctokit);
+      probot = opts.productionOctokit ? createProbot(appConfig, logger) : createProbot(appConfig, logger, FastRetryOctokit);
       return { ...opts.overrides, ...githubPorts(probot, appConfig) };
     },
   });
