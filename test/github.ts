@@ -29,8 +29,15 @@ export function example(name: string, action: string, index = 0): any {
   return copy;
 }
 
-/** Octokit that retries fast, so retry tests stay quick; otherwise Probot's own. */
-const FastRetryOctokit = ProbotOctokit.defaults({ retry: { retryAfterBaseValue: 1 }, throttle: { enabled: false } });
+/**
+ * Octokit that retries fast and does not pace writes (the throttle spaces comments seconds apart),
+ * so tests stay quick. A function default: Probot's own throttle options would replace an object.
+ */
+const FastRetryOctokit = ProbotOctokit.defaults((options: { throttle?: object }) => ({
+  ...options,
+  retry: { retryAfterBaseValue: 1 },
+  throttle: { ...options.throttle, enabled: false },
+}));
 
 export type GitHubHarness = Harness & {
   github: GitHubIntegration;

@@ -19,13 +19,21 @@ export function githubBaseUrl(config: Pick<GitHubAppConfig, 'gheHost' | 'gheProt
   return config.gheHost ? `${config.gheProtocol}://${config.gheHost}/api/v3` : undefined;
 }
 
-/** Retries on rate limits twice, then gives up, so a persistent limit cannot hold a request forever. */
-const GaffersOctokit = ProbotOctokit.defaults({
+type OctokitOptions = { throttle?: Record<string, unknown> } & Record<string, unknown>;
+
+/**
+ * Waits out primary and secondary rate limits (`retry-after`) twice, then gives up, so a persistent
+ * limit cannot hold a request forever. A function default, because Probot passes its own throttle
+ * options on every construction and a plain default object would be overwritten by them.
+ */
+const GaffersOctokit = ProbotOctokit.defaults((options: OctokitOptions) => ({
+  ...options,
   throttle: {
+    ...options.throttle,
     onRateLimit: (_after: number, _options: unknown, _octokit: unknown, retryCount: number) => retryCount < 2,
     onSecondaryRateLimit: (_after: number, _options: unknown, _octokit: unknown, retryCount: number) => retryCount < 2,
   },
-});
+}));
 
 /** Creates the Probot instance; all GitHub traffic goes through its octokit. */
 export function createProbot(config: GitHubAppConfig, logger: Logger, Octokit: typeof ProbotOctokit = GaffersOctokit): Probot {

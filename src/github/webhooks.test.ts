@@ -406,7 +406,9 @@ describe('GitHub API behaviour', () => {
       mockRepoConfig(api, REPO);
       api
         .get(`/repos/${REPO}/collaborators/maintainer/permission`)
-        .reply(429, { message: 'You have exceeded a secondary rate limit' }, { 'retry-after': '1' });
+        // A 403 secondary limit: neither Probot's default throttle handler nor the retry plugin
+        // would try it again; Gaffer's octokit waits out retry-after.
+        .reply(403, { message: 'You have exceeded a secondary rate limit' }, { 'retry-after': '1' });
       mockPermission(api, REPO, 'maintainer', 'write');
       api.post(`/repos/${REPO}/issues/comments/${p.comment.id}/reactions`).reply(201, {});
       api.get(`/repos/${REPO}/issues/${p.issue.number}/comments`).query(true).reply(200, []);
