@@ -1,4 +1,6 @@
 import { Hono } from 'hono';
+import { createLiveBus } from './admin/live-bus.js';
+import { adminRoutes, renderAdminProblem } from './admin/routes.js';
 import { credentialRoutes } from './api/credentials.js';
 import type { ApiDeps } from './api/env.js';
 import { createErrorHandler } from './api/errors.js';
@@ -46,11 +48,25 @@ export function createApp(deps: AppDeps) {
     .route('/', openApiRoutes());
 
   const app = new Hono();
-  app.onError(createErrorHandler(deps.logger));
+  app.onError(createErrorHandler(deps.logger, renderAdminProblem));
   app.notFound((c) => c.json({ error: 'not_found', detail: `no route for ${c.req.method} ${c.req.path}` }, 404));
   app.route('/', healthRoutes(() => checkDatabase(deps.handle, expected)));
   app.route('/', metricsRoutes(api.db, deps.config.nodeHeartbeatTimeoutMs, api.tasks.now));
   app.route('/api/v1', v1);
+  app.route(
+    '/admin',
+    adminRoutes({
+      config: deps.config,
+      db: api.db,
+      logger: deps.logger,
+      now: api.tasks.now,
+      scheduler: api.scheduler,
+      cipher: deps.services.cipher,
+      // Nothing is LISTENed to until a page opens its event stream.
+      live: createLiveBus(deps.handle, deps.logger),
+    }),
+  );
+  app.get('/', (c) => c.redirect('/admin/issues', 302));
   if (deps.github) app.route('/', deps.github.routes);
   else {
     app.post('/api/github/webhooks', (c) =>

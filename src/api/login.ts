@@ -3,7 +3,7 @@ import { z } from 'zod';
 import type { Db } from '../db/types.js';
 import { DomainError } from '../domain/errors.js';
 import { login, logout } from '../domain/users.js';
-import { bearerToken, requireUser } from './auth.js';
+import { bearerToken, requireUser, sessionCookie } from './auth.js';
 import type { ApiEnv } from './env.js';
 import { parseWith } from './validate.js';
 
@@ -22,7 +22,7 @@ export function loginRoutes(db: Db) {
       return c.json({ access_token: session.token, token_type: 'bearer', expires_at: session.expiresAt.toISOString() });
     })
     .post('/logout', requireUser(db), async (c) => {
-      await logout(db, bearerToken(c)!);
+      await logout(db, (bearerToken(c) ?? sessionCookie(c))!);
       return c.body(null, 204);
     })
     .get('/users/me', requireUser(db), (c) => c.json(c.get('actor')));

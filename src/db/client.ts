@@ -16,6 +16,15 @@ export type DbHandle = {
   db: Db;
   driver: DbDriver;
   close: () => Promise<void>;
+  /**
+   * LISTENs on a channel; `onPayload` gets each NOTIFY payload after its transaction commits.
+   * On Postgres this holds one dedicated connection that postgres.js re-opens after a drop, and
+   * `onReconnect` is told, since notifications sent meanwhile are lost; PGlite delivers its own
+   * notifications in process. Resolves to a function that stops listening.
+   */
+  listen?:
+    | ((channel: string, onPayload: (payload: string) => void, onReconnect?: () => void) => Promise<() => Promise<void>>)
+    | undefined;
 };
 
 export type DbConfig = {
@@ -39,7 +48,18 @@ export async function createDb(config: DbConfig): Promise<DbHandle> {
       connection: { application_name: 'gaffer' },
     });
     const db = drizzlePostgres({ client, schema }) as unknown as Db;
-    return { db, driver: 'postgres', close: () => client.end({ timeout: 5 }) };
+    return {
+      db,
+      driver: 'postgres',
+      close: () => client.end({ timeout: 5 }),
+      listen: async (channel, onPayload, onReconnect) => {
+        let listens = 0;
+        const sub = await client.listen(channel, onPayload, () => {
+          if (++listens > 1) onReconnect?.();
+        });
+        return () => sub.unlisten();
+      },
+    };
   }
   const dataDir = config.dataDir ?? '.data';
   let client: PGlite;
@@ -51,5 +71,13 @@ export async function createDb(config: DbConfig): Promise<DbHandle> {
     client = await PGlite.create(dir);
   }
   const db = drizzlePglite({ client, schema }) as unknown as Db;
-  return { db, driver: 'pglite', close: () => client.close() };
+  return {
+    db,
+    driver: 'pglite',
+    close: () => client.close(),
+    listen: async (channel, onPayload) => {
+      const stop = await client.listen(channel, onPayload);
+      return () => (client.closed ? Promise.resolve() : stop());
+    },
+  };
 }

@@ -103,6 +103,12 @@ export const issues = pgTable(
     uniqueIndex('issues_repository_number_uq').on(t.repositoryId, t.number),
     index('issues_status_idx').on(t.status, t.updatedAt),
     index('issues_owner_idx').on(t.ownerId),
+    // Keyset pages of the admin list, newest first, with and without its filters.
+    index('issues_created_idx').on(t.createdAt, t.id),
+    index('issues_repository_created_idx').on(t.repositoryId, t.createdAt, t.id),
+    index('issues_repository_status_created_idx').on(t.repositoryId, t.status, t.createdAt, t.id),
+    index('issues_status_created_idx').on(t.status, t.createdAt, t.id),
+    index('issues_owner_created_idx').on(t.ownerId, t.createdAt, t.id),
     check('issues_status_check', sql`${t.status} in (${inList(ISSUE_STATUSES)})`),
   ],
 );
@@ -194,6 +200,8 @@ export const tasks = pgTable(
     index('tasks_queue_idx').on(t.createdAt, t.id).where(sql`status = 'pending' and node_id is null`),
     index('tasks_node_active_idx').on(t.nodeId).where(sql`status in ('pending', 'running')`),
     index('tasks_status_idx').on(t.status, t.createdAt),
+    // Statistics over a period (an issue's attempts are read through tasks_issue_attempt_uq).
+    index('tasks_created_idx').on(t.createdAt),
     check('tasks_status_check', sql`${t.status} in (${inList(TASK_STATUSES)})`),
   ],
 );

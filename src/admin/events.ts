@@ -1,0 +1,62 @@
+import { Hono } from 'hono';
+import { streamSSE } from 'hono/streaming';
+import type { Actor } from '../domain/users.js';
+import type { Logger } from '../logger.js';
+import type { LiveBus, LiveEvent } from './live-bus.js';
+import type { AdminEnv } from './session.js';
+
+const KEEPALIVE_MS = 20_000;
+
+/**
+ * Whether a browser may hear of a change: admins hear of all; other users only of their own
+ * issues and their tasks, so ids of other people's work do not leak. Log events go to the log
+ * stream of the one task page that asked, not here.
+ */
+export function mayHear(actor: Actor, event: LiveEvent): boolean {
+  if (event.t === 'resync') return true;
+  if (event.t === 'log') return false;
+  if (actor.isAdmin) return true;
+  if (event.t === 'node') return false;
+  return event.owner === actor.id;
+}
+
+/** `GET /events`: the live changes for every open page, as server-sent events named `change`. */
+export function eventRoutes(deps: { live: LiveBus; logger: Logger }) {
+  return new Hono<AdminEnv>().get('/events', (c) => {
+    const actor = c.get('actor');
+    return streamSSE(c, async (stream) => {
+      let closed = false;
+      let done = () => {};
+      const finished = new Promise<void>((resolve) => (done = resolve));
+      stream.onAbort(() => {
+        closed = true;
+        done();
+      });
+      // Events are written one after another, in the order the database committed them.
+      let queue = Promise.resolve();
+      const unsubscribe = await deps.live.subscribe((event) => {
+        if (closed || !mayHear(actor, event)) return;
+        queue = queue
+          .then(() => stream.writeSSE({ event: 'change', data: JSON.stringify(event) }))
+          .catch(() => {
+            closed = true;
+            done();
+          });
+      });
+      const keepalive = setInterval(() => {
+        queue = queue.then(() => stream.write(': keepalive\n\n')).then(
+          () => undefined,
+          () => done(),
+        );
+      }, KEEPALIVE_MS);
+      try {
+        // Tells the page the stream is live (and, after a reconnect, to re-read what it shows).
+        await stream.writeSSE({ event: 'ready', data: JSON.stringify({ mode: deps.live.mode }) });
+        await finished;
+      } finally {
+        clearInterval(keepalive);
+        unsubscribe();
+      }
+    });
+  });
+}

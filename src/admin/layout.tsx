@@ -1,0 +1,153 @@
+import type { Child, FC } from 'hono/jsx';
+import type { Actor } from '../domain/users.js';
+import type { IssueStatus, TaskStatus } from '../protocol/statuses.js';
+import { ISSUE_STATUS_UI, type Lang, START_BUTTON_UI, type T, TASK_STATUS_UI } from './i18n.js';
+import { CSRF_FIELD } from './session.js';
+
+/** Which section of the navigation a page belongs to. */
+export type Section = 'issues' | 'nodes' | 'credentials' | 'stats' | 'none';
+
+/** What the live script does on a page: the data-* attributes on its body. */
+export type LiveOptions = {
+  /** Event kinds that re-read the page's regions: `task`, `node`. */
+  kinds?: Array<'task' | 'node'>;
+  issueId?: string;
+  taskId?: string;
+  /** Re-read regions on a timer too (node liveness has no event). */
+  refreshSeconds?: number;
+};
+
+/** What a page gives the shell: its title, who is looking, and how it goes live. */
+export type PageProps = {
+  title: string;
+  lang: Lang;
+  t: T;
+  actor?: Actor | undefined;
+  csrf?: string | undefined;
+  section: Section;
+  /** Path and query of this page, for the language switcher to come back to. */
+  here: string;
+  live?: LiveOptions | undefined;
+  children?: Child;
+};
+
+/** The page shell: navigation, language switcher, sign-out, the toast area, and the one script. */
+export const Page: FC<PageProps> = (p) => {
+  const nav: Array<[Section, string, string]> = [['issues', '/admin/issues', p.t('issues')]];
+  if (p.actor?.isAdmin) {
+    nav.push(['nodes', '/admin/nodes', p.t('nodes')], ['credentials', '/admin/credentials', p.t('credentials')], [
+      'stats',
+      '/admin/stats',
+      p.t('statistics'),
+    ]);
+  }
+  const other: Lang = p.lang === 'zh' ? 'en' : 'zh';
+  return (
+    <html lang={p.lang === 'zh' ? 'zh-CN' : 'en'}>
+      <head>
+        <meta charset="utf-8" />
+        <meta name="viewport" content="width=device-width, initial-scale=1" />
+        <title>{`${p.title} · Gaffer`}</title>
+        <link rel="stylesheet" href="/admin/assets/admin.css" />
+      </head>
+      <body
+        data-csrf={p.csrf}
+        data-live={p.actor ? '1' : undefined}
+        data-live-kinds={p.live?.kinds?.join(',')}
+        data-live-issue={p.live?.issueId}
+        data-live-task={p.live?.taskId}
+        data-refresh-seconds={p.live?.refreshSeconds}
+      >
+        <header class="top">
+          <span class="brand">{p.t('appName')}</span>
+          {p.actor &&
+            nav.map(([key, href, label]) => (
+              <a href={href} class={key === p.section ? 'current' : undefined}>
+                {label}
+              </a>
+            ))}
+          <span class="spacer" />
+          {p.actor && (
+            <span class="who" title={p.t('live')}>
+              <span id="live-dot" class="live-dot" />
+              {p.actor.email}
+            </span>
+          )}
+          <a id="lang-switch" href={`/admin/lang/${other}?next=${encodeURIComponent(p.here)}`}>
+            {p.t('switchLang')}
+          </a>
+          {p.actor && p.csrf && (
+            <form method="post" action="/admin/logout">
+              <input type="hidden" name={CSRF_FIELD} value={p.csrf} />
+              <button class="link" type="submit">
+                {p.t('signOut')}
+              </button>
+            </form>
+          )}
+        </header>
+        <main>{p.children}</main>
+        <div id="toasts" aria-live="polite" />
+        <script src="/admin/assets/admin.js" defer />
+      </body>
+    </html>
+  );
+};
+
+/** The seed's issue status badge. */
+export const IssueBadge: FC<{ status: IssueStatus; lang: Lang }> = ({ status, lang }) => {
+  const ui = ISSUE_STATUS_UI[status];
+  return (
+    <span class={`badge ${ui.colour}`} data-status={status}>
+      {ui[lang]}
+    </span>
+  );
+};
+
+/** A task status badge. */
+export const TaskBadge: FC<{ status: TaskStatus; lang: Lang }> = ({ status, lang }) => {
+  const ui = TASK_STATUS_UI[status];
+  return (
+    <span class={`badge ${ui.colour}`} data-task-status={status}>
+      {ui[lang]}
+    </span>
+  );
+};
+
+/** The seed's Start button; enabled ones call the start API from the page script. */
+export const StartButton: FC<{ issueId: string; status: IssueStatus; lang: Lang }> = ({ issueId, status, lang }) => {
+  const ui = START_BUTTON_UI[status];
+  return (
+    <button
+      type="button"
+      class={`btn ${ui.colour}`}
+      data-start={ui.enabled ? issueId : undefined}
+      data-start-state={status}
+      disabled={!ui.enabled}
+    >
+      {ui.spinner && <span class="spinner" aria-hidden="true" />}
+      {ui[lang]}
+    </button>
+  );
+};
+
+/** A UTC timestamp; `—` when unset. */
+export const Time: FC<{ at: Date | null | undefined; t: T }> = ({ at, t }) =>
+  at ? <time datetime={at.toISOString()}>{formatTime(at)}</time> : <span class="muted">{t('none')}</span>;
+
+/** `2026-01-02 03:04:05 UTC`: one zone for every reader, so times compare at a glance. */
+export function formatTime(at: Date): string {
+  return `${at.toISOString().slice(0, 19).replace('T', ' ')} UTC`;
+}
+
+/** A duration in seconds, short: `850ms`, `42s`, `3m 5s`, `2h 10m`. */
+export function formatDuration(seconds: number | null): string {
+  if (seconds === null || !Number.isFinite(seconds)) return '—';
+  if (seconds < 1) return `${Math.round(seconds * 1000)}ms`;
+  if (seconds < 60) return `${Math.round(seconds * 10) / 10}s`;
+  const s = Math.round(seconds);
+  if (s < 3600) return `${Math.floor(s / 60)}m ${s % 60}s`;
+  return `${Math.floor(s / 3600)}h ${Math.floor((s % 3600) / 60)}m`;
+}
+
+/** The hidden CSRF field every form carries. */
+export const CsrfField: FC<{ csrf: string }> = ({ csrf }) => <input type="hidden" name={CSRF_FIELD} value={csrf} />;

@@ -1,0 +1,106 @@
+import type { Context, MiddlewareHandler } from 'hono';
+import { Hono } from 'hono';
+import type { HtmlProblemRenderer } from '../api/errors.js';
+import type { Config } from '../config.js';
+import type { Db } from '../db/types.js';
+import type { CredentialCipher } from '../domain/credential-cipher.js';
+import type { Scheduler } from '../domain/scheduler.js';
+import type { Logger } from '../logger.js';
+import { ADMIN_CSS, ADMIN_JS } from './assets.js';
+import { credentialPages } from './credentials.js';
+import { eventRoutes } from './events.js';
+import { langOf, translator } from './i18n.js';
+import { issuePages } from './issues.js';
+import { Page } from './layout.js';
+import type { LiveBus } from './live-bus.js';
+import { loginPages } from './login.js';
+import { nodePages } from './nodes.js';
+import { type AdminEnv, requireSession, withLang } from './session.js';
+import { statsPages } from './stats.js';
+import { taskPages } from './tasks.js';
+
+/** What the admin page is built from. */
+export type AdminDeps = {
+  config: Config;
+  db: Db;
+  logger: Logger;
+  now: () => Date;
+  scheduler: Scheduler;
+  cipher: CredentialCipher | undefined;
+  live: LiveBus;
+};
+
+/** The admin page's Content Security Policy: its own script and stylesheet only, no inline code, no framing. */
+export const ADMIN_CSP =
+  "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; " +
+  "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'";
+
+function securityHeaders(): MiddlewareHandler {
+  return async (c, next) => {
+    await next();
+    const h = c.res.headers;
+    h.set('Content-Security-Policy', ADMIN_CSP);
+    h.set('X-Content-Type-Options', 'nosniff');
+    h.set('X-Frame-Options', 'DENY');
+    h.set('Referrer-Policy', 'same-origin');
+    if (!h.has('Cache-Control')) h.set('Cache-Control', 'no-store');
+  };
+}
+
+/**
+ * The admin page, mounted at `/admin`: server-rendered Hono JSX (which escapes all text), one
+ * small script for the Start buttons, toasts and live updates, and server-sent events.
+ */
+export function adminRoutes(deps: AdminDeps) {
+  const { db } = deps;
+  const logger = deps.logger.child({ component: 'admin' });
+  const secureCookies = deps.config.publicUrl.startsWith('https://');
+  const asset = (type: string, body: string) => (c: Context) =>
+    c.body(body, 200, { 'content-type': `${type}; charset=utf-8`, 'cache-control': 'no-cache' });
+
+  const signedIn = new Hono<AdminEnv>()
+    .use(requireSession(db))
+    .get('/', (c) => c.redirect('/admin/issues', 303))
+    .route('/', issuePages(db))
+    .route('/', taskPages({ db, live: deps.live, logger }))
+    .route('/', eventRoutes({ live: deps.live, logger }))
+    .route('/nodes', nodePages({ db, scheduler: deps.scheduler, now: deps.now, heartbeatTimeoutMs: deps.config.nodeHeartbeatTimeoutMs }))
+    .route('/credentials', credentialPages({ db, cipher: deps.cipher }))
+    .route('/stats', statsPages({ db }));
+
+  return new Hono<AdminEnv>()
+    .use(securityHeaders())
+    .use(withLang())
+    .get('/assets/admin.css', asset('text/css', ADMIN_CSS))
+    .get('/assets/admin.js', asset('text/javascript', ADMIN_JS))
+    .route('/', loginPages({ db, secureCookies }))
+    .route('/', signedIn);
+}
+
+/**
+ * Errors on admin pages, as HTML: the status and reason come from the one mapping in
+ * api/errors.ts; only the wrapping differs. Scripts and event streams still get JSON.
+ */
+export const renderAdminProblem: HtmlProblemRenderer = (c, problem) => {
+  const isPage = c.req.path === '/admin' || c.req.path.startsWith('/admin/');
+  if (!isPage || !(c.req.header('accept') ?? '').includes('text/html')) return undefined;
+  const lang = langOf(c);
+  const t = translator(lang);
+  const heading = problem.status === 404 ? t('notFound') : t('error');
+  return c.html(
+    <Page title={heading} lang={lang} t={t} section="none" here={c.req.path}>
+      <h1>
+        {problem.status} · {heading}
+      </h1>
+      <p class="error-text" id="problem" data-error={problem.error}>
+        {problem.detail}
+      </p>
+      <p>
+        <a href={problem.error === 'unauthenticated' ? '/admin/login' : '/admin/issues'}>
+          {problem.error === 'unauthenticated' ? t('signIn') : t('back')}
+        </a>
+      </p>
+    </Page>,
+    problem.status,
+  );
+};

@@ -1,0 +1,150 @@
+import { Hono } from 'hono';
+import type { FC } from 'hono/jsx';
+import { z } from 'zod';
+import { queryParams } from '../api/validate.js';
+import { type TaskStatsRow, taskStats } from '../db/queries/task-stats.js';
+import type { Db } from '../db/types.js';
+import { TASK_STATUSES } from '../protocol/statuses.js';
+import { type Lang, type T, TASK_STATUS_UI, type TextKey } from './i18n.js';
+import { formatDuration, Page, TaskBadge } from './layout.js';
+import { type AdminEnv, requireAdminSession } from './session.js';
+
+/** The periods the page offers, as how far back they reach. */
+export const STATS_PERIODS = {
+  '24h': { ms: 24 * 3600_000, label: 'last24h' },
+  '7d': { ms: 7 * 24 * 3600_000, label: 'last7d' },
+  '30d': { ms: 30 * 24 * 3600_000, label: 'last30d' },
+  '90d': { ms: 90 * 24 * 3600_000, label: 'last90d' },
+  all: { ms: undefined, label: 'allTime' },
+} as const satisfies Record<string, { ms: number | undefined; label: TextKey }>;
+type Period = keyof typeof STATS_PERIODS;
+
+const statsQuery = z.object({
+  period: z.enum(Object.keys(STATS_PERIODS) as [Period, ...Period[]]).default('7d'),
+});
+
+/** Successes over finished tasks, as a percentage; null with none finished. */
+export function successRate(row: Pick<TaskStatsRow, 'success' | 'failed'>): number | null {
+  const finished = row.success + row.failed;
+  return finished === 0 ? null : (100 * row.success) / finished;
+}
+
+const pct = (v: number | null) => (v === null ? '—' : `${Math.round(v * 10) / 10}%`);
+
+const GroupTable: FC<{ id: string; rows: TaskStatsRow[]; t: T; lang: Lang; heading: string; fallbackName: string }> = (p) => (
+  <table id={p.id}>
+    <thead>
+      <tr>
+        <th>{p.heading}</th>
+        <th class="num">{p.t('total')}</th>
+        <th class="num">{TASK_STATUS_UI.success[p.lang]}</th>
+        <th class="num">{TASK_STATUS_UI.failed[p.lang]}</th>
+        <th class="num">{p.t('successRate')}</th>
+        <th class="num">{p.t('median')}</th>
+        <th class="num">{p.t('p90')}</th>
+      </tr>
+    </thead>
+    <tbody>
+      {p.rows.length === 0 ? (
+        <tr>
+          <td colspan={7} class="muted">
+            —
+          </td>
+        </tr>
+      ) : (
+        p.rows.map((r) => (
+          <tr>
+            <td>{r.name ?? p.fallbackName}</td>
+            <td class="num">{r.total}</td>
+            <td class="num">{r.success}</td>
+            <td class="num">{r.failed}</td>
+            <td class="num">{pct(successRate(r))}</td>
+            <td class="num">{formatDuration(r.medianSeconds)}</td>
+            <td class="num">{formatDuration(r.p90Seconds)}</td>
+          </tr>
+        ))
+      )}
+    </tbody>
+  </table>
+);
+
+/** Statistics (admins), mounted at /stats: tasks by status, success rate, median and p90 duration, per node and repository, over a period. */
+export function statsPages(deps: { db: Db }) {
+  return new Hono<AdminEnv>().use(requireAdminSession()).get('/', async (c) => {
+    const lang = c.get('lang');
+    const t = c.get('t');
+    const { period } = queryParams(c, statsQuery);
+    const range = { withinMs: STATS_PERIODS[period].ms };
+    const [[overall], perNode, perRepo] = await Promise.all([
+      taskStats(deps.db, { ...range, groupBy: 'all' }),
+      taskStats(deps.db, { ...range, groupBy: 'node' }),
+      taskStats(deps.db, { ...range, groupBy: 'repository' }),
+    ]);
+    const all = overall ?? { key: null, name: null, total: 0, pending: 0, running: 0, success: 0, failed: 0, medianSeconds: null, p90Seconds: null };
+    return c.html(
+      <Page
+        title={t('statistics')}
+        lang={lang}
+        t={t}
+        actor={c.get('actor')}
+        csrf={c.get('csrf')}
+        section="stats"
+        here={`/admin/stats?period=${period}`}
+        live={{ kinds: ['task'] }}
+      >
+        <h1>{t('statistics')}</h1>
+        <form class="filters" method="get" action="/admin/stats">
+          <label>
+            {t('period')}
+            <select name="period">
+              {(Object.keys(STATS_PERIODS) as Period[]).map((p) => (
+                <option value={p} selected={p === period}>
+                  {t(STATS_PERIODS[p].label)}
+                </option>
+              ))}
+            </select>
+          </label>
+          <button class="btn blue" type="submit">
+            {t('filter')}
+          </button>
+        </form>
+        <div data-region="stats">
+          <div class="cards" id="summary">
+            <div class="card">
+              <div class="k">{t('total')}</div>
+              <div class="v" data-stat="total">{all.total}</div>
+            </div>
+            <div class="card">
+              <div class="k">{t('successRate')}</div>
+              <div class="v" data-stat="success-rate">{pct(successRate(all))}</div>
+            </div>
+            <div class="card">
+              <div class="k">{t('median')}</div>
+              <div class="v" data-stat="median">{formatDuration(all.medianSeconds)}</div>
+            </div>
+            <div class="card">
+              <div class="k">{t('p90')}</div>
+              <div class="v" data-stat="p90">{formatDuration(all.p90Seconds)}</div>
+            </div>
+          </div>
+          <h2>{t('byStatus')}</h2>
+          <table id="by-status">
+            <tbody>
+              <tr>
+                {TASK_STATUSES.map((s) => (
+                  <td>
+                    <TaskBadge status={s} lang={lang} /> <strong data-count={s}>{all[s]}</strong>
+                  </td>
+                ))}
+              </tr>
+            </tbody>
+          </table>
+          <h2>{t('perNode')}</h2>
+          <GroupTable id="per-node" rows={perNode} t={t} lang={lang} heading={t('node')} fallbackName={t('unassigned')} />
+          <h2>{t('perRepository')}</h2>
+          <GroupTable id="per-repository" rows={perRepo} t={t} lang={lang} heading={t('repository')} fallbackName="—" />
+        </div>
+      </Page>,
+    );
+  });
+}
