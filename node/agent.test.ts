@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -121,7 +122,7 @@ describe('node agent, end to end with real git', () => {
     const files = await git(bare, ['show', '--name-only', '--format=', `refs/heads/${branch}`]);
     expect(files.trim().split('\n').sort()).toEqual(['AGENT_PROMPT.txt', 'AGENT_PROMPT_FILE.txt', 'README.md']);
 
-    // Git asked for credentials and got them through askpass.
+    // Git asked for credentials and got them from Gaffer's credential helper.
     expect(gitHttp.requests.some((r) => r.user === 'x-access-token')).toBe(true);
 
     // Logs arrived, masked; the token is nowhere: server logs, pino, work folder, mirror config.
@@ -168,6 +169,56 @@ describe('node agent, end to end with real git', () => {
     expect(gaffer.logText(third.task_id)).toContain('the cached mirror is broken');
   });
 
+  it('keeps a hostile agent\'s git config and hooks away from the credential: the next task reclones and sends the token only to the real remote', async () => {
+    await createBareRepo(reposRoot, 'tamper');
+    const evilRoot = join(tmp.path, 'evil-repos');
+    await mkdir(evilRoot, { recursive: true });
+    await createBareRepo(evilRoot, 'stolen');
+    // Answers 401 to everything, so git offers its credential there if anything points it there.
+    const evil = await startGitHttpServer({ root: evilRoot, username: 'attacker', password: 'attacker-password' });
+    try {
+      const h = await makeAgent({ mode: 'tamper' });
+      const url = `${gitHttp.url}/tamper.git`;
+      const plan = (p: Record<string, unknown>) => writeFile(join(h.stateDir, 'tamper.json'), JSON.stringify(p));
+
+      // 1. Hooks planted in the mirror (the tree's common dir) run neither at commit nor at push.
+      await plan({ hooks: true });
+      const first = task(url, { issue_number: 50 });
+      const firstReport = await runToReport(h, first);
+      expect(firstReport.body, gaffer.logText(first.task_id)).toMatchObject({ status: 'success' });
+
+      // 2. The agent rewrites the shared config: this task's push is refused, nothing is sent.
+      const askpass = join(h.config.workDir, 'bin', 'gaffer-askpass.sh');
+      expect(existsSync(askpass)).toBe(true);
+      await plan({ evilUrl: evil.url, realPrefix: `${gitHttp.url}/`, askpass });
+      const second = task(url, { issue_number: 51 });
+      const refused = await runToReport(h, second);
+      expect(refused.body.status).toBe('failed');
+      expect(refused.body.error_message).toMatch(/configuration was changed \(.*remote\.origin\.url/);
+      const mirror = h.agent.mirrors.mirrorPathFor(url);
+      expect(await readFile(join(mirror, 'config'), 'utf8')).toContain(evil.url);
+
+      // 3. The next task on the repository discards the tampered mirror, clones again, succeeds.
+      await plan({});
+      const third = task(url, { issue_number: 52 });
+      const report = await runToReport(h, third);
+      expect(report.body.status).toBe('success');
+      expect(gaffer.logText(third.task_id)).toContain('the cached mirror is not safe to use');
+      expect(await readFile(join(mirror, 'config'), 'utf8')).not.toContain(evil.url);
+      const tamperRepo = join(reposRoot, 'tamper.git');
+      expect(await git(tamperRepo, ['branch', '--list', report.body.branch_name])).toContain(report.body.branch_name);
+
+      // The evil server never heard from us, the token went only to the real one, no hook ran,
+      // and the rewritten askpass script never ran with a token in its environment.
+      expect(evil.requests).toEqual([]);
+      expect(existsSync(join(h.stateDir, 'stolen-token'))).toBe(false);
+      expect(gitHttp.requests.filter((r) => r.path.startsWith('/tamper.git') && r.password === TOKEN).length).toBeGreaterThan(0);
+      expect(existsSync(join(h.stateDir, 'hooks-ran'))).toBe(false);
+    } finally {
+      await evil.close();
+    }
+  });
+
   it('passes issue text full of shell metacharacters verbatim and interprets none of it', async () => {
     const bare = await createBareRepo(reposRoot, 'meta');
     const marker = join(tmp.path, `pwned-${randomUUID().slice(0, 8)}`);
@@ -194,7 +245,7 @@ describe('node agent, end to end with real git', () => {
     const h = await makeAgent({ mode: 'noop' });
     const req = task(`file://${bare}`);
     const report = await runToReport(h, req);
-    expect(report.body).toMatchObject({ status: 'failed', error_message: 'no changes' });
+    expect(report.body).toMatchObject({ status: 'failed', error_message: 'no changes', failure_code: 'no_changes' });
     expect(await git(bare, ['branch', '--list'])).toBe('* main\n');
     expect(gaffer.logText(req.task_id)).toContain('fake agent: nothing to do');
   });
@@ -281,11 +332,28 @@ describe('node agent, end to end with real git', () => {
     const report = await runToReport(h, req);
     expect(report.body.status).toBe('failed');
     expect(report.body.error_message).toMatch(/^authentication failed: git ls-remote failed \(auth_failed\)/);
+    expect(report.body.failure_code).toBe('auth');
     expect(report.body.error_message).not.toContain(wrong);
     expect(gaffer.logText(req.task_id)).not.toContain(wrong);
     expect(h.pino()).not.toContain(wrong);
     // Nothing was cloned.
     expect(existsSync(h.agent.mirrors.mirrorPathFor(req.repository_url))).toBe(false);
+  });
+
+  it('reports an unreachable git remote as a network failure, which the server may retry', async () => {
+    const h = await makeAgent({ mode: 'edit' });
+    // A port nothing listens on: the connection is refused.
+    const closed = await new Promise<number>((resolve) => {
+      const srv = createServer();
+      srv.listen(0, '127.0.0.1', () => {
+        const { port } = srv.address() as AddressInfo;
+        srv.close(() => resolve(port));
+      });
+    });
+    const req = task(`http://127.0.0.1:${closed}/gone.git`);
+    const report = await runToReport(h, req);
+    expect(report.body).toMatchObject({ status: 'failed', failure_code: 'git_network' });
+    expect(report.body.error_message).toMatch(/git ls-remote failed \(network\)/);
   });
 
   it('refuses a task when every slot is busy, and drains: cancels and then refuses new work', async () => {
@@ -302,7 +370,11 @@ describe('node agent, end to end with real git', () => {
     expect(h.agent.tasks.runningIds()).toEqual([first.task_id]);
 
     await waitFor(() => existsSync(join(h.stateDir, 'pids.json')), 8000, 'the agent to start');
-    await h.agent.tasks.drain('cancel');
+    const beats = () => gaffer.requests.filter((r) => r.path === `/api/v1/nodes/${gaffer.nodeId}/heartbeat`);
+    const beatsBefore = beats().length;
+    await h.agent.drain('cancel');
+    // The server heard at once that this node is going away, while the task still ran.
+    expect(beats().slice(beatsBefore)[0]?.body).toEqual({ running_task_ids: [first.task_id], draining: true });
     expect((await gaffer.waitForReport(first.task_id)).body).toMatchObject({ status: 'failed', error_message: 'cancelled' });
     const afterDrain = await submit(h, task(`file://${bare}`));
     expect(afterDrain.status).toBe(503);

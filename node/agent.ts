@@ -1,12 +1,12 @@
 import type { Logger } from '../src/logger.js';
 import { agentLabel, type ProcessIssueRequest, type RegisterNodeResponse } from '../src/protocol/node-api.js';
 import { createNodeApp } from './app.js';
-import type { NodeConfig } from './config.js';
+import type { DrainMode, NodeConfig } from './config.js';
 import { installAskpass } from './runner/git-env.js';
 import { createLogStream } from './runner/log-stream.js';
 import { createMirrorStore, type MirrorStore } from './runner/mirror.js';
 import { reportWithRetry, type ReportOutcome } from './runner/report.js';
-import { runTask, type TaskOutcome } from './runner/run-task.js';
+import { reportFailureCode, runTask, type TaskOutcome } from './runner/run-task.js';
 import { createServerClient, type CallResult, type ServerClient } from './server-client.js';
 import { createTaskManager, type TaskManager } from './task-manager.js';
 
@@ -37,6 +37,11 @@ export type NodeAgent = {
   heartbeat(): Promise<CallResult<unknown>>;
   /** Heartbeats on the server's interval until stopped. */
   startHeartbeats(): void;
+  /**
+   * Shuts down gracefully: refuses new tasks, tells the server at once (a heartbeat with
+   * `draining: true`) so it stops assigning here, then finishes or cancels the running tasks.
+   */
+  drain(mode: DrainMode): Promise<void>;
   stopHeartbeats(): void;
   /** The registration currently in use, if any. */
   registration(): RegisterNodeResponse | undefined;
@@ -89,7 +94,13 @@ export function createNodeAgent(deps: NodeAgentDeps): NodeAgent {
       body:
         outcome.status === 'success'
           ? { task_id: req.task_id, branch_name: outcome.branch, status: 'success' }
-          : { task_id: req.task_id, branch_name: '', status: 'failed', error_message: outcome.message },
+          : {
+              task_id: req.task_id,
+              branch_name: '',
+              status: 'failed',
+              error_message: outcome.message,
+              failure_code: reportFailureCode(outcome.code),
+            },
       deadline: Math.max(deadline, Date.now() + (deps.minReportWindowMs ?? 60_000)),
       logger: log,
       baseDelayMs: deps.reportBaseDelayMs,
@@ -120,7 +131,11 @@ export function createNodeAgent(deps: NodeAgentDeps): NodeAgent {
 
   async function heartbeat(): Promise<CallResult<unknown>> {
     if (!creds) return register();
-    const res = await client.heartbeat(creds.node_id, creds.node_token, { running_task_ids: tasks.runningIds() });
+    const res = await client.heartbeat(creds.node_id, creds.node_token, {
+      running_task_ids: tasks.runningIds(),
+      // Sent only while draining: an absent flag leaves an admin's drain in place.
+      ...(tasks.draining ? { draining: true } : {}),
+    });
     if (res.ok) {
       for (const id of res.data.cancel_task_ids) {
         if (tasks.cancel(id)) logger.info({ taskId: id }, 'server asked to cancel a task');
@@ -153,6 +168,16 @@ export function createNodeAgent(deps: NodeAgentDeps): NodeAgent {
         }, seconds * 1000);
       };
       tick();
+    },
+    async drain(mode) {
+      // The manager refuses new work from this call on; the heartbeat then carries the flag.
+      const done = tasks.drain(mode);
+      const told = await heartbeat().catch((err: unknown) => {
+        logger.warn({ err }, 'could not tell the server this node is draining');
+        return undefined;
+      });
+      if (told && !told.ok) logger.warn({ kind: told.kind }, 'could not tell the server this node is draining');
+      await done;
     },
     stopHeartbeats() {
       if (heartbeatTimer) clearTimeout(heartbeatTimer);

@@ -4,20 +4,21 @@ import { createLogger } from '../src/logger.js';
 import type { ProcessIssueRequest } from '../src/protocol/node-api.js';
 import { sign, SIGNATURE_HEADER, TIMESTAMP_HEADER } from '../src/protocol/signing.js';
 import { createNodeApp } from './app.js';
-import { createTaskManager, type TaskManager } from './task-manager.js';
+import { ACCEPTED_RETENTION_MS, createTaskManager, type TaskManager } from './task-manager.js';
 import { signedInit } from './test-support/helpers.js';
 
 const SECRET = 'node-signing-secret';
 
-function setup(opts: { capacity?: number; registered?: boolean } = {}) {
+function setup(opts: { capacity?: number; registered?: boolean; finishing?: boolean; now?: () => number } = {}) {
   const started: ProcessIssueRequest[] = [];
   const tasks: TaskManager = createTaskManager({
     capacity: opts.capacity ?? 1,
     logger: createLogger({ level: 'silent' }),
-    // Never finishes: a slot stays taken for the whole test.
+    now: opts.now,
+    // Unless `finishing`, never finishes: a slot stays taken for the whole test.
     execute: (req) => {
       started.push(req);
-      return new Promise(() => {});
+      return opts.finishing ? Promise.resolve() : new Promise(() => {});
     },
   });
   const app = createNodeApp({ tasks, signingSecret: () => (opts.registered === false ? undefined : SECRET), logger: createLogger({ level: 'silent' }) });
@@ -111,6 +112,39 @@ describe('POST /process-issue', () => {
     expect(res.status).toBe(429);
     expect(await res.json()).toMatchObject({ accepted: false, error: 'no_capacity', detail: 'all 1 task slots are busy' });
     expect(tasks.runningIds()).toHaveLength(1);
+  });
+
+  it('refuses with 409 a replay of a signed request for a task that already ran, within the signature window', async () => {
+    const { app, started, tasks } = setup({ finishing: true });
+    const req = body();
+    const init = signedInit(SECRET, req);
+    expect((await app.request('/process-issue', init)).status).toBe(202);
+    await tasks.idle();
+    expect(started).toHaveLength(1);
+    expect(tasks.runningIds()).toEqual([]);
+
+    const replay = await app.request('/process-issue', init);
+    expect(replay.status).toBe(409);
+    expect(await replay.json()).toMatchObject({ accepted: false, error: 'already_processed' });
+    // Freshly signed makes no difference: the task id is what was seen.
+    expect((await app.request('/process-issue', signedInit(SECRET, req))).status).toBe(409);
+    await tasks.idle();
+    expect(started).toHaveLength(1);
+    // Other tasks are still taken.
+    expect((await app.request('/process-issue', signedInit(SECRET, body()))).status).toBe(202);
+  });
+
+  it('remembers accepted task ids only as long as a signature could be replayed', async () => {
+    let t = Date.now();
+    const tasks = createTaskManager({ capacity: 1, logger: createLogger({ level: 'silent' }), now: () => t, execute: async () => {} });
+    const req = body();
+    expect(tasks.submit(req)).toEqual({ kind: 'accepted' });
+    await tasks.idle();
+    t += ACCEPTED_RETENTION_MS - 1000;
+    expect(tasks.submit(req)).toEqual({ kind: 'replayed' });
+    t += 2000;
+    expect(tasks.submit(req)).toEqual({ kind: 'accepted' });
+    await tasks.idle();
   });
 
   it('refuses everything with 503 before registration', async () => {

@@ -92,6 +92,12 @@ export function createNodeApp(deps: NodeAppDeps) {
         return c.json({ accepted: true, task_id: req.task_id }, 202);
       case 'duplicate':
         return c.json({ accepted: true, task_id: req.task_id, detail: 'already running' }, 202);
+      case 'replayed':
+        deps.logger.warn({ taskId: req.task_id }, 'refused a task this node already ran');
+        return c.json(
+          { accepted: false, error: 'already_processed', detail: 'this task was already accepted and run here; it is not run again' },
+          409,
+        );
       case 'draining':
         return c.json({ accepted: false, error: 'draining', detail: 'this node is shutting down and takes no new tasks' }, 503);
       case 'full':

@@ -47,7 +47,8 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
     if (stopping) return;
     stopping = true;
     logger.info({ signal, mode: config.drainMode, running: agent.tasks.runningIds().length }, 'draining');
-    await agent.tasks.drain(config.drainMode);
+    // Heartbeats go on while draining (they carry `draining: true`), so the leases hold.
+    await agent.drain(config.drainMode);
     agent.stopHeartbeats();
     await agent.heartbeat().catch(() => undefined);
     await new Promise<void>((resolve) => server.close(() => resolve()));

@@ -1,11 +1,14 @@
 import type { Logger } from '../src/logger.js';
 import type { ProcessIssueRequest } from '../src/protocol/node-api.js';
+import { MAX_SKEW_SECONDS } from '../src/protocol/signing.js';
 import type { DrainMode } from './config.js';
 
 /** Why a task was or was not taken. */
 export type SubmitResult =
   | { kind: 'accepted' }
   | { kind: 'duplicate' }
+  /** Accepted here before and no longer running: a replayed request, never run twice. */
+  | { kind: 'replayed' }
   | { kind: 'full'; running: number; capacity: number }
   | { kind: 'draining' };
 
@@ -27,14 +30,41 @@ export type TaskManager = {
 
 type Running = { controller: AbortController; done: Promise<void> };
 
+/**
+ * How long an accepted task id is remembered: a signed request stays valid while its timestamp
+ * is within MAX_SKEW_SECONDS of the node's clock either way, so a replay can come up to twice
+ * that after the original was accepted.
+ */
+export const ACCEPTED_RETENTION_MS = 2 * MAX_SKEW_SECONDS * 1000;
+/** At most this many ids are remembered, the oldest forgotten first, so memory stays bounded. */
+export const ACCEPTED_MAX = 10_000;
+
 /** Creates the task manager; tasks start only through `submit`. */
-export function createTaskManager(opts: { capacity: number; execute: TaskExecutor; logger: Logger }): TaskManager {
+export function createTaskManager(opts: {
+  capacity: number;
+  execute: TaskExecutor;
+  logger: Logger;
+  now?: () => number;
+}): TaskManager {
+  const now = opts.now ?? Date.now;
   const running = new Map<string, Running>();
+  // Task id → when it was accepted, oldest first (a Map keeps insertion order).
+  const accepted = new Map<string, number>();
   let draining = false;
+
+  const forgetOld = () => {
+    const cutoff = now() - ACCEPTED_RETENTION_MS;
+    for (const [id, at] of accepted) {
+      if (at >= cutoff && accepted.size <= ACCEPTED_MAX) break;
+      accepted.delete(id);
+    }
+  };
 
   return {
     submit(req) {
       if (running.has(req.task_id)) return { kind: 'duplicate' };
+      forgetOld();
+      if (accepted.has(req.task_id)) return { kind: 'replayed' };
       if (draining) return { kind: 'draining' };
       if (running.size >= opts.capacity) return { kind: 'full', running: running.size, capacity: opts.capacity };
       const controller = new AbortController();
@@ -44,6 +74,7 @@ export function createTaskManager(opts: { capacity: number; execute: TaskExecuto
         .catch((err: unknown) => opts.logger.error({ err, taskId: req.task_id }, 'task executor failed'))
         .finally(() => running.delete(req.task_id));
       running.set(req.task_id, { controller, done });
+      accepted.set(req.task_id, now());
       return { kind: 'accepted' };
     },
     cancel(taskId) {

@@ -1,3 +1,4 @@
+import { assertRepositoryConfigSafe } from './config-guard.js';
 import { gitClient } from './git.js';
 import { GitOperationError, toGitError } from './git-error.js';
 import type { GitEnvs } from './mirror.js';
@@ -41,47 +42,30 @@ export async function commitChanges(args: {
   }
 }
 
-// Settings that could send the credential somewhere else, or run something, when we push.
-const DANGEROUS_KEYS = /^(url\..*|credential.*|include\..*|includeif\..*|http\..*|core\.(askpass|sshcommand|gitproxy|fsmonitor|hookspath)|remote\..*\.(pushurl|receivepack|proxy)|protocol\..*)$/i;
-
 /**
- * The agent runs with write access to the repository, so before the credential goes anywhere,
- * check that it did not add settings (url rewrites, proxies, helpers) that would redirect it.
+ * Pushes the commit to the branch on the remote URL itself, so no remote-tracking ref is written.
+ * It runs in the mirror, not the agent's working tree: the tree's `.git` file and configuration
+ * are the agent's to rewrite, while the mirror's configuration is checked first (the commit is
+ * there already, since working trees share the mirror's object store). Hooks are off twice over:
+ * `--no-verify` here and `core.hooksPath=/dev/null` on every git command Gaffer runs.
  */
-export async function assertRepositoryConfigSafe(treePath: string, envs: GitEnvs): Promise<void> {
-  const g = gitClient({ cwd: treePath, env: envs.plain });
-  let listing: string;
-  try {
-    listing = await g.raw(['config', '--list', '--show-scope', '--name-only']);
-  } catch (err) {
-    throw toGitError('config', err, envs.secrets);
-  }
-  const bad = listing
-    .split('\n')
-    .map((line) => line.split('\t'))
-    .filter(([scope, key]) => (scope === 'local' || scope === 'worktree') && key !== undefined && DANGEROUS_KEYS.test(key))
-    .map(([, key]) => key!);
-  if (bad.length > 0) {
-    throw new GitOperationError('other', 'push', `refusing to push: the repository configuration was changed (${bad.join(', ')})`);
-  }
-}
-
-/** Pushes HEAD to the branch on the remote URL itself, so no remote-tracking ref is written. */
 export async function pushBranch(args: {
-  treePath: string;
+  mirrorPath: string;
   repoUrl: string;
   branch: string;
+  commit: string;
   envs: GitEnvs;
   signal?: AbortSignal;
 }): Promise<void> {
-  await assertRepositoryConfigSafe(args.treePath, args.envs);
+  if (!/^[0-9a-f]{40,64}$/.test(args.commit)) throw new GitOperationError('other', 'push', 'refusing to push: not a commit id');
+  await assertRepositoryConfigSafe(args.mirrorPath, { url: args.repoUrl }, args.envs, 'push');
   try {
-    await gitClient({ cwd: args.treePath, env: args.envs.withCredential, signal: args.signal }).raw([
+    await gitClient({ cwd: args.mirrorPath, env: args.envs.withCredential, signal: args.signal }).raw([
       'push',
       '--no-verify',
       '--porcelain',
       args.repoUrl,
-      `HEAD:refs/heads/${args.branch}`,
+      `${args.commit}:refs/heads/${args.branch}`,
     ]);
   } catch (err) {
     throw toGitError('push', err, args.envs.secrets);

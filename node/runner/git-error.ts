@@ -1,7 +1,10 @@
 import { maskSecrets } from '../../src/logger.js';
 
-/** Why a git operation failed, as far as git's own words tell. */
-export type GitErrorCode = 'auth_failed' | 'not_found' | 'network' | 'other';
+/**
+ * Why a git operation failed, as far as git's own words tell; `unsafe_config` is Gaffer refusing
+ * to run a credentialed command in a repository whose configuration was tampered with.
+ */
+export type GitErrorCode = 'auth_failed' | 'not_found' | 'network' | 'unsafe_config' | 'other';
 
 /** A failed git operation; the message is already masked, the raw error kept as `cause`. */
 export class GitOperationError extends Error {

@@ -26,6 +26,8 @@ export function gitClient(opts: GitClientOptions): SimpleGit {
       allowUnsafeConfigEnvCount: true,
       allowUnsafeCredentialHelper: true,
       allowUnsafeHooksPath: true,
+      // GIT_CONFIG_GLOBAL=/dev/null, to shut out a ~/.gitconfig the agent could have written.
+      allowUnsafeConfigPaths: true,
     },
     config: ['core.hooksPath=/dev/null', 'commit.gpgsign=false', 'advice.detachedHead=false'],
   }).env(opts.env);

@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, rename, rm, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdir, realpath, rename, rm, stat } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { assertRepositoryConfigSafe, MIRROR_FETCH_REFSPEC } from './config-guard.js';
 import { gitClient } from './git.js';
 import { GitOperationError, toGitError } from './git-error.js';
 
@@ -70,9 +71,14 @@ export function createMirrorStore(opts: MirrorStoreOptions): MirrorStore {
   const git = (cwd: string, env: Record<string, string>, signal?: AbortSignal) =>
     gitClient({ cwd, env, signal, stallTimeoutMs: opts.stallTimeoutMs });
 
-  async function fetchMirror(path: string, envs: GitEnvs, signal?: AbortSignal): Promise<void> {
+  /**
+   * Fetches into the mirror from the URL itself, never the configured remote, after checking the
+   * configuration holds nothing that could redirect the credential or run a command.
+   */
+  async function fetchMirror(path: string, repoUrl: string, envs: GitEnvs, signal?: AbortSignal): Promise<void> {
+    await assertRepositoryConfigSafe(path, { url: repoUrl }, envs, 'fetch');
     try {
-      await git(path, envs.withCredential, signal).raw(['fetch', '--prune', '--no-tags', 'origin']);
+      await git(path, envs.withCredential, signal).raw(['fetch', '--prune', '--no-tags', repoUrl, MIRROR_FETCH_REFSPEC]);
     } catch (err) {
       throw toGitError('fetch', err, envs.secrets);
     }
@@ -86,11 +92,13 @@ export function createMirrorStore(opts: MirrorStoreOptions): MirrorStore {
       const g = git(mirrorsDir, envs.plain, signal);
       await g.raw(['init', '--bare', '--quiet', tmp]);
       const m = git(tmp, envs.plain, signal);
+      // For people looking at the mirror, and checked before every fetch; git never fetches
+      // through it: the URL is always given on the command line.
       await m.raw(['config', 'remote.origin.url', repoUrl]);
       // Remote branches go to refs/remotes so refs/heads stays free for the tasks' own branches.
-      await m.raw(['config', 'remote.origin.fetch', '+refs/heads/*:refs/remotes/origin/*']);
+      await m.raw(['config', 'remote.origin.fetch', MIRROR_FETCH_REFSPEC]);
       await m.raw(['config', 'gc.auto', '0']);
-      await fetchMirror(tmp, envs, signal);
+      await fetchMirror(tmp, repoUrl, envs, signal);
       await rename(tmp, path);
     } catch (err) {
       await rm(tmp, { recursive: true, force: true });
@@ -105,7 +113,17 @@ export function createMirrorStore(opts: MirrorStoreOptions): MirrorStore {
     const g = git(mirrorPath, args.envs.plain, args.signal);
     try {
       await g.raw(['worktree', 'prune']);
-      await g.raw(['worktree', 'add', '--quiet', '-B', args.branch, args.treePath, `refs/remotes/origin/${args.defaultBranch}`]);
+      // --no-track: no branch section is written into the shared configuration.
+      await g.raw([
+        'worktree',
+        'add',
+        '--quiet',
+        '--no-track',
+        '-B',
+        args.branch,
+        args.treePath,
+        `refs/remotes/origin/${args.defaultBranch}`,
+      ]);
       return (await git(args.treePath, args.envs.plain, args.signal).raw(['rev-parse', 'HEAD'])).trim();
     } catch (err) {
       throw toGitError('worktree add', err, args.envs.secrets);
@@ -124,12 +142,16 @@ export function createMirrorStore(opts: MirrorStoreOptions): MirrorStore {
             const bare = await git(mirrorPath, args.envs.plain, args.signal).raw(['rev-parse', '--is-bare-repository']);
             if (bare.trim() !== 'true') throw new GitOperationError('other', 'rev-parse', 'mirror is not a bare repository');
             args.note?.('fetching the cached mirror');
-            await fetchMirror(mirrorPath, args.envs, args.signal);
+            await fetchMirror(mirrorPath, args.repoUrl, args.envs, args.signal);
           } catch (err) {
             const ge = toGitError('fetch', err, args.envs.secrets);
             // Only damage on our side is cured by recloning; the remote's problems would recur.
-            if (ge.code !== 'other' || args.signal?.aborted) throw ge;
-            args.note?.(`the cached mirror is broken (${ge.message}); cloning it again`);
+            if ((ge.code !== 'other' && ge.code !== 'unsafe_config') || args.signal?.aborted) throw ge;
+            args.note?.(
+              ge.code === 'unsafe_config'
+                ? `the cached mirror is not safe to use (${ge.message}); discarding it and cloning again`
+                : `the cached mirror is broken (${ge.message}); cloning it again`,
+            );
             await rm(mirrorPath, { recursive: true, force: true });
           }
         }
@@ -179,7 +201,11 @@ export async function lsRemoteDefaultBranch(
 ): Promise<string> {
   let out: string;
   try {
-    out = await gitClient({ cwd, env: envs.withCredential, signal, stallTimeoutMs: 120_000 }).raw([
+    // ls-remote needs no repository; the ceiling stops git finding one above `cwd` (the work folder
+    // may sit inside a checkout) whose configuration could rewrite the URL.
+    // The real path: git compares ceilings with the resolved directory it walks up from.
+    const env = { ...envs.withCredential, GIT_CEILING_DIRECTORIES: dirname(await realpath(cwd)) };
+    out = await gitClient({ cwd, env, signal, stallTimeoutMs: 120_000 }).raw([
       'ls-remote',
       '--symref',
       repoUrl,

@@ -2,7 +2,7 @@ import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../../src/logger.js';
 import { maskSecrets } from '../../src/logger.js';
-import type { ProcessIssueRequest } from '../../src/protocol/node-api.js';
+import type { ProcessIssueRequest, ReportFailureCode } from '../../src/protocol/node-api.js';
 import type { NodeConfig } from '../config.js';
 import { agentInvocation } from './agent-command.js';
 import { branchName } from './branch-name.js';
@@ -23,6 +23,28 @@ export type FailureCode =
   | 'agent_not_started'
   | `git_${GitErrorCode}`
   | 'internal';
+
+const WIRE_CODES: Record<FailureCode, ReportFailureCode> = {
+  cancelled: 'cancelled',
+  no_changes: 'no_changes',
+  agent_failed: 'agent_failed',
+  agent_timed_out: 'timeout',
+  agent_not_started: 'agent_failed',
+  git_network: 'git_network',
+  git_auth_failed: 'auth',
+  git_not_found: 'not_found',
+  git_unsafe_config: 'unsafe_config',
+  git_other: 'git_error',
+  internal: 'internal',
+};
+
+/**
+ * The code the server is told with a failed report; it decides retries on it (only
+ * `git_network` is the infrastructure's fault).
+ */
+export function reportFailureCode(code: FailureCode): ReportFailureCode {
+  return WIRE_CODES[code];
+}
 
 /** The result of the work, before it is reported. */
 export type TaskOutcome =
@@ -149,7 +171,7 @@ export async function runTask(req: ProcessIssueRequest, ctx: TaskContext): Promi
 
     // 7. Push.
     logs.note(`pushing ${branch}`);
-    await pushBranch({ treePath: tree.treePath, repoUrl, branch, envs, signal });
+    await pushBranch({ mirrorPath: tree.mirrorPath, repoUrl, branch, commit: commit.head, envs, signal });
     logs.note(`pushed ${commit.head.slice(0, 12)} to ${branch}`);
     return { status: 'success', branch, commit: commit.head, clonedMirror: tree.clonedMirror };
   } catch (err) {

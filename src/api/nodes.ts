@@ -23,6 +23,9 @@ export function nodeRoutes(deps: ApiDeps) {
   const { db, config } = deps;
   const onlineSince = () => new Date(deps.tasks.now().getTime() - config.nodeHeartbeatTimeoutMs);
   const heartbeatInterval = Math.max(5, Math.min(30, Math.floor(config.nodeHeartbeatTimeoutMs / 6000)));
+  // Two beats, and never under 30 s: a heartbeat composed just before a task was accepted may
+  // take the node's whole request timeout (15 s) to land, and must not read as the task's loss.
+  const leaseGraceMs = Math.max(2 * heartbeatInterval * 1000, 30_000);
 
   return new Hono<ApiEnv>()
     .post('/nodes/register', async (c) => {
@@ -51,9 +54,16 @@ export function nodeRoutes(deps: ApiDeps) {
       if (node.id !== id) throw new DomainError('forbidden', 'a node may only heartbeat for itself');
       const body = await jsonBody(c, heartbeatRequest);
       const wasOffline = node.lastHeartbeatAt === null || node.lastHeartbeatAt <= onlineSince();
-      const result = await heartbeat(db, { node, runningTaskIds: body.running_task_ids, now: deps.tasks.now() });
-      if (wasOffline) deps.scheduler.kick();
-      return c.json(result);
+      const result = await heartbeat(deps.tasks, {
+        node,
+        runningTaskIds: body.running_task_ids,
+        draining: body.draining,
+        now: deps.tasks.now(),
+        leaseGraceMs,
+      });
+      // A node back online can take work; a lost task may have been requeued for another node.
+      if (wasOffline || result.lostTaskIds.length > 0) deps.scheduler.kick();
+      return c.json(result.response);
     })
     .get('/nodes', requireAdmin(db), async (c) => c.json({ data: await listNodes(db, onlineSince()) }))
     .post('/nodes', requireAdmin(db), async (c) => {

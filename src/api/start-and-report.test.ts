@@ -1,10 +1,11 @@
+import { eq } from 'drizzle-orm';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { PAT, registerDouble, startIssueApi, startableIssue } from '../../test/flow.js';
 import { createHarness, type Harness, jsonInit } from '../../test/harness.js';
 import { startNodeDouble, type NodeDouble } from '../../test/node-double.js';
 import { getIssue } from '../db/queries/issues.js';
 import { getTask } from '../db/queries/tasks.js';
-import { nodes } from '../db/schema.js';
+import { nodes, tasks } from '../db/schema.js';
 
 describe('start, dispatch and report through the API', () => {
   let h: Harness;
@@ -215,5 +216,66 @@ describe('start, dispatch and report through the API', () => {
     const [a, b] = await Promise.all([startIssueApi(h, admin.token, issue.id), startIssueApi(h, admin.token, issue.id)]);
     expect([a.status, b.status].sort()).toEqual([201, 409]);
     expect(node.dispatches().filter((d) => d.issue_id === issue.id)).toHaveLength(1);
+  });
+});
+
+describe('failure codes in reports, with automatic retry of infrastructure failures', () => {
+  let h: Harness;
+  let node: NodeDouble;
+  let admin: { token: string };
+  let holder: { id: string; token: string };
+  beforeAll(async () => {
+    h = await createHarness({ env: { AUTO_RETRY_INFRA_FAILURES: '1' } });
+    admin = await h.signIn({ admin: true });
+    node = await startNodeDouble();
+    holder = await registerDouble(h, node, { name: 'n-codes', capacity: 5 });
+  });
+  afterAll(async () => {
+    await node?.close();
+    await h?.close();
+  });
+
+  const report = async (issueId: string, body: Record<string, unknown>) => {
+    const res = await h.app.request(`/api/v1/issues/${issueId}/report-branch`, jsonInit('POST', holder.token, body));
+    return { status: res.status, body: (await res.json()) as Record<string, any> };
+  };
+  const attempts = (issueId: string) => h.db.db.select().from(tasks).where(eq(tasks.issueId, issueId)).orderBy(tasks.attempt);
+
+  it('requeues a new attempt after a git network failure, and takes the repeat as a no-op', async () => {
+    const { issue } = await startableIssue(h, admin.token);
+    const started = await startIssueApi(h, admin.token, issue.id);
+    const body = {
+      task_id: started.body.id,
+      branch_name: '',
+      status: 'failed',
+      error_message: 'git push failed (network): unable to access',
+      failure_code: 'git_network',
+    };
+    const first = await report(issue.id, body);
+    expect(first).toMatchObject({ status: 200, body: { status: 'recorded', task: { status: 'failed', failure_kind: 'git_network' } } });
+    expect((await getIssue(h.db.db, issue.id))?.status).toBe('processing');
+    const rows = await attempts(issue.id);
+    expect(rows.map((t) => [t.attempt, t.trigger])).toEqual([
+      [1, 'api'],
+      [2, 'retry'],
+    ]);
+    expect((await report(issue.id, body)).body).toMatchObject({ status: 'duplicate' });
+    expect(await attempts(issue.id)).toHaveLength(2);
+  });
+
+  it('never retries "no changes", and reads an unknown code as an ordinary failure', async () => {
+    const { issue } = await startableIssue(h, admin.token);
+    const started = await startIssueApi(h, admin.token, issue.id);
+    const body = { task_id: started.body.id, branch_name: '', status: 'failed', error_message: 'no changes', failure_code: 'no_changes' };
+    expect((await report(issue.id, body)).body).toMatchObject({ task: { failure_kind: 'agent_failed' } });
+    expect((await report(issue.id, body)).body).toMatchObject({ status: 'duplicate' });
+    expect(await attempts(issue.id)).toHaveLength(1);
+    expect((await getIssue(h.db.db, issue.id))?.status).toBe('terminated');
+
+    const { issue: other } = await startableIssue(h, admin.token);
+    const next = await startIssueApi(h, admin.token, other.id);
+    const future = await report(other.id, { task_id: next.body.id, status: 'failed', error_message: 'x', failure_code: 'from_a_newer_node' });
+    expect(future).toMatchObject({ status: 200, body: { task: { failure_kind: 'agent_failed' } } });
+    expect(await attempts(other.id)).toHaveLength(1);
   });
 });

@@ -7,6 +7,7 @@ import {
   getNodeByTokenHash,
   insertNode,
   listNodesWithLoad,
+  runningTasksOnNodeStartedBefore,
   touchHeartbeat,
   updateNode,
   type NodeWithLoad,
@@ -18,6 +19,7 @@ import type { HeartbeatResponse } from '../protocol/node-api.js';
 import { DomainError } from './errors.js';
 import { expectTransition } from './state-machine.js';
 import { taskTransition } from './task-status.js';
+import { failTask, type TaskDeps } from './tasks.js';
 import { generateToken, hashToken } from './tokens.js';
 
 /** A node as the API shows it: no token, no signing secret. */
@@ -114,25 +116,63 @@ export async function authenticateNode(db: DbOrTx, token: string | undefined): P
   return node;
 }
 
+/** What a heartbeat did beyond the answer to the node. */
+export type HeartbeatResult = {
+  response: HeartbeatResponse;
+  /** Running tasks the node no longer reports, failed as `node_lost` (and perhaps requeued). */
+  lostTaskIds: string[];
+};
+
 /**
- * Records a heartbeat and reconciles: a task the node runs that the server still had as
- * delivered-but-unconfirmed becomes `running`; a task it runs that the server no longer holds it
- * to comes back in `cancel_task_ids`.
+ * Records a heartbeat and reconciles:
+ * - a task the node runs that the server still had as delivered-but-unconfirmed becomes `running`;
+ * - a task it runs that the server no longer holds it to comes back in `cancel_task_ids`;
+ * - a task the server has as `running` on this node that the node no longer reports (it
+ *   restarted, or lost the task) fails as `node_lost` rather than waiting for the task timeout.
+ *   Only once it has been running for `leaseGraceMs`: a heartbeat composed just before the node
+ *   accepted a task can arrive after the server recorded the 202, and must not fail that task.
+ * - `draining: true` (the node is shutting down) marks the node `draining`, so nothing more is
+ *   assigned to it; only an admin's resume makes it active again.
  */
 export async function heartbeat(
-  db: DbOrTx,
-  params: { node: NodeRow; runningTaskIds: string[]; now: Date },
-): Promise<HeartbeatResponse> {
-  const node = await touchHeartbeat(db, params.node.id, params.now);
+  deps: Pick<TaskDeps, 'db' | 'now' | 'settings' | 'onEvent' | 'logger'>,
+  params: { node: NodeRow; runningTaskIds: string[]; draining?: boolean | undefined; now: Date; leaseGraceMs: number },
+): Promise<HeartbeatResult> {
+  const { db } = deps;
+  let node = await touchHeartbeat(db, params.node.id, params.now);
   if (!node) throw new DomainError('not_found', 'node was removed');
+  if (params.draining === true && node.status !== 'draining') {
+    node = (await updateNode(db, node.id, { status: 'draining' })) ?? node;
+    deps.logger.info({ node: node.name }, 'node is shutting down; marked draining');
+  }
   const held = await tasksHeldByNode(db, node.id, params.runningTaskIds);
   for (const task of held) {
     if (task.status !== 'pending') continue;
     const to = expectTransition(`task ${task.id}`, taskTransition('pending', 'accept'));
     await compareAndSetTask(db, { id: task.id, from: 'pending', nodeId: node.id, set: { status: to, startedAt: params.now } });
   }
+
+  const reported = new Set(params.runningTaskIds);
+  const startedBefore = new Date(params.now.getTime() - params.leaseGraceMs);
+  const lostTaskIds: string[] = [];
+  for (const task of await runningTasksOnNodeStartedBefore(db, node.id, startedBefore)) {
+    if (reported.has(task.id)) continue;
+    // failTask re-reads the task under a lock and checks the node, so a report that landed
+    // meanwhile wins and this is a no-op.
+    const r = await failTask(deps, {
+      taskId: task.id,
+      kind: 'node_lost',
+      message: `node lost: ${node.name} no longer reports running this task (did its agent restart?)`,
+      nodeId: node.id,
+    });
+    if (r.kind === 'ended') lostTaskIds.push(task.id);
+  }
+
   const heldIds = new Set(held.map((t) => t.id));
-  return { status: node.status, cancel_task_ids: params.runningTaskIds.filter((id) => !heldIds.has(id)) };
+  return {
+    response: { status: node.status, cancel_task_ids: params.runningTaskIds.filter((id) => !heldIds.has(id)) },
+    lostTaskIds,
+  };
 }
 
 export async function editNode(

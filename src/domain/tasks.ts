@@ -22,8 +22,11 @@ import { expectTransition } from './state-machine.js';
 import { taskTransition } from './task-status.js';
 import type { Actor } from './users.js';
 
-/** Failure kinds that are the infrastructure's fault, and so may be retried automatically. */
-export const INFRA_FAILURES = ['node_lost', 'dispatch_failed'] as const;
+/**
+ * Failure kinds that are the infrastructure's fault, and so may be retried automatically:
+ * a lost or unreachable node, and a clone, fetch or push that could not reach the remote.
+ */
+export const INFRA_FAILURES = ['node_lost', 'dispatch_failed', 'git_network'] as const;
 
 /** Why a task failed. */
 export type FailureKind =
@@ -264,6 +267,15 @@ export async function cancelTask(
   return result.task;
 }
 
+/**
+ * The failure kind a node's failed report is recorded as. Only a network failure talking to the
+ * git remote is the infrastructure's fault; everything else (no changes, the agent, a refused
+ * token) would fail the same way again, so it stays `agent_failed` and is never retried alone.
+ */
+export function reportedFailureKind(report: Pick<ReportBranchRequest, 'failure_code'>): FailureKind {
+  return report.failure_code === 'git_network' ? 'git_network' : 'agent_failed';
+}
+
 /** How a report was taken. */
 export type ReportResult = { kind: 'recorded'; task: TaskRow } | { kind: 'duplicate'; task: TaskRow };
 
@@ -288,10 +300,11 @@ export async function reportBranch(
   const { task } = ctx;
   // Stored trimmed, so a repeat is compared the same way.
   const failMessage = report.error_message?.trim() || 'failed';
+  const failKind = reportedFailureKind(report);
   if (task.status === 'success' || task.status === 'failed') {
     const same =
       (task.status === 'success' && report.status === 'success' && task.resultBranch === report.branch_name) ||
-      (task.status === 'failed' && report.status === 'failed' && task.failureKind === 'agent_failed' &&
+      (task.status === 'failed' && report.status === 'failed' && task.failureKind === failKind &&
         task.errorMessage === failMessage);
     if (same) return { kind: 'duplicate', task };
     throw new DomainError('stale_attempt', `task ${task.id} is already ${task.status}; this report is not current`, {
@@ -300,7 +313,7 @@ export async function reportBranch(
   }
 
   if (report.status === 'failed') {
-    const r = await failTask(deps, { taskId: task.id, kind: 'agent_failed', message: failMessage, nodeId: params.nodeId });
+    const r = await failTask(deps, { taskId: task.id, kind: failKind, message: failMessage, nodeId: params.nodeId });
     if (r.kind !== 'ended') throw new DomainError('stale_attempt', `task ${task.id} is no longer current`);
     return { kind: 'recorded', task: r.task };
   }

@@ -56,6 +56,11 @@ export type RegisterNodeResponse = z.infer<typeof registerNodeResponse>;
 /** Node → server `POST /api/v1/nodes/{id}/heartbeat`, node token as bearer. */
 export const heartbeatRequest = z.object({
   running_task_ids: z.array(z.string().uuid()).max(1000).default([]),
+  /**
+   * The node is shutting down: the server marks it `draining` so nothing more is sent to it.
+   * Absent or false changes nothing, so a heartbeat never undoes an admin's drain.
+   */
+  draining: z.boolean().optional(),
 });
 export type HeartbeatRequest = z.input<typeof heartbeatRequest>;
 
@@ -77,11 +82,36 @@ export type LogChunkRequest = z.infer<typeof logChunkRequest>;
 export const logChunkResponse = z.object({ offset: z.number().int().min(0), truncated: z.boolean() });
 export type LogChunkResponse = z.infer<typeof logChunkResponse>;
 
-/** Node → server `POST /api/v1/issues/{issue_id}/report-branch`: the seed's body. */
+/**
+ * Why a node's task failed, as the node classified it. `git_network` (clone, fetch or push could
+ * not reach the remote) is an infrastructure failure the server may retry automatically; the rest
+ * are the agent's or the repository's and are never retried by themselves.
+ */
+export const REPORT_FAILURE_CODES = [
+  'git_network',
+  'auth',
+  'not_found',
+  'git_error',
+  'unsafe_config',
+  'no_changes',
+  'agent_failed',
+  'timeout',
+  'cancelled',
+  'internal',
+] as const;
+/** One of {@link REPORT_FAILURE_CODES}. */
+export type ReportFailureCode = (typeof REPORT_FAILURE_CODES)[number];
+
+/** Node → server `POST /api/v1/issues/{issue_id}/report-branch`: the seed's body, plus an optional failure code. */
 export const reportBranchRequest = z.object({
   task_id: z.string().uuid(),
   branch_name: z.string().max(255).default(''),
   status: z.enum(['success', 'failed']),
   error_message: z.string().max(10_000).nullish(),
+  /**
+   * Only with `failed`. A code this server does not know (a newer node) reads as absent, so the
+   * report is still taken, as an ordinary failure, rather than refused.
+   */
+  failure_code: z.enum(REPORT_FAILURE_CODES).optional().catch(undefined),
 });
 export type ReportBranchRequest = z.input<typeof reportBranchRequest>;

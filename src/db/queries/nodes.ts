@@ -1,6 +1,6 @@
-import { and, asc, count, eq, gt, inArray, sql } from 'drizzle-orm';
+import { and, asc, count, eq, gt, lt, sql } from 'drizzle-orm';
 import { ACTIVE_TASK_STATUSES } from '../../protocol/statuses.js';
-import { credentials, nodes, tasks, type NodeRow } from '../schema.js';
+import { credentials, nodes, tasks, type NodeRow, type TaskRow } from '../schema.js';
 import type { DbOrTx } from '../types.js';
 
 export type NewNode = typeof nodes.$inferInsert;
@@ -48,16 +48,34 @@ export async function touchHeartbeat(db: DbOrTx, id: string, at: Date): Promise<
   return row;
 }
 
+/**
+ * The statuses that hold a node, written as literals rather than bound parameters: only then can
+ * Postgres prove the partial index `tasks_node_active_idx` applies in a generic (cached) plan, as
+ * postgres.js's prepared statements may get; with parameters such a plan scans every task ever run.
+ */
+const holdsNode = sql`${tasks.status} in (${sql.raw(ACTIVE_TASK_STATUSES.map((s) => `'${s}'`).join(', '))})`;
+
+/**
+ * Tasks a node holds as `running` that the server recorded as started before `startedBefore`, for
+ * the heartbeat's per-task lease. The status is a literal for the same partial-index reason.
+ */
+export async function runningTasksOnNodeStartedBefore(db: DbOrTx, nodeId: string, startedBefore: Date): Promise<TaskRow[]> {
+  return db
+    .select()
+    .from(tasks)
+    .where(and(eq(tasks.nodeId, nodeId), sql`${tasks.status} = 'running'`, lt(tasks.startedAt, startedBefore)));
+}
+
 /** Active (pending or running) tasks held by one node, counted fresh. */
 export async function countActiveTasksOnNode(db: DbOrTx, nodeId: string): Promise<number> {
   const [row] = await db
     .select({ n: count() })
     .from(tasks)
-    .where(and(eq(tasks.nodeId, nodeId), inArray(tasks.status, ACTIVE_TASK_STATUSES)));
+    .where(and(eq(tasks.nodeId, nodeId), holdsNode));
   return row?.n ?? 0;
 }
 
-const activeCount = sql<number>`(select count(*)::int from ${tasks} where ${tasks.nodeId} = ${nodes.id} and ${tasks.status} in ('pending', 'running'))`;
+const activeCount = sql<number>`(select count(*)::int from ${tasks} where ${tasks.nodeId} = ${nodes.id} and ${holdsNode})`;
 
 /**
  * The best eligible node for a task, locked for update and skipping nodes another dispatcher
@@ -70,10 +88,17 @@ export async function lockCandidateNode(
   db: DbOrTx,
   params: { requiredLabels: string[]; onlineSince: Date; exclude: string[]; withNodeCredential?: boolean },
 ): Promise<NodeRow | undefined> {
+  // Each node's load is counted once, in a lateral subquery that both the filter and the order
+  // read; as two correlated subqueries it was counted twice per node on every selection.
+  const load = db
+    .select({ running: sql<number>`count(*)::int`.as('running') })
+    .from(tasks)
+    .where(sql`${tasks.nodeId} = ${nodes.id} and ${holdsNode}`)
+    .as('load');
   const conditions = [
     eq(nodes.status, 'active'),
     gt(nodes.lastHeartbeatAt, params.onlineSince),
-    gt(nodes.capacity, activeCount),
+    gt(nodes.capacity, load.running),
     sql`${nodes.labels} @> ${sql.param(params.requiredLabels, nodes.labels)}`,
   ];
   if (params.withNodeCredential) {
@@ -81,17 +106,18 @@ export async function lockCandidateNode(
   }
   if (params.exclude.length > 0) conditions.push(sql`${nodes.id} <> all(${sql.param(params.exclude)}::uuid[])`);
   const [row] = await db
-    .select()
+    .select({ node: nodes })
     .from(nodes)
+    .crossJoinLateral(load)
     .where(and(...conditions))
     .orderBy(
-      sql`${activeCount}::float / greatest(${nodes.capacity}, 1)`,
+      sql`${load.running}::float / greatest(${nodes.capacity}, 1)`,
       sql`${nodes.lastAssignedAt} asc nulls first`,
       asc(nodes.id),
     )
     .limit(1)
     .for('update', { of: nodes, skipLocked: true });
-  return row;
+  return row?.node;
 }
 
 export async function markAssigned(db: DbOrTx, nodeId: string, at: Date): Promise<void> {

@@ -83,7 +83,8 @@ export async function lockQueuedTasks(
   db: DbOrTx,
   params: { now: Date; limit: number; afterId?: string | undefined },
 ): Promise<TaskRow[]> {
-  const conditions = [eq(tasks.status, 'pending'), isNull(tasks.nodeId), lte(tasks.nextDispatchAt, params.now)];
+  // `'pending'` as a literal, so the partial index `tasks_queue_idx` serves generic plans too.
+  const conditions = [sql`${tasks.status} = 'pending'`, isNull(tasks.nodeId), lte(tasks.nextDispatchAt, params.now)];
   if (params.afterId) conditions.push(sql`(${tasks.createdAt}, ${tasks.id}) > ${queueKey(params.afterId)}`);
   return db
     .select()
