@@ -84,6 +84,7 @@ const TEXT = {
   online: { zh: '在线', en: 'Online' },
   offline: { zh: '离线', en: 'Offline' },
   draining: { zh: '排空中', en: 'Draining' },
+  stopping: { zh: '关闭中', en: 'Shutting down' },
   active: { zh: '接收任务', en: 'Active' },
   load: { zh: '负载', en: 'Load' },
   lastHeartbeat: { zh: '最后心跳', en: 'Last heartbeat' },

@@ -61,9 +61,7 @@ export function nodePages(deps: { db: Db; scheduler: Scheduler; now: () => Date;
                         <span class={`badge ${n.online ? 'green' : 'gray'}`} data-online={n.online ? '1' : '0'}>
                           {n.online ? t('online') : t('offline')}
                         </span>{' '}
-                        <span class={`badge ${n.status === 'draining' ? 'orange' : 'blue'}`}>
-                          {n.status === 'draining' ? t('draining') : t('active')}
-                        </span>
+                        <span class={`badge ${n.status === 'active' ? 'blue' : 'orange'}`}>{t(n.status)}</span>
                       </td>
                       <td class="num">
                         {n.running} / {n.capacity}

@@ -98,22 +98,32 @@ describe('nodes API', () => {
     expect((await getTask(h.db.db, other.body.id))?.status).toBe('running');
   });
 
-  it('marks a node that says it is draining as draining until an admin resumes it', async () => {
-    const me = await registerDouble(h, double, { name: `bye-${Date.now()}`, capacity: 2 });
-    const beat = async (body: Record<string, unknown>) =>
-      (await h.app.request(`/api/v1/nodes/${me.id}/heartbeat`, jsonInit('POST', me.token, body))).json();
-    expect(await beat({ running_task_ids: [] })).toMatchObject({ status: 'active' });
-    expect(await beat({ running_task_ids: [], draining: true })).toMatchObject({ status: 'draining' });
+  it('stops assigning to a node that is shutting down, until it registers again; an admin drain outlasts that', async () => {
+    const name = `bye-${Date.now()}`;
+    const me = await registerDouble(h, double, { name, capacity: 2 });
+    const beat = async (who: { id: string; token: string }, body: Record<string, unknown>) =>
+      (await h.app.request(`/api/v1/nodes/${who.id}/heartbeat`, jsonInit('POST', who.token, body))).json();
+    expect(await beat(me, { running_task_ids: [] })).toMatchObject({ status: 'active' });
+    expect(await beat(me, { running_task_ids: [], draining: true })).toMatchObject({ status: 'stopping' });
     // Nothing is assigned to it any more: a start stays queued.
     const { issue } = await startableIssue(h, admin.token);
     const queued = await startIssueApi(h, admin.token, issue.id);
     expect(queued.body).toMatchObject({ status: 'pending', node_id: null });
     expect(double.dispatches()).toEqual([]);
-    // A later heartbeat without the flag does not undo it; an admin's resume does.
-    expect(await beat({ running_task_ids: [] })).toMatchObject({ status: 'draining' });
+    // A later heartbeat without the flag does not undo it; the restarted agent registering does.
+    expect(await beat(me, { running_task_ids: [] })).toMatchObject({ status: 'stopping' });
+    const again = await registerDouble(h, double, { name, capacity: 2 });
+    expect(again.id).toBe(me.id);
+    await h.services.scheduler.pump();
+    await expect.poll(async () => (await getTask(h.db.db, queued.body.id))?.status).toBe('running');
+
+    // An admin's drain is kept across the node's own shutdown and restart; only a resume ends it.
+    expect((await h.app.request(`/api/v1/nodes/${me.id}/drain`, jsonInit('POST', admin.token))).status).toBe(200);
+    expect(await beat(again, { running_task_ids: [queued.body.id], draining: true })).toMatchObject({ status: 'draining' });
+    const third = await registerDouble(h, double, { name, capacity: 2 });
+    expect(await beat(third, { running_task_ids: [queued.body.id] })).toMatchObject({ status: 'draining' });
     const resumed = await h.app.request(`/api/v1/nodes/${me.id}/resume`, jsonInit('POST', admin.token));
     expect(await resumed.json()).toMatchObject({ status: 'active' });
-    await expect.poll(async () => (await getTask(h.db.db, queued.body.id))?.status).toBe('running');
   });
 
   it('lets admins edit, drain, resume and remove nodes; others may not', async () => {

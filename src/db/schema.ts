@@ -12,7 +12,7 @@ import {
   uniqueIndex,
   uuid,
 } from 'drizzle-orm/pg-core';
-import { ISSUE_STATUSES, TASK_STATUSES } from '../protocol/statuses.js';
+import { ISSUE_STATUSES, NODE_STATUSES, TASK_STATUSES } from '../protocol/statuses.js';
 
 const inList = (values: readonly string[]) => sql.raw(values.map((v) => `'${v}'`).join(', '));
 
@@ -121,8 +121,8 @@ export const nodes = pgTable(
     url: text('url').notNull(),
     labels: text('labels').array().notNull().default(sql`'{}'::text[]`),
     capacity: integer('capacity').notNull().default(1),
-    /** Admin intent: `active` takes work, `draining` finishes what it has and takes no more. */
-    status: text('status', { enum: ['active', 'draining'] }).notNull().default('active'),
+    /** `active` takes work; `draining` (an admin's) and `stopping` (the node's own shutdown) finish what they have and take no more. */
+    status: text('status', { enum: NODE_STATUSES }).notNull().default('active'),
     lastHeartbeatAt: timestamp('last_heartbeat_at', { withTimezone: true }),
     lastAssignedAt: timestamp('last_assigned_at', { withTimezone: true }),
     /** sha256 of the node token; the token itself is shown once, at registration. */
@@ -133,7 +133,7 @@ export const nodes = pgTable(
   },
   (t) => [
     check('nodes_capacity_check', sql`${t.capacity} >= 0`),
-    check('nodes_status_check', sql`${t.status} in ('active', 'draining')`),
+    check('nodes_status_check', sql`${t.status} in (${inList(NODE_STATUSES)})`),
   ],
 );
 

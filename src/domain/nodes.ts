@@ -16,6 +16,7 @@ import { compareAndSetTask, tasksHeldByNode } from '../db/queries/tasks.js';
 import type { NodeRow } from '../db/schema.js';
 import type { DbOrTx } from '../db/types.js';
 import type { HeartbeatResponse } from '../protocol/node-api.js';
+import { nodeTransition, type NodeStatus } from './node-status.js';
 import { DomainError } from './errors.js';
 import { expectTransition } from './state-machine.js';
 import { taskTransition } from './task-status.js';
@@ -29,7 +30,7 @@ export type NodePublic = {
   url: string;
   labels: string[];
   capacity: number;
-  status: 'active' | 'draining';
+  status: NodeStatus;
   online: boolean;
   running: number;
   last_heartbeat_at: string | null;
@@ -93,7 +94,10 @@ export async function registerNode(
     lastHeartbeatAt: params.now,
   };
   const existing = await getNodeByName(db, params.name);
-  const node = existing ? await updateNode(db, existing.id, values) : await insertNode(db, { name: params.name, ...values });
+  if (!existing) return { node: await insertNode(db, { name: params.name, ...values }), token, signingSecret };
+  // Coming back from its own shutdown it takes work again; an admin's drain stays.
+  const back = nodeTransition(existing.status, 'register');
+  const node = await updateNode(db, existing.id, back.ok ? { ...values, status: back.to } : values);
   return { node: node!, token, signingSecret };
 }
 
@@ -131,8 +135,8 @@ export type HeartbeatResult = {
  *   restarted, or lost the task) fails as `node_lost` rather than waiting for the task timeout.
  *   Only once it has been running for `leaseGraceMs`: a heartbeat composed just before the node
  *   accepted a task can arrive after the server recorded the 202, and must not fail that task.
- * - `draining: true` (the node is shutting down) marks the node `draining`, so nothing more is
- *   assigned to it; only an admin's resume makes it active again.
+ * - `draining: true` (the node is shutting down) marks the node `stopping`, so nothing more is
+ *   assigned to it until it registers again (or an admin resumes it).
  */
 export async function heartbeat(
   deps: Pick<TaskDeps, 'db' | 'now' | 'settings' | 'onEvent' | 'logger'>,
@@ -141,9 +145,10 @@ export async function heartbeat(
   const { db } = deps;
   let node = await touchHeartbeat(db, params.node.id, params.now);
   if (!node) throw new DomainError('not_found', 'node was removed');
-  if (params.draining === true && node.status !== 'draining') {
-    node = (await updateNode(db, node.id, { status: 'draining' })) ?? node;
-    deps.logger.info({ node: node.name }, 'node is shutting down; marked draining');
+  const stopping = params.draining === true ? nodeTransition(node.status, 'shut_down') : undefined;
+  if (stopping?.ok) {
+    node = (await updateNode(db, node.id, { status: stopping.to })) ?? node;
+    deps.logger.info({ node: node.name }, 'node is shutting down; it gets no new work until it registers again');
   }
   const held = await tasksHeldByNode(db, node.id, params.runningTaskIds);
   for (const task of held) {
@@ -185,11 +190,14 @@ export async function editNode(
   return node;
 }
 
-/** Drain: the node keeps what it runs and gets nothing new. Resume undoes it. */
+/** Drain: the node keeps what it runs and gets nothing new. Resume undoes it. Both are idempotent. */
 export async function setNodeDraining(db: DbOrTx, id: string, draining: boolean): Promise<NodeRow> {
-  const node = await updateNode(db, id, { status: draining ? 'draining' : 'active' });
+  const node = await getNode(db, id);
   if (!node) throw new DomainError('not_found', `node ${id} not found`);
-  return node;
+  const target = draining ? 'draining' : 'active';
+  if (node.status === target) return node;
+  const to = expectTransition(`node ${node.name}`, nodeTransition(node.status, draining ? 'drain' : 'resume'));
+  return (await updateNode(db, id, { status: to })) ?? node;
 }
 
 /** Removes a node that holds no active task; drain it first. */

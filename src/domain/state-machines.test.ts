@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { DomainError } from './errors.js';
 import { ISSUE_STATUSES, type IssueEvent, issueTransition } from './issue-status.js';
+import { NODE_STATUSES, type NodeEvent, nodeTransition } from './node-status.js';
 import { expectTransition } from './state-machine.js';
 import { TASK_STATUSES, type TaskEvent, taskTransition } from './task-status.js';
 
@@ -45,6 +46,29 @@ describe('task transitions', () => {
       const expected = TASK_LEGAL[`${from}:${event}`];
       it(`${from} --${event}--> ${expected ?? 'illegal'}`, () => {
         const result = taskTransition(from, event);
+        if (expected) expect(result).toEqual({ ok: true, from, to: expected });
+        else expect(result.ok).toBe(false);
+      });
+    }
+  }
+});
+
+const NODE_LEGAL: Record<string, string> = {
+  'active:drain': 'draining',
+  'stopping:drain': 'draining',
+  'draining:resume': 'active',
+  'stopping:resume': 'active',
+  'active:shut_down': 'stopping',
+  'stopping:register': 'active',
+};
+const NODE_EVENTS: NodeEvent[] = ['drain', 'resume', 'shut_down', 'register'];
+
+describe('node transitions', () => {
+  for (const from of NODE_STATUSES) {
+    for (const event of NODE_EVENTS) {
+      const expected = NODE_LEGAL[`${from}:${event}`];
+      it(`${from} --${event}--> ${expected ?? 'illegal'}`, () => {
+        const result = nodeTransition(from, event);
         if (expected) expect(result).toEqual({ ok: true, from, to: expected });
         else expect(result.ok).toBe(false);
       });

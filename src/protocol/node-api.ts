@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { NODE_STATUSES } from './statuses.js';
 
 /**
  * Wire types between the server and node agents. Both sides import this module and nothing else
@@ -57,15 +58,15 @@ export type RegisterNodeResponse = z.infer<typeof registerNodeResponse>;
 export const heartbeatRequest = z.object({
   running_task_ids: z.array(z.string().uuid()).max(1000).default([]),
   /**
-   * The node is shutting down: the server marks it `draining` so nothing more is sent to it.
-   * Absent or false changes nothing, so a heartbeat never undoes an admin's drain.
+   * The node is shutting down: the server marks it `stopping` so nothing more is sent to it, until
+   * it registers again. Absent or false changes nothing, so a heartbeat never undoes a drain.
    */
   draining: z.boolean().optional(),
 });
 export type HeartbeatRequest = z.input<typeof heartbeatRequest>;
 
 export const heartbeatResponse = z.object({
-  status: z.enum(['active', 'draining']),
+  status: z.enum(NODE_STATUSES),
   /** Tasks the node reported that the server no longer holds it to: cancel them. */
   cancel_task_ids: z.array(z.string()),
 });

@@ -6,5 +6,12 @@ export type IssueStatus = (typeof ISSUE_STATUSES)[number];
 export const TASK_STATUSES = ['pending', 'running', 'success', 'failed'] as const;
 export type TaskStatus = (typeof TASK_STATUSES)[number];
 
+/**
+ * Node status: `active` takes work; `draining` is an admin's drain, kept until an admin resumes;
+ * `stopping` is the node's own shutdown, over once it registers again.
+ */
+export const NODE_STATUSES = ['active', 'draining', 'stopping'] as const;
+export type NodeStatus = (typeof NODE_STATUSES)[number];
+
 /** Task statuses that hold an issue: at most one task per issue is in one of these. */
 export const ACTIVE_TASK_STATUSES = ['pending', 'running'] as const satisfies readonly TaskStatus[];

@@ -1,0 +1,2 @@
+ALTER TABLE "nodes" DROP CONSTRAINT "nodes_status_check";--> statement-breakpoint
+ALTER TABLE "nodes" ADD CONSTRAINT "nodes_status_check" CHECK ("nodes"."status" in ('active', 'draining', 'stopping'));
