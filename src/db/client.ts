@@ -25,6 +25,11 @@ export type DbHandle = {
   listen?:
     | ((channel: string, onPayload: (payload: string) => void, onReconnect?: () => void) => Promise<() => Promise<void>>)
     | undefined;
+  /**
+   * Runs `fn` holding a cluster-wide advisory lock, so only one process at a time does it (migrations
+   * at start). Postgres only: PGlite has one process, and runs `fn` as it is.
+   */
+  exclusive: <T>(key: string, fn: () => Promise<T>) => Promise<T>;
 };
 
 export type DbConfig = {
@@ -52,6 +57,17 @@ export async function createDb(config: DbConfig): Promise<DbHandle> {
       db,
       driver: 'postgres',
       close: () => client.end({ timeout: 5 }),
+      exclusive: async (key, fn) => {
+        // A session lock on a connection of its own: the work runs on the pool meanwhile.
+        const lock = await client.reserve();
+        try {
+          await lock`select pg_advisory_lock(hashtext(${key}))`;
+          return await fn();
+        } finally {
+          await lock`select pg_advisory_unlock(hashtext(${key}))`.catch(() => undefined);
+          lock.release();
+        }
+      },
       listen: async (channel, onPayload, onReconnect) => {
         let listens = 0;
         const sub = await client.listen(channel, onPayload, () => {
@@ -75,6 +91,7 @@ export async function createDb(config: DbConfig): Promise<DbHandle> {
     db,
     driver: 'pglite',
     close: () => client.close(),
+    exclusive: (_key, fn) => fn(),
     listen: async (channel, onPayload) => {
       const stop = await client.listen(channel, onPayload);
       return () => (client.closed ? Promise.resolve() : stop());

@@ -1,4 +1,5 @@
 import { eq } from 'drizzle-orm';
+import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDb, onRealPostgres, type TestDb } from '../../test/db.js';
 import { seedIssue } from '../../test/fixtures.js';
@@ -25,6 +26,25 @@ describe('migrations', () => {
     await runMigrations(db);
     expect(await checkDatabase(db, expectedMigrationCount())).toEqual({ ok: true });
     await db.close();
+  });
+
+  it.runIf(onRealPostgres)('apply once when two servers start at the same time on a fresh database', async () => {
+    const adminUrl = process.env.TEST_DATABASE_URL!;
+    const name = `gaffer_test_migrate_${process.pid}_${Date.now().toString(36)}`;
+    const admin = postgres(adminUrl, { max: 1, onnotice: () => {} });
+    await admin.unsafe(`create database "${name}"`);
+    const url = new URL(adminUrl);
+    url.pathname = `/${name}`;
+    const [a, b] = await Promise.all([createDb({ databaseUrl: url.toString() }), createDb({ databaseUrl: url.toString() })]);
+    try {
+      await Promise.all([runMigrations(a), runMigrations(b)]);
+      expect(await checkDatabase(a, expectedMigrationCount())).toEqual({ ok: true });
+    } finally {
+      await a.close();
+      await b.close();
+      await admin.unsafe(`drop database if exists "${name}" with (force)`);
+      await admin.end();
+    }
   });
 
   it('report a closed database as not ready', async () => {

@@ -19,13 +19,18 @@ const migrationsTable = pgSchema('drizzle').table('__drizzle_migrations', {
   createdAt: bigint('created_at', { mode: 'number' }),
 });
 
-/** Applies every pending migration in `drizzle/`. Safe to run on each start. */
+/**
+ * Applies every pending migration in `drizzle/`. Safe to run on each start, and from several
+ * server processes starting at once on one database: they take turns under an advisory lock.
+ */
 export async function runMigrations(handle: DbHandle): Promise<void> {
   const config = { migrationsFolder: MIGRATIONS_FOLDER };
   if (handle.driver === 'pglite') {
     await migratePglite(handle.db as unknown as PgliteDatabase<Record<string, never>>, config);
   } else {
-    await migratePostgres(handle.db as unknown as PostgresJsDatabase<Record<string, never>>, config);
+    await handle.exclusive('gaffer:migrate', () =>
+      migratePostgres(handle.db as unknown as PostgresJsDatabase<Record<string, never>>, config),
+    );
   }
 }
 

@@ -25,7 +25,7 @@ describe('issue pages on 100,000 issues', () => {
   beforeAll(async () => {
     client = await PGlite.create();
     db = drizzle({ client, schema, logger: { logQuery: (query, params) => void captured.push({ query, params }) } }) as unknown as Db;
-    await runMigrations({ db, driver: 'pglite', close: () => client.close() });
+    await runMigrations({ db, driver: 'pglite', close: () => client.close(), exclusive: (_key, fn) => fn() });
     const [a] = await client.query<{ id: string }>(`insert into repositories (full_name, clone_url) values ('o/a', 'x') returning id`).then((r) => r.rows);
     const [b] = await client.query<{ id: string }>(`insert into repositories (full_name, clone_url) values ('o/b', 'x') returning id`).then((r) => r.rows);
     const [u] = await client.query<{ id: string }>(`insert into users (email, password_hash) values ('o@example.com', 'x') returning id`).then((r) => r.rows);
