@@ -1,7 +1,7 @@
 import { Hono } from 'hono';
 import { z } from 'zod';
 import { queryParams, uuidParam } from '../api/validate.js';
-import { listRepositories } from '../db/queries/repositories.js';
+import { listRepositories } from '../domain/reads.js';
 import type { Db } from '../db/types.js';
 import type { CredentialCipher } from '../domain/credential-cipher.js';
 import { addCredential, listCredentialsPublic, removeCredential } from '../domain/credentials.js';

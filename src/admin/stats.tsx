@@ -2,7 +2,7 @@ import { Hono } from 'hono';
 import type { FC } from 'hono/jsx';
 import { z } from 'zod';
 import { queryParams } from '../api/validate.js';
-import { type TaskStatsRow, taskStats } from '../db/queries/task-stats.js';
+import { type TaskStatsRow, taskStats } from '../domain/reads.js';
 import type { Db } from '../db/types.js';
 import { TASK_STATUSES } from '../protocol/statuses.js';
 import { type Lang, type T, TASK_STATUS_UI, type TextKey } from './i18n.js';

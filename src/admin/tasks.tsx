@@ -2,7 +2,7 @@ import { Hono } from 'hono';
 import { streamSSE } from 'hono/streaming';
 import { z } from 'zod';
 import { queryParams, uuidParam } from '../api/validate.js';
-import { getTask, getTaskContext } from '../db/queries/tasks.js';
+import { getTask, getTaskContext } from '../domain/reads.js';
 import type { Db } from '../db/types.js';
 import { DomainError } from '../domain/errors.js';
 import { readTaskLog } from '../domain/task-logs.js';

@@ -1,8 +1,7 @@
 import { Hono } from 'hono';
 import { z } from 'zod';
-import { getIssueWithRepository, listIssues } from '../db/queries/issues.js';
+import { getIssueWithRepository, getTask, listIssues } from '../domain/reads.js';
 import type { IssueRow } from '../db/schema.js';
-import { getTask } from '../db/queries/tasks.js';
 import { DomainError } from '../domain/errors.js';
 import { ISSUE_STATUSES } from '../domain/issue-status.js';
 import { mayControl, reportBranch, startIssue, toTaskPublic } from '../domain/tasks.js';

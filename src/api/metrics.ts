@@ -1,5 +1,5 @@
 import { Hono } from 'hono';
-import { countNodes, countQueued, countTasksByStatus } from '../db/queries/stats.js';
+import { countNodes, countQueued, countTasksByStatus } from '../domain/reads.js';
 import type { Db } from '../db/types.js';
 import { TASK_STATUSES } from '../domain/task-status.js';
 

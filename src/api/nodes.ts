@@ -1,5 +1,5 @@
 import { Hono } from 'hono';
-import { getNode } from '../db/queries/nodes.js';
+import { getNode } from '../domain/reads.js';
 import { DomainError } from '../domain/errors.js';
 import {
   addNode,

@@ -1,6 +1,6 @@
 import { Hono } from 'hono';
 import { z } from 'zod';
-import { getRepository, listRepositories } from '../db/queries/repositories.js';
+import { getRepository, listRepositories } from '../domain/reads.js';
 import type { RepositoryRow } from '../db/schema.js';
 import { DomainError } from '../domain/errors.js';
 import { addRepository, createIssue } from '../domain/repositories.js';

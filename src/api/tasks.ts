@@ -1,6 +1,6 @@
 import { Hono } from 'hono';
 import { z } from 'zod';
-import { getTaskContext, listTasks } from '../db/queries/tasks.js';
+import { getTaskContext, listTasks } from '../domain/reads.js';
 import { DomainError } from '../domain/errors.js';
 import { TASK_STATUSES } from '../domain/task-status.js';
 import { appendTaskLog, readTaskLog } from '../domain/task-logs.js';

@@ -6,6 +6,7 @@ import {
   getRepositoryByGithubId,
   markRepositoryRemoved,
   setGithubState,
+  setStatusCommentId,
   upsertGithubIssue,
   upsertInstallation,
   upsertRepository,
@@ -123,4 +124,9 @@ export async function pullRequestClosed(
   if (found.issue.status !== 'pending_merge') return { kind: 'unchanged', issue: found.issue };
   const issue = await moveIssue(db, found.issue.id, params.merged ? 'merge' : 'close_unmerged');
   return { kind: 'moved', issue, merged: params.merged };
+}
+
+/** Remembers the status comment Gaffer keeps on an issue, so later updates edit it in place. */
+export async function rememberStatusComment(db: DbOrTx, issueId: string, commentId: number): Promise<void> {
+  await setStatusCommentId(db, issueId, commentId);
 }

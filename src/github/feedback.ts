@@ -1,8 +1,6 @@
 import type { Probot } from 'probot';
-import { setStatusCommentId } from '../db/queries/github-sync.js';
-import { getIssueWithRepository } from '../db/queries/issues.js';
-import { getNode } from '../db/queries/nodes.js';
-import { latestTaskForIssue, queuePosition } from '../db/queries/tasks.js';
+import { rememberStatusComment } from '../domain/github-sync.js';
+import { getIssueWithRepository, getNode, latestTaskForIssue, queuePosition } from '../domain/reads.js';
 import type { Db } from '../db/types.js';
 import type { TaskEvent } from '../domain/ports.js';
 import { renderStatusComment } from '../domain/status-comment.js';
@@ -44,7 +42,7 @@ export function createStatusFeedback(deps: { probot: Probot; db: Db; logger: Log
       knownId: found.issue.statusCommentId,
       body,
     });
-    if (id !== found.issue.statusCommentId) await setStatusCommentId(deps.db, issueId, id);
+    if (id !== found.issue.statusCommentId) await rememberStatusComment(deps.db, issueId, id);
   }
 
   function update(issueId: string): Promise<void> {

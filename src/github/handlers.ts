@@ -1,6 +1,6 @@
 import type { Context, Probot } from 'probot';
 import type { z } from 'zod';
-import { activeTaskForIssue } from '../db/queries/tasks.js';
+import { activeTaskForIssue } from '../domain/reads.js';
 import type { IssueRow, RepositoryRow } from '../db/schema.js';
 import type { Db } from '../db/types.js';
 import { isDomainError } from '../domain/errors.js';
