@@ -1,8 +1,8 @@
 import { Hono } from 'hono';
 import type { Probot } from 'probot';
-import { forgetDelivery, recordDelivery } from '../db/queries/github-sync.js';
 import type { Db } from '../db/types.js';
 import { DomainError } from '../domain/errors.js';
+import { createDeliveryRecorder, forgetDelivery } from '../domain/webhook-deliveries.js';
 import type { Logger } from '../logger.js';
 
 /** The webhook endpoint, and a way to wait for the work it started after answering. */
@@ -20,6 +20,7 @@ export type WebhookIngest = {
  */
 export function createWebhookIngest(deps: { probot: Probot; db: Db; logger: Logger }): WebhookIngest {
   const inFlight = new Set<Promise<void>>();
+  const recordDelivery = createDeliveryRecorder(deps.db);
 
   const routes = new Hono().post('/api/github/webhooks', async (c) => {
     const id = c.req.header('x-github-delivery');
@@ -32,10 +33,8 @@ export function createWebhookIngest(deps: { probot: Probot; db: Db; logger: Logg
     ].filter(Boolean);
     if (missing.length > 0) throw new DomainError('invalid_input', `missing header: ${missing.join(', ')}`);
     const raw = await c.req.text();
-    if (!(await deps.probot.webhooks.verify(raw, signature!))) {
-      deps.logger.warn({ deliveryId: id, event: name }, 'webhook signature does not match; ignored');
-      throw new DomainError('unauthenticated', 'signature does not match');
-    }
+    // Logged once, by the error handler; nothing is recorded or run.
+    if (!(await deps.probot.webhooks.verify(raw, signature!))) throw new DomainError('unauthenticated', 'signature does not match');
     let payload: { action?: unknown };
     try {
       payload = JSON.parse(raw) as { action?: unknown };
@@ -43,14 +42,14 @@ export function createWebhookIngest(deps: { probot: Probot; db: Db; logger: Logg
       throw new DomainError('invalid_input', 'body: not valid JSON', { cause });
     }
     const action = typeof payload.action === 'string' ? payload.action : null;
-    if (!(await recordDelivery(deps.db, { deliveryId: id!, event: name!, action }))) {
+    if (!(await recordDelivery({ deliveryId: id!, event: name!, action }))) {
       return c.json({ status: 'duplicate' }, 200);
     }
-    const log = deps.logger.child({ deliveryId: id, event: name, action });
     const work = deps.probot
       .receive({ id: id!, name: name as never, payload: payload as never })
       .catch(async (err: unknown) => {
-        log.error({ err }, 'webhook handling failed');
+        // The child logger is made only here: with redaction configured, one per delivery is not free.
+        deps.logger.child({ deliveryId: id, event: name, action }).error({ err }, 'webhook handling failed');
         await forgetDelivery(deps.db, id!).catch(() => undefined);
       })
       .finally(() => inFlight.delete(work));

@@ -150,13 +150,18 @@ export async function findTaskForPullRequest(
   return row;
 }
 
-export async function recordDelivery(db: DbOrTx, values: { deliveryId: string; event: string; action: string | null }): Promise<boolean> {
+/** A webhook delivery, by GitHub's X-GitHub-Delivery id. */
+export type DeliveryRecord = { deliveryId: string; event: string; action: string | null };
+
+/** Records deliveries in one statement; resolves to the ids that were new (not seen before). */
+export async function insertDeliveries(db: DbOrTx, records: DeliveryRecord[]): Promise<Set<string>> {
+  if (records.length === 0) return new Set();
   const rows = await db
     .insert(webhookDeliveriesTable)
-    .values(values)
+    .values(records)
     .onConflictDoNothing()
     .returning({ id: webhookDeliveriesTable.deliveryId });
-  return rows.length > 0;
+  return new Set(rows.map((r) => r.id));
 }
 
 export async function forgetDelivery(db: DbOrTx, deliveryId: string): Promise<void> {

@@ -1,0 +1,296 @@
+/**
+ * Scheduler benchmark (`npm run bench:scheduler`): 1,000 nodes (capacity 10 each, so exactly
+ * room for the queue) and 10,000 queued tasks, nodes accepting every delivery at once (a
+ * NodeTransport double). On each database it measures, with the real scheduler code:
+ *   1. decisions: one dispatcher taking the queue a task at a time, as a pump worker does
+ *      (`anyNodeHasRoom`, then `assignNext`, then `deliver`), timing each decision (p50/p99);
+ *   2. drain: the queue put back, then `scheduler.pump()` with its default workers, timed whole.
+ * Runs on in-memory PGlite, then on Postgres (BENCH_DATABASE_URL, or the local server), in a fresh
+ * database dropped afterwards; Postgres is skipped with a note when it does not answer. Fixture
+ * rows go in by batch inserts and are not timed.
+ */
+import { and, inArray, sql } from 'drizzle-orm';
+import { loadConfig } from '../src/config.js';
+import { anyNodeHasRoom } from '../src/db/queries/nodes.js';
+import { credentials, issues, nodes, repositories, tasks } from '../src/db/schema.js';
+import type { Db } from '../src/db/types.js';
+import type { NodeTransport } from '../src/domain/ports.js';
+import { assignNext, deliver } from '../src/domain/scheduler.js';
+import { createLogger } from '../src/logger.js';
+import { createServices, type Services } from '../src/services.js';
+import {
+  type BenchDb,
+  DEFAULT_POSTGRES_URL,
+  envInt,
+  msSince,
+  openBenchDb,
+  postgresReachable,
+  printTable,
+  quantile,
+  sorted,
+} from './bench-support.js';
+
+const NODES = envInt('BENCH_NODES', 1000);
+const TASKS = envInt('BENCH_TASKS', 10_000);
+const REPOSITORIES = 100;
+/** Room for every task: the drain ends with each node full. */
+const CAPACITY = Math.ceil(TASKS / NODES);
+const INSERT_BATCH = 1000;
+/** Each timed phase stops here even if the queue is not empty, and says so. */
+const PHASE_LIMIT_MS = envInt('BENCH_PHASE_LIMIT_SECONDS', 300) * 1000;
+
+/** A node double that takes every task at once; it counts what it was given. */
+function instantTransport() {
+  const t = {
+    delivered: 0,
+    transport: {
+      deliver: async () => {
+        t.delivered++;
+        return { kind: 'accepted' } as const;
+      },
+      cancel: async () => ({ kind: 'accepted' }) as const,
+    } satisfies NodeTransport,
+  };
+  return t;
+}
+
+async function insertInBatches<T>(rows: T[], insert: (batch: T[]) => Promise<unknown>): Promise<void> {
+  for (let i = 0; i < rows.length; i += INSERT_BATCH) await insert(rows.slice(i, i + INSERT_BATCH));
+}
+
+/** Nodes online and empty; repositories with a PAT; one `processing` issue per queued task. */
+async function seed(db: Db, services: Services): Promise<void> {
+  const now = new Date();
+  // Heard from "later", so no node goes offline during a long run; in life each would heartbeat.
+  const heartbeat = new Date(now.getTime() + 24 * 3600_000);
+  await insertInBatches(
+    Array.from({ length: NODES }, (_, i) => ({
+      name: `bench-node-${String(i).padStart(4, '0')}`,
+      url: `http://127.0.0.1:9/node-${i}`,
+      capacity: CAPACITY,
+      lastHeartbeatAt: heartbeat,
+      tokenHash: `bench-token-hash-${i}`,
+      signingSecret: `bench-signing-secret-${i}`,
+    })),
+    (batch) => db.insert(nodes).values(batch),
+  );
+  const repos = await db
+    .insert(repositories)
+    .values(
+      Array.from({ length: REPOSITORIES }, (_, i) => ({
+        fullName: `bench/repo-${i}`,
+        cloneUrl: `https://github.com/bench/repo-${i}.git`,
+        githubId: 500_000 + i,
+      })),
+    )
+    .returning({ id: repositories.id });
+  const ciphertext = services.cipher!.encrypt(`ghp_${'b'.repeat(36)}`);
+  await db.insert(credentials).values(repos.map((r) => ({ name: 'bench-pat', repositoryId: r.id, ciphertext, last4: 'bbbb' })));
+  const issueIds: string[] = [];
+  await insertInBatches(
+    Array.from({ length: TASKS }, (_, i) => ({
+      repositoryId: repos[i % REPOSITORIES]!.id,
+      number: Math.floor(i / REPOSITORIES) + 1,
+      title: `Bench issue ${i}`,
+      body: 'Make the benchmark pass.',
+      status: 'processing' as const,
+    })),
+    async (batch) => {
+      const rows = await db.insert(issues).values(batch).returning({ id: issues.id });
+      issueIds.push(...rows.map((r) => r.id));
+    },
+  );
+  // Queue order is (created_at, id): spread the creation times so the order is the insert order.
+  const base = now.getTime() - TASKS - 60_000;
+  await insertInBatches(
+    issueIds.map((issueId, i) => ({
+      issueId,
+      command: `Fix issue ${i}`,
+      trigger: 'bench',
+      createdAt: new Date(base + i),
+      updatedAt: new Date(base + i),
+      nextDispatchAt: new Date(base + i),
+    })),
+    (batch) => db.insert(tasks).values(batch),
+  );
+  // Planner statistics as a database that has been running a while has them; PGlite has no
+  // autovacuum, and Postgres's would come round at some unknown point in the middle of a run.
+  await db.execute(sql`analyze`);
+}
+
+/** Puts every task back in the queue and forgets the nodes' last assignments. */
+async function requeueAll(db: Db): Promise<void> {
+  await db.update(tasks).set({ status: 'pending', nodeId: null, startedAt: null, updatedAt: new Date() });
+  await db.update(nodes).set({ lastAssignedAt: null });
+}
+
+async function countQueue(db: Db) {
+  const [row] = await db
+    .select({
+      queued: sql<number>`count(*) filter (where ${tasks.status} = 'pending' and ${tasks.nodeId} is null)::int`,
+      running: sql<number>`count(*) filter (where ${tasks.status} = 'running')::int`,
+    })
+    .from(tasks);
+  return { queued: row?.queued ?? 0, running: row?.running ?? 0 };
+}
+
+/** The most tasks running on one node, to check capacity held. */
+async function maxLoad(db: Db): Promise<number> {
+  const [row] = await db
+    .select({ n: sql<number>`coalesce(max(c), 0)::int` })
+    .from(
+      db
+        .select({ c: sql<number>`count(*)`.as('c') })
+        .from(tasks)
+        .where(and(inArray(tasks.status, ['pending', 'running']), sql`${tasks.nodeId} is not null`))
+        .groupBy(tasks.nodeId)
+        .as('loads'),
+    );
+  return row?.n ?? 0;
+}
+
+type DecisionRun = { decisions: number; totalMs: number; all: number[]; select: number[]; dispatch: number[]; hitLimit: boolean };
+
+/** One dispatcher working the queue as a pump worker does, each step timed. */
+async function timedDecisions(services: Services): Promise<DecisionRun> {
+  const deps = services.tasks;
+  const run: DecisionRun = { decisions: 0, totalMs: 0, all: [], select: [], dispatch: [], hitLimit: false };
+  const start = process.hrtime.bigint();
+  // Bounded by the queue's size (one decision per task, plus the final empty look) and by time.
+  for (let i = 0; i <= TASKS; i++) {
+    if (msSince(start) > PHASE_LIMIT_MS) {
+      run.hitLimit = true;
+      break;
+    }
+    const t0 = process.hrtime.bigint();
+    const onlineSince = new Date(deps.now().getTime() - deps.settings.heartbeatTimeoutMs);
+    if (!(await anyNodeHasRoom(deps.db, onlineSince))) break;
+    const r = await assignNext(deps);
+    if (r.kind !== 'assigned') break;
+    const selectMs = msSince(t0);
+    const t1 = process.hrtime.bigint();
+    const outcome = await deliver(deps, r.task, r.node);
+    if (outcome !== 'running') throw new Error(`task ${r.task.id}: delivery ended ${outcome}`);
+    run.dispatch.push(msSince(t1));
+    run.select.push(selectMs);
+    run.all.push(msSince(t0));
+    run.decisions++;
+  }
+  run.totalMs = msSince(start);
+  return run;
+}
+
+/** The production path: `pump()` with the default number of workers, until the queue is empty. */
+async function timedPump(services: Services): Promise<{ totalMs: number; delivered: number; hitLimit: boolean }> {
+  const start = process.hrtime.bigint();
+  let delivered = 0;
+  const limit = new Promise<'limit'>((resolve) => setTimeout(() => resolve('limit'), PHASE_LIMIT_MS).unref());
+  const pumped = services.scheduler.pump().then((n) => {
+    delivered = n;
+    return 'done' as const;
+  });
+  const how = await Promise.race([pumped, limit]);
+  const totalMs = msSince(start);
+  if (how === 'limit') await services.scheduler.stop();
+  return { totalMs, delivered, hitLimit: how === 'limit' };
+}
+
+type Row = { label: string; decisions: DecisionRun; pump: Awaited<ReturnType<typeof timedPump>>; workers: number; setupMs: number; maxLoad: number };
+
+async function benchOn(db: BenchDb): Promise<Row> {
+  const config = loadConfig({ CREDENTIAL_KEY: 'ab'.repeat(32), NODE_REGISTRATION_TOKEN: 'bench-registration-token' });
+  // Production log level: each delivery logs one line at info; the sink only counts them.
+  const sink = { lines: 0, write: (_s: string) => void sink.lines++ };
+  const logger = createLogger({ level: config.logLevel, destination: sink });
+  const double = instantTransport();
+  const services = createServices({ config, db: db.db, logger }, { transport: double.transport });
+  try {
+    const setupStart = process.hrtime.bigint();
+    await seed(db.db, services);
+    const setupMs = msSince(setupStart);
+    process.stdout.write(`  ${db.label}: seeded ${NODES} nodes, ${TASKS} queued tasks in ${(setupMs / 1000).toFixed(1)} s; deciding...\n`);
+
+    const decisions = await timedDecisions(services);
+    const afterDecisions = await countQueue(db.db);
+    const load1 = await maxLoad(db.db);
+    process.stdout.write(
+      `  ${db.label}: one dispatcher placed ${decisions.decisions} in ${(decisions.totalMs / 1000).toFixed(1)} s ` +
+        `(queued left ${afterDecisions.queued}, running ${afterDecisions.running}, busiest node ${load1}/${CAPACITY}); pumping...\n`,
+    );
+
+    await requeueAll(db.db);
+    const pump = await timedPump(services);
+    const afterPump = await countQueue(db.db);
+    const load2 = await maxLoad(db.db);
+    process.stdout.write(
+      `  ${db.label}: pump delivered ${pump.delivered} in ${(pump.totalMs / 1000).toFixed(1)} s ` +
+        `(queued left ${afterPump.queued}, running ${afterPump.running}, busiest node ${load2}/${CAPACITY})\n`,
+    );
+    return { label: db.label, decisions, pump, workers: 4, setupMs, maxLoad: Math.max(load1, load2) };
+  } finally {
+    await services.close();
+  }
+}
+
+const ms = (x: number) => (Number.isNaN(x) ? '-' : x < 10 ? x.toFixed(2) : x.toFixed(1));
+const secs = (x: number, partial: boolean) => `${(x / 1000).toFixed(1)} s${partial ? ' (limit hit)' : ''}`;
+
+async function main(): Promise<void> {
+  process.stdout.write(`scheduler: ${NODES} nodes x capacity ${CAPACITY}, ${TASKS} queued tasks, nodes accept at once\n`);
+  const rows: Row[] = [];
+  const pglite = await openBenchDb(undefined);
+  try {
+    rows.push(await benchOn(pglite));
+  } finally {
+    await pglite.close();
+  }
+  const pgUrl = process.env.BENCH_DATABASE_URL || DEFAULT_POSTGRES_URL;
+  if (await postgresReachable(pgUrl)) {
+    const pg = await openBenchDb(pgUrl);
+    try {
+      rows.push(await benchOn(pg));
+    } finally {
+      await pg.close();
+    }
+  } else {
+    process.stdout.write(`  Postgres at ${new URL(pgUrl).host} does not answer: skipped (set BENCH_DATABASE_URL)\n`);
+  }
+
+  process.stdout.write('\nper decision, one dispatcher (anyNodeHasRoom + assignNext + deliver), ms\n');
+  printTable(
+    ['database', 'decisions', 'p50', 'p99', 'max', 'select p50', 'select p99', 'deliver p50', 'deliver p99', 'drain, 1 worker'],
+    rows.map((r) => {
+      const all = sorted(r.decisions.all);
+      const sel = sorted(r.decisions.select);
+      const dis = sorted(r.decisions.dispatch);
+      return [
+        r.label,
+        String(r.decisions.decisions),
+        ms(quantile(all, 0.5)),
+        ms(quantile(all, 0.99)),
+        ms(all[all.length - 1] ?? Number.NaN),
+        ms(quantile(sel, 0.5)),
+        ms(quantile(sel, 0.99)),
+        ms(quantile(dis, 0.5)),
+        ms(quantile(dis, 0.99)),
+        secs(r.decisions.totalMs, r.decisions.hitLimit),
+      ];
+    }),
+  );
+  process.stdout.write('\ndrain of the whole queue by scheduler.pump() (default workers)\n');
+  printTable(
+    ['database', 'delivered', 'total', 'tasks/s', 'busiest node'],
+    rows.map((r) => [
+      r.label,
+      String(r.pump.delivered),
+      secs(r.pump.totalMs, r.pump.hitLimit),
+      ((r.pump.delivered / r.pump.totalMs) * 1000).toFixed(0),
+      `${r.maxLoad}/${CAPACITY}`,
+    ]),
+  );
+}
+
+main().catch((err) => {
+  process.stderr.write(`${(err as Error).stack ?? String(err)}\n`);
+  process.exit(1);
+});

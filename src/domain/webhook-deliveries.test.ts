@@ -1,0 +1,41 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestDb, type TestDb } from '../../test/db.js';
+import { webhookDeliveries } from '../db/schema.js';
+import { createDeliveryRecorder, forgetDelivery } from './webhook-deliveries.js';
+
+describe('delivery recorder', () => {
+  let db: TestDb;
+  beforeAll(async () => {
+    db = await createTestDb();
+  });
+  afterAll(async () => {
+    await db?.close();
+  });
+
+  it('batches concurrent records into one answer each: new once, a redelivery never', async () => {
+    const record = createDeliveryRecorder(db.db);
+    const ids = Array.from({ length: 300 }, (_, i) => `d-${i}`);
+    // 300 at once (more than one batch), with every tenth id sent twice in the same turn.
+    const answers = await Promise.all([
+      ...ids.map((id) => record({ deliveryId: id, event: 'issues', action: 'opened' })),
+      ...ids.filter((_, i) => i % 10 === 0).map((id) => record({ deliveryId: id, event: 'issues', action: 'opened' })),
+    ]);
+    expect(answers.slice(0, 300).every(Boolean)).toBe(true);
+    expect(answers.slice(300).some(Boolean)).toBe(false);
+    expect(await db.db.select().from(webhookDeliveries)).toHaveLength(300);
+
+    // Later: a redelivery is not new; once forgotten (its handling failed), it is again.
+    expect(await record({ deliveryId: 'd-7', event: 'issues', action: 'opened' })).toBe(false);
+    await forgetDelivery(db.db, 'd-7');
+    expect(await record({ deliveryId: 'd-7', event: 'issues', action: 'opened' })).toBe(true);
+  });
+
+  it('fails every delivery of a batch whose insert fails, and keeps working after', async () => {
+    const record = createDeliveryRecorder(db.db);
+    const bad = record({ deliveryId: 'x-1', event: null as unknown as string, action: null });
+    const good = record({ deliveryId: 'x-2', event: 'issues', action: null });
+    await expect(bad).rejects.toThrow();
+    await expect(good).rejects.toThrow();
+    expect(await record({ deliveryId: 'x-2', event: 'issues', action: null })).toBe(true);
+  });
+});
