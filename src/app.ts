@@ -1,5 +1,5 @@
 import { Hono } from 'hono';
-import { createLiveBus } from './admin/live-bus.js';
+import { createLiveBus, type LiveBus } from './admin/live-bus.js';
 import { adminRoutes, renderAdminProblem } from './admin/routes.js';
 import { credentialRoutes } from './api/credentials.js';
 import type { ApiDeps } from './api/env.js';
@@ -26,6 +26,8 @@ export type AppDeps = {
   services: Services;
   /** The GitHub App's webhook routes, when an App is configured. */
   github?: { routes: Hono } | undefined;
+  /** Live updates for the admin page; made here when not given. Its owner closes it at shutdown. */
+  live?: LiveBus | undefined;
 };
 
 /** Builds the Hono app. Nothing here listens or touches the database until a request comes. */
@@ -63,7 +65,7 @@ export function createApp(deps: AppDeps) {
       scheduler: api.scheduler,
       cipher: deps.services.cipher,
       // Nothing is LISTENed to until a page opens its event stream.
-      live: createLiveBus(deps.handle, deps.logger),
+      live: deps.live ?? createLiveBus(deps.handle, deps.logger),
     }),
   );
   app.get('/', (c) => c.redirect('/admin/issues', 302));

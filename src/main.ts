@@ -1,5 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { serve } from '@hono/node-server';
+import { createLiveBus } from './admin/live-bus.js';
 import { createApp } from './app.js';
 import { ConfigError, loadConfig } from './config.js';
 import { createDb } from './db/client.js';
@@ -42,7 +43,8 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
   const github =
     probot && appConfig ? attachGitHub({ probot, config: appConfig, db: handle.db, logger, services }) : undefined;
   if (!github) logger.warn('no GitHub App configured: webhooks are off; repositories and issues come from the API');
-  const app = createApp({ config, handle, logger, services, github: github && { routes: github.ingest.routes } });
+  const live = createLiveBus(handle, logger);
+  const app = createApp({ config, handle, logger, services, live, github: github && { routes: github.ingest.routes } });
   const server = serve({ fetch: app.fetch, port: config.port }, (info) => {
     logger.info({ port: info.port, publicUrl: config.publicUrl }, 'gaffer listening');
   });
@@ -56,7 +58,11 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
     logger.info({ signal }, 'shutting down');
     const force = setTimeout(() => process.exit(1), 15_000);
     force.unref();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
+    // Open admin event streams would hold server.close() until the forced exit: end them first.
+    await live.close();
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    (server as { closeIdleConnections?: () => void }).closeIdleConnections?.();
+    await closed;
     await github?.idle();
     github?.stop();
     await services.close();

@@ -166,7 +166,11 @@ export const ADMIN_JS = `
 
   function onChange(ev) {
     if (ev.t === 'resync') resync();
-    if (ev.t === 'issue') refreshIssue(ev.id);
+    if (ev.t === 'issue') {
+      refreshIssue(ev.id);
+      var shown = document.querySelector('tr[data-issue-id="' + CSS.escape(ev.id) + '"]');
+      if (!shown && kinds.indexOf('issue') >= 0) refreshRegions();
+    }
     if (ev.t === 'task') {
       refreshRow(ev.issue);
       if (ev.id === liveTask || ev.issue === liveIssue || kinds.indexOf('task') >= 0) refreshRegions();
@@ -187,6 +191,14 @@ export const ADMIN_JS = `
       opened = true;
     });
     es.addEventListener('error', function () { if (dot) dot.classList.remove('on'); });
+    // The server could not LISTEN for changes: re-read what is on screen on a timer instead.
+    var fallback = null;
+    es.addEventListener('ready', function (m) {
+      var mode = null;
+      try { mode = JSON.parse(m.data).mode; } catch (err) { /* ignore a bad event */ }
+      if (mode === 'none' && !fallback) fallback = setInterval(resync, 15000);
+      if (mode === 'listen' && fallback) { clearInterval(fallback); fallback = null; }
+    });
   }
 
   var every = Number(body.getAttribute('data-refresh-seconds') || 0);

@@ -28,10 +28,12 @@ export function eventRoutes(deps: { live: LiveBus; logger: Logger }) {
       let closed = false;
       let done = () => {};
       const finished = new Promise<void>((resolve) => (done = resolve));
-      stream.onAbort(() => {
+      const end = () => {
         closed = true;
         done();
-      });
+      };
+      stream.onAbort(end);
+      deps.live.closing.addEventListener('abort', end, { once: true });
       // Events are written one after another, in the order the database committed them.
       let queue = Promise.resolve();
       const unsubscribe = await deps.live.subscribe((event) => {
@@ -51,10 +53,13 @@ export function eventRoutes(deps: { live: LiveBus; logger: Logger }) {
       }, KEEPALIVE_MS);
       try {
         // Tells the page the stream is live (and, after a reconnect, to re-read what it shows).
-        await stream.writeSSE({ event: 'ready', data: JSON.stringify({ mode: deps.live.mode }) });
+        await stream.writeSSE({ event: 'ready', data: JSON.stringify({ mode: deps.live.mode() }) });
+        // A browser that left while the LISTEN was starting raised no abort of its own.
+        if (stream.aborted || deps.live.closing.aborted) end();
         await finished;
       } finally {
         clearInterval(keepalive);
+        deps.live.closing.removeEventListener('abort', end);
         unsubscribe();
       }
     });

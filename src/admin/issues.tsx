@@ -112,7 +112,17 @@ export function issuePages(db: Db) {
       const last = page.rows[page.rows.length - 1]?.issue.id;
       const url = new URL(c.req.url);
       return c.html(
-        <Page title={t('issues')} lang={lang} t={t} actor={actor} csrf={c.get('csrf')} section="issues" here={url.pathname + url.search}>
+        <Page
+          title={t('issues')}
+          lang={lang}
+          t={t}
+          actor={actor}
+          csrf={c.get('csrf')}
+          section="issues"
+          here={url.pathname + url.search}
+          // New issues belong on the first page only; deeper pages keep their rows.
+          live={q.after || q.before ? undefined : { kinds: ['issue'] }}
+        >
           <h1>{t('issues')}</h1>
           <form class="filters" method="get" action="/admin/issues">
             <label>
@@ -141,11 +151,13 @@ export function issuePages(db: Db) {
               {t('filter')}
             </button>
           </form>
-          <IssueTable rows={page.rows} lang={lang} t={t} showOwner={actor.isAdmin} />
-          <nav class="pager">
-            {page.hasNewer && first ? <a href={link('before', first)}>{t('newer')}</a> : <span>{t('newer')}</span>}
-            {page.hasOlder && last ? <a href={link('after', last)}>{t('older')}</a> : <span>{t('older')}</span>}
-          </nav>
+          <div data-region="issues">
+            <IssueTable rows={page.rows} lang={lang} t={t} showOwner={actor.isAdmin} />
+            <nav class="pager">
+              {page.hasNewer && first ? <a href={link('before', first)}>{t('newer')}</a> : <span>{t('newer')}</span>}
+              {page.hasOlder && last ? <a href={link('after', last)}>{t('older')}</a> : <span>{t('older')}</span>}
+            </nav>
+          </div>
         </Page>,
       );
     })

@@ -9,8 +9,8 @@ export type Section = 'issues' | 'nodes' | 'credentials' | 'stats' | 'none';
 
 /** What the live script does on a page: the data-* attributes on its body. */
 export type LiveOptions = {
-  /** Event kinds that re-read the page's regions: `task`, `node`. */
-  kinds?: Array<'task' | 'node'>;
+  /** Event kinds that re-read the page's regions: `task`, `node`; `issue` for an issue not on screen (a new one). */
+  kinds?: Array<'task' | 'node' | 'issue'>;
   issueId?: string;
   taskId?: string;
   /** Re-read regions on a timer too (node liveness has no event). */

@@ -34,6 +34,8 @@ describe('live bus (database triggers + LISTEN/NOTIFY)', () => {
       return insertTask(tx, { issueId: issue.id, command: 'x', nodeId: node.id, status: 'running' });
     });
     await expect.poll(() => seen.filter((e) => e.t !== 'node')).toEqual([
+      // A new issue is announced, so an open list can show it.
+      { t: 'issue', id: issue.id, status: 'pending', owner: null },
       { t: 'issue', id: issue.id, status: 'processing', owner: null },
       { t: 'task', id: task.id, issue: issue.id, status: 'running', node: node.id, owner: null },
     ]);

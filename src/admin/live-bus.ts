@@ -34,8 +34,13 @@ export type LiveListener = (event: LiveEvent) => void;
 export type LiveBus = {
   /** Adds a listener; the LISTEN starts with the first. Resolves once events can arrive. */
   subscribe: (listener: LiveListener) => Promise<() => void>;
-  /** How events reach this process: `listen` (LISTEN/NOTIFY) or `none` (pages reload on a timer). */
-  mode: 'listen' | 'none';
+  /**
+   * How events reach this process now: `listen` (LISTEN/NOTIFY), or `none` when the LISTEN could
+   * not start, and pages must re-read on a timer.
+   */
+  mode: () => 'listen' | 'none';
+  /** Aborted when the bus closes (server shutdown): open event streams end on it. */
+  closing: AbortSignal;
   close: () => Promise<void>;
 };
 
@@ -47,7 +52,9 @@ export type LiveBus = {
  */
 export function createLiveBus(handle: Pick<DbHandle, 'listen'>, logger: Logger): LiveBus {
   const listeners = new Set<LiveListener>();
+  const closing = new AbortController();
   let started: Promise<(() => Promise<void>) | undefined> | undefined;
+  let listening = false;
   const log = logger.child({ component: 'live-bus' });
 
   const publish = (event: LiveEvent) => {
@@ -78,16 +85,25 @@ export function createLiveBus(handle: Pick<DbHandle, 'listen'>, logger: Logger):
 
   const start = () => {
     if (!handle.listen) return Promise.resolve(undefined);
-    started ??= handle.listen(LIVE_CHANNEL, onPayload, onReconnect).catch((err: unknown) => {
-      log.error({ err }, 'could not LISTEN for live updates; pages fall back to reloading on a timer');
-      started = undefined;
-      return undefined;
-    });
+    started ??= handle.listen(LIVE_CHANNEL, onPayload, onReconnect).then(
+      (stop) => {
+        listening = true;
+        return stop;
+      },
+      (err: unknown) => {
+        log.error({ err }, 'could not LISTEN for live updates; pages fall back to re-reading on a timer');
+        // The next page to subscribe tries again.
+        started = undefined;
+        listening = false;
+        return undefined;
+      },
+    );
     return started;
   };
 
   return {
-    mode: handle.listen ? 'listen' : 'none',
+    mode: () => (listening ? 'listen' : 'none'),
+    closing: closing.signal,
     subscribe: async (listener) => {
       listeners.add(listener);
       await start();
@@ -96,6 +112,7 @@ export function createLiveBus(handle: Pick<DbHandle, 'listen'>, logger: Logger):
       };
     },
     close: async () => {
+      closing.abort();
       listeners.clear();
       const stop = await started;
       started = undefined;

@@ -134,19 +134,23 @@ export function taskPages(deps: { db: Db; live: LiveBus; logger: Logger }) {
         let dirty = true;
         let wake = () => {};
         let closed = false;
+        // Before subscribing: a browser leaving while the LISTEN starts must still end this loop.
+        const end = () => {
+          closed = true;
+          wake();
+        };
+        stream.onAbort(end);
+        live.closing.addEventListener('abort', end, { once: true });
         const unsubscribe = await live.subscribe((ev) => {
           if ((ev.t === 'log' && ev.task === task.id) || (ev.t === 'task' && ev.id === task.id) || ev.t === 'resync') {
             dirty = true;
             wake();
           }
         });
-        stream.onAbort(() => {
-          closed = true;
-          wake();
-        });
+        if (stream.aborted || live.closing.aborted) closed = true;
         const keepalive = setInterval(() => void stream.write(': keepalive\n\n').catch(() => {}), KEEPALIVE_MS);
         try {
-          while (!closed) {
+          while (!closed && !stream.aborted) {
             dirty = false;
             const chunk = await readTaskLog(db, task.id, offset);
             if (chunk.content !== '') {
@@ -175,6 +179,7 @@ export function taskPages(deps: { db: Db; live: LiveBus; logger: Logger }) {
           if (!closed) deps.logger.warn({ err, taskId: task.id }, 'log stream ended with an error');
         } finally {
           clearInterval(keepalive);
+          live.closing.removeEventListener('abort', end);
           unsubscribe();
         }
       });

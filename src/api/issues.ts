@@ -76,7 +76,9 @@ export function issueRoutes(deps: ApiDeps) {
       // Try to place it now, so the answer usually shows the node; but never hold the answer
       // longer than one delivery may take, nor fail a start that is already queued.
       const placed = deps.scheduler.pump().catch((err: unknown) => deps.logger.warn({ err, taskId: task.id }, 'pump after start failed'));
-      await Promise.race([placed, new Promise((resolve) => setTimeout(resolve, deps.config.dispatchTimeoutMs).unref())]);
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([placed, new Promise((resolve) => (timer = setTimeout(resolve, deps.config.dispatchTimeoutMs)))]);
+      clearTimeout(timer);
       return c.json(await toTaskPublic(db, (await getTask(db, task.id)) ?? task), 201);
     })
     .post('/issues/:id/report-branch', requireNode(db), async (c) => {

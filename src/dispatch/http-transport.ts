@@ -23,10 +23,11 @@ function reasonOf(text: string): string {
 }
 
 /**
- * Statuses that say the request itself is wrong, so sending it again cannot help. A 401 is not
+ * Statuses that say the request itself is wrong, or (409) that the node has already taken this task
+ * id and will not run it again, so sending it again cannot help. A 401 is not
  * among them: a node that has just registered again has a new signing secret.
  */
-const PERMANENT_REFUSALS = new Set([400, 404, 405, 413, 422]);
+const PERMANENT_REFUSALS = new Set([400, 404, 405, 409, 413, 422]);
 
 /**
  * The push transport: signed POSTs to each node's agent with undici, with connect, header and

@@ -15,6 +15,28 @@ const STATUS_LABEL: Record<IssueRow['status'], string> = {
 const inline = (s: string) => s.replace(/[\r\n]+/g, ' ').replace(/[`<>]/g, (c) => ({ '`': "'", '<': '‹', '>': '›' })[c]!);
 
 /**
+ * Failures whose recorded detail is about Gaffer's own machines (node names, addresses, ports):
+ * the issue may be public, so it gets a plain reason and the details stay on the task page.
+ */
+const INFRA_REASON: Record<string, string> = {
+  node_lost: 'the node running it stopped reporting (node lost)',
+  dispatch_failed: 'no node accepted the task',
+  git_network: 'the node could not reach the repository',
+  timeout: 'it ran past its time limit',
+  credential_unavailable: 'no git credential is configured for this repository',
+};
+
+/** What a failure says on GitHub: a plain reason, or the agent's own, short and mentioning nobody. */
+function publicReason(task: Pick<TaskRow, 'failureKind' | 'errorMessage'>): string {
+  const plain = task.failureKind ? INFRA_REASON[task.failureKind] : undefined;
+  if (plain) return plain;
+  const text = inline(task.errorMessage ?? 'unknown error');
+  const short = text.length > 300 ? `${text.slice(0, 300)}…` : text;
+  // A zero-width space after @ keeps "@someone" in agent output from notifying anyone.
+  return short.replace(/@/g, '@\u200b');
+}
+
+/**
  * The one status comment Gaffer keeps on an issue: what state it is in, which node runs it, the
  * pull request, or why it failed. Updated in place, found again by {@link STATUS_MARKER}.
  */
@@ -34,7 +56,7 @@ export function renderStatusComment(params: {
       task.nodeId && node
         ? `⏳ Queued: sending to node \`${inline(node.name)}\`.`
         : `⏳ Queued${params.queuePosition ? ` (position ${params.queuePosition})` : ''}: waiting for a free node.`;
-    if (task.errorMessage) line += `\n\nLast delivery problem: ${inline(task.errorMessage)}`;
+    if (task.errorMessage) line += '\n\nThe last delivery to a node failed; it will be tried again.';
   } else if (task.status === 'running') {
     line = `🏃 Running on node \`${inline(node?.name ?? 'unknown')}\`.`;
   } else if (task.status === 'success') {
@@ -43,7 +65,7 @@ export function renderStatusComment(params: {
       : `🔀 Branch \`${inline(task.resultBranch ?? '')}\` pushed.`;
     if (issue.status === 'terminated') line = `🚫 Pull request #${task.prNumber ?? '?'} was closed without merging.`;
   } else {
-    line = task.failureKind === 'cancelled' ? '🛑 Cancelled.' : `❌ Failed: ${inline(task.errorMessage ?? 'unknown error')}`;
+    line = task.failureKind === 'cancelled' ? '🛑 Cancelled.' : `❌ Failed: ${publicReason(task)}`;
     line += ' Comment `/start` to try again.';
   }
   const details = [`status: **${STATUS_LABEL[issue.status]}**`, `attempt ${task.attempt}`];

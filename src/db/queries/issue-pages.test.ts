@@ -91,5 +91,12 @@ describe('issue pages on 100,000 issues', () => {
     const back = await pageIssues(db, { status: 'merged', limit: 50, before: second.rows[0]!.issue.id });
     expect(back.rows.map((r) => r.issue.id)).toEqual(first.rows.map((r) => r.issue.id));
     expect(back.hasNewer).toBe(false);
+
+    // A cursor whose issue is gone (an old link) gives the first page, not a mislabelled one.
+    for (const gone of [{ after: '00000000-0000-4000-8000-000000000000' }, { before: '00000000-0000-4000-8000-000000000000' }]) {
+      const page = await pageIssues(db, { status: 'merged', limit: 50, ...gone });
+      expect(page.rows.map((r) => r.issue.id)).toEqual(first.rows.map((r) => r.issue.id));
+      expect(page).toMatchObject({ hasNewer: false, hasOlder: true });
+    }
   });
 });

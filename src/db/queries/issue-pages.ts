@@ -42,11 +42,11 @@ export async function pageIssues(
       .select({ at: sql<string>`${issues.createdAt}::text`, id: issues.id })
       .from(issues)
       .where(eq(issues.id, cursorId));
-    if (cursor) {
-      const key = sql`(${issues.createdAt}, ${issues.id})`;
-      const at = sql`(${cursor.at}::timestamptz, ${cursor.id}::uuid)`;
-      conditions.push(newer ? sql`${key} > ${at}` : sql`${key} < ${at}`);
-    }
+    // A cursor issue that is gone (deleted, or an old link): start again from the first page.
+    if (!cursor) return pageIssues(db, { ...p, after: undefined, before: undefined });
+    const key = sql`(${issues.createdAt}, ${issues.id})`;
+    const at = sql`(${cursor.at}::timestamptz, ${cursor.id}::uuid)`;
+    conditions.push(newer ? sql`${key} > ${at}` : sql`${key} < ${at}`);
   }
   const rows = await db
     .select(listColumns)
