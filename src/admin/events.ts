@@ -1,6 +1,8 @@
 import { Hono } from 'hono';
 import { streamSSE } from 'hono/streaming';
-import type { Actor } from '../domain/users.js';
+import { sessionCookie } from '../api/auth.js';
+import type { Db } from '../db/types.js';
+import { type Actor, authenticateSession } from '../domain/users.js';
 import type { Logger } from '../logger.js';
 import type { LiveBus, LiveEvent } from './live-bus.js';
 import type { AdminEnv } from './session.js';
@@ -20,10 +22,22 @@ export function mayHear(actor: Actor, event: LiveEvent): boolean {
   return event.owner === actor.id;
 }
 
+/** Whether the session behind a stream still exists, for the same user with the same rights. */
+async function stillAllowed(db: Db, token: string | undefined, actor: Actor): Promise<boolean> {
+  if (!token) return false;
+  try {
+    const user = await authenticateSession(db, token);
+    return user.id === actor.id && user.isActive && user.isAdmin === actor.isAdmin;
+  } catch {
+    return false;
+  }
+}
+
 /** `GET /events`: the live changes for every open page, as server-sent events named `change`. */
-export function eventRoutes(deps: { live: LiveBus; logger: Logger }) {
+export function eventRoutes(deps: { db: Db; live: LiveBus; logger: Logger; keepaliveMs?: number }) {
   return new Hono<AdminEnv>().get('/events', (c) => {
     const actor = c.get('actor');
+    const token = sessionCookie(c);
     return streamSSE(c, async (stream) => {
       let closed = false;
       let done = () => {};
@@ -50,7 +64,10 @@ export function eventRoutes(deps: { live: LiveBus; logger: Logger }) {
           () => undefined,
           () => done(),
         );
-      }, KEEPALIVE_MS);
+        // The session is checked again on every tick: a sign-out, an expiry or a change of rights
+        // ends the stream, and the page's next connection is judged afresh.
+        void stillAllowed(deps.db, token, actor).then((ok) => ok || end());
+      }, deps.keepaliveMs ?? KEEPALIVE_MS);
       try {
         // Tells the page the stream is live (and, after a reconnect, to re-read what it shows).
         await stream.writeSSE({ event: 'ready', data: JSON.stringify({ mode: deps.live.mode() }) });

@@ -63,7 +63,7 @@ export function adminRoutes(deps: AdminDeps) {
     .get('/', (c) => c.redirect('/admin/issues', 303))
     .route('/', issuePages(db))
     .route('/', taskPages({ db, live: deps.live, logger }))
-    .route('/', eventRoutes({ live: deps.live, logger }))
+    .route('/', eventRoutes({ db, live: deps.live, logger }))
     .route('/nodes', nodePages({ db, scheduler: deps.scheduler, now: deps.now, heartbeatTimeoutMs: deps.config.nodeHeartbeatTimeoutMs }))
     .route('/credentials', credentialPages({ db, cipher: deps.cipher }))
     .route('/stats', statsPages({ db }));
