@@ -49,6 +49,8 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
     logger.info({ signal, mode: config.drainMode, running: agent.tasks.runningIds().length }, 'draining');
     // Heartbeats go on while draining (they carry `draining: true`), so the leases hold.
     await agent.drain(config.drainMode);
+    // A spare tree half checked out would only be swept at the next start: let it finish.
+    await agent.mirrors.idle();
     agent.stopHeartbeats();
     await agent.heartbeat().catch(() => undefined);
     await new Promise<void>((resolve) => server.close(() => resolve()));

@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, realpath, rename, rm, stat } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { assertRepositoryConfigSafe, MIRROR_FETCH_REFSPEC } from './config-guard.js';
 import { gitClient } from './git.js';
 import { GitOperationError, toGitError } from './git-error.js';
@@ -11,7 +11,12 @@ export type GitEnvs = { plain: Record<string, string>; withCredential: Record<st
 /** A task's working tree, checked out from the repository's cached mirror. */
 export type Worktree = { mirrorPath: string; treePath: string; branch: string; baseCommit: string; clonedMirror: boolean };
 
-export type MirrorStoreOptions = { workDir: string; stallTimeoutMs?: number };
+export type MirrorStoreOptions = {
+  workDir: string;
+  stallTimeoutMs?: number;
+  /** Check out a spare tree after each task, for the next (default true; see createMirrorStore). */
+  spares?: boolean;
+};
 
 /** Where repositories are mirrored and task trees checked out, with one lock per mirror. */
 export type MirrorStore = {
@@ -26,8 +31,13 @@ export type MirrorStore = {
     signal?: AbortSignal;
     note?: (text: string) => void;
   }): Promise<Worktree>;
-  /** Removes the working tree and its local branch; the mirror stays. */
+  /**
+   * Removes the working tree and its local branch; the mirror stays. Then, in the background, checks
+   * out a spare tree from the mirror for the repository's next task (see {@link createMirrorStore}).
+   */
   release(tree: { mirrorPath: string; treePath: string; branch: string }, envs: GitEnvs): Promise<void>;
+  /** Waits for spare trees being checked out in the background (tests, benchmarks, shutdown). */
+  idle(): Promise<void>;
 };
 
 async function exists(path: string): Promise<boolean> {
@@ -51,10 +61,28 @@ function mirrorName(repoUrl: string): string {
   return `${readable || 'repo'}-${hash}.git`;
 }
 
-/** Creates the mirror store. Nothing touches the disk until a checkout. */
+/**
+ * Creates the mirror store. Nothing touches the disk until a checkout.
+ *
+ * Writing out every file of a large repository is most of what a working tree costs, on a fresh
+ * clone and a warm mirror alike. So once a task's tree is removed, the store checks out a spare
+ * tree of the default branch in the background, off any task's clock; the next task on that
+ * repository moves the spare into place and updates only the files that differ from the commit.
+ * A spare is made by Gaffer alone and handed to exactly one task, which removes it when done, as
+ * any tree.
+ */
 export function createMirrorStore(opts: MirrorStoreOptions): MirrorStore {
   const mirrorsDir = join(opts.workDir, 'mirrors');
+  const sparesDir = join(opts.workDir, 'spares');
   const locks = new Map<string, Promise<unknown>>();
+  /** Per mirror: a spare tree no task has used yet. */
+  const spares = new Map<string, string>();
+  /** Per mirror: the repository URL and default branch of its last checkout, for the next spare. */
+  const lastCheckout = new Map<string, { repoUrl: string; defaultBranch: string }>();
+  const background = new Set<Promise<unknown>>();
+  // Spares left by an earlier process are not known to this one: swept once, before the first use.
+  let swept: Promise<void> | undefined;
+  const sweepSpares = () => (swept ??= rm(sparesDir, { recursive: true, force: true }));
 
   /** Serialises ref-writing git commands per mirror: concurrent fetches fight over ref locks. */
   function withLock<T>(key: string, fn: () => Promise<T>): Promise<T> {
@@ -130,12 +158,81 @@ export function createMirrorStore(opts: MirrorStoreOptions): MirrorStore {
     }
   }
 
+  /** Removes a mirror's spare, as when the mirror itself is discarded. */
+  async function dropSpare(mirrorPath: string): Promise<void> {
+    const spare = spares.get(mirrorPath);
+    spares.delete(mirrorPath);
+    if (spare) await rm(spare, { recursive: true, force: true });
+  }
+
+  /**
+   * Moves the mirror's spare tree to the task's path and puts it on the task's branch at the
+   * default branch's tip, rewriting only the files that changed since the spare was made. Any
+   * failure discards the spare; the caller then makes a tree the ordinary way.
+   */
+  async function takeSpare(
+    mirrorPath: string,
+    args: { defaultBranch: string; branch: string; treePath: string; envs: GitEnvs; signal?: AbortSignal },
+  ): Promise<string | undefined> {
+    const spare = spares.get(mirrorPath);
+    if (!spare) return undefined;
+    spares.delete(mirrorPath);
+    const g = git(mirrorPath, args.envs.plain, args.signal);
+    try {
+      await mkdir(dirname(args.treePath), { recursive: true });
+      await g.raw(['worktree', 'move', spare, args.treePath]);
+      const tree = git(args.treePath, args.envs.plain, args.signal);
+      // Spares sit on the same disk an agent can write to, so nothing in the spare's index is
+      // trusted: the index is rebuilt from the commit with no file times in it, every file is
+      // hashed against it, and only what differs is written, then whatever git does not track is
+      // removed. The tree is then exactly the commit's, as a fresh checkout would be, in tens of
+      // milliseconds where writing every file takes most of a second.
+      const target = `refs/remotes/origin/${args.defaultBranch}`;
+      await tree.raw(['read-tree', target]);
+      await tree.raw(['update-index', '-q', '--refresh']);
+      await tree.raw(['reset', '--quiet', '--hard', target]);
+      await tree.raw(['checkout', '--quiet', '--no-track', '-B', args.branch]);
+      await tree.raw(['clean', '-q', '-ffdx']);
+      return (await tree.raw(['rev-parse', 'HEAD'])).trim();
+    } catch {
+      await rm(spare, { recursive: true, force: true });
+      await rm(args.treePath, { recursive: true, force: true });
+      await g.raw(['worktree', 'prune']).catch(() => undefined);
+      return undefined;
+    }
+  }
+
+  /** Checks out a spare tree for the mirror's next task, in the background, under the mirror's lock. */
+  function prepareSpare(mirrorPath: string, envs: GitEnvs): void {
+    const last = lastCheckout.get(mirrorPath);
+    if (!last || opts.spares === false) return;
+    const work = withLock(mirrorPath, async () => {
+      if (spares.has(mirrorPath) || !(await exists(mirrorPath))) return;
+      await sweepSpares();
+      const path = join(sparesDir, `${basename(mirrorPath, '.git')}-${randomBytes(4).toString('hex')}`);
+      try {
+        // The last task's agent could have written the mirror's configuration: check it first.
+        await assertRepositoryConfigSafe(mirrorPath, { url: last.repoUrl }, envs, 'spare tree');
+        await mkdir(sparesDir, { recursive: true });
+        await git(mirrorPath, envs.plain).raw(['worktree', 'add', '--quiet', '--detach', path, `refs/remotes/origin/${last.defaultBranch}`]);
+        spares.set(mirrorPath, path);
+      } catch {
+        // No spare: the next task checks out its tree itself, and deals with any damage then.
+        await rm(path, { recursive: true, force: true });
+      }
+    });
+    background.add(work);
+    void work.finally(() => background.delete(work));
+  }
+
   return {
     mirrorPathFor: (repoUrl) => join(mirrorsDir, mirrorName(repoUrl)),
 
     checkout(args) {
       const mirrorPath = join(mirrorsDir, mirrorName(args.repoUrl));
+      lastCheckout.set(mirrorPath, { repoUrl: args.repoUrl, defaultBranch: args.defaultBranch });
       return withLock(mirrorPath, async () => {
+        await sweepSpares();
         let cloned = false;
         if (await exists(mirrorPath)) {
           try {
@@ -152,13 +249,20 @@ export function createMirrorStore(opts: MirrorStoreOptions): MirrorStore {
                 ? `the cached mirror is not safe to use (${ge.message}); discarding it and cloning again`
                 : `the cached mirror is broken (${ge.message}); cloning it again`,
             );
+            await dropSpare(mirrorPath);
             await rm(mirrorPath, { recursive: true, force: true });
           }
         }
         if (!(await exists(mirrorPath))) {
+          await dropSpare(mirrorPath);
           args.note?.('cloning the repository into a new mirror');
           await cloneMirror(args.repoUrl, mirrorPath, args.envs, args.signal);
           cloned = true;
+        }
+        const fromSpare = await takeSpare(mirrorPath, args);
+        if (fromSpare) {
+          args.note?.('using a spare working tree checked out after the last task');
+          return { mirrorPath, treePath: args.treePath, branch: args.branch, baseCommit: fromSpare, clonedMirror: cloned };
         }
         try {
           const baseCommit = await addWorktree(mirrorPath, args);
@@ -169,6 +273,7 @@ export function createMirrorStore(opts: MirrorStoreOptions): MirrorStore {
           // Refs that point at missing objects pass the fetch and fail here: reclone once.
           args.note?.(`the cached mirror is broken (${ge.message}); cloning it again`);
           await rm(args.treePath, { recursive: true, force: true });
+          await dropSpare(mirrorPath);
           await rm(mirrorPath, { recursive: true, force: true });
           await cloneMirror(args.repoUrl, mirrorPath, args.envs, args.signal);
           const baseCommit = await addWorktree(mirrorPath, args);
@@ -177,14 +282,19 @@ export function createMirrorStore(opts: MirrorStoreOptions): MirrorStore {
       });
     },
 
-    release(tree, envs) {
-      return withLock(tree.mirrorPath, async () => {
+    async release(tree, envs) {
+      await withLock(tree.mirrorPath, async () => {
         await rm(tree.treePath, { recursive: true, force: true });
         if (!(await exists(tree.mirrorPath))) return;
         const g = git(tree.mirrorPath, envs.plain);
         await g.raw(['worktree', 'prune']).catch(() => undefined);
         await g.raw(['branch', '-D', tree.branch]).catch(() => undefined);
       });
+      prepareSpare(tree.mirrorPath, envs);
+    },
+
+    idle: async () => {
+      while (background.size > 0) await Promise.all([...background]);
     },
   };
 }
