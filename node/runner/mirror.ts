@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, realpath, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { assertRepositoryConfigSafe, MIRROR_FETCH_REFSPEC } from './config-guard.js';
-import { gitClient } from './git.js';
+import { gitClient, gitLocal } from './git.js';
 import { GitOperationError, toGitError } from './git-error.js';
 
 /** Environments for git: `plain` carries no credential, `withCredential` carries the task's. */
@@ -98,6 +98,10 @@ export function createMirrorStore(opts: MirrorStoreOptions): MirrorStore {
 
   const git = (cwd: string, env: Record<string, string>, signal?: AbortSignal) =>
     gitClient({ cwd, env, signal, stallTimeoutMs: opts.stallTimeoutMs });
+  /** For commands on local files only: no simple-git wait after the silent ones (see gitLocal). */
+  const local = (cwd: string, env: Record<string, string>, signal?: AbortSignal) => ({
+    raw: (args: string[]) => gitLocal({ cwd, env, signal, stallTimeoutMs: opts.stallTimeoutMs }, args),
+  });
 
   /**
    * Fetches into the mirror from the URL itself, never the configured remote, after checking the
@@ -117,9 +121,9 @@ export function createMirrorStore(opts: MirrorStoreOptions): MirrorStore {
     const tmp = `${path}.tmp-${randomBytes(4).toString('hex')}`;
     await mkdir(mirrorsDir, { recursive: true });
     try {
-      const g = git(mirrorsDir, envs.plain, signal);
+      const g = local(mirrorsDir, envs.plain, signal);
       await g.raw(['init', '--bare', '--quiet', tmp]);
-      const m = git(tmp, envs.plain, signal);
+      const m = local(tmp, envs.plain, signal);
       // For people looking at the mirror, and checked before every fetch; git never fetches
       // through it: the URL is always given on the command line.
       await m.raw(['config', 'remote.origin.url', repoUrl]);
@@ -138,7 +142,7 @@ export function createMirrorStore(opts: MirrorStoreOptions): MirrorStore {
     mirrorPath: string,
     args: { defaultBranch: string; branch: string; treePath: string; envs: GitEnvs; signal?: AbortSignal },
   ): Promise<string> {
-    const g = git(mirrorPath, args.envs.plain, args.signal);
+    const g = local(mirrorPath, args.envs.plain, args.signal);
     try {
       await g.raw(['worktree', 'prune']);
       // --no-track: no branch section is written into the shared configuration.
@@ -152,7 +156,7 @@ export function createMirrorStore(opts: MirrorStoreOptions): MirrorStore {
         args.treePath,
         `refs/remotes/origin/${args.defaultBranch}`,
       ]);
-      return (await git(args.treePath, args.envs.plain, args.signal).raw(['rev-parse', 'HEAD'])).trim();
+      return (await local(args.treePath, args.envs.plain, args.signal).raw(['rev-parse', 'HEAD'])).trim();
     } catch (err) {
       throw toGitError('worktree add', err, args.envs.secrets);
     }
@@ -177,11 +181,11 @@ export function createMirrorStore(opts: MirrorStoreOptions): MirrorStore {
     const spare = spares.get(mirrorPath);
     if (!spare) return undefined;
     spares.delete(mirrorPath);
-    const g = git(mirrorPath, args.envs.plain, args.signal);
+    const g = local(mirrorPath, args.envs.plain, args.signal);
     try {
       await mkdir(dirname(args.treePath), { recursive: true });
       await g.raw(['worktree', 'move', spare, args.treePath]);
-      const tree = git(args.treePath, args.envs.plain, args.signal);
+      const tree = local(args.treePath, args.envs.plain, args.signal);
       // Spares sit on the same disk an agent can write to, so nothing in the spare's index is
       // trusted: the index is rebuilt from the commit with no file times in it, every file is
       // hashed against it, and only what differs is written, then whatever git does not track is
@@ -214,7 +218,7 @@ export function createMirrorStore(opts: MirrorStoreOptions): MirrorStore {
         // The last task's agent could have written the mirror's configuration: check it first.
         await assertRepositoryConfigSafe(mirrorPath, { url: last.repoUrl }, envs, 'spare tree');
         await mkdir(sparesDir, { recursive: true });
-        await git(mirrorPath, envs.plain).raw(['worktree', 'add', '--quiet', '--detach', path, `refs/remotes/origin/${last.defaultBranch}`]);
+        await local(mirrorPath, envs.plain).raw(['worktree', 'add', '--quiet', '--detach', path, `refs/remotes/origin/${last.defaultBranch}`]);
         spares.set(mirrorPath, path);
       } catch {
         // No spare: the next task checks out its tree itself, and deals with any damage then.
@@ -236,7 +240,7 @@ export function createMirrorStore(opts: MirrorStoreOptions): MirrorStore {
         let cloned = false;
         if (await exists(mirrorPath)) {
           try {
-            const bare = await git(mirrorPath, args.envs.plain, args.signal).raw(['rev-parse', '--is-bare-repository']);
+            const bare = await local(mirrorPath, args.envs.plain, args.signal).raw(['rev-parse', '--is-bare-repository']);
             if (bare.trim() !== 'true') throw new GitOperationError('other', 'rev-parse', 'mirror is not a bare repository');
             args.note?.('fetching the cached mirror');
             await fetchMirror(mirrorPath, args.repoUrl, args.envs, args.signal);
@@ -286,7 +290,7 @@ export function createMirrorStore(opts: MirrorStoreOptions): MirrorStore {
       await withLock(tree.mirrorPath, async () => {
         await rm(tree.treePath, { recursive: true, force: true });
         if (!(await exists(tree.mirrorPath))) return;
-        const g = git(tree.mirrorPath, envs.plain);
+        const g = local(tree.mirrorPath, envs.plain);
         await g.raw(['worktree', 'prune']).catch(() => undefined);
         await g.raw(['branch', '-D', tree.branch]).catch(() => undefined);
       });
