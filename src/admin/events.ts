@@ -7,7 +7,8 @@ import type { Logger } from '../logger.js';
 import type { LiveBus, LiveEvent } from './live-bus.js';
 import type { AdminEnv } from './session.js';
 
-const KEEPALIVE_MS = 20_000;
+/** How often an event stream sends a comment, so proxies keep it open and a gone browser is noticed. */
+export const KEEPALIVE_MS = 20_000;
 
 /**
  * Whether a browser may hear of a change: admins hear of all; other users only of their own

@@ -1,4 +1,4 @@
-import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import type { Context } from 'hono';
 import { Hono } from 'hono';
 import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
@@ -7,6 +7,7 @@ import { SESSION_COOKIE, sessionCookie } from '../api/auth.js';
 import { queryParams } from '../api/validate.js';
 import type { Db } from '../db/types.js';
 import { DomainError, isDomainError } from '../domain/errors.js';
+import { sameSecret } from '../domain/tokens.js';
 import { authenticateSession, login, logout } from '../domain/users.js';
 import { LANG_COOKIE, LANGS, type T } from './i18n.js';
 import { Page } from './layout.js';
@@ -24,17 +25,6 @@ const loginForm = z.object({
 
 const langQuery = z.object({ next: z.string().max(2000).optional() });
 
-function sameValue(a: string | undefined, b: string | undefined): boolean {
-  if (!a || !b) return false;
-  const x = Buffer.from(a);
-  const y = Buffer.from(b);
-  return x.length === y.length && timingSafeEqual(x, y);
-}
-
-/** A path inside the admin page (the login page included) to come back to after switching language. */
-function safeReturn(next: string | undefined): string {
-  return next && next.startsWith('/admin') && !/[\\\r\n]/.test(next) && !next.startsWith('//') ? next : '/admin/issues';
-}
 
 /** Sign in, sign out, and the language switcher. */
 export function loginPages(deps: { db: Db; secureCookies: boolean }) {
@@ -96,7 +86,7 @@ export function loginPages(deps: { db: Db; secureCookies: boolean }) {
     })
     .post('/login', async (c) => {
       const body = await formBody(c, loginForm);
-      if (!sameValue(getCookie(c, LOGIN_CSRF_COOKIE), body[CSRF_FIELD])) {
+      if (!sameSecret(getCookie(c, LOGIN_CSRF_COOKIE), body[CSRF_FIELD])) {
         return form(c, 403, 'CSRF token missing or invalid: reload the page and try again', body.email);
       }
       let session;
@@ -122,6 +112,7 @@ export function loginPages(deps: { db: Db; secureCookies: boolean }) {
       if (!(LANGS as readonly string[]).includes(lang)) throw new DomainError('not_found', `language ${lang} not found`);
       const { next } = queryParams(c, langQuery);
       setCookie(c, LANG_COOKIE, lang, { path: '/', sameSite: 'Lax', maxAge: 365 * 24 * 3600, secure: deps.secureCookies });
-      return c.redirect(safeReturn(next), 303);
+      // Back where the switch was made, the login page included.
+      return c.redirect(safeNext(next, { allowLogin: true }), 303);
     });
 }

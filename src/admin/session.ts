@@ -42,9 +42,13 @@ export function loginRedirect(c: Context): Response {
   return c.redirect(`/admin/login${next === '/admin/issues' ? '' : `?next=${encodeURIComponent(next)}`}`, 303);
 }
 
-/** A post-login destination inside the admin page only, so `next` cannot send anyone elsewhere. */
-export function safeNext(next: string | undefined): string {
-  if (!next || !next.startsWith('/admin') || next.startsWith('/admin/login') || /[\\\r\n]/.test(next)) return '/admin/issues';
+/**
+ * A destination inside the admin page only, so `next` cannot send anyone elsewhere; the login page
+ * itself only where asked (after switching language on it), never after signing in.
+ */
+export function safeNext(next: string | undefined, opts: { allowLogin?: boolean } = {}): string {
+  if (!next || !next.startsWith('/admin') || /[\\\r\n]/.test(next)) return '/admin/issues';
+  if (!opts.allowLogin && next.startsWith('/admin/login')) return '/admin/issues';
   return next;
 }
 

@@ -8,8 +8,10 @@ import { DomainError } from '../domain/errors.js';
 import { readTaskLog } from '../domain/task-logs.js';
 import { mayControl } from '../domain/tasks.js';
 import type { Actor } from '../domain/users.js';
+import { ACTIVE_TASK_STATUSES, type TaskStatus } from '../protocol/statuses.js';
 import type { Logger } from '../logger.js';
 import { IssueBadge, Page, TaskBadge, Time } from './layout.js';
+import { KEEPALIVE_MS } from './events.js';
 import type { LiveBus } from './live-bus.js';
 import type { AdminEnv } from './session.js';
 
@@ -17,9 +19,7 @@ const logQuery = z.object({ offset: z.coerce.number().int().min(0).default(0) })
 
 /** How long a log stream waits for a notification before looking again anyway. */
 const LOG_RECHECK_MS = 5000;
-const KEEPALIVE_MS = 20_000;
-
-const isActive = (status: string) => status === 'pending' || status === 'running';
+const isActive = (status: TaskStatus) => (ACTIVE_TASK_STATUSES as readonly TaskStatus[]).includes(status);
 
 /** Task detail and its live log (server-sent events). */
 export function taskPages(deps: { db: Db; live: LiveBus; logger: Logger }) {

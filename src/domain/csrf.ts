@@ -1,4 +1,5 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { createHash } from 'node:crypto';
+import { sameSecret } from './tokens.js';
 
 /**
  * The CSRF token for a browser session: derived from the session token, so it needs no storage,
@@ -11,8 +12,5 @@ export function csrfTokenFor(sessionToken: string): string {
 
 /** Whether a presented CSRF token belongs to this session; constant-time. */
 export function csrfMatches(sessionToken: string, presented: string | undefined | null): boolean {
-  if (!presented) return false;
-  const want = Buffer.from(csrfTokenFor(sessionToken));
-  const got = Buffer.from(presented);
-  return want.length === got.length && timingSafeEqual(want, got);
+  return sameSecret(presented, csrfTokenFor(sessionToken));
 }

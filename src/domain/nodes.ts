@@ -1,4 +1,4 @@
-import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import {
   countActiveTasksOnNode,
   deleteNode,
@@ -21,7 +21,7 @@ import { DomainError } from './errors.js';
 import { expectTransition } from './state-machine.js';
 import { taskTransition } from './task-status.js';
 import { failTask, type TaskDeps } from './tasks.js';
-import { generateToken, hashToken } from './tokens.js';
+import { generateToken, hashToken, sameSecret } from './tokens.js';
 
 /** A node as the API shows it: no token, no signing secret. */
 export type NodePublic = {
@@ -57,11 +57,6 @@ export function toNodePublic(node: NodeRow, running: number, onlineSince: Date):
 /** What a new or re-registered node is handed, once. */
 export type NodeCredentials = { node: NodeRow; token: string; signingSecret: string };
 
-function sameSecret(a: string, b: string): boolean {
-  const x = Buffer.from(a);
-  const y = Buffer.from(b);
-  return x.length === y.length && timingSafeEqual(x, y);
-}
 
 /**
  * Registers a node with the registration token. A node registering again under its name gets a
@@ -80,7 +75,7 @@ export async function registerNode(
   },
 ): Promise<NodeCredentials> {
   if (!params.registrationToken) throw new DomainError('not_configured', 'node registration is closed: NODE_REGISTRATION_TOKEN is not set');
-  if (!params.presented || !sameSecret(params.presented, params.registrationToken)) {
+  if (!sameSecret(params.presented, params.registrationToken)) {
     throw new DomainError('unauthenticated', 'registration token is invalid');
   }
   const token = generateToken('gfn');
