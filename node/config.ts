@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { z } from 'zod';
+import { describeConfigIssues } from '../src/protocol/config-issues.js';
 import { AGENT_PRESETS, type AgentPreset } from '../src/protocol/node-api.js';
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -187,14 +188,8 @@ function defaultName(): string {
 export function loadNodeConfig(env: NodeJS.ProcessEnv = process.env): NodeConfig {
   const parsed = schema.safeParse(env);
   if (!parsed.success) {
-    const byKey = new Map<string, string[]>();
-    for (const issue of parsed.error.issues) {
-      const key = String(issue.path[0] ?? '(root)');
-      byKey.set(key, [...(byKey.get(key) ?? []), issue.message]);
-    }
-    const keys = [...byKey.keys()].sort();
-    const lines = keys.map((k) => `  - ${k}: ${byKey.get(k)!.join('; ')}`);
-    throw new NodeConfigError(keys, `Invalid node configuration (${keys.join(', ')}):\n${lines.join('\n')}`);
+    const { keys, message } = describeConfigIssues('Invalid node configuration', parsed.error.issues);
+    throw new NodeConfigError(keys, message);
   }
   const e = parsed.data;
   const preset = e.GAFFER_AGENT ?? (e.GAFFER_AGENT_COMMAND !== undefined ? 'custom' : 'claude');

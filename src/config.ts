@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { describeConfigIssues } from './protocol/config-issues.js';
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
@@ -133,14 +134,8 @@ export function decodeKey(value: string): Buffer | undefined {
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const parsed = schema.safeParse(env);
   if (!parsed.success) {
-    const byKey = new Map<string, string[]>();
-    for (const issue of parsed.error.issues) {
-      const key = String(issue.path[0] ?? '(root)');
-      byKey.set(key, [...(byKey.get(key) ?? []), issue.message]);
-    }
-    const keys = [...byKey.keys()].sort();
-    const lines = keys.map((k) => `  - ${k}: ${byKey.get(k)!.join('; ')}`);
-    throw new ConfigError(keys, `Invalid configuration (${keys.join(', ')}):\n${lines.join('\n')}`);
+    const { keys, message } = describeConfigIssues('Invalid configuration', parsed.error.issues);
+    throw new ConfigError(keys, message);
   }
   const e = parsed.data;
   return {
