@@ -426,6 +426,7 @@ describe('GitHub API behaviour', () => {
 
 describe('pull requests from reported branches', () => {
   const REPO_ID = 186853002;
+  // A database of its own: tests above leave tasks queued, which would take this block's node.
   let db: TestDb;
   let h: GitHubHarness;
   let node: NodeDouble;
