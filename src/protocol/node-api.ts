@@ -18,7 +18,36 @@ export function agentLabel(preset: AgentPreset): string {
   return `agent:${preset}`;
 }
 
-/** Server → node `POST /process-issue`: exactly the seed's body. */
+/** How a node isolates the agent CLI: bubblewrap, or (by the owner's explicit choice) nothing. */
+export const SANDBOX_MODES = ['bwrap', 'off'] as const;
+/** One of {@link SANDBOX_MODES}. */
+export type SandboxMode = (typeof SANDBOX_MODES)[number];
+
+/** A host the sandbox may reach through the node's proxy: a name, or `*.` and a domain. */
+export const allowedHost = z
+  .string()
+  .min(1)
+  .max(253)
+  .transform((h) => h.trim().toLowerCase())
+  .pipe(z.string().regex(/^(\*\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/, 'a host name, or "*." and a domain'));
+
+/**
+ * The agent's network: `full` (the host's network), `none` (a network namespace of its own with
+ * only loopback), or `allow` (only the listed hosts, through the node's filtering proxy).
+ */
+export const networkPolicy = z.discriminatedUnion('mode', [
+  z.object({ mode: z.literal('full') }),
+  z.object({ mode: z.literal('none') }),
+  z.object({ mode: z.literal('allow'), hosts: z.array(allowedHost).min(1).max(100) }),
+]);
+/** See {@link networkPolicy}. */
+export type NetworkPolicy = z.infer<typeof networkPolicy>;
+
+/**
+ * Server → node `POST /process-issue`: the seed's body, plus two optional fields from the
+ * repository's `.github/gaffer.yml`: shell commands run in the sandbox before the agent (`setup`),
+ * and the repository's network policy (the node applies the stricter of its own and this one).
+ */
 export const processIssueRequest = z.object({
   issue_id: z.string().uuid(),
   task_id: z.string().uuid(),
@@ -28,6 +57,8 @@ export const processIssueRequest = z.object({
   issue_description: z.string(),
   credential_token: z.string().min(1),
   command: z.string(),
+  setup: z.array(z.string().min(1).max(4000)).max(20).optional(),
+  network: networkPolicy.optional(),
 });
 export type ProcessIssueRequest = z.infer<typeof processIssueRequest>;
 
@@ -41,6 +72,8 @@ export const registerNodeRequest = z.object({
   url: z.string().url(),
   labels: z.array(z.string().min(1).max(64)).max(50).default([]),
   capacity: z.number().int().min(0).max(1000).default(1),
+  /** How the node runs the agent. A node that does not say is taken as unsandboxed. */
+  sandbox: z.enum(SANDBOX_MODES).default('off'),
 });
 export type RegisterNodeRequest = z.input<typeof registerNodeRequest>;
 
@@ -62,6 +95,8 @@ export const heartbeatRequest = z.object({
    * it registers again. Absent or false changes nothing, so a heartbeat never undoes a drain.
    */
   draining: z.boolean().optional(),
+  /** The node's sandbox mode now; absent leaves the registered one. */
+  sandbox: z.enum(SANDBOX_MODES).optional(),
 });
 export type HeartbeatRequest = z.input<typeof heartbeatRequest>;
 
