@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -13,7 +13,7 @@ import { buildPrompt } from './runner/prompt.js';
 import { startFakeGaffer, type FakeGaffer } from './test-support/fake-gaffer-server.js';
 import { createBareRepo, git, tempDir } from './test-support/git-repos.js';
 import { startGitHttpServer, type GitHttpServer } from './test-support/git-http-server.js';
-import { captureStream, filesContaining, isAlive, liveGroupMembers, signedInit, waitFor } from './test-support/helpers.js';
+import { captureStream, filesContaining, processesMentioning, signedInit, waitFor } from './test-support/helpers.js';
 
 const FAKE_AGENT = fileURLToPath(new URL('./test-fixtures/fake-agent.mjs', import.meta.url));
 // Not shaped like a GitHub token on purpose: only the node's explicit masking can catch it.
@@ -26,6 +26,8 @@ let gaffer: FakeGaffer;
 
 beforeAll(async () => {
   tmp = await tempDir();
+  // A root node runs its sandboxes as an unprivileged user, which must pass through to the work folders.
+  await chmod(tmp.path, 0o711);
   reposRoot = join(tmp.path, 'repos');
   await mkdir(reposRoot);
   gitHttp = await startGitHttpServer({ root: reposRoot, username: 'x-access-token', password: TOKEN });
@@ -40,9 +42,11 @@ afterAll(async () => {
 
 type Harness = { agent: NodeAgent; config: NodeConfig; pino: () => string; pids: string[]; stateDir: string };
 
-async function makeAgent(opts: { mode: string; capacity?: number; timeoutMs?: number; workDir?: string }): Promise<Harness> {
+async function makeAgent(opts: { mode: string; capacity?: number; timeoutMs?: number; workDir?: string; env?: Record<string, string> }): Promise<Harness> {
   const stateDir = join(tmp.path, `state-${randomUUID().slice(0, 8)}`);
   await mkdir(stateDir);
+  // The fake agent records what it saw here: the one folder the owner binds read-write.
+  await chmod(stateDir, 0o777);
   const config: NodeConfig = {
     ...loadNodeConfig({
       GAFFER_SERVER_URL: gaffer.url,
@@ -54,6 +58,8 @@ async function makeAgent(opts: { mode: string; capacity?: number; timeoutMs?: nu
       GAFFER_AGENT_COMMAND: JSON.stringify([process.execPath, FAKE_AGENT, opts.mode, stateDir]),
       GAFFER_GIT_AUTHOR_NAME: 'Gaffer Test',
       GAFFER_GIT_AUTHOR_EMAIL: 'gaffer-test@example.com',
+      GAFFER_SANDBOX_RW_BINDS: stateDir,
+      ...opts.env,
     }),
     cancelGraceMs: 300,
     ...(opts.timeoutMs ? { taskTimeoutMs: opts.timeoutMs } : {}),
@@ -112,6 +118,7 @@ describe('node agent, end to end with real git', () => {
     const report = await runToReport(h, req);
 
     expect(report.issueId).toBe(req.issue_id);
+    expect(report.body.error_message ?? '').toBe('');
     expect(report.body).toMatchObject({ task_id: req.task_id, status: 'success' });
     const branch = report.body.branch_name;
     expect(branch).toBe(`gaffer/issue-42-${req.task_id.slice(0, 8)}`);
@@ -169,7 +176,7 @@ describe('node agent, end to end with real git', () => {
     expect(gaffer.logText(third.task_id)).toContain('the cached mirror is broken');
   });
 
-  it('keeps a hostile agent\'s git config and hooks away from the credential: the next task reclones and sends the token only to the real remote', async () => {
+  it('even unsandboxed, keeps a hostile agent\'s git config and hooks away from the credential: the next task reclones and sends the token only to the real remote', async () => {
     await createBareRepo(reposRoot, 'tamper');
     const evilRoot = join(tmp.path, 'evil-repos');
     await mkdir(evilRoot, { recursive: true });
@@ -177,7 +184,8 @@ describe('node agent, end to end with real git', () => {
     // Answers 401 to everything, so git offers its credential there if anything points it there.
     const evil = await startGitHttpServer({ root: evilRoot, username: 'attacker', password: 'attacker-password' });
     try {
-      const h = await makeAgent({ mode: 'tamper' });
+      // GAFFER_SANDBOX=off: the agent can reach the mirror, so the guards behind the sandbox are what is tested.
+      const h = await makeAgent({ mode: 'tamper', env: { GAFFER_SANDBOX: 'off' } });
       const url = `${gitHttp.url}/tamper.git`;
       const plan = (p: Record<string, unknown>) => writeFile(join(h.stateDir, 'tamper.json'), JSON.stringify(p));
 
@@ -266,9 +274,9 @@ describe('node agent, end to end with real git', () => {
     const report = await runToReport(h, req);
     expect(report.body.status).toBe('failed');
     expect(report.body.error_message).toMatch(/^agent timed out after \d+ s$/);
-    const pids = JSON.parse(await readFile(join(h.stateDir, 'pids.json'), 'utf8')) as { leader: number; child: number };
-    await waitFor(async () => !(await isAlive(pids.leader)) && !(await isAlive(pids.child)), 5000, 'processes to exit');
-    expect(await liveGroupMembers(pids.leader)).toEqual([]);
+    expect(existsSync(join(h.stateDir, 'pids.json'))).toBe(true);
+    // The agent and the child it started, both named by the state folder in their command lines.
+    expect(await processesMentioning(h.stateDir)).toEqual([]);
     expect(gaffer.logText(req.task_id)).toContain('ignoring SIGTERM');
   });
 
@@ -279,12 +287,12 @@ describe('node agent, end to end with real git', () => {
     expect((await submit(h, req)).status).toBe(202);
     const pidsFile = join(h.stateDir, 'pids.json');
     await waitFor(() => existsSync(pidsFile), 8000, 'the agent to start');
-    const pids = JSON.parse(await readFile(pidsFile, 'utf8')) as { leader: number; child: number };
-    expect(await isAlive(pids.child)).toBe(true);
+    expect((await processesMentioning(h.stateDir)).length).toBeGreaterThanOrEqual(2);
 
     // While the task runs, its working tree's git config holds no credential either.
     const tree = join(h.config.workDir, 'tasks', req.task_id, 'tree');
-    const treeConfig = await git(tree, ['config', '--list', '--show-origin']);
+    const treeConfig = await readFile(join(tree, '.git', 'config'), 'utf8');
+    expect(treeConfig).toContain('[user]');
     expect(treeConfig).not.toContain(TOKEN);
     expect(await filesContaining(h.config.workDir, TOKEN)).toEqual([]);
 
@@ -296,9 +304,7 @@ describe('node agent, end to end with real git', () => {
     const report = await gaffer.waitForReport(req.task_id);
     await h.agent.tasks.idle();
     expect(report.body).toMatchObject({ status: 'failed', error_message: 'cancelled' });
-    await waitFor(async () => (await liveGroupMembers(pids.leader)).length === 0, 5000, 'the process group to be gone');
-    expect(await isAlive(pids.leader)).toBe(false);
-    expect(await isAlive(pids.child)).toBe(false);
+    expect(await processesMentioning(h.stateDir)).toEqual([]);
     expect(gaffer.logText(req.task_id)).toContain('cancelled; the agent was stopped');
     expect(existsSync(tree)).toBe(false);
     expect(await git(bare, ['branch', '--list'])).toBe('* main\n');
@@ -317,7 +323,7 @@ describe('node agent, end to end with real git', () => {
     const hb = await h.agent.heartbeat();
     expect(hb.ok).toBe(true);
     const sent = gaffer.requests.filter((r) => r.path === `/api/v1/nodes/${gaffer.nodeId}/heartbeat`).at(-1);
-    expect(sent?.body).toEqual({ running_task_ids: [req.task_id] });
+    expect(sent?.body).toEqual({ running_task_ids: [req.task_id], sandbox: 'bwrap' });
     expect(sent?.authorization).toBe(`Bearer ${gaffer.nodeToken}`);
     const report = await gaffer.waitForReport(req.task_id);
     expect(report.body).toMatchObject({ status: 'failed', error_message: 'cancelled' });
@@ -374,7 +380,7 @@ describe('node agent, end to end with real git', () => {
     const beatsBefore = beats().length;
     await h.agent.drain('cancel');
     // The server heard at once that this node is going away, while the task still ran.
-    expect(beats().slice(beatsBefore)[0]?.body).toEqual({ running_task_ids: [first.task_id], draining: true });
+    expect(beats().slice(beatsBefore)[0]?.body).toEqual({ running_task_ids: [first.task_id], sandbox: 'bwrap', draining: true });
     expect((await gaffer.waitForReport(first.task_id)).body).toMatchObject({ status: 'failed', error_message: 'cancelled' });
     const afterDrain = await submit(h, task(`file://${bare}`));
     expect(afterDrain.status).toBe(503);

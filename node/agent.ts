@@ -7,6 +7,7 @@ import { createLogStream } from './runner/log-stream.js';
 import { createMirrorStore, type MirrorStore } from './runner/mirror.js';
 import { reportWithRetry, type ReportOutcome } from './runner/report.js';
 import { reportFailureCode, runTask, type TaskOutcome } from './runner/run-task.js';
+import { passedSecretValues } from './sandbox/sandbox.js';
 import { createServerClient, type CallResult, type ServerClient } from './server-client.js';
 import { createTaskManager, type TaskManager } from './task-manager.js';
 
@@ -51,7 +52,7 @@ export type NodeAgent = {
 export function createNodeAgent(deps: NodeAgentDeps): NodeAgent {
   const { config, logger } = deps;
   const client = deps.client ?? createServerClient({ baseUrl: config.serverUrl });
-  const mirrors = createMirrorStore({ workDir: config.workDir });
+  const mirrors = createMirrorStore({ workDir: config.workDir, author: config.gitAuthor });
   let creds: RegisterNodeResponse | undefined;
   let askpass: Promise<string> | undefined;
   let heartbeatTimer: NodeJS.Timeout | undefined;
@@ -62,7 +63,8 @@ export function createNodeAgent(deps: NodeAgentDeps): NodeAgent {
     const log = logger.child({ taskId: req.task_id, issueId: req.issue_id, issueNumber: req.issue_number });
     const deadline = Date.now() + config.taskTimeoutMs;
     const logs = createLogStream({
-      secrets: [req.credential_token],
+      // The keys the sandbox hands the CLI are masked too: an agent may print its environment.
+      secrets: [req.credential_token, ...passedSecretValues(config.sandbox, config.agent.preset)],
       flushIntervalMs: deps.logFlushIntervalMs,
       send: async (chunk) => {
         const res = await client.sendLog(req.task_id, nodeToken(), chunk);
@@ -119,6 +121,7 @@ export function createNodeAgent(deps: NodeAgentDeps): NodeAgent {
         ? config.labels
         : [...config.labels, agentLabel(config.agent.preset)],
       capacity: config.capacity,
+      sandbox: config.sandbox.mode,
     });
     if (res.ok) {
       creds = res.data;
@@ -133,6 +136,7 @@ export function createNodeAgent(deps: NodeAgentDeps): NodeAgent {
     if (!creds) return register();
     const res = await client.heartbeat(creds.node_id, creds.node_token, {
       running_task_ids: tasks.runningIds(),
+      sandbox: config.sandbox.mode,
       // Sent only while draining: an absent flag leaves an admin's drain in place.
       ...(tasks.draining ? { draining: true } : {}),
     });

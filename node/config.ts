@@ -2,7 +2,7 @@ import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { z } from 'zod';
 import { describeConfigIssues } from '../src/protocol/config-issues.js';
-import { AGENT_PRESETS, type AgentPreset } from '../src/protocol/node-api.js';
+import { AGENT_PRESETS, allowedHost, type AgentPreset, type NetworkPolicy, SANDBOX_MODES, type SandboxMode } from '../src/protocol/node-api.js';
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
@@ -20,6 +20,32 @@ const int = (fallback: number, min = 1, max = Number.MAX_SAFE_INTEGER) =>
   z.preprocess(emptyToUndefined, z.coerce.number().int().min(min).max(max).default(fallback));
 
 const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+/** A comma-separated list of words; empty parts are dropped. */
+const commaList = z.preprocess(
+  (v) => (typeof v === 'string' ? v.split(',').map((s) => s.trim()).filter((s) => s.length > 0) : []),
+  z.array(z.string()),
+);
+const envNameList = commaList.pipe(
+  z.array(z.string().regex(ENV_NAME, 'environment variable names, comma-separated')).max(100).refine(
+    (names) => names.every((n) => !/^(GAFFER_|GIT_)/i.test(n)),
+    'may not name GAFFER_* or GIT_* variables: they are the node\'s own',
+  ),
+);
+const bindList = commaList.pipe(
+  z.array(z.string().regex(/^(~|\/)[^:]*(:(~|\/)[^:]*)?$/, 'absolute or ~/ paths, each optionally :destination')).max(100),
+);
+
+/** `full`, `none`, or `allow:host1,host2`. */
+export function parseNetworkPolicy(value: string): NetworkPolicy | undefined {
+  const v = value.trim();
+  if (v === 'full' || v === 'none') return { mode: v };
+  const m = /^allow:(.+)$/.exec(v);
+  if (!m) return undefined;
+  const hosts = z.array(allowedHost).min(1).max(100).safeParse(m[1]!.split(',').map((h) => h.trim()).filter(Boolean));
+  return hosts.success ? { mode: 'allow', hosts: hosts.data } : undefined;
+}
 
 /** Splits a command line into words the way a POSIX shell would, without running one. */
 export function splitShellWords(line: string): string[] | undefined {
@@ -123,6 +149,21 @@ const schema = z
     GAFFER_CANCEL_GRACE_SECONDS: int(10, 0, 600),
     GAFFER_DRAIN_MODE: z.preprocess(emptyToUndefined, z.enum(DRAIN_MODES).default('finish')),
     LOG_LEVEL: z.preprocess(emptyToUndefined, z.enum(LOG_LEVELS).default('info')),
+    GAFFER_SANDBOX: z.preprocess(emptyToUndefined, z.enum(SANDBOX_MODES).default('bwrap')),
+    GAFFER_SANDBOX_NETWORK: z.preprocess(
+      emptyToUndefined,
+      z
+        .string()
+        .default('full')
+        .refine((v) => parseNetworkPolicy(v) !== undefined, { message: 'must be full, none, or allow:host1,host2' }),
+    ),
+    GAFFER_SANDBOX_ENV: envNameList,
+    GAFFER_SANDBOX_SETUP_ENV: envNameList,
+    GAFFER_SANDBOX_RO_BINDS: bindList,
+    GAFFER_SANDBOX_RW_BINDS: bindList,
+    GAFFER_SANDBOX_UID: int(65534, 1, 2 ** 31 - 1),
+    GAFFER_SANDBOX_GID: int(65534, 1, 2 ** 31 - 1),
+    GAFFER_SETUP_TIMEOUT_SECONDS: int(900),
   })
   .superRefine((env, ctx) => {
     const preset = env.GAFFER_AGENT ?? (env.GAFFER_AGENT_COMMAND !== undefined ? 'custom' : 'claude');
@@ -160,6 +201,25 @@ export type NodeConfig = {
   cancelGraceMs: number;
   drainMode: DrainMode;
   logLevel: (typeof LOG_LEVELS)[number];
+  sandbox: SandboxSettings;
+};
+
+/** How the agent CLI is contained (see node/sandbox/). */
+export type SandboxSettings = {
+  mode: SandboxMode;
+  /** The node's own network policy; a repository's can only narrow it. */
+  network: NetworkPolicy;
+  /** Variables of the node's environment passed to the setup phase and the agent. */
+  env: string[];
+  /** Variables passed to the setup phase only. */
+  setupEnv: string[];
+  /** Host paths bound into the sandbox: `~` is the node user's home outside, the sandbox's inside. */
+  roBinds: string[];
+  rwBinds: string[];
+  /** The user the sandbox runs as when the node runs as root. */
+  uid: number;
+  gid: number;
+  setupTimeoutMs: number;
 };
 
 /** Thrown by {@link loadNodeConfig}; `keys` names every bad or missing key. */
@@ -214,5 +274,16 @@ export function loadNodeConfig(env: NodeJS.ProcessEnv = process.env): NodeConfig
     cancelGraceMs: e.GAFFER_CANCEL_GRACE_SECONDS * 1000,
     drainMode: e.GAFFER_DRAIN_MODE,
     logLevel: e.LOG_LEVEL,
+    sandbox: {
+      mode: e.GAFFER_SANDBOX,
+      network: parseNetworkPolicy(e.GAFFER_SANDBOX_NETWORK)!,
+      env: e.GAFFER_SANDBOX_ENV,
+      setupEnv: e.GAFFER_SANDBOX_SETUP_ENV,
+      roBinds: e.GAFFER_SANDBOX_RO_BINDS,
+      rwBinds: e.GAFFER_SANDBOX_RW_BINDS,
+      uid: e.GAFFER_SANDBOX_UID,
+      gid: e.GAFFER_SANDBOX_GID,
+      setupTimeoutMs: e.GAFFER_SETUP_TIMEOUT_SECONDS * 1000,
+    },
   };
 }

@@ -3,6 +3,7 @@ import { mkdir } from 'node:fs/promises';
 import { createLogger } from '../src/logger.js';
 import { createNodeAgent } from './agent.js';
 import { loadNodeConfig, NodeConfigError } from './config.js';
+import { checkSandbox } from './sandbox/check.js';
 
 /**
  * Starts the node agent: config, work folder, registration (retried while the server is
@@ -22,6 +23,15 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
   }
   const logger = createLogger({ level: config.logLevel }).child({ component: 'node', node: config.name });
   await mkdir(config.workDir, { recursive: true, mode: 0o700 });
+  // Fail closed: no agent runs unsandboxed unless the owner said so.
+  const sandboxProblem = await checkSandbox(config);
+  if (sandboxProblem) {
+    process.stderr.write(`${sandboxProblem}\n`);
+    process.exit(2);
+  }
+  if (config.sandbox.mode === 'off') {
+    logger.warn('GAFFER_SANDBOX=off: agent CLIs run as this node\'s user, with its files, processes and network in reach');
+  }
   const agent = createNodeAgent({ config, logger });
 
   // Listen first so /healthz answers during registration; unsigned work is refused until then.

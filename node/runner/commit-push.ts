@@ -1,5 +1,6 @@
 import { assertRepositoryConfigSafe } from './config-guard.js';
-import { gitClient } from './git.js';
+import { rm } from 'node:fs/promises';
+import { gitClient, gitLocal } from './git.js';
 import { GitOperationError, toGitError } from './git-error.js';
 import type { GitEnvs } from './mirror.js';
 
@@ -7,46 +8,58 @@ import type { GitEnvs } from './mirror.js';
 export type CommitResult = { kind: 'committed'; head: string } | { kind: 'no_changes' };
 
 /**
- * Stages everything and commits it with the configured author. Changes the agent committed
- * itself count too: what matters is whether HEAD moved from where the tree started.
+ * Commits the working tree's content on top of the base commit, as Gaffer, after the agent is gone.
+ *
+ * Nothing of the tree's own `.git` is used: it is the agent's, config, hooks, refs and objects
+ * alike. Git runs on the mirror (whose configuration is checked first) with the tree as its work
+ * tree and an index of Gaffer's own outside the tree; files are hashed into the mirror, links are
+ * recorded as links and never followed. Commits the agent made in its tree are squashed: what
+ * counts is the content it left.
  */
 export async function commitChanges(args: {
+  mirrorPath: string;
+  repoUrl: string;
   treePath: string;
+  /** A file outside the tree for the index; removed afterwards. */
+  indexPath: string;
   baseCommit: string;
   message: string;
   author: { name: string; email: string };
   envs: GitEnvs;
   signal?: AbortSignal;
 }): Promise<CommitResult> {
-  const g = gitClient({ cwd: args.treePath, env: args.envs.plain, signal: args.signal });
+  await assertRepositoryConfigSafe(args.mirrorPath, { url: args.repoUrl }, args.envs, 'commit');
+  const env = {
+    ...args.envs.plain,
+    GIT_DIR: args.mirrorPath,
+    GIT_WORK_TREE: args.treePath,
+    GIT_INDEX_FILE: args.indexPath,
+    GIT_AUTHOR_NAME: args.author.name,
+    GIT_AUTHOR_EMAIL: args.author.email,
+    GIT_COMMITTER_NAME: args.author.name,
+    GIT_COMMITTER_EMAIL: args.author.email,
+  };
+  const g = (argv: string[]) => gitLocal({ cwd: args.treePath, env, signal: args.signal }, argv);
   try {
-    await g.raw(['add', '--all']);
-    const staged = (await g.raw(['diff', '--cached', '--name-only'])).trim();
-    if (staged !== '') {
-      await g.raw([
-        '-c',
-        `user.name=${args.author.name}`,
-        '-c',
-        `user.email=${args.author.email}`,
-        'commit',
-        '--no-verify',
-        '--quiet',
-        '-m',
-        args.message,
-      ]);
-    }
-    const head = (await g.raw(['rev-parse', 'HEAD'])).trim();
-    return head === args.baseCommit ? { kind: 'no_changes' } : { kind: 'committed', head };
+    await g(['read-tree', args.baseCommit]);
+    await g(['add', '--all', '--', '.']);
+    const tree = (await g(['write-tree'])).trim();
+    const baseTree = (await g(['rev-parse', `${args.baseCommit}^{tree}`])).trim();
+    if (tree === baseTree) return { kind: 'no_changes' };
+    const head = (await g(['commit-tree', tree, '-p', args.baseCommit, '-m', args.message])).trim();
+    return { kind: 'committed', head };
   } catch (err) {
     throw toGitError('commit', err, args.envs.secrets);
+  } finally {
+    await rm(args.indexPath, { force: true });
   }
 }
 
 /**
  * Pushes the commit to the branch on the remote URL itself, so no remote-tracking ref is written.
- * It runs in the mirror, not the agent's working tree: the tree's `.git` file and configuration
- * are the agent's to rewrite, while the mirror's configuration is checked first (the commit is
- * there already, since working trees share the mirror's object store). Hooks are off twice over:
+ * It runs in the mirror, not the agent's working tree: the tree's `.git` is the agent's to
+ * rewrite, while the mirror's configuration is checked first (the commit is there already:
+ * {@link commitChanges} writes it into the mirror). Hooks are off twice over:
  * `--no-verify` here and `core.hooksPath=/dev/null` on every git command Gaffer runs.
  */
 export async function pushBranch(args: {

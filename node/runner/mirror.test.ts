@@ -51,7 +51,7 @@ describe('mirror store spare trees', () => {
     await utimes(readme, before.atime, before.mtime);
     // And the tree's index looks newer than the file, so git's own racy-timestamp check would not
     // look inside it: only hashing the file finds the change.
-    const gitdir = (await readFile(join(work, 'spares', spare!, '.git'), 'utf8')).replace(/^gitdir: /, '').trim();
+    const gitdir = join(work, 'spares', spare!, '.git');
     const later = new Date(before.mtime.getTime() + 60_000);
     await utimes(join(gitdir, 'index'), later, later);
     await writeFile(join(work, 'spares', spare!, 'planted.sh'), 'echo pwned\n');
@@ -75,8 +75,8 @@ describe('mirror store spare trees', () => {
     const notes: string[] = [];
     const args = (i: number) => ({ repoUrl: `file://${bare}`, defaultBranch: 'main', branch: `b${i}`, treePath: join(work, 'tasks', `t${i}`), envs, note: (n: string) => notes.push(n) });
     const first = await store.checkout(args(1));
-    // What a hostile agent could do from its tree: the mirror's configuration is shared.
-    await git(first.treePath, ['config', 'url.http://127.0.0.1:9/.insteadOf', 'file://']);
+    // What an unsandboxed hostile agent could do: find the mirror through its tree's alternates.
+    await git(first.mirrorPath, ['config', 'url.http://127.0.0.1:9/.insteadOf', 'file://']);
     await store.release(first, envs);
     await store.idle();
     expect(await readdir(join(work, 'spares')).catch(() => [])).toEqual([]);

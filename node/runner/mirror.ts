@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, realpath, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, realpath, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { assertRepositoryConfigSafe, MIRROR_FETCH_REFSPEC } from './config-guard.js';
 import { gitClient, gitLocal } from './git.js';
@@ -16,6 +16,8 @@ export type MirrorStoreOptions = {
   stallTimeoutMs?: number;
   /** Check out a spare tree after each task, for the next (default true; see createMirrorStore). */
   spares?: boolean;
+  /** The identity the agent's own commits in its tree carry (Gaffer's commit sets its own). */
+  author?: { name: string; email: string };
 };
 
 /** Where repositories are mirrored and task trees checked out, with one lock per mirror. */
@@ -138,25 +140,41 @@ export function createMirrorStore(opts: MirrorStoreOptions): MirrorStore {
     }
   }
 
+  /** The commit a remote branch of the mirror points at. */
+  async function remoteTip(mirrorPath: string, branch: string, env: Record<string, string>, signal?: AbortSignal): Promise<string> {
+    return (await local(mirrorPath, env, signal).raw(['rev-parse', '--verify', '--quiet', `refs/remotes/origin/${branch}^{commit}`])).trim();
+  }
+
+  /**
+   * Makes a working tree that is a repository of its own: its `.git` holds its index, refs and
+   * any objects the agent writes, and borrows the mirror's objects through `alternates`. So the
+   * agent can run git (status, diff, log, add, commit) with the mirror bound read-only, and
+   * nothing it does in its `.git` reaches the mirror or the next task.
+   */
+  async function initTree(mirrorPath: string, treePath: string, env: Record<string, string>, signal?: AbortSignal): Promise<void> {
+    await mkdir(dirname(treePath), { recursive: true });
+    // No templates: nothing of the host's git installation lands in the tree.
+    await local(dirname(treePath), env, signal).raw(['init', '--quiet', '--template=', treePath]);
+    await mkdir(join(treePath, '.git', 'objects', 'info'), { recursive: true });
+    await writeFile(join(treePath, '.git', 'objects', 'info', 'alternates'), `${join(mirrorPath, 'objects')}\n`);
+    const t = local(treePath, env, signal);
+    await t.raw(['config', 'user.name', opts.author?.name ?? 'Gaffer']);
+    await t.raw(['config', 'user.email', opts.author?.email ?? 'gaffer@users.noreply.github.com']);
+  }
+
   async function addWorktree(
     mirrorPath: string,
     args: { defaultBranch: string; branch: string; treePath: string; envs: GitEnvs; signal?: AbortSignal },
   ): Promise<string> {
-    const g = local(mirrorPath, args.envs.plain, args.signal);
     try {
-      await g.raw(['worktree', 'prune']);
-      // --no-track: no branch section is written into the shared configuration.
-      await g.raw([
-        'worktree',
-        'add',
-        '--quiet',
-        '--no-track',
-        '-B',
-        args.branch,
-        args.treePath,
-        `refs/remotes/origin/${args.defaultBranch}`,
-      ]);
-      return (await local(args.treePath, args.envs.plain, args.signal).raw(['rev-parse', 'HEAD'])).trim();
+      const sha = await remoteTip(mirrorPath, args.defaultBranch, args.envs.plain, args.signal);
+      await rm(args.treePath, { recursive: true, force: true });
+      await initTree(mirrorPath, args.treePath, args.envs.plain, args.signal);
+      const t = local(args.treePath, args.envs.plain, args.signal);
+      await t.raw(['update-ref', `refs/heads/${args.branch}`, sha]);
+      await t.raw(['symbolic-ref', 'HEAD', `refs/heads/${args.branch}`]);
+      await t.raw(['reset', '--quiet', '--hard', sha]);
+      return sha;
     } catch (err) {
       throw toGitError('worktree add', err, args.envs.secrets);
     }
@@ -181,27 +199,26 @@ export function createMirrorStore(opts: MirrorStoreOptions): MirrorStore {
     const spare = spares.get(mirrorPath);
     if (!spare) return undefined;
     spares.delete(mirrorPath);
-    const g = local(mirrorPath, args.envs.plain, args.signal);
     try {
+      const sha = await remoteTip(mirrorPath, args.defaultBranch, args.envs.plain, args.signal);
       await mkdir(dirname(args.treePath), { recursive: true });
-      await g.raw(['worktree', 'move', spare, args.treePath]);
+      await rm(args.treePath, { recursive: true, force: true });
+      await rename(spare, args.treePath);
       const tree = local(args.treePath, args.envs.plain, args.signal);
-      // Spares sit on the same disk an agent can write to, so nothing in the spare's index is
-      // trusted: the index is rebuilt from the commit with no file times in it, every file is
-      // hashed against it, and only what differs is written, then whatever git does not track is
-      // removed. The tree is then exactly the commit's, as a fresh checkout would be, in tens of
-      // milliseconds where writing every file takes most of a second.
-      const target = `refs/remotes/origin/${args.defaultBranch}`;
-      await tree.raw(['read-tree', target]);
+      // Nothing in the spare's index is trusted: it is rebuilt from the commit with no file times
+      // in it, every file is hashed against it, and only what differs is written, then whatever
+      // git does not track is removed. The tree is then exactly the commit's, as a fresh checkout
+      // would be, in tens of milliseconds where writing every file takes most of a second.
+      await tree.raw(['read-tree', sha]);
       await tree.raw(['update-index', '-q', '--refresh']);
-      await tree.raw(['reset', '--quiet', '--hard', target]);
-      await tree.raw(['checkout', '--quiet', '--no-track', '-B', args.branch]);
+      await tree.raw(['update-ref', `refs/heads/${args.branch}`, sha]);
+      await tree.raw(['symbolic-ref', 'HEAD', `refs/heads/${args.branch}`]);
+      await tree.raw(['reset', '--quiet', '--hard', sha]);
       await tree.raw(['clean', '-q', '-ffdx']);
-      return (await tree.raw(['rev-parse', 'HEAD'])).trim();
+      return sha;
     } catch {
       await rm(spare, { recursive: true, force: true });
       await rm(args.treePath, { recursive: true, force: true });
-      await g.raw(['worktree', 'prune']).catch(() => undefined);
       return undefined;
     }
   }
@@ -218,7 +235,11 @@ export function createMirrorStore(opts: MirrorStoreOptions): MirrorStore {
         // The last task's agent could have written the mirror's configuration: check it first.
         await assertRepositoryConfigSafe(mirrorPath, { url: last.repoUrl }, envs, 'spare tree');
         await mkdir(sparesDir, { recursive: true });
-        await local(mirrorPath, envs.plain).raw(['worktree', 'add', '--quiet', '--detach', path, `refs/remotes/origin/${last.defaultBranch}`]);
+        const sha = await remoteTip(mirrorPath, last.defaultBranch, envs.plain);
+        await initTree(mirrorPath, path, envs.plain);
+        const t = local(path, envs.plain);
+        await t.raw(['update-ref', '--no-deref', 'HEAD', sha]);
+        await t.raw(['reset', '--quiet', '--hard', sha]);
         spares.set(mirrorPath, path);
       } catch {
         // No spare: the next task checks out its tree itself, and deals with any damage then.
@@ -287,13 +308,8 @@ export function createMirrorStore(opts: MirrorStoreOptions): MirrorStore {
     },
 
     async release(tree, envs) {
-      await withLock(tree.mirrorPath, async () => {
-        await rm(tree.treePath, { recursive: true, force: true });
-        if (!(await exists(tree.mirrorPath))) return;
-        const g = local(tree.mirrorPath, envs.plain);
-        await g.raw(['worktree', 'prune']).catch(() => undefined);
-        await g.raw(['branch', '-D', tree.branch]).catch(() => undefined);
-      });
+      // The tree is a repository of its own: removing it leaves nothing behind in the mirror.
+      await rm(tree.treePath, { recursive: true, force: true });
       prepareSpare(tree.mirrorPath, envs);
     },
 

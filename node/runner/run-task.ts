@@ -7,17 +7,18 @@ import type { NodeConfig } from '../config.js';
 import { agentInvocation } from './agent-command.js';
 import { branchName } from './branch-name.js';
 import { commitChanges, pushBranch } from './commit-push.js';
-import { baseEnv, gitEnv, gitEnvWithCredential } from './git-env.js';
+import { gitEnv, gitEnvWithCredential } from './git-env.js';
 import { GitOperationError, type GitErrorCode } from './git-error.js';
 import type { LogStream } from './log-stream.js';
 import { lsRemoteDefaultBranch, type GitEnvs, type MirrorStore, type Worktree } from './mirror.js';
 import { buildPrompt, publicRepoUrl } from './prompt.js';
-import { runAgentProcess } from './spawn-agent.js';
+import { effectiveNetwork, prepareForSandbox, runPhase, type SandboxTask } from '../sandbox/sandbox.js';
 
 /** Why a task failed, for logs and metrics; the server gets `message`. */
 export type FailureCode =
   | 'cancelled'
   | 'no_changes'
+  | 'setup_failed'
   | 'agent_failed'
   | 'agent_timed_out'
   | 'agent_not_started'
@@ -27,6 +28,7 @@ export type FailureCode =
 const WIRE_CODES: Record<FailureCode, ReportFailureCode> = {
   cancelled: 'cancelled',
   no_changes: 'no_changes',
+  setup_failed: 'setup_failed',
   agent_failed: 'agent_failed',
   agent_timed_out: 'timeout',
   agent_not_started: 'agent_failed',
@@ -53,7 +55,7 @@ export type TaskOutcome =
 
 /** Everything one task run needs from the node. */
 export type TaskContext = {
-  config: Pick<NodeConfig, 'workDir' | 'agent' | 'taskTimeoutMs' | 'gitAuthor' | 'gitUsername' | 'branchPrefix' | 'cancelGraceMs'>;
+  config: Pick<NodeConfig, 'workDir' | 'agent' | 'taskTimeoutMs' | 'gitAuthor' | 'gitUsername' | 'branchPrefix' | 'cancelGraceMs' | 'sandbox'>;
   mirrors: MirrorStore;
   askpassPath: string;
   logs: LogStream;
@@ -110,24 +112,71 @@ export async function runTask(req: ProcessIssueRequest, ctx: TaskContext): Promi
     logs.note(`working tree ready on branch ${branch} from ${defaultBranch} at ${tree.baseCommit.slice(0, 12)}`);
     if (signal.aborted) return cancelled(branch);
 
-    // 5. The agent CLI.
+    // 5. The sandbox, then setup and the agent CLI, each in a sandbox of its own.
     const prompt = buildPrompt(req);
     const promptFile = join(taskDir, 'prompt.md');
     await writeFile(promptFile, prompt, { mode: 0o600 });
-    const invocation = agentInvocation(config.agent, { promptFile, stateDir: taskDir });
-    const remaining = Math.max(1000, ctx.deadline - Date.now());
-    logs.note(`running the agent (${config.agent.preset}), timeout ${Math.round(remaining / 1000)} s`);
-    const run = await runAgentProcess({
-      argv: invocation.argv,
-      cwd: tree.treePath,
-      // The agent reads untrusted text: it gets no credential and none of the node's own settings.
-      env: {
-        ...baseEnv(),
+    const network = effectiveNetwork(config.sandbox.network, req.network);
+    const sandbox: SandboxTask = {
+      settings: config.sandbox,
+      preset: config.agent.preset,
+      workDir: config.workDir,
+      taskDir,
+      treePath: tree.treePath,
+      mirrorPath: tree.mirrorPath,
+      promptFile,
+      network,
+      taskEnv: {
         GAFFER_PROMPT_FILE: promptFile,
         GAFFER_TASK_ID: req.task_id,
         GAFFER_ISSUE_NUMBER: String(req.issue_number),
         GAFFER_BRANCH: branch,
       },
+      onRefuse: (what) => logs.note(`network: refused ${what}`),
+    };
+    if (config.sandbox.mode === 'off') {
+      logs.note('WARNING: the agent sandbox is off on this node (GAFFER_SANDBOX=off): the agent runs as the node\'s own user');
+      logger.warn('running the agent without a sandbox (GAFFER_SANDBOX=off)');
+    } else {
+      logs.note(`sandbox: bwrap, network ${network.mode === 'allow' ? `allow ${network.hosts.join(', ')}` : network.mode}`);
+    }
+    await prepareForSandbox(sandbox);
+
+    const setup = req.setup ?? [];
+    if (setup.length > 0) {
+      const setupDeadline = Math.min(ctx.deadline, Date.now() + config.sandbox.setupTimeoutMs);
+      for (const command of setup) {
+        logs.note(`setup: $ ${command}`);
+        const r = await runPhase(sandbox, {
+          phase: 'setup',
+          argv: ['/bin/sh', '-c', command],
+          stdin: undefined,
+          timeoutMs: Math.max(1000, setupDeadline - Date.now()),
+          graceMs: config.cancelGraceMs,
+          signal,
+          onOutput: (text) => logs.write(text),
+          onSpawn: ctx.onAgentSpawn,
+        });
+        if (r.kind === 'cancelled') return cancelled(branch);
+        if (r.kind === 'timed_out') {
+          logs.note('setup timed out and was stopped');
+          return { status: 'failed', branch, code: 'setup_failed', message: `setup timed out: ${command}` };
+        }
+        if (r.kind === 'spawn_failed' || r.exitCode !== 0) {
+          const how = r.kind === 'spawn_failed' ? r.message : r.exitCode === null ? `signal ${r.signal}` : `code ${r.exitCode}`;
+          logs.note(`setup failed (${how})`);
+          return { status: 'failed', branch, code: 'setup_failed', message: `setup command failed (${how}): ${command}` };
+        }
+      }
+    }
+
+    const invocation = agentInvocation(config.agent, { promptFile, stateDir: taskDir });
+    const remaining = Math.max(1000, ctx.deadline - Date.now());
+    logs.note(`running the agent (${config.agent.preset}), timeout ${Math.round(remaining / 1000)} s`);
+    // The agent reads untrusted text: it gets no credential and none of the node's own settings.
+    const run = await runPhase(sandbox, {
+      phase: 'agent',
+      argv: invocation.argv,
       stdin: invocation.promptOnStdin ? prompt : undefined,
       timeoutMs: remaining,
       graceMs: config.cancelGraceMs,
@@ -156,7 +205,10 @@ export async function runTask(req: ProcessIssueRequest, ctx: TaskContext): Promi
 
     // 6. Commit.
     const commit = await commitChanges({
+      mirrorPath: tree.mirrorPath,
+      repoUrl,
       treePath: tree.treePath,
+      indexPath: join(taskDir, 'gaffer-index'),
       baseCommit: tree.baseCommit,
       message: commitMessage(req),
       author: config.gitAuthor,

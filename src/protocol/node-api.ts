@@ -130,6 +130,7 @@ export const REPORT_FAILURE_CODES = [
   'git_error',
   'unsafe_config',
   'no_changes',
+  'setup_failed',
   'agent_failed',
   'timeout',
   'cancelled',

@@ -1,0 +1,211 @@
+import { chmod, chown, lstat, readdir } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { AgentPreset, NetworkPolicy } from '../../src/protocol/node-api.js';
+import type { SandboxSettings } from '../config.js';
+import { baseEnv } from '../runner/git-env.js';
+import { runAgentProcess, type AgentRunResult } from '../runner/spawn-agent.js';
+import { type Bind, bwrapArgs, inSystemDirs, programBinds, type SandboxSpec, sandboxUser, type SandboxUser } from './bwrap.js';
+import { hostAllowed, startFilteringProxy } from './network-proxy.js';
+import { PRESET_NEEDS } from './presets.js';
+
+/** HOME inside the sandbox: an empty tmpfs every time. */
+export const SANDBOX_HOME = '/home/gaffer';
+/** Where the filtering proxy's socket appears inside, and the loopback port the bridge serves. */
+const INSIDE_SOCKET = '/run/gaffer/proxy.sock';
+const BRIDGE_PORT = 3128;
+const BRIDGE_SCRIPT = fileURLToPath(new URL('./bridge.mjs', import.meta.url));
+
+const rank = { none: 0, allow: 1, full: 2 } as const;
+
+/** Whether a node's allow-list entry lets through everything a repository's entry names. */
+function covers(nodeEntry: string, repoEntry: string): boolean {
+  if (!repoEntry.startsWith('*.')) return hostAllowed(repoEntry, [nodeEntry]);
+  return nodeEntry.startsWith('*.') && (repoEntry === nodeEntry || repoEntry.endsWith(nodeEntry.slice(1)));
+}
+
+/**
+ * The stricter of the node's policy and the repository's: a repository can narrow what its node
+ * allows, never widen it. Two allow-lists give the repository's hosts that the node's list covers,
+ * and no network at all when none is left.
+ */
+export function effectiveNetwork(node: NetworkPolicy, repo: NetworkPolicy | undefined): NetworkPolicy {
+  if (!repo) return node;
+  if (rank[repo.mode] > rank[node.mode]) return node;
+  if (rank[repo.mode] < rank[node.mode]) return repo;
+  if (node.mode === 'allow' && repo.mode === 'allow') {
+    const hosts = repo.hosts.filter((r) => node.hosts.some((n) => covers(n, r)));
+    return hosts.length > 0 ? { mode: 'allow', hosts } : { mode: 'none' };
+  }
+  return node;
+}
+
+/** One `~/…` or absolute bind spec, `src[:dest]`, with `~` the node's home outside and the sandbox's inside. */
+export function parseBind(spec: string, rw: boolean, home = homedir()): Bind {
+  const [src, dest = src] = spec.split(':') as [string, string?];
+  const out = (p: string) => (p === '~' ? home : p.startsWith('~/') ? join(home, p.slice(2)) : p);
+  const inside = (p: string) => (p === '~' ? SANDBOX_HOME : p.startsWith('~/') ? join(SANDBOX_HOME, p.slice(2)) : p);
+  return { src: out(src), dest: inside(dest), rw, optional: true };
+}
+
+/** Variable names whose values go into a phase, from the owner's lists and the preset's. */
+function passedNames(settings: SandboxSettings, preset: AgentPreset, phase: 'setup' | 'agent'): string[] {
+  const names = new Set([...PRESET_NEEDS[preset].env, ...settings.env]);
+  if (phase === 'setup') for (const n of settings.setupEnv) names.add(n);
+  return [...names];
+}
+
+/** Every secret value the node passes into a sandbox, so task logs mask them. */
+export function passedSecretValues(settings: SandboxSettings, preset: AgentPreset, env: NodeJS.ProcessEnv = process.env): string[] {
+  return passedNames(settings, preset, 'setup')
+    .map((n) => env[n])
+    .filter((v): v is string => typeof v === 'string' && v.length >= 4);
+}
+
+const LOCALE = /^(LANG|LANGUAGE|LC_[A-Z_]+|TZ)$/;
+
+/** What the sandbox for one task is made of, beyond each phase's command. */
+export type SandboxTask = {
+  settings: SandboxSettings;
+  preset: AgentPreset;
+  workDir: string;
+  taskDir: string;
+  treePath: string;
+  mirrorPath: string;
+  promptFile: string;
+  network: NetworkPolicy;
+  /** The four task variables. */
+  taskEnv: Record<string, string>;
+  /** Tells the task log of each request the proxy refused. */
+  onRefuse: (what: string) => void;
+};
+
+/** One phase: setup commands or the agent. */
+export type PhaseRun = {
+  phase: 'setup' | 'agent';
+  argv: string[];
+  stdin: string | undefined;
+  timeoutMs: number;
+  graceMs: number;
+  signal: AbortSignal;
+  onOutput: (text: string) => void;
+  onSpawn?: (pid: number) => void;
+};
+
+/** Makes every file of the tree the sandbox user's, so that user can write it. */
+async function chownTree(path: string, user: { uid: number; gid: number }): Promise<void> {
+  const st = await lstat(path);
+  await chown(path, user.uid, user.gid).catch(() => undefined);
+  if (!st.isDirectory()) return;
+  for (const entry of await readdir(path)) await chownTree(join(path, entry), user);
+}
+
+/**
+ * Prepares the task's folders for the sandbox's user, when it is not the node's own (a root node):
+ * the tree and prompt become that user's, and the folders above them may be passed through (not
+ * listed), so bwrap, started as that user, can bind them.
+ */
+export async function prepareForSandbox(task: SandboxTask): Promise<void> {
+  const user = sandboxUser(task.settings);
+  if (task.settings.mode !== 'bwrap' || !user) return;
+  for (const dir of [task.workDir, join(task.workDir, 'tasks'), task.taskDir, join(task.workDir, 'mirrors')]) {
+    await chmod(dir, 0o711).catch(() => undefined);
+  }
+  await chownTree(task.treePath, user);
+  await chown(task.promptFile, user.uid, user.gid);
+}
+
+/**
+ * Runs one phase of a task. With `bwrap`: in a sandbox of its own (namespaces, read-only system,
+ * the tree the only writable place, an environment from the allow-list, the network as the policy
+ * says), so nothing it starts outlives it and nothing of the node is within reach. With `off`: as
+ * the node's user, as before the sandbox existed.
+ */
+export async function runPhase(task: SandboxTask, run: PhaseRun): Promise<AgentRunResult> {
+  const { settings } = task;
+  if (settings.mode === 'off') {
+    return runAgentProcess({
+      argv: run.argv,
+      cwd: task.treePath,
+      env: { ...baseEnv(), ...task.taskEnv, ...pick(passedNames(settings, task.preset, run.phase)) },
+      stdin: run.stdin,
+      timeoutMs: run.timeoutMs,
+      graceMs: run.graceMs,
+      signal: run.signal,
+      onOutput: run.onOutput,
+      onSpawn: run.onSpawn,
+    });
+  }
+
+  const user: SandboxUser = sandboxUser(settings);
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env)) if (v !== undefined && LOCALE.test(k)) env[k] = v;
+  Object.assign(env, {
+    PATH: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin',
+    HOME: SANDBOX_HOME,
+    TMPDIR: '/tmp',
+    ...pick(passedNames(settings, task.preset, run.phase)),
+    ...task.taskEnv,
+  });
+
+  const needs = PRESET_NEEDS[task.preset];
+  const binds: Bind[] = [
+    { src: join(task.mirrorPath, 'objects'), dest: join(task.mirrorPath, 'objects'), rw: false },
+    { src: task.promptFile, dest: task.promptFile, rw: false },
+    ...programBinds(run.argv),
+    ...needs.roHome.map((p) => parseBind(p, false)),
+    ...needs.rwHome.map((p) => parseBind(p, true)),
+    ...settings.roBinds.map((p) => parseBind(p, false)),
+    ...settings.rwBinds.map((p) => parseBind(p, true)),
+  ];
+  const hidden = [task.workDir, process.cwd()].filter(inSystemDirs);
+
+  let proxy: Awaited<ReturnType<typeof startFilteringProxy>> | undefined;
+  const spec: SandboxSpec = {
+    argv: run.argv,
+    cwd: task.treePath,
+    env,
+    binds,
+    hidden,
+    home: SANDBOX_HOME,
+    network: task.network.mode === 'full' ? 'host' : 'isolated',
+  };
+  try {
+    if (task.network.mode === 'allow') {
+      proxy = await startFilteringProxy({
+        socketPath: join(task.taskDir, `proxy-${run.phase}.sock`),
+        allow: task.network.hosts,
+        onRefuse: task.onRefuse,
+        socketMode: user ? 0o666 : 0o600,
+      });
+      const url = `http://127.0.0.1:${BRIDGE_PORT}`;
+      Object.assign(env, { HTTP_PROXY: url, HTTPS_PROXY: url, http_proxy: url, https_proxy: url, ALL_PROXY: url, NO_PROXY: 'localhost,127.0.0.1', no_proxy: 'localhost,127.0.0.1' });
+      spec.bridge = { outsideSocket: proxy.socketPath, insideSocket: INSIDE_SOCKET, port: BRIDGE_PORT, script: BRIDGE_SCRIPT, nodeBinary: process.execPath };
+    }
+    return await runAgentProcess({
+      argv: ['bwrap', ...bwrapArgs(spec)],
+      cwd: task.treePath,
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
+      stdin: run.stdin,
+      timeoutMs: run.timeoutMs,
+      graceMs: run.graceMs,
+      signal: run.signal,
+      onOutput: run.onOutput,
+      onSpawn: run.onSpawn,
+      sandboxed: true,
+      user,
+    });
+  } finally {
+    await proxy?.close();
+  }
+}
+
+function pick(names: string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const n of names) {
+    const v = process.env[n];
+    if (v !== undefined) out[n] = v;
+  }
+  return out;
+}
