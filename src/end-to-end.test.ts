@@ -1,4 +1,4 @@
-import { mkdir } from 'node:fs/promises';
+import { chmod, mkdir } from 'node:fs/promises';
 import { createServer as createNetServer } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -45,6 +45,8 @@ describe('server and node agent, end to end', () => {
 
   beforeAll(async () => {
     tmp = await tempDir('gaffer-e2e-');
+    // The node runs as root here, so its sandboxes run unprivileged and must pass through this folder.
+    await chmod(tmp.path, 0o711);
     h = await createHarness();
     admin = await h.signIn({ admin: true });
     server = await listen(h.app.fetch);
