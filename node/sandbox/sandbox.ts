@@ -1,4 +1,5 @@
-import { chmod, chown, lstat, readdir } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { chmod, chown } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -93,12 +94,17 @@ export type PhaseRun = {
   onSpawn?: (pid: number) => void;
 };
 
-/** Makes every file of the tree the sandbox user's, so that user can write it. */
-async function chownTree(path: string, user: { uid: number; gid: number }): Promise<void> {
-  const st = await lstat(path);
-  await chown(path, user.uid, user.gid).catch(() => undefined);
-  if (!st.isDirectory()) return;
-  for (const entry of await readdir(path)) await chownTree(join(path, entry), user);
+/**
+ * Makes every file of the tree the sandbox user's, so that user can write it. `chown -R` does not
+ * follow links (-P is its default), and it is one process where a walk from here would be
+ * thousands of awaited calls.
+ */
+function chownTree(path: string, user: { uid: number; gid: number }): Promise<void> {
+  return new Promise((resolve, reject) =>
+    execFile('chown', ['-R', '-P', '--no-dereference', `${user.uid}:${user.gid}`, '--', path], (err, _out, stderr) =>
+      err ? reject(new Error(`could not hand the tree to the sandbox user: ${stderr.trim() || err.message}`)) : resolve(),
+    ),
+  );
 }
 
 /**
