@@ -170,7 +170,8 @@ export async function runTask(req: ProcessIssueRequest, ctx: TaskContext): Promi
       }
     }
 
-    const invocation = agentInvocation(config.agent, { promptFile, stateDir: taskDir });
+    // CLI state files (aider's histories) go where the agent may write: the sandbox's own /tmp.
+    const invocation = agentInvocation(config.agent, { promptFile, stateDir: config.sandbox.mode === 'off' ? taskDir : '/tmp' });
     const remaining = Math.max(1000, ctx.deadline - Date.now());
     logs.note(`running the agent (${config.agent.preset}), timeout ${Math.round(remaining / 1000)} s`);
     // The agent reads untrusted text: it gets no credential and none of the node's own settings.
