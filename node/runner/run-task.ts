@@ -142,33 +142,8 @@ export async function runTask(req: ProcessIssueRequest, ctx: TaskContext): Promi
     }
     await prepareForSandbox(sandbox);
 
-    const setup = req.setup ?? [];
-    if (setup.length > 0) {
-      const setupDeadline = Math.min(ctx.deadline, Date.now() + config.sandbox.setupTimeoutMs);
-      for (const command of setup) {
-        logs.note(`setup: $ ${command}`);
-        const r = await runPhase(sandbox, {
-          phase: 'setup',
-          argv: ['/bin/sh', '-c', command],
-          stdin: undefined,
-          timeoutMs: Math.max(1000, setupDeadline - Date.now()),
-          graceMs: config.cancelGraceMs,
-          signal,
-          onOutput: (text) => logs.write(text),
-          onSpawn: ctx.onAgentSpawn,
-        });
-        if (r.kind === 'cancelled') return cancelled(branch);
-        if (r.kind === 'timed_out') {
-          logs.note('setup timed out and was stopped');
-          return { status: 'failed', branch, code: 'setup_failed', message: `setup timed out: ${command}` };
-        }
-        if (r.kind === 'spawn_failed' || r.exitCode !== 0) {
-          const how = r.kind === 'spawn_failed' ? r.message : r.exitCode === null ? `signal ${r.signal}` : `code ${r.exitCode}`;
-          logs.note(`setup failed (${how})`);
-          return { status: 'failed', branch, code: 'setup_failed', message: `setup command failed (${how}): ${command}` };
-        }
-      }
-    }
+    const setupFailure = await runSetup(sandbox, req.setup ?? [], { ...ctx, branch });
+    if (setupFailure) return setupFailure;
 
     // CLI state files (aider's histories) go where the agent may write: the sandbox's own /tmp.
     const invocation = agentInvocation(config.agent, { promptFile, stateDir: config.sandbox.mode === 'off' ? taskDir : '/tmp' });
@@ -243,6 +218,43 @@ export async function runTask(req: ProcessIssueRequest, ctx: TaskContext): Promi
     if (tree) await ctx.mirrors.release(tree, envs).catch((err: unknown) => logger.warn({ err }, 'could not remove the working tree'));
     await rm(taskDir, { recursive: true, force: true }).catch(() => undefined);
   }
+}
+
+/**
+ * The repository's setup commands, one sandbox each, sharing one timeout, with the setup-only
+ * variables; undefined when all succeeded, else the failure to report.
+ */
+async function runSetup(
+  sandbox: SandboxTask,
+  commands: readonly string[],
+  ctx: Pick<TaskContext, 'config' | 'logs' | 'signal' | 'deadline' | 'onAgentSpawn'> & { branch: string },
+): Promise<TaskOutcome | undefined> {
+  const { config, logs, branch } = ctx;
+  const deadline = Math.min(ctx.deadline, Date.now() + config.sandbox.setupTimeoutMs);
+  for (const command of commands) {
+    logs.note(`setup: $ ${command}`);
+    const r = await runPhase(sandbox, {
+      phase: 'setup',
+      argv: ['/bin/sh', '-c', command],
+      stdin: undefined,
+      timeoutMs: Math.max(1000, deadline - Date.now()),
+      graceMs: config.cancelGraceMs,
+      signal: ctx.signal,
+      onOutput: (text) => logs.write(text),
+      onSpawn: ctx.onAgentSpawn,
+    });
+    if (r.kind === 'cancelled') return cancelled(branch);
+    if (r.kind === 'timed_out') {
+      logs.note('setup timed out and was stopped');
+      return { status: 'failed', branch, code: 'setup_failed', message: `setup timed out: ${command}` };
+    }
+    if (r.kind === 'spawn_failed' || r.exitCode !== 0) {
+      const how = r.kind === 'spawn_failed' ? r.message : r.exitCode === null ? `signal ${r.signal}` : `code ${r.exitCode}`;
+      logs.note(`setup failed (${how})`);
+      return { status: 'failed', branch, code: 'setup_failed', message: `setup command failed (${how}): ${command}` };
+    }
+  }
+  return undefined;
 }
 
 /** Subject from the issue; git takes it as one argv element, so its content is inert. */
