@@ -162,7 +162,7 @@ export function createMirrorStore(opts: MirrorStoreOptions): MirrorStore {
     await t.raw(['config', 'user.email', opts.author?.email ?? 'gaffer@users.noreply.github.com']);
   }
 
-  async function addWorktree(
+  async function checkoutTree(
     mirrorPath: string,
     args: { defaultBranch: string; branch: string; treePath: string; envs: GitEnvs; signal?: AbortSignal },
   ): Promise<string> {
@@ -176,7 +176,7 @@ export function createMirrorStore(opts: MirrorStoreOptions): MirrorStore {
       await t.raw(['reset', '--quiet', '--hard', sha]);
       return sha;
     } catch (err) {
-      throw toGitError('worktree add', err, args.envs.secrets);
+      throw toGitError('checkout', err, args.envs.secrets);
     }
   }
 
@@ -290,10 +290,10 @@ export function createMirrorStore(opts: MirrorStoreOptions): MirrorStore {
           return { mirrorPath, treePath: args.treePath, branch: args.branch, baseCommit: fromSpare, clonedMirror: cloned };
         }
         try {
-          const baseCommit = await addWorktree(mirrorPath, args);
+          const baseCommit = await checkoutTree(mirrorPath, args);
           return { mirrorPath, treePath: args.treePath, branch: args.branch, baseCommit, clonedMirror: cloned };
         } catch (err) {
-          const ge = toGitError('worktree add', err, args.envs.secrets);
+          const ge = toGitError('checkout', err, args.envs.secrets);
           if (cloned || ge.code !== 'other' || args.signal?.aborted) throw ge;
           // Refs that point at missing objects pass the fetch and fail here: reclone once.
           args.note?.(`the cached mirror is broken (${ge.message}); cloning it again`);
@@ -301,7 +301,7 @@ export function createMirrorStore(opts: MirrorStoreOptions): MirrorStore {
           await dropSpare(mirrorPath);
           await rm(mirrorPath, { recursive: true, force: true });
           await cloneMirror(args.repoUrl, mirrorPath, args.envs, args.signal);
-          const baseCommit = await addWorktree(mirrorPath, args);
+          const baseCommit = await checkoutTree(mirrorPath, args);
           return { mirrorPath, treePath: args.treePath, branch: args.branch, baseCommit, clonedMirror: true };
         }
       });
