@@ -4,7 +4,7 @@
  * and compares in one run:
  *   - a fresh `git clone` (a full transfer, what a node without a cache would do), with
  *   - a working tree from the warm mirror through the agent's own code path: fetch, then the spare
- *     tree checked out after the previous task (the default), or `worktree add` without spares.
+ *     tree checked out after the previous task (the default), or a tree checked out anew without spares.
  * Then starts the agent in-process and reports its RSS idle and while running a task.
  */
 import { spawn } from 'node:child_process';
@@ -145,7 +145,7 @@ async function main(): Promise<void> {
   process.stdout.write(`  cold mirror (first task, clone+tree):  ${coldMs.toFixed(0)} ms\n`);
   process.stdout.write(`  warm mirror, spare tree ready:         ${warmMed.toFixed(0)} ms   (runs: ${warm.map((x) => x.toFixed(0)).join(', ')})\n`);
   process.stdout.write(`  warm mirror incl. ls-remote auth check: ${warmAuthMed.toFixed(0)} ms\n`);
-  process.stdout.write(`  warm mirror, no spare (worktree add):  ${median(warmNoSpare).toFixed(0)} ms   (runs: ${warmNoSpare.map((x) => x.toFixed(0)).join(', ')})\n`);
+  process.stdout.write(`  warm mirror, no spare (new checkout):  ${median(warmNoSpare).toFixed(0)} ms   (runs: ${warmNoSpare.map((x) => x.toFixed(0)).join(', ')})\n`);
   process.stdout.write(`  spare checkout, after a task, off its clock: ${median(spareMs).toFixed(0)} ms\n`);
   process.stdout.write(`  ratio fresh / warm:                    ${(freshMed / warmMed).toFixed(1)}x\n`);
   process.stdout.write(`  ratio fresh / (warm + auth check):     ${(freshMed / warmAuthMed).toFixed(1)}x\n`);
