@@ -16,7 +16,11 @@ import { startIssue } from './tasks.js';
 const REG = 'registration-token-for-tests';
 const KEY = Buffer.from('ab'.repeat(32), 'hex');
 
-async function addNode(h: Harness, double: NodeDouble, opts: { name: string; labels?: string[]; capacity?: number }) {
+async function addNode(
+  h: Harness,
+  double: NodeDouble,
+  opts: { name: string; labels?: string[]; capacity?: number; sandbox?: 'bwrap' | 'off' },
+) {
   const creds = await registerNode(h.db.db, {
     registrationToken: REG,
     presented: REG,
@@ -24,6 +28,7 @@ async function addNode(h: Harness, double: NodeDouble, opts: { name: string; lab
     url: double.url,
     labels: opts.labels ?? [],
     capacity: opts.capacity ?? 1,
+    sandbox: opts.sandbox ?? 'bwrap',
     now: h.clock.now(),
   });
   double.setSecret(creds.signingSecret);

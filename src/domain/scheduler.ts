@@ -20,7 +20,10 @@ import { failTask, type TaskDeps } from './tasks.js';
 /** How one assignment step went. */
 export type AssignResult =
   | { kind: 'empty' }
-  /** `constrained`: the task asked for more than any node (labels, a node PAT), so others may still fit. */
+  /**
+   * `constrained`: the task asked for more than any node (labels, a node PAT), so others may still
+   * fit. A sandbox-required task says the same of tasks that may run unsandboxed.
+   */
   | { kind: 'no_node'; task: TaskRow; constrained: boolean }
   | { kind: 'assigned'; task: TaskRow; node: NodeRow };
 
@@ -38,15 +41,17 @@ const SELECTION_TRIES = 8;
  * Takes the oldest due queued task past `afterId` and puts it on the best eligible node, in one
  * transaction: the task row and the node row are locked (SKIP LOCKED), and the node's load is
  * counted again once its lock is held, so two dispatchers sharing a database never put more
- * tasks on a node than its capacity.
+ * tasks on a node than its capacity. A task that requires a sandbox goes only to a node whose
+ * agent runs in one; `sandboxOptionalOnly` looks only at tasks that do not.
  */
 export async function assignNext(
   deps: Pick<TaskDeps, 'db' | 'now' | 'settings' | 'credentials'>,
   afterId?: string,
+  opts: { sandboxOptionalOnly?: boolean } = {},
 ): Promise<AssignResult> {
   return deps.db.transaction(async (tx): Promise<AssignResult> => {
     const now = deps.now();
-    const [task] = await lockQueuedTasks(tx, { now, limit: 1, afterId });
+    const [task] = await lockQueuedTasks(tx, { now, limit: 1, afterId, sandboxOptionalOnly: opts.sandboxOptionalOnly ?? false });
     if (!task) return { kind: 'empty' };
     const found = await getIssueWithRepository(tx, task.issueId);
     const withNodeCredential = found ? await needsNodeCredential({ ...deps.credentials, db: tx }, found.repository) : false;
@@ -54,7 +59,13 @@ export async function assignNext(
     const constrained = task.requiredLabels.length > 0 || withNodeCredential;
     const exclude: string[] = [];
     for (let i = 0; i < SELECTION_TRIES; i++) {
-      const node = await lockCandidateNode(tx, { requiredLabels: task.requiredLabels, onlineSince, exclude, withNodeCredential });
+      const node = await lockCandidateNode(tx, {
+        requiredLabels: task.requiredLabels,
+        onlineSince,
+        exclude,
+        withNodeCredential,
+        sandboxed: task.sandboxRequired,
+      });
       if (!node) break;
       if ((await countActiveTasksOnNode(tx, node.id)) >= node.capacity) {
         exclude.push(node.id);
@@ -97,6 +108,10 @@ export async function deliver(deps: TaskDeps, task: TaskRow, node: NodeRow): Pro
     issue_description: ctx.issue.body,
     credential_token: token,
     command: task.command,
+    // Only when they say something: a task with no setup and the full network (the defaults)
+    // is sent with exactly the seed's body, and an absent field means the same to the node.
+    ...(task.setup.length > 0 ? { setup: task.setup } : {}),
+    ...(task.network.mode !== 'full' ? { network: task.network } : {}),
   };
   const result = await deps.transport.deliver(node, body);
   if (result.kind === 'accepted') {
@@ -172,16 +187,23 @@ export function createScheduler(deps: TaskDeps, options: { workers?: number } = 
   async function worker(): Promise<number> {
     let delivered = 0;
     let afterId: string | undefined;
+    let sandboxOptionalOnly = false;
     const onlineSince = () => new Date(deps.now().getTime() - deps.settings.heartbeatTimeoutMs);
     for (;;) {
       if (!(await anyNodeHasRoom(deps.db, onlineSince()))) return delivered;
-      const r = await assignNext(deps, afterId);
+      const r = await assignNext(deps, afterId, { sandboxOptionalOnly });
       if (r.kind === 'empty') return delivered;
       if (r.kind === 'no_node') {
-        // A task that asks nothing special and fits nowhere means nothing else fits either.
-        if (!r.constrained) return delivered;
         afterId = r.task.id;
-        continue;
+        if (r.constrained) continue;
+        // A task that asks nothing special and fits nowhere means nothing else fits either; if it
+        // asked only for a sandbox, only no sandboxed node has room, and tasks that may run
+        // unsandboxed can still fit: walk on through those alone.
+        if (r.task.sandboxRequired && !sandboxOptionalOnly) {
+          sandboxOptionalOnly = true;
+          continue;
+        }
+        return delivered;
       }
       if ((await deliver(deps, r.task, r.node)) === 'running') delivered++;
     }

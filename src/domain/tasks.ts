@@ -17,6 +17,7 @@ import { type CredentialDeps, credentialAvailable } from './credentials.js';
 import { DomainError, isDomainError } from './errors.js';
 import { canStart } from './issue-status.js';
 import { moveIssue } from './issues.js';
+import { sandboxSettingsFor, type TaskSandboxSettings } from './repo-config.js';
 import type { NodeTransport, PullRequests, TaskEvent, TaskEventListener } from './ports.js';
 import { expectTransition } from './state-machine.js';
 import { taskTransition } from './task-status.js';
@@ -141,8 +142,11 @@ export async function startIssue(
     trigger: string;
     autoRetry?: number | undefined;
     draftPr?: boolean | undefined;
+    /** From the repository config; without one, the defaults (no setup, full network, sandbox required). */
+    sandbox?: TaskSandboxSettings | undefined;
   },
 ): Promise<TaskRow> {
+  const sandbox = params.sandbox ?? sandboxSettingsFor();
   let task: TaskRow;
   try {
     task = await deps.db.transaction(async (tx) => {
@@ -173,6 +177,9 @@ export async function startIssue(
         trigger: params.trigger,
         autoRetry: params.autoRetry ?? null,
         draftPr: params.draftPr ?? false,
+        setup: sandbox.setup,
+        network: sandbox.network,
+        sandboxRequired: sandbox.sandboxRequired,
         nextDispatchAt: deps.now(),
         requestedBy: params.actor.kind === 'user' ? params.actor.id : null,
         requestedByLogin: params.actor.kind === 'github' ? params.actor.login : params.actor.kind === 'user' ? params.actor.email : null,
@@ -223,6 +230,9 @@ export async function failTask(
           trigger: 'retry',
           autoRetry: task.autoRetry,
           draftPr: task.draftPr,
+          setup: task.setup,
+          network: task.network,
+          sandboxRequired: task.sandboxRequired,
           nextDispatchAt: deps.now(),
           requestedBy: task.requestedBy,
           requestedByLogin: task.requestedByLogin,
