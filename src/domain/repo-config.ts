@@ -44,7 +44,10 @@ export function parseRepoConfig(raw: unknown): RepoConfigResult {
   const parsed = repoConfigSchema.safeParse(raw);
   if (parsed.success) return { ok: true, config: parsed.data };
   const errors = parsed.error.issues.map((i) => {
-    if (i.code === 'unrecognized_keys') return `${i.keys.join(', ')}: unknown key${i.keys.length > 1 ? 's' : ''}`;
+    if (i.code === 'unrecognized_keys') {
+      const at = i.path.length ? `${i.path.join('.')}.` : '';
+      return `${i.keys.map((k) => at + k).join(', ')}: unknown key${i.keys.length > 1 ? 's' : ''}`;
+    }
     return `${i.path.length ? i.path.join('.') : '(root)'}: ${i.message}`;
   });
   return { ok: false, errors };

@@ -200,6 +200,60 @@ describe('GitHub App webhooks', () => {
     expect(await taskCount(h, denied.issue.id)).toBe(0);
   });
 
+  it('carries setup, network and sandbox from .github/gaffer.yml into the task', async () => {
+    const p = commentEvent('/start');
+    const api = nock(API);
+    mockInstallationAuth(api);
+    mockRepoConfig(
+      api,
+      REPO,
+      'setup:\n  - npm ci\n  - npm run build\nnetwork:\n  allow: [registry.npmjs.org, "*.pythonhosted.org"]\nsandbox: optional\n',
+    );
+    mockPermission(api, REPO, 'maintainer', 'write');
+    api.post(`/repos/${REPO}/issues/comments/${p.comment.id}/reactions`).reply(201, {});
+    api.get(`/repos/${REPO}/issues/${p.issue.number}/comments`).query(true).reply(200, []);
+    api.post(`/repos/${REPO}/issues/${p.issue.number}/comments`).reply(201, { id: 10 });
+    await h.deliver('issue_comment', p);
+    await h.settle();
+    const issue = await getIssueByGithubId(h.db.db, p.issue.id);
+    const [task] = await h.db.db.select().from(tasks).where(eq(tasks.issueId, issue!.id));
+    expect(task).toMatchObject({
+      setup: ['npm ci', 'npm run build'],
+      network: { mode: 'allow', hosts: ['registry.npmjs.org', '*.pythonhosted.org'] },
+      sandboxRequired: false,
+    });
+
+    // Without the keys: no setup, the full network, and a sandboxed node required.
+    const plain = commentEvent('/start');
+    const api2 = nock(API);
+    mockRepoConfig(api2, REPO, 'draft_pr: true\n');
+    mockPermission(api2, REPO, 'maintainer', 'write');
+    api2.post(`/repos/${REPO}/issues/comments/${plain.comment.id}/reactions`).reply(201, {});
+    api2.get(`/repos/${REPO}/issues/${plain.issue.number}/comments`).query(true).reply(200, []);
+    api2.post(`/repos/${REPO}/issues/${plain.issue.number}/comments`).reply(201, { id: 11 });
+    await h.deliver('issue_comment', plain);
+    await h.settle();
+    const plainIssue = await getIssueByGithubId(h.db.db, plain.issue.id);
+    const [plainTask] = await h.db.db.select().from(tasks).where(eq(tasks.issueId, plainIssue!.id));
+    expect(plainTask).toMatchObject({ setup: [], network: { mode: 'full' }, sandboxRequired: true });
+  });
+
+  it('refuses a bad network host in .github/gaffer.yml, naming the key', async () => {
+    const p = commentEvent('/start');
+    const api = nock(API);
+    mockInstallationAuth(api);
+    mockRepoConfig(api, REPO, 'network:\n  allow: ["https://evil.example/x"]\nsandbox: never\n');
+    api
+      .post(
+        `/repos/${REPO}/issues/${p.issue.number}/comments`,
+        (b) => b.body.includes('gaffer.yml') && b.body.includes('- network') && b.body.includes('- sandbox:'),
+      )
+      .reply(201, { id: 12 });
+    await h.deliver('issue_comment', p);
+    await h.settle();
+    expect(await taskCount(h, p.issue.id)).toBe(0);
+  });
+
   it('names the bad key of an invalid .github/gaffer.yml and starts nothing', async () => {
     const p = commentEvent('/start');
     const api = nock(API);

@@ -85,7 +85,12 @@ export async function countActiveTasksOnNode(db: DbOrTx, nodeId: string): Promis
   return row?.n ?? 0;
 }
 
-const activeCount = sql<number>`(select count(*)::int from ${tasks} where ${tasks.nodeId} = ${nodes.id} and ${holdsNode})`;
+/**
+ * A node's active task count, for selects from `nodes` alone. The outer column is qualified by
+ * hand: in a single-table select Drizzle writes columns bare, and a bare `"id"` inside this
+ * subquery would be the task's id, counting nothing.
+ */
+const activeCount = sql<number>`(select count(*)::int from ${tasks} where ${tasks.nodeId} = ${sql.identifier('nodes')}.${sql.identifier('id')} and ${holdsNode})`;
 
 /**
  * The best eligible node for a task, locked for update and skipping nodes another dispatcher
