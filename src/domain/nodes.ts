@@ -142,7 +142,7 @@ export type HeartbeatResult = {
  *   sandbox off and restarts is seen at once); absent leaves it.
  */
 export async function heartbeat(
-  deps: Pick<TaskDeps, 'db' | 'now' | 'settings' | 'onEvent' | 'logger'>,
+  deps: Pick<TaskDeps, 'db' | 'now' | 'settings' | 'onEvent' | 'logger' | 'taskTokens'>,
   params: {
     node: NodeRow;
     runningTaskIds: string[];

@@ -12,6 +12,7 @@ import type { NodeRow, TaskRow } from '../db/schema.js';
 import { maskSecrets } from '../logger.js';
 import type { ProcessIssueRequest } from '../protocol/node-api.js';
 import { needsNodeCredential, resolveTaskCredential } from './credentials.js';
+import type { TaskCredential } from './ports.js';
 import { isDomainError } from './errors.js';
 import { expectTransition } from './state-machine.js';
 import { taskTransition } from './task-status.js';
@@ -90,13 +91,23 @@ export async function deliver(deps: TaskDeps, task: TaskRow, node: NodeRow): Pro
   const ctx = await getTaskContext(deps.db, task.id);
   if (!ctx || ctx.task.status !== 'pending' || ctx.task.nodeId !== node.id) return 'stale';
 
-  let token: string;
+  let credential: TaskCredential;
   try {
-    token = (await resolveTaskCredential({ ...deps.credentials, db: deps.db }, ctx.repository, node)).token;
+    credential = await resolveTaskCredential({ ...deps.credentials, db: deps.db }, ctx.repository, node);
   } catch (err) {
     if (isDomainError(err, 'upstream_unavailable')) return requeue(deps, task, node, `credential: ${(err as Error).message}`);
     await failTask(deps, { taskId: task.id, kind: 'credential_unavailable', message: (err as Error).message });
     return 'failed';
+  }
+  const token = credential.token;
+  if (credential.source === 'installation') {
+    // Kept before it leaves, so that however the task ends, any replica can revoke it.
+    try {
+      await deps.taskTokens.record({ taskId: task.id, token, expiresAt: credential.expiresAt ?? new Date(deps.now().getTime() + 3600_000) });
+    } catch (err) {
+      await deps.credentials.installationTokens?.revoke(token);
+      return requeue(deps, task, node, `could not keep the task's token for revocation: ${(err as Error).message}`);
+    }
   }
 
   const body: ProcessIssueRequest = {
@@ -159,6 +170,8 @@ async function requeue(deps: TaskDeps, task: TaskRow, node: NodeRow, reason: str
     },
   });
   if (!row) return 'stale';
+  // The next delivery mints a token of its own; the one this delivery carried goes now.
+  await deps.taskTokens.revokeForTask(task.id);
   deps.onEvent({ type: 'requeued', taskId: task.id, issueId: task.issueId });
   return 'requeued';
 }
@@ -169,8 +182,11 @@ export type Scheduler = {
   kick: () => void;
   /** Runs the queue until nothing more can be placed; resolves with how many were delivered. */
   pump: () => Promise<number>;
-  /** Fails lost and timed-out tasks, and returns stranded assignments to the queue. */
-  sweep: () => Promise<{ lost: number; timedOut: number; stranded: number }>;
+  /**
+   * Fails lost and timed-out tasks, returns stranded assignments to the queue, and revokes the
+   * tokens of ended tasks that an earlier revocation left behind.
+   */
+  sweep: () => Promise<{ lost: number; timedOut: number; stranded: number; tokensRevoked: number }>;
   /** Starts the periodic sweep and pump. */
   start: (intervalMs: number) => void;
   /** Stops the timer and waits for a pump under way. */
@@ -261,7 +277,8 @@ export function createScheduler(deps: TaskDeps, options: { workers?: number } = 
       const row = await compareAndSetTask(deps.db, { id: task.id, from: 'pending', nodeId: task.nodeId, set: { nodeId: null } });
       if (row) stranded++;
     }
-    return { lost, timedOut, stranded };
+    const tokens = await deps.taskTokens.sweep();
+    return { lost, timedOut, stranded, tokensRevoked: tokens.revoked };
   }
 
   const tick = async () => {

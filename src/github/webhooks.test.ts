@@ -22,6 +22,7 @@ import { setNodeDraining } from '../domain/nodes.js';
 import { cancelTask } from '../domain/tasks.js';
 
 const REPO = 'Codertocat/Hello-World';
+const TASK_TOKEN = 'ghs_taskscopedtoken00000000000000000';
 let issueSeq = 0;
 
 /** An issue_comment.created delivery on a fresh issue (its own GitHub id and number). */
@@ -576,6 +577,8 @@ describe('pull requests from reported branches', () => {
         );
       })
       .reply(201, { number: 12, html_url: `https://github.com/${REPO}/pull/12` });
+    // The task's token is revoked with itself as soon as the report is in.
+    api.delete('/installation/token').matchHeader('authorization', `token ${TASK_TOKEN}`).reply(204);
     const res = await report(issue.id, { task_id: task.id, branch_name: branch, status: 'success' });
     expect(res.status).toBe(200);
     await h.settle();
@@ -604,7 +607,9 @@ describe('pull requests from reported branches', () => {
     nock(API)
       .get(`/repos/${REPO}/pulls`)
       .query(true)
-      .reply(200, [{ number: 31, html_url: `https://github.com/${REPO}/pull/31` }]);
+      .reply(200, [{ number: 31, html_url: `https://github.com/${REPO}/pull/31` }])
+      .delete('/installation/token')
+      .reply(204);
     expect((await report(issue.id, { task_id: task.id, branch_name: branch, status: 'success' })).status).toBe(200);
     await h.settle();
     const [done] = await h.db.db.select().from(tasks).where(eq(tasks.id, task.id));
@@ -618,6 +623,7 @@ describe('pull requests from reported branches', () => {
     const api = nock(API);
     api.get(`/repos/${REPO}/pulls`).query(true).reply(200, []);
     api.post(`/repos/${REPO}/pulls`).reply(201, { number: 13, html_url: `https://github.com/${REPO}/pull/13` });
+    api.delete('/installation/token').reply(204);
     await report(issue.id, { task_id: task.id, branch_name: branch, status: 'success' });
     await h.settle();
     const closed = closedEvent(13, branch, false);
@@ -633,6 +639,7 @@ describe('pull requests from reported branches', () => {
 
   it('moves the issue to terminated with the reason on a failure report, and restarts it on /start', async () => {
     const { p, issue, task, statusBodies } = await startAndDispatch();
+    nock(API).delete('/installation/token').matchHeader('authorization', `token ${TASK_TOKEN}`).reply(204);
     const res = await report(issue.id, { task_id: task.id, branch_name: '', status: 'failed', error_message: 'no changes' });
     expect(res.status).toBe(200);
     await h.settle();
