@@ -275,7 +275,11 @@ export function createScheduler(deps: TaskDeps, options: { workers?: number } = 
     const assignedBefore = new Date(now.getTime() - 2 * deps.settings.dispatchTimeoutMs - 5000);
     for (const task of await findStrandedAssignments(deps.db, assignedBefore)) {
       const row = await compareAndSetTask(deps.db, { id: task.id, from: 'pending', nodeId: task.nodeId, set: { nodeId: null } });
-      if (row) stranded++;
+      if (row) {
+        stranded++;
+        // A token minted for the abandoned delivery is not the one the next delivery carries.
+        await deps.taskTokens.revokeForTask(task.id);
+      }
     }
     const tokens = await deps.taskTokens.sweep();
     return { lost, timedOut, stranded, tokensRevoked: tokens.revoked };

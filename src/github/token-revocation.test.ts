@@ -13,6 +13,8 @@ import { createCredentialCipher, deriveKey } from '../domain/credential-cipher.j
 import { setNodeDraining } from '../domain/nodes.js';
 import { startIssue } from '../domain/tasks.js';
 import { revokeBackoffMs } from '../domain/task-tokens.js';
+import { createLogger } from '../logger.js';
+import { createInstallationTokens, createProbot } from './client.js';
 
 let seq = 0;
 
@@ -227,3 +229,30 @@ describe('installation tokens minted for tasks', () => {
     await h.db.db.update(repositories).set({ installationId: INSTALLATION_ID }).where(eq(repositories.id, repositoryId));
   }
 });
+
+describe('revoking through the App', () => {
+  it('sends DELETE /installation/token to GHE_HOST, authenticated with the token, and reads 401 as gone', async () => {
+    const { generateKeyPairSync } = await import('node:crypto');
+    const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048, privateKeyEncoding: { type: 'pkcs1', format: 'pem' }, publicKeyEncoding: { type: 'spki', format: 'pem' } });
+    const logLines: string[] = [];
+    const logger = createLogger({ level: 'debug', destination: { write: (l: string) => void logLines.push(l) } });
+    const probot = createProbot(
+      { appId: 1, privateKey, webhookSecret: 'x', gheHost: 'ghe.example.test', gheProtocol: 'http', publicUrl: 'https://gaffer.test' },
+      logger,
+    );
+    const tokens = createInstallationTokens(probot);
+    const token = 'ghs_' + 'G'.repeat(36);
+    // Any call to api.github.com would find no mock and fail the test.
+    const ghe = nock('http://ghe.example.test/api/v3');
+    ghe.delete('/installation/token').matchHeader('authorization', `token ${token}`).reply(204);
+    ghe.delete('/installation/token').matchHeader('authorization', `token ${token}`).reply(401, { message: 'Bad credentials' });
+    ghe.delete('/installation/token').matchHeader('authorization', `token ${token}`).reply(503, { message: 'unavailable' });
+    expect(await tokens.revoke(token)).toEqual({ kind: 'revoked' });
+    expect(await tokens.revoke(token)).toEqual({ kind: 'gone' });
+    const failed = await tokens.revoke(token);
+    expect(failed).toMatchObject({ kind: 'failed' });
+    expect(JSON.stringify(failed)).not.toContain(token);
+    expect(logLines.join('\n')).not.toContain(token);
+  });
+});
+
