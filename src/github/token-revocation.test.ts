@@ -8,7 +8,7 @@ import { API, createGitHubHarness, type GitHubHarness, INSTALLATION_ID, mockInst
 import { jsonInit } from '../../test/harness.js';
 import { type NodeDouble, startNodeDouble } from '../../test/node-double.js';
 import { getTaskContext } from '../db/queries/tasks.js';
-import { installations, repositories, tasks, taskTokens } from '../db/schema.js';
+import { installations, nodes, repositories, tasks, taskTokens } from '../db/schema.js';
 import { createCredentialCipher, deriveKey } from '../domain/credential-cipher.js';
 import { setNodeDraining } from '../domain/nodes.js';
 import { startIssue } from '../domain/tasks.js';
@@ -151,6 +151,28 @@ describe('installation tokens minted for tasks', () => {
     expect(await kept(task.id)).toEqual([]);
     await expect.poll(() => node.requests.some((r) => r.path === `/tasks/${task.id}/cancel`)).toBe(true);
     expect(h.logLines.join('\n')).not.toContain(token);
+  });
+
+  it('revokes the token when the task times out or its node is lost', async () => {
+    const timedOut = await dispatched();
+    // Keep the node alive while the task runs past the server's timeout.
+    await h.db.db.update(nodes).set({ lastHeartbeatAt: new Date(h.clock.now().getTime() + h.config.taskTimeoutMs + 60_000) }).where(eq(nodes.id, nodeReg.id));
+    h.clock.advance(h.config.taskTimeoutMs + 1000);
+    github.expectRevoke(timedOut.token);
+    expect((await h.services.scheduler.sweep()).timedOut).toBe(1);
+    expect(await github.useAfter(timedOut.token)).toBe(401);
+    await expect.poll(() => node.requests.some((r) => r.path === `/tasks/${timedOut.task.id}/cancel`)).toBe(true);
+
+    const lost = await dispatched();
+    h.clock.advance(h.config.taskTimeoutMs + h.config.nodeHeartbeatTimeoutMs);
+    github.expectRevoke(lost.token);
+    // The node's heartbeat is old by now: its task is lost (it is also past its timeout; lost wins).
+    const swept = await h.services.scheduler.sweep();
+    expect(swept.lost).toBe(1);
+    expect(await h.db.db.select().from(tasks).where(eq(tasks.id, lost.task.id))).toMatchObject([{ status: 'failed', failureKind: 'node_lost' }]);
+    expect(await github.useAfter(lost.token)).toBe(401);
+    expect(await kept(lost.task.id)).toEqual([]);
+    expect(h.logLines.join('\n')).not.toContain(lost.token);
   });
 
   it('revokes the token of a delivery the node refused, before the task goes back to the queue', async () => {
