@@ -4,6 +4,7 @@ import { createHttpTransport } from './dispatch/http-transport.js';
 import { type CredentialCipher, createCredentialCipher } from './domain/credential-cipher.js';
 import type { InstallationTokens, NodeTransport, PullRequests, TaskEventListener } from './domain/ports.js';
 import { createScheduler, type Scheduler } from './domain/scheduler.js';
+import { createTaskTokens } from './domain/task-tokens.js';
 import type { TaskDeps } from './domain/tasks.js';
 import type { Logger } from './logger.js';
 
@@ -23,6 +24,8 @@ export type ServiceOverrides = {
   transport?: NodeTransport;
   installationTokens?: InstallationTokens;
   pullRequests?: PullRequests;
+  /** The key task tokens are kept with when CREDENTIAL_KEY is not set (the GitHub App derives one). */
+  taskTokenKey?: Buffer;
   schedulerWorkers?: number;
 };
 
@@ -35,10 +38,19 @@ export function createServices(
   const httpTransport = overrides.transport ? undefined : createHttpTransport({ timeoutMs: config.dispatchTimeoutMs, logger });
   const cipher = config.credentialKey ? createCredentialCipher(config.credentialKey) : undefined;
   const listeners = new Set<TaskEventListener>();
+  const now = overrides.now ?? (() => new Date());
+  const taskTokenKey = config.credentialKey ?? overrides.taskTokenKey;
+  const taskTokens = createTaskTokens({
+    db,
+    logger,
+    now,
+    cipher: taskTokenKey ? createCredentialCipher(taskTokenKey, 'task-token') : undefined,
+    installationTokens: overrides.installationTokens,
+  });
   const tasks: TaskDeps = {
     db,
     logger: logger.child({ component: 'tasks' }),
-    now: overrides.now ?? (() => new Date()),
+    now,
     settings: {
       heartbeatTimeoutMs: config.nodeHeartbeatTimeoutMs,
       taskTimeoutMs: config.taskTimeoutMs,
@@ -50,6 +62,7 @@ export function createServices(
     credentials: { cipher, installationTokens: overrides.installationTokens },
     transport: overrides.transport ?? httpTransport!,
     pullRequests: overrides.pullRequests,
+    taskTokens,
     onEvent: (event) => {
       for (const l of listeners) l(event);
     },

@@ -63,6 +63,8 @@ export async function createGitHubHarness(
     overrides?: ServiceOverrides;
     /** Use the production octokit, with its throttling and retry timings, instead of the fast one. */
     productionOctokit?: boolean;
+    /** Server config keys over the test defaults (`''` unsets one). */
+    env?: Record<string, string>;
   } = {},
 ): Promise<GitHubHarness> {
   const appConfig: GitHubAppConfig = {
@@ -76,7 +78,7 @@ export async function createGitHubHarness(
   let probot: ReturnType<typeof createProbot> | undefined;
   const base = await createHarness({
     db: opts.db,
-    env: { PUBLIC_URL: 'https://gaffer.test' },
+    env: { PUBLIC_URL: 'https://gaffer.test', ...opts.env },
     overrides: (logger) => {
       probot = opts.productionOctokit ? createProbot(appConfig, logger) : createProbot(appConfig, logger, FastRetryOctokit);
       return { ...opts.overrides, ...githubPorts(probot, appConfig) };

@@ -325,6 +325,25 @@ describe('admin page over app.request', () => {
       expect(await getNode(h.db.db, reg.id)).toBeUndefined();
     });
 
+    it('shows each node\'s sandbox mode, an unsandboxed node in red, in both languages', async () => {
+      const boxed = await registerDouble(h, double, { name: 'boxed-node' });
+      const bare = await registerDouble(h, double, { name: 'bare-node', sandbox: 'off' });
+      const rowOf = (html: string, id: string) => html.match(new RegExp(`<tr data-node-id="${id}">.*?</tr>`, 's'))![0];
+      const en = await (await h.app.request('/admin/nodes', pageInit(admin, { lang: 'en' }))).text();
+      expect(en).toContain('<th>Sandbox</th>');
+      expect(rowOf(en, bare.id)).toMatch(/<span class="badge red" data-sandbox="off" title="This node runs the AI CLI without a sandbox[^"]*">No sandbox<\/span>/);
+      expect(rowOf(en, boxed.id)).toMatch(/<span class="badge green" data-sandbox="bwrap">bubblewrap<\/span>/);
+      const zh = await (await h.app.request('/admin/nodes', pageInit(admin, { lang: 'zh' }))).text();
+      expect(zh).toContain('<th>沙箱</th>');
+      expect(rowOf(zh, bare.id)).toMatch(/class="badge red" data-sandbox="off"[^>]*>无沙箱</);
+      expect(rowOf(zh, boxed.id)).toContain('bubblewrap 沙箱');
+      // A heartbeat that reports the sandbox off turns the row red.
+      await h.app.request(`/api/v1/nodes/${boxed.id}/heartbeat`, jsonInit('POST', boxed.token, { sandbox: 'off' }));
+      const after = await (await h.app.request('/admin/nodes', pageInit(admin, { lang: 'en' }))).text();
+      expect(rowOf(after, boxed.id)).toContain('data-sandbox="off"');
+      await h.db.db.update(nodes).set({ status: 'draining' });
+    });
+
     it('explains why a node holding work cannot be removed', async () => {
       await h.db.db.update(nodes).set({ status: 'draining' });
       const reg = await registerDouble(h, double, { name: 'busy-node' });

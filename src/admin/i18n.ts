@@ -88,6 +88,13 @@ const TEXT = {
   active: { zh: '接收任务', en: 'Active' },
   load: { zh: '负载', en: 'Load' },
   lastHeartbeat: { zh: '最后心跳', en: 'Last heartbeat' },
+  sandbox: { zh: '沙箱', en: 'Sandbox' },
+  sandboxBwrap: { zh: 'bubblewrap 沙箱', en: 'bubblewrap' },
+  sandboxOff: { zh: '无沙箱', en: 'No sandbox' },
+  sandboxOffHint: {
+    zh: '该节点的 AI CLI 不在沙箱中运行(GAFFER_SANDBOX=off),要求沙箱的仓库的任务不会分配给它。',
+    en: 'This node runs the AI CLI without a sandbox (GAFFER_SANDBOX=off); tasks of repositories that require a sandbox never go to it.',
+  },
   name: { zh: '名称', en: 'Name' },
   actions: { zh: '操作', en: 'Actions' },
   drain: { zh: '排空', en: 'Drain' },

@@ -38,6 +38,7 @@ export function nodePages(deps: { db: Db; scheduler: Scheduler; now: () => Date;
                   <th>{t('name')}</th>
                   <th>{t('status')}</th>
                   <th class="num">{t('load')}</th>
+                  <th>{t('sandbox')}</th>
                   <th>{t('labels')}</th>
                   <th>{t('lastHeartbeat')}</th>
                   <th>{t('actions')}</th>
@@ -46,7 +47,7 @@ export function nodePages(deps: { db: Db; scheduler: Scheduler; now: () => Date;
               <tbody>
                 {list.length === 0 ? (
                   <tr>
-                    <td colspan={6} class="muted">
+                    <td colspan={7} class="muted">
                       {t('noNodes')}
                     </td>
                   </tr>
@@ -65,6 +66,17 @@ export function nodePages(deps: { db: Db; scheduler: Scheduler; now: () => Date;
                       </td>
                       <td class="num">
                         {n.running} / {n.capacity}
+                      </td>
+                      <td>
+                        {n.sandbox === 'off' ? (
+                          <span class="badge red" data-sandbox="off" title={t('sandboxOffHint')}>
+                            {t('sandboxOff')}
+                          </span>
+                        ) : (
+                          <span class="badge green" data-sandbox={n.sandbox}>
+                            {t('sandboxBwrap')}
+                          </span>
+                        )}
                       </td>
                       <td>{n.labels.length ? n.labels.map((l) => <span class="tag">{l}</span>) : '—'}</td>
                       <td>{n.last_heartbeat_at ? <Time at={new Date(n.last_heartbeat_at)} t={t} /> : t('never')}</td>

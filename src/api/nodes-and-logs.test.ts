@@ -50,6 +50,51 @@ describe('nodes API', () => {
     expect(JSON.stringify(listed)).not.toContain(reg.node_token);
   });
 
+  it('records the sandbox a node reports at register and in heartbeats, and shows it in the API', async () => {
+    const name = `sb-${Date.now()}`;
+    const listed = async (id: string) =>
+      ((await (await h.app.request('/api/v1/nodes', jsonInit('GET', admin.token))).json()) as { data: Array<Record<string, unknown>> }).data.find(
+        (n) => n.id === id,
+      );
+    // A node that does not say is taken as unsandboxed.
+    const silent = await h.app.request('/api/v1/nodes/register', jsonInit('POST', REGISTRATION_TOKEN, { name, url: double.url }));
+    const reg = (await silent.json()) as { node_id: string; node_token: string };
+    expect(await listed(reg.node_id)).toMatchObject({ name, sandbox: 'off' });
+    expect(h.logLines.some((l) => l.includes('node registered without a sandbox') && l.includes(name))).toBe(true);
+    const bad = await h.app.request('/api/v1/nodes/register', jsonInit('POST', REGISTRATION_TOKEN, { name, url: double.url, sandbox: 'docker' }));
+    expect(bad.status).toBe(422);
+    expect(((await bad.json()) as { detail: string }).detail).toMatch(/^sandbox:/);
+
+    const boxed = await registerDouble(h, double, { name, sandbox: 'bwrap' });
+    expect(boxed.id).toBe(reg.node_id);
+    expect(await listed(boxed.id)).toMatchObject({ sandbox: 'bwrap' });
+    const beat = (body: Record<string, unknown>) =>
+      h.app.request(`/api/v1/nodes/${boxed.id}/heartbeat`, jsonInit('POST', boxed.token, { running_task_ids: [], ...body }));
+    // A heartbeat without the field leaves the mode; with it, replaces it.
+    expect((await beat({})).status).toBe(200);
+    expect(await listed(boxed.id)).toMatchObject({ sandbox: 'bwrap' });
+    expect((await beat({ sandbox: 'off' })).status).toBe(200);
+    expect(await listed(boxed.id)).toMatchObject({ sandbox: 'off' });
+    expect((await beat({ sandbox: 'chroot' })).status).toBe(422);
+    expect(await listed(boxed.id)).toMatchObject({ sandbox: 'off' });
+
+    // Unsandboxed, it gets no task that requires a sandbox (an API start: the default); once it
+    // reports bwrap again, the queued task goes to it.
+    const { issue } = await startableIssue(h, admin.token);
+    const queued = await startIssueApi(h, admin.token, issue.id);
+    expect(queued.body).toMatchObject({ status: 'pending', node_id: null });
+    expect((await beat({ sandbox: 'bwrap' })).status).toBe(200);
+    await h.services.scheduler.pump();
+    await expect.poll(async () => (await getTask(h.db.db, queued.body.id))?.status).toBe('running');
+    expect(await getTask(h.db.db, queued.body.id)).toMatchObject({ nodeId: boxed.id });
+    expect(await listed(boxed.id)).toMatchObject({ sandbox: 'bwrap', running: 1 });
+
+    const doc = (await (await h.app.request('/api/v1/openapi.json')).json()) as any;
+    const nodeSchema = doc.paths['/nodes'].get.responses[200].content['application/json'].schema.properties.data.items;
+    expect(nodeSchema.properties.sandbox.enum).toEqual(['bwrap', 'off']);
+    expect(doc.paths['/nodes/{id}/heartbeat'].post.requestBody.content['application/json'].schema.properties.sandbox.enum).toEqual(['bwrap', 'off']);
+  });
+
   it('is closed when no registration token is configured', async () => {
     const closed = await createHarness({ env: { NODE_REGISTRATION_TOKEN: '' } });
     const res = await closed.app.request('/api/v1/nodes/register', jsonInit('POST', 'anything', { name: 'x', url: double.url }));

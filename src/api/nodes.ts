@@ -36,7 +36,9 @@ export function nodeRoutes(deps: ApiDeps) {
         ...body,
         now: deps.tasks.now(),
       });
-      deps.logger.info({ node: creds.node.name, url: creds.node.url }, 'node registered');
+      const log = { node: creds.node.name, url: creds.node.url, sandbox: creds.node.sandbox };
+      if (creds.node.sandbox === 'off') deps.logger.warn(log, 'node registered without a sandbox: tasks that require one never go to it');
+      else deps.logger.info(log, 'node registered');
       deps.scheduler.kick();
       return c.json(
         {
@@ -58,11 +60,13 @@ export function nodeRoutes(deps: ApiDeps) {
         node,
         runningTaskIds: body.running_task_ids,
         draining: body.draining,
+        sandbox: body.sandbox,
         now: deps.tasks.now(),
         leaseGraceMs,
       });
-      // A node back online can take work; a lost task may have been requeued for another node.
-      if (wasOffline || result.lostTaskIds.length > 0) deps.scheduler.kick();
+      // A node back online (or newly sandboxed) can take work; a lost task may have been requeued.
+      const nowSandboxed = body.sandbox === 'bwrap' && node.sandbox !== 'bwrap';
+      if (wasOffline || nowSandboxed || result.lostTaskIds.length > 0) deps.scheduler.kick();
       return c.json(result.response);
     })
     .get('/nodes', requireAdmin(db), async (c) => c.json({ data: await listNodes(db, onlineSince()) }))

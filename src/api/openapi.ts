@@ -8,13 +8,31 @@ import {
   registerNodeRequest,
   registerNodeResponse,
   reportBranchRequest,
+  SANDBOX_MODES,
 } from '../protocol/node-api.js';
+import { NODE_STATUSES } from '../protocol/statuses.js';
 
 const json = (schema: z.ZodType) => ({ 'application/json': { schema: z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any' }) } });
 const bearer = [{ bearer: [] }];
 const ok = (description: string, schema?: z.ZodType) => ({
   description,
   ...(schema ? { content: json(schema) } : {}),
+});
+
+/** A node as the API shows it (domain/nodes.ts NodePublic). */
+const nodePublic = z.object({
+  id: z.string().uuid(),
+  name: z.string(),
+  url: z.string(),
+  labels: z.array(z.string()),
+  capacity: z.number().int(),
+  status: z.enum(NODE_STATUSES),
+  sandbox: z.enum(SANDBOX_MODES).describe('How the node runs the agent: `bwrap`, or `off` (no sandbox, by its owner\'s choice). Tasks that require a sandbox never go to an `off` node.'),
+  online: z.boolean(),
+  running: z.number().int(),
+  last_heartbeat_at: z.string().nullable(),
+  last_assigned_at: z.string().nullable(),
+  created_at: z.string(),
 });
 
 /** The OpenAPI document for `/api/v1`, built from the same zod schemas the routes validate with. */
@@ -88,13 +106,16 @@ export function openApiDocument() {
           responses: { 200: ok('status and tasks to cancel', heartbeatResponse) },
         },
       },
-      '/nodes': { get: { summary: 'List nodes (admin)', security: bearer, responses: { 200: ok('nodes') } }, post: { summary: 'Add a node (admin)', security: bearer, requestBody: { content: json(registerNodeRequest) }, responses: { 201: ok('node and its token') } } },
+      '/nodes': {
+        get: { summary: 'List nodes (admin)', security: bearer, responses: { 200: ok('nodes', z.object({ data: z.array(nodePublic) })) } },
+        post: { summary: 'Add a node (admin)', security: bearer, requestBody: { content: json(registerNodeRequest) }, responses: { 201: ok('node and its token') } },
+      },
       '/nodes/{id}': {
-        patch: { summary: 'Edit a node (admin)', security: bearer, parameters: [idParam('id')], responses: { 200: ok('node') } },
+        patch: { summary: 'Edit a node (admin)', security: bearer, parameters: [idParam('id')], responses: { 200: ok('node', nodePublic) } },
         delete: { summary: 'Remove an idle node (admin)', security: bearer, parameters: [idParam('id')], responses: { 204: ok('removed') } },
       },
-      '/nodes/{id}/drain': { post: { summary: 'Drain a node (admin)', security: bearer, parameters: [idParam('id')], responses: { 200: ok('node') } } },
-      '/nodes/{id}/resume': { post: { summary: 'Resume a node (admin)', security: bearer, parameters: [idParam('id')], responses: { 200: ok('node') } } },
+      '/nodes/{id}/drain': { post: { summary: 'Drain a node (admin)', security: bearer, parameters: [idParam('id')], responses: { 200: ok('node', nodePublic) } } },
+      '/nodes/{id}/resume': { post: { summary: 'Resume a node (admin)', security: bearer, parameters: [idParam('id')], responses: { 200: ok('node', nodePublic) } } },
       '/credentials': {
         get: { summary: 'List PATs, last four characters only (admin)', security: bearer, responses: { 200: ok('credentials') } },
         post: { summary: 'Store a PAT for a node or repository (admin)', security: bearer, responses: { 201: ok('credential') } },

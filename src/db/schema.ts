@@ -6,12 +6,14 @@ import {
   check,
   index,
   integer,
+  jsonb,
   pgTable,
   text,
   timestamp,
   uniqueIndex,
   uuid,
 } from 'drizzle-orm/pg-core';
+import { type NetworkPolicy, SANDBOX_MODES } from '../protocol/node-api.js';
 import { ISSUE_STATUSES, NODE_STATUSES, TASK_STATUSES } from '../protocol/statuses.js';
 
 const inList = (values: readonly string[]) => sql.raw(values.map((v) => `'${v}'`).join(', '));
@@ -129,11 +131,17 @@ export const nodes = pgTable(
     tokenHash: text('token_hash').notNull().unique(),
     /** Key the server signs dispatches with; the node verifies them with it. */
     signingSecret: text('signing_secret').notNull(),
+    /**
+     * How the node runs the agent, as it last said (register, heartbeat). `off` until a node says
+     * otherwise, so a node that predates the sandbox never gets a task that requires one.
+     */
+    sandbox: text('sandbox', { enum: SANDBOX_MODES }).notNull().default('off'),
     ...timestamps,
   },
   (t) => [
     check('nodes_capacity_check', sql`${t.capacity} >= 0`),
     check('nodes_status_check', sql`${t.status} in (${inList(NODE_STATUSES)})`),
+    check('nodes_sandbox_check', sql`${t.sandbox} in (${inList(SANDBOX_MODES)})`),
   ],
 );
 
@@ -178,6 +186,12 @@ export const tasks = pgTable(
     autoRetry: integer('auto_retry'),
     /** Open the pull request as a draft (repository config). */
     draftPr: boolean('draft_pr').notNull().default(false),
+    /** Shell commands the node runs in the sandbox before the agent (repository config `setup`). */
+    setup: text('setup').array().notNull().default(sql`'{}'::text[]`),
+    /** The agent's network (repository config `network`), sent to the node as is. */
+    network: jsonb('network').$type<NetworkPolicy>().notNull().default({ mode: 'full' }),
+    /** Only a node running the agent in a sandbox may take it (repository config `sandbox: required`, the default). */
+    sandboxRequired: boolean('sandbox_required').notNull().default(true),
     /** Failed deliveries to nodes so far, and when the next one may be tried. */
     dispatchAttempts: integer('dispatch_attempts').notNull().default(0),
     nextDispatchAt: timestamp('next_dispatch_at', { withTimezone: true }).notNull().defaultNow(),
@@ -231,6 +245,31 @@ export const taskLogChunks = pgTable(
   (t) => [uniqueIndex('task_log_chunks_task_offset_uq').on(t.taskId, t.offset)],
 );
 
+/**
+ * Installation tokens minted for tasks, kept (encrypted) until they are revoked, so every replica
+ * and a restarted server can still revoke the token of a task that ended. A row is deleted once
+ * GitHub confirms the token is gone, or once the token has expired by itself.
+ */
+export const taskTokens = pgTable(
+  'task_tokens',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    /** Null once the task is deleted: the token is then revoked by the sweeper all the same. */
+    taskId: uuid('task_id').references(() => tasks.id, { onDelete: 'set null' }),
+    /** AES-256-GCM, see domain/credential-cipher.ts (purpose `task-token`). */
+    ciphertext: text('ciphertext').notNull(),
+    expiresAt: timestamp('expires_at', { withTimezone: true }).notNull(),
+    /** Revoke whatever the task's status: the delivery that carried it was given up (requeue). */
+    revokeDue: boolean('revoke_due').notNull().default(false),
+    revokeAttempts: integer('revoke_attempts').notNull().default(0),
+    nextRevokeAt: timestamp('next_revoke_at', { withTimezone: true }).notNull().defaultNow(),
+    /** The last revocation failure, without the token. */
+    lastError: text('last_error'),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [index('task_tokens_task_idx').on(t.taskId), index('task_tokens_expires_idx').on(t.expiresAt)],
+);
+
 export type SessionRow = typeof sessions.$inferSelect;
 export type UserRow = typeof users.$inferSelect;
 export type RepositoryRow = typeof repositories.$inferSelect;
@@ -239,3 +278,4 @@ export type NodeRow = typeof nodes.$inferSelect;
 export type CredentialRow = typeof credentials.$inferSelect;
 export type TaskRow = typeof tasks.$inferSelect;
 export type TaskLogChunkRow = typeof taskLogChunks.$inferSelect;
+export type TaskTokenRow = typeof taskTokens.$inferSelect;

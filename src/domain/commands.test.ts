@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseCommand } from './commands.js';
-import { commandFor, DEFAULT_REPO_CONFIG, parseRepoConfig, requiredNodeLabels } from './repo-config.js';
+import { commandFor, DEFAULT_REPO_CONFIG, parseRepoConfig, requiredNodeLabels, sandboxSettingsFor } from './repo-config.js';
 
 describe('parseCommand', () => {
   it.each([
@@ -71,5 +71,37 @@ describe('parseRepoConfig', () => {
         'colour: unknown key',
       ],
     });
+  });
+
+  it('reads the sandbox keys: setup, network and sandbox, with safe defaults', () => {
+    // No file: no setup, the full network, and a sandboxed node required.
+    expect(sandboxSettingsFor(DEFAULT_REPO_CONFIG)).toEqual({ setup: [], network: { mode: 'full' }, sandboxRequired: true });
+    expect(sandboxSettingsFor()).toEqual({ setup: [], network: { mode: 'full' }, sandboxRequired: true });
+    const r = parseRepoConfig({ setup: ['npm ci', '  make  '], network: { allow: ['Api.Example.com', '*.npmjs.org', 'api.example.com'] }, sandbox: 'optional' });
+    expect(r.ok).toBe(true);
+    if (r.ok) {
+      expect(sandboxSettingsFor(r.config)).toEqual({
+        setup: ['npm ci', 'make'],
+        network: { mode: 'allow', hosts: ['api.example.com', '*.npmjs.org'] },
+        sandboxRequired: false,
+      });
+    }
+    const none = parseRepoConfig({ network: 'none', sandbox: 'required' });
+    expect(none.ok && sandboxSettingsFor(none.config)).toEqual({ setup: [], network: { mode: 'none' }, sandboxRequired: true });
+  });
+
+  it('names a bad setup, network or sandbox key', () => {
+    const bad = (doc: unknown) => {
+      const r = parseRepoConfig(doc);
+      return r.ok ? [] : r.errors;
+    };
+    expect(bad({ setup: Array.from({ length: 21 }, () => 'true') })[0]).toMatch(/^setup: /);
+    expect(bad({ setup: ['npm ci', '   '] })[0]).toMatch(/^setup\.1: /);
+    expect(bad({ setup: 'npm ci' })[0]).toMatch(/^setup: /);
+    expect(bad({ network: 'some' })[0]).toMatch(/^network: /);
+    expect(bad({ network: { allow: [] } })[0]).toMatch(/^network/);
+    expect(bad({ network: { allow: ['http://evil.example/path'] } }).join()).toMatch(/^network/);
+    expect(bad({ network: { allow: ['a.example'], deny: ['b.example'] } })).toContain('network.deny: unknown key');
+    expect(bad({ sandbox: 'off' })[0]).toMatch(/^sandbox: /);
   });
 });

@@ -1,11 +1,9 @@
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
 import { DomainError } from './errors.js';
 
 const VERSION = 'v1';
 const IV_BYTES = 12;
 const TAG_BYTES = 16;
-// Binds ciphertexts to their purpose, so a blob encrypted for something else never decrypts here.
-const AAD = Buffer.from('gaffer:credential:v1');
 
 /** Encrypts and decrypts stored PATs with AES-256-GCM under one 32-byte key. */
 export type CredentialCipher = {
@@ -13,9 +11,13 @@ export type CredentialCipher = {
   decrypt: (sealed: string) => string;
 };
 
-/** Creates a cipher for a 32-byte key. */
-export function createCredentialCipher(key: Buffer): CredentialCipher {
+/**
+ * Creates a cipher for a 32-byte key. `purpose` is bound into every ciphertext (as GCM's additional
+ * data), so a blob sealed for one purpose (a stored PAT, a task's token) never opens as another.
+ */
+export function createCredentialCipher(key: Buffer, purpose: 'credential' | 'task-token' = 'credential'): CredentialCipher {
   if (key.length !== 32) throw new DomainError('not_configured', 'credential key must be 32 bytes');
+  const AAD = Buffer.from(`gaffer:${purpose}:v1`);
   return {
     encrypt(plaintext) {
       const iv = randomBytes(IV_BYTES);
@@ -54,4 +56,12 @@ export function createCredentialCipher(key: Buffer): CredentialCipher {
 /** The last four characters of a secret: all that is ever shown of it again. */
 export function lastFour(secret: string): string {
   return secret.slice(-4);
+}
+
+/**
+ * A 32-byte key derived (HKDF-SHA256) from a secret every server replica already holds, such as the
+ * GitHub App's private key, so that what one replica seals another can open without a key of its own.
+ */
+export function deriveKey(secret: string, label: string): Buffer {
+  return Buffer.from(hkdfSync('sha256', Buffer.from(secret, 'utf8'), Buffer.from('gaffer'), Buffer.from(`gaffer:${label}:v1`), 32));
 }

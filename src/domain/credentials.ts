@@ -109,8 +109,8 @@ export async function resolveTaskCredential(
   node: NodeRow,
 ): Promise<TaskCredential> {
   if (repository.installationId !== null && repository.githubId !== null && deps.installationTokens) {
-    const { token } = await deps.installationTokens.mintForRepository(repository.installationId, repository.githubId);
-    return { token, source: 'installation' };
+    const { token, expiresAt } = await deps.installationTokens.mintForRepository(repository.installationId, repository.githubId);
+    return { token, source: 'installation', expiresAt };
   }
   if (deps.cipher) {
     const repoPat = await credentialForRepository(deps.db, repository.id);

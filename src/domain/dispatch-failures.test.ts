@@ -23,6 +23,7 @@ async function addNode(h: Harness, url: string, name: string) {
     url,
     labels: [],
     capacity: 1,
+    sandbox: 'bwrap',
     now: h.clock.now(),
   });
   return creds;

@@ -15,7 +15,7 @@ import {
 import { compareAndSetTask, tasksHeldByNode } from '../db/queries/tasks.js';
 import type { NodeRow } from '../db/schema.js';
 import type { DbOrTx } from '../db/types.js';
-import type { HeartbeatResponse } from '../protocol/node-api.js';
+import type { HeartbeatResponse, SandboxMode } from '../protocol/node-api.js';
 import { nodeTransition, type NodeStatus } from './node-status.js';
 import { DomainError } from './errors.js';
 import { expectTransition } from './state-machine.js';
@@ -31,6 +31,8 @@ export type NodePublic = {
   labels: string[];
   capacity: number;
   status: NodeStatus;
+  /** How the node runs the agent: `bwrap`, or `off` (unsandboxed, by its owner's choice). */
+  sandbox: SandboxMode;
   online: boolean;
   running: number;
   last_heartbeat_at: string | null;
@@ -46,6 +48,7 @@ export function toNodePublic(node: NodeRow, running: number, onlineSince: Date):
     labels: node.labels,
     capacity: node.capacity,
     status: node.status,
+    sandbox: node.sandbox,
     online: node.lastHeartbeatAt !== null && node.lastHeartbeatAt > onlineSince,
     running,
     last_heartbeat_at: node.lastHeartbeatAt?.toISOString() ?? null,
@@ -71,6 +74,8 @@ export async function registerNode(
     url: string;
     labels: string[];
     capacity: number;
+    /** What the node says of its sandbox; a node that says nothing is taken as unsandboxed. */
+    sandbox?: SandboxMode | undefined;
     now: Date;
   },
 ): Promise<NodeCredentials> {
@@ -84,6 +89,7 @@ export async function registerNode(
     url: params.url,
     labels: params.labels,
     capacity: params.capacity,
+    sandbox: params.sandbox ?? 'off',
     tokenHash: hashToken(token),
     signingSecret,
     lastHeartbeatAt: params.now,
@@ -99,7 +105,7 @@ export async function registerNode(
 /** An admin adds a node by hand; it is offline until it heartbeats with the token returned. */
 export async function addNode(
   db: DbOrTx,
-  params: { name: string; url: string; labels: string[]; capacity: number },
+  params: { name: string; url: string; labels: string[]; capacity: number; sandbox?: SandboxMode | undefined },
 ): Promise<NodeCredentials> {
   if (await getNodeByName(db, params.name)) throw new DomainError('conflict', `a node named ${params.name} exists`);
   const token = generateToken('gfn');
@@ -132,14 +138,26 @@ export type HeartbeatResult = {
  *   accepted a task can arrive after the server recorded the 202, and must not fail that task.
  * - `draining: true` (the node is shutting down) marks the node `stopping`, so nothing more is
  *   assigned to it until it registers again (or an admin resumes it).
+ * - `sandbox`, when given, replaces the mode the node registered with (an owner who turns the
+ *   sandbox off and restarts is seen at once); absent leaves it.
  */
 export async function heartbeat(
-  deps: Pick<TaskDeps, 'db' | 'now' | 'settings' | 'onEvent' | 'logger'>,
-  params: { node: NodeRow; runningTaskIds: string[]; draining?: boolean | undefined; now: Date; leaseGraceMs: number },
+  deps: Pick<TaskDeps, 'db' | 'now' | 'settings' | 'onEvent' | 'logger' | 'taskTokens'>,
+  params: {
+    node: NodeRow;
+    runningTaskIds: string[];
+    draining?: boolean | undefined;
+    sandbox?: SandboxMode | undefined;
+    now: Date;
+    leaseGraceMs: number;
+  },
 ): Promise<HeartbeatResult> {
   const { db } = deps;
-  let node = await touchHeartbeat(db, params.node.id, params.now);
+  let node = await touchHeartbeat(db, params.node.id, params.now, params.sandbox);
   if (!node) throw new DomainError('not_found', 'node was removed');
+  if (params.sandbox !== undefined && params.sandbox !== params.node.sandbox) {
+    deps.logger.info({ node: node.name, from: params.node.sandbox, to: params.sandbox }, 'node reports a new sandbox mode');
+  }
   const stopping = params.draining === true ? nodeTransition(node.status, 'shut_down') : undefined;
   if (stopping?.ok) {
     node = (await updateNode(db, node.id, { status: stopping.to })) ?? node;

@@ -14,11 +14,16 @@ export type NodeTransport = {
 };
 
 /** A git credential minted or decrypted for one task; never stored, never logged. */
-export type TaskCredential = { token: string; source: 'installation' | 'repository_pat' | 'node_pat' };
+export type TaskCredential = { token: string; source: 'installation' | 'repository_pat' | 'node_pat'; expiresAt?: Date };
 
-/** Mints short-lived installation tokens limited to one repository (the GitHub App side). */
+/** How revoking an installation token went. `gone`: GitHub no longer knows it (revoked or expired). */
+export type RevokeResult = { kind: 'revoked' } | { kind: 'gone' } | { kind: 'failed'; reason: string };
+
+/** Mints short-lived installation tokens limited to one repository, and revokes them (the GitHub App side). */
 export type InstallationTokens = {
-  mintForRepository: (installationId: number, repositoryGithubId: number) => Promise<{ token: string }>;
+  mintForRepository: (installationId: number, repositoryGithubId: number) => Promise<{ token: string; expiresAt: Date }>;
+  /** Revokes a token, authenticated as that token itself. Never throws; the reason never holds the token. */
+  revoke: (token: string) => Promise<RevokeResult>;
 };
 
 /** Opens (or finds) the pull request for a task's branch. Idempotent: found by head branch. */

@@ -1,5 +1,15 @@
 import { z } from 'zod';
-import { AGENT_PRESETS, agentLabel } from '../protocol/node-api.js';
+import { AGENT_PRESETS, agentLabel, allowedHost, type NetworkPolicy } from '../protocol/node-api.js';
+
+/** What a repository may ask of the sandbox: its tasks go only to sandboxed nodes (the default), or to any. */
+export const SANDBOX_REQUIREMENTS = ['required', 'optional'] as const;
+export type SandboxRequirement = (typeof SANDBOX_REQUIREMENTS)[number];
+
+/** The agent's network as `.github/gaffer.yml` spells it: `full`, `none`, or `{ allow: [hosts] }`. */
+const networkConfig = z.union([
+  z.enum(['full', 'none']),
+  z.object({ allow: z.array(allowedHost).min(1).max(100) }).strict(),
+]);
 
 /** `.github/gaffer.yml`, as a repository may set it. Unknown keys are errors, so typos surface. */
 export const repoConfigSchema = z
@@ -13,6 +23,11 @@ export const repoConfigSchema = z
     agent: z.enum(AGENT_PRESETS).optional(),
     draft_pr: z.boolean().default(false),
     auto_retry: z.number().int().min(0).max(10).optional(),
+    /** Shell commands run in the sandbox before the agent (e.g. `npm ci`), in order. */
+    setup: z.array(z.string().trim().min(1).max(4000)).max(20).default([]),
+    /** The agent's network; the node applies the stricter of its own policy and this one. */
+    network: networkConfig.default('full'),
+    sandbox: z.enum(SANDBOX_REQUIREMENTS).default('required'),
   })
   .strict();
 
@@ -29,7 +44,10 @@ export function parseRepoConfig(raw: unknown): RepoConfigResult {
   const parsed = repoConfigSchema.safeParse(raw);
   if (parsed.success) return { ok: true, config: parsed.data };
   const errors = parsed.error.issues.map((i) => {
-    if (i.code === 'unrecognized_keys') return `${i.keys.join(', ')}: unknown key${i.keys.length > 1 ? 's' : ''}`;
+    if (i.code === 'unrecognized_keys') {
+      const at = i.path.length ? `${i.path.join('.')}.` : '';
+      return `${i.keys.map((k) => at + k).join(', ')}: unknown key${i.keys.length > 1 ? 's' : ''}`;
+    }
     return `${i.path.length ? i.path.join('.') : '(root)'}: ${i.message}`;
   });
   return { ok: false, errors };
@@ -47,4 +65,19 @@ export function requiredNodeLabels(config: RepoConfig): string[] {
   const labels = [...config.node_labels];
   if (config.agent && !labels.includes(agentLabel(config.agent))) labels.push(agentLabel(config.agent));
   return labels;
+}
+
+/** The network policy a task of this repository is sent with, in the node protocol's shape. */
+export function networkPolicyFor(config: Pick<RepoConfig, 'network'>): NetworkPolicy {
+  const n = config.network;
+  if (n === 'full' || n === 'none') return { mode: n };
+  return { mode: 'allow', hosts: [...new Set(n.allow)] };
+}
+
+/** What a task carries from its repository's config to the node and the scheduler. */
+export type TaskSandboxSettings = { setup: string[]; network: NetworkPolicy; sandboxRequired: boolean };
+
+/** The sandbox settings of a task started under this config (the defaults when there is none). */
+export function sandboxSettingsFor(config: RepoConfig = DEFAULT_REPO_CONFIG): TaskSandboxSettings {
+  return { setup: [...config.setup], network: networkPolicyFor(config), sandboxRequired: config.sandbox === 'required' };
 }

@@ -10,13 +10,18 @@ import { getTask } from '../db/queries/tasks.js';
 import { nodes, tasks } from '../db/schema.js';
 import { createCredentialCipher } from './credential-cipher.js';
 import { registerNode, setNodeDraining } from './nodes.js';
+import { parseRepoConfig, sandboxSettingsFor, type TaskSandboxSettings } from './repo-config.js';
 import { dispatchBackoffMs } from './scheduler.js';
 import { startIssue } from './tasks.js';
 
 const REG = 'registration-token-for-tests';
 const KEY = Buffer.from('ab'.repeat(32), 'hex');
 
-async function addNode(h: Harness, double: NodeDouble, opts: { name: string; labels?: string[]; capacity?: number }) {
+async function addNode(
+  h: Harness,
+  double: NodeDouble,
+  opts: { name: string; labels?: string[]; capacity?: number; sandbox?: 'bwrap' | 'off' },
+) {
   const creds = await registerNode(h.db.db, {
     registrationToken: REG,
     presented: REG,
@@ -24,6 +29,7 @@ async function addNode(h: Harness, double: NodeDouble, opts: { name: string; lab
     url: double.url,
     labels: opts.labels ?? [],
     capacity: opts.capacity ?? 1,
+    sandbox: opts.sandbox ?? 'bwrap',
     now: h.clock.now(),
   });
   double.setSecret(creds.signingSecret);
@@ -31,7 +37,7 @@ async function addNode(h: Harness, double: NodeDouble, opts: { name: string; lab
 }
 
 /** A queued task for a fresh issue whose repository carries a PAT. */
-async function queueTask(h: Harness, labels: string[] = []) {
+async function queueTask(h: Harness, labels: string[] = [], sandbox?: TaskSandboxSettings) {
   const { issue, repository } = await seedIssue(h.db.db);
   await insertCredential(h.db.db, {
     name: 'pat',
@@ -39,7 +45,14 @@ async function queueTask(h: Harness, labels: string[] = []) {
     ciphertext: createCredentialCipher(KEY).encrypt('ghp_' + 'q'.repeat(36)),
     last4: 'qqqq',
   });
-  return startIssue(h.services.tasks, { issueId: issue.id, actor: { kind: 'system' }, labels, trigger: 'test' });
+  return startIssue(h.services.tasks, { issueId: issue.id, actor: { kind: 'system' }, labels, trigger: 'test', sandbox });
+}
+
+/** A repository config, as `.github/gaffer.yml` parsed to this document would give it. */
+function parsed(doc: Record<string, unknown>) {
+  const r = parseRepoConfig(doc);
+  if (!r.ok) throw new Error(r.errors.join('; '));
+  return r.config;
 }
 
 describe('scheduler', () => {
@@ -220,6 +233,44 @@ describe('scheduler', () => {
     expect(await nodeOf(behind.id)).toBe(bare.id);
   });
 
+  it('never gives a task that requires a sandbox to an unsandboxed node, and lets others pass it', async () => {
+    const optional = sandboxSettingsFor(parsed({ sandbox: 'optional' }));
+    // Free, unlabeled and least recently assigned: on preference alone it would take everything.
+    const bare = await addNode(h, await double(), { name: `unsandboxed-${Date.now()}`, capacity: 5, sandbox: 'off' });
+    const required = await queueTask(h);
+    const behind = await queueTask(h, [], optional);
+    const requiredToo = await queueTask(h, [], sandboxSettingsFor());
+    const behindToo = await queueTask(h, [], optional);
+    await h.services.scheduler.pump();
+    // The sandbox-required tasks wait at the head of the queue; the ones behind them ran.
+    expect(await getTask(h.db.db, required.id)).toMatchObject({ status: 'pending', nodeId: null, sandboxRequired: true });
+    expect(await getTask(h.db.db, requiredToo.id)).toMatchObject({ status: 'pending', nodeId: null });
+    expect(await getTask(h.db.db, behind.id)).toMatchObject({ status: 'running', nodeId: bare.id, sandboxRequired: false });
+    expect(await getTask(h.db.db, behindToo.id)).toMatchObject({ status: 'running', nodeId: bare.id });
+
+    // A node that reports a sandbox takes them, in queue order.
+    const boxed = await addNode(h, await double(), { name: `sandboxed-${Date.now()}`, capacity: 5 });
+    await h.services.scheduler.pump();
+    expect(await getTask(h.db.db, required.id)).toMatchObject({ status: 'running', nodeId: boxed.id });
+    expect(await getTask(h.db.db, requiredToo.id)).toMatchObject({ status: 'running', nodeId: boxed.id });
+  });
+
+  it('sends the repository config setup and network policy in the dispatch body', async () => {
+    const d = await double();
+    await addNode(h, d, { name: `setup-${Date.now()}`, capacity: 2 });
+    const config = parsed({ setup: ['npm ci', ' npm run build '], network: { allow: ['Registry.npmjs.org', '*.github.com'] } });
+    const t = await queueTask(h, [], sandboxSettingsFor(config));
+    const plain = await queueTask(h, [], sandboxSettingsFor(parsed({ network: 'none' })));
+    await h.services.scheduler.pump();
+    const byTask = new Map(d.dispatches().map((b) => [b.task_id, b]));
+    expect(byTask.get(t.id)).toMatchObject({
+      setup: ['npm ci', 'npm run build'],
+      network: { mode: 'allow', hosts: ['registry.npmjs.org', '*.github.com'] },
+    });
+    expect(byTask.get(plain.id)?.network).toEqual({ mode: 'none' });
+    expect(byTask.get(plain.id)).not.toHaveProperty('setup');
+  });
+
   it('fails a running task whose node stops heartbeating: node lost, issue terminated', async () => {
     await addNode(h, await double(), { name: `lost-${Date.now()}` });
     const t = await queueTask(h);
@@ -261,7 +312,8 @@ describe('automatic retry of infrastructure failures', () => {
   it('requeues a lost task once as a new attempt, then terminates', async () => {
     const d = await startNodeDouble();
     await addNode(h, d, { name: `retry-${Date.now()}` });
-    const t = await queueTask(h);
+    const settings = sandboxSettingsFor(parsed({ setup: ['make deps'], network: 'none' }));
+    const t = await queueTask(h, [], settings);
     await h.services.scheduler.pump();
     h.clock.advance(h.config.nodeHeartbeatTimeoutMs + 1000);
     await h.services.scheduler.sweep();
@@ -270,6 +322,8 @@ describe('automatic retry of infrastructure failures', () => {
       [1, 'failed'],
       [2, 'pending'],
     ]);
+    // The new attempt keeps what the repository config asked of the sandbox.
+    expect(retry.find((r) => r.attempt === 2)).toMatchObject({ setup: ['make deps'], network: { mode: 'none' }, sandboxRequired: true });
     expect((await getIssue(h.db.db, t.issueId))?.status).toBe('processing');
 
     await h.db.db.update(nodes).set({ lastHeartbeatAt: h.clock.now() });

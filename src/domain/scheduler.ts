@@ -12,6 +12,7 @@ import type { NodeRow, TaskRow } from '../db/schema.js';
 import { maskSecrets } from '../logger.js';
 import type { ProcessIssueRequest } from '../protocol/node-api.js';
 import { needsNodeCredential, resolveTaskCredential } from './credentials.js';
+import type { TaskCredential } from './ports.js';
 import { isDomainError } from './errors.js';
 import { expectTransition } from './state-machine.js';
 import { taskTransition } from './task-status.js';
@@ -20,7 +21,10 @@ import { failTask, type TaskDeps } from './tasks.js';
 /** How one assignment step went. */
 export type AssignResult =
   | { kind: 'empty' }
-  /** `constrained`: the task asked for more than any node (labels, a node PAT), so others may still fit. */
+  /**
+   * `constrained`: the task asked for more than any node (labels, a node PAT), so others may still
+   * fit. A sandbox-required task says the same of tasks that may run unsandboxed.
+   */
   | { kind: 'no_node'; task: TaskRow; constrained: boolean }
   | { kind: 'assigned'; task: TaskRow; node: NodeRow };
 
@@ -38,15 +42,17 @@ const SELECTION_TRIES = 8;
  * Takes the oldest due queued task past `afterId` and puts it on the best eligible node, in one
  * transaction: the task row and the node row are locked (SKIP LOCKED), and the node's load is
  * counted again once its lock is held, so two dispatchers sharing a database never put more
- * tasks on a node than its capacity.
+ * tasks on a node than its capacity. A task that requires a sandbox goes only to a node whose
+ * agent runs in one; `sandboxOptionalOnly` looks only at tasks that do not.
  */
 export async function assignNext(
   deps: Pick<TaskDeps, 'db' | 'now' | 'settings' | 'credentials'>,
   afterId?: string,
+  opts: { sandboxOptionalOnly?: boolean } = {},
 ): Promise<AssignResult> {
   return deps.db.transaction(async (tx): Promise<AssignResult> => {
     const now = deps.now();
-    const [task] = await lockQueuedTasks(tx, { now, limit: 1, afterId });
+    const [task] = await lockQueuedTasks(tx, { now, limit: 1, afterId, sandboxOptionalOnly: opts.sandboxOptionalOnly ?? false });
     if (!task) return { kind: 'empty' };
     const found = await getIssueWithRepository(tx, task.issueId);
     const withNodeCredential = found ? await needsNodeCredential({ ...deps.credentials, db: tx }, found.repository) : false;
@@ -54,7 +60,13 @@ export async function assignNext(
     const constrained = task.requiredLabels.length > 0 || withNodeCredential;
     const exclude: string[] = [];
     for (let i = 0; i < SELECTION_TRIES; i++) {
-      const node = await lockCandidateNode(tx, { requiredLabels: task.requiredLabels, onlineSince, exclude, withNodeCredential });
+      const node = await lockCandidateNode(tx, {
+        requiredLabels: task.requiredLabels,
+        onlineSince,
+        exclude,
+        withNodeCredential,
+        sandboxed: task.sandboxRequired,
+      });
       if (!node) break;
       if ((await countActiveTasksOnNode(tx, node.id)) >= node.capacity) {
         exclude.push(node.id);
@@ -79,13 +91,23 @@ export async function deliver(deps: TaskDeps, task: TaskRow, node: NodeRow): Pro
   const ctx = await getTaskContext(deps.db, task.id);
   if (!ctx || ctx.task.status !== 'pending' || ctx.task.nodeId !== node.id) return 'stale';
 
-  let token: string;
+  let credential: TaskCredential;
   try {
-    token = (await resolveTaskCredential({ ...deps.credentials, db: deps.db }, ctx.repository, node)).token;
+    credential = await resolveTaskCredential({ ...deps.credentials, db: deps.db }, ctx.repository, node);
   } catch (err) {
     if (isDomainError(err, 'upstream_unavailable')) return requeue(deps, task, node, `credential: ${(err as Error).message}`);
     await failTask(deps, { taskId: task.id, kind: 'credential_unavailable', message: (err as Error).message });
     return 'failed';
+  }
+  const token = credential.token;
+  if (credential.source === 'installation') {
+    // Kept before it leaves, so that however the task ends, any replica can revoke it.
+    try {
+      await deps.taskTokens.record({ taskId: task.id, token, expiresAt: credential.expiresAt ?? new Date(deps.now().getTime() + 3600_000) });
+    } catch (err) {
+      await deps.credentials.installationTokens?.revoke(token);
+      return requeue(deps, task, node, `could not keep the task's token for revocation: ${(err as Error).message}`);
+    }
   }
 
   const body: ProcessIssueRequest = {
@@ -97,6 +119,10 @@ export async function deliver(deps: TaskDeps, task: TaskRow, node: NodeRow): Pro
     issue_description: ctx.issue.body,
     credential_token: token,
     command: task.command,
+    // Only when they say something: a task with no setup and the full network (the defaults)
+    // is sent with exactly the seed's body, and an absent field means the same to the node.
+    ...(task.setup.length > 0 ? { setup: task.setup } : {}),
+    ...(task.network.mode !== 'full' ? { network: task.network } : {}),
   };
   const result = await deps.transport.deliver(node, body);
   if (result.kind === 'accepted') {
@@ -144,6 +170,8 @@ async function requeue(deps: TaskDeps, task: TaskRow, node: NodeRow, reason: str
     },
   });
   if (!row) return 'stale';
+  // The next delivery mints a token of its own; the one this delivery carried goes now.
+  await deps.taskTokens.revokeForTask(task.id);
   deps.onEvent({ type: 'requeued', taskId: task.id, issueId: task.issueId });
   return 'requeued';
 }
@@ -154,8 +182,11 @@ export type Scheduler = {
   kick: () => void;
   /** Runs the queue until nothing more can be placed; resolves with how many were delivered. */
   pump: () => Promise<number>;
-  /** Fails lost and timed-out tasks, and returns stranded assignments to the queue. */
-  sweep: () => Promise<{ lost: number; timedOut: number; stranded: number }>;
+  /**
+   * Fails lost and timed-out tasks, returns stranded assignments to the queue, and revokes the
+   * tokens of ended tasks that an earlier revocation left behind.
+   */
+  sweep: () => Promise<{ lost: number; timedOut: number; stranded: number; tokensRevoked: number }>;
   /** Starts the periodic sweep and pump. */
   start: (intervalMs: number) => void;
   /** Stops the timer and waits for a pump under way. */
@@ -172,16 +203,23 @@ export function createScheduler(deps: TaskDeps, options: { workers?: number } = 
   async function worker(): Promise<number> {
     let delivered = 0;
     let afterId: string | undefined;
+    let sandboxOptionalOnly = false;
     const onlineSince = () => new Date(deps.now().getTime() - deps.settings.heartbeatTimeoutMs);
     for (;;) {
       if (!(await anyNodeHasRoom(deps.db, onlineSince()))) return delivered;
-      const r = await assignNext(deps, afterId);
+      const r = await assignNext(deps, afterId, { sandboxOptionalOnly });
       if (r.kind === 'empty') return delivered;
       if (r.kind === 'no_node') {
-        // A task that asks nothing special and fits nowhere means nothing else fits either.
-        if (!r.constrained) return delivered;
         afterId = r.task.id;
-        continue;
+        if (r.constrained) continue;
+        // A task that asks nothing special and fits nowhere means nothing else fits either; if it
+        // asked only for a sandbox, only no sandboxed node has room, and tasks that may run
+        // unsandboxed can still fit: walk on through those alone.
+        if (r.task.sandboxRequired && !sandboxOptionalOnly) {
+          sandboxOptionalOnly = true;
+          continue;
+        }
+        return delivered;
       }
       if ((await deliver(deps, r.task, r.node)) === 'running') delivered++;
     }
@@ -237,9 +275,14 @@ export function createScheduler(deps: TaskDeps, options: { workers?: number } = 
     const assignedBefore = new Date(now.getTime() - 2 * deps.settings.dispatchTimeoutMs - 5000);
     for (const task of await findStrandedAssignments(deps.db, assignedBefore)) {
       const row = await compareAndSetTask(deps.db, { id: task.id, from: 'pending', nodeId: task.nodeId, set: { nodeId: null } });
-      if (row) stranded++;
+      if (row) {
+        stranded++;
+        // A token minted for the abandoned delivery is not the one the next delivery carries.
+        await deps.taskTokens.revokeForTask(task.id);
+      }
     }
-    return { lost, timedOut, stranded };
+    const tokens = await deps.taskTokens.sweep();
+    return { lost, timedOut, stranded, tokensRevoked: tokens.revoked };
   }
 
   const tick = async () => {

@@ -17,8 +17,10 @@ import { type CredentialDeps, credentialAvailable } from './credentials.js';
 import { DomainError, isDomainError } from './errors.js';
 import { canStart } from './issue-status.js';
 import { moveIssue } from './issues.js';
+import { sandboxSettingsFor, type TaskSandboxSettings } from './repo-config.js';
 import type { NodeTransport, PullRequests, TaskEvent, TaskEventListener } from './ports.js';
 import { expectTransition } from './state-machine.js';
+import type { TaskTokens } from './task-tokens.js';
 import { taskTransition } from './task-status.js';
 import type { Actor } from './users.js';
 
@@ -56,6 +58,8 @@ export type TaskDeps = {
   credentials: Omit<CredentialDeps, 'db'>;
   transport: NodeTransport;
   pullRequests: PullRequests | undefined;
+  /** Installation tokens minted for tasks, revoked as each task ends. */
+  taskTokens: TaskTokens;
   onEvent: TaskEventListener;
 };
 
@@ -141,8 +145,11 @@ export async function startIssue(
     trigger: string;
     autoRetry?: number | undefined;
     draftPr?: boolean | undefined;
+    /** From the repository config; without one, the defaults (no setup, full network, sandbox required). */
+    sandbox?: TaskSandboxSettings | undefined;
   },
 ): Promise<TaskRow> {
+  const sandbox = params.sandbox ?? sandboxSettingsFor();
   let task: TaskRow;
   try {
     task = await deps.db.transaction(async (tx) => {
@@ -173,6 +180,9 @@ export async function startIssue(
         trigger: params.trigger,
         autoRetry: params.autoRetry ?? null,
         draftPr: params.draftPr ?? false,
+        setup: sandbox.setup,
+        network: sandbox.network,
+        sandboxRequired: sandbox.sandboxRequired,
         nextDispatchAt: deps.now(),
         requestedBy: params.actor.kind === 'user' ? params.actor.id : null,
         requestedByLogin: params.actor.kind === 'github' ? params.actor.login : params.actor.kind === 'user' ? params.actor.email : null,
@@ -196,7 +206,7 @@ export type EndResult =
  * while the retry budget lasts, queueing a new attempt with the issue left `processing`.
  */
 export async function failTask(
-  deps: Pick<TaskDeps, 'db' | 'now' | 'settings' | 'onEvent' | 'logger'>,
+  deps: Pick<TaskDeps, 'db' | 'now' | 'settings' | 'onEvent' | 'logger' | 'taskTokens'>,
   params: { taskId: string; kind: FailureKind; message: string; nodeId?: string },
 ): Promise<EndResult> {
   const result = await deps.db.transaction(async (tx): Promise<EndResult> => {
@@ -223,6 +233,9 @@ export async function failTask(
           trigger: 'retry',
           autoRetry: task.autoRetry,
           draftPr: task.draftPr,
+          setup: task.setup,
+          network: task.network,
+          sandboxRequired: task.sandboxRequired,
           nextDispatchAt: deps.now(),
           requestedBy: task.requestedBy,
           requestedByLogin: task.requestedByLogin,
@@ -234,6 +247,9 @@ export async function failTask(
     return { kind: 'ended', task: failed, requeued: undefined };
   });
   if (result.kind === 'ended') {
+    // However it failed (a report, a cancel, a timeout, a lost node, a delivery given up), the
+    // token minted for it has nothing more to do.
+    await deps.taskTokens.revokeForTask(params.taskId);
     deps.logger.info({ taskId: params.taskId, kind: params.kind, reason: params.message }, 'task failed');
     emit(deps, params.kind === 'cancelled' ? 'cancelled' : 'failed', result.task);
     if (result.requeued) emit(deps, 'requeued', result.requeued);
@@ -364,6 +380,8 @@ export async function reportBranch(
     return row;
   });
   if (!done) throw new DomainError('stale_attempt', `task ${task.id} is no longer current`);
+  // The branch is pushed and reported: the node needs the token no longer.
+  await deps.taskTokens.revokeForTask(task.id);
   deps.logger.info({ taskId: task.id, branch: report.branch_name, pr: pr?.number }, 'task succeeded');
   emit(deps, 'succeeded', done);
   if (pr) emit(deps, 'pr_opened', done);

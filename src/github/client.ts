@@ -1,8 +1,8 @@
 import { Probot, ProbotOctokit } from 'probot';
 import type { Config } from '../config.js';
 import type { InstallationTokens, PullRequests } from '../domain/ports.js';
-import type { Logger } from '../logger.js';
-import { classifyGitHubError } from './errors.js';
+import { type Logger, maskSecrets } from '../logger.js';
+import { classifyGitHubError, statusOf } from './errors.js';
 
 /** The GitHub App identity: what Probot needs, resolved from config (the key already read). */
 export type GitHubAppConfig = {
@@ -61,7 +61,11 @@ export function gitHubAppConfig(config: Config, readKey: (path: string) => strin
   };
 }
 
-/** Installation tokens limited to one repository, with `contents: write` only. */
+/**
+ * Installation tokens for tasks: minted for the one repository with `contents: write` only (all a
+ * clone, fetch and push need; `workflows` is deliberately not granted, so a task cannot change CI
+ * files), and revoked with `DELETE /installation/token` once the task ends.
+ */
 export function createInstallationTokens(probot: Probot): InstallationTokens {
   return {
     mintForRepository: async (installationId, repositoryGithubId) => {
@@ -72,9 +76,29 @@ export function createInstallationTokens(probot: Probot): InstallationTokens {
           repository_ids: [repositoryGithubId],
           permissions: { contents: 'write' },
         });
-        return { token: data.token };
+        const expiresAt = new Date(data.expires_at);
+        // GitHub's tokens live an hour; a double that says nothing gets the same.
+        return { token: data.token, expiresAt: Number.isNaN(expiresAt.getTime()) ? new Date(Date.now() + 3600_000) : expiresAt };
       } catch (err) {
         throw classifyGitHubError(err, 'minting an installation token');
+      }
+    },
+    revoke: async (token) => {
+      // Probot's own octokit class (GHE_HOST, throttling, logging), authenticated as the token
+      // itself, which is the only credential `DELETE /installation/token` takes.
+      const appOctokit = await probot.auth();
+      const TokenOctokit = appOctokit.constructor as new (options: { auth: { token: string } }) => typeof appOctokit;
+      const octokit = new TokenOctokit({ auth: { token } });
+      try {
+        // No retries here: the sweeper tries again later, with backoff.
+        await octokit.rest.apps.revokeInstallationAccessToken({ request: { retries: 0 } });
+        return { kind: 'revoked' };
+      } catch (err) {
+        const status = statusOf(err);
+        // 401: the token is already revoked or expired; 404: GitHub knows no such token.
+        if (status === 401 || status === 404) return { kind: 'gone' };
+        const message = maskSecrets((err as Error).message ?? String(err), [token]);
+        return { kind: 'failed', reason: status === undefined ? `GitHub unreachable: ${message}` : `GitHub answered ${status}: ${message}` };
       }
     },
   };

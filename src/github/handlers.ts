@@ -16,7 +16,14 @@ import {
   syncInstallation,
   syncIssue,
 } from '../domain/github-sync.js';
-import { commandFor, DEFAULT_REPO_CONFIG, parseRepoConfig, type RepoConfig, requiredNodeLabels } from '../domain/repo-config.js';
+import {
+  commandFor,
+  DEFAULT_REPO_CONFIG,
+  parseRepoConfig,
+  type RepoConfig,
+  requiredNodeLabels,
+  sandboxSettingsFor,
+} from '../domain/repo-config.js';
 import type { Scheduler } from '../domain/scheduler.js';
 import { cancelTask, startIssue, type TaskDeps } from '../domain/tasks.js';
 import type { Logger } from '../logger.js';
@@ -155,6 +162,7 @@ async function handleCommand(
       trigger: params.trigger,
       autoRetry: config.auto_retry,
       draftPr: config.draft_pr,
+      sandbox: sandboxSettingsFor(config),
     });
     log.info('task queued');
     deps.scheduler.kick();

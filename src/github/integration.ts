@@ -1,5 +1,6 @@
 import type { Probot } from 'probot';
 import type { Db } from '../db/types.js';
+import { deriveKey } from '../domain/credential-cipher.js';
 import type { Logger } from '../logger.js';
 import type { Services } from '../services.js';
 import { createInstallationTokens, createPullRequests, type GitHubAppConfig } from './client.js';
@@ -17,9 +18,17 @@ export type GitHubIntegration = {
   stop: () => void;
 };
 
-/** The ports the task lifecycle needs from GitHub, available before the services exist. */
+/**
+ * The ports the task lifecycle needs from GitHub, available before the services exist, and the key
+ * task tokens are kept with when CREDENTIAL_KEY is not set: derived from the App's private key,
+ * which every replica running the App holds.
+ */
 export function githubPorts(probot: Probot, config: GitHubAppConfig) {
-  return { installationTokens: createInstallationTokens(probot), pullRequests: createPullRequests(probot, config.publicUrl) };
+  return {
+    installationTokens: createInstallationTokens(probot),
+    pullRequests: createPullRequests(probot, config.publicUrl),
+    taskTokenKey: deriveKey(config.privateKey, 'task-token-key'),
+  };
 }
 
 /** Connects Probot to the services: handlers, the webhook route, status comments on task events. */

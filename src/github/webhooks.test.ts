@@ -22,6 +22,7 @@ import { setNodeDraining } from '../domain/nodes.js';
 import { cancelTask } from '../domain/tasks.js';
 
 const REPO = 'Codertocat/Hello-World';
+const TASK_TOKEN = 'ghs_taskscopedtoken00000000000000000';
 let issueSeq = 0;
 
 /** An issue_comment.created delivery on a fresh issue (its own GitHub id and number). */
@@ -198,6 +199,60 @@ describe('GitHub App webhooks', () => {
     await h.deliver('issue_comment', denied);
     await h.settle();
     expect(await taskCount(h, denied.issue.id)).toBe(0);
+  });
+
+  it('carries setup, network and sandbox from .github/gaffer.yml into the task', async () => {
+    const p = commentEvent('/start');
+    const api = nock(API);
+    mockInstallationAuth(api);
+    mockRepoConfig(
+      api,
+      REPO,
+      'setup:\n  - npm ci\n  - npm run build\nnetwork:\n  allow: [registry.npmjs.org, "*.pythonhosted.org"]\nsandbox: optional\n',
+    );
+    mockPermission(api, REPO, 'maintainer', 'write');
+    api.post(`/repos/${REPO}/issues/comments/${p.comment.id}/reactions`).reply(201, {});
+    api.get(`/repos/${REPO}/issues/${p.issue.number}/comments`).query(true).reply(200, []);
+    api.post(`/repos/${REPO}/issues/${p.issue.number}/comments`).reply(201, { id: 10 });
+    await h.deliver('issue_comment', p);
+    await h.settle();
+    const issue = await getIssueByGithubId(h.db.db, p.issue.id);
+    const [task] = await h.db.db.select().from(tasks).where(eq(tasks.issueId, issue!.id));
+    expect(task).toMatchObject({
+      setup: ['npm ci', 'npm run build'],
+      network: { mode: 'allow', hosts: ['registry.npmjs.org', '*.pythonhosted.org'] },
+      sandboxRequired: false,
+    });
+
+    // Without the keys: no setup, the full network, and a sandboxed node required.
+    const plain = commentEvent('/start');
+    const api2 = nock(API);
+    mockRepoConfig(api2, REPO, 'draft_pr: true\n');
+    mockPermission(api2, REPO, 'maintainer', 'write');
+    api2.post(`/repos/${REPO}/issues/comments/${plain.comment.id}/reactions`).reply(201, {});
+    api2.get(`/repos/${REPO}/issues/${plain.issue.number}/comments`).query(true).reply(200, []);
+    api2.post(`/repos/${REPO}/issues/${plain.issue.number}/comments`).reply(201, { id: 11 });
+    await h.deliver('issue_comment', plain);
+    await h.settle();
+    const plainIssue = await getIssueByGithubId(h.db.db, plain.issue.id);
+    const [plainTask] = await h.db.db.select().from(tasks).where(eq(tasks.issueId, plainIssue!.id));
+    expect(plainTask).toMatchObject({ setup: [], network: { mode: 'full' }, sandboxRequired: true });
+  });
+
+  it('refuses a bad network host in .github/gaffer.yml, naming the key', async () => {
+    const p = commentEvent('/start');
+    const api = nock(API);
+    mockInstallationAuth(api);
+    mockRepoConfig(api, REPO, 'network:\n  allow: ["https://evil.example/x"]\nsandbox: never\n');
+    api
+      .post(
+        `/repos/${REPO}/issues/${p.issue.number}/comments`,
+        (b) => b.body.includes('gaffer.yml') && b.body.includes('- network') && b.body.includes('- sandbox:'),
+      )
+      .reply(201, { id: 12 });
+    await h.deliver('issue_comment', p);
+    await h.settle();
+    expect(await taskCount(h, p.issue.id)).toBe(0);
   });
 
   it('names the bad key of an invalid .github/gaffer.yml and starts nothing', async () => {
@@ -522,6 +577,8 @@ describe('pull requests from reported branches', () => {
         );
       })
       .reply(201, { number: 12, html_url: `https://github.com/${REPO}/pull/12` });
+    // The task's token is revoked with itself as soon as the report is in.
+    api.delete('/installation/token').matchHeader('authorization', `token ${TASK_TOKEN}`).reply(204);
     const res = await report(issue.id, { task_id: task.id, branch_name: branch, status: 'success' });
     expect(res.status).toBe(200);
     await h.settle();
@@ -550,7 +607,9 @@ describe('pull requests from reported branches', () => {
     nock(API)
       .get(`/repos/${REPO}/pulls`)
       .query(true)
-      .reply(200, [{ number: 31, html_url: `https://github.com/${REPO}/pull/31` }]);
+      .reply(200, [{ number: 31, html_url: `https://github.com/${REPO}/pull/31` }])
+      .delete('/installation/token')
+      .reply(204);
     expect((await report(issue.id, { task_id: task.id, branch_name: branch, status: 'success' })).status).toBe(200);
     await h.settle();
     const [done] = await h.db.db.select().from(tasks).where(eq(tasks.id, task.id));
@@ -564,6 +623,7 @@ describe('pull requests from reported branches', () => {
     const api = nock(API);
     api.get(`/repos/${REPO}/pulls`).query(true).reply(200, []);
     api.post(`/repos/${REPO}/pulls`).reply(201, { number: 13, html_url: `https://github.com/${REPO}/pull/13` });
+    api.delete('/installation/token').reply(204);
     await report(issue.id, { task_id: task.id, branch_name: branch, status: 'success' });
     await h.settle();
     const closed = closedEvent(13, branch, false);
@@ -579,6 +639,7 @@ describe('pull requests from reported branches', () => {
 
   it('moves the issue to terminated with the reason on a failure report, and restarts it on /start', async () => {
     const { p, issue, task, statusBodies } = await startAndDispatch();
+    nock(API).delete('/installation/token').matchHeader('authorization', `token ${TASK_TOKEN}`).reply(204);
     const res = await report(issue.id, { task_id: task.id, branch_name: '', status: 'failed', error_message: 'no changes' });
     expect(res.status).toBe(200);
     await h.settle();

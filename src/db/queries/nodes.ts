@@ -28,7 +28,7 @@ export async function getNodeByTokenHash(db: DbOrTx, tokenHash: string): Promise
 export async function updateNode(
   db: DbOrTx,
   id: string,
-  values: Partial<Pick<NodeRow, 'url' | 'labels' | 'capacity' | 'status' | 'tokenHash' | 'signingSecret' | 'lastHeartbeatAt'>>,
+  values: Partial<Pick<NodeRow, 'url' | 'labels' | 'capacity' | 'status' | 'tokenHash' | 'signingSecret' | 'lastHeartbeatAt' | 'sandbox'>>,
 ): Promise<NodeRow | undefined> {
   const [row] = await db
     .update(nodes)
@@ -43,8 +43,18 @@ export async function deleteNode(db: DbOrTx, id: string): Promise<boolean> {
   return rows.length > 0;
 }
 
-export async function touchHeartbeat(db: DbOrTx, id: string, at: Date): Promise<NodeRow | undefined> {
-  const [row] = await db.update(nodes).set({ lastHeartbeatAt: at }).where(eq(nodes.id, id)).returning();
+/** Records a heartbeat, and the node's sandbox mode when it reports one. */
+export async function touchHeartbeat(
+  db: DbOrTx,
+  id: string,
+  at: Date,
+  sandbox?: NodeRow['sandbox'] | undefined,
+): Promise<NodeRow | undefined> {
+  const [row] = await db
+    .update(nodes)
+    .set(sandbox === undefined ? { lastHeartbeatAt: at } : { lastHeartbeatAt: at, sandbox })
+    .where(eq(nodes.id, id))
+    .returning();
   return row;
 }
 
@@ -75,18 +85,24 @@ export async function countActiveTasksOnNode(db: DbOrTx, nodeId: string): Promis
   return row?.n ?? 0;
 }
 
-const activeCount = sql<number>`(select count(*)::int from ${tasks} where ${tasks.nodeId} = ${nodes.id} and ${holdsNode})`;
+/**
+ * A node's active task count, for selects from `nodes` alone. The outer column is qualified by
+ * hand: in a single-table select Drizzle writes columns bare, and a bare `"id"` inside this
+ * subquery would be the task's id, counting nothing.
+ */
+const activeCount = sql<number>`(select count(*)::int from ${tasks} where ${tasks.nodeId} = ${sql.identifier('nodes')}.${sql.identifier('id')} and ${holdsNode})`;
 
 /**
  * The best eligible node for a task, locked for update and skipping nodes another dispatcher
  * holds: active, heard from since `onlineSince`, carrying every required label, with room.
  * Least loaded first, then least recently assigned. `exclude` skips nodes already found full;
- * `withNodeCredential` keeps to nodes that carry a PAT, for repositories only a node's PAT serves.
+ * `withNodeCredential` keeps to nodes that carry a PAT, for repositories only a node's PAT serves;
+ * `sandboxed` keeps to nodes that run the agent in a sandbox (`bwrap`).
  * The load read here may be stale; the caller re-counts once it holds the lock.
  */
 export async function lockCandidateNode(
   db: DbOrTx,
-  params: { requiredLabels: string[]; onlineSince: Date; exclude: string[]; withNodeCredential?: boolean },
+  params: { requiredLabels: string[]; onlineSince: Date; exclude: string[]; withNodeCredential?: boolean; sandboxed?: boolean },
 ): Promise<NodeRow | undefined> {
   // Each node's load is counted once, in a lateral subquery that both the filter and the order
   // read; as two correlated subqueries it was counted twice per node on every selection.
@@ -104,6 +120,7 @@ export async function lockCandidateNode(
   if (params.withNodeCredential) {
     conditions.push(sql`exists (select 1 from ${credentials} where ${credentials.nodeId} = ${nodes.id})`);
   }
+  if (params.sandboxed) conditions.push(sql`${nodes.sandbox} = 'bwrap'`);
   if (params.exclude.length > 0) conditions.push(sql`${nodes.id} <> all(${sql.param(params.exclude)}::uuid[])`);
   const [row] = await db
     .select({ node: nodes })
@@ -140,6 +157,7 @@ export async function listNodesWithLoad(db: DbOrTx): Promise<NodeWithLoad[]> {
       lastAssignedAt: nodes.lastAssignedAt,
       tokenHash: nodes.tokenHash,
       signingSecret: nodes.signingSecret,
+      sandbox: nodes.sandbox,
       createdAt: nodes.createdAt,
       updatedAt: nodes.updatedAt,
       running: activeCount,

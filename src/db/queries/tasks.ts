@@ -77,14 +77,16 @@ export async function compareAndSetTask(
 /**
  * Queued tasks due for dispatch, oldest first, locked and skipping those another dispatcher
  * holds. `afterId` walks the queue past tasks that cannot be placed yet; the comparison runs in
- * SQL, since JavaScript dates drop Postgres's microseconds.
+ * SQL, since JavaScript dates drop Postgres's microseconds. `sandboxOptionalOnly` skips tasks that
+ * require a sandboxed node, once the walk knows none has room.
  */
 export async function lockQueuedTasks(
   db: DbOrTx,
-  params: { now: Date; limit: number; afterId?: string | undefined },
+  params: { now: Date; limit: number; afterId?: string | undefined; sandboxOptionalOnly?: boolean },
 ): Promise<TaskRow[]> {
   // `'pending'` as a literal, so the partial index `tasks_queue_idx` serves generic plans too.
   const conditions = [sql`${tasks.status} = 'pending'`, isNull(tasks.nodeId), lte(tasks.nextDispatchAt, params.now)];
+  if (params.sandboxOptionalOnly) conditions.push(eq(tasks.sandboxRequired, false));
   if (params.afterId) conditions.push(sql`(${tasks.createdAt}, ${tasks.id}) > ${queueKey(params.afterId)}`);
   return db
     .select()

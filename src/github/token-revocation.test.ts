@@ -1,0 +1,280 @@
+import { eq } from 'drizzle-orm';
+import nock from 'nock';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { createTestDb, type TestDb } from '../../test/db.js';
+import { seedIssue } from '../../test/fixtures.js';
+import { registerDouble } from '../../test/flow.js';
+import { API, createGitHubHarness, type GitHubHarness, INSTALLATION_ID, mockInstallationAuth } from '../../test/github.js';
+import { jsonInit } from '../../test/harness.js';
+import { type NodeDouble, startNodeDouble } from '../../test/node-double.js';
+import { getTaskContext } from '../db/queries/tasks.js';
+import { installations, nodes, repositories, tasks, taskTokens } from '../db/schema.js';
+import { createCredentialCipher, deriveKey } from '../domain/credential-cipher.js';
+import { setNodeDraining } from '../domain/nodes.js';
+import { startIssue } from '../domain/tasks.js';
+import { revokeBackoffMs } from '../domain/task-tokens.js';
+import { createLogger } from '../logger.js';
+import { createInstallationTokens, createProbot } from './client.js';
+
+let seq = 0;
+
+/**
+ * GitHub's side of task tokens, as a double: each minted token is live until a
+ * `DELETE /installation/token` authenticated with that very token revokes it; a later call with
+ * it is then refused with 401, as GitHub does. Every expectation is a nock mock, so each must be used.
+ */
+function tokenDouble() {
+  const revoked = new Set<string>();
+  const bearer = (req: { headers: Record<string, string | string[] | undefined> }) =>
+    String(req.headers.authorization ?? '').replace(/^(token|bearer) /i, '');
+  return {
+    revoked,
+    /** The App mints `token` for the repository, `contents: write` only. */
+    expectMint(repositoryGithubId: number, token: string) {
+      nock(API)
+        .post(
+          `/app/installations/${INSTALLATION_ID}/access_tokens`,
+          (b) => JSON.stringify(b.repository_ids) === JSON.stringify([repositoryGithubId]) && JSON.stringify(b.permissions) === '{"contents":"write"}',
+        )
+        .reply(201, { token, expires_at: new Date(Date.now() + 3600_000).toISOString(), permissions: { contents: 'write' } });
+    },
+    /** One revocation with `token` as its credential, answered with `status`. */
+    expectRevoke(token: string, status = 204) {
+      nock(API)
+        .delete('/installation/token')
+        .matchHeader('authorization', `token ${token}`)
+        .reply(function () {
+          if (status === 204) {
+            revoked.add(bearer(this.req));
+            return [204, ''];
+          }
+          return [status, { message: status === 401 ? 'Bad credentials' : 'Server Error' }];
+        });
+    },
+    /** A later use of `token` (what a node's git would do); GitHub answers as the token's state says. */
+    async useAfter(token: string): Promise<number> {
+      nock(API)
+        .get('/installation/repositories')
+        .matchHeader('authorization', `token ${token}`)
+        .reply(function () {
+          return revoked.has(bearer(this.req)) ? [401, { message: 'Bad credentials' }] : [200, { total_count: 1, repositories: [] }];
+        });
+      const res = await fetch(`${API}/installation/repositories`, { headers: { authorization: `token ${token}` } });
+      await res.arrayBuffer();
+      return res.status;
+    },
+  };
+}
+
+describe('installation tokens minted for tasks', () => {
+  let db: TestDb;
+  let h: GitHubHarness;
+  let node: NodeDouble;
+  let nodeReg: { id: string; token: string };
+  let admin: { token: string };
+  let github: ReturnType<typeof tokenDouble>;
+  beforeAll(async () => {
+    db = await createTestDb();
+  });
+  afterAll(async () => {
+    await db?.close();
+  });
+  beforeEach(async () => {
+    // No CREDENTIAL_KEY: tokens are kept under the key derived from the App's private key.
+    h = await createGitHubHarness({ db, env: { CREDENTIAL_KEY: '' } });
+    admin = await h.signIn({ admin: true });
+    node = await startNodeDouble();
+    nodeReg = await registerDouble(h, node, { name: `revoke-node-${++seq}` });
+    github = tokenDouble();
+  });
+  afterEach(async () => {
+    await h.settle();
+    await setNodeDraining(h.db.db, nodeReg.id, true);
+    await h.close();
+    await node.close();
+  });
+
+  /** An App-installed repository's issue started and dispatched with a fresh task token. */
+  async function dispatched() {
+    const token = `ghs_task${String(++seq).padStart(4, '0')}${'x'.repeat(28)}`;
+    const { issue, repository } = await seedIssue(h.db.db);
+    await installed(repository.id);
+    github.expectMint(repository.githubId!, token);
+    const task = await startIssue(h.services.tasks, { issueId: issue.id, actor: { kind: 'system' }, trigger: 'test' });
+    await h.services.scheduler.pump();
+    expect(node.dispatches().find((d) => d.task_id === task.id)?.credential_token).toBe(token);
+    // Kept, encrypted under the derived key, until revoked.
+    const kept = await h.db.db.select().from(taskTokens).where(eq(taskTokens.taskId, task.id));
+    expect(kept).toHaveLength(1);
+    expect(kept[0]!.ciphertext).not.toContain(token);
+    expect(createCredentialCipher(deriveKey(h.appConfig.privateKey, 'task-token-key'), 'task-token').decrypt(kept[0]!.ciphertext)).toBe(token);
+    return { issue, task, token };
+  }
+
+  const kept = async (taskId: string) => h.db.db.select().from(taskTokens).where(eq(taskTokens.taskId, taskId));
+  const report = (issueId: string, body: Record<string, unknown>) =>
+    h.app.request(`/api/v1/issues/${issueId}/report-branch`, jsonInit('POST', nodeReg.token, body));
+
+  it('revokes the token with itself after a success report; GitHub then refuses it', async () => {
+    const { issue, task, token } = await dispatched();
+    expect(await github.useAfter(token)).toBe(200);
+    github.expectRevoke(token);
+    // The pull request is opened with the App's own installation token, not the task's.
+    const api = mockInstallationAuth(nock(API));
+    api.get(`/repos/${await repoName(task.id)}/pulls`).query(true).reply(200, [{ number: 5, html_url: 'https://github.com/x/y/pull/5' }]);
+    const res = await report(issue.id, { task_id: task.id, branch_name: `gaffer/issue-${issue.number}-a1`, status: 'success' });
+    expect(res.status).toBe(200);
+    expect(github.revoked.has(token)).toBe(true);
+    expect(await github.useAfter(token)).toBe(401);
+    expect(await kept(task.id)).toEqual([]);
+    expect(h.logLines.join('\n')).not.toContain(token);
+  });
+
+  it('revokes the token after a failure report', async () => {
+    const { issue, task, token } = await dispatched();
+    github.expectRevoke(token);
+    const res = await report(issue.id, { task_id: task.id, status: 'failed', error_message: 'the agent gave up', failure_code: 'agent_failed' });
+    expect(res.status).toBe(200);
+    expect(github.revoked.has(token)).toBe(true);
+    expect(await github.useAfter(token)).toBe(401);
+    expect(await kept(task.id)).toEqual([]);
+    expect(h.logLines.join('\n')).not.toContain(token);
+  });
+
+  it('revokes the token when the task is cancelled, and tells the node', async () => {
+    const { task, token } = await dispatched();
+    github.expectRevoke(token);
+    const res = await h.app.request(`/api/v1/tasks/${task.id}/cancel`, jsonInit('POST', admin.token));
+    expect(res.status).toBe(200);
+    expect(github.revoked.has(token)).toBe(true);
+    expect(await github.useAfter(token)).toBe(401);
+    expect(await kept(task.id)).toEqual([]);
+    await expect.poll(() => node.requests.some((r) => r.path === `/tasks/${task.id}/cancel`)).toBe(true);
+    expect(h.logLines.join('\n')).not.toContain(token);
+  });
+
+  it('revokes the token when the task times out or its node is lost', async () => {
+    const timedOut = await dispatched();
+    // Keep the node alive while the task runs past the server's timeout.
+    await h.db.db.update(nodes).set({ lastHeartbeatAt: new Date(h.clock.now().getTime() + h.config.taskTimeoutMs + 60_000) }).where(eq(nodes.id, nodeReg.id));
+    h.clock.advance(h.config.taskTimeoutMs + 1000);
+    github.expectRevoke(timedOut.token);
+    expect((await h.services.scheduler.sweep()).timedOut).toBe(1);
+    expect(await github.useAfter(timedOut.token)).toBe(401);
+    await expect.poll(() => node.requests.some((r) => r.path === `/tasks/${timedOut.task.id}/cancel`)).toBe(true);
+
+    const lost = await dispatched();
+    h.clock.advance(h.config.taskTimeoutMs + h.config.nodeHeartbeatTimeoutMs);
+    github.expectRevoke(lost.token);
+    // The node's heartbeat is old by now: its task is lost (it is also past its timeout; lost wins).
+    const swept = await h.services.scheduler.sweep();
+    expect(swept.lost).toBe(1);
+    expect(await h.db.db.select().from(tasks).where(eq(tasks.id, lost.task.id))).toMatchObject([{ status: 'failed', failureKind: 'node_lost' }]);
+    expect(await github.useAfter(lost.token)).toBe(401);
+    expect(await kept(lost.task.id)).toEqual([]);
+    expect(h.logLines.join('\n')).not.toContain(lost.token);
+  });
+
+  it('revokes the token of a delivery the node refused, before the task goes back to the queue', async () => {
+    node.respondWith(503, { detail: 'busy' });
+    const token = `ghs_refused${'y'.repeat(29)}`;
+    const { issue, repository } = await seedIssue(h.db.db);
+    await installed(repository.id);
+    github.expectMint(repository.githubId!, token);
+    github.expectRevoke(token);
+    const task = await startIssue(h.services.tasks, { issueId: issue.id, actor: { kind: 'system' }, trigger: 'test' });
+    await h.services.scheduler.pump();
+    expect(await h.db.db.select().from(tasks).where(eq(tasks.id, task.id))).toMatchObject([{ status: 'pending', nodeId: null, dispatchAttempts: 1 }]);
+    expect(github.revoked.has(token)).toBe(true);
+    expect(await kept(task.id)).toEqual([]);
+    // Keep it from being dispatched again in this test.
+    await h.db.db.update(tasks).set({ status: 'failed' }).where(eq(tasks.id, task.id));
+  });
+
+  it('leaves a token whose revocation failed to the sweeper, which any replica runs', async () => {
+    const { issue, task, token } = await dispatched();
+    github.expectRevoke(token, 502);
+    const res = await report(issue.id, { task_id: task.id, status: 'failed', error_message: 'no changes', failure_code: 'no_changes' });
+    // The report is taken all the same; the token is kept, due, with the reason.
+    expect(res.status).toBe(200);
+    const [left] = await kept(task.id);
+    expect(left).toMatchObject({ revokeDue: true, revokeAttempts: 1 });
+    expect(left!.lastError).toMatch(/GitHub answered 502/);
+    expect(left!.lastError).not.toContain(token);
+    expect(await github.useAfter(token)).toBe(200);
+
+    // A second server on the same database, as after a restart or on another replica: it holds
+    // nothing in memory, only the App, and revokes the token once the backoff has passed.
+    const other = await createGitHubHarness({ db, env: { CREDENTIAL_KEY: '' } });
+    try {
+      other.clock.set(h.clock.now());
+      expect((await other.services.scheduler.sweep()).tokensRevoked).toBe(0);
+      other.clock.advance(revokeBackoffMs(0));
+      github.expectRevoke(token);
+      expect((await other.services.scheduler.sweep()).tokensRevoked).toBe(1);
+    } finally {
+      await other.close();
+    }
+    expect(await github.useAfter(token)).toBe(401);
+    expect(await kept(task.id)).toEqual([]);
+    expect(h.logLines.join('\n')).not.toContain(token);
+    expect(h.logLines.some((l) => l.includes('task token revocation failed'))).toBe(true);
+  });
+
+  it('revokes in the sweep the token of a task that ended without its revoke (a crash), and forgets expired ones', async () => {
+    const { task, token } = await dispatched();
+    // The server died between ending the task and revoking: the task is failed, the token kept.
+    await h.db.db.update(tasks).set({ status: 'failed', failureKind: 'node_lost' }).where(eq(tasks.id, task.id));
+    // An expired token needs no call: GitHub refuses it already.
+    const cipher = createCredentialCipher(deriveKey(h.appConfig.privateKey, 'task-token-key'), 'task-token');
+    await h.db.db.insert(taskTokens).values({ taskId: task.id, ciphertext: cipher.encrypt('ghs_expired'), expiresAt: new Date(h.clock.now().getTime() - 1000) });
+    github.expectRevoke(token);
+    expect((await h.services.scheduler.sweep()).tokensRevoked).toBe(1);
+    expect(await kept(task.id)).toEqual([]);
+    expect(await github.useAfter(token)).toBe(401);
+    // A token GitHub no longer knows (401) is as good as revoked.
+    const again = await dispatched();
+    await h.db.db.update(tasks).set({ status: 'success' }).where(eq(tasks.id, again.task.id));
+    github.expectRevoke(again.token, 401);
+    expect((await h.services.scheduler.sweep()).tokensRevoked).toBe(1);
+    expect(await kept(again.task.id)).toEqual([]);
+    expect(h.logLines.join('\n')).not.toContain(token);
+  });
+
+  async function repoName(taskId: string): Promise<string> {
+    return (await getTaskContext(h.db.db, taskId))!.repository.fullName;
+  }
+
+  /** Puts a repository under the App's installation, so its tasks get installation tokens. */
+  async function installed(repositoryId: string) {
+    await h.db.db.insert(installations).values({ id: INSTALLATION_ID, accountLogin: 'octo', accountType: 'User' }).onConflictDoNothing();
+    await h.db.db.update(repositories).set({ installationId: INSTALLATION_ID }).where(eq(repositories.id, repositoryId));
+  }
+});
+
+describe('revoking through the App', () => {
+  it('sends DELETE /installation/token to GHE_HOST, authenticated with the token, and reads 401 as gone', async () => {
+    const { generateKeyPairSync } = await import('node:crypto');
+    const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048, privateKeyEncoding: { type: 'pkcs1', format: 'pem' }, publicKeyEncoding: { type: 'spki', format: 'pem' } });
+    const logLines: string[] = [];
+    const logger = createLogger({ level: 'debug', destination: { write: (l: string) => void logLines.push(l) } });
+    const probot = createProbot(
+      { appId: 1, privateKey, webhookSecret: 'x', gheHost: 'ghe.example.test', gheProtocol: 'http', publicUrl: 'https://gaffer.test' },
+      logger,
+    );
+    const tokens = createInstallationTokens(probot);
+    const token = 'ghs_' + 'G'.repeat(36);
+    // Any call to api.github.com would find no mock and fail the test.
+    const ghe = nock('http://ghe.example.test/api/v3');
+    ghe.delete('/installation/token').matchHeader('authorization', `token ${token}`).reply(204);
+    ghe.delete('/installation/token').matchHeader('authorization', `token ${token}`).reply(401, { message: 'Bad credentials' });
+    ghe.delete('/installation/token').matchHeader('authorization', `token ${token}`).reply(503, { message: 'unavailable' });
+    expect(await tokens.revoke(token)).toEqual({ kind: 'revoked' });
+    expect(await tokens.revoke(token)).toEqual({ kind: 'gone' });
+    const failed = await tokens.revoke(token);
+    expect(failed).toMatchObject({ kind: 'failed' });
+    expect(JSON.stringify(failed)).not.toContain(token);
+    expect(logLines.join('\n')).not.toContain(token);
+  });
+});
+
