@@ -70,9 +70,9 @@ describe('server and node agent, end to end', () => {
     });
     nodeServer = await listen(agent.app.fetch, port);
     expect((await agent.register()).ok).toBe(true);
-    // Tasks started through the API require a sandboxed node by default. Until this agent reports
-    // its sandbox (the node side of issue 9), say it for the node here.
-    await h.db.db.update(nodes).set({ sandbox: 'bwrap' }).where(eq(nodes.name, 'e2e-node'));
+    // Tasks started through the API require a sandboxed node by default: this one said it is.
+    const [row] = await h.db.db.select().from(nodes).where(eq(nodes.name, 'e2e-node'));
+    expect(row?.sandbox).toBe('bwrap');
   });
 
   afterAll(async () => {
