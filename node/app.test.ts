@@ -5,7 +5,7 @@ import type { ProcessIssueRequest } from '../src/protocol/node-api.js';
 import { sign, SIGNATURE_HEADER, TIMESTAMP_HEADER } from '../src/protocol/signing.js';
 import { createNodeApp } from './app.js';
 import { ACCEPTED_RETENTION_MS, createTaskManager, type TaskManager } from './task-manager.js';
-import { signedInit } from './test-support/helpers.js';
+import { signedCancelInit, signedInit } from './test-support/helpers.js';
 
 const SECRET = 'node-signing-secret';
 
@@ -82,7 +82,7 @@ describe('POST /process-issue', () => {
     const badTs = await app.request('/process-issue', {
       method: 'POST',
       body: raw,
-      headers: { [SIGNATURE_HEADER]: sign(SECRET, ts, raw), [TIMESTAMP_HEADER]: `${ts}abc` },
+      headers: { [SIGNATURE_HEADER]: sign(SECRET, ts, { method: 'POST', path: '/process-issue', body: raw }), [TIMESTAMP_HEADER]: `${ts}abc` },
     });
     expect(badTs.status).toBe(401);
     expect(await badTs.json()).toMatchObject({ reason: 'missing' });
@@ -162,14 +162,66 @@ describe('POST /tasks/:id/cancel and GET /healthz', () => {
     const req = body();
     await app.request('/process-issue', signedInit(SECRET, req));
     expect((await app.request(`/tasks/${req.task_id}/cancel`, { method: 'POST' })).status).toBe(401);
-    expect((await app.request(`/tasks/${req.task_id}/cancel`, signedInit(SECRET, ''))).status).toBe(202);
-    expect((await app.request(`/tasks/${randomUUID()}/cancel`, signedInit(SECRET, ''))).status).toBe(404);
+    expect((await app.request(`/tasks/${req.task_id}/cancel`, signedCancelInit(SECRET, req.task_id))).status).toBe(202);
+    const other = randomUUID();
+    expect((await app.request(`/tasks/${other}/cancel`, signedCancelInit(SECRET, other))).status).toBe(404);
   });
 
-  it('reports status, running tasks and capacity', async () => {
+  it('refuses a signed request moved to another path: a captured /process-issue body cannot cancel a task', async () => {
+    const { app, tasks } = setup({ capacity: 2 });
+    const victim = body();
+    await app.request('/process-issue', signedInit(SECRET, victim));
+    // The attacker holds a signed /process-issue request for another task and replays it at the victim's cancel path.
+    const captured = signedInit(SECRET, body());
+    const moved = await app.request(`/tasks/${victim.task_id}/cancel`, captured);
+    expect(moved.status).toBe(401);
+    expect(await moved.json()).toMatchObject({ error: 'invalid_signature', reason: 'mismatch' });
+    // A signed cancel for one task, replayed at another task's path, is refused too.
+    const ownCancel = signedCancelInit(SECRET, randomUUID());
+    expect((await app.request(`/tasks/${victim.task_id}/cancel`, ownCancel)).status).toBe(401);
+    // So is a signature over the same path with another method.
+    const get = await app.request(`/tasks/${victim.task_id}/cancel`, { ...signedCancelInit(SECRET, victim.task_id), method: 'PUT' });
+    expect(get.status).toBe(404);
+    expect(tasks.runningIds()).toEqual([victim.task_id]);
+  });
+
+  it('refuses a cancel whose body names another task than its path, even when signed for that path', async () => {
+    const { app, tasks } = setup();
+    const victim = body();
+    await app.request('/process-issue', signedInit(SECRET, victim));
+    const res = await app.request(
+      `/tasks/${victim.task_id}/cancel`,
+      signedInit(SECRET, { task_id: randomUUID() }, undefined, `/tasks/${victim.task_id}/cancel`),
+    );
+    expect(res.status).toBe(422);
+    expect(await res.json()).toMatchObject({ error: 'invalid_body', fields: ['task_id'] });
+    const empty = await app.request(`/tasks/${victim.task_id}/cancel`, signedInit(SECRET, '', undefined, `/tasks/${victim.task_id}/cancel`));
+    expect(empty.status).toBe(422);
+    expect(tasks.runningIds()).toEqual([victim.task_id]);
+  });
+
+  it('refuses a body over 1 MiB with 413 before reading it, even without a Content-Length', async () => {
+    const { app, tasks } = setup();
+    let pulled = 0;
+    const chunk = new Uint8Array(64 * 1024).fill(0x20);
+    const stream = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        pulled += chunk.length;
+        if (pulled > 64 * 1024 * 1024) controller.close();
+        else controller.enqueue(chunk);
+      },
+    });
+    const res = await app.request('/process-issue', { method: 'POST', body: stream, duplex: 'half' } as RequestInit);
+    expect(res.status).toBe(413);
+    expect(await res.json()).toMatchObject({ error: 'payload_too_large' });
+    expect(pulled).toBeLessThan(4 * 1024 * 1024);
+    expect(tasks.runningIds()).toEqual([]);
+  });
+
+  it('says on /healthz only whether the node is up: no task ids, counts or capacity', async () => {
     const { app } = setup({ capacity: 3 });
     const req = body();
     await app.request('/process-issue', signedInit(SECRET, req));
-    expect(await (await app.request('/healthz')).json()).toEqual({ status: 'ok', running_tasks: [req.task_id], running: 1, capacity: 3 });
+    expect(await (await app.request('/healthz')).json()).toEqual({ status: 'ok' });
   });
 });
