@@ -187,6 +187,12 @@ export const tasks = pgTable(
     failureKind: text('failure_kind'),
     prNumber: integer('pr_number'),
     prUrl: text('pr_url'),
+    /**
+     * Set, under the task's row lock, by a success report about to open the pull request: until
+     * then nothing else ends the task, so no PR is opened for a task that has ended. A lease, so a
+     * server that dies mid-report does not hold the task forever.
+     */
+    reportClaimedUntil: timestamp('report_claimed_until', { withTimezone: true }),
     ...timestamps,
     startedAt: timestamp('started_at', { withTimezone: true }),
     completedAt: timestamp('completed_at', { withTimezone: true }),
@@ -206,13 +212,18 @@ export const tasks = pgTable(
   ],
 );
 
-export const webhookDeliveries = pgTable('webhook_deliveries', {
-  /** GitHub's X-GitHub-Delivery; a redelivery carries the same id. */
-  deliveryId: text('delivery_id').primaryKey(),
-  event: text('event').notNull(),
-  action: text('action'),
-  receivedAt: timestamp('received_at', { withTimezone: true }).notNull().defaultNow(),
-});
+export const webhookDeliveries = pgTable(
+  'webhook_deliveries',
+  {
+    /** GitHub's X-GitHub-Delivery; a redelivery carries the same id. */
+    deliveryId: text('delivery_id').primaryKey(),
+    event: text('event').notNull(),
+    action: text('action'),
+    receivedAt: timestamp('received_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  // Retention prunes the oldest first.
+  (t) => [index('webhook_deliveries_received_idx').on(t.receivedAt)],
+);
 
 export const taskLogChunks = pgTable(
   'task_log_chunks',
@@ -228,8 +239,26 @@ export const taskLogChunks = pgTable(
     content: text('content').notNull(),
     createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
   },
-  (t) => [uniqueIndex('task_log_chunks_task_offset_uq').on(t.taskId, t.offset)],
+  (t) => [
+    uniqueIndex('task_log_chunks_task_offset_uq').on(t.taskId, t.offset),
+    // Retention prunes the oldest first.
+    index('task_log_chunks_created_idx').on(t.createdAt),
+  ],
 );
+
+/**
+ * Failed and in-flight sign-in attempts per account and per client address, kept in the database
+ * so every server replica sharing it enforces the same limit.
+ */
+export const loginThrottles = pgTable('login_throttles', {
+  /** `account:<email>` or `ip:<address>`. */
+  key: text('key').primaryKey(),
+  /** Attempts not known to have succeeded, since the last quiet spell. */
+  failures: integer('failures').notNull().default(0),
+  /** No attempt is taken before this; null when not locked. */
+  lockedUntil: timestamp('locked_until', { withTimezone: true }),
+  updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+});
 
 export type SessionRow = typeof sessions.$inferSelect;
 export type UserRow = typeof users.$inferSelect;
@@ -239,3 +268,4 @@ export type NodeRow = typeof nodes.$inferSelect;
 export type CredentialRow = typeof credentials.$inferSelect;
 export type TaskRow = typeof tasks.$inferSelect;
 export type TaskLogChunkRow = typeof taskLogChunks.$inferSelect;
+export type LoginThrottleRow = typeof loginThrottles.$inferSelect;
