@@ -42,7 +42,7 @@ export function createApp(deps: AppDeps) {
     scheduler: deps.services.scheduler,
   };
   const v1 = new Hono()
-    .route('/', loginRoutes(api.db))
+    .route('/', loginRoutes(api))
     .route('/', issueRoutes(api))
     .route('/', taskRoutes(api))
     .route('/', nodeRoutes(api))

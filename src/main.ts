@@ -32,7 +32,7 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
   logger.info('migrations applied');
 
   if (config.admin) {
-    const admin = await ensureFirstAdmin(handle.db, config.admin);
+    const admin = await ensureFirstAdmin(handle.db, config.admin, config.passwordHashCost);
     logger.info({ email: admin.email }, 'first admin ready');
   }
   const probot = appConfig ? createProbot(appConfig, logger) : undefined;
