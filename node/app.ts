@@ -86,16 +86,19 @@ export function createNodeApp(deps: NodeAppDeps) {
     try {
       json = JSON.parse(v.raw);
     } catch {
+      deps.logger.warn({ path: c.req.path, reason: 'invalid_json' }, 'refused a signed request whose body is not JSON');
       return c.json({ error: 'invalid_json', detail: 'body is not JSON' }, 400);
     }
     const parsed = processIssueRequest.safeParse(json);
     if (!parsed.success) {
       const fields = [...new Set(parsed.error.issues.map((i) => i.path.join('.') || 'body'))];
       const detail = parsed.error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; ');
+      deps.logger.warn({ path: c.req.path, reason: 'invalid_body', fields }, 'refused a task body');
       return c.json({ error: 'invalid_body', fields, detail }, 422);
     }
     const req = parsed.data;
     if (!REPO_PROTOCOLS.has(new URL(req.repository_url).protocol)) {
+      deps.logger.warn({ path: c.req.path, reason: 'invalid_body', fields: ['repository_url'] }, 'refused a task body');
       return c.json({ error: 'invalid_body', fields: ['repository_url'], detail: 'repository_url: must be an http(s) or file URL' }, 422);
     }
     const result = deps.tasks.submit(req);
