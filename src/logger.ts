@@ -30,7 +30,10 @@ export function maskSecrets(text: string, secrets: readonly string[] = []): stri
   return out;
 }
 
-/** Fields of a failed query's error that hold values: Drizzle's, postgres.js's and Postgres's own `detail`. */
+/**
+ * Fields not copied as they are: those of a failed query that hold values (Drizzle's `params`,
+ * postgres.js's `parameters`/`args`/`types`, Postgres's own `detail`), and those rebuilt below.
+ */
 const VALUE_FIELDS = new Set(['params', 'parameters', 'args', 'types', 'detail', 'message', 'stack', 'cause', 'name']);
 
 /** Drizzle writes a failing query's parameters into its message: `Failed query: <sql>\nparams: <values>`. */
