@@ -13,7 +13,7 @@ import { buildPrompt } from './runner/prompt.js';
 import { startFakeGaffer, type FakeGaffer } from './test-support/fake-gaffer-server.js';
 import { createBareRepo, git, tempDir } from './test-support/git-repos.js';
 import { startGitHttpServer, type GitHttpServer } from './test-support/git-http-server.js';
-import { captureStream, filesContaining, processesMentioning, signedInit, waitFor } from './test-support/helpers.js';
+import { captureStream, filesContaining, processesMentioning, signedCancelInit, signedInit, waitFor } from './test-support/helpers.js';
 
 const FAKE_AGENT = fileURLToPath(new URL('./test-fixtures/fake-agent.mjs', import.meta.url));
 // Not shaped like a GitHub token on purpose: only the node's explicit masking can catch it.
@@ -296,10 +296,9 @@ describe('node agent, end to end with real git', () => {
     expect(treeConfig).not.toContain(TOKEN);
     expect(await filesContaining(h.config.workDir, TOKEN)).toEqual([]);
 
-    const health = await (await h.agent.app.request('/healthz')).json();
-    expect(health).toMatchObject({ status: 'ok', running_tasks: [req.task_id], running: 1, capacity: 2 });
+    expect(h.agent.tasks.runningIds()).toEqual([req.task_id]);
 
-    const res = await h.agent.app.request(`/tasks/${req.task_id}/cancel`, signedInit(gaffer.signingSecret, ''));
+    const res = await h.agent.app.request(`/tasks/${req.task_id}/cancel`, signedCancelInit(gaffer.signingSecret, req.task_id));
     expect(res.status).toBe(202);
     const report = await gaffer.waitForReport(req.task_id);
     await h.agent.tasks.idle();
@@ -309,7 +308,8 @@ describe('node agent, end to end with real git', () => {
     expect(existsSync(tree)).toBe(false);
     expect(await git(bare, ['branch', '--list'])).toBe('* main\n');
 
-    const unknown = await h.agent.app.request(`/tasks/${randomUUID()}/cancel`, signedInit(gaffer.signingSecret, ''));
+    const other = randomUUID();
+    const unknown = await h.agent.app.request(`/tasks/${other}/cancel`, signedCancelInit(gaffer.signingSecret, other));
     expect(unknown.status).toBe(404);
   });
 

@@ -69,6 +69,7 @@ export function createNodeAgent(deps: NodeAgentDeps): NodeAgent {
       send: async (chunk) => {
         const res = await client.sendLog(req.task_id, nodeToken(), chunk);
         if (!res.ok) log.warn({ kind: res.kind, status: 'status' in res ? res.status : undefined }, 'log upload failed');
+        if (!res.ok && res.kind === 'http' && res.status === 422) return 'refused';
         return res.ok ? res.data : undefined;
       },
     });

@@ -5,12 +5,13 @@ import type { ProcessIssueRequest } from '../src/protocol/node-api.js';
 import { sign, SIGNATURE_HEADER, TIMESTAMP_HEADER } from '../src/protocol/signing.js';
 import { createNodeApp } from './app.js';
 import { ACCEPTED_RETENTION_MS, createTaskManager, type TaskManager } from './task-manager.js';
-import { signedInit } from './test-support/helpers.js';
+import { signedCancelInit, signedInit } from './test-support/helpers.js';
 
 const SECRET = 'node-signing-secret';
 
-function setup(opts: { capacity?: number; registered?: boolean; finishing?: boolean; now?: () => number } = {}) {
+function setup(opts: { capacity?: number; registered?: boolean; finishing?: boolean | ((req: ProcessIssueRequest) => boolean); now?: () => number } = {}) {
   const started: ProcessIssueRequest[] = [];
+  const logLines: string[] = [];
   const tasks: TaskManager = createTaskManager({
     capacity: opts.capacity ?? 1,
     logger: createLogger({ level: 'silent' }),
@@ -18,11 +19,13 @@ function setup(opts: { capacity?: number; registered?: boolean; finishing?: bool
     // Unless `finishing`, never finishes: a slot stays taken for the whole test.
     execute: (req) => {
       started.push(req);
-      return opts.finishing ? Promise.resolve() : new Promise(() => {});
+      const finishes = typeof opts.finishing === 'function' ? opts.finishing(req) : opts.finishing;
+      return finishes ? Promise.resolve() : new Promise(() => {});
     },
   });
-  const app = createNodeApp({ tasks, signingSecret: () => (opts.registered === false ? undefined : SECRET), logger: createLogger({ level: 'silent' }) });
-  return { app, tasks, started };
+  const logger = createLogger({ level: 'debug', destination: { write: (l: string) => void logLines.push(l) } });
+  const app = createNodeApp({ tasks, signingSecret: () => (opts.registered === false ? undefined : SECRET), logger });
+  return { app, tasks, started, logLines };
 }
 
 const body = (): ProcessIssueRequest => ({
@@ -82,7 +85,7 @@ describe('POST /process-issue', () => {
     const badTs = await app.request('/process-issue', {
       method: 'POST',
       body: raw,
-      headers: { [SIGNATURE_HEADER]: sign(SECRET, ts, raw), [TIMESTAMP_HEADER]: `${ts}abc` },
+      headers: { [SIGNATURE_HEADER]: sign(SECRET, ts, { method: 'POST', path: '/process-issue', body: raw }), [TIMESTAMP_HEADER]: `${ts}abc` },
     });
     expect(badTs.status).toBe(401);
     expect(await badTs.json()).toMatchObject({ reason: 'missing' });
@@ -162,14 +165,117 @@ describe('POST /tasks/:id/cancel and GET /healthz', () => {
     const req = body();
     await app.request('/process-issue', signedInit(SECRET, req));
     expect((await app.request(`/tasks/${req.task_id}/cancel`, { method: 'POST' })).status).toBe(401);
-    expect((await app.request(`/tasks/${req.task_id}/cancel`, signedInit(SECRET, ''))).status).toBe(202);
-    expect((await app.request(`/tasks/${randomUUID()}/cancel`, signedInit(SECRET, ''))).status).toBe(404);
+    expect((await app.request(`/tasks/${req.task_id}/cancel`, signedCancelInit(SECRET, req.task_id))).status).toBe(202);
+    const other = randomUUID();
+    expect((await app.request(`/tasks/${other}/cancel`, signedCancelInit(SECRET, other))).status).toBe(404);
   });
 
-  it('reports status, running tasks and capacity', async () => {
+  it('refuses a signed request moved to another path: a captured /process-issue body cannot cancel a task', async () => {
+    const { app, tasks } = setup({ capacity: 2 });
+    const victim = body();
+    await app.request('/process-issue', signedInit(SECRET, victim));
+    // The attacker holds a signed /process-issue request for another task and replays it at the victim's cancel path.
+    const captured = signedInit(SECRET, body());
+    const moved = await app.request(`/tasks/${victim.task_id}/cancel`, captured);
+    expect(moved.status).toBe(401);
+    expect(await moved.json()).toMatchObject({ error: 'invalid_signature', reason: 'mismatch' });
+    // A signed cancel for one task, replayed at another task's path, is refused too.
+    const ownCancel = signedCancelInit(SECRET, randomUUID());
+    expect((await app.request(`/tasks/${victim.task_id}/cancel`, ownCancel)).status).toBe(401);
+    // So is a signature over the same path with another method.
+    const get = await app.request(`/tasks/${victim.task_id}/cancel`, { ...signedCancelInit(SECRET, victim.task_id), method: 'PUT' });
+    expect(get.status).toBe(404);
+    expect(tasks.runningIds()).toEqual([victim.task_id]);
+  });
+
+  it('refuses a cancel whose body names another task than its path, even when signed for that path', async () => {
+    const { app, tasks } = setup();
+    const victim = body();
+    await app.request('/process-issue', signedInit(SECRET, victim));
+    const res = await app.request(
+      `/tasks/${victim.task_id}/cancel`,
+      signedInit(SECRET, { task_id: randomUUID() }, undefined, `/tasks/${victim.task_id}/cancel`),
+    );
+    expect(res.status).toBe(422);
+    expect(await res.json()).toMatchObject({ error: 'invalid_body', fields: ['task_id'] });
+    const empty = await app.request(`/tasks/${victim.task_id}/cancel`, signedInit(SECRET, '', undefined, `/tasks/${victim.task_id}/cancel`));
+    expect(empty.status).toBe(422);
+    expect(tasks.runningIds()).toEqual([victim.task_id]);
+  });
+
+  it('refuses a body over 1 MiB with 413 before reading it, even without a Content-Length', async () => {
+    const { app, tasks } = setup();
+    let pulled = 0;
+    const chunk = new Uint8Array(64 * 1024).fill(0x20);
+    const stream = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        pulled += chunk.length;
+        if (pulled > 64 * 1024 * 1024) controller.close();
+        else controller.enqueue(chunk);
+      },
+    });
+    const res = await app.request('/process-issue', { method: 'POST', body: stream, duplex: 'half' } as RequestInit);
+    expect(res.status).toBe(413);
+    expect(await res.json()).toMatchObject({ error: 'payload_too_large' });
+    expect(pulled).toBeLessThan(4 * 1024 * 1024);
+    expect(tasks.runningIds()).toEqual([]);
+  });
+
+  it('says on /healthz only whether the node is up: no task ids, counts or capacity', async () => {
     const { app } = setup({ capacity: 3 });
     const req = body();
     await app.request('/process-issue', signedInit(SECRET, req));
-    expect(await (await app.request('/healthz')).json()).toEqual({ status: 'ok', running_tasks: [req.task_id], running: 1, capacity: 3 });
+    expect(await (await app.request('/healthz')).json()).toEqual({ status: 'ok' });
+  });
+});
+
+describe('bad input to the node: each refusal has its status and reason, changes nothing, and is logged once', () => {
+  type Setup = ReturnType<typeof setup>;
+  const victim = body();
+  const cases: Array<{ name: string; init: (s: Setup) => Promise<[string, RequestInit]>; status: number; reason: string }> = [
+    { name: 'signature too old', init: async () => ['/process-issue', signedInit(SECRET, body(), Date.now() - 6 * 60_000)], status: 401, reason: 'stale' },
+    { name: 'signature from the future', init: async () => ['/process-issue', signedInit(SECRET, body(), Date.now() + 6 * 60_000)], status: 401, reason: 'stale' },
+    { name: 'signed /process-issue moved to a cancel path', init: async () => [`/tasks/${victim.task_id}/cancel`, signedInit(SECRET, body())], status: 401, reason: 'mismatch' },
+    { name: 'signed cancel moved to another task', init: async () => [`/tasks/${victim.task_id}/cancel`, signedCancelInit(SECRET, randomUUID())], status: 401, reason: 'mismatch' },
+    { name: 'signed cancel moved to /process-issue', init: async () => ['/process-issue', signedCancelInit(SECRET, victim.task_id)], status: 401, reason: 'mismatch' },
+    { name: 'signed with another key', init: async () => ['/process-issue', signedInit('not-the-key', body())], status: 401, reason: 'mismatch' },
+    { name: 'body changed after signing', init: async () => ['/process-issue', { ...signedInit(SECRET, body()), body: JSON.stringify(body()) }], status: 401, reason: 'mismatch' },
+    {
+      name: 'replayed after it ran',
+      init: async (s) => {
+        const done = body();
+        const init = signedInit(SECRET, done);
+        await s.app.request('/process-issue', init);
+        while (s.tasks.runningIds().includes(done.task_id)) await new Promise((r) => setImmediate(r));
+        return ['/process-issue', init];
+      },
+      status: 409,
+      reason: 'already_processed',
+    },
+    { name: 'cancel naming another task than its path', init: async () => [`/tasks/${victim.task_id}/cancel`, signedInit(SECRET, { task_id: randomUUID() }, undefined, `/tasks/${victim.task_id}/cancel`)], status: 422, reason: 'invalid_body' },
+    { name: 'malformed JSON, signed', init: async () => ['/process-issue', signedInit(SECRET, '{"issue_id": ')], status: 400, reason: 'invalid_json' },
+    { name: 'wrong types, signed', init: async () => ['/process-issue', signedInit(SECRET, { ...body(), issue_number: 'seven' })], status: 422, reason: 'invalid_body' },
+    { name: 'NUL in a field and a lone surrogate, signed', init: async () => ['/process-issue', signedInit(SECRET, `{"issue_id":"x\\u0000","task_id":"\\ud800"}`)], status: 422, reason: 'invalid_body' },
+    { name: 'over 1 MiB', init: async () => ['/process-issue', signedInit(SECRET, { ...body(), issue_description: 'x'.repeat(2 * 1024 * 1024) })], status: 413, reason: 'payload_too_large' },
+  ];
+
+  it.each(cases.map((c) => [c.name, c] as const))('%s', async (_name, c) => {
+    const s = setup({ capacity: 3, finishing: (req) => req.task_id !== victim.task_id });
+    const victimInit = signedInit(SECRET, victim);
+    // The victim runs in a fresh node each case (its id is accepted once per node).
+    expect((await s.app.request('/process-issue', victimInit)).status).toBe(202);
+    const [path, init] = await c.init(s);
+    await new Promise((r) => setImmediate(r));
+    const running = [...s.tasks.runningIds()].sort();
+    const started = s.started.length;
+    s.logLines.length = 0;
+    const res = await s.app.request(path, init);
+    expect(res.status).toBe(c.status);
+    const json = (await res.json()) as { error: string; reason?: string };
+    expect(json.reason ?? json.error).toBe(c.reason);
+    expect([...s.tasks.runningIds()].sort()).toEqual(running);
+    await new Promise((r) => setImmediate(r));
+    expect(s.started.length).toBe(started);
+    expect(s.logLines, s.logLines.join('')).toHaveLength(1);
   });
 });

@@ -2,6 +2,7 @@ import { Hono } from 'hono';
 import { createLiveBus, type LiveBus } from './admin/live-bus.js';
 import { adminRoutes, renderAdminProblem } from './admin/routes.js';
 import { credentialRoutes } from './api/credentials.js';
+import { bodyLimits } from './api/body-limits.js';
 import type { ApiDeps } from './api/env.js';
 import { createErrorHandler } from './api/errors.js';
 import { healthRoutes } from './api/health.js';
@@ -41,7 +42,7 @@ export function createApp(deps: AppDeps) {
     scheduler: deps.services.scheduler,
   };
   const v1 = new Hono()
-    .route('/', loginRoutes(api.db))
+    .route('/', loginRoutes(api))
     .route('/', issueRoutes(api))
     .route('/', taskRoutes(api))
     .route('/', nodeRoutes(api))
@@ -52,6 +53,7 @@ export function createApp(deps: AppDeps) {
   const app = new Hono();
   app.onError(createErrorHandler(deps.logger, renderAdminProblem));
   app.notFound((c) => c.json({ error: 'not_found', detail: `no route for ${c.req.method} ${c.req.path}` }, 404));
+  app.use('*', bodyLimits());
   app.route('/', healthRoutes(() => checkDatabase(deps.handle, expected)));
   app.route('/', metricsRoutes(api.db, deps.config.nodeHeartbeatTimeoutMs, api.tasks.now));
   app.route('/api/v1', v1);

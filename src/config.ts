@@ -10,6 +10,17 @@ const optionalString = z.preprocess(emptyToUndefined, z.string().optional());
 const int = (fallback: number, min = 1) =>
   z.preprocess(emptyToUndefined, z.coerce.number().int().min(min).default(fallback));
 
+const DAY_MS = 24 * 60 * 60 * 1000;
+
+const bool = (fallback: boolean) =>
+  z.preprocess(
+    emptyToUndefined,
+    z
+      .enum(['true', 'false', '1', '0'], { message: 'must be true or false' })
+      .default(fallback ? 'true' : 'false')
+      .transform((v) => v === 'true' || v === '1'),
+  );
+
 const schema = z
   .object({
     APP_ID: z.preprocess(emptyToUndefined, z.coerce.number().int().positive().optional()),
@@ -61,6 +72,11 @@ const schema = z
     DISPATCH_TIMEOUT_SECONDS: int(10),
     SCHEDULER_INTERVAL_SECONDS: int(5),
     TASK_LOG_MAX_BYTES: int(5 * 1024 * 1024),
+    ALLOW_INSECURE_NODE_URLS: bool(false),
+    TRUST_PROXY: bool(false),
+    PASSWORD_HASH_COST: z.preprocess(emptyToUndefined, z.coerce.number().int().min(10).max(20).default(17)),
+    WEBHOOK_DELIVERY_RETENTION_DAYS: int(30, 0),
+    TASK_LOG_RETENTION_DAYS: int(90, 0),
     AUTO_RETRY_INFRA_FAILURES: z.preprocess(
       emptyToUndefined,
       z.coerce.number().int().min(0).max(10).default(0),
@@ -106,6 +122,16 @@ export type Config = {
   schedulerIntervalMs: number;
   taskLogMaxBytes: number;
   autoRetryInfraFailures: number;
+  /** Take plain-http node URLs on other hosts than loopback (a private network the admin trusts). */
+  allowInsecureNodeUrls: boolean;
+  /** Take the client's address from the last `X-Forwarded-For` hop (behind one reverse proxy). */
+  trustProxy: boolean;
+  /** log2 of scrypt's N for new password hashes; older hashes are upgraded at the next sign-in. */
+  passwordHashCost: number;
+  /** Webhook delivery records older than this are pruned; 0 keeps them forever. */
+  webhookDeliveryRetentionMs: number;
+  /** Logs of tasks that ended longer ago than this are pruned; 0 keeps them forever. */
+  taskLogRetentionMs: number;
 };
 
 /** Thrown by {@link loadConfig}; `keys` names every bad or missing key. */
@@ -169,5 +195,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     schedulerIntervalMs: e.SCHEDULER_INTERVAL_SECONDS * 1000,
     taskLogMaxBytes: e.TASK_LOG_MAX_BYTES,
     autoRetryInfraFailures: e.AUTO_RETRY_INFRA_FAILURES,
+    allowInsecureNodeUrls: e.ALLOW_INSECURE_NODE_URLS,
+    trustProxy: e.TRUST_PROXY,
+    passwordHashCost: e.PASSWORD_HASH_COST,
+    webhookDeliveryRetentionMs: e.WEBHOOK_DELIVERY_RETENTION_DAYS * DAY_MS,
+    taskLogRetentionMs: e.TASK_LOG_RETENTION_DAYS * DAY_MS,
   };
 }

@@ -30,6 +30,36 @@ export function maskSecrets(text: string, secrets: readonly string[] = []): stri
   return out;
 }
 
+/**
+ * Fields not copied as they are: those of a failed query that hold values (Drizzle's `params`,
+ * postgres.js's `parameters`/`args`/`types`, Postgres's own `detail`), and those rebuilt below.
+ */
+const VALUE_FIELDS = new Set(['params', 'parameters', 'args', 'types', 'detail', 'message', 'stack', 'cause', 'name']);
+
+/** Drizzle writes a failing query's parameters into its message: `Failed query: <sql>\nparams: <values>`. */
+const PARAMS_IN_MESSAGE = /\nparams: [\s\S]*$/;
+
+/**
+ * A copy of an error and its causes without anything a failing query carried: Drizzle's `params`
+ * (in the message and the stack too), postgres.js's `parameters`/`args`, and Postgres's `detail`
+ * (which can quote a row's values). Those hold issue text, log content and node secrets.
+ */
+export function scrubError(err: unknown, depth = 0): unknown {
+  if (!(err instanceof Error) || depth > 5) return err;
+  const message = err.message.replace(PARAMS_IN_MESSAGE, '\nparams: [not logged]');
+  const copy = new Error(maskSecrets(message));
+  copy.name = err.name;
+  const head = `${err.name}: ${err.message}`;
+  const stack = err.stack ?? '';
+  const frames = stack.startsWith(head) ? stack.slice(head.length) : stack.replace(/^[\s\S]*?(?=\n\s+at )/, '');
+  copy.stack = maskSecrets(`${copy.name}: ${copy.message}${frames}`);
+  const fields = copy as unknown as Record<string, unknown>;
+  const source = err as unknown as Record<string, unknown>;
+  for (const [key, value] of Object.entries(source)) if (!VALUE_FIELDS.has(key)) fields[key] = value;
+  if (err.cause !== undefined) copy.cause = scrubError(err.cause, depth + 1);
+  return copy;
+}
+
 /** The one pino logger; take a `child` per delivery and per task. */
 export function createLogger(options: { level?: string; destination?: pino.DestinationStream } = {}): Logger {
   const opts: LoggerOptions = {
@@ -37,12 +67,7 @@ export function createLogger(options: { level?: string; destination?: pino.Desti
     redact: { paths: redactPaths, censor: '***' },
     base: { app: 'gaffer' },
     serializers: {
-      err: (err: unknown) => {
-        const s = pino.stdSerializers.err(err as Error);
-        if (s && typeof s.message === 'string') s.message = maskSecrets(s.message);
-        if (s && typeof s.stack === 'string') s.stack = maskSecrets(s.stack);
-        return s;
-      },
+      err: (err: unknown) => pino.stdSerializers.err(scrubError(err) as Error),
     },
   };
   return options.destination ? pino(opts, options.destination) : pino(opts);

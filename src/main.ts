@@ -5,6 +5,7 @@ import { createApp } from './app.js';
 import { ConfigError, loadConfig } from './config.js';
 import { createDb } from './db/client.js';
 import { runMigrations } from './db/migrate.js';
+import { createRetention } from './domain/retention.js';
 import { ensureFirstAdmin } from './domain/users.js';
 import { createProbot, gitHubAppConfig } from './github/client.js';
 import { attachGitHub, githubPorts } from './github/integration.js';
@@ -32,7 +33,7 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
   logger.info('migrations applied');
 
   if (config.admin) {
-    const admin = await ensureFirstAdmin(handle.db, config.admin);
+    const admin = await ensureFirstAdmin(handle.db, config.admin, config.passwordHashCost);
     logger.info({ email: admin.email }, 'first admin ready');
   }
   const probot = appConfig ? createProbot(appConfig, logger) : undefined;
@@ -50,6 +51,9 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
   });
   services.scheduler.start(config.schedulerIntervalMs);
   services.scheduler.kick();
+  // Webhook delivery records and old task logs would otherwise only grow.
+  const retention = createRetention({ db: handle.db, logger, settings: config });
+  retention.start(RETENTION_INTERVAL_MS);
 
   let stopping = false;
   const shutdown = async (signal: string) => {
@@ -65,6 +69,7 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
     await closed;
     await github?.idle();
     github?.stop();
+    await retention.stop();
     await services.close();
     await handle.close();
     logger.info('stopped');
@@ -73,6 +78,9 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
   process.once('SIGTERM', () => void shutdown('SIGTERM'));
   process.once('SIGINT', () => void shutdown('SIGINT'));
 }
+
+/** How often expired records are pruned. */
+const RETENTION_INTERVAL_MS = 60 * 60 * 1000;
 
 /** Reads PRIVATE_KEY_PATH, failing as a config error that names the key rather than a stack. */
 function readPrivateKey(path: string): string {

@@ -13,7 +13,7 @@ export async function createUserWithPassword(
   seq += 1;
   const email = opts.email ?? `admin-page-${seq}-${process.pid}@example.com`;
   const password = opts.password ?? `correct horse ${seq}`;
-  const user = await insertUser(h.db.db, { email, passwordHash: await hashPassword(password), isAdmin: opts.admin ?? false });
+  const user = await insertUser(h.db.db, { email, passwordHash: await hashPassword(password, h.config.passwordHashCost), isAdmin: opts.admin ?? false });
   return { user, email, password };
 }
 

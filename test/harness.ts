@@ -46,6 +46,8 @@ export async function createHarness(
     NODE_REGISTRATION_TOKEN: REGISTRATION_TOKEN,
     CREDENTIAL_KEY: 'ab'.repeat(32),
     DISPATCH_TIMEOUT_SECONDS: '2',
+    // Production hashes at 2^17; tests sign in a great deal, and test the cost on its own.
+    PASSWORD_HASH_COST: '10',
     ...opts.env,
   });
   const clock = createClock();
@@ -66,7 +68,7 @@ export async function createHarness(
       userSeq += 1;
       const address = email ?? `user${userSeq}-${process.pid}@example.com`;
       const password = 'password-' + userSeq;
-      const user = await insertUser(db.db, { email: address, passwordHash: await hashPassword(password), isAdmin: admin });
+      const user = await insertUser(db.db, { email: address, passwordHash: await hashPassword(password, config.passwordHashCost), isAdmin: admin });
       const res = await app.request('/api/v1/login/access-token', {
         method: 'POST',
         body: new URLSearchParams({ username: address, password }),

@@ -30,7 +30,8 @@ export async function startNodeDouble(): Promise<NodeDouble> {
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       const raw = Buffer.concat(chunks).toString('utf8');
-      const check = verifySignature(secret, raw, {
+      const path = new URL(req.url ?? '/', 'http://node').pathname;
+      const check = verifySignature(secret, { method: req.method ?? 'POST', path, body: raw }, {
         signature: req.headers[SIGNATURE_HEADER] as string | undefined,
         timestamp: req.headers[TIMESTAMP_HEADER] as string | undefined,
       });

@@ -6,13 +6,15 @@ import { createLogStream } from './log-stream.js';
 function server() {
   let stored = Buffer.alloc(0);
   const calls: LogChunkRequest[] = [];
-  const state = { forgetOnce: false, failNext: 0, truncateAfter: Infinity };
+  const state = { forgetOnce: false, failNext: 0, truncateAfter: Infinity, refuse: (_content: string) => false };
   return {
     calls,
     state,
     text: () => stored.toString('utf8'),
     send: async (chunk: LogChunkRequest) => {
       calls.push(chunk);
+      // Like the server's database: it refuses what Postgres text cannot hold.
+      if (chunk.content.includes('\u0000') || state.refuse(chunk.content)) return 'refused' as const;
       if (state.failNext > 0) {
         state.failNext--;
         return undefined;
@@ -103,5 +105,40 @@ describe('log stream', () => {
     logs.note('cloning');
     await logs.close();
     expect(s.text()).toBe('partial\n[gaffer] cloning\n');
+  });
+
+  it('replaces NUL before upload, so no line of the log is lost to it', async () => {
+    const s = server();
+    const logs = createLogStream({ send: s.send, secrets: [], flushIntervalMs: 60_000, sleep: noSleep });
+    logs.write('before\n');
+    logs.write('binary \u0000 junk\n');
+    logs.write('after\n');
+    await logs.close();
+    expect(s.text()).toBe('before\nbinary \uFFFD junk\nafter\n');
+    expect(s.calls.every((c) => !c.content.includes('\u0000'))).toBe(true);
+  });
+
+  it('never resends a chunk the server refused (422): the range becomes a note and later output still lands', async () => {
+    const s = server();
+    s.state.refuse = (content) => content.includes('FORBIDDEN');
+    const logs = createLogStream({ send: s.send, secrets: [], flushIntervalMs: 60_000, maxChunkBytes: 64, sleep: noSleep });
+    const first = 'FORBIDDEN content that the server will not store, ever\n';
+    const rest = 'x'.repeat(70) + '\n';
+    logs.write(first + rest);
+    await logs.close();
+    expect(s.calls.filter((c) => c.content.includes('FORBIDDEN'))).toHaveLength(1);
+    // The refused 64 bytes became a note of the same length; everything after them arrived.
+    expect(Buffer.byteLength(s.text())).toBe(Buffer.byteLength(first + rest));
+    expect(s.text()).toContain('bytes the server refused were dropped');
+    expect(s.text().endsWith('x'.repeat(70 - (64 - first.length)) + '\n')).toBe(true);
+  });
+
+  it('stops when the server refuses even the note that stands in for a refused range', async () => {
+    const s = server();
+    s.state.refuse = () => true;
+    const logs = createLogStream({ send: s.send, secrets: [], flushIntervalMs: 60_000, sleep: noSleep });
+    logs.write('anything\n');
+    await logs.close();
+    expect(s.calls).toHaveLength(2);
   });
 });

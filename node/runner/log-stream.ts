@@ -1,8 +1,12 @@
 import { maskSecrets } from '../../src/logger.js';
 import type { LogChunkRequest, LogChunkResponse } from '../../src/protocol/node-api.js';
+import { storableText } from '../../src/protocol/text.js';
 
-/** Sends one chunk; resolves undefined when the server could not be reached or refused it. */
-export type LogChunkSender = (chunk: LogChunkRequest) => Promise<LogChunkResponse | undefined>;
+/**
+ * Sends one chunk; resolves undefined when the server could not be reached (worth trying again),
+ * or `refused` when the server refused the chunk's content for good (a 422), which is never resent.
+ */
+export type LogChunkSender = (chunk: LogChunkRequest) => Promise<LogChunkResponse | 'refused' | undefined>;
 
 /** Batches a task's output, masks it, and uploads it at byte offsets the server confirms. */
 export type LogStream = {
@@ -34,6 +38,12 @@ function charBoundary(buf: Buffer, end: number): number {
   return e;
 }
 
+/** ASCII text of exactly `bytes` bytes standing in for a range the server refused, so offsets still agree. */
+function refusedPlaceholder(bytes: number): Buffer {
+  const note = `\n[gaffer: ${bytes} bytes the server refused were dropped]\n`;
+  return Buffer.from(note.length <= bytes ? note.padEnd(bytes, ' ') : '?'.repeat(bytes), 'utf8');
+}
+
 /** Creates a log stream for one task. It flushes on a timer and when closed. */
 export function createLogStream(opts: LogStreamOptions): LogStream {
   const flushIntervalMs = opts.flushIntervalMs ?? 500;
@@ -52,7 +62,8 @@ export function createLogStream(opts: LogStreamOptions): LogStream {
 
   const append = (text: string) => {
     if (text === '' || masked.length >= maxRetained) return;
-    masked = Buffer.concat([masked, Buffer.from(text, 'utf8')]);
+    // Postgres text cannot hold NUL: replaced here, so the bytes counted are the bytes the server stores.
+    masked = Buffer.concat([masked, Buffer.from(storableText(text), 'utf8')]);
   };
 
   const absorb = (text: string) => {
@@ -70,6 +81,7 @@ export function createLogStream(opts: LogStreamOptions): LogStream {
     }
   };
 
+  let replacedAt = -1; // offset of the last refused range replaced by a placeholder
   const sendPending = async (): Promise<boolean> => {
     let stalls = 0;
     while (!stopped && confirmed < masked.length) {
@@ -78,6 +90,17 @@ export function createLogStream(opts: LogStreamOptions): LogStream {
       const content = masked.subarray(offset, end).toString('utf8');
       const res = await opts.send({ offset, content });
       if (!res) return false;
+      if (res === 'refused') {
+        // Never resent as it was: the range becomes a same-length note, so later output still lands.
+        // A refused note means the server takes nothing from this node's log: stop.
+        if (replacedAt === offset) {
+          stopped = true;
+          return true;
+        }
+        replacedAt = offset;
+        masked = Buffer.concat([masked.subarray(0, offset), refusedPlaceholder(end - offset), masked.subarray(end)]);
+        continue;
+      }
       if (res.truncated) {
         stopped = true;
         return true;

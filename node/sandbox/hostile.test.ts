@@ -13,7 +13,7 @@ import { loadNodeConfig, type NodeConfig } from '../config.js';
 import { startFakeGaffer, type FakeGaffer } from '../test-support/fake-gaffer-server.js';
 import { createBareRepo, git, tempDir } from '../test-support/git-repos.js';
 import { startGitHttpServer, type GitHttpServer } from '../test-support/git-http-server.js';
-import { captureStream, processesMentioning, signedInit, waitFor } from '../test-support/helpers.js';
+import { captureStream, processesMentioning, signedCancelInit, signedInit, waitFor } from '../test-support/helpers.js';
 import { checkSandbox } from './check.js';
 
 // A hostile agent, run through the node's real code path inside the real bwrap sandbox. Each case
@@ -286,7 +286,7 @@ describe('the agent sandbox against a hostile agent', () => {
     expect(res.status).toBe(202);
     await waitFor(() => existsSync(join(node.stateDir, 'hanging')), 10_000, 'the agent to hang');
     await waitFor(async () => (await processesMentioning(`hanger-of-${node.stateDir}`)).length === 1, 5000, 'the setsid child');
-    const cancel = await node.agent.app.request(`/tasks/${cancelled.task_id}/cancel`, signedInit(gaffer.signingSecret, ''));
+    const cancel = await node.agent.app.request(`/tasks/${cancelled.task_id}/cancel`, signedCancelInit(gaffer.signingSecret, cancelled.task_id));
     expect(cancel.status).toBe(202);
     expect((await gaffer.waitForReport(cancelled.task_id)).body).toMatchObject({ status: 'failed', error_message: 'cancelled' });
     expect(await processesMentioning(node.stateDir)).toEqual([]);

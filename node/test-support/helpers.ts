@@ -63,10 +63,16 @@ export async function filesContaining(dir: string, needle: string): Promise<stri
   return hits;
 }
 
-/** A request signed the way the server signs it. */
-export function signedInit(secret: string, body: unknown, now?: number): RequestInit {
+/** A request signed the way the server signs it, for `path` (by default `/process-issue`). */
+export function signedInit(secret: string, body: unknown, now?: number, path = '/process-issue'): RequestInit {
   const raw = typeof body === 'string' ? body : JSON.stringify(body);
-  return { method: 'POST', body: raw, headers: { 'content-type': 'application/json', ...signedHeaders(secret, raw, now) } };
+  const headers = { 'content-type': 'application/json', ...signedHeaders(secret, { method: 'POST', path, body: raw }, now) };
+  return { method: 'POST', body: raw, headers };
+}
+
+/** A cancel request for a task, signed the way the server signs it. */
+export function signedCancelInit(secret: string, taskId: string, now?: number): RequestInit {
+  return signedInit(secret, { task_id: taskId }, now, `/tasks/${taskId}/cancel`);
 }
 
 /**

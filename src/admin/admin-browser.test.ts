@@ -67,7 +67,7 @@ describe.runIf(haveChromium)('admin page in Chromium', () => {
   beforeAll(async () => {
     mkdirSync(SCREENSHOTS, { recursive: true });
     h = await createHarness({ env: { ADMIN_EMAIL: ADMIN.email, ADMIN_PASSWORD: ADMIN.password } });
-    await ensureFirstAdmin(h.db.db, h.config.admin!);
+    await ensureFirstAdmin(h.db.db, h.config.admin!, h.config.passwordHashCost);
     server = serve({ fetch: h.app.fetch, port: 0, hostname: '127.0.0.1' });
     await new Promise<void>((resolve) => (server.listening ? resolve() : server.once('listening', () => resolve())));
     base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;

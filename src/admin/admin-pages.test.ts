@@ -31,7 +31,7 @@ describe('admin page over app.request', () => {
   beforeAll(async () => {
     h = await createHarness({ env: { ADMIN_EMAIL: 'first-admin@example.com', ADMIN_PASSWORD: 'first-admin-password' } });
     // The first admin comes from config, as at server start.
-    await ensureFirstAdmin(h.db.db, h.config.admin!);
+    await ensureFirstAdmin(h.db.db, h.config.admin!, h.config.passwordHashCost);
     adminEmail = 'first-admin@example.com';
     admin = await pageLogin(h, adminEmail, 'first-admin-password');
     double = await startNodeDouble();

@@ -21,8 +21,8 @@ describe('admin event stream', () => {
   it('ends once its session is signed out, rather than streaming on', async () => {
     const logger = createLogger({ level: 'silent' });
     const live = createLiveBus(db, logger);
-    const user = await insertUser(db.db, { email: 'stream@example.com', passwordHash: await hashPassword('password-1') });
-    const session = await login(db.db, { email: 'stream@example.com', password: 'password-1' });
+    const user = await insertUser(db.db, { email: 'stream@example.com', passwordHash: await hashPassword('password-1', 10) });
+    const session = await login(db.db, { email: 'stream@example.com', password: 'password-1', hashCost: 10 });
     const app = new Hono<AdminEnv>()
       .use(async (c, next) => {
         c.set('actor', actorOf(user));

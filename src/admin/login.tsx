@@ -4,11 +4,14 @@ import { Hono } from 'hono';
 import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
 import { z } from 'zod';
 import { SESSION_COOKIE, sessionCookie } from '../api/auth.js';
+import { clientAddress } from '../api/client-address.js';
 import { queryParams } from '../api/validate.js';
+import type { Config } from '../config.js';
 import type { Db } from '../db/types.js';
 import { DomainError, isDomainError } from '../domain/errors.js';
 import { sameSecret } from '../domain/tokens.js';
 import { authenticateSession, login, logout } from '../domain/users.js';
+import type { Logger } from '../logger.js';
 import { LANG_COOKIE, LANGS, type T } from './i18n.js';
 import { Page } from './layout.js';
 import { type AdminEnv, CSRF_FIELD, formBody, requireSession, safeNext, setSessionCookie } from './session.js';
@@ -27,10 +30,16 @@ const langQuery = z.object({ next: z.string().max(2000).optional() });
 
 
 /** Sign in, sign out, and the language switcher. */
-export function loginPages(deps: { db: Db; secureCookies: boolean }) {
+export function loginPages(deps: {
+  db: Db;
+  secureCookies: boolean;
+  config: Pick<Config, 'trustProxy' | 'passwordHashCost'>;
+  logger: Logger;
+  now: () => Date;
+}) {
   const { db } = deps;
 
-  const form = (c: Context<AdminEnv>, status: 200 | 401 | 403 | 422, error: string | undefined, email = '') => {
+  const form = (c: Context<AdminEnv>, status: 200 | 401 | 403 | 422 | 429, error: string | undefined, email = '') => {
     const t: T = c.get('t');
     const token = randomBytes(24).toString('base64url');
     setCookie(c, LOGIN_CSRF_COOKIE, token, {
@@ -91,9 +100,23 @@ export function loginPages(deps: { db: Db; secureCookies: boolean }) {
       }
       let session;
       try {
-        session = await login(db, { email: body.email, password: body.password });
+        session = await login(db, {
+          email: body.email,
+          password: body.password,
+          now: deps.now(),
+          address: clientAddress(c, deps.config.trustProxy),
+          hashCost: deps.config.passwordHashCost,
+        });
       } catch (err) {
-        if (isDomainError(err, 'unauthenticated')) return form(c, 401, err.message, body.email);
+        if (isDomainError(err, 'unauthenticated')) {
+          deps.logger.info({ code: err.code, path: c.req.path, reason: err.message }, 'request refused');
+          return form(c, 401, err.message, body.email);
+        }
+        if (isDomainError(err, 'rate_limited')) {
+          deps.logger.info({ code: err.code, path: c.req.path, reason: err.message }, 'request refused');
+          c.header('Retry-After', String(err.details?.retry_after_seconds ?? 1));
+          return form(c, 429, err.message, body.email);
+        }
         throw err;
       }
       deleteCookie(c, LOGIN_CSRF_COOKIE, { path: '/admin/login' });

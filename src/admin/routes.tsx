@@ -73,7 +73,7 @@ export function adminRoutes(deps: AdminDeps) {
     .use(withLang())
     .get('/assets/admin.css', asset('text/css', ADMIN_CSS))
     .get('/assets/admin.js', asset('text/javascript', ADMIN_JS))
-    .route('/', loginPages({ db, secureCookies }))
+    .route('/', loginPages({ db, secureCookies, config: deps.config, logger: deps.logger, now: deps.now }))
     .route('/', signedIn);
 }
 

@@ -11,7 +11,7 @@ const createBody = z.object({
   token: z.string().min(8).max(1000),
   node_id: z.string().uuid().optional(),
   repository_id: z.string().uuid().optional(),
-});
+}).strict();
 
 /** Stored PATs (admins): add, list (last four characters only), delete. */
 export function credentialRoutes(deps: ApiDeps, cipher: CredentialCipher | undefined) {

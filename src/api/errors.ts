@@ -16,6 +16,7 @@ const STATUS: Record<DomainErrorCode, ContentfulStatusCode> = {
   not_configured: 503,
   credential_decrypt_failed: 500,
   payload_too_large: 413,
+  rate_limited: 429,
   upstream_unavailable: 503,
 };
 
@@ -61,6 +62,7 @@ export function createErrorHandler(logger: Logger, html?: HtmlProblemRenderer) {
     const page = html?.(c, problem);
     if (page) return page;
     if (problem.error === 'unauthenticated') c.header('WWW-Authenticate', 'Bearer');
+    if (typeof problem.extra.retry_after_seconds === 'number') c.header('Retry-After', String(problem.extra.retry_after_seconds));
     return c.json({ error: problem.error, detail: problem.detail, ...problem.extra }, problem.status);
   };
 }

@@ -13,7 +13,9 @@ import { jsonBody, queryParams, uuidParam } from './validate.js';
 const startBody = z.object({
   command: z.string().max(10_000).optional(),
   labels: z.array(z.string().min(1).max(64)).max(50).optional(),
-});
+  // A user's request: a misspelt field is refused rather than silently ignored. (Node protocol
+  // bodies stay lenient, so a newer node can talk to an older server.)
+}).strict();
 
 const listQuery = z.object({
   status: z.enum(ISSUE_STATUSES).optional(),

@@ -1,16 +1,20 @@
 import { Hono } from 'hono';
 import { z } from 'zod';
-import type { Db } from '../db/types.js';
 import { DomainError } from '../domain/errors.js';
 import { login, logout } from '../domain/users.js';
 import { bearerToken, requireUser, sessionCookie } from './auth.js';
-import type { ApiEnv } from './env.js';
+import { clientAddress } from './client-address.js';
+import type { ApiDeps, ApiEnv } from './env.js';
 import { parseWith } from './validate.js';
 
-const loginForm = z.object({ username: z.string().min(1, 'required'), password: z.string().min(1, 'required') });
+const loginForm = z.object({ username: z.string().min(1, 'required').max(320), password: z.string().min(1, 'required').max(1000) });
 
-/** `POST /login/access-token` (form `username`, `password`) → `{ access_token, token_type }`. */
-export function loginRoutes(db: Db) {
+/**
+ * `POST /login/access-token` (form `username`, `password`) → `{ access_token, token_type }`;
+ * limited per account and per client address (429 with `Retry-After`).
+ */
+export function loginRoutes(deps: Pick<ApiDeps, 'db' | 'config' | 'tasks'>) {
+  const { db, config } = deps;
   return new Hono<ApiEnv>()
     .post('/login/access-token', async (c) => {
       const type = c.req.header('content-type') ?? '';
@@ -18,7 +22,13 @@ export function loginRoutes(db: Db) {
         throw new DomainError('invalid_input', 'body: send a form (application/x-www-form-urlencoded) with username and password');
       }
       const form = parseWith(loginForm, await c.req.parseBody(), 'form');
-      const session = await login(db, { email: form.username, password: form.password });
+      const session = await login(db, {
+        email: form.username,
+        password: form.password,
+        now: deps.tasks.now(),
+        address: clientAddress(c, config.trustProxy),
+        hashCost: config.passwordHashCost,
+      });
       return c.json({ access_token: session.token, token_type: 'bearer', expires_at: session.expiresAt.toISOString() });
     })
     .post('/logout', requireUser(db), async (c) => {

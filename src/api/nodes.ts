@@ -1,4 +1,5 @@
 import { Hono } from 'hono';
+import { assertNodeUrlAllowed } from '../domain/node-url.js';
 import { getNode } from '../domain/reads.js';
 import { DomainError } from '../domain/errors.js';
 import {
@@ -30,6 +31,7 @@ export function nodeRoutes(deps: ApiDeps) {
   return new Hono<ApiEnv>()
     .post('/nodes/register', async (c) => {
       const body = await jsonBody(c, registerNodeRequest);
+      assertNodeUrlAllowed(body.url, config.allowInsecureNodeUrls);
       const creds = await registerNode(db, {
         registrationToken: config.nodeRegistrationToken,
         presented: bearerToken(c),
@@ -72,6 +74,7 @@ export function nodeRoutes(deps: ApiDeps) {
     .get('/nodes', requireAdmin(db), async (c) => c.json({ data: await listNodes(db, onlineSince()) }))
     .post('/nodes', requireAdmin(db), async (c) => {
       const body = await jsonBody(c, registerNodeRequest);
+      assertNodeUrlAllowed(body.url, config.allowInsecureNodeUrls);
       const creds = await addNode(db, body);
       return c.json(
         { ...toNodePublic(creds.node, 0, onlineSince()), node_token: creds.token, signing_secret: creds.signingSecret },
@@ -80,6 +83,7 @@ export function nodeRoutes(deps: ApiDeps) {
     })
     .patch('/nodes/:id', requireAdmin(db), async (c) => {
       const body = await jsonBody(c, editBody);
+      if (body.url !== undefined) assertNodeUrlAllowed(body.url, config.allowInsecureNodeUrls);
       const node = await editNode(db, uuidParam(c, 'id', 'node'), body);
       deps.scheduler.kick();
       return c.json(toNodePublic(node, 0, onlineSince()));

@@ -16,15 +16,15 @@ const createRepo = z.object({
     .url({ protocol: /^(https?|file)$/ })
     .refine((u) => !/^[a-z]+:\/\/[^/]*@/i.test(u), 'must not carry a user name or password; add a PAT instead'),
   default_branch: z.string().min(1).max(255).default('main'),
-});
+}).strict();
 
 const createIssueBody = z.object({
   number: z.number().int().positive(),
   title: z.string().min(1).max(1000),
   body: z.string().max(65_536).default(''),
   owner_id: z.string().uuid().nullish(),
-  labels: z.array(z.string()).max(100).default([]),
-});
+  labels: z.array(z.string().min(1).max(255)).max(100).default([]),
+}).strict();
 
 function toRepositoryPublic(r: RepositoryRow) {
   return {

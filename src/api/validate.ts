@@ -1,15 +1,42 @@
 import type { Context } from 'hono';
 import type { z } from 'zod';
 import { DomainError } from '../domain/errors.js';
+import { storableDeep } from '../protocol/text.js';
 import { describeZodError } from './errors.js';
+
+/** Deepest nesting of arrays and objects a JSON body may have; no body of this API needs more than a few. */
+export const MAX_JSON_DEPTH = 32;
+
+/** How deep a JSON text nests, counted without parsing it, stopping once past `limit`. */
+function jsonDepth(text: string, limit: number): number {
+  let depth = 0;
+  let max = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const ch = text.charCodeAt(i);
+    if (inString) {
+      if (ch === 0x5c) i++; // backslash: skip the escaped character
+      else if (ch === 0x22) inString = false;
+    } else if (ch === 0x22) inString = true;
+    else if (ch === 0x5b || ch === 0x7b) {
+      if (++depth > max) max = depth;
+      if (max > limit) return max;
+    } else if (ch === 0x5d || ch === 0x7d) depth--;
+  }
+  return max;
+}
 
 /** Parses a JSON body with a zod schema; a bad body is a 422 naming each field. */
 export async function jsonBody<S extends z.ZodType>(c: Context, schema: S): Promise<z.infer<S>> {
   let raw: unknown;
   try {
     const text = await c.req.text();
+    if (jsonDepth(text, MAX_JSON_DEPTH) > MAX_JSON_DEPTH) {
+      throw new DomainError('invalid_input', `body: nested deeper than ${MAX_JSON_DEPTH} levels`);
+    }
     raw = text.trim() === '' ? {} : JSON.parse(text);
   } catch (cause) {
+    if (cause instanceof DomainError) throw cause;
     throw new DomainError('invalid_input', 'body: not valid JSON', { cause });
   }
   return parseWith(schema, raw, 'body');
@@ -20,9 +47,13 @@ export function queryParams<S extends z.ZodType>(c: Context, schema: S): z.infer
   return parseWith(schema, c.req.query(), 'query');
 }
 
-/** Parses a value with a zod schema, turning failure into a typed `invalid_input` error. */
+/**
+ * Parses a value with a zod schema, turning failure into a typed `invalid_input` error. Every
+ * string in it is made storable first (NUL and lone surrogates become U+FFFD), so no stranger's
+ * text can make a query fail.
+ */
 export function parseWith<S extends z.ZodType>(schema: S, value: unknown, _where: string): z.infer<S> {
-  const parsed = schema.safeParse(value);
+  const parsed = schema.safeParse(storableDeep(value, MAX_JSON_DEPTH + 1));
   if (!parsed.success) throw new DomainError('invalid_input', describeZodError(parsed.error));
   return parsed.data;
 }

@@ -201,6 +201,12 @@ export const tasks = pgTable(
     failureKind: text('failure_kind'),
     prNumber: integer('pr_number'),
     prUrl: text('pr_url'),
+    /**
+     * Set, under the task's row lock, by a success report about to open the pull request: until
+     * then nothing else ends the task, so no PR is opened for a task that has ended. A lease, so a
+     * server that dies mid-report does not hold the task forever.
+     */
+    reportClaimedUntil: timestamp('report_claimed_until', { withTimezone: true }),
     ...timestamps,
     startedAt: timestamp('started_at', { withTimezone: true }),
     completedAt: timestamp('completed_at', { withTimezone: true }),
@@ -220,13 +226,18 @@ export const tasks = pgTable(
   ],
 );
 
-export const webhookDeliveries = pgTable('webhook_deliveries', {
-  /** GitHub's X-GitHub-Delivery; a redelivery carries the same id. */
-  deliveryId: text('delivery_id').primaryKey(),
-  event: text('event').notNull(),
-  action: text('action'),
-  receivedAt: timestamp('received_at', { withTimezone: true }).notNull().defaultNow(),
-});
+export const webhookDeliveries = pgTable(
+  'webhook_deliveries',
+  {
+    /** GitHub's X-GitHub-Delivery; a redelivery carries the same id. */
+    deliveryId: text('delivery_id').primaryKey(),
+    event: text('event').notNull(),
+    action: text('action'),
+    receivedAt: timestamp('received_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  // Retention prunes the oldest first.
+  (t) => [index('webhook_deliveries_received_idx').on(t.receivedAt)],
+);
 
 export const taskLogChunks = pgTable(
   'task_log_chunks',
@@ -242,7 +253,11 @@ export const taskLogChunks = pgTable(
     content: text('content').notNull(),
     createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
   },
-  (t) => [uniqueIndex('task_log_chunks_task_offset_uq').on(t.taskId, t.offset)],
+  (t) => [
+    uniqueIndex('task_log_chunks_task_offset_uq').on(t.taskId, t.offset),
+    // Retention prunes the oldest first.
+    index('task_log_chunks_created_idx').on(t.createdAt),
+  ],
 );
 
 /**
@@ -270,6 +285,20 @@ export const taskTokens = pgTable(
   (t) => [index('task_tokens_task_idx').on(t.taskId), index('task_tokens_expires_idx').on(t.expiresAt)],
 );
 
+/**
+ * Failed and in-flight sign-in attempts per account and per client address, kept in the database
+ * so every server replica sharing it enforces the same limit.
+ */
+export const loginThrottles = pgTable('login_throttles', {
+  /** `account:<email>` or `ip:<address>`. */
+  key: text('key').primaryKey(),
+  /** Attempts not known to have succeeded, since the last quiet spell. */
+  failures: integer('failures').notNull().default(0),
+  /** No attempt is taken before this; null when not locked. */
+  lockedUntil: timestamp('locked_until', { withTimezone: true }),
+  updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+});
+
 export type SessionRow = typeof sessions.$inferSelect;
 export type UserRow = typeof users.$inferSelect;
 export type RepositoryRow = typeof repositories.$inferSelect;
@@ -279,3 +308,4 @@ export type CredentialRow = typeof credentials.$inferSelect;
 export type TaskRow = typeof tasks.$inferSelect;
 export type TaskLogChunkRow = typeof taskLogChunks.$inferSelect;
 export type TaskTokenRow = typeof taskTokens.$inferSelect;
+export type LoginThrottleRow = typeof loginThrottles.$inferSelect;

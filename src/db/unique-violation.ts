@@ -18,3 +18,12 @@ export function isUniqueViolation(err: unknown, constraint?: string): boolean {
   }
   return false;
 }
+
+/**
+ * Whether the database refused a value itself (SQLSTATE class 22, "data exception": a NUL in
+ * text, an invalid byte sequence, a number out of range), as opposed to the query or the server
+ * failing. Such a write fails the same way every time, so it is the caller's input to refuse.
+ */
+export function isDataException(err: unknown): boolean {
+  return pgErrorCode(err)?.startsWith('22') ?? false;
+}

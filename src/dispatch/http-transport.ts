@@ -45,11 +45,13 @@ export function createHttpTransport(options: HttpTransportOptions): NodeTranspor
 
   async function post(node: NodeRow, path: string, payload: unknown): Promise<DeliveryResult> {
     const raw = JSON.stringify(payload);
+    // The signature covers the agent-relative path, so a captured request cannot be moved to another route.
+    const signed = { method: 'POST', path: `/${path}`, body: raw };
     try {
       const res = await request(endpoint(node, path), {
         method: 'POST',
         dispatcher: agent,
-        headers: { 'content-type': 'application/json', ...signedHeaders(node.signingSecret, raw) },
+        headers: { 'content-type': 'application/json', ...signedHeaders(node.signingSecret, signed) },
         body: raw,
       });
       const text = await res.body.text();

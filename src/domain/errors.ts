@@ -10,6 +10,8 @@ export type DomainErrorCode =
   | 'credential_decrypt_failed'
   | 'stale_attempt'
   | 'payload_too_large'
+  /** Too many attempts (sign-in); `details.retry_after_seconds` says how long to wait. */
+  | 'rate_limited'
   /** GitHub or another service we depend on failed in a way worth retrying. */
   | 'upstream_unavailable';
 

@@ -13,6 +13,7 @@ import {
 } from '../db/queries/github-sync.js';
 import type { IssueRow, RepositoryRow } from '../db/schema.js';
 import type { DbOrTx } from '../db/types.js';
+import { storableText } from '../protocol/text.js';
 import { moveIssue } from './issues.js';
 
 /** A repository as GitHub describes it, reduced to what Gaffer keeps. */
@@ -86,10 +87,11 @@ export async function syncIssue(db: DbOrTx, repository: RepositoryRow, issue: Gi
     repositoryId: repository.id,
     githubId: issue.githubId,
     number: issue.number,
-    title: issue.title,
-    body: issue.body,
-    authorLogin: issue.authorLogin,
-    labels: issue.labels,
+    // Issue text is a stranger's: a NUL in it would make the write fail, and the sync with it.
+    title: storableText(issue.title),
+    body: storableText(issue.body),
+    authorLogin: issue.authorLogin === null ? null : storableText(issue.authorLogin),
+    labels: issue.labels.map(storableText),
     githubState: issue.state,
   });
 }

@@ -1,31 +1,60 @@
 import { randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
 
-const N = 16384;
+/** log2 of scrypt's N for new hashes in production: 2^17, as OWASP recommends for scrypt. */
+export const DEFAULT_HASH_COST = 17;
+/** Hashes with a larger N than this are refused rather than computed (a corrupt row must not take 1 GiB). */
+const MAX_HASH_COST = 20;
 const R = 8;
 const P = 1;
 const KEYLEN = 32;
 
 function derive(password: string, salt: Buffer, n: number, r: number, p: number): Promise<Buffer> {
+  // scrypt needs 128·N·r bytes; Node's default cap (32 MiB) is below what N = 2^17 takes.
+  const maxmem = 256 * n * r;
   return new Promise((resolve, reject) =>
-    scrypt(password, salt, KEYLEN, { N: n, r, p, maxmem: 64 * 1024 * 1024 }, (err, key) =>
-      err ? reject(err) : resolve(key),
-    ),
+    scrypt(password, salt, KEYLEN, { N: n, r, p, maxmem }, (err, key) => (err ? reject(err) : resolve(key))),
   );
 }
 
-/** Hashes a password with scrypt; the parameters travel in the hash so they can be raised later. */
-export async function hashPassword(password: string): Promise<string> {
+/**
+ * Hashes a password with scrypt at N = 2^cost; the parameters travel in the hash, so a later, higher
+ * cost can tell an old hash ({@link hashCost}) and upgrade it at the next sign-in.
+ */
+export async function hashPassword(password: string, cost = DEFAULT_HASH_COST): Promise<string> {
+  const n = 2 ** cost;
   const salt = randomBytes(16);
-  const key = await derive(password, salt, N, R, P);
-  return `scrypt$${N}$${R}$${P}$${salt.toString('base64')}$${key.toString('base64')}`;
+  const key = await derive(password, salt, n, R, P);
+  return `scrypt$${n}$${R}$${P}$${salt.toString('base64')}$${key.toString('base64')}`;
+}
+
+type Parsed = { n: number; r: number; p: number; salt: Buffer; key: Buffer };
+
+function parseHash(hash: string): Parsed | undefined {
+  const parts = hash.split('$');
+  if (parts.length !== 6 || parts[0] !== 'scrypt') return undefined;
+  const [, n, r, p, salt, key] = parts as [string, string, string, string, string, string];
+  const parsed = { n: Number(n), r: Number(r), p: Number(p), salt: Buffer.from(salt, 'base64'), key: Buffer.from(key, 'base64') };
+  const powerOfTwo = Number.isSafeInteger(parsed.n) && parsed.n > 1 && (parsed.n & (parsed.n - 1)) === 0;
+  if (!powerOfTwo || parsed.n > 2 ** MAX_HASH_COST || parsed.r !== R || parsed.p !== P) return undefined;
+  return parsed;
+}
+
+/** log2 of N a hash was made with; undefined for a hash this module cannot read. */
+export function hashCost(hash: string): number | undefined {
+  const parsed = parseHash(hash);
+  return parsed ? Math.log2(parsed.n) : undefined;
+}
+
+/** Whether a hash was made with less work than `cost` asks for, and should be made again. */
+export function needsRehash(hash: string, cost = DEFAULT_HASH_COST): boolean {
+  const current = hashCost(hash);
+  return current === undefined || current < cost;
 }
 
 /** Checks a password against a hash from {@link hashPassword}, in constant time. */
 export async function verifyPassword(password: string, hash: string): Promise<boolean> {
-  const parts = hash.split('$');
-  if (parts.length !== 6 || parts[0] !== 'scrypt') return false;
-  const [, n, r, p, salt, key] = parts as [string, string, string, string, string, string];
-  const expected = Buffer.from(key, 'base64');
-  const actual = await derive(password, Buffer.from(salt, 'base64'), Number(n), Number(r), Number(p));
-  return actual.length === expected.length && timingSafeEqual(actual, expected);
+  const parsed = parseHash(hash);
+  if (!parsed) return false;
+  const actual = await derive(password, parsed.salt, parsed.n, parsed.r, parsed.p);
+  return actual.length === parsed.key.length && timingSafeEqual(actual, parsed.key);
 }

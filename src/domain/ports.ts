@@ -34,6 +34,8 @@ export type PullRequests = {
     task: TaskRow;
     branch: string;
   }) => Promise<{ number: number; url: string }>;
+  /** Closes a pull request, first commenting why; closing one already closed changes nothing. */
+  closePullRequest: (params: { repository: RepositoryRow; number: number; comment: string }) => Promise<void>;
 };
 
 /** What happened to a task, for GitHub status comments and live pages. */

@@ -32,9 +32,28 @@ describe('status comment', () => {
 
   it("shows the agent's reason short, with no @mention that would notify anyone", () => {
     const body = render(task({ failureKind: 'agent_failed', errorMessage: `agent exited 3: ask @octocat ${'x'.repeat(500)}` }));
-    expect(body).toContain('Failed: agent exited 3: ask @\u200boctocat');
+    expect(body).toContain('Failed: `agent exited 3: ask @\u200boctocat');
     expect(body).not.toMatch(/@octocat/);
     expect(body).toContain('x…');
     expect(body.length).toBeLessThan(600);
+  });
+
+  it('shows a node\'s or GitHub\'s error text in a code span, so its links and images do nothing', () => {
+    const hostile = [
+      'failed ![pixel](https://evil.example/track.png) see [fix](https://evil.example/phish)',
+      'broke out `](https://evil.example) <img src=x onerror=alert(1)>',
+      'line one\n\n# Heading\n<details>![x](https://evil.example/y.png)',
+      '``` fenced ```',
+    ];
+    for (const errorMessage of hostile) {
+      const body = render(task({ failureKind: 'agent_failed', errorMessage }));
+      const line = body.split('\n')[1]!;
+      // One line, and the reason is a single code span: nothing after "Failed: " is outside backticks but the fixed text.
+      const match = line.match(/^\*\*Gaffer\*\* — ❌ Failed: `([^`]*)` Comment `\/start` to try again\.$/);
+      expect(match, line).not.toBeNull();
+      expect(body.split('\n')).toHaveLength(4);
+    }
+    const pr = render(task({ failureKind: 'pull_request_failed', errorMessage: 'could not open the pull request: Validation Failed [x](https://evil.example)' }));
+    expect(pr).toContain('Failed: `could not open the pull request: Validation Failed [x](https://evil.example)`');
   });
 });

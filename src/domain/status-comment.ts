@@ -26,14 +26,26 @@ const INFRA_REASON: Record<string, string> = {
   credential_unavailable: 'no git credential is configured for this repository',
 };
 
-/** What a failure says on GitHub: a plain reason, or the agent's own, short and mentioning nobody. */
+/**
+ * Text shown literally, as a Markdown code span: no link, image, emphasis, HTML or mention inside
+ * it takes effect. Backticks and line breaks, which could end the span, are replaced first.
+ */
+export function codeSpan(text: string): string {
+  const flat = text.replace(/[\r\n]+/g, ' ').replace(/`/g, "'").trim();
+  return `\`${flat === '' ? ' ' : flat}\``;
+}
+
+/**
+ * What a failure says on GitHub: a plain reason, or the node's (or GitHub's) own, short, in a code
+ * span: the text is a stranger's, and must not put links or images in a public comment.
+ */
 function publicReason(task: Pick<TaskRow, 'failureKind' | 'errorMessage'>): string {
   const plain = task.failureKind ? INFRA_REASON[task.failureKind] : undefined;
   if (plain) return plain;
-  const text = inline(task.errorMessage ?? 'unknown error');
+  const text = (task.errorMessage ?? '').trim() || 'unknown error';
   const short = text.length > 300 ? `${text.slice(0, 300)}…` : text;
-  // A zero-width space after @ keeps "@someone" in agent output from notifying anyone.
-  return short.replace(/@/g, '@\u200b');
+  // A zero-width space after @ keeps "@someone" from notifying anyone, even were the span broken.
+  return codeSpan(short.replace(/@/g, '@\u200b'));
 }
 
 /**

@@ -1,7 +1,9 @@
 import { getTask } from '../db/queries/tasks.js';
 import { insertLogChunk, logEnd, readLogChunks } from '../db/queries/task-logs.js';
 import type { Db } from '../db/types.js';
+import { isDataException } from '../db/unique-violation.js';
 import type { LogChunkResponse } from '../protocol/node-api.js';
+import { storableText } from '../protocol/text.js';
 import { DomainError } from './errors.js';
 
 const TRUNCATION_NOTE = '\n[gaffer: log truncated at the per-task limit]\n';
@@ -9,9 +11,23 @@ const TRUNCATION_NOTE = '\n[gaffer: log truncated at the per-task limit]\n';
 /**
  * Appends a chunk at a byte offset. The answer is always the server's offset, so a node that
  * sent past a gap resends from there, and a resent chunk that overlaps is trimmed, not doubled.
- * The log stops at `maxBytes` with one note.
+ * The log stops at `maxBytes` with one note. Characters Postgres refuses (NUL) are replaced; a
+ * chunk the database still refuses is an `invalid_input` error (422), which a node does not resend.
  */
 export async function appendTaskLog(
+  db: Db,
+  params: { taskId: string; nodeId: string; offset: number; content: string; maxBytes: number },
+): Promise<LogChunkResponse> {
+  try {
+    return await appendCleanChunk(db, { ...params, content: storableText(params.content) });
+  } catch (err) {
+    if (!isDataException(err)) throw err;
+    // The cause is not kept: it would carry the chunk's content into the log.
+    throw new DomainError('invalid_input', 'content: the database refused this chunk\'s text');
+  }
+}
+
+async function appendCleanChunk(
   db: Db,
   params: { taskId: string; nodeId: string; offset: number; content: string; maxBytes: number },
 ): Promise<LogChunkResponse> {

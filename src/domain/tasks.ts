@@ -7,6 +7,7 @@ import {
   nextAttemptNumber,
   queuePosition,
   recentInfraFailures,
+  setReportClaim,
 } from '../db/queries/tasks.js';
 import type { IssueRow, TaskRow } from '../db/schema.js';
 import type { Db, DbOrTx } from '../db/types.js';
@@ -199,7 +200,18 @@ export async function startIssue(
 /** How ending a task went. */
 export type EndResult =
   | { kind: 'ended'; task: TaskRow; requeued: TaskRow | undefined }
-  | { kind: 'not_active'; task: TaskRow | undefined };
+  | { kind: 'not_active'; task: TaskRow | undefined }
+  /** A success report holds the task while it opens the pull request; try again after. */
+  | { kind: 'claimed'; task: TaskRow };
+
+/**
+ * How long a success report holds its task while GitHub opens the pull request. A lease, so a
+ * server that dies mid-report frees the task for the sweeper after this long.
+ */
+export const REPORT_CLAIM_MS = 2 * 60_000;
+
+const isActive = (status: TaskRow['status']) => status === 'pending' || status === 'running';
+const claimHeld = (task: TaskRow, now: Date) => task.reportClaimedUntil !== null && task.reportClaimedUntil > now;
 
 /**
  * Fails an active task, moving the issue to `terminated`, or, for infrastructure failures
@@ -207,17 +219,18 @@ export type EndResult =
  */
 export async function failTask(
   deps: Pick<TaskDeps, 'db' | 'now' | 'settings' | 'onEvent' | 'logger' | 'taskTokens'>,
-  params: { taskId: string; kind: FailureKind; message: string; nodeId?: string },
+  params: { taskId: string; kind: FailureKind; message: string; nodeId?: string; /** The report holding the claim fails its own task. */ overrideClaim?: boolean },
 ): Promise<EndResult> {
   const result = await deps.db.transaction(async (tx): Promise<EndResult> => {
     const task = await getTask(tx, params.taskId, { forUpdate: true });
     if (!task || (task.status !== 'pending' && task.status !== 'running')) return { kind: 'not_active', task };
     if (params.nodeId !== undefined && task.nodeId !== params.nodeId) return { kind: 'not_active', task };
+    if (!params.overrideClaim && claimHeld(task, deps.now())) return { kind: 'claimed', task };
     const to = expectTransition(`task ${task.id}`, taskTransition(task.status, 'fail'));
     const failed = await compareAndSetTask(tx, {
       id: task.id,
       from: task.status,
-      set: { status: to, errorMessage: params.message, failureKind: params.kind, completedAt: deps.now() },
+      set: { status: to, errorMessage: params.message, failureKind: params.kind, completedAt: deps.now(), reportClaimedUntil: null },
     });
     if (!failed) return { kind: 'not_active', task };
     const infra = (INFRA_FAILURES as readonly string[]).includes(params.kind);
@@ -271,6 +284,9 @@ export async function cancelTask(
     throw new DomainError('forbidden', 'only an admin or the issue owner may cancel this task');
   }
   const result = await failTask(deps, { taskId: params.taskId, kind: 'cancelled', message: 'cancelled' });
+  if (result.kind === 'claimed') {
+    throw new DomainError('illegal_transition', 'the task has finished and its pull request is being opened: it can no longer be cancelled');
+  }
   if (result.kind !== 'ended') {
     throw new DomainError('illegal_transition', `task is ${ctx.task.status}: only pending or running tasks can be cancelled`);
   }
@@ -335,6 +351,21 @@ export async function reportBranch(
   }
 
   if (!report.branch_name) throw new DomainError('invalid_input', 'branch_name: required when status is success');
+  // Claim the task under its lock before GitHub is called: while the claim holds, nothing else
+  // ends it (cancel, timeout, node lost), so no pull request is opened for a task that has ended.
+  const claimedAt = deps.now();
+  const claim = await deps.db.transaction(async (tx) => {
+    const current = await getTask(tx, task.id, { forUpdate: true });
+    if (!current || current.nodeId !== params.nodeId || !isActive(current.status)) return 'ended' as const;
+    if (claimHeld(current, claimedAt)) return 'busy' as const;
+    await setReportClaim(tx, task.id, new Date(claimedAt.getTime() + REPORT_CLAIM_MS));
+    return 'claimed' as const;
+  });
+  if (claim === 'ended') throw new DomainError('stale_attempt', `task ${task.id} is no longer current`);
+  if (claim === 'busy') {
+    throw new DomainError('upstream_unavailable', `another report for task ${task.id} is opening its pull request; try again shortly`);
+  }
+
   let pr: { number: number; url: string } | undefined;
   if (deps.pullRequests && ctx.repository.installationId !== null) {
     try {
@@ -345,9 +376,12 @@ export async function reportBranch(
         branch: report.branch_name,
       });
     } catch (err) {
-      if (isDomainError(err, 'upstream_unavailable')) throw err;
+      if (isDomainError(err, 'upstream_unavailable')) {
+        await setReportClaim(deps.db, task.id, null);
+        throw err;
+      }
       const message = `could not open the pull request: ${(err as Error).message}`;
-      const r = await failTask(deps, { taskId: task.id, kind: 'pull_request_failed', message, nodeId: params.nodeId });
+      const r = await failTask(deps, { taskId: task.id, kind: 'pull_request_failed', message, nodeId: params.nodeId, overrideClaim: true });
       if (r.kind !== 'ended') throw new DomainError('stale_attempt', `task ${task.id} is no longer current`);
       return { kind: 'recorded', task: r.task };
     }
@@ -355,9 +389,7 @@ export async function reportBranch(
 
   const done = await deps.db.transaction(async (tx) => {
     const current = await getTask(tx, task.id, { forUpdate: true });
-    if (!current || current.nodeId !== params.nodeId || (current.status !== 'running' && current.status !== 'pending')) {
-      return undefined;
-    }
+    if (!current || current.nodeId !== params.nodeId || !isActive(current.status)) return undefined;
     // A node may report before the server recorded its 202: accept, then succeed.
     const from = current.status === 'pending' ? expectTransition(`task ${task.id}`, taskTransition('pending', 'accept')) : current.status;
     const to = expectTransition(`task ${task.id}`, taskTransition(from, 'succeed'));
@@ -373,12 +405,14 @@ export async function reportBranch(
         startedAt: current.startedAt ?? now,
         prNumber: pr?.number ?? null,
         prUrl: pr?.url ?? null,
+        reportClaimedUntil: null,
       },
     });
     if (!row) return undefined;
     await moveIssue(tx, task.issueId, 'succeed');
     return row;
   });
+  if (!done && pr) await closeLostPullRequest(deps, { ctx, taskId: task.id, pr });
   if (!done) throw new DomainError('stale_attempt', `task ${task.id} is no longer current`);
   // The branch is pushed and reported: the node needs the token no longer.
   await deps.taskTokens.revokeForTask(task.id);
@@ -386,4 +420,24 @@ export async function reportBranch(
   emit(deps, 'succeeded', done);
   if (pr) emit(deps, 'pr_opened', done);
   return { kind: 'recorded', task: done };
+}
+
+/**
+ * The task ended while its pull request was being opened (the claim ran out first): the pull
+ * request belongs to nothing, so it is closed, with a comment saying why. Failing to close it
+ * is logged, not thrown: the report is refused as stale either way.
+ */
+async function closeLostPullRequest(
+  deps: TaskDeps,
+  params: { ctx: NonNullable<Awaited<ReturnType<typeof getTaskContext>>>; taskId: string; pr: { number: number; url: string } },
+): Promise<void> {
+  const current = await getTask(deps.db, params.taskId);
+  const why = current?.status === 'failed' ? `it ended as failed (${current.failureKind ?? 'unknown'})` : 'it is no longer current';
+  const comment = `Gaffer closed this pull request: task ${params.taskId} for #${params.ctx.issue.number} had ended before its report was recorded; ${why}. Comment \`/start\` on the issue to try again.`;
+  try {
+    await deps.pullRequests?.closePullRequest({ repository: params.ctx.repository, number: params.pr.number, comment });
+    deps.logger.warn({ taskId: params.taskId, pr: params.pr.number }, 'closed a pull request opened for a task that had ended');
+  } catch (err) {
+    deps.logger.error({ err, taskId: params.taskId, pr: params.pr.number }, 'could not close a pull request opened for a task that had ended');
+  }
 }

@@ -1,9 +1,10 @@
-import { findUserByEmail, upsertAdmin } from '../db/queries/users.js';
+import { findUserByEmail, setPasswordHash, upsertAdmin } from '../db/queries/users.js';
 import { deleteSession, findSessionUser, insertSession } from '../db/queries/sessions.js';
 import type { UserRow } from '../db/schema.js';
 import type { DbOrTx } from '../db/types.js';
 import { DomainError } from './errors.js';
-import { hashPassword, verifyPassword } from './passwords.js';
+import { reserveLoginAttempt } from './login-throttle.js';
+import { DEFAULT_HASH_COST, hashPassword, needsRehash, verifyPassword } from './passwords.js';
 import { generateToken, hashToken } from './tokens.js';
 
 /** A signed-in person, as the rest of the domain sees them. */
@@ -16,23 +17,46 @@ export function actorOf(user: UserRow): Actor {
 export const SESSION_TTL_MS = 8 * 24 * 60 * 60 * 1000;
 
 /** Creates the configured first admin, or promotes an existing user of that email. */
-export async function ensureFirstAdmin(db: DbOrTx, admin: { email: string; password: string }): Promise<UserRow> {
+export async function ensureFirstAdmin(
+  db: DbOrTx,
+  admin: { email: string; password: string },
+  hashCost = DEFAULT_HASH_COST,
+): Promise<UserRow> {
   const existing = await findUserByEmail(db, admin.email);
   if (existing?.isAdmin) return existing;
-  return upsertAdmin(db, { email: admin.email, passwordHash: await hashPassword(admin.password) });
+  return upsertAdmin(db, { email: admin.email, passwordHash: await hashPassword(admin.password, hashCost) });
 }
 
-/** Checks email and password and opens a session; the same refusal for either being wrong. */
+/** A throwaway hash per cost, verified when the user is unknown, so timing does not reveal accounts. */
+const dummyHashes = new Map<number, Promise<string>>();
+function dummyHash(cost: number): Promise<string> {
+  let hash = dummyHashes.get(cost);
+  if (!hash) {
+    hash = hashPassword('not a password anyone has', cost);
+    dummyHashes.set(cost, hash);
+  }
+  return hash;
+}
+
+/**
+ * Checks email and password and opens a session; the same refusal for either being wrong. Each
+ * attempt is first counted against the account and the client address (`rate_limited` once over
+ * the limit, before any hashing). A hash made at a lower cost than `hashCost` is upgraded.
+ */
 export async function login(
   db: DbOrTx,
-  params: { email: string; password: string; now?: Date },
+  params: { email: string; password: string; now?: Date; address?: string | undefined; hashCost?: number },
 ): Promise<{ token: string; user: UserRow; expiresAt: Date }> {
+  const now = params.now ?? new Date();
+  const cost = params.hashCost ?? DEFAULT_HASH_COST;
+  const attempt = await reserveLoginAttempt(db, { email: params.email, address: params.address, now });
   const user = await findUserByEmail(db, params.email);
-  // Verify against a throwaway hash when the user is unknown, so timing does not reveal accounts.
-  const ok = await verifyPassword(params.password, user?.passwordHash ?? DUMMY_HASH);
+  const ok = await verifyPassword(params.password, user?.passwordHash ?? (await dummyHash(cost)));
   if (!user || !ok || !user.isActive) throw new DomainError('unauthenticated', 'incorrect email or password');
+  await attempt.succeeded(db);
+  if (needsRehash(user.passwordHash, cost)) await setPasswordHash(db, user.id, await hashPassword(params.password, cost));
   const token = generateToken('gfs');
-  const expiresAt = new Date((params.now ?? new Date()).getTime() + SESSION_TTL_MS);
+  const expiresAt = new Date(now.getTime() + SESSION_TTL_MS);
   await insertSession(db, { userId: user.id, tokenHash: hashToken(token), expiresAt });
   return { token, user, expiresAt };
 }
@@ -47,6 +71,3 @@ export async function authenticateSession(db: DbOrTx, token: string, now = new D
 export async function logout(db: DbOrTx, token: string): Promise<void> {
   await deleteSession(db, hashToken(token));
 }
-
-const DUMMY_HASH =
-  'scrypt$16384$8$1$AAAAAAAAAAAAAAAAAAAAAA==$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=';

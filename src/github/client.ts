@@ -142,5 +142,18 @@ export function createPullRequests(probot: Probot, publicUrl: string): PullReque
         throw classifyGitHubError(err, `opening the pull request for ${branch}`);
       }
     },
+    closePullRequest: async ({ repository, number, comment }) => {
+      if (repository.installationId === null) throw new Error(`${repository.fullName} has no installation`);
+      const octokit = await probot.auth(repository.installationId);
+      const [owner, repo] = repository.fullName.split('/') as [string, string];
+      try {
+        const { data: pr } = await octokit.rest.pulls.get({ owner, repo, pull_number: number });
+        if (pr.state === 'closed') return;
+        await octokit.rest.issues.createComment({ owner, repo, issue_number: number, body: comment });
+        await octokit.rest.pulls.update({ owner, repo, pull_number: number, state: 'closed' });
+      } catch (err) {
+        throw classifyGitHubError(err, `closing pull request #${number}`);
+      }
+    },
   };
 }

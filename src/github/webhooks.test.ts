@@ -644,7 +644,7 @@ describe('pull requests from reported branches', () => {
     expect(res.status).toBe(200);
     await h.settle();
     expect(await getIssueByGithubId(h.db.db, issue.githubId!)).toMatchObject({ status: 'terminated' });
-    expect(statusBodies.at(-1)).toContain('Failed: no changes');
+    expect(statusBodies.at(-1)).toContain('Failed: `no changes');
 
     // `/start` on the terminated issue restarts it: a second attempt, dispatched again.
     const restart = commentEvent('/start');

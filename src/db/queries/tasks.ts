@@ -74,6 +74,11 @@ export async function compareAndSetTask(
   return row;
 }
 
+/** Sets or clears the lease a success report holds its task by while the pull request is opened. */
+export async function setReportClaim(db: DbOrTx, id: string, until: Date | null): Promise<void> {
+  await db.update(tasks).set({ reportClaimedUntil: until, updatedAt: new Date() }).where(eq(tasks.id, id));
+}
+
 /**
  * Queued tasks due for dispatch, oldest first, locked and skipping those another dispatcher
  * holds. `afterId` walks the queue past tasks that cannot be placed yet; the comparison runs in

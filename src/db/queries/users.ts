@@ -32,3 +32,8 @@ export async function upsertAdmin(db: DbOrTx, params: { email: string; passwordH
     .returning();
   return row!;
 }
+
+/** Replaces a user's password hash (an upgrade to a higher cost, at sign-in). */
+export async function setPasswordHash(db: DbOrTx, id: string, passwordHash: string): Promise<void> {
+  await db.update(users).set({ passwordHash, updatedAt: new Date() }).where(eq(users.id, id));
+}
