@@ -10,6 +10,7 @@ import { loginRoutes } from './api/login.js';
 import { metricsRoutes } from './api/metrics.js';
 import { nodeRoutes } from './api/nodes.js';
 import { openApiRoutes } from './api/openapi.js';
+import { registrationTokenRoutes } from './api/registration-tokens.js';
 import { repositoryRoutes } from './api/repositories.js';
 import { taskRoutes } from './api/tasks.js';
 import type { Config } from './config.js';
@@ -45,6 +46,7 @@ export function createApp(deps: AppDeps) {
     .route('/', issueRoutes(api))
     .route('/', taskRoutes(api))
     .route('/', nodeRoutes(api))
+    .route('/', registrationTokenRoutes(api))
     .route('/', repositoryRoutes(api))
     .route('/', credentialRoutes(api, deps.services.cipher))
     .route('/', openApiRoutes());

@@ -4,15 +4,18 @@ import type { NodeDouble } from './node-double.js';
 
 export const PAT = 'ghp_' + 'S3cr3tT0kenValue'.repeat(3);
 
-/** Registers a node double with the server; returns its id and token. */
+/**
+ * Registers a node double with the server; returns its id and token. `bearer` defaults to the
+ * bootstrap token; a registered node passes its own token to register again.
+ */
 export async function registerDouble(
   h: Harness,
   double: NodeDouble,
-  opts: { name: string; labels?: string[]; capacity?: number },
+  opts: { name: string; labels?: string[]; capacity?: number; bearer?: string },
 ): Promise<{ id: string; token: string }> {
   const res = await h.app.request(
     '/api/v1/nodes/register',
-    jsonInit('POST', REGISTRATION_TOKEN, { name: opts.name, url: double.url, labels: opts.labels ?? [], capacity: opts.capacity ?? 1 }),
+    jsonInit('POST', opts.bearer ?? REGISTRATION_TOKEN, { name: opts.name, url: double.url, labels: opts.labels ?? [], capacity: opts.capacity ?? 1 }),
   );
   if (res.status !== 201) throw new Error(`register failed: ${res.status} ${await res.text()}`);
   const body = (await res.json()) as { node_id: string; node_token: string; signing_secret: string };

@@ -11,12 +11,13 @@ import {
   setNodeDraining,
   toNodePublic,
 } from '../domain/nodes.js';
-import { heartbeatRequest, registerNodeRequest } from '../protocol/node-api.js';
+import { heartbeatRequest, nodeFields, registerNodeRequest } from '../protocol/node-api.js';
+import { authenticateSession } from '../domain/users.js';
 import { bearerToken, requireAdmin, requireNode } from './auth.js';
 import type { ApiDeps, ApiEnv } from './env.js';
 import { jsonBody, uuidParam } from './validate.js';
 
-const editBody = registerNodeRequest.pick({ url: true, labels: true, capacity: true }).partial();
+const editBody = nodeFields.pick({ url: true, labels: true, capacity: true }).partial();
 
 /** Nodes: registration and heartbeat (node side); list, add, edit, drain, resume, remove (admins). */
 export function nodeRoutes(deps: ApiDeps) {
@@ -30,13 +31,26 @@ export function nodeRoutes(deps: ApiDeps) {
   return new Hono<ApiEnv>()
     .post('/nodes/register', async (c) => {
       const body = await jsonBody(c, registerNodeRequest);
+      const presented = bearerToken(c);
+      // An admin's session may register or replace a node by hand; any other user may not.
+      let admin = false;
+      if (presented?.startsWith('gfs_')) {
+        if (!(await authenticateSession(db, presented)).isAdmin) throw new DomainError('forbidden', 'only admins may register nodes');
+        admin = true;
+      }
       const creds = await registerNode(db, {
         registrationToken: config.nodeRegistrationToken,
-        presented: bearerToken(c),
-        ...body,
+        presented,
+        admin,
+        name: body.name,
+        url: body.url,
+        labels: body.labels,
+        capacity: body.capacity,
+        mode: body.mode,
+        replace: body.replace,
         now: deps.tasks.now(),
       });
-      deps.logger.info({ node: creds.node.name, url: creds.node.url }, 'node registered');
+      deps.logger.info({ node: creds.node.name, url: creds.node.url, mode: creds.node.mode }, 'node registered');
       deps.scheduler.kick();
       return c.json(
         {
@@ -68,7 +82,7 @@ export function nodeRoutes(deps: ApiDeps) {
     .get('/nodes', requireAdmin(db), async (c) => c.json({ data: await listNodes(db, onlineSince()) }))
     .post('/nodes', requireAdmin(db), async (c) => {
       const body = await jsonBody(c, registerNodeRequest);
-      const creds = await addNode(db, body);
+      const creds = await addNode(db, { name: body.name, url: body.url, labels: body.labels, capacity: body.capacity, mode: body.mode });
       return c.json(
         { ...toNodePublic(creds.node, 0, onlineSince()), node_token: creds.token, signing_secret: creds.signingSecret },
         201,
