@@ -120,7 +120,13 @@ export function createNodeAgent(deps: NodeAgentDeps): NodeAgent {
     deps.hooks?.onTaskDone?.(req.task_id, outcome, report);
   }
 
-  const tasks = createTaskManager({ capacity: config.capacity, execute, logger });
+  // In pull mode a task's end frees a slot the node should poll with at once.
+  let onSlotFreed: (() => void) | undefined;
+  const tasks = createTaskManager({
+    capacity: config.capacity,
+    execute: (req, signal) => execute(req, signal).finally(() => setImmediate(() => onSlotFreed?.())),
+    logger,
+  });
   const app = createNodeApp({ tasks, signingSecret: () => creds?.signing_secret, logger });
 
   // Held only until it has been exchanged for the node's own credential.
@@ -174,6 +180,7 @@ export function createNodeAgent(deps: NodeAgentDeps): NodeAgent {
     logger: logger.child({ component: 'pull' }),
     waitSeconds: deps.claimWaitSeconds,
   });
+  onSlotFreed = () => pull.slotFreed();
 
   async function heartbeat(): Promise<CallResult<unknown>> {
     if (!creds) return register();

@@ -23,6 +23,11 @@ export type PullLoop = {
   start(): void;
   /** Ends the poll under way and the loop; tasks already taken keep running. */
   stop(): Promise<void>;
+  /**
+   * A slot came free (a task ended): a poll waiting with no free slots is asked again at once,
+   * so the node takes its next task now rather than when that poll times out.
+   */
+  slotFreed(): void;
 };
 
 const REPO_PROTOCOLS = new Set(['https:', 'http:', 'file:']);
@@ -41,6 +46,9 @@ export function createPullLoop(deps: PullLoopDeps): PullLoop {
   let stopped = true;
   let abort = new AbortController();
   let loop: Promise<void> | undefined;
+  // The poll under way, when it was sent with no free slot: such a poll can be dropped safely,
+  // since the server hands no task to it.
+  let fullPoll: AbortController | undefined;
 
   const sleep = (ms: number) =>
     new Promise<void>((resolve) => {
@@ -79,13 +87,17 @@ export function createPullLoop(deps: PullLoopDeps): PullLoop {
       }
       const running = tasks.runningIds();
       const free = tasks.draining ? 0 : Math.max(0, tasks.capacity - running.length);
+      const poll = new AbortController();
+      if (free === 0) fullPoll = poll;
       const res = await client.claim(
         reg.node_id,
         reg.node_token,
         { running_task_ids: running, free_slots: free, wait_seconds: waitSeconds },
-        abort.signal,
+        AbortSignal.any([abort.signal, poll.signal]),
       );
+      fullPoll = undefined;
       if (stopped) return;
+      if (poll.signal.aborted) continue;
       if (!res.ok) {
         if (res.kind === 'http' && (res.status === 401 || res.status === 403 || res.status === 404)) {
           logger.warn({ status: res.status }, 'claim refused; registering again');
@@ -110,6 +122,9 @@ export function createPullLoop(deps: PullLoopDeps): PullLoop {
       stopped = false;
       abort = new AbortController();
       loop = run().catch((err: unknown) => logger.error({ err }, 'pull loop failed'));
+    },
+    slotFreed() {
+      fullPoll?.abort();
     },
     async stop() {
       stopped = true;

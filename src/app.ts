@@ -16,6 +16,7 @@ import { taskRoutes } from './api/tasks.js';
 import type { Config } from './config.js';
 import type { DbHandle } from './db/client.js';
 import { checkDatabase, expectedMigrationCount } from './db/migrate.js';
+import { createPullWakeups } from './dispatch/pull-wakeups.js';
 import type { Logger } from './logger.js';
 import type { Services } from './services.js';
 
@@ -34,12 +35,15 @@ export type AppDeps = {
 /** Builds the Hono app. Nothing here listens or touches the database until a request comes. */
 export function createApp(deps: AppDeps) {
   const expected = expectedMigrationCount();
+  // Nothing is LISTENed to until a page opens its event stream or a pull node polls.
+  const live = deps.live ?? createLiveBus(deps.handle, deps.logger);
   const api: ApiDeps = {
     config: deps.config,
     db: deps.handle.db,
     logger: deps.logger,
     tasks: deps.services.tasks,
     scheduler: deps.services.scheduler,
+    wakeups: createPullWakeups(live, deps.logger.child({ component: 'pull' })),
   };
   const v1 = new Hono()
     .route('/', loginRoutes(api.db))
@@ -66,8 +70,7 @@ export function createApp(deps: AppDeps) {
       now: api.tasks.now,
       scheduler: api.scheduler,
       cipher: deps.services.cipher,
-      // Nothing is LISTENed to until a page opens its event stream.
-      live: deps.live ?? createLiveBus(deps.handle, deps.logger),
+      live,
     }),
   );
   app.get('/', (c) => c.redirect('/admin/issues', 302));

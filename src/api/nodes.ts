@@ -11,7 +11,8 @@ import {
   setNodeDraining,
   toNodePublic,
 } from '../domain/nodes.js';
-import { heartbeatRequest, nodeFields, registerNodeRequest } from '../protocol/node-api.js';
+import { ackRequest, claimRequest, heartbeatRequest, nodeFields, registerNodeRequest } from '../protocol/node-api.js';
+import { acknowledgeTask, claimForNode, recordPoll } from '../domain/pull.js';
 import { authenticateSession } from '../domain/users.js';
 import { bearerToken, requireAdmin, requireNode } from './auth.js';
 import type { ApiDeps, ApiEnv } from './env.js';
@@ -78,6 +79,47 @@ export function nodeRoutes(deps: ApiDeps) {
       // A node back online can take work; a lost task may have been requeued for another node.
       if (wasOffline || result.lostTaskIds.length > 0) deps.scheduler.kick();
       return c.json(result.response);
+    })
+    .post('/nodes/:id/claim', requireNode(db), async (c) => {
+      const id = uuidParam(c, 'id', 'node');
+      const caller = c.get('node');
+      if (caller.id !== id) throw new DomainError('forbidden', 'a node may only claim work for itself');
+      const body = await jsonBody(c, claimRequest);
+      if (caller.mode !== 'pull') {
+        throw new DomainError('conflict', 'this node registered in push mode: work is sent to it; register with mode "pull" to claim work');
+      }
+      const wasOffline = caller.lastHeartbeatAt === null || caller.lastHeartbeatAt <= onlineSince();
+      let node = await recordPoll(deps.tasks, caller, deps.tasks.now());
+      if (wasOffline) deps.scheduler.kick();
+      // Watch before the first look, so an assignment committed in between still wakes this poll.
+      const watch = await deps.wakeups.watch(node.id);
+      const deadline = Date.now() + body.wait_seconds * 1000;
+      const gone = c.req.raw.signal;
+      try {
+        for (;;) {
+          const found = await claimForNode(deps.tasks, {
+            node,
+            runningTaskIds: body.running_task_ids,
+            freeSlots: body.free_slots,
+          });
+          if (found.task || found.cancelTaskIds.length > 0 || Date.now() >= deadline || gone.aborted) {
+            if (found.task) deps.logger.info({ taskId: found.task.task_id, node: node.name }, 'task claimed by a pull node');
+            return c.json({ status: node.status, task: found.task, cancel_task_ids: found.cancelTaskIds });
+          }
+          await watch.next(deadline - Date.now(), gone);
+          node = (await getNode(db, node.id)) ?? node;
+        }
+      } finally {
+        watch.close();
+      }
+    })
+    .post('/nodes/:id/ack', requireNode(db), async (c) => {
+      const id = uuidParam(c, 'id', 'node');
+      const node = c.get('node');
+      if (node.id !== id) throw new DomainError('forbidden', 'a node may only acknowledge its own tasks');
+      const body = await jsonBody(c, ackRequest);
+      const task = await acknowledgeTask(deps.tasks, { node, taskId: body.task_id });
+      return c.json({ task_id: task.id, status: task.status });
     })
     .get('/nodes', requireAdmin(db), async (c) => c.json({ data: await listNodes(db, onlineSince()) }))
     .post('/nodes', requireAdmin(db), async (c) => {

@@ -4,6 +4,7 @@ import {
   findLostTasks,
   findStrandedAssignments,
   findTimedOutTasks,
+  findUnacknowledgedPullTasks,
   getTaskContext,
   lockQueuedTasks,
 } from '../db/queries/tasks.js';
@@ -24,8 +25,11 @@ export type AssignResult =
   | { kind: 'no_node'; task: TaskRow; constrained: boolean }
   | { kind: 'assigned'; task: TaskRow; node: NodeRow };
 
-/** How one delivery went, after the task was moved accordingly. */
-export type DeliverOutcome = 'running' | 'requeued' | 'failed' | 'stale';
+/**
+ * How one delivery went, after the task was moved accordingly. `offered`: the node pulls its
+ * work, and will claim and acknowledge the task with its long poll (or lose it to the sweep).
+ */
+export type DeliverOutcome = 'running' | 'offered' | 'requeued' | 'failed' | 'stale';
 
 /** Backoff before the next delivery try: 2^n seconds, at most a minute. */
 export function dispatchBackoffMs(attempts: number): number {
@@ -78,6 +82,12 @@ export async function deliver(deps: TaskDeps, task: TaskRow, node: NodeRow): Pro
   const log = deps.logger.child({ taskId: task.id, node: node.name });
   const ctx = await getTaskContext(deps.db, task.id);
   if (!ctx || ctx.task.status !== 'pending' || ctx.task.nodeId !== node.id) return 'stale';
+  // A pull node is not called: the assignment, once committed, woke its waiting poll (the tasks
+  // trigger NOTIFYs every server), and the claim builds the body, credential included, then.
+  if (node.mode === 'pull') {
+    deps.onEvent({ type: 'assigned', taskId: task.id, issueId: task.issueId });
+    return 'offered';
+  }
 
   let token: string;
   try {
@@ -88,16 +98,7 @@ export async function deliver(deps: TaskDeps, task: TaskRow, node: NodeRow): Pro
     return 'failed';
   }
 
-  const body: ProcessIssueRequest = {
-    issue_id: ctx.issue.id,
-    task_id: task.id,
-    repository_url: ctx.repository.cloneUrl,
-    issue_number: ctx.issue.number,
-    issue_title: ctx.issue.title,
-    issue_description: ctx.issue.body,
-    credential_token: token,
-    command: task.command,
-  };
+  const body = processIssueBody(ctx, token);
   const result = await deps.transport.deliver(node, body);
   if (result.kind === 'accepted') {
     const to = expectTransition(`task ${task.id}`, taskTransition('pending', 'accept'));
@@ -125,7 +126,28 @@ export async function deliver(deps: TaskDeps, task: TaskRow, node: NodeRow): Pro
   return requeue(deps, task, node, reason);
 }
 
-async function requeue(deps: TaskDeps, task: TaskRow, node: NodeRow, reason: string): Promise<DeliverOutcome> {
+/** The seed's body for a task, with the credential minted or decrypted for it. Both transports send this. */
+export function processIssueBody(
+  ctx: { task: TaskRow; issue: { id: string; number: number; title: string; body: string }; repository: { cloneUrl: string } },
+  credentialToken: string,
+): ProcessIssueRequest {
+  return {
+    issue_id: ctx.issue.id,
+    task_id: ctx.task.id,
+    repository_url: ctx.repository.cloneUrl,
+    issue_number: ctx.issue.number,
+    issue_title: ctx.issue.title,
+    issue_description: ctx.issue.body,
+    credential_token: credentialToken,
+    command: ctx.task.command,
+  };
+}
+
+/**
+ * Sends an assigned task that its node did not take back to the queue, with backoff, or fails it
+ * once the delivery attempts run out.
+ */
+export async function requeue(deps: TaskDeps, task: TaskRow, node: NodeRow, reason: string): Promise<DeliverOutcome> {
   const attempts = task.dispatchAttempts + 1;
   if (attempts >= deps.settings.dispatchMaxAttempts) {
     const message = `could not deliver to a node after ${attempts} attempts; last: ${reason}`;
@@ -154,8 +176,11 @@ export type Scheduler = {
   kick: () => void;
   /** Runs the queue until nothing more can be placed; resolves with how many were delivered. */
   pump: () => Promise<number>;
-  /** Fails lost and timed-out tasks, and returns stranded assignments to the queue. */
-  sweep: () => Promise<{ lost: number; timedOut: number; stranded: number }>;
+  /**
+   * Fails lost and timed-out tasks, and returns to the queue stranded assignments and tasks a
+   * pull node claimed (or was offered) but did not acknowledge within the dispatch timeout.
+   */
+  sweep: () => Promise<{ lost: number; timedOut: number; stranded: number; unacknowledged: number }>;
   /** Starts the periodic sweep and pump. */
   start: (intervalMs: number) => void;
   /** Stops the timer and waits for a pump under way. */
@@ -233,13 +258,20 @@ export function createScheduler(deps: TaskDeps, options: { workers?: number } = 
         if (ctx?.node) void deps.transport.cancel(ctx.node, task.id).catch(() => undefined);
       }
     }
+    let unacknowledged = 0;
+    const offeredBefore = new Date(now.getTime() - deps.settings.dispatchTimeoutMs);
+    const seconds = Math.round(deps.settings.dispatchTimeoutMs / 1000);
+    for (const { task, node } of await findUnacknowledgedPullTasks(deps.db, offeredBefore)) {
+      const reason = `node ${node.name} did not take the task within ${seconds}s`;
+      if ((await requeue(deps, task, node, reason)) !== 'stale') unacknowledged++;
+    }
     let stranded = 0;
     const assignedBefore = new Date(now.getTime() - 2 * deps.settings.dispatchTimeoutMs - 5000);
     for (const task of await findStrandedAssignments(deps.db, assignedBefore)) {
       const row = await compareAndSetTask(deps.db, { id: task.id, from: 'pending', nodeId: task.nodeId, set: { nodeId: null } });
       if (row) stranded++;
     }
-    return { lost, timedOut, stranded };
+    return { lost, timedOut, stranded, unacknowledged };
   }
 
   const tick = async () => {

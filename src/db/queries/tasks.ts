@@ -138,6 +138,31 @@ export async function findStrandedAssignments(db: DbOrTx, assignedBefore: Date):
     .where(and(eq(tasks.status, 'pending'), isNotNull(tasks.nodeId), lt(tasks.updatedAt, assignedBefore)));
 }
 
+/** Tasks assigned to a pull node, not acknowledged, and untouched since `offeredBefore`, with their node. */
+export async function findUnacknowledgedPullTasks(db: DbOrTx, offeredBefore: Date): Promise<Array<{ task: TaskRow; node: NodeRow }>> {
+  return db
+    .select({ task: tasks, node: nodes })
+    .from(tasks)
+    .innerJoin(nodes, eq(nodes.id, tasks.nodeId))
+    .where(and(sql`${tasks.status} = 'pending'`, eq(nodes.mode, 'pull'), lt(tasks.updatedAt, offeredBefore)));
+}
+
+/**
+ * The oldest task assigned to a node and not yet acknowledged, skipping `exclude` (tasks the node
+ * says it already runs). The status is a literal so the partial index `tasks_node_active_idx` serves.
+ */
+export async function oldestOfferedTask(db: DbOrTx, nodeId: string, exclude: string[]): Promise<TaskRow | undefined> {
+  const conditions = [eq(tasks.nodeId, nodeId), sql`${tasks.status} = 'pending'`];
+  if (exclude.length > 0) conditions.push(sql`${tasks.id} <> all(${sql.param(exclude)}::uuid[])`);
+  const [row] = await db
+    .select()
+    .from(tasks)
+    .where(and(...conditions))
+    .orderBy(asc(tasks.createdAt), asc(tasks.id))
+    .limit(1);
+  return row;
+}
+
 export type TaskFilter = { status?: TaskStatus; issueId?: string; nodeId?: string; ownerId?: string; limit: number; offset: number };
 
 export async function listTasks(db: DbOrTx, filter: TaskFilter): Promise<TaskRow[]> {
