@@ -3,7 +3,7 @@ import { mkdir } from 'node:fs/promises';
 import { createLogger } from '../src/logger.js';
 import { createNodeAgent } from './agent.js';
 import { loadNodeConfig, NodeConfigError } from './config.js';
-import { defaultNodeName, dropRegistrationToken, NodeStateError, openStateFile } from './state-file.js';
+import { NodeStateError, prepareNodeIdentity } from './state-file.js';
 
 /**
  * Starts the node agent: config, work folder, registration (retried while the server is
@@ -15,10 +15,10 @@ export async function main(env: NodeJS.ProcessEnv = process.env, argv: string[] 
   let identity;
   try {
     config = loadNodeConfig(env);
-    // No child process (the agent CLI, git, setup commands) inherits the registration token.
-    dropRegistrationToken(env);
     if (argv.includes('--replace')) config = { ...config, replace: true };
-    identity = await openStateFile(config.stateDir);
+    // No child process (the agent CLI, git, setup commands) inherits the registration token, and
+    // the default name is unique per machine: the host name and the id kept in the state file.
+    ({ config, identity } = await prepareNodeIdentity(config, env));
   } catch (err) {
     if (err instanceof NodeConfigError || err instanceof NodeStateError) {
       process.stderr.write(`${err.message}\n`);
@@ -26,8 +26,6 @@ export async function main(env: NodeJS.ProcessEnv = process.env, argv: string[] 
     }
     throw err;
   }
-  // Unique per machine unless named: the host name and the machine id kept in the state file.
-  if (!config.nameGiven) config = { ...config, name: defaultNodeName(identity.machineId) };
   if (!config.registrationToken && !identity.credential(config.serverUrl)) {
     process.stderr.write('GAFFER_REGISTRATION_TOKEN is required until this node has registered (its credential is then kept in the state file)\n');
     process.exit(2);

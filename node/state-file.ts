@@ -125,3 +125,17 @@ export function dropRegistrationToken(env: NodeJS.ProcessEnv = process.env): voi
   delete env.GAFFER_REGISTRATION_TOKEN;
   if (env !== process.env) delete process.env.GAFFER_REGISTRATION_TOKEN;
 }
+
+/**
+ * What the agent starts from: the environment's registration token dropped (see
+ * {@link dropRegistrationToken}), the state file opened, and the default name (the host name and
+ * the machine id) filled in unless GAFFER_NODE_NAME set one.
+ */
+export async function prepareNodeIdentity<C extends { stateDir: string; nameGiven: boolean; name: string }>(
+  config: C,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<{ config: C; identity: NodeStateStore }> {
+  dropRegistrationToken(env);
+  const identity = await openStateFile(config.stateDir);
+  return { config: config.nameGiven ? config : { ...config, name: defaultNodeName(identity.machineId) }, identity };
+}
