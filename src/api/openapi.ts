@@ -1,6 +1,9 @@
 import { Hono } from 'hono';
 import { z } from 'zod';
 import {
+  ackRequest,
+  claimRequest,
+  claimResponse,
   heartbeatRequest,
   heartbeatResponse,
   logChunkRequest,
@@ -9,6 +12,7 @@ import {
   registerNodeResponse,
   reportBranchRequest,
 } from '../protocol/node-api.js';
+import { createRegistrationTokenBody } from './registration-tokens.js';
 
 const json = (schema: z.ZodType) => ({ 'application/json': { schema: z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any' }) } });
 const bearer = [{ bearer: [] }];
@@ -74,7 +78,7 @@ export function openApiDocument() {
       },
       '/nodes/register': {
         post: {
-          summary: 'Register a node (registration token as bearer)',
+          summary: 'Register a node: a registration token, the bootstrap token, its own credential, or an admin session as bearer; 409 when the name is taken',
           requestBody: { content: json(registerNodeRequest) },
           responses: { 201: ok('node id, token and signing secret', registerNodeResponse) },
         },
@@ -87,6 +91,36 @@ export function openApiDocument() {
           requestBody: { content: json(heartbeatRequest) },
           responses: { 200: ok('status and tasks to cancel', heartbeatResponse) },
         },
+      },
+      '/nodes/{id}/claim': {
+        post: {
+          summary: 'Pull mode: long-poll for an assigned task and cancels (node token)',
+          security: bearer,
+          parameters: [idParam('id')],
+          requestBody: { content: json(claimRequest) },
+          responses: { 200: ok('a task to acknowledge, or none, and tasks to cancel', claimResponse) },
+        },
+      },
+      '/nodes/{id}/ack': {
+        post: {
+          summary: 'Pull mode: take a claimed task; 409 when it went back to the queue (node token)',
+          security: bearer,
+          parameters: [idParam('id')],
+          requestBody: { content: json(ackRequest) },
+          responses: { 200: ok('the task is running on this node') },
+        },
+      },
+      '/registration-tokens': {
+        get: { summary: 'List registration tokens, never the tokens (admin)', security: bearer, responses: { 200: ok('registration tokens') } },
+        post: {
+          summary: 'Create a registration token; the token is in this answer only (admin)',
+          security: bearer,
+          requestBody: { content: json(createRegistrationTokenBody) },
+          responses: { 201: ok('the registration token') },
+        },
+      },
+      '/registration-tokens/{id}/revoke': {
+        post: { summary: 'Revoke a registration token (admin)', security: bearer, parameters: [idParam('id')], responses: { 200: ok('registration token') } },
       },
       '/nodes': { get: { summary: 'List nodes (admin)', security: bearer, responses: { 200: ok('nodes') } }, post: { summary: 'Add a node (admin)', security: bearer, requestBody: { content: json(registerNodeRequest) }, responses: { 201: ok('node and its token') } } },
       '/nodes/{id}': {
