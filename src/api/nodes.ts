@@ -94,7 +94,8 @@ export function nodeRoutes(deps: ApiDeps) {
       // Watch before the first look, so an assignment committed in between still wakes this poll.
       const watch = await deps.wakeups.watch(node.id);
       const deadline = Date.now() + body.wait_seconds * 1000;
-      const gone = c.req.raw.signal;
+      // The node hung up, or this server is shutting down: answer (or stop) now.
+      const gone = AbortSignal.any([c.req.raw.signal, deps.wakeups.closing]);
       try {
         for (;;) {
           const found = await claimForNode(deps.tasks, {

@@ -17,6 +17,8 @@ export type PullWakeups = {
   watch: (nodeId: string) => Promise<PullWatch>;
   /** How wake-ups reach this server: `listen` (LISTEN/NOTIFY), or `timer` (polls re-read every second). */
   mode: () => 'listen' | 'timer';
+  /** Aborted when the server shuts down: waiting polls answer at once, so they do not hold it up. */
+  closing: AbortSignal;
 };
 
 /** When LISTEN is down, a waiting poll re-reads the database this often. */
@@ -43,6 +45,7 @@ export function createPullWakeups(live: LiveBus, logger: Logger): PullWakeups {
 
   return {
     mode: () => (live.mode() === 'listen' ? 'listen' : 'timer'),
+    closing: live.closing,
     async watch(nodeId) {
       subscribed ??= live.subscribe(onEvent).catch((err: unknown) => {
         logger.warn({ err }, 'pull wake-ups could not subscribe; polls re-read on a timer');
