@@ -66,7 +66,12 @@ export function createPullLoop(deps: PullLoopDeps): PullLoop {
       log.warn('refused a claimed task: repository_url must be an http(s) or file URL');
       return;
     }
-    const ack = await client.ack(reg.node_id, reg.node_token, { task_id: task.task_id });
+    // A lost answer is asked again (an ack is idempotent); a refusal is final.
+    let ack = await client.ack(reg.node_id, reg.node_token, { task_id: task.task_id });
+    for (let i = 0; i < 3 && !ack.ok && ack.kind === 'network' && !stopped; i++) {
+      await sleep(retryBaseMs);
+      ack = await client.ack(reg.node_id, reg.node_token, { task_id: task.task_id });
+    }
     if (!ack.ok) {
       log.warn({ kind: ack.kind, status: 'status' in ack ? ack.status : undefined }, 'ack refused; the task is not run here');
       return;
@@ -77,6 +82,18 @@ export function createPullLoop(deps: PullLoopDeps): PullLoop {
   }
 
   async function run(): Promise<void> {
+    while (!stopped) {
+      try {
+        await pollUntilStopped();
+      } catch (err) {
+        // Nothing here should throw; if something does, the node must keep polling all the same.
+        logger.error({ err }, 'pull loop failed; polling again');
+        await sleep(retryBaseMs);
+      }
+    }
+  }
+
+  async function pollUntilStopped(): Promise<void> {
     let failures = 0;
     while (!stopped) {
       const reg = deps.registration();
@@ -121,7 +138,7 @@ export function createPullLoop(deps: PullLoopDeps): PullLoop {
       if (!stopped) return;
       stopped = false;
       abort = new AbortController();
-      loop = run().catch((err: unknown) => logger.error({ err }, 'pull loop failed'));
+      loop = run();
     },
     slotFreed() {
       fullPoll?.abort();
