@@ -152,8 +152,9 @@ describe('pull mode', () => {
     );
     const rows = await Promise.all(ids.map((id) => getTask(db.db, id)));
     expect(rows.map((r) => [r?.status, r?.errorMessage ?? null])).toEqual(ids.map(() => ['success', null]));
-    // Each ran once: on one node, one attempt, one report, one branch.
-    expect(rows.every((r) => r?.attempt === 1 && r.dispatchAttempts === 0)).toBe(true);
+    // Each ran once: on one node, one attempt, one report, one branch. (On a loaded machine a
+    // claim may miss its 2 s ack window and go back to the queue; it is still run only once.)
+    expect(rows.every((r) => r?.attempt === 1)).toBe(true);
     expect(ids.map((id) => done.get(id)?.length)).toEqual(ids.map(() => 1));
     expect([...done.values()].flat().filter((d) => d.startsWith('puller-')).length).toBe(TASKS);
     const branches = (await git(bare, ['branch', '--list', '--format=%(refname:short)'])).trim().split('\n').filter((b) => b !== 'main');
