@@ -42,7 +42,9 @@ describe('a pool of push and pull nodes', () => {
     const queued: string[] = [];
     for (let i = 0; i < 2 * ROUNDS; i++) {
       const { issue } = await startableIssue(h, admin.token);
-      const started = await startIssueApi(h, admin.token, issue.id, { labels: ['mixed'] });
+      // No required labels: a task that fits no node then ends the pump's pass rather than letting
+      // it walk on to younger tasks, so the order is the queue's.
+      const started = await startIssueApi(h, admin.token, issue.id);
       expect(started.status).toBe(201);
       queued.push(started.body.id as string);
     }

@@ -6,6 +6,7 @@ import {
   findTimedOutTasks,
   findUnacknowledgedPullTasks,
   getTaskContext,
+  lockAssignment,
   lockQueuedTasks,
 } from '../db/queries/tasks.js';
 import { getIssueWithRepository } from '../db/queries/issues.js';
@@ -40,15 +41,18 @@ const SELECTION_TRIES = 8;
 
 /**
  * Takes the oldest due queued task past `afterId` and puts it on the best eligible node, in one
- * transaction: the task row and the node row are locked (SKIP LOCKED), and the node's load is
- * counted again once its lock is held, so two dispatchers sharing a database never put more
- * tasks on a node than its capacity.
+ * transaction holding the assignment lock: the task row and the node row are locked (SKIP
+ * LOCKED), and the node's load is counted again once its lock is held, so two dispatchers sharing
+ * a database never put more tasks on a node than its capacity, nor a younger task on a node an
+ * older one could have taken.
  */
 export async function assignNext(
   deps: Pick<TaskDeps, 'db' | 'now' | 'settings' | 'credentials'>,
   afterId?: string,
 ): Promise<AssignResult> {
   return deps.db.transaction(async (tx): Promise<AssignResult> => {
+    // One decision at a time, cluster-wide: the queue stays FIFO across push and pull nodes.
+    await lockAssignment(tx);
     const now = deps.now();
     const [task] = await lockQueuedTasks(tx, { now, limit: 1, afterId });
     if (!task) return { kind: 'empty' };

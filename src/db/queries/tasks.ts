@@ -95,6 +95,16 @@ export async function lockQueuedTasks(
     .for('update', { skipLocked: true });
 }
 
+/**
+ * Takes the cluster-wide assignment lock for the rest of the transaction, so assignment decisions
+ * are made one at a time, each for the oldest task that is due: two dispatchers (pump workers, or
+ * replicas) can otherwise each hold a task and race for the same free node, and the younger task
+ * may win it. Deliveries, the slow part, still run side by side.
+ */
+export async function lockAssignment(tx: DbOrTx): Promise<void> {
+  await tx.execute(sql`select pg_advisory_xact_lock(hashtext('gaffer:assign'))`);
+}
+
 /** A task's place in queue order, (created_at, id), read in SQL at full precision. */
 const queueKey = (id: string) => sql`(select q.created_at, q.id from ${tasks} q where q.id = ${id})`;
 
