@@ -7,7 +7,8 @@
  *   - push: 100 node doubles, each a real HTTP server that checks the signature and answers 202;
  *     a task is held when its POST /process-issue has arrived;
  *   - pull: 100 node clients, each keeping one long poll open with the node agent's own server
- *     client, and acknowledging what it claims; a task is held when the claim's answer arrived.
+ *     client (and its jittered wait), and acknowledging what it claims; a task is held when the
+ *     claim's answer arrived.
  * Tasks are queued one at a time at a steady pace (BENCH_RATE per second, BENCH_TASKS per mode,
  * the first BENCH_WARMUP not counted), each through the domain's startIssue and a scheduler kick,
  * as the start route does; the clock starts just before startIssue. Nodes have room for every
@@ -19,6 +20,7 @@ import { cpus, loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { serve, type ServerType } from '@hono/node-server';
 import { eq } from 'drizzle-orm';
+import { jittered } from '../node/pull-loop.js';
 import { createServerClient } from '../node/server-client.js';
 import { createApp } from '../src/app.js';
 import { loadConfig } from '../src/config.js';
@@ -88,7 +90,7 @@ function startPullNode(serverUrl: string, reg: { node_id: string; node_token: st
   const abort = new AbortController();
   const loop = (async () => {
     while (!abort.signal.aborted) {
-      const res = await client.claim(reg.node_id, reg.node_token, { running_task_ids: [], free_slots: CAPACITY, wait_seconds: 25 }, abort.signal);
+      const res = await client.claim(reg.node_id, reg.node_token, { running_task_ids: [], free_slots: CAPACITY, wait_seconds: jittered(25) }, abort.signal);
       if (abort.signal.aborted) return;
       if (!res.ok) {
         await new Promise((r) => setTimeout(r, 100));

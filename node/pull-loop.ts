@@ -31,6 +31,14 @@ export type PullLoop = {
 };
 
 const REPO_PROTOCOLS = new Set(['https:', 'http:', 'file:']);
+
+/**
+ * The poll's wait, less up to a fifth at random: nodes started together (a fleet rebooted, a
+ * server restarted) would otherwise all re-poll in the same instant, every time.
+ */
+export function jittered(waitSeconds: number): number {
+  return Math.max(1, waitSeconds - Math.floor(Math.random() * (Math.floor(waitSeconds / 5) + 1)));
+}
 const MAX_RETRY_MS = 30_000;
 
 /**
@@ -109,7 +117,7 @@ export function createPullLoop(deps: PullLoopDeps): PullLoop {
       const res = await client.claim(
         reg.node_id,
         reg.node_token,
-        { running_task_ids: running, free_slots: free, wait_seconds: waitSeconds },
+        { running_task_ids: running, free_slots: free, wait_seconds: jittered(waitSeconds) },
         AbortSignal.any([abort.signal, poll.signal]),
       );
       fullPoll = undefined;

@@ -89,7 +89,7 @@ export function nodeRoutes(deps: ApiDeps) {
         throw new DomainError('conflict', 'this node registered in push mode: work is sent to it; register with mode "pull" to claim work');
       }
       const wasOffline = caller.lastHeartbeatAt === null || caller.lastHeartbeatAt <= onlineSince();
-      let node = await recordPoll(deps.tasks, caller, deps.tasks.now());
+      const node = await recordPoll(deps.tasks, caller, deps.tasks.now());
       if (wasOffline) deps.scheduler.kick();
       // Watch before the first look, so an assignment committed in between still wakes this poll.
       const watch = await deps.wakeups.watch(node.id);
@@ -108,7 +108,6 @@ export function nodeRoutes(deps: ApiDeps) {
             return c.json({ status: node.status, task: found.task, cancel_task_ids: found.cancelTaskIds });
           }
           await watch.next(deadline - Date.now(), gone);
-          node = (await getNode(db, node.id)) ?? node;
         }
       } finally {
         watch.close();

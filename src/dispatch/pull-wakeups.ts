@@ -38,7 +38,9 @@ export function createPullWakeups(live: LiveBus, logger: Logger): PullWakeups {
     for (const w of watchers.get(id) ?? []) w();
   };
   const onEvent = (event: LiveEvent) => {
-    if (event.t === 'task' && event.node) wakeNode(event.node);
+    // An assignment (pending, on the node) or an end (a cancel); a task turning `running` is the
+    // node's own ack, which its poll need not hear of.
+    if (event.t === 'task' && event.node && event.status !== 'running') wakeNode(event.node);
     else if (event.t === 'node') wakeNode(event.id);
     else if (event.t === 'resync') for (const id of watchers.keys()) wakeNode(id);
   };

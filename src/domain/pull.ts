@@ -1,5 +1,5 @@
 import { touchHeartbeat } from '../db/queries/nodes.js';
-import { compareAndSetTask, getTask, getTaskContext, oldestOfferedTask, tasksHeldByNode } from '../db/queries/tasks.js';
+import { compareAndSetTask, getTask, oldestOfferedTask, tasksHeldByNode } from '../db/queries/tasks.js';
 import type { NodeRow, TaskRow } from '../db/schema.js';
 import { maskSecrets } from '../logger.js';
 import type { ProcessIssueRequest } from '../protocol/node-api.js';
@@ -44,13 +44,14 @@ export async function claimForNode(
   const { node } = params;
   const held = new Set((await tasksHeldByNode(deps.db, node.id, params.runningTaskIds)).map((t) => t.id));
   const cancelTaskIds = params.runningTaskIds.filter((id) => !held.has(id));
-  if (params.freeSlots <= 0 || node.status !== 'active') return { task: null, cancelTaskIds };
+  // Once assigned, a task is handed out even if the node was drained since: draining stops new
+  // assignments, not the ones already made.
+  if (params.freeSlots <= 0) return { task: null, cancelTaskIds };
   // Each pass either returns or moves the task it looked at off this node, so this ends.
   for (;;) {
-    const task = await oldestOfferedTask(deps.db, node.id, params.runningTaskIds);
-    if (!task) return { task: null, cancelTaskIds };
-    const ctx = await getTaskContext(deps.db, task.id);
-    if (!ctx || ctx.task.status !== 'pending' || ctx.task.nodeId !== node.id) continue;
+    const ctx = await oldestOfferedTask(deps.db, node.id, params.runningTaskIds);
+    if (!ctx) return { task: null, cancelTaskIds };
+    const { task } = ctx;
     try {
       const { token } = await resolveTaskCredential({ ...deps.credentials, db: deps.db }, ctx.repository, node);
       return { task: processIssueBody(ctx, token), cancelTaskIds };

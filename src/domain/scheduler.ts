@@ -83,15 +83,15 @@ export async function assignNext(
  * the queue with backoff until the attempts run out; then it fails with the reason.
  */
 export async function deliver(deps: TaskDeps, task: TaskRow, node: NodeRow): Promise<DeliverOutcome> {
-  const log = deps.logger.child({ taskId: task.id, node: node.name });
-  const ctx = await getTaskContext(deps.db, task.id);
-  if (!ctx || ctx.task.status !== 'pending' || ctx.task.nodeId !== node.id) return 'stale';
   // A pull node is not called: the assignment, once committed, woke its waiting poll (the tasks
   // trigger NOTIFYs every server), and the claim builds the body, credential included, then.
   if (node.mode === 'pull') {
     deps.onEvent({ type: 'assigned', taskId: task.id, issueId: task.issueId });
     return 'offered';
   }
+  const log = deps.logger.child({ taskId: task.id, node: node.name });
+  const ctx = await getTaskContext(deps.db, task.id);
+  if (!ctx || ctx.task.status !== 'pending' || ctx.task.nodeId !== node.id) return 'stale';
 
   let token: string;
   try {

@@ -158,15 +158,22 @@ export async function findUnacknowledgedPullTasks(db: DbOrTx, offeredBefore: Dat
 }
 
 /**
- * The oldest task assigned to a node and not yet acknowledged, skipping `exclude` (tasks the node
- * says it already runs). The status is a literal so the partial index `tasks_node_active_idx` serves.
+ * The oldest task assigned to a node and not yet acknowledged, with its issue and repository (what
+ * its body is built from), skipping `exclude` (tasks the node says it already runs). One query: a
+ * pull node waits on it. The status is a literal so the partial index `tasks_node_active_idx` serves.
  */
-export async function oldestOfferedTask(db: DbOrTx, nodeId: string, exclude: string[]): Promise<TaskRow | undefined> {
+export async function oldestOfferedTask(
+  db: DbOrTx,
+  nodeId: string,
+  exclude: string[],
+): Promise<{ task: TaskRow; issue: IssueRow; repository: RepositoryRow } | undefined> {
   const conditions = [eq(tasks.nodeId, nodeId), sql`${tasks.status} = 'pending'`];
   if (exclude.length > 0) conditions.push(sql`${tasks.id} <> all(${sql.param(exclude)}::uuid[])`);
   const [row] = await db
-    .select()
+    .select({ task: tasks, issue: issues, repository: repositories })
     .from(tasks)
+    .innerJoin(issues, eq(issues.id, tasks.issueId))
+    .innerJoin(repositories, eq(repositories.id, issues.repositoryId))
     .where(and(...conditions))
     .orderBy(asc(tasks.createdAt), asc(tasks.id))
     .limit(1);
