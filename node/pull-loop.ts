@@ -39,6 +39,7 @@ const REPO_PROTOCOLS = new Set(['https:', 'http:', 'file:']);
 export function jittered(waitSeconds: number): number {
   return Math.max(1, waitSeconds - Math.floor(Math.random() * (Math.floor(waitSeconds / 5) + 1)));
 }
+
 const MAX_RETRY_MS = 30_000;
 
 /**
@@ -60,11 +61,14 @@ export function createPullLoop(deps: PullLoopDeps): PullLoop {
 
   const sleep = (ms: number) =>
     new Promise<void>((resolve) => {
-      const t = setTimeout(resolve, ms);
-      abort.signal.addEventListener('abort', () => {
+      const signal = abort.signal;
+      const done = () => {
         clearTimeout(t);
+        signal.removeEventListener('abort', done);
         resolve();
-      }, { once: true });
+      };
+      const t = setTimeout(done, ms);
+      signal.addEventListener('abort', done, { once: true });
     });
 
   async function take(reg: RegisterNodeResponse, task: ProcessIssueRequest): Promise<void> {
