@@ -4,11 +4,13 @@ import { createNodeApp } from './app.js';
 import type { DrainMode, NodeConfig } from './config.js';
 import { installAskpass } from './runner/git-env.js';
 import { createLogStream } from './runner/log-stream.js';
+import { createPullLoop, type PullLoop } from './pull-loop.js';
 import { createMirrorStore, type MirrorStore } from './runner/mirror.js';
 import { reportWithRetry, type ReportOutcome } from './runner/report.js';
 import { reportFailureCode, runTask, type TaskOutcome } from './runner/run-task.js';
 import { passedSecretValues } from './sandbox/sandbox.js';
 import { createServerClient, type CallResult, type ServerClient } from './server-client.js';
+import type { NodeStateStore } from './state-file.js';
 import { createTaskManager, type TaskManager } from './task-manager.js';
 
 /** What the agent is composed from; tests swap the client and watch the hooks. */
@@ -16,6 +18,10 @@ export type NodeAgentDeps = {
   config: NodeConfig;
   logger: Logger;
   client?: ServerClient;
+  /** The state file: the node's credential survives restarts there. Without it, it lives in memory. */
+  identity?: NodeStateStore;
+  /** Pull mode: how long the server may hold each poll (seconds). */
+  claimWaitSeconds?: number;
   hooks?: {
     onAgentSpawn?: (taskId: string, pid: number) => void;
     onTaskDone?: (taskId: string, outcome: TaskOutcome, report: ReportOutcome) => void;
@@ -32,8 +38,14 @@ export type NodeAgent = {
   app: ReturnType<typeof createNodeApp>;
   tasks: TaskManager;
   mirrors: MirrorStore;
-  /** Exchanges the registration token for a node token and signing secret. */
+  /**
+   * Registers: with the node's own credential when it has one (a restart), else exchanging the
+   * registration token for one, which is then saved to the state file and forgotten.
+   */
   register(): Promise<CallResult<RegisterNodeResponse>>;
+  /** Pull mode: starts the long-poll loop that claims tasks and hears cancels. */
+  startPulling(): void;
+  stopPulling(): Promise<void>;
   /** One heartbeat; cancels what the server no longer wants; re-registers if the token was refused. */
   heartbeat(): Promise<CallResult<unknown>>;
   /** Heartbeats on the server's interval until stopped. */
@@ -111,27 +123,68 @@ export function createNodeAgent(deps: NodeAgentDeps): NodeAgent {
     deps.hooks?.onTaskDone?.(req.task_id, outcome, report);
   }
 
-  const tasks = createTaskManager({ capacity: config.capacity, execute, logger });
+  // In pull mode a task's end frees a slot the node should poll with at once.
+  let onSlotFreed: (() => void) | undefined;
+  const tasks = createTaskManager({
+    capacity: config.capacity,
+    execute: (req, signal) => execute(req, signal).finally(() => setImmediate(() => onSlotFreed?.())),
+    logger,
+  });
   const app = createNodeApp({ tasks, signingSecret: () => creds?.signing_secret, logger });
 
+  // Held only until it has been exchanged for the node's own credential.
+  let registrationToken = config.registrationToken;
+
   async function register(): Promise<CallResult<RegisterNodeResponse>> {
-    const res = await client.register(config.registrationToken, {
+    const body = {
       name: config.name,
-      url: config.publicUrl,
+      ...(config.mode === 'push' ? { url: config.publicUrl } : {}),
       labels: config.labels.includes(agentLabel(config.agent.preset))
         ? config.labels
         : [...config.labels, agentLabel(config.agent.preset)],
       capacity: config.capacity,
       sandbox: config.sandbox.mode,
-    });
+      mode: config.mode,
+      ...(config.replace ? { replace: true } : {}),
+    };
+    const own = creds?.node_token ?? deps.identity?.credential(config.serverUrl)?.node_token;
+    let res: CallResult<RegisterNodeResponse> | undefined;
+    if (own) {
+      res = await client.register(own, body);
+      if (!res.ok && res.kind === 'http' && res.status === 401) {
+        logger.error('this node\'s credential was refused: the node was removed or replaced on the server');
+        creds = undefined;
+        if (registrationToken) res = undefined;
+      }
+    }
+    if (!res) {
+      if (!registrationToken) {
+        const message = 'no registration token: set GAFFER_REGISTRATION_TOKEN to a token from the admin page to register this node';
+        logger.error(message);
+        return { ok: false, kind: 'http', status: 401, message };
+      }
+      res = await client.register(registrationToken, body);
+    }
     if (res.ok) {
       creds = res.data;
-      logger.info({ nodeId: res.data.node_id, name: config.name, url: config.publicUrl }, 'registered with the server');
+      registrationToken = undefined;
+      await deps.identity?.saveRegistration(config.serverUrl, config.name, res.data);
+      logger.info({ nodeId: res.data.node_id, name: config.name, mode: config.mode, url: config.mode === 'push' ? config.publicUrl : undefined }, 'registered with the server');
     } else {
       logger.error({ kind: res.kind, status: 'status' in res ? res.status : undefined, detail: res.message }, 'registration failed');
     }
     return res;
   }
+
+  const pull: PullLoop = createPullLoop({
+    client,
+    tasks,
+    registration: () => creds,
+    reregister: () => register(),
+    logger: logger.child({ component: 'pull' }),
+    waitSeconds: deps.claimWaitSeconds,
+  });
+  onSlotFreed = () => pull.slotFreed();
 
   async function heartbeat(): Promise<CallResult<unknown>> {
     if (!creds) return register();
@@ -162,6 +215,8 @@ export function createNodeAgent(deps: NodeAgentDeps): NodeAgent {
     mirrors,
     register,
     heartbeat,
+    startPulling: () => pull.start(),
+    stopPulling: () => pull.stop(),
     startHeartbeats() {
       if (heartbeatTimer) return;
       const tick = () => {

@@ -74,6 +74,14 @@ describe('loadNodeConfig', () => {
     });
   });
 
+  it('reads the mode, the state folder and --replace; the registration token is only needed until the node has a credential', () => {
+    const c = loadNodeConfig({ GAFFER_SERVER_URL: 'http://gaffer.test', GAFFER_WORK_DIR: '/var/lib/gaffer' });
+    expect(c).toMatchObject({ mode: 'push', stateDir: '/var/lib/gaffer/state', replace: false, registrationToken: undefined, nameGiven: false });
+    const pull = loadNodeConfig({ ...base, GAFFER_NODE_MODE: 'pull', GAFFER_STATE_DIR: '/etc/gaffer', GAFFER_NODE_REPLACE: 'true', GAFFER_NODE_NAME: 'n1' });
+    expect(pull).toMatchObject({ mode: 'pull', stateDir: '/etc/gaffer', replace: true, nameGiven: true, name: 'n1' });
+    expect(errorOf({ ...base, GAFFER_NODE_MODE: 'poll', GAFFER_NODE_REPLACE: 'yes' }).keys).toEqual(['GAFFER_NODE_MODE', 'GAFFER_NODE_REPLACE']);
+  });
+
   it('requires a command for custom and refuses one with a preset', () => {
     expect(errorOf({ ...base, GAFFER_AGENT: 'custom' }).keys).toEqual(['GAFFER_AGENT_COMMAND']);
     expect(errorOf({ ...base, GAFFER_AGENT: 'aider', GAFFER_AGENT_COMMAND: 'x' }).keys).toEqual(['GAFFER_AGENT_COMMAND']);

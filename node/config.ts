@@ -2,7 +2,7 @@ import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { z } from 'zod';
 import { describeConfigIssues } from '../src/protocol/config-issues.js';
-import { AGENT_PRESETS, allowedHost, type AgentPreset, type NetworkPolicy, SANDBOX_MODES, type SandboxMode } from '../src/protocol/node-api.js';
+import { AGENT_PRESETS, allowedHost, type AgentPreset, type NetworkPolicy, NODE_MODES, type NodeMode, SANDBOX_MODES, type SandboxMode } from '../src/protocol/node-api.js';
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
@@ -115,7 +115,11 @@ export function isValidBranchPrefix(prefix: string): boolean {
 const schema = z
   .object({
     GAFFER_SERVER_URL: z.preprocess(emptyToUndefined, z.url({ protocol: /^https?$/ })),
-    GAFFER_REGISTRATION_TOKEN: z.preprocess(emptyToUndefined, z.string().min(16, 'must be at least 16 characters')),
+    // Needed only until the node has a credential of its own in its state file.
+    GAFFER_REGISTRATION_TOKEN: z.preprocess(emptyToUndefined, z.string().min(16, 'must be at least 16 characters').optional()),
+    GAFFER_NODE_MODE: z.preprocess(emptyToUndefined, z.enum(NODE_MODES).default('push')),
+    GAFFER_STATE_DIR: optionalString,
+    GAFFER_NODE_REPLACE: z.preprocess(emptyToUndefined, z.enum(['true', 'false', '1', '0']).default('false')),
     GAFFER_NODE_NAME: z.preprocess(
       emptyToUndefined,
       z.string().max(100).regex(NAME_PATTERN, 'letters, digits, ".", "_" and "-" only').optional(),
@@ -185,8 +189,17 @@ const schema = z
 /** The node agent's validated configuration. The registration token never reaches a log. */
 export type NodeConfig = {
   serverUrl: string;
-  registrationToken: string;
+  /** The registration (or bootstrap) token; unset once the node has its own credential. */
+  registrationToken: string | undefined;
   name: string;
+  /** Whether GAFFER_NODE_NAME set the name; otherwise it is the host name and the machine id. */
+  nameGiven: boolean;
+  /** `push`: the server POSTs work to this node; `pull`: the node long-polls for it. */
+  mode: NodeMode;
+  /** Where the state file (the node's credential and machine id, mode 0600) lives. */
+  stateDir: string;
+  /** Take over a node registered under this name (the runner's `--replace`). */
+  replace: boolean;
   labels: string[];
   capacity: number;
   publicUrl: string;
@@ -257,6 +270,10 @@ export function loadNodeConfig(env: NodeJS.ProcessEnv = process.env): NodeConfig
     serverUrl: e.GAFFER_SERVER_URL.replace(/\/+$/, ''),
     registrationToken: e.GAFFER_REGISTRATION_TOKEN,
     name: e.GAFFER_NODE_NAME ?? defaultName(),
+    nameGiven: e.GAFFER_NODE_NAME !== undefined,
+    mode: e.GAFFER_NODE_MODE,
+    stateDir: resolve(e.GAFFER_STATE_DIR ?? `${e.GAFFER_WORK_DIR}/state`),
+    replace: e.GAFFER_NODE_REPLACE === 'true' || e.GAFFER_NODE_REPLACE === '1',
     labels: e.GAFFER_NODE_LABELS,
     capacity: e.GAFFER_NODE_CAPACITY,
     publicUrl: (e.GAFFER_NODE_PUBLIC_URL ?? `http://127.0.0.1:${e.NODE_PORT}`).replace(/\/+$/, ''),

@@ -4,22 +4,32 @@ import { createLogger } from '../src/logger.js';
 import { createNodeAgent } from './agent.js';
 import { loadNodeConfig, NodeConfigError } from './config.js';
 import { checkSandbox } from './sandbox/check.js';
+import { NodeStateError, prepareNodeIdentity } from './state-file.js';
 
 /**
  * Starts the node agent: config, work folder, registration (retried while the server is
  * unreachable), heartbeats, then HTTP. SIGTERM/SIGINT drain: no new tasks, running ones finish or
  * are cancelled per GAFFER_DRAIN_MODE, then the process exits.
  */
-export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> {
+export async function main(env: NodeJS.ProcessEnv = process.env, argv: string[] = process.argv.slice(2)): Promise<void> {
   let config;
+  let identity;
   try {
     config = loadNodeConfig(env);
+    if (argv.includes('--replace')) config = { ...config, replace: true };
+    // No child process (the agent CLI, git, setup commands) inherits the registration token, and
+    // the default name is unique per machine: the host name and the id kept in the state file.
+    ({ config, identity } = await prepareNodeIdentity(config, env));
   } catch (err) {
-    if (err instanceof NodeConfigError) {
+    if (err instanceof NodeConfigError || err instanceof NodeStateError) {
       process.stderr.write(`${err.message}\n`);
       process.exit(2);
     }
     throw err;
+  }
+  if (!config.registrationToken && !identity.credential(config.serverUrl)) {
+    process.stderr.write('GAFFER_REGISTRATION_TOKEN is required until this node has registered (its credential is then kept in the state file)\n');
+    process.exit(2);
   }
   const logger = createLogger({ level: config.logLevel }).child({ component: 'node', node: config.name });
   await mkdir(config.workDir, { recursive: true, mode: 0o700 });
@@ -32,12 +42,16 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
   if (config.sandbox.mode === 'off') {
     logger.warn('GAFFER_SANDBOX=off: agent CLIs run as this node\'s user, with its files, processes and network in reach');
   }
-  const agent = createNodeAgent({ config, logger });
+  const agent = createNodeAgent({ config, logger, identity });
 
-  // Listen first so /healthz answers during registration; unsigned work is refused until then.
-  const server = serve({ fetch: agent.app.fetch, port: config.port, hostname: config.listenHost }, (info) => {
-    logger.info({ port: info.port, publicUrl: config.publicUrl, workDir: config.workDir }, 'node agent listening');
-  });
+  // Push: listen first so /healthz answers during registration; unsigned work is refused until
+  // then. Pull: the node opens no port at all; it only calls out.
+  const server =
+    config.mode === 'push'
+      ? serve({ fetch: agent.app.fetch, port: config.port, hostname: config.listenHost }, (info) => {
+          logger.info({ port: info.port, publicUrl: config.publicUrl, workDir: config.workDir }, 'node agent listening');
+        })
+      : undefined;
 
   for (let attempt = 1; ; attempt++) {
     const res = await agent.register();
@@ -46,11 +60,19 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
       process.stderr.write(`registration refused (${res.status}): check GAFFER_REGISTRATION_TOKEN and the node settings\n`);
       process.exit(2);
     }
+    if (res.kind === 'http' && res.status === 409) {
+      process.stderr.write(`registration refused: ${res.message}\nA node of this name is registered already: choose another GAFFER_NODE_NAME, or replace it with --replace (a registration token that allows it).\n`);
+      process.exit(2);
+    }
     const delay = Math.min(60_000, 1000 * 2 ** Math.min(attempt, 6));
     logger.warn({ attempt, retryInMs: delay }, 'server unreachable; retrying registration');
     await new Promise((r) => setTimeout(r, delay));
   }
   agent.startHeartbeats();
+  if (config.mode === 'pull') {
+    agent.startPulling();
+    logger.info({ workDir: config.workDir }, 'node agent polling the server for work (pull mode)');
+  }
 
   let stopping = false;
   const shutdown = async (signal: string) => {
@@ -58,12 +80,14 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
     stopping = true;
     logger.info({ signal, mode: config.drainMode, running: agent.tasks.runningIds().length }, 'draining');
     // Heartbeats go on while draining (they carry `draining: true`), so the leases hold.
+    // A pull node keeps polling while it drains (with no free slots), so cancels still reach it.
     await agent.drain(config.drainMode);
+    await agent.stopPulling();
     // A spare tree half checked out would only be swept at the next start: let it finish.
     await agent.mirrors.idle();
     agent.stopHeartbeats();
     await agent.heartbeat().catch(() => undefined);
-    await new Promise<void>((resolve) => server.close(() => resolve()));
+    if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
     logger.info('stopped');
     process.exit(0);
   };

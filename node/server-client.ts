@@ -1,8 +1,12 @@
 import type { z } from 'zod';
 import {
+  claimResponse,
   heartbeatResponse,
   logChunkResponse,
   registerNodeResponse,
+  type AckRequest,
+  type ClaimRequest,
+  type ClaimResponse,
   type HeartbeatRequest,
   type HeartbeatResponse,
   type LogChunkRequest,
@@ -21,7 +25,12 @@ export type CallResult<T> =
 
 /** The node's calls to the Gaffer server. Tokens are passed per call and never logged here. */
 export type ServerClient = {
-  register(registrationToken: string, body: RegisterNodeRequest): Promise<CallResult<RegisterNodeResponse>>;
+  /** `bearer`: a registration token, or the node's own credential when it registers again. */
+  register(bearer: string, body: RegisterNodeRequest): Promise<CallResult<RegisterNodeResponse>>;
+  /** A long poll (pull mode): held by the server up to `body.wait_seconds`; `signal` ends it early. */
+  claim(nodeId: string, nodeToken: string, body: ClaimRequest, signal?: AbortSignal): Promise<CallResult<ClaimResponse>>;
+  /** Takes a claimed task; only a 200 lets the node run it. */
+  ack(nodeId: string, nodeToken: string, body: AckRequest): Promise<CallResult<unknown>>;
   heartbeat(nodeId: string, nodeToken: string, body: HeartbeatRequest): Promise<CallResult<HeartbeatResponse>>;
   sendLog(taskId: string, nodeToken: string, body: LogChunkRequest): Promise<CallResult<LogChunkResponse>>;
   reportBranch(issueId: string, nodeToken: string, body: ReportBranchRequest): Promise<CallResult<unknown>>;
@@ -46,14 +55,21 @@ export function createServerClient(opts: ServerClientOptions): ServerClient {
   const timeoutMs = opts.timeoutMs ?? 15_000;
   const base = opts.baseUrl.replace(/\/+$/, '');
 
-  async function call<T>(path: string, bearer: string, body: unknown, schema: z.ZodType<T> | undefined): Promise<CallResult<T>> {
+  async function call<T>(
+    path: string,
+    bearer: string,
+    body: unknown,
+    schema: z.ZodType<T> | undefined,
+    opts: { timeoutMs?: number; signal?: AbortSignal | undefined } = {},
+  ): Promise<CallResult<T>> {
     let res: Response;
     try {
+      const timeout = AbortSignal.timeout(opts.timeoutMs ?? timeoutMs);
       res = await doFetch(`${base}${path}`, {
         method: 'POST',
         headers: { 'content-type': 'application/json', authorization: `Bearer ${bearer}` },
         body: JSON.stringify(body),
-        signal: AbortSignal.timeout(timeoutMs),
+        signal: opts.signal ? AbortSignal.any([timeout, opts.signal]) : timeout,
       });
     } catch (err) {
       // The fetch error names only the URL, which holds no secret.
@@ -81,6 +97,13 @@ export function createServerClient(opts: ServerClientOptions): ServerClient {
     heartbeat: (nodeId, token, body) =>
       call(`/api/v1/nodes/${encodeURIComponent(nodeId)}/heartbeat`, token, body, heartbeatResponse),
     sendLog: (taskId, token, body) => call(`/api/v1/tasks/${encodeURIComponent(taskId)}/logs`, token, body, logChunkResponse),
+    claim: (nodeId, token, body, signal) =>
+      call(`/api/v1/nodes/${encodeURIComponent(nodeId)}/claim`, token, body, claimResponse, {
+        // The server holds the poll for wait_seconds; allow for that and the answer.
+        timeoutMs: (body.wait_seconds ?? 25) * 1000 + timeoutMs,
+        signal,
+      }),
+    ack: (nodeId, token, body) => call(`/api/v1/nodes/${encodeURIComponent(nodeId)}/ack`, token, body, undefined),
     reportBranch: (issueId, token, body) =>
       call(`/api/v1/issues/${encodeURIComponent(issueId)}/report-branch`, token, body, undefined),
   };

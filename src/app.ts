@@ -11,11 +11,13 @@ import { loginRoutes } from './api/login.js';
 import { metricsRoutes } from './api/metrics.js';
 import { nodeRoutes } from './api/nodes.js';
 import { openApiRoutes } from './api/openapi.js';
+import { registrationTokenRoutes } from './api/registration-tokens.js';
 import { repositoryRoutes } from './api/repositories.js';
 import { taskRoutes } from './api/tasks.js';
 import type { Config } from './config.js';
 import type { DbHandle } from './db/client.js';
 import { checkDatabase, expectedMigrationCount } from './db/migrate.js';
+import { createPullWakeups } from './dispatch/pull-wakeups.js';
 import type { Logger } from './logger.js';
 import type { Services } from './services.js';
 
@@ -34,18 +36,22 @@ export type AppDeps = {
 /** Builds the Hono app. Nothing here listens or touches the database until a request comes. */
 export function createApp(deps: AppDeps) {
   const expected = expectedMigrationCount();
+  // Nothing is LISTENed to until a page opens its event stream or a pull node polls.
+  const live = deps.live ?? createLiveBus(deps.handle, deps.logger);
   const api: ApiDeps = {
     config: deps.config,
     db: deps.handle.db,
     logger: deps.logger,
     tasks: deps.services.tasks,
     scheduler: deps.services.scheduler,
+    wakeups: createPullWakeups(live, deps.logger.child({ component: 'pull' })),
   };
   const v1 = new Hono()
     .route('/', loginRoutes(api))
     .route('/', issueRoutes(api))
     .route('/', taskRoutes(api))
     .route('/', nodeRoutes(api))
+    .route('/', registrationTokenRoutes(api))
     .route('/', repositoryRoutes(api))
     .route('/', credentialRoutes(api, deps.services.cipher))
     .route('/', openApiRoutes());
@@ -66,8 +72,7 @@ export function createApp(deps: AppDeps) {
       now: api.tasks.now,
       scheduler: api.scheduler,
       cipher: deps.services.cipher,
-      // Nothing is LISTENed to until a page opens its event stream.
-      live: deps.live ?? createLiveBus(deps.handle, deps.logger),
+      live,
     }),
   );
   app.get('/', (c) => c.redirect('/admin/issues', 302));

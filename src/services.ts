@@ -1,5 +1,6 @@
 import type { Config } from './config.js';
 import type { Db } from './db/types.js';
+import { transportByNodeMode } from './dispatch/by-node-mode.js';
 import { createHttpTransport } from './dispatch/http-transport.js';
 import { type CredentialCipher, createCredentialCipher } from './domain/credential-cipher.js';
 import type { InstallationTokens, NodeTransport, PullRequests, TaskEventListener } from './domain/ports.js';
@@ -60,7 +61,7 @@ export function createServices(
       taskLogMaxBytes: config.taskLogMaxBytes,
     },
     credentials: { cipher, installationTokens: overrides.installationTokens },
-    transport: overrides.transport ?? httpTransport!,
+    transport: transportByNodeMode(overrides.transport ?? httpTransport!),
     pullRequests: overrides.pullRequests,
     taskTokens,
     onEvent: (event) => {

@@ -4,15 +4,19 @@ import type { NodeDouble } from './node-double.js';
 
 export const PAT = 'ghp_' + 'S3cr3tT0kenValue'.repeat(3);
 
-/** Registers a node double with the server (sandboxed, unless told otherwise); returns its id and token. */
+/**
+ * Registers a node double with the server (sandboxed, unless told otherwise); returns its id and
+ * token. `bearer` defaults to the bootstrap token; a registered node passes its own token to
+ * register again.
+ */
 export async function registerDouble(
   h: Harness,
   double: NodeDouble,
-  opts: { name: string; labels?: string[]; capacity?: number; sandbox?: 'bwrap' | 'off' },
+  opts: { name: string; labels?: string[]; capacity?: number; sandbox?: 'bwrap' | 'off'; bearer?: string },
 ): Promise<{ id: string; token: string }> {
   const res = await h.app.request(
     '/api/v1/nodes/register',
-    jsonInit('POST', REGISTRATION_TOKEN, {
+    jsonInit('POST', opts.bearer ?? REGISTRATION_TOKEN, {
       name: opts.name,
       url: double.url,
       labels: opts.labels ?? [],

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createUserWithPassword, formInit, pageInit, pageLogin, type PageSession, setCookies } from '../../test/admin.js';
 import { seedIssue } from '../../test/fixtures.js';
 import { PAT, registerDouble, startableIssue } from '../../test/flow.js';
-import { createHarness, type Harness, jsonInit } from '../../test/harness.js';
+import { createHarness, type Harness, jsonInit, REGISTRATION_TOKEN } from '../../test/harness.js';
 import { startNodeDouble, type NodeDouble } from '../../test/node-double.js';
 import { getIssue } from '../db/queries/issues.js';
 import { getNode } from '../db/queries/nodes.js';
@@ -344,6 +344,21 @@ describe('admin page over app.request', () => {
       await h.db.db.update(nodes).set({ status: 'draining' });
     });
 
+    it('shows each node\'s mode, push or pull', async () => {
+      const push = await registerDouble(h, double, { name: 'mode-push' });
+      const res = await h.app.request(
+        '/api/v1/nodes/register',
+        jsonInit('POST', REGISTRATION_TOKEN, { name: 'mode-pull', mode: 'pull', capacity: 1 }),
+      );
+      const pull = (await res.json()) as { node_id: string };
+      const html = await (await h.app.request('/admin/nodes', pageInit(admin, { lang: 'en' }))).text();
+      const row = (id: string) => html.match(new RegExp(`<tr data-node-id="${id}">.*?</tr>`, 's'))![0];
+      expect(row(push.id)).toMatch(/data-mode="push">Push</);
+      expect(row(pull.node_id)).toMatch(/data-mode="pull">Pull</);
+      expect(html).toContain('href="/admin/registration-tokens"');
+      await h.db.db.update(nodes).set({ status: 'draining' }).where(eq(nodes.id, pull.node_id));
+    });
+
     it('explains why a node holding work cannot be removed', async () => {
       await h.db.db.update(nodes).set({ status: 'draining' });
       const reg = await registerDouble(h, double, { name: 'busy-node' });
@@ -352,6 +367,53 @@ describe('admin page over app.request', () => {
       const res = await h.app.request(`/admin/nodes/${reg.id}/remove`, formInit(admin, {}));
       expect(res.status).toBe(409);
       expect(await res.text()).toContain('busy-node holds 1 active task(s); drain it and wait');
+    });
+  });
+
+  describe('registration tokens', () => {
+    it('creates a token shown once with its expiry, uses, labels and capacity, lists it, and revokes it with CSRF', async () => {
+      const init = formInit(admin, { name: 'rack 9', expires_in_hours: '2', max_uses: '3', allowed_labels: 'linux, agent:*', max_capacity: '4', allow_replace: 'on' });
+      (init.headers as Headers).set('accept-language', 'en');
+      const add = await h.app.request('/admin/registration-tokens', init);
+      expect(add.status).toBe(201);
+      expect(add.headers.get('cache-control')).toBe('no-store');
+      const page = await add.text();
+      const token = page.match(/<code data-token="?[^>]*>(gfr_[A-Za-z0-9_-]+)<\/code>/)![1]!;
+      expect(page).toContain('it is shown only once');
+      const row = page.match(/<tr data-registration-token-id="([^"]+)">.*?<\/tr>/s)!;
+      expect(row[0]).toContain('rack 9');
+      expect(row[0]).toContain('0 / 3');
+      expect(row[0]).toContain('<span class="tag">linux</span><span class="tag">agent:*</span>');
+      expect(row[0]).toContain('data-state="usable"');
+      expect(row[0]).toContain('May replace');
+
+      // The token works, within its scope; the list never shows it again.
+      const reg = await h.app.request('/api/v1/nodes/register', jsonInit('POST', token, { name: 'from-page', url: double.url, labels: ['linux'], capacity: 4 }));
+      expect(reg.status).toBe(201);
+      await h.db.db.update(nodes).set({ status: 'draining' }).where(eq(nodes.name, 'from-page'));
+      const list = await (await h.app.request('/admin/registration-tokens', pageInit(admin, { lang: 'en' }))).text();
+      expect(list).not.toContain(token);
+      expect(list.match(new RegExp(`<tr data-registration-token-id="${row[1]}">.*?</tr>`, 's'))![0]).toContain('1 / 3');
+      expect(h.logLines.join('')).not.toContain(token);
+
+      const forged = await h.app.request(`/admin/registration-tokens/${row[1]}/revoke`, formInit(admin, {}, { csrf: false }));
+      expect(forged.status).toBe(403);
+      expect((await h.app.request(`/admin/registration-tokens/${row[1]}/revoke`, formInit(admin, {}))).status).toBe(303);
+      const after = await (await h.app.request('/admin/registration-tokens', pageInit(admin, { lang: 'en' }))).text();
+      expect(after.match(new RegExp(`<tr data-registration-token-id="${row[1]}">.*?</tr>`, 's'))![0]).toContain('data-state="revoked"');
+      const refused = await h.app.request('/api/v1/nodes/register', jsonInit('POST', token, { name: 'from-page-2', url: double.url, labels: ['linux'] }));
+      expect(refused.status).toBe(401);
+    });
+
+    it('refuses a bad form with a reason, and non-admins', async () => {
+      const res = await h.app.request('/admin/registration-tokens', formInit(admin, { name: '', expires_in_hours: '0', max_uses: '1', allowed_labels: '', max_capacity: '1' }));
+      expect(res.status).toBe(422);
+      const html = await res.text();
+      expect(html).toContain('name: required');
+      expect(html).toContain('expires_in_hours');
+      const user = await createUserWithPassword(h, { email: `tok-${Date.now()}@example.com`, password: 'password-123456' });
+      const s = await pageLogin(h, user.email, 'password-123456');
+      expect((await h.app.request('/admin/registration-tokens', pageInit(s))).status).toBe(403);
     });
   });
 

@@ -9,7 +9,7 @@ import { type AdminEnv, requireAdminSession } from './session.js';
 /** Node liveness has no event of its own (a heartbeat that stops is silence), so the page also re-reads on a timer. */
 const NODE_REFRESH_SECONDS = 15;
 
-/** Nodes (admins): liveness by heartbeat, load and capacity, labels; drain, resume, remove. Mounted at /nodes. */
+/** Nodes (admins): liveness by heartbeat, mode (push or pull), load and capacity, labels; drain, resume, remove. Mounted at /nodes. */
 export function nodePages(deps: { db: Db; scheduler: Scheduler; now: () => Date; heartbeatTimeoutMs: number }) {
   const { db } = deps;
   return new Hono<AdminEnv>()
@@ -31,12 +31,18 @@ export function nodePages(deps: { db: Db; scheduler: Scheduler; now: () => Date;
           live={{ kinds: ['node', 'task'], refreshSeconds: NODE_REFRESH_SECONDS }}
         >
           <h1>{t('nodes')}</h1>
+          <p>
+            <a href="/admin/registration-tokens" id="registration-tokens-link">
+              {t('registrationTokens')} →
+            </a>
+          </p>
           <div data-region="nodes">
             <table id="nodes">
               <thead>
                 <tr>
                   <th>{t('name')}</th>
                   <th>{t('status')}</th>
+                  <th>{t('mode')}</th>
                   <th class="num">{t('load')}</th>
                   <th>{t('sandbox')}</th>
                   <th>{t('labels')}</th>
@@ -56,13 +62,18 @@ export function nodePages(deps: { db: Db; scheduler: Scheduler; now: () => Date;
                     <tr data-node-id={n.id}>
                       <td>
                         <div>{n.name}</div>
-                        <div class="muted">{n.url}</div>
+                        {n.url && <div class="muted">{n.url}</div>}
                       </td>
                       <td>
                         <span class={`badge ${n.online ? 'green' : 'gray'}`} data-online={n.online ? '1' : '0'}>
                           {n.online ? t('online') : t('offline')}
                         </span>{' '}
                         <span class={`badge ${n.status === 'active' ? 'blue' : 'orange'}`}>{t(n.status)}</span>
+                      </td>
+                      <td>
+                        <span class={`badge ${n.mode === 'pull' ? 'yellow' : 'gray'}`} data-mode={n.mode}>
+                          {t(n.mode)}
+                        </span>
                       </td>
                       <td class="num">
                         {n.running} / {n.capacity}

@@ -15,6 +15,7 @@ import { Page } from './layout.js';
 import type { LiveBus } from './live-bus.js';
 import { loginPages } from './login.js';
 import { nodePages } from './nodes.js';
+import { registrationTokenPages } from './registration-tokens.js';
 import { type AdminEnv, requireSession, withLang } from './session.js';
 import { statsPages } from './stats.js';
 import { taskPages } from './tasks.js';
@@ -65,6 +66,7 @@ export function adminRoutes(deps: AdminDeps) {
     .route('/', taskPages({ db, live: deps.live, logger }))
     .route('/', eventRoutes({ db, live: deps.live, logger }))
     .route('/nodes', nodePages({ db, scheduler: deps.scheduler, now: deps.now, heartbeatTimeoutMs: deps.config.nodeHeartbeatTimeoutMs }))
+    .route('/registration-tokens', registrationTokenPages({ db, now: deps.now }))
     .route('/credentials', credentialPages({ db, cipher: deps.cipher }))
     .route('/stats', statsPages({ db }));
 

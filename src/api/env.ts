@@ -1,6 +1,7 @@
 import type { Config } from '../config.js';
 import type { NodeRow } from '../db/schema.js';
 import type { Db } from '../db/types.js';
+import type { PullWakeups } from '../dispatch/pull-wakeups.js';
 import type { Scheduler } from '../domain/scheduler.js';
 import type { TaskDeps } from '../domain/tasks.js';
 import type { Actor } from '../domain/users.js';
@@ -13,6 +14,8 @@ export type ApiDeps = {
   logger: Logger;
   tasks: TaskDeps;
   scheduler: Scheduler;
+  /** Wakes pull nodes' waiting polls. */
+  wakeups: PullWakeups;
 };
 
 /** Hono's per-request variables, set by the auth middleware. */

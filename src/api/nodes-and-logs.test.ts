@@ -157,7 +157,7 @@ describe('nodes API', () => {
     expect(double.dispatches()).toEqual([]);
     // A later heartbeat without the flag does not undo it; the restarted agent registering does.
     expect(await beat(me, { running_task_ids: [] })).toMatchObject({ status: 'stopping' });
-    const again = await registerDouble(h, double, { name, capacity: 2 });
+    const again = await registerDouble(h, double, { name, capacity: 2, bearer: me.token });
     expect(again.id).toBe(me.id);
     await h.services.scheduler.pump();
     await expect.poll(async () => (await getTask(h.db.db, queued.body.id))?.status).toBe('running');
@@ -165,7 +165,7 @@ describe('nodes API', () => {
     // An admin's drain is kept across the node's own shutdown and restart; only a resume ends it.
     expect((await h.app.request(`/api/v1/nodes/${me.id}/drain`, jsonInit('POST', admin.token))).status).toBe(200);
     expect(await beat(again, { running_task_ids: [queued.body.id], draining: true })).toMatchObject({ status: 'draining' });
-    const third = await registerDouble(h, double, { name, capacity: 2 });
+    const third = await registerDouble(h, double, { name, capacity: 2, bearer: again.token });
     expect(await beat(third, { running_task_ids: [queued.body.id] })).toMatchObject({ status: 'draining' });
     const resumed = await h.app.request(`/api/v1/nodes/${me.id}/resume`, jsonInit('POST', admin.token));
     expect(await resumed.json()).toMatchObject({ status: 'active' });

@@ -12,12 +12,14 @@ import {
   setNodeDraining,
   toNodePublic,
 } from '../domain/nodes.js';
-import { heartbeatRequest, registerNodeRequest } from '../protocol/node-api.js';
+import { ackRequest, claimRequest, heartbeatRequest, nodeFields, registerNodeRequest } from '../protocol/node-api.js';
+import { acknowledgeTask, claimForNode, recordPoll } from '../domain/pull.js';
+import { authenticateSession } from '../domain/users.js';
 import { bearerToken, requireAdmin, requireNode } from './auth.js';
 import type { ApiDeps, ApiEnv } from './env.js';
 import { jsonBody, uuidParam } from './validate.js';
 
-const editBody = registerNodeRequest.pick({ url: true, labels: true, capacity: true }).partial();
+const editBody = nodeFields.pick({ url: true, labels: true, capacity: true }).partial();
 
 /** Nodes: registration and heartbeat (node side); list, add, edit, drain, resume, remove (admins). */
 export function nodeRoutes(deps: ApiDeps) {
@@ -31,14 +33,28 @@ export function nodeRoutes(deps: ApiDeps) {
   return new Hono<ApiEnv>()
     .post('/nodes/register', async (c) => {
       const body = await jsonBody(c, registerNodeRequest);
-      assertNodeUrlAllowed(body.url, config.allowInsecureNodeUrls);
+      if (body.url !== undefined) assertNodeUrlAllowed(body.url, config.allowInsecureNodeUrls);
+      const presented = bearerToken(c);
+      // An admin's session may register or replace a node by hand; any other user may not.
+      let admin = false;
+      if (presented?.startsWith('gfs_')) {
+        if (!(await authenticateSession(db, presented)).isAdmin) throw new DomainError('forbidden', 'only admins may register nodes');
+        admin = true;
+      }
       const creds = await registerNode(db, {
         registrationToken: config.nodeRegistrationToken,
-        presented: bearerToken(c),
-        ...body,
+        presented,
+        admin,
+        name: body.name,
+        url: body.url,
+        labels: body.labels,
+        capacity: body.capacity,
+        mode: body.mode,
+        sandbox: body.sandbox,
+        replace: body.replace,
         now: deps.tasks.now(),
       });
-      const log = { node: creds.node.name, url: creds.node.url, sandbox: creds.node.sandbox };
+      const log = { node: creds.node.name, url: creds.node.url, mode: creds.node.mode, sandbox: creds.node.sandbox };
       if (creds.node.sandbox === 'off') deps.logger.warn(log, 'node registered without a sandbox: tasks that require one never go to it');
       else deps.logger.info(log, 'node registered');
       deps.scheduler.kick();
@@ -71,11 +87,52 @@ export function nodeRoutes(deps: ApiDeps) {
       if (wasOffline || nowSandboxed || result.lostTaskIds.length > 0) deps.scheduler.kick();
       return c.json(result.response);
     })
+    .post('/nodes/:id/claim', requireNode(db), async (c) => {
+      const id = uuidParam(c, 'id', 'node');
+      const caller = c.get('node');
+      if (caller.id !== id) throw new DomainError('forbidden', 'a node may only claim work for itself');
+      const body = await jsonBody(c, claimRequest);
+      if (caller.mode !== 'pull') {
+        throw new DomainError('conflict', 'this node registered in push mode: work is sent to it; register with mode "pull" to claim work');
+      }
+      const wasOffline = caller.lastHeartbeatAt === null || caller.lastHeartbeatAt <= onlineSince();
+      const node = await recordPoll(deps.tasks, caller, deps.tasks.now());
+      if (wasOffline) deps.scheduler.kick();
+      // Watch before the first look, so an assignment committed in between still wakes this poll.
+      const watch = await deps.wakeups.watch(node.id);
+      const deadline = Date.now() + body.wait_seconds * 1000;
+      // The node hung up, or this server is shutting down: answer (or stop) now.
+      const gone = AbortSignal.any([c.req.raw.signal, deps.wakeups.closing]);
+      try {
+        for (;;) {
+          const found = await claimForNode(deps.tasks, {
+            node,
+            runningTaskIds: body.running_task_ids,
+            freeSlots: body.free_slots,
+          });
+          if (found.task || found.cancelTaskIds.length > 0 || Date.now() >= deadline || gone.aborted) {
+            if (found.task) deps.logger.info({ taskId: found.task.task_id, node: node.name }, 'task claimed by a pull node');
+            return c.json({ status: node.status, task: found.task, cancel_task_ids: found.cancelTaskIds });
+          }
+          await watch.next(deadline - Date.now(), gone);
+        }
+      } finally {
+        watch.close();
+      }
+    })
+    .post('/nodes/:id/ack', requireNode(db), async (c) => {
+      const id = uuidParam(c, 'id', 'node');
+      const node = c.get('node');
+      if (node.id !== id) throw new DomainError('forbidden', 'a node may only acknowledge its own tasks');
+      const body = await jsonBody(c, ackRequest);
+      const task = await acknowledgeTask(deps.tasks, { node, taskId: body.task_id });
+      return c.json({ task_id: task.id, status: task.status });
+    })
     .get('/nodes', requireAdmin(db), async (c) => c.json({ data: await listNodes(db, onlineSince()) }))
     .post('/nodes', requireAdmin(db), async (c) => {
       const body = await jsonBody(c, registerNodeRequest);
-      assertNodeUrlAllowed(body.url, config.allowInsecureNodeUrls);
-      const creds = await addNode(db, body);
+      if (body.url !== undefined) assertNodeUrlAllowed(body.url, config.allowInsecureNodeUrls);
+      const creds = await addNode(db, { name: body.name, url: body.url, labels: body.labels, capacity: body.capacity, mode: body.mode, sandbox: body.sandbox });
       return c.json(
         { ...toNodePublic(creds.node, 0, onlineSince()), node_token: creds.token, signing_secret: creds.signingSecret },
         201,

@@ -1,6 +1,9 @@
 import { Hono } from 'hono';
 import { z } from 'zod';
 import {
+  ackRequest,
+  claimRequest,
+  claimResponse,
   heartbeatRequest,
   heartbeatResponse,
   logChunkRequest,
@@ -10,7 +13,8 @@ import {
   reportBranchRequest,
   SANDBOX_MODES,
 } from '../protocol/node-api.js';
-import { NODE_STATUSES } from '../protocol/statuses.js';
+import { NODE_MODES, NODE_STATUSES } from '../protocol/statuses.js';
+import { createRegistrationTokenBody } from './registration-tokens.js';
 
 const json = (schema: z.ZodType) => ({ 'application/json': { schema: z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any' }) } });
 const bearer = [{ bearer: [] }];
@@ -27,6 +31,7 @@ const nodePublic = z.object({
   labels: z.array(z.string()),
   capacity: z.number().int(),
   status: z.enum(NODE_STATUSES),
+  mode: z.enum(NODE_MODES).describe('`push`: the server sends work to `url`; `pull`: the node long-polls for it.'),
   sandbox: z.enum(SANDBOX_MODES).describe('How the node runs the agent: `bwrap`, or `off` (no sandbox, by its owner\'s choice). Tasks that require a sandbox never go to an `off` node.'),
   online: z.boolean(),
   running: z.number().int(),
@@ -92,7 +97,7 @@ export function openApiDocument() {
       },
       '/nodes/register': {
         post: {
-          summary: 'Register a node (registration token as bearer)',
+          summary: 'Register a node: a registration token, the bootstrap token, its own credential, or an admin session as bearer; 409 when the name is taken',
           requestBody: { content: json(registerNodeRequest) },
           responses: { 201: ok('node id, token and signing secret', registerNodeResponse) },
         },
@@ -105,6 +110,36 @@ export function openApiDocument() {
           requestBody: { content: json(heartbeatRequest) },
           responses: { 200: ok('status and tasks to cancel', heartbeatResponse) },
         },
+      },
+      '/nodes/{id}/claim': {
+        post: {
+          summary: 'Pull mode: long-poll for an assigned task and cancels (node token)',
+          security: bearer,
+          parameters: [idParam('id')],
+          requestBody: { content: json(claimRequest) },
+          responses: { 200: ok('a task to acknowledge, or none, and tasks to cancel', claimResponse) },
+        },
+      },
+      '/nodes/{id}/ack': {
+        post: {
+          summary: 'Pull mode: take a claimed task; 409 when it went back to the queue (node token)',
+          security: bearer,
+          parameters: [idParam('id')],
+          requestBody: { content: json(ackRequest) },
+          responses: { 200: ok('the task is running on this node') },
+        },
+      },
+      '/registration-tokens': {
+        get: { summary: 'List registration tokens, never the tokens (admin)', security: bearer, responses: { 200: ok('registration tokens') } },
+        post: {
+          summary: 'Create a registration token; the token is in this answer only (admin)',
+          security: bearer,
+          requestBody: { content: json(createRegistrationTokenBody) },
+          responses: { 201: ok('the registration token') },
+        },
+      },
+      '/registration-tokens/{id}/revoke': {
+        post: { summary: 'Revoke a registration token (admin)', security: bearer, parameters: [idParam('id')], responses: { 200: ok('registration token') } },
       },
       '/nodes': {
         get: { summary: 'List nodes (admin)', security: bearer, responses: { 200: ok('nodes', z.object({ data: z.array(nodePublic) })) } },

@@ -14,7 +14,7 @@ import {
   uuid,
 } from 'drizzle-orm/pg-core';
 import { type NetworkPolicy, SANDBOX_MODES } from '../protocol/node-api.js';
-import { ISSUE_STATUSES, NODE_STATUSES, TASK_STATUSES } from '../protocol/statuses.js';
+import { ISSUE_STATUSES, NODE_MODES, NODE_STATUSES, TASK_STATUSES } from '../protocol/statuses.js';
 
 const inList = (values: readonly string[]) => sql.raw(values.map((v) => `'${v}'`).join(', '));
 
@@ -115,6 +115,38 @@ export const issues = pgTable(
   ],
 );
 
+/**
+ * Registration tokens an admin hands out: each is exchanged for a node's own credential, a limited
+ * number of times before it expires, and limits the labels and capacity a node may declare.
+ */
+export const registrationTokens = pgTable(
+  'registration_tokens',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    /** What it is for, for the admin's list. */
+    name: text('name').notNull(),
+    /** sha256 of the token; the token itself is shown once, when it is created. */
+    tokenHash: text('token_hash').notNull().unique(),
+    expiresAt: timestamp('expires_at', { withTimezone: true }).notNull(),
+    maxUses: integer('max_uses').notNull(),
+    uses: integer('uses').notNull().default(0),
+    /** Labels a node may carry: exact names, or a prefix ending in `*`. Empty allows none. */
+    allowedLabels: text('allowed_labels').array().notNull().default(sql`'{}'::text[]`),
+    maxCapacity: integer('max_capacity').notNull(),
+    /** Whether a node may use it to take over a name already registered (`--replace`). */
+    allowReplace: boolean('allow_replace').notNull().default(false),
+    createdBy: uuid('created_by').references(() => users.id, { onDelete: 'set null' }),
+    revokedAt: timestamp('revoked_at', { withTimezone: true }),
+    lastUsedAt: timestamp('last_used_at', { withTimezone: true }),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [
+    check('registration_tokens_max_uses_check', sql`${t.maxUses} >= 1`),
+    check('registration_tokens_uses_check', sql`${t.uses} >= 0`),
+    check('registration_tokens_max_capacity_check', sql`${t.maxCapacity} >= 0`),
+  ],
+);
+
 export const nodes = pgTable(
   'nodes',
   {
@@ -136,10 +168,21 @@ export const nodes = pgTable(
      * otherwise, so a node that predates the sandbox never gets a task that requires one.
      */
     sandbox: text('sandbox', { enum: SANDBOX_MODES }).notNull().default('off'),
+    /** `push`: the server POSTs work to `url`; `pull`: the node long-polls for it. */
+    mode: text('mode', { enum: NODE_MODES }).notNull().default('push'),
+    /**
+     * The scope the node registered under, kept so its own re-registrations stay inside it:
+     * labels it may carry (exact, or a prefix ending in `*`) and its largest capacity. Null: any
+     * (the bootstrap token, an admin).
+     */
+    allowedLabels: text('allowed_labels').array(),
+    maxCapacity: integer('max_capacity'),
+    registrationTokenId: uuid('registration_token_id').references(() => registrationTokens.id, { onDelete: 'set null' }),
     ...timestamps,
   },
   (t) => [
     check('nodes_capacity_check', sql`${t.capacity} >= 0`),
+    check('nodes_mode_check', sql`${t.mode} in (${inList(NODE_MODES)})`),
     check('nodes_status_check', sql`${t.status} in (${inList(NODE_STATUSES)})`),
     check('nodes_sandbox_check', sql`${t.sandbox} in (${inList(SANDBOX_MODES)})`),
   ],
@@ -304,6 +347,7 @@ export type UserRow = typeof users.$inferSelect;
 export type RepositoryRow = typeof repositories.$inferSelect;
 export type IssueRow = typeof issues.$inferSelect;
 export type NodeRow = typeof nodes.$inferSelect;
+export type RegistrationTokenRow = typeof registrationTokens.$inferSelect;
 export type CredentialRow = typeof credentials.$inferSelect;
 export type TaskRow = typeof tasks.$inferSelect;
 export type TaskLogChunkRow = typeof taskLogChunks.$inferSelect;

@@ -12,11 +12,14 @@ import {
   updateNode,
   type NodeWithLoad,
 } from '../db/queries/nodes.js';
+import { lockRegistrationTokenByHash, useRegistrationToken } from '../db/queries/registration-tokens.js';
 import { compareAndSetTask, tasksHeldByNode } from '../db/queries/tasks.js';
-import type { NodeRow } from '../db/schema.js';
-import type { DbOrTx } from '../db/types.js';
-import type { HeartbeatResponse, SandboxMode } from '../protocol/node-api.js';
+import type { NodeRow, RegistrationTokenRow } from '../db/schema.js';
+import type { Db, DbOrTx } from '../db/types.js';
+import { isUniqueViolation } from '../db/unique-violation.js';
+import type { HeartbeatResponse, NodeMode, SandboxMode } from '../protocol/node-api.js';
 import { nodeTransition, type NodeStatus } from './node-status.js';
+import { labelsOutside, registrationTokenState } from './registration-tokens.js';
 import { DomainError } from './errors.js';
 import { expectTransition } from './state-machine.js';
 import { taskTransition } from './task-status.js';
@@ -27,7 +30,9 @@ import { generateToken, hashToken, sameSecret } from './tokens.js';
 export type NodePublic = {
   id: string;
   name: string;
+  /** Empty for a pull node, which the server never calls. */
   url: string;
+  mode: NodeMode;
   labels: string[];
   capacity: number;
   status: NodeStatus;
@@ -45,6 +50,7 @@ export function toNodePublic(node: NodeRow, running: number, onlineSince: Date):
     id: node.id,
     name: node.name,
     url: node.url,
+    mode: node.mode,
     labels: node.labels,
     capacity: node.capacity,
     status: node.status,
@@ -61,56 +67,137 @@ export function toNodePublic(node: NodeRow, running: number, onlineSince: Date):
 export type NodeCredentials = { node: NodeRow; token: string; signingSecret: string };
 
 
+/** The scope a registration grants: labels (exact, or a prefix and `*`) and capacity; null is any. */
+type Scope = { allowedLabels: string[] | null; maxCapacity: number | null };
+const ANY: Scope = { allowedLabels: null, maxCapacity: null };
+
+/** What a registration asks for. */
+export type RegisterNodeParams = {
+  /** NODE_REGISTRATION_TOKEN: the bootstrap token, if set. */
+  registrationToken: string | undefined;
+  /** The bearer the caller presented: a `gfr_` registration token, a `gfn_` node credential, or the bootstrap token. */
+  presented: string | undefined;
+  /** The caller is a signed-in admin (checked at the edge); then `presented` is not read. */
+  admin?: boolean;
+  name: string;
+  url?: string | undefined;
+  labels: string[];
+  capacity: number;
+  mode?: NodeMode;
+  /** What the node says of its sandbox; a node that says nothing is taken as unsandboxed. */
+  sandbox?: SandboxMode | undefined;
+  replace?: boolean;
+  now: Date;
+};
+
 /**
- * Registers a node with the registration token. A node registering again under its name gets a
- * new token and secret (the old ones stop working), keeping its id and history.
+ * Registers a node, exchanging what the caller presented for a node credential of its own (a
+ * `gfn_` token, stored only as a hash) and a signing secret, in one transaction:
+ * - a registration token (`gfr_`) must be unrevoked, unexpired and have a use left; its use is
+ *   counted, and the node's labels and capacity must be within what it allows;
+ * - the bootstrap token (NODE_REGISTRATION_TOKEN) allows any labels and capacity;
+ * - a node's own credential re-registers that node (a restart), within the scope it first got;
+ * - a name that is taken is refused (`conflict`), changing nothing, unless the caller is that
+ *   node, or asks to `replace` as an admin or with a registration token that allows it.
+ * A node registered again keeps its id and history; its old credential and secret stop working.
  */
-export async function registerNode(
-  db: DbOrTx,
-  params: {
-    registrationToken: string | undefined;
-    presented: string | undefined;
-    name: string;
-    url: string;
-    labels: string[];
-    capacity: number;
-    /** What the node says of its sandbox; a node that says nothing is taken as unsandboxed. */
-    sandbox?: SandboxMode | undefined;
-    now: Date;
-  },
-): Promise<NodeCredentials> {
-  if (!params.registrationToken) throw new DomainError('not_configured', 'node registration is closed: NODE_REGISTRATION_TOKEN is not set');
-  if (!sameSecret(params.presented, params.registrationToken)) {
-    throw new DomainError('unauthenticated', 'registration token is invalid');
+export async function registerNode(db: Db, params: RegisterNodeParams): Promise<NodeCredentials> {
+  const mode = params.mode ?? 'push';
+  const presented = params.presented;
+  try {
+    return await db.transaction(async (tx) => {
+      let scope: Scope = ANY;
+      let self: NodeRow | undefined;
+      let tokenRow: RegistrationTokenRow | undefined;
+      let mayReplace = false;
+      if (params.admin) {
+        mayReplace = params.replace === true;
+      } else if (presented?.startsWith('gfn_')) {
+        self = await getNodeByTokenHash(tx, hashToken(presented));
+        if (!self) throw new DomainError('unauthenticated', 'node credential is invalid: the node was removed or replaced; register it with a registration token');
+        scope = { allowedLabels: self.allowedLabels, maxCapacity: self.maxCapacity };
+      } else if (presented?.startsWith('gfr_')) {
+        tokenRow = await lockRegistrationTokenByHash(tx, hashToken(presented));
+        if (!tokenRow) throw new DomainError('unauthenticated', 'registration token is invalid');
+        const state = registrationTokenState(tokenRow, params.now);
+        if (state !== 'usable') {
+          const why = { revoked: 'was revoked', expired: 'has expired', used_up: 'has no uses left' }[state];
+          throw new DomainError('unauthenticated', `registration token ${why}`, { details: { reason: state } });
+        }
+        scope = { allowedLabels: tokenRow.allowedLabels, maxCapacity: tokenRow.maxCapacity };
+        mayReplace = params.replace === true && tokenRow.allowReplace;
+      } else {
+        if (!params.registrationToken) {
+          throw new DomainError(
+            'not_configured',
+            'node registration is closed: NODE_REGISTRATION_TOKEN is not set; use a registration token from the admin page',
+          );
+        }
+        if (!sameSecret(presented, params.registrationToken)) throw new DomainError('unauthenticated', 'registration token is invalid');
+      }
+
+      const outside = labelsOutside(params.labels, scope.allowedLabels);
+      if (outside.length > 0) {
+        throw new DomainError('forbidden', `labels not allowed by this registration: ${outside.join(', ')}`, {
+          details: { labels: outside, allowed_labels: scope.allowedLabels },
+        });
+      }
+      if (scope.maxCapacity !== null && params.capacity > scope.maxCapacity) {
+        throw new DomainError('forbidden', `capacity ${params.capacity} is over this registration's limit of ${scope.maxCapacity}`, {
+          details: { max_capacity: scope.maxCapacity },
+        });
+      }
+
+      const existing = await getNodeByName(tx, params.name, { forUpdate: true });
+      let target = self;
+      if (existing && existing.id !== self?.id) {
+        if (self || !mayReplace) {
+          throw new DomainError(
+            'conflict',
+            `a node named ${params.name} is already registered; only that node (with its own credential) or an admin (replace) may take the name`,
+          );
+        }
+        target = existing;
+      }
+
+      const token = generateToken('gfn');
+      const signingSecret = randomBytes(32).toString('base64url');
+      const values = {
+        name: params.name,
+        url: params.url ?? '',
+        labels: params.labels,
+        capacity: params.capacity,
+        mode,
+        sandbox: params.sandbox ?? 'off',
+        tokenHash: hashToken(token),
+        signingSecret,
+        lastHeartbeatAt: params.now,
+        // A node's own re-registration keeps the scope it was given; a new grant replaces it.
+        ...(self ? {} : { allowedLabels: scope.allowedLabels, maxCapacity: scope.maxCapacity, registrationTokenId: tokenRow?.id ?? null }),
+      };
+      if (tokenRow) await useRegistrationToken(tx, tokenRow.id, params.now);
+      if (!target) return { node: await insertNode(tx, values), token, signingSecret };
+      // Coming back from its own shutdown it takes work again; an admin's drain stays.
+      const back = nodeTransition(target.status, 'register');
+      const node = await updateNode(tx, target.id, back.ok ? { ...values, status: back.to } : values);
+      return { node: node!, token, signingSecret };
+    });
+  } catch (err) {
+    // Two first registrations of one name at once: the second finds it taken.
+    if (isUniqueViolation(err)) throw new DomainError('conflict', `a node named ${params.name} is already registered`, { cause: err });
+    throw err;
   }
-  const token = generateToken('gfn');
-  const signingSecret = randomBytes(32).toString('base64url');
-  const values = {
-    url: params.url,
-    labels: params.labels,
-    capacity: params.capacity,
-    sandbox: params.sandbox ?? 'off',
-    tokenHash: hashToken(token),
-    signingSecret,
-    lastHeartbeatAt: params.now,
-  };
-  const existing = await getNodeByName(db, params.name);
-  if (!existing) return { node: await insertNode(db, { name: params.name, ...values }), token, signingSecret };
-  // Coming back from its own shutdown it takes work again; an admin's drain stays.
-  const back = nodeTransition(existing.status, 'register');
-  const node = await updateNode(db, existing.id, back.ok ? { ...values, status: back.to } : values);
-  return { node: node!, token, signingSecret };
 }
 
 /** An admin adds a node by hand; it is offline until it heartbeats with the token returned. */
 export async function addNode(
   db: DbOrTx,
-  params: { name: string; url: string; labels: string[]; capacity: number; sandbox?: SandboxMode | undefined },
+  params: { name: string; url?: string | undefined; labels: string[]; capacity: number; mode?: NodeMode; sandbox?: SandboxMode | undefined },
 ): Promise<NodeCredentials> {
   if (await getNodeByName(db, params.name)) throw new DomainError('conflict', `a node named ${params.name} exists`);
   const token = generateToken('gfn');
   const signingSecret = randomBytes(32).toString('base64url');
-  const node = await insertNode(db, { ...params, tokenHash: hashToken(token), signingSecret });
+  const node = await insertNode(db, { ...params, url: params.url ?? '', tokenHash: hashToken(token), signingSecret });
   return { node, token, signingSecret };
 }
 

@@ -4,7 +4,9 @@ import {
   findLostTasks,
   findStrandedAssignments,
   findTimedOutTasks,
+  findUnacknowledgedPullTasks,
   getTaskContext,
+  lockAssignment,
   lockQueuedTasks,
 } from '../db/queries/tasks.js';
 import { getIssueWithRepository } from '../db/queries/issues.js';
@@ -28,8 +30,11 @@ export type AssignResult =
   | { kind: 'no_node'; task: TaskRow; constrained: boolean }
   | { kind: 'assigned'; task: TaskRow; node: NodeRow };
 
-/** How one delivery went, after the task was moved accordingly. */
-export type DeliverOutcome = 'running' | 'requeued' | 'failed' | 'stale';
+/**
+ * How one delivery went, after the task was moved accordingly. `offered`: the node pulls its
+ * work, and will claim and acknowledge the task with its long poll (or lose it to the sweep).
+ */
+export type DeliverOutcome = 'running' | 'offered' | 'requeued' | 'failed' | 'stale';
 
 /** Backoff before the next delivery try: 2^n seconds, at most a minute. */
 export function dispatchBackoffMs(attempts: number): number {
@@ -40,10 +45,11 @@ const SELECTION_TRIES = 8;
 
 /**
  * Takes the oldest due queued task past `afterId` and puts it on the best eligible node, in one
- * transaction: the task row and the node row are locked (SKIP LOCKED), and the node's load is
- * counted again once its lock is held, so two dispatchers sharing a database never put more
- * tasks on a node than its capacity. A task that requires a sandbox goes only to a node whose
- * agent runs in one; `sandboxOptionalOnly` looks only at tasks that do not.
+ * transaction holding the assignment lock: the task row and the node row are locked (SKIP
+ * LOCKED), and the node's load is counted again once its lock is held, so two dispatchers sharing
+ * a database never put more tasks on a node than its capacity, nor a younger task on a node an
+ * older one could have taken. A task that requires a sandbox goes only to a node whose agent runs
+ * in one; `sandboxOptionalOnly` looks only at tasks that do not.
  */
 export async function assignNext(
   deps: Pick<TaskDeps, 'db' | 'now' | 'settings' | 'credentials'>,
@@ -51,6 +57,8 @@ export async function assignNext(
   opts: { sandboxOptionalOnly?: boolean } = {},
 ): Promise<AssignResult> {
   return deps.db.transaction(async (tx): Promise<AssignResult> => {
+    // One decision at a time, cluster-wide: the queue stays FIFO across push and pull nodes.
+    await lockAssignment(tx);
     const now = deps.now();
     const [task] = await lockQueuedTasks(tx, { now, limit: 1, afterId, sandboxOptionalOnly: opts.sandboxOptionalOnly ?? false });
     if (!task) return { kind: 'empty' };
@@ -87,6 +95,12 @@ export async function assignNext(
  * the queue with backoff until the attempts run out; then it fails with the reason.
  */
 export async function deliver(deps: TaskDeps, task: TaskRow, node: NodeRow): Promise<DeliverOutcome> {
+  // A pull node is not called: the assignment, once committed, woke its waiting poll (the tasks
+  // trigger NOTIFYs every server), and the claim builds the body, credential included, then.
+  if (node.mode === 'pull') {
+    deps.onEvent({ type: 'assigned', taskId: task.id, issueId: task.issueId });
+    return 'offered';
+  }
   const log = deps.logger.child({ taskId: task.id, node: node.name });
   const ctx = await getTaskContext(deps.db, task.id);
   if (!ctx || ctx.task.status !== 'pending' || ctx.task.nodeId !== node.id) return 'stale';
@@ -110,20 +124,7 @@ export async function deliver(deps: TaskDeps, task: TaskRow, node: NodeRow): Pro
     }
   }
 
-  const body: ProcessIssueRequest = {
-    issue_id: ctx.issue.id,
-    task_id: task.id,
-    repository_url: ctx.repository.cloneUrl,
-    issue_number: ctx.issue.number,
-    issue_title: ctx.issue.title,
-    issue_description: ctx.issue.body,
-    credential_token: token,
-    command: task.command,
-    // Only when they say something: a task with no setup and the full network (the defaults)
-    // is sent with exactly the seed's body, and an absent field means the same to the node.
-    ...(task.setup.length > 0 ? { setup: task.setup } : {}),
-    ...(task.network.mode !== 'full' ? { network: task.network } : {}),
-  };
+  const body = processIssueBody(ctx, token);
   const result = await deps.transport.deliver(node, body);
   if (result.kind === 'accepted') {
     const to = expectTransition(`task ${task.id}`, taskTransition('pending', 'accept'));
@@ -151,7 +152,32 @@ export async function deliver(deps: TaskDeps, task: TaskRow, node: NodeRow): Pro
   return requeue(deps, task, node, reason);
 }
 
-async function requeue(deps: TaskDeps, task: TaskRow, node: NodeRow, reason: string): Promise<DeliverOutcome> {
+/** The seed's body for a task, with the credential minted or decrypted for it. Both transports send this. */
+export function processIssueBody(
+  ctx: { task: TaskRow; issue: { id: string; number: number; title: string; body: string }; repository: { cloneUrl: string } },
+  credentialToken: string,
+): ProcessIssueRequest {
+  return {
+    issue_id: ctx.issue.id,
+    task_id: ctx.task.id,
+    repository_url: ctx.repository.cloneUrl,
+    issue_number: ctx.issue.number,
+    issue_title: ctx.issue.title,
+    issue_description: ctx.issue.body,
+    credential_token: credentialToken,
+    command: ctx.task.command,
+    // Only when they say something: a task with no setup and the full network (the defaults)
+    // is sent with exactly the seed's body, and an absent field means the same to the node.
+    ...(ctx.task.setup.length > 0 ? { setup: ctx.task.setup } : {}),
+    ...(ctx.task.network.mode !== 'full' ? { network: ctx.task.network } : {}),
+  };
+}
+
+/**
+ * Sends an assigned task that its node did not take back to the queue, with backoff, or fails it
+ * once the delivery attempts run out.
+ */
+export async function requeue(deps: TaskDeps, task: TaskRow, node: NodeRow, reason: string): Promise<DeliverOutcome> {
   const attempts = task.dispatchAttempts + 1;
   if (attempts >= deps.settings.dispatchMaxAttempts) {
     const message = `could not deliver to a node after ${attempts} attempts; last: ${reason}`;
@@ -183,10 +209,11 @@ export type Scheduler = {
   /** Runs the queue until nothing more can be placed; resolves with how many were delivered. */
   pump: () => Promise<number>;
   /**
-   * Fails lost and timed-out tasks, returns stranded assignments to the queue, and revokes the
-   * tokens of ended tasks that an earlier revocation left behind.
+   * Fails lost and timed-out tasks, returns to the queue stranded assignments and tasks a pull
+   * node claimed (or was offered) but did not acknowledge within the dispatch timeout, and revokes
+   * the tokens of ended tasks that an earlier revocation left behind.
    */
-  sweep: () => Promise<{ lost: number; timedOut: number; stranded: number; tokensRevoked: number }>;
+  sweep: () => Promise<{ lost: number; timedOut: number; stranded: number; unacknowledged: number; tokensRevoked: number }>;
   /** Starts the periodic sweep and pump. */
   start: (intervalMs: number) => void;
   /** Stops the timer and waits for a pump under way. */
@@ -271,6 +298,13 @@ export function createScheduler(deps: TaskDeps, options: { workers?: number } = 
         if (ctx?.node) void deps.transport.cancel(ctx.node, task.id).catch(() => undefined);
       }
     }
+    let unacknowledged = 0;
+    const offeredBefore = new Date(now.getTime() - deps.settings.dispatchTimeoutMs);
+    const seconds = Math.round(deps.settings.dispatchTimeoutMs / 1000);
+    for (const { task, node } of await findUnacknowledgedPullTasks(deps.db, offeredBefore)) {
+      const reason = `node ${node.name} did not take the task within ${seconds}s`;
+      if ((await requeue(deps, task, node, reason)) !== 'stale') unacknowledged++;
+    }
     let stranded = 0;
     const assignedBefore = new Date(now.getTime() - 2 * deps.settings.dispatchTimeoutMs - 5000);
     for (const task of await findStrandedAssignments(deps.db, assignedBefore)) {
@@ -282,7 +316,7 @@ export function createScheduler(deps: TaskDeps, options: { workers?: number } = 
       }
     }
     const tokens = await deps.taskTokens.sweep();
-    return { lost, timedOut, stranded, tokensRevoked: tokens.revoked };
+    return { lost, timedOut, stranded, unacknowledged, tokensRevoked: tokens.revoked };
   }
 
   const tick = async () => {

@@ -1,9 +1,9 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 
 /** Prefixes make Gaffer's tokens recognisable to secret scanners and to the log masker. */
-export type TokenKind = 'gfn' | 'gfs';
+export type TokenKind = 'gfn' | 'gfs' | 'gfr';
 
-/** A new random token: `gfn_` for nodes, `gfs_` for user sessions. */
+/** A new random token: `gfn_` for nodes, `gfs_` for user sessions, `gfr_` for node registration. */
 export function generateToken(kind: TokenKind): string {
   return `${kind}_${randomBytes(32).toString('base64url')}`;
 }

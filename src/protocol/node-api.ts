@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { NODE_STATUSES } from './statuses.js';
+import { NODE_MODES, NODE_STATUSES } from './statuses.js';
 
 /**
  * Wire types between the server and node agents. Both sides import this module and nothing else
@@ -62,19 +62,40 @@ export const processIssueRequest = z.object({
 });
 export type ProcessIssueRequest = z.infer<typeof processIssueRequest>;
 
-/** Node → server `POST /api/v1/nodes/register`, with the registration token as bearer. */
-export const registerNodeRequest = z.object({
+export { NODE_MODES, type NodeMode } from './statuses.js';
+
+/** A node's name, labels and capacity: what a registration declares and an admin may edit. */
+export const nodeFields = z.object({
   name: z
     .string()
     .min(1)
     .max(100)
     .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'letters, digits, ".", "_" and "-" only'),
-  url: z.string().url(),
+  /** Where the server reaches a push node; a pull node has none. */
+  url: z.string().url().optional(),
   labels: z.array(z.string().min(1).max(64)).max(50).default([]),
   capacity: z.number().int().min(0).max(1000).default(1),
-  /** How the node runs the agent. A node that does not say is taken as unsandboxed. */
-  sandbox: z.enum(SANDBOX_MODES).default('off'),
 });
+
+/**
+ * Node → server `POST /api/v1/nodes/register`. The bearer is a registration token (exchanged
+ * once), the environment's bootstrap token, the node's own credential (a restart), or an
+ * admin's session. A name that is taken is refused (409) unless the bearer is that node's own
+ * credential, or `replace` is set by an admin or with a registration token that allows it.
+ */
+export const registerNodeRequest = nodeFields
+  .extend({
+    /** How the node runs the agent. A node that does not say is taken as unsandboxed. */
+    sandbox: z.enum(SANDBOX_MODES).default('off'),
+    mode: z.enum(NODE_MODES).default('push'),
+    /** Take over the node registered under this name (the runner's `--replace`). */
+    replace: z.boolean().default(false),
+  })
+  .superRefine((body, ctx) => {
+    if (body.mode === 'push' && body.url === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['url'], message: 'required for a push-mode node' });
+    }
+  });
 export type RegisterNodeRequest = z.input<typeof registerNodeRequest>;
 
 export const registerNodeResponse = z.object({
@@ -106,6 +127,40 @@ export const heartbeatResponse = z.object({
   cancel_task_ids: z.array(z.string()),
 });
 export type HeartbeatResponse = z.infer<typeof heartbeatResponse>;
+
+/** The longest a claim may be held open, in seconds. */
+export const MAX_CLAIM_WAIT_SECONDS = 50;
+
+/**
+ * Pull node → server `POST /api/v1/nodes/{id}/claim`, node credential as bearer: a long poll.
+ * The server answers at once with a task assigned to the node, or with cancels for tasks it
+ * runs, or after `wait_seconds` with neither. It counts as a heartbeat for liveness.
+ */
+export const claimRequest = z.object({
+  running_task_ids: z.array(z.string().uuid()).max(1000).default([]),
+  /** Slots free on the node now; with none, the poll only waits for cancels. */
+  free_slots: z.number().int().min(0).max(1000).default(1),
+  wait_seconds: z.number().int().min(0).max(MAX_CLAIM_WAIT_SECONDS).default(25),
+  /** The node's sandbox mode now; absent leaves the registered one. */
+  sandbox: z.enum(SANDBOX_MODES).optional(),
+});
+export type ClaimRequest = z.input<typeof claimRequest>;
+
+export const claimResponse = z.object({
+  status: z.enum(NODE_STATUSES),
+  /** The seed's task body, for a task the scheduler assigned to this node; ack it before running it. */
+  task: processIssueRequest.nullable(),
+  /** Tasks the node reported that the server no longer holds it to: cancel them. */
+  cancel_task_ids: z.array(z.string()),
+});
+export type ClaimResponse = z.infer<typeof claimResponse>;
+
+/**
+ * Pull node → server `POST /api/v1/nodes/{id}/ack`: the node takes the task it claimed. Only a
+ * 200 lets it run the task; a 409 means the claim expired and the task went back to the queue.
+ */
+export const ackRequest = z.object({ task_id: z.string().uuid() });
+export type AckRequest = z.infer<typeof ackRequest>;
 
 /** Node → server `POST /api/v1/tasks/{id}/logs`: one chunk at a byte offset. */
 export const logChunkRequest = z.object({

@@ -15,3 +15,11 @@ export type NodeStatus = (typeof NODE_STATUSES)[number];
 
 /** Task statuses that hold an issue: at most one task per issue is in one of these. */
 export const ACTIVE_TASK_STATUSES = ['pending', 'running'] as const satisfies readonly TaskStatus[];
+
+/**
+ * How a node gets its work: `push` (the server POSTs `/process-issue` to the node's URL, the
+ * seed's contract) or `pull` (the node long-polls the server; it needs no inbound port).
+ */
+export const NODE_MODES = ['push', 'pull'] as const;
+/** One of {@link NODE_MODES}. */
+export type NodeMode = (typeof NODE_MODES)[number];

@@ -1,4 +1,4 @@
-import { and, asc, count, eq, gt, lt, sql } from 'drizzle-orm';
+import { and, asc, count, eq, getTableColumns, gt, lt, sql } from 'drizzle-orm';
 import { ACTIVE_TASK_STATUSES } from '../../protocol/statuses.js';
 import { credentials, nodes, tasks, type NodeRow, type TaskRow } from '../schema.js';
 import type { DbOrTx } from '../types.js';
@@ -15,8 +15,9 @@ export async function getNode(db: DbOrTx, id: string): Promise<NodeRow | undefin
   return row;
 }
 
-export async function getNodeByName(db: DbOrTx, name: string): Promise<NodeRow | undefined> {
-  const [row] = await db.select().from(nodes).where(eq(nodes.name, name));
+export async function getNodeByName(db: DbOrTx, name: string, opts: { forUpdate?: boolean } = {}): Promise<NodeRow | undefined> {
+  const q = db.select().from(nodes).where(eq(nodes.name, name));
+  const [row] = opts.forUpdate ? await q.for('update') : await q;
   return row;
 }
 
@@ -28,7 +29,24 @@ export async function getNodeByTokenHash(db: DbOrTx, tokenHash: string): Promise
 export async function updateNode(
   db: DbOrTx,
   id: string,
-  values: Partial<Pick<NodeRow, 'url' | 'labels' | 'capacity' | 'status' | 'tokenHash' | 'signingSecret' | 'lastHeartbeatAt' | 'sandbox'>>,
+  values: Partial<
+    Pick<
+      NodeRow,
+      | 'name'
+      | 'url'
+      | 'labels'
+      | 'capacity'
+      | 'status'
+      | 'tokenHash'
+      | 'signingSecret'
+      | 'lastHeartbeatAt'
+      | 'mode'
+      | 'allowedLabels'
+      | 'maxCapacity'
+      | 'registrationTokenId'
+      | 'sandbox'
+    >
+  >,
 ): Promise<NodeRow | undefined> {
   const [row] = await db
     .update(nodes)
@@ -147,19 +165,7 @@ export type NodeWithLoad = NodeRow & { running: number };
 export async function listNodesWithLoad(db: DbOrTx): Promise<NodeWithLoad[]> {
   return db
     .select({
-      id: nodes.id,
-      name: nodes.name,
-      url: nodes.url,
-      labels: nodes.labels,
-      capacity: nodes.capacity,
-      status: nodes.status,
-      lastHeartbeatAt: nodes.lastHeartbeatAt,
-      lastAssignedAt: nodes.lastAssignedAt,
-      tokenHash: nodes.tokenHash,
-      signingSecret: nodes.signingSecret,
-      sandbox: nodes.sandbox,
-      createdAt: nodes.createdAt,
-      updatedAt: nodes.updatedAt,
+      ...getTableColumns(nodes),
       running: activeCount,
     })
     .from(nodes)

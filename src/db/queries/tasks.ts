@@ -102,6 +102,16 @@ export async function lockQueuedTasks(
     .for('update', { skipLocked: true });
 }
 
+/**
+ * Takes the cluster-wide assignment lock for the rest of the transaction, so assignment decisions
+ * are made one at a time, each for the oldest task that is due: two dispatchers (pump workers, or
+ * replicas) can otherwise each hold a task and race for the same free node, and the younger task
+ * may win it. Deliveries, the slow part, still run side by side.
+ */
+export async function lockAssignment(tx: DbOrTx): Promise<void> {
+  await tx.execute(sql`select pg_advisory_xact_lock(hashtext('gaffer:assign'))`);
+}
+
 /** A task's place in queue order, (created_at, id), read in SQL at full precision. */
 const queueKey = (id: string) => sql`(select q.created_at, q.id from ${tasks} q where q.id = ${id})`;
 
@@ -143,6 +153,38 @@ export async function findStrandedAssignments(db: DbOrTx, assignedBefore: Date):
     .select()
     .from(tasks)
     .where(and(eq(tasks.status, 'pending'), isNotNull(tasks.nodeId), lt(tasks.updatedAt, assignedBefore)));
+}
+
+/** Tasks assigned to a pull node, not acknowledged, and untouched since `offeredBefore`, with their node. */
+export async function findUnacknowledgedPullTasks(db: DbOrTx, offeredBefore: Date): Promise<Array<{ task: TaskRow; node: NodeRow }>> {
+  return db
+    .select({ task: tasks, node: nodes })
+    .from(tasks)
+    .innerJoin(nodes, eq(nodes.id, tasks.nodeId))
+    .where(and(sql`${tasks.status} = 'pending'`, eq(nodes.mode, 'pull'), lt(tasks.updatedAt, offeredBefore)));
+}
+
+/**
+ * The oldest task assigned to a node and not yet acknowledged, with its issue and repository (what
+ * its body is built from), skipping `exclude` (tasks the node says it already runs). One query: a
+ * pull node waits on it. The status is a literal so the partial index `tasks_node_active_idx` serves.
+ */
+export async function oldestOfferedTask(
+  db: DbOrTx,
+  nodeId: string,
+  exclude: string[],
+): Promise<{ task: TaskRow; issue: IssueRow; repository: RepositoryRow } | undefined> {
+  const conditions = [eq(tasks.nodeId, nodeId), sql`${tasks.status} = 'pending'`];
+  if (exclude.length > 0) conditions.push(sql`${tasks.id} <> all(${sql.param(exclude)}::uuid[])`);
+  const [row] = await db
+    .select({ task: tasks, issue: issues, repository: repositories })
+    .from(tasks)
+    .innerJoin(issues, eq(issues.id, tasks.issueId))
+    .innerJoin(repositories, eq(repositories.id, issues.repositoryId))
+    .where(and(...conditions))
+    .orderBy(asc(tasks.createdAt), asc(tasks.id))
+    .limit(1);
+  return row;
 }
 
 export type TaskFilter = { status?: TaskStatus; issueId?: string; nodeId?: string; ownerId?: string; limit: number; offset: number };

@@ -1,0 +1,68 @@
+import { Hono } from 'hono';
+import { z } from 'zod';
+import {
+  createRegistrationToken,
+  listRegistrationTokensPublic,
+  revokeRegistration,
+  toRegistrationTokenPublic,
+} from '../domain/registration-tokens.js';
+import { requireAdmin } from './auth.js';
+import type { ApiDeps, ApiEnv } from './env.js';
+import { jsonBody, uuidParam } from './validate.js';
+
+const HOUR_MS = 3_600_000;
+
+/** A label a token allows: a node label, or a prefix of one ending in `*`. */
+const allowedLabel = z.string().trim().min(1).max(64);
+
+/** What an admin sends to create a registration token. */
+export const createRegistrationTokenBody = z
+  .object({
+    name: z.string().trim().min(1).max(100),
+    /** When it stops working: a time, or hours from now (24 when neither is given). */
+    expires_at: z.iso.datetime({ offset: true }).optional(),
+    expires_in_hours: z.number().int().min(1).max(24 * 366).optional(),
+    max_uses: z.number().int().min(1).max(10_000).default(1),
+    /** Exact labels, or prefixes ending in `*`; the agent label a node adds itself counts too. */
+    allowed_labels: z.array(allowedLabel).max(50).default(['agent:*']),
+    max_capacity: z.number().int().min(0).max(1000).default(1),
+    allow_replace: z.boolean().default(false),
+  })
+  .refine((b) => b.expires_at === undefined || b.expires_in_hours === undefined, {
+    path: ['expires_at'],
+    message: 'give expires_at or expires_in_hours, not both',
+  });
+
+/** Registration tokens (admins): create (the token is shown once), list, revoke. */
+export function registrationTokenRoutes(deps: ApiDeps) {
+  const { db } = deps;
+  const now = () => deps.tasks.now();
+  return new Hono<ApiEnv>()
+    .get('/registration-tokens', requireAdmin(db), async (c) => c.json({ data: await listRegistrationTokensPublic(db, now()) }))
+    .post('/registration-tokens', requireAdmin(db), async (c) => {
+      const body = await jsonBody(c, createRegistrationTokenBody);
+      const at = now();
+      const expiresAt = body.expires_at ? new Date(body.expires_at) : new Date(at.getTime() + (body.expires_in_hours ?? 24) * HOUR_MS);
+      const created = await createRegistrationToken(db, {
+        name: body.name,
+        expiresAt,
+        maxUses: body.max_uses,
+        allowedLabels: body.allowed_labels,
+        maxCapacity: body.max_capacity,
+        allowReplace: body.allow_replace,
+        createdBy: c.get('actor').id,
+        now: at,
+      });
+      deps.logger.info({ tokenId: created.row.id, name: created.row.name }, 'registration token created');
+      return c.json({ ...toRegistrationTokenPublic(created.row, at), token: created.token }, 201);
+    })
+    .post('/registration-tokens/:id/revoke', requireAdmin(db), async (c) => {
+      const row = await revokeRegistration(db, uuidParam(c, 'id', 'registration token'), now());
+      deps.logger.info({ tokenId: row.id }, 'registration token revoked');
+      return c.json(toRegistrationTokenPublic(row, now()));
+    })
+    .delete('/registration-tokens/:id', requireAdmin(db), async (c) => {
+      await revokeRegistration(db, uuidParam(c, 'id', 'registration token'), now());
+      return c.body(null, 204);
+    });
+}
