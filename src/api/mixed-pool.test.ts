@@ -28,7 +28,7 @@ describe('a pool of push and pull nodes', () => {
     const push = await registerDouble(h, double, { name: 'pusher', labels: ['mixed'], capacity: 1 });
     const reg = await h.app.request(
       '/api/v1/nodes/register',
-      jsonInit('POST', REGISTRATION_TOKEN, { name: 'puller', mode: 'pull', labels: ['mixed'], capacity: 1 }),
+      jsonInit('POST', REGISTRATION_TOKEN, { name: 'puller', mode: 'pull', labels: ['mixed'], capacity: 1, sandbox: 'bwrap' }),
     );
     const pull = (await reg.json()) as { node_id: string; node_token: string };
     const listed = (await (await h.app.request('/api/v1/nodes', jsonInit('GET', admin.token))).json()) as { data: Array<{ name: string; mode: string; url: string }> };
@@ -89,7 +89,7 @@ describe('a pool of push and pull nodes', () => {
       expect(((await res.json()) as { detail: string }).detail).toMatch(/registered in push mode/);
       const pullReg = await h.app.request(
         '/api/v1/nodes/register',
-        jsonInit('POST', REGISTRATION_TOKEN, { name: 'pull-two', mode: 'pull' }),
+        jsonInit('POST', REGISTRATION_TOKEN, { name: 'pull-two', mode: 'pull', sandbox: 'bwrap' }),
       );
       const pull = (await pullReg.json()) as { node_id: string; node_token: string };
       expect((await h.app.request(`/api/v1/nodes/${push.id}/claim`, jsonInit('POST', pull.node_token, {}))).status).toBe(403);

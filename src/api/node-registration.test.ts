@@ -39,7 +39,7 @@ describe('node registration', () => {
 
   it('refuses a second registration under a taken name with 409, changing nothing; the node itself and an admin may replace it', async () => {
     const n = name('victim');
-    const first = await register(REGISTRATION_TOKEN, { name: n, url: 'http://10.0.0.1:8007', labels: ['linux'], capacity: 2 });
+    const first = await register(REGISTRATION_TOKEN, { name: n, url: 'https://10.0.0.1:8007', labels: ['linux'], capacity: 2 });
     expect(first.status).toBe(201);
     const before = await getNode(h.db.db, first.body.node_id);
 
@@ -47,7 +47,7 @@ describe('node registration', () => {
     const attackerToken = (await createToken({ allowed_labels: ['*'], max_capacity: 10, max_uses: 5 })).body.token as string;
     for (const bearer of [REGISTRATION_TOKEN, attackerToken]) {
       for (const replace of [false, true]) {
-        const taken = await register(bearer, { name: n, url: 'http://6.6.6.6:8007', labels: ['linux', 'gpu'], capacity: 9, replace });
+        const taken = await register(bearer, { name: n, url: 'https://6.6.6.6:8007', labels: ['linux', 'gpu'], capacity: 9, replace });
         expect(taken.status).toBe(409);
         expect(taken.body.detail).toMatch(/already registered; only that node .* or an admin/);
       }
@@ -59,14 +59,14 @@ describe('node registration', () => {
     expect(listed.find((t) => t.name === 'for tests' && t.max_uses === 5)).toMatchObject({ uses: 0, state: 'usable' });
 
     // The node with its own credential registers again (a restart): same id, new credential, the old one dead.
-    const again = await register(first.body.node_token, { name: n, url: 'http://10.0.0.2:8007', labels: ['linux'], capacity: 2 });
+    const again = await register(first.body.node_token, { name: n, url: 'https://10.0.0.2:8007', labels: ['linux'], capacity: 2 });
     expect(again.status).toBe(201);
     expect(again.body.node_id).toBe(first.body.node_id);
     expect(again.body.node_token).not.toBe(first.body.node_token);
     expect(again.body.signing_secret).not.toBe(first.body.signing_secret);
     expect(await heartbeat(first.body.node_id, first.body.node_token)).toBe(401);
     expect(await heartbeat(first.body.node_id, again.body.node_token)).toBe(200);
-    expect((await getNode(h.db.db, first.body.node_id))?.url).toBe('http://10.0.0.2:8007');
+    expect((await getNode(h.db.db, first.body.node_id))?.url).toBe('https://10.0.0.2:8007');
 
     // A node's credential cannot take another node's name.
     const other = await register(REGISTRATION_TOKEN, { name: name('other') });
@@ -75,7 +75,7 @@ describe('node registration', () => {
     // An ordinary user's session may not register at all; an admin replaces with `replace`.
     expect((await register(user.token, { name: n, replace: true })).status).toBe(403);
     expect((await register(admin.token, { name: n })).status).toBe(409);
-    const replaced = await register(admin.token, { name: n, url: 'http://10.0.0.3:8007', replace: true });
+    const replaced = await register(admin.token, { name: n, url: 'https://10.0.0.3:8007', replace: true });
     expect(replaced.status).toBe(201);
     expect(replaced.body.node_id).toBe(first.body.node_id);
     expect(await heartbeat(first.body.node_id, again.body.node_token)).toBe(401);

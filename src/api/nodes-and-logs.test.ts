@@ -65,7 +65,7 @@ describe('nodes API', () => {
     expect(bad.status).toBe(422);
     expect(((await bad.json()) as { detail: string }).detail).toMatch(/^sandbox:/);
 
-    const boxed = await registerDouble(h, double, { name, sandbox: 'bwrap' });
+    const boxed = await registerDouble(h, double, { name, sandbox: 'bwrap', bearer: reg.node_token });
     expect(boxed.id).toBe(reg.node_id);
     expect(await listed(boxed.id)).toMatchObject({ sandbox: 'bwrap' });
     const beat = (body: Record<string, unknown>) =>

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { mkdir } from 'node:fs/promises';
+import { chmod, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { serve, type ServerType } from '@hono/node-server';
@@ -107,6 +107,8 @@ describe('pull mode', () => {
 
   beforeAll(async () => {
     tmp = await tempDir('gaffer-pull-');
+    // The node agents run as root here, so their sandboxes run unprivileged and must pass through.
+    await chmod(tmp.path, 0o711);
     bare = await createBareRepo(tmp.path, 'pulled');
     db = await createTestDb();
     const first = await startReplica(db);
@@ -170,7 +172,7 @@ describe('pull mode', () => {
     const register = async (name: string) => {
       const res = await r1.h.app.request(
         '/api/v1/nodes/register',
-        jsonInit('POST', REGISTRATION_TOKEN, { name, mode: 'pull', labels: ['lonely'], capacity: 1 }),
+        jsonInit('POST', REGISTRATION_TOKEN, { name, mode: 'pull', labels: ['lonely'], capacity: 1, sandbox: 'bwrap' }),
       );
       expect(res.status).toBe(201);
       return (await res.json()) as { node_id: string; node_token: string };
