@@ -227,6 +227,21 @@ describe('node agent, end to end with real git', () => {
     }
   });
 
+  it('runs two tasks on one repository at once, from a mirror neither found', async () => {
+    const bare = await createBareRepo(reposRoot, 'together');
+    const h = await makeAgent({ mode: 'edit', capacity: 2 });
+    const url = `${gitHttp.url}/together.git`;
+    const reqs = [task(url, { issue_number: 61 }), task(url, { issue_number: 62 })];
+    for (const r of reqs) expect((await submit(h, r)).status).toBe(202);
+    const reports = await Promise.all(reqs.map((r) => gaffer.waitForReport(r.task_id)));
+    await h.agent.tasks.idle();
+    for (const r of reports) expect(r.body, JSON.stringify(r.body)).toMatchObject({ status: 'success' });
+    for (const r of reports) {
+      const files = await git(bare, ['show', '--name-only', '--format=', `refs/heads/${r.body.branch_name}`]);
+      expect(files.trim().split('\n').sort()).toEqual(['AGENT_PROMPT.txt', 'AGENT_PROMPT_FILE.txt', 'README.md']);
+    }
+  });
+
   it('passes issue text full of shell metacharacters verbatim and interprets none of it', async () => {
     const bare = await createBareRepo(reposRoot, 'meta');
     const marker = join(tmp.path, `pwned-${randomUUID().slice(0, 8)}`);
