@@ -57,6 +57,7 @@ export function createServices(
       dispatchMaxAttempts: config.dispatchMaxAttempts,
       dispatchTimeoutMs: config.dispatchTimeoutMs,
       autoRetryInfraFailures: config.autoRetryInfraFailures,
+      caps: config.caps,
       taskLogMaxBytes: config.taskLogMaxBytes,
     },
     credentials: { cipher, installationTokens: overrides.installationTokens },

@@ -22,6 +22,7 @@ import {
   parseRepoConfig,
   type RepoConfig,
   requiredNodeLabels,
+  repoCapsFor,
   sandboxSettingsFor,
 } from '../domain/repo-config.js';
 import type { Scheduler } from '../domain/scheduler.js';
@@ -163,6 +164,7 @@ async function handleCommand(
       autoRetry: config.auto_retry,
       draftPr: config.draft_pr,
       sandbox: sandboxSettingsFor(config),
+      repoCaps: repoCapsFor(config),
     });
     log.info('task queued');
     deps.scheduler.kick();

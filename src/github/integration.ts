@@ -1,4 +1,5 @@
 import type { Probot } from 'probot';
+import { queueViewOf } from '../domain/tasks.js';
 import type { Db } from '../db/types.js';
 import { deriveKey } from '../domain/credential-cipher.js';
 import type { Logger } from '../logger.js';
@@ -33,7 +34,13 @@ export function githubPorts(probot: Probot, config: GitHubAppConfig) {
 
 /** Connects Probot to the services: handlers, the webhook route, status comments on task events. */
 export function attachGitHub(deps: { probot: Probot; config: GitHubAppConfig; db: Db; logger: Logger; services: Services }): GitHubIntegration {
-  const feedback = createStatusFeedback({ probot: deps.probot, db: deps.db, logger: deps.logger, publicUrl: deps.config.publicUrl });
+  const feedback = createStatusFeedback({
+    probot: deps.probot,
+    db: deps.db,
+    logger: deps.logger,
+    publicUrl: deps.config.publicUrl,
+    queue: queueViewOf(deps.services.tasks),
+  });
   registerHandlers(deps.probot, {
     db: deps.db,
     logger: deps.logger,
