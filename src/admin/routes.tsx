@@ -62,7 +62,15 @@ export function adminRoutes(deps: AdminDeps) {
     .use(requireSession(db))
     .get('/', (c) => c.redirect('/admin/issues', 303))
     .route('/', issuePages(db))
-    .route('/', taskPages({ db, live: deps.live, logger }))
+    .route(
+      '/',
+      taskPages({
+        db,
+        live: deps.live,
+        logger,
+        queue: { caps: deps.config.caps, heartbeatTimeoutMs: deps.config.nodeHeartbeatTimeoutMs, now: deps.now },
+      }),
+    )
     .route('/', eventRoutes({ db, live: deps.live, logger }))
     .route('/nodes', nodePages({ db, scheduler: deps.scheduler, now: deps.now, heartbeatTimeoutMs: deps.config.nodeHeartbeatTimeoutMs }))
     .route('/credentials', credentialPages({ db, cipher: deps.cipher }))

@@ -216,3 +216,8 @@ export async function countTasksOnNodes(db: DbOrTx): Promise<number> {
     .where(or(eq(tasks.status, 'running'), and(eq(tasks.status, 'pending'), isNotNull(tasks.nodeId))));
   return row?.n ?? 0;
 }
+
+/** Records when a task's first log chunk arrived (time to first PR's third step). */
+export async function markFirstLog(db: DbOrTx, id: string): Promise<void> {
+  await db.update(tasks).set({ firstLogAt: sql`now()` }).where(and(eq(tasks.id, id), isNull(tasks.firstLogAt)));
+}
