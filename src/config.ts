@@ -73,6 +73,7 @@ const schema = z
     DISPATCH_TIMEOUT_SECONDS: int(10),
     SCHEDULER_INTERVAL_SECONDS: int(5),
     TASK_LOG_MAX_BYTES: int(5 * 1024 * 1024),
+    GITHUB_CHECK_RUNS: bool(true),
     REPO_MAX_TASKS_PER_DAY: int(0, 0),
     REPO_MAX_CONCURRENT_TASKS: int(0, 0),
     INSTALLATION_MAX_TASKS_PER_DAY: int(0, 0),
@@ -129,6 +130,8 @@ export type Config = {
   autoRetryInfraFailures: number;
   /** Task caps per repository and per installation; 0 is no cap. A repository's config may lower its own. */
   caps: TaskCaps;
+  /** Keep a "Gaffer" check run on each task's commit. */
+  githubCheckRuns: boolean;
   /** Take plain-http node URLs on other hosts than loopback (a private network the admin trusts). */
   allowInsecureNodeUrls: boolean;
   /** Take the client's address from the last `X-Forwarded-For` hop (behind one reverse proxy). */
@@ -202,6 +205,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     schedulerIntervalMs: e.SCHEDULER_INTERVAL_SECONDS * 1000,
     taskLogMaxBytes: e.TASK_LOG_MAX_BYTES,
     autoRetryInfraFailures: e.AUTO_RETRY_INFRA_FAILURES,
+    githubCheckRuns: e.GITHUB_CHECK_RUNS,
     caps: {
       repoPerDay: e.REPO_MAX_TASKS_PER_DAY,
       repoConcurrent: e.REPO_MAX_CONCURRENT_TASKS,

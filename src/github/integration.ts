@@ -5,6 +5,7 @@ import { deriveKey } from '../domain/credential-cipher.js';
 import type { Logger } from '../logger.js';
 import type { Services } from '../services.js';
 import { createInstallationTokens, createPullRequests, type GitHubAppConfig } from './client.js';
+import { createCheckRuns } from './check-runs.js';
 import { createStatusFeedback, type StatusFeedback } from './feedback.js';
 import { registerHandlers } from './handlers.js';
 import { createWebhookIngest, type WebhookIngest } from './webhook-route.js';
@@ -49,6 +50,11 @@ export function attachGitHub(deps: { probot: Probot; config: GitHubAppConfig; db
     feedback,
   });
   const unsubscribe = deps.services.subscribe(feedback.onTaskEvent);
+  const checkRuns =
+    deps.config.checkRuns === false
+      ? undefined
+      : createCheckRuns({ probot: deps.probot, db: deps.db, logger: deps.logger, publicUrl: deps.config.publicUrl });
+  const unsubscribeChecks = checkRuns ? deps.services.subscribe(checkRuns.onTaskEvent) : () => {};
   const ingest = createWebhookIngest({ probot: deps.probot, db: deps.db, logger: deps.logger });
   return {
     probot: deps.probot,
@@ -57,7 +63,11 @@ export function attachGitHub(deps: { probot: Probot; config: GitHubAppConfig; db
     idle: async () => {
       await ingest.idle();
       await feedback.idle();
+      await checkRuns?.idle();
     },
-    stop: unsubscribe,
+    stop: () => {
+      unsubscribe();
+      unsubscribeChecks();
+    },
   };
 }

@@ -221,3 +221,8 @@ export async function countTasksOnNodes(db: DbOrTx): Promise<number> {
 export async function markFirstLog(db: DbOrTx, id: string): Promise<void> {
   await db.update(tasks).set({ firstLogAt: sql`now()` }).where(and(eq(tasks.id, id), isNull(tasks.firstLogAt)));
 }
+
+/** Remembers the task's check run and the commit it is on. */
+export async function setCheckRun(db: DbOrTx, id: string, checkRun: { id: number; sha: string }): Promise<void> {
+  await db.update(tasks).set({ checkRunId: checkRun.id, checkRunSha: checkRun.sha }).where(eq(tasks.id, id));
+}
