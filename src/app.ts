@@ -66,6 +66,7 @@ export function createApp(deps: AppDeps) {
       now: api.tasks.now,
       scheduler: api.scheduler,
       cipher: deps.services.cipher,
+      notifications: deps.services.notifications,
       // Nothing is LISTENed to until a page opens its event stream.
       live: deps.live ?? createLiveBus(deps.handle, deps.logger),
     }),

@@ -74,6 +74,10 @@ const schema = z
     SCHEDULER_INTERVAL_SECONDS: int(5),
     TASK_LOG_MAX_BYTES: int(5 * 1024 * 1024),
     GITHUB_CHECK_RUNS: bool(true),
+    SMTP_URL: z.preprocess(emptyToUndefined, z.string().regex(/^smtps?:\/\//, 'an smtp:// or smtps:// URL').optional()),
+    SMTP_FROM: z.preprocess(emptyToUndefined, z.string().min(3).default('Gaffer <gaffer@localhost>')),
+    NOTIFICATION_MAX_ATTEMPTS: int(6, 1),
+    NOTIFICATION_RETRY_BASE_SECONDS: int(30, 0),
     REPO_MAX_TASKS_PER_DAY: int(0, 0),
     REPO_MAX_CONCURRENT_TASKS: int(0, 0),
     INSTALLATION_MAX_TASKS_PER_DAY: int(0, 0),
@@ -130,6 +134,8 @@ export type Config = {
   autoRetryInfraFailures: number;
   /** Task caps per repository and per installation; 0 is no cap. A repository's config may lower its own. */
   caps: TaskCaps;
+  /** Outgoing notifications: SMTP for email (none without a URL), retries for both kinds. */
+  notifications: { smtpUrl: string | undefined; smtpFrom: string; maxAttempts: number; retryBaseMs: number };
   /** Keep a "Gaffer" check run on each task's commit. */
   githubCheckRuns: boolean;
   /** Take plain-http node URLs on other hosts than loopback (a private network the admin trusts). */
@@ -206,6 +212,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     taskLogMaxBytes: e.TASK_LOG_MAX_BYTES,
     autoRetryInfraFailures: e.AUTO_RETRY_INFRA_FAILURES,
     githubCheckRuns: e.GITHUB_CHECK_RUNS,
+    notifications: {
+      smtpUrl: e.SMTP_URL,
+      smtpFrom: e.SMTP_FROM,
+      maxAttempts: e.NOTIFICATION_MAX_ATTEMPTS,
+      retryBaseMs: e.NOTIFICATION_RETRY_BASE_SECONDS * 1000,
+    },
     caps: {
       repoPerDay: e.REPO_MAX_TASKS_PER_DAY,
       repoConcurrent: e.REPO_MAX_CONCURRENT_TASKS,

@@ -160,6 +160,7 @@ const TEXT = {
   attempts: { zh: '尝试次数', en: 'Attempts' },
   result: { zh: '结果', en: 'Result' },
   everything: { zh: '全部', en: 'Everything' },
+  user: { zh: '用户', en: 'User' },
 } as const satisfies Record<string, Record<Lang, string>>;
 
 /** The key of a piece of page text. */

@@ -15,6 +15,8 @@ import { Page } from './layout.js';
 import type { LiveBus } from './live-bus.js';
 import { loginPages } from './login.js';
 import { nodePages } from './nodes.js';
+import { notificationPages } from './notifications.js';
+import type { Notifications } from '../domain/notifications.js';
 import { type AdminEnv, requireSession, withLang } from './session.js';
 import { statsPages } from './stats.js';
 import { taskPages } from './tasks.js';
@@ -28,6 +30,7 @@ export type AdminDeps = {
   scheduler: Scheduler;
   cipher: CredentialCipher | undefined;
   live: LiveBus;
+  notifications: Notifications;
 };
 
 /** The admin page's Content Security Policy: its own script and stylesheet only, no inline code, no framing. */
@@ -74,6 +77,10 @@ export function adminRoutes(deps: AdminDeps) {
     .route('/', eventRoutes({ db, live: deps.live, logger }))
     .route('/nodes', nodePages({ db, scheduler: deps.scheduler, now: deps.now, heartbeatTimeoutMs: deps.config.nodeHeartbeatTimeoutMs }))
     .route('/credentials', credentialPages({ db, cipher: deps.cipher }))
+    .route(
+      '/notifications',
+      notificationPages({ db, notifications: deps.notifications, hasKey: deps.cipher !== undefined, hasSmtp: deps.config.notifications.smtpUrl !== undefined }),
+    )
     .route('/stats', statsPages({ db }));
 
   return new Hono<AdminEnv>()

@@ -62,7 +62,10 @@ export function createStatusFeedback(deps: { probot: Probot; db: Db; logger: Log
 
   return {
     update,
-    onTaskEvent: (event) => void update(event.issueId),
+    // The merge handler refreshes the comment itself.
+    onTaskEvent: (event) => {
+      if (event.type !== 'pr_merged') void update(event.issueId);
+    },
     idle: async () => {
       while (chains.size > 0) await Promise.all([...chains.values()]);
     },

@@ -294,5 +294,7 @@ export function registerHandlers(probot: Probot, deps: HandlerDeps): void {
       merged: p.pull_request.merged === true,
     });
     if (result.kind === 'moved') await deps.feedback.update(result.issue.id);
+    // Notifications (webhooks, email) listen for the merge among task events.
+    if (result.kind === 'moved' && result.merged) deps.tasks.onEvent({ type: 'pr_merged', taskId: result.taskId, issueId: result.issue.id });
   });
 }
