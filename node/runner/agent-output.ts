@@ -60,6 +60,8 @@ export function createOutputWatch(opts: {
   onBudget: (reason: string) => void;
 }) {
   let pending = '';
+  // How much of `pending` (plain text) already went to the log, so a partial line shows at once.
+  let written = 0;
   let usage: AgentUsage | undefined;
   let fatal: string | undefined;
   let budgetExceeded: string | undefined;
@@ -126,8 +128,8 @@ export function createOutputWatch(opts: {
     return type === 'system' || type === 'user' || type === 'thread.started' || type === 'turn.started' || type === 'item.started';
   };
 
-  const onLine = (line: string) => {
-    if (line.startsWith('{')) {
+  const onLine = (line: string, alreadyWritten = 0) => {
+    if (alreadyWritten === 0 && line.startsWith('{')) {
       try {
         const parsed: unknown = JSON.parse(line);
         if (parsed && typeof parsed === 'object' && onJson(parsed as Record<string, unknown>)) return;
@@ -135,7 +137,7 @@ export function createOutputWatch(opts: {
         // Not JSON after all: plain output.
       }
     }
-    opts.write(`${line}\n`);
+    opts.write(`${line.slice(alreadyWritten)}\n`);
     if (line.trim()) lastLine = line;
     if (!fatal && isFatalLine(line)) fatal = `the agent printed a fatal error: ${line.trim().slice(0, 500)}`;
     // aider: "Tokens: 4.2k sent, 512 received. Cost: $0.01 message, $0.03 session."
@@ -158,19 +160,28 @@ export function createOutputWatch(opts: {
       while ((nl = pending.indexOf('\n')) >= 0) {
         const line = pending.slice(0, nl).replace(/\r$/, '');
         pending = pending.slice(nl + 1);
-        onLine(line);
+        const done = written;
+        written = 0;
+        onLine(line, Math.min(done, line.length));
       }
-      // A very long line without a newline is passed on rather than held.
-      if (pending.length > 64 * 1024 && !pending.startsWith('{')) {
-        opts.write(pending);
+      // Plain text without its newline yet (progress, a prompt) shows now; JSON waits for its line.
+      if (pending.length > written && !pending.startsWith('{')) {
+        opts.write(pending.slice(written));
+        written = pending.length;
+      }
+      // A very long JSON-looking line without a newline is passed on rather than held.
+      if (pending.length > 64 * 1024) {
+        if (written < pending.length) opts.write(pending.slice(written));
         lastLine = pending;
         pending = '';
+        written = 0;
       }
     },
     /** Output without a final newline (a prompt waiting for an answer) is taken as a line. */
     flush() {
-      if (pending) onLine(pending);
+      if (pending) onLine(pending, written);
       pending = '';
+      written = 0;
     },
     verdict(): OutputVerdict {
       return { usage, fatal, budgetExceeded, lastLine };
