@@ -295,6 +295,75 @@ describe('node agent, end to end with real git', () => {
     expect(gaffer.logText(req.task_id)).toContain('ignoring SIGTERM');
   });
 
+  it('stops an agent that goes silent as "hung", in its sandbox, leaving no process behind', async () => {
+    const bare = await createBareRepo(reposRoot, 'silent');
+    const h = await makeAgent({ mode: 'silent', env: { GAFFER_AGENT_IDLE_TIMEOUT_SECONDS: '1' } });
+    const req = task(`file://${bare}`);
+    const report = await runToReport(h, req);
+    expect(report.body).toMatchObject({ status: 'failed', failure_code: 'hung', error_message: 'agent hung: no output for 1 s' });
+    expect(await processesMentioning(h.stateDir)).toEqual([]);
+    expect(gaffer.logText(req.task_id)).toContain('the agent printed nothing for 1 s and was stopped');
+    expect(await git(bare, ['branch', '--list'])).toBe('* main\n');
+  });
+
+  it('stops a silent agent as "hung" with the sandbox off too', async () => {
+    const bare = await createBareRepo(reposRoot, 'silent-off');
+    const h = await makeAgent({ mode: 'silent', env: { GAFFER_AGENT_IDLE_TIMEOUT_SECONDS: '1', GAFFER_SANDBOX: 'off' } });
+    const req = task(`file://${bare}`);
+    const report = await runToReport(h, req);
+    expect(report.body).toMatchObject({ status: 'failed', failure_code: 'hung' });
+    expect(await processesMentioning(h.stateDir)).toEqual([]);
+  });
+
+  it('does not take an agent waiting on stdin for a success, even with changes made', async () => {
+    const bare = await createBareRepo(reposRoot, 'stdin-wait');
+    const h = await makeAgent({ mode: 'stdin-wait', env: { GAFFER_AGENT_IDLE_TIMEOUT_SECONDS: '1' } });
+    const req = task(`file://${bare}`);
+    const report = await runToReport(h, req);
+    expect(report.body).toMatchObject({ status: 'failed', failure_code: 'agent_failed', error_message: 'agent waited for input: Apply these changes? [y/N]' });
+    expect(gaffer.logText(req.task_id)).toContain('Apply these changes? [y/N]');
+    expect(await git(bare, ['branch', '--list'])).toBe('* main\n');
+  });
+
+  it('fails an agent that exits 0 after printing a fatal error, and pushes nothing', async () => {
+    const bare = await createBareRepo(reposRoot, 'fatal');
+    const h = await makeAgent({ mode: 'fatal-exit-0' });
+    const req = task(`file://${bare}`);
+    const report = await runToReport(h, req);
+    expect(report.body).toMatchObject({
+      status: 'failed',
+      failure_code: 'agent_failed',
+      error_message: 'the agent printed a fatal error: FATAL: model "gpt-imaginary" not found',
+    });
+    expect(await git(bare, ['branch', '--list'])).toBe('* main\n');
+  });
+
+  it('reports the tokens and cost the CLI printed with a success, and renders its JSON events as text', async () => {
+    const bare = await createBareRepo(reposRoot, 'usage');
+    const h = await makeAgent({ mode: 'usage', env: { GAFFER_AGENT_MAX_COST_USD: '1' } });
+    const req = task(`file://${bare}`);
+    const report = await runToReport(h, req);
+    expect(report.body).toMatchObject({ status: 'success', usage: { input_tokens: 1500, output_tokens: 450, cost_usd: 0.12, turns: 4 } });
+    const log = gaffer.logText(req.task_id);
+    expect(log).toContain('fake agent: I edited the README\n→ Edit\nfake agent: done');
+    expect(log).not.toContain('"type":"result"');
+    expect(log).toContain('usage: 1500 input tokens, 450 output tokens, $0.1200, 4 turns');
+  });
+
+  it('fails a run whose reported cost passes the cap as "budget_exceeded", with its usage, and pushes nothing', async () => {
+    const bare = await createBareRepo(reposRoot, 'over-budget');
+    const h = await makeAgent({ mode: 'over-budget', env: { GAFFER_AGENT_MAX_COST_USD: '1' } });
+    const req = task(`file://${bare}`);
+    const report = await runToReport(h, req);
+    expect(report.body).toMatchObject({
+      status: 'failed',
+      failure_code: 'budget_exceeded',
+      error_message: 'budget exceeded: cost $3.50 passed the cap of $1.00',
+      usage: { cost_usd: 3.5 },
+    });
+    expect(await git(bare, ['branch', '--list'])).toBe('* main\n');
+  });
+
   it('cancels on a signed request: SIGTERM, grace, SIGKILL, logs flushed, failed "cancelled"', async () => {
     const bare = await createBareRepo(reposRoot, 'cancel');
     const h = await makeAgent({ mode: 'hang' });

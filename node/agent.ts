@@ -108,13 +108,14 @@ export function createNodeAgent(deps: NodeAgentDeps): NodeAgent {
       send: (body) => client.reportBranch(req.issue_id, nodeToken(), body),
       body:
         outcome.status === 'success'
-          ? { task_id: req.task_id, branch_name: outcome.branch, status: 'success' }
+          ? { task_id: req.task_id, branch_name: outcome.branch, status: 'success', ...(outcome.usage ? { usage: outcome.usage } : {}) }
           : {
               task_id: req.task_id,
               branch_name: '',
               status: 'failed',
               error_message: outcome.message,
               failure_code: reportFailureCode(outcome.code),
+              ...(outcome.usage ? { usage: outcome.usage } : {}),
             },
       deadline: Math.max(deadline, Date.now() + (deps.minReportWindowMs ?? 60_000)),
       logger: log,

@@ -97,3 +97,12 @@ describe('command parsing', () => {
     expect(parseCommand('   ')).toBeUndefined();
   });
 });
+
+describe('node config: agent budgets', () => {
+  it('defaults to a 10-minute idle watchdog and no turn or cost cap, and reads them', () => {
+    expect(loadNodeConfig(base).budget).toEqual({ idleTimeoutMs: 600_000, maxTurns: 0, maxCostUsd: 0 });
+    expect(
+      loadNodeConfig({ ...base, GAFFER_AGENT_IDLE_TIMEOUT_SECONDS: '0', GAFFER_AGENT_MAX_TURNS: '30', GAFFER_AGENT_MAX_COST_USD: '2.5' }).budget,
+    ).toEqual({ idleTimeoutMs: 0, maxTurns: 30, maxCostUsd: 2.5 });
+  });
+});

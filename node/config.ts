@@ -140,6 +140,9 @@ const schema = z
     GAFFER_AGENT: z.preprocess(emptyToUndefined, z.enum(AGENT_PRESETS).optional()),
     GAFFER_AGENT_COMMAND: optionalString,
     GAFFER_TASK_TIMEOUT_SECONDS: int(3600),
+    GAFFER_AGENT_IDLE_TIMEOUT_SECONDS: int(600, 0),
+    GAFFER_AGENT_MAX_TURNS: int(0, 0, 10_000),
+    GAFFER_AGENT_MAX_COST_USD: z.preprocess(emptyToUndefined, z.coerce.number().min(0).max(100_000).default(0)),
     GAFFER_GIT_AUTHOR_NAME: z.preprocess(emptyToUndefined, z.string().max(200).default('Gaffer')),
     GAFFER_GIT_AUTHOR_EMAIL: z.preprocess(emptyToUndefined, z.email().default('gaffer@users.noreply.github.com')),
     GAFFER_GIT_USERNAME: z.preprocess(emptyToUndefined, z.string().min(1).default('x-access-token')),
@@ -208,6 +211,8 @@ export type NodeConfig = {
   workDir: string;
   agent: { preset: Exclude<AgentPreset, 'custom'> } | { preset: 'custom'; command: string[] };
   taskTimeoutMs: number;
+  /** Budgets for one agent run; 0 means none. */
+  budget: AgentBudget;
   gitAuthor: { name: string; email: string };
   gitUsername: string;
   branchPrefix: string;
@@ -215,6 +220,16 @@ export type NodeConfig = {
   drainMode: DrainMode;
   logLevel: (typeof LOG_LEVELS)[number];
   sandbox: SandboxSettings;
+};
+
+/** What one agent run may use before it is stopped; 0 means no limit. */
+export type AgentBudget = {
+  /** No output for this long: the run is stopped as `hung`. */
+  idleTimeoutMs: number;
+  /** Turns, for CLIs that take a cap (Claude Code `--max-turns`). */
+  maxTurns: number;
+  /** Dollars, from the cost the CLI reports; over it the run is stopped as `budget_exceeded`. */
+  maxCostUsd: number;
 };
 
 /** How the agent CLI is contained (see node/sandbox/). */
@@ -285,6 +300,11 @@ export function loadNodeConfig(env: NodeJS.ProcessEnv = process.env): NodeConfig
         ? { preset, command: parseCommand(e.GAFFER_AGENT_COMMAND!)! }
         : { preset },
     taskTimeoutMs: e.GAFFER_TASK_TIMEOUT_SECONDS * 1000,
+    budget: {
+      idleTimeoutMs: e.GAFFER_AGENT_IDLE_TIMEOUT_SECONDS * 1000,
+      maxTurns: e.GAFFER_AGENT_MAX_TURNS,
+      maxCostUsd: e.GAFFER_AGENT_MAX_COST_USD,
+    },
     gitAuthor: { name: e.GAFFER_GIT_AUTHOR_NAME, email: e.GAFFER_GIT_AUTHOR_EMAIL },
     gitUsername: e.GAFFER_GIT_USERNAME,
     branchPrefix: e.GAFFER_BRANCH_PREFIX,

@@ -72,6 +72,7 @@ export function createApp(deps: AppDeps) {
       now: api.tasks.now,
       scheduler: api.scheduler,
       cipher: deps.services.cipher,
+      notifications: deps.services.notifications,
       live,
     }),
   );

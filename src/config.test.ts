@@ -99,3 +99,22 @@ describe('loadConfig', () => {
     expect(loadConfig({ PORT: '', DATABASE_URL: '  ' }).port).toBe(3000);
   });
 });
+
+describe('config: caps, check runs and notifications', () => {
+  it('reads caps and notification settings, with no caps, check runs on and no SMTP by default', () => {
+    const d = loadConfig({});
+    expect(d.caps).toEqual({ repoPerDay: 0, repoConcurrent: 0, installationPerDay: 0, installationConcurrent: 0 });
+    expect(d.githubCheckRuns).toBe(true);
+    expect(d.notifications).toEqual({ smtpUrl: undefined, smtpFrom: 'Gaffer <gaffer@localhost>', maxAttempts: 6, retryBaseMs: 30_000 });
+    const c = loadConfig({ REPO_MAX_TASKS_PER_DAY: '20', INSTALLATION_MAX_CONCURRENT_TASKS: '3', GITHUB_CHECK_RUNS: 'false', SMTP_URL: 'smtps://u:p@mail.example.com:465' });
+    expect(c.caps).toMatchObject({ repoPerDay: 20, installationConcurrent: 3 });
+    expect(c.githubCheckRuns).toBe(false);
+    expect(c.notifications.smtpUrl).toBe('smtps://u:p@mail.example.com:465');
+  });
+
+  it('names bad cap and SMTP keys without echoing their values', () => {
+    const err = errorOf({ REPO_MAX_CONCURRENT_TASKS: '-1', SMTP_URL: 'http://secret-host' });
+    expect(err.keys).toEqual(['REPO_MAX_CONCURRENT_TASKS', 'SMTP_URL']);
+    expect(err.message).not.toContain('secret-host');
+  });
+});

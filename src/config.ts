@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { TaskCaps } from './db/queries/caps.js';
 import { describeConfigIssues } from './protocol/config-issues.js';
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -72,6 +73,15 @@ const schema = z
     DISPATCH_TIMEOUT_SECONDS: int(10),
     SCHEDULER_INTERVAL_SECONDS: int(5),
     TASK_LOG_MAX_BYTES: int(5 * 1024 * 1024),
+    GITHUB_CHECK_RUNS: bool(true),
+    SMTP_URL: z.preprocess(emptyToUndefined, z.string().regex(/^smtps?:\/\//, 'an smtp:// or smtps:// URL').optional()),
+    SMTP_FROM: z.preprocess(emptyToUndefined, z.string().min(3).default('Gaffer <gaffer@localhost>')),
+    NOTIFICATION_MAX_ATTEMPTS: int(6, 1),
+    NOTIFICATION_RETRY_BASE_SECONDS: int(30, 0),
+    REPO_MAX_TASKS_PER_DAY: int(0, 0),
+    REPO_MAX_CONCURRENT_TASKS: int(0, 0),
+    INSTALLATION_MAX_TASKS_PER_DAY: int(0, 0),
+    INSTALLATION_MAX_CONCURRENT_TASKS: int(0, 0),
     ALLOW_INSECURE_NODE_URLS: bool(false),
     TRUST_PROXY: bool(false),
     PASSWORD_HASH_COST: z.preprocess(emptyToUndefined, z.coerce.number().int().min(10).max(20).default(17)),
@@ -122,6 +132,12 @@ export type Config = {
   schedulerIntervalMs: number;
   taskLogMaxBytes: number;
   autoRetryInfraFailures: number;
+  /** Task caps per repository and per installation; 0 is no cap. A repository's config may lower its own. */
+  caps: TaskCaps;
+  /** Outgoing notifications: SMTP for email (none without a URL), retries for both kinds. */
+  notifications: { smtpUrl: string | undefined; smtpFrom: string; maxAttempts: number; retryBaseMs: number };
+  /** Keep a "Gaffer" check run on each task's commit. */
+  githubCheckRuns: boolean;
   /** Take plain-http node URLs on other hosts than loopback (a private network the admin trusts). */
   allowInsecureNodeUrls: boolean;
   /** Take the client's address from the last `X-Forwarded-For` hop (behind one reverse proxy). */
@@ -195,6 +211,19 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     schedulerIntervalMs: e.SCHEDULER_INTERVAL_SECONDS * 1000,
     taskLogMaxBytes: e.TASK_LOG_MAX_BYTES,
     autoRetryInfraFailures: e.AUTO_RETRY_INFRA_FAILURES,
+    githubCheckRuns: e.GITHUB_CHECK_RUNS,
+    notifications: {
+      smtpUrl: e.SMTP_URL,
+      smtpFrom: e.SMTP_FROM,
+      maxAttempts: e.NOTIFICATION_MAX_ATTEMPTS,
+      retryBaseMs: e.NOTIFICATION_RETRY_BASE_SECONDS * 1000,
+    },
+    caps: {
+      repoPerDay: e.REPO_MAX_TASKS_PER_DAY,
+      repoConcurrent: e.REPO_MAX_CONCURRENT_TASKS,
+      installationPerDay: e.INSTALLATION_MAX_TASKS_PER_DAY,
+      installationConcurrent: e.INSTALLATION_MAX_CONCURRENT_TASKS,
+    },
     allowInsecureNodeUrls: e.ALLOW_INSECURE_NODE_URLS,
     trustProxy: e.TRUST_PROXY,
     passwordHashCost: e.PASSWORD_HASH_COST,

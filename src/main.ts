@@ -50,6 +50,7 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
     logger.info({ port: info.port, publicUrl: config.publicUrl }, 'gaffer listening');
   });
   services.scheduler.start(config.schedulerIntervalMs);
+  services.notifications.start(config.schedulerIntervalMs);
   services.scheduler.kick();
   // Webhook delivery records and old task logs would otherwise only grow.
   const retention = createRetention({ db: handle.db, logger, settings: config });

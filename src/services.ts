@@ -7,13 +7,17 @@ import type { InstallationTokens, NodeTransport, PullRequests, TaskEventListener
 import { createScheduler, type Scheduler } from './domain/scheduler.js';
 import { createTaskTokens } from './domain/task-tokens.js';
 import type { TaskDeps } from './domain/tasks.js';
+import { createNotifications, type Notifications } from './domain/notifications.js';
 import type { Logger } from './logger.js';
+import { createEmailSender, createWebhookSender } from './notify/senders.js';
 
 /** The long-lived parts the HTTP app and the GitHub App share. */
 export type Services = {
   tasks: TaskDeps;
   scheduler: Scheduler;
   cipher: CredentialCipher | undefined;
+  /** Outgoing webhooks and email on task finished, failed and PR merged. */
+  notifications: Notifications;
   /** Adds a listener for task events (GitHub status comments, live pages). */
   subscribe: (listener: TaskEventListener) => () => void;
   close: () => Promise<void>;
@@ -58,6 +62,7 @@ export function createServices(
       dispatchMaxAttempts: config.dispatchMaxAttempts,
       dispatchTimeoutMs: config.dispatchTimeoutMs,
       autoRetryInfraFailures: config.autoRetryInfraFailures,
+      caps: config.caps,
       taskLogMaxBytes: config.taskLogMaxBytes,
     },
     credentials: { cipher, installationTokens: overrides.installationTokens },
@@ -69,16 +74,30 @@ export function createServices(
     },
   };
   const scheduler = createScheduler(tasks, { workers: overrides.schedulerWorkers });
+  const email = config.notifications.smtpUrl ? createEmailSender({ smtpUrl: config.notifications.smtpUrl, from: config.notifications.smtpFrom }) : undefined;
+  const notifications = createNotifications({
+    db,
+    logger,
+    now,
+    cipher: config.credentialKey ? createCredentialCipher(config.credentialKey, 'notification') : undefined,
+    senders: { webhook: createWebhookSender({ timeoutMs: 10_000 }), email },
+    settings: { maxAttempts: config.notifications.maxAttempts, retryBaseMs: config.notifications.retryBaseMs, publicUrl: config.publicUrl },
+  });
+  listeners.add(notifications.onTaskEvent);
   return {
     tasks,
     scheduler,
     cipher,
+    notifications,
     subscribe: (listener) => {
       listeners.add(listener);
       return () => listeners.delete(listener);
     },
     close: async () => {
       await scheduler.stop();
+      await notifications.stop();
+      await notifications.idle();
+      email?.close();
       await httpTransport?.close();
     },
   };

@@ -65,6 +65,8 @@ export async function createGitHubHarness(
     productionOctokit?: boolean;
     /** Server config keys over the test defaults (`''` unsets one). */
     env?: Record<string, string>;
+    /** Keep check runs (off by default here, so tests about other calls need not mock them). */
+    checkRuns?: boolean;
   } = {},
 ): Promise<GitHubHarness> {
   const appConfig: GitHubAppConfig = {
@@ -74,6 +76,7 @@ export async function createGitHubHarness(
     gheHost: opts.gheHost,
     gheProtocol: 'http',
     publicUrl: 'https://gaffer.test',
+    checkRuns: opts.checkRuns ?? false,
   };
   let probot: ReturnType<typeof createProbot> | undefined;
   const base = await createHarness({

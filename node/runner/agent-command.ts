@@ -10,14 +10,29 @@ export type AgentInvocation = { argv: string[]; promptOnStdin: boolean };
 export function agentInvocation(
   agent: NodeConfig['agent'],
   files: { promptFile: string; stateDir: string },
+  budget: Pick<NodeConfig['budget'], 'maxTurns'> = { maxTurns: 0 },
 ): AgentInvocation {
   switch (agent.preset) {
     case 'claude':
       // -p is print (non-interactive) mode; with no prompt argument it reads the prompt from stdin.
-      return { argv: ['claude', '-p', '--dangerously-skip-permissions', '--output-format', 'text'], promptOnStdin: true };
+      // stream-json (which -p wants --verbose for) prints an event per message, so the log is live,
+      // the idle watchdog sees progress, and the final `result` event carries tokens and cost.
+      return {
+        argv: [
+          'claude',
+          '-p',
+          '--dangerously-skip-permissions',
+          '--output-format',
+          'stream-json',
+          '--verbose',
+          ...(budget.maxTurns > 0 ? ['--max-turns', String(budget.maxTurns)] : []),
+        ],
+        promptOnStdin: true,
+      };
     case 'codex':
-      // "-" makes codex exec read the instructions from stdin.
-      return { argv: ['codex', 'exec', '--full-auto', '--skip-git-repo-check', '-'], promptOnStdin: true };
+      // "-" makes codex exec read the instructions from stdin; --json prints JSON Lines events,
+      // whose `turn.completed` carries the tokens used.
+      return { argv: ['codex', 'exec', '--full-auto', '--skip-git-repo-check', '--json', '-'], promptOnStdin: true };
     case 'aider':
       // Aider commits by itself unless told not to, and keeps history files in the repository
       // unless they are pointed elsewhere; both would pollute the branch.

@@ -2,9 +2,10 @@ import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../../src/logger.js';
 import { maskSecrets } from '../../src/logger.js';
-import type { ProcessIssueRequest, ReportFailureCode } from '../../src/protocol/node-api.js';
+import type { AgentUsage, ProcessIssueRequest, ReportFailureCode } from '../../src/protocol/node-api.js';
 import type { NodeConfig } from '../config.js';
 import { agentInvocation } from './agent-command.js';
+import { createOutputWatch, looksLikeInputPrompt } from './agent-output.js';
 import { branchName } from './branch-name.js';
 import { commitChanges, pushBranch } from './commit-push.js';
 import { gitEnv, gitEnvWithCredential } from './git-env.js';
@@ -22,6 +23,10 @@ export type FailureCode =
   | 'agent_failed'
   | 'agent_timed_out'
   | 'agent_not_started'
+  | 'agent_hung'
+  | 'agent_waiting_for_input'
+  | 'agent_fatal_output'
+  | 'budget_exceeded'
   | `git_${GitErrorCode}`
   | 'internal';
 
@@ -32,6 +37,11 @@ const WIRE_CODES: Record<FailureCode, ReportFailureCode> = {
   agent_failed: 'agent_failed',
   agent_timed_out: 'timeout',
   agent_not_started: 'agent_failed',
+  agent_hung: 'hung',
+  // Waiting on stdin, or exiting 0 after a fatal line: the agent's failure, never a success.
+  agent_waiting_for_input: 'agent_failed',
+  agent_fatal_output: 'agent_failed',
+  budget_exceeded: 'budget_exceeded',
   git_network: 'git_network',
   git_auth_failed: 'auth',
   git_not_found: 'not_found',
@@ -50,12 +60,12 @@ export function reportFailureCode(code: FailureCode): ReportFailureCode {
 
 /** The result of the work, before it is reported. */
 export type TaskOutcome =
-  | { status: 'success'; branch: string; commit: string; clonedMirror: boolean }
-  | { status: 'failed'; branch: string; code: FailureCode; message: string };
+  | { status: 'success'; branch: string; commit: string; clonedMirror: boolean; usage?: AgentUsage | undefined }
+  | { status: 'failed'; branch: string; code: FailureCode; message: string; usage?: AgentUsage | undefined };
 
 /** Everything one task run needs from the node. */
 export type TaskContext = {
-  config: Pick<NodeConfig, 'workDir' | 'agent' | 'taskTimeoutMs' | 'gitAuthor' | 'gitUsername' | 'branchPrefix' | 'cancelGraceMs' | 'sandbox'>;
+  config: Pick<NodeConfig, 'workDir' | 'agent' | 'taskTimeoutMs' | 'budget' | 'gitAuthor' | 'gitUsername' | 'branchPrefix' | 'cancelGraceMs' | 'sandbox'>;
   mirrors: MirrorStore;
   askpassPath: string;
   logs: LogStream;
@@ -146,10 +156,20 @@ export async function runTask(req: ProcessIssueRequest, ctx: TaskContext): Promi
     if (setupFailure) return setupFailure;
 
     // CLI state files (aider's histories) go where the agent may write: the sandbox's own /tmp.
-    const invocation = agentInvocation(config.agent, { promptFile, stateDir: config.sandbox.mode === 'off' ? taskDir : '/tmp' });
+    const invocation = agentInvocation(config.agent, { promptFile, stateDir: config.sandbox.mode === 'off' ? taskDir : '/tmp' }, config.budget);
     const remaining = Math.max(1000, ctx.deadline - Date.now());
-    logs.note(`running the agent (${config.agent.preset}), timeout ${Math.round(remaining / 1000)} s`);
+    const { idleTimeoutMs, maxCostUsd } = config.budget;
+    logs.note(
+      `running the agent (${config.agent.preset}), timeout ${Math.round(remaining / 1000)} s` +
+        (idleTimeoutMs > 0 ? `, stopped after ${Math.round(idleTimeoutMs / 1000)} s without output` : '') +
+        (config.budget.maxTurns > 0 ? `, at most ${config.budget.maxTurns} turns` : '') +
+        (maxCostUsd > 0 ? `, at most $${maxCostUsd.toFixed(2)}` : ''),
+    );
+    const budgetStop = new AbortController();
+    const watch = createOutputWatch({ maxCostUsd, write: (text) => logs.write(text), onBudget: (why) => budgetStop.abort(why) });
     // The agent reads untrusted text: it gets no credential and none of the node's own settings.
+    // What the agent printed last before it fell silent (anything after is the sandbox's stopping).
+    let lastOutput = '';
     const run = await runPhase(sandbox, {
       phase: 'agent',
       argv: invocation.argv,
@@ -157,24 +177,60 @@ export async function runTask(req: ProcessIssueRequest, ctx: TaskContext): Promi
       timeoutMs: remaining,
       graceMs: config.cancelGraceMs,
       signal,
-      onOutput: (text) => logs.write(text),
+      idleMs: idleTimeoutMs,
+      onIdle: () => {
+        lastOutput = watch.lastOutput();
+      },
+      stop: budgetStop.signal,
+      onOutput: (text) => watch.feed(text),
       onSpawn: ctx.onAgentSpawn,
     });
+    watch.flush();
+    const verdict = watch.verdict();
+    const usage = verdict.usage;
+    if (usage) {
+      logs.note(
+        `usage: ${usage.input_tokens} input tokens, ${usage.output_tokens} output tokens` +
+          (usage.cost_usd !== undefined ? `, $${usage.cost_usd.toFixed(4)}` : '') +
+          (usage.turns !== undefined ? `, ${usage.turns} turns` : ''),
+      );
+    }
+    const failed = (code: FailureCode, message: string): TaskOutcome => ({ status: 'failed', branch, code, message, usage });
     switch (run.kind) {
       case 'cancelled':
         logs.note('cancelled; the agent was stopped');
-        return cancelled(branch);
+        return { ...cancelled(branch), usage };
       case 'timed_out':
         logs.note('the agent timed out and was stopped');
-        return { status: 'failed', branch, code: 'agent_timed_out', message: `agent timed out after ${Math.round(remaining / 1000)} s` };
+        return failed('agent_timed_out', `agent timed out after ${Math.round(remaining / 1000)} s`);
+      case 'hung': {
+        const seconds = Math.round(run.idleMs / 1000);
+        if (lastOutput && looksLikeInputPrompt(lastOutput)) {
+          logs.note(`the agent waited for input for ${seconds} s and was stopped`);
+          return failed('agent_waiting_for_input', `agent waited for input: ${lastOutput.trim().slice(0, 300)}`);
+        }
+        logs.note(`the agent printed nothing for ${seconds} s and was stopped`);
+        return failed('agent_hung', `agent hung: no output for ${seconds} s`);
+      }
+      case 'stopped':
+        logs.note(`the agent was stopped: ${run.reason}`);
+        return failed('budget_exceeded', `budget exceeded: ${run.reason}`);
       case 'spawn_failed':
         logs.note(run.message);
-        return { status: 'failed', branch, code: 'agent_not_started', message: run.message };
+        return failed('agent_not_started', run.message);
       case 'exited':
+        if (verdict.budgetExceeded) {
+          logs.note(`budget exceeded: ${verdict.budgetExceeded}`);
+          return failed('budget_exceeded', `budget exceeded: ${verdict.budgetExceeded}`);
+        }
         if (run.exitCode !== 0) {
           const how = run.exitCode === null ? `signal ${run.signal}` : `code ${run.exitCode}`;
           logs.note(`the agent exited with ${how}`);
-          return { status: 'failed', branch, code: 'agent_failed', message: `agent exited with ${how}` };
+          return failed('agent_failed', `agent exited with ${how}`);
+        }
+        if (verdict.fatal) {
+          logs.note(`the agent exited 0, but ${verdict.fatal.replace(/^the agent /, '')}`);
+          return failed('agent_fatal_output', verdict.fatal);
         }
     }
     logs.note('the agent finished');
@@ -193,7 +249,7 @@ export async function runTask(req: ProcessIssueRequest, ctx: TaskContext): Promi
     });
     if (commit.kind === 'no_changes') {
       logs.note('the agent changed nothing');
-      return { status: 'failed', branch, code: 'no_changes', message: 'no changes' };
+      return failed('no_changes', 'no changes');
     }
     if (signal.aborted) return cancelled(branch);
 
@@ -201,7 +257,7 @@ export async function runTask(req: ProcessIssueRequest, ctx: TaskContext): Promi
     logs.note(`pushing ${branch}`);
     await pushBranch({ mirrorPath: tree.mirrorPath, repoUrl, branch, commit: commit.head, envs, signal });
     logs.note(`pushed ${commit.head.slice(0, 12)} to ${branch}`);
-    return { status: 'success', branch, commit: commit.head, clonedMirror: tree.clonedMirror };
+    return { status: 'success', branch, commit: commit.head, clonedMirror: tree.clonedMirror, usage };
   } catch (err) {
     if (signal.aborted) return cancelled(branch);
     if (err instanceof GitOperationError) {
@@ -244,7 +300,7 @@ async function runSetup(
       onSpawn: ctx.onAgentSpawn,
     });
     if (r.kind === 'cancelled') return cancelled(branch);
-    if (r.kind === 'timed_out') {
+    if (r.kind === 'timed_out' || r.kind === 'hung' || r.kind === 'stopped') {
       logs.note('setup timed out and was stopped');
       return { status: 'failed', branch, code: 'setup_failed', message: `setup timed out: ${command}` };
     }

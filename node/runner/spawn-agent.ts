@@ -5,6 +5,10 @@ import { StringDecoder } from 'node:string_decoder';
 export type AgentRunResult =
   | { kind: 'exited'; exitCode: number | null; signal: NodeJS.Signals | null; pid: number }
   | { kind: 'timed_out'; pid: number }
+  /** Printed nothing for `idleMs`, and was stopped. */
+  | { kind: 'hung'; pid: number; idleMs: number }
+  /** Stopped through `stop` (a budget ran out); the reason is the signal's. */
+  | { kind: 'stopped'; pid: number; reason: string }
   | { kind: 'cancelled'; pid: number }
   | { kind: 'spawn_failed'; message: string };
 
@@ -17,6 +21,16 @@ export type AgentRunOptions = {
   timeoutMs: number;
   graceMs: number;
   signal?: AbortSignal;
+  /**
+   * Stop the run when nothing came on stdout or stderr for this long (0 or absent: never). A CLI
+   * stuck on a network call or waiting for input it will never get ends `hung`, not at the wall
+   * clock's limit.
+   */
+  idleMs?: number;
+  /** Told when the idle watchdog fires, before the stop signal: what was printed last is still the CLI's own. */
+  onIdle?: () => void;
+  /** Aborted by the caller to stop the run for a reason of its own (a budget): the result is `stopped`. */
+  stop?: AbortSignal;
   onOutput: (text: string) => void;
   /** Told the process id once it started; tests use it to prove nothing is left behind. */
   onSpawn?: (pid: number) => void;
@@ -70,7 +84,7 @@ export function runAgentProcess(opts: AgentRunOptions): Promise<AgentRunResult> 
       stdio: opts.sandboxed ? ['pipe', 'pipe', 'pipe', 'pipe'] : ['pipe', 'pipe', 'pipe'],
       ...(opts.user ?? {}),
     });
-    let ending: 'timed_out' | 'cancelled' | undefined;
+    let ending: 'timed_out' | 'cancelled' | 'hung' | 'stopped' | undefined;
     let killTimer: NodeJS.Timeout | undefined;
     let settled = false;
     // The sandbox's PID 1, as bwrap reports it on fd 3 once the namespaces exist.
@@ -94,7 +108,7 @@ export function runAgentProcess(opts: AgentRunOptions): Promise<AgentRunResult> 
       if (sandboxInit !== undefined) killPid(sandboxInit, 'SIGKILL');
       if (child.pid !== undefined) killGroup(child.pid, 'SIGKILL');
     };
-    const terminate = (why: 'timed_out' | 'cancelled') => {
+    const terminate = (why: NonNullable<typeof ending>) => {
       if (ending || child.pid === undefined) return;
       ending = why;
       if (opts.sandboxed) {
@@ -107,13 +121,32 @@ export function runAgentProcess(opts: AgentRunOptions): Promise<AgentRunResult> 
     const timer = setTimeout(() => terminate('timed_out'), opts.timeoutMs);
     const onAbort = () => terminate('cancelled');
     opts.signal?.addEventListener('abort', onAbort, { once: true });
+    const onStop = () => terminate('stopped');
+    opts.stop?.addEventListener('abort', onStop, { once: true });
+    if (opts.stop?.aborted) queueMicrotask(onStop);
+    // The idle watchdog: re-armed by every piece of output.
+    const idleMs = opts.idleMs ?? 0;
+    let idleTimer: NodeJS.Timeout | undefined;
+    const armIdle = () => {
+      if (idleMs <= 0 || ending) return;
+      if (idleTimer) idleTimer.refresh();
+      else
+        idleTimer = setTimeout(() => {
+          if (ending) return;
+          opts.onIdle?.();
+          terminate('hung');
+        }, idleMs);
+    };
+    armIdle();
 
     const finish = (result: AgentRunResult) => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
+      if (idleTimer) clearTimeout(idleTimer);
       if (killTimer) clearTimeout(killTimer);
       opts.signal?.removeEventListener('abort', onAbort);
+      opts.stop?.removeEventListener('abort', onStop);
       resolve(result);
     };
 
@@ -129,6 +162,7 @@ export function runAgentProcess(opts: AgentRunOptions): Promise<AgentRunResult> 
     for (const stream of [child.stdout, child.stderr]) {
       const decoder = new StringDecoder('utf8');
       stream.on('data', (chunk: Buffer) => {
+        armIdle();
         const text = decoder.write(chunk);
         if (text) opts.onOutput(text);
       });
@@ -150,6 +184,8 @@ export function runAgentProcess(opts: AgentRunOptions): Promise<AgentRunResult> 
       const pid = child.pid ?? 0;
       if (ending === 'timed_out') finish({ kind: 'timed_out', pid });
       else if (ending === 'cancelled') finish({ kind: 'cancelled', pid });
+      else if (ending === 'hung') finish({ kind: 'hung', pid, idleMs });
+      else if (ending === 'stopped') finish({ kind: 'stopped', pid, reason: String(opts.stop?.reason ?? 'stopped') });
       else finish({ kind: 'exited', exitCode, signal, pid });
     });
   });

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import type { AgentPreset, NetworkPolicy } from '../../src/protocol/node-api.js';
 import type { SandboxSettings } from '../config.js';
 import { baseEnv } from '../runner/git-env.js';
-import { runAgentProcess, type AgentRunResult } from '../runner/spawn-agent.js';
+import { runAgentProcess, type AgentRunOptions, type AgentRunResult } from '../runner/spawn-agent.js';
 import { type Bind, bwrapArgs, inSystemDirs, programBinds, type SandboxSpec, sandboxUser, type SandboxUser } from './bwrap.js';
 import { hostAllowed, startFilteringProxy } from './network-proxy.js';
 import { PRESET_NEEDS } from './presets.js';
@@ -90,6 +90,12 @@ export type PhaseRun = {
   timeoutMs: number;
   graceMs: number;
   signal: AbortSignal;
+  /** See {@link AgentRunOptions.idleMs}. */
+  idleMs?: number;
+  /** See {@link AgentRunOptions.onIdle}. */
+  onIdle?: () => void;
+  /** See {@link AgentRunOptions.stop}. */
+  stop?: AbortSignal;
   onOutput: (text: string) => void;
   onSpawn?: (pid: number) => void;
 };
@@ -139,6 +145,9 @@ export async function runPhase(task: SandboxTask, run: PhaseRun): Promise<AgentR
       timeoutMs: run.timeoutMs,
       graceMs: run.graceMs,
       signal: run.signal,
+      idleMs: run.idleMs,
+      onIdle: run.onIdle,
+      stop: run.stop,
       onOutput: run.onOutput,
       onSpawn: run.onSpawn,
     });
@@ -197,6 +206,9 @@ export async function runPhase(task: SandboxTask, run: PhaseRun): Promise<AgentR
       timeoutMs: run.timeoutMs,
       graceMs: run.graceMs,
       signal: run.signal,
+      idleMs: run.idleMs,
+      onIdle: run.onIdle,
+      stop: run.stop,
       onOutput: run.onOutput,
       onSpawn: run.onSpawn,
       sandboxed: true,

@@ -7,6 +7,11 @@
 //   fail   - prints to stderr and exits 3
 //   hang   - starts a child in its process group, records both pids in stateDir, ignores
 //            SIGTERM and sleeps forever (for timeout and cancel)
+//   silent     - prints one line, then nothing, forever (the idle watchdog's case)
+//   stdin-wait - edits README, asks "Apply these changes? [y/N] " and waits for an answer forever
+//   fatal-exit-0 - edits README, prints a fatal error line and exits 0, as aider does
+//   usage      - edits README and prints Claude Code stream-json events with a $0.12 result
+//   over-budget - edits README and prints a stream-json result costing $3.50, exiting 0
 //   tamper - a hostile agent, steered by stateDir/tamper.json { hooks?, evilUrl?, realPrefix?, askpass? }:
 //            plants hooks that record in stateDir/hooks-ran when they run, points
 //            remote.origin.url and url.<evilUrl>.insteadOf <realPrefix> at another server
@@ -51,6 +56,41 @@ switch (mode) {
     if (stateDir) writeFileSync(join(stateDir, 'pids.json'), JSON.stringify({ leader: process.pid, child: child.pid }));
     process.stdout.write('fake agent: hanging\n');
     setInterval(() => {}, 1 << 30);
+    break;
+  }
+  case 'silent':
+    process.stdout.write('fake agent: thinking\n');
+    setInterval(() => {}, 1 << 30);
+    break;
+  case 'stdin-wait':
+    appendFileSync('README.md', '\nEdited by the fake agent.\n');
+    process.stdout.write('fake agent: edited README\nApply these changes? [y/N] ');
+    setInterval(() => {}, 1 << 30);
+    break;
+  case 'fatal-exit-0':
+    appendFileSync('README.md', '\nEdited by the fake agent.\n');
+    process.stdout.write('fake agent: starting\n');
+    process.stderr.write('FATAL: model "gpt-imaginary" not found\n');
+    process.exit(0);
+    break;
+  case 'usage':
+  case 'over-budget': {
+    appendFileSync('README.md', '\nEdited by the fake agent.\n');
+    const cost = mode === 'usage' ? 0.12 : 3.5;
+    const events = [
+      { type: 'system', subtype: 'init', session_id: 's1' },
+      { type: 'assistant', message: { content: [{ type: 'text', text: 'fake agent: I edited the README' }, { type: 'tool_use', name: 'Edit', input: {} }] } },
+      {
+        type: 'result',
+        subtype: 'success',
+        is_error: false,
+        num_turns: 4,
+        result: 'fake agent: done',
+        total_cost_usd: cost,
+        usage: { input_tokens: 1200, cache_read_input_tokens: 300, cache_creation_input_tokens: 0, output_tokens: 450 },
+      },
+    ];
+    for (const e of events) process.stdout.write(`${JSON.stringify(e)}\n`);
     break;
   }
   case 'tamper': {

@@ -168,6 +168,28 @@ const TEXT = {
   },
   yes: { zh: '是', en: 'yes' },
   no: { zh: '否', en: 'no' },
+  // Issue 13: outcomes, usage, queue, time to first PR, notifications.
+  outcome: { zh: '结果', en: 'Outcome' },
+  usage: { zh: '用量', en: 'Usage' },
+  queueReason: { zh: '排队原因', en: 'Waiting because' },
+  queueEta: { zh: '预计开始', en: 'Expected start' },
+  queuePosition: { zh: '队列位置', en: 'Queue position' },
+  byOutcome: { zh: '按结果', en: 'By outcome' },
+  timeToFirstPr: { zh: '首个 PR 用时(中位数,自 webhook 起)', en: 'Time to first PR (median, from the webhook)' },
+  toClaim: { zh: '节点领取', en: 'Node claimed' },
+  toFirstLog: { zh: '首行日志', en: 'First log line' },
+  toPr: { zh: 'PR 已创建', en: 'PR opened' },
+  notifications: { zh: '通知', en: 'Notifications' },
+  deliveries: { zh: '投递记录', en: 'Deliveries' },
+  kind: { zh: '类型', en: 'Kind' },
+  address: { zh: '地址', en: 'Address' },
+  events: { zh: '事件', en: 'Events' },
+  scope: { zh: '范围', en: 'Scope' },
+  secret: { zh: '签名密钥', en: 'Signing secret' },
+  attempts: { zh: '尝试次数', en: 'Attempts' },
+  result: { zh: '结果', en: 'Result' },
+  everything: { zh: '全部', en: 'Everything' },
+  user: { zh: '用户', en: 'User' },
 } as const satisfies Record<string, Record<Lang, string>>;
 
 /** The key of a piece of page text. */

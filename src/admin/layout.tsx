@@ -5,7 +5,7 @@ import { ISSUE_STATUS_UI, type Lang, START_BUTTON_UI, type T, TASK_STATUS_UI } f
 import { CSRF_FIELD } from './session.js';
 
 /** Which section of the navigation a page belongs to. */
-export type Section = 'issues' | 'nodes' | 'credentials' | 'stats' | 'none';
+export type Section = 'issues' | 'nodes' | 'credentials' | 'stats' | 'notifications' | 'none';
 
 /** What the live script does on a page: the data-* attributes on its body. */
 export type LiveOptions = {
@@ -40,6 +40,7 @@ export const Page: FC<PageProps> = (p) => {
       '/admin/stats',
       p.t('statistics'),
     ]);
+    nav.push(['notifications', '/admin/notifications', p.t('notifications')]);
   }
   const other: Lang = p.lang === 'zh' ? 'en' : 'zh';
   return (

@@ -16,6 +16,8 @@ import type { LiveBus } from './live-bus.js';
 import { loginPages } from './login.js';
 import { nodePages } from './nodes.js';
 import { registrationTokenPages } from './registration-tokens.js';
+import { notificationPages } from './notifications.js';
+import type { Notifications } from '../domain/notifications.js';
 import { type AdminEnv, requireSession, withLang } from './session.js';
 import { statsPages } from './stats.js';
 import { taskPages } from './tasks.js';
@@ -29,6 +31,7 @@ export type AdminDeps = {
   scheduler: Scheduler;
   cipher: CredentialCipher | undefined;
   live: LiveBus;
+  notifications: Notifications;
 };
 
 /** The admin page's Content Security Policy: its own script and stylesheet only, no inline code, no framing. */
@@ -63,11 +66,23 @@ export function adminRoutes(deps: AdminDeps) {
     .use(requireSession(db))
     .get('/', (c) => c.redirect('/admin/issues', 303))
     .route('/', issuePages(db))
-    .route('/', taskPages({ db, live: deps.live, logger }))
+    .route(
+      '/',
+      taskPages({
+        db,
+        live: deps.live,
+        logger,
+        queue: { caps: deps.config.caps, heartbeatTimeoutMs: deps.config.nodeHeartbeatTimeoutMs, now: deps.now },
+      }),
+    )
     .route('/', eventRoutes({ db, live: deps.live, logger }))
     .route('/nodes', nodePages({ db, scheduler: deps.scheduler, now: deps.now, heartbeatTimeoutMs: deps.config.nodeHeartbeatTimeoutMs }))
     .route('/registration-tokens', registrationTokenPages({ db, now: deps.now }))
     .route('/credentials', credentialPages({ db, cipher: deps.cipher }))
+    .route(
+      '/notifications',
+      notificationPages({ db, notifications: deps.notifications, hasKey: deps.cipher !== undefined, hasSmtp: deps.config.notifications.smtpUrl !== undefined }),
+    )
     .route('/stats', statsPages({ db }));
 
   return new Hono<AdminEnv>()

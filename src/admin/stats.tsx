@@ -2,7 +2,8 @@ import { Hono } from 'hono';
 import type { FC } from 'hono/jsx';
 import { z } from 'zod';
 import { queryParams } from '../api/validate.js';
-import { type TaskStatsRow, taskStats } from '../domain/reads.js';
+import { countTasksByOutcome, firstPrMedians, type TaskStatsRow, taskStats } from '../domain/reads.js';
+import { OUTCOME_LABEL, TASK_OUTCOMES } from '../domain/outcomes.js';
 import type { Db } from '../db/types.js';
 import { TASK_STATUSES } from '../protocol/statuses.js';
 import { type Lang, type T, TASK_STATUS_UI, type TextKey } from './i18n.js';
@@ -75,10 +76,12 @@ export function statsPages(deps: { db: Db }) {
     const t = c.get('t');
     const { period } = queryParams(c, statsQuery);
     const range = { withinMs: STATS_PERIODS[period].ms };
-    const [[overall], perNode, perRepo] = await Promise.all([
+    const [[overall], perNode, perRepo, firstPr, outcomes] = await Promise.all([
       taskStats(deps.db, { ...range, groupBy: 'all' }),
       taskStats(deps.db, { ...range, groupBy: 'node' }),
       taskStats(deps.db, { ...range, groupBy: 'repository' }),
+      firstPrMedians(deps.db, range.withinMs),
+      countTasksByOutcome(deps.db, range.withinMs),
     ]);
     const all = overall ?? { key: null, name: null, total: 0, pending: 0, running: 0, success: 0, failed: 0, medianSeconds: null, p90Seconds: null };
     return c.html(
@@ -134,6 +137,35 @@ export function statsPages(deps: { db: Db }) {
                 {TASK_STATUSES.map((s) => (
                   <td>
                     <TaskBadge status={s} lang={lang} /> <strong data-count={s}>{all[s]}</strong>
+                  </td>
+                ))}
+              </tr>
+            </tbody>
+          </table>
+          <h2>{t('timeToFirstPr')}</h2>
+          <div class="cards" id="time-to-first-pr">
+            {(
+              [
+                ['claimed', 'toClaim'],
+                ['first_log', 'toFirstLog'],
+                ['pr_opened', 'toPr'],
+              ] as const
+            ).map(([stage, label]) => (
+              <div class="card">
+                <div class="k">{t(label)}</div>
+                <div class="v" data-first-pr={stage}>
+                  {formatDuration(firstPr[stage])}
+                </div>
+              </div>
+            ))}
+          </div>
+          <h2>{t('byOutcome')}</h2>
+          <table id="by-outcome">
+            <tbody>
+              <tr>
+                {TASK_OUTCOMES.map((o) => (
+                  <td>
+                    {OUTCOME_LABEL[o]} <strong data-outcome={o}>{outcomes.find((r) => r.outcome === o)?.n ?? 0}</strong>
                   </td>
                 ))}
               </tr>

@@ -7,6 +7,9 @@ import type { Db } from '../db/types.js';
 import { DomainError } from '../domain/errors.js';
 import { readTaskLog } from '../domain/task-logs.js';
 import { mayControl } from '../domain/tasks.js';
+import { OUTCOME_LABEL } from '../domain/outcomes.js';
+import { formatEta, queueInfo, type QueueView } from '../domain/queue-info.js';
+import { usageText } from '../domain/status-comment.js';
 import type { Actor } from '../domain/users.js';
 import { ACTIVE_TASK_STATUSES, type TaskStatus } from '../protocol/statuses.js';
 import type { Logger } from '../logger.js';
@@ -22,7 +25,7 @@ const LOG_RECHECK_MS = 5000;
 const isActive = (status: TaskStatus) => (ACTIVE_TASK_STATUSES as readonly TaskStatus[]).includes(status);
 
 /** Task detail and its live log (server-sent events). */
-export function taskPages(deps: { db: Db; live: LiveBus; logger: Logger }) {
+export function taskPages(deps: { db: Db; live: LiveBus; logger: Logger; queue?: QueueView }) {
   const { db, live } = deps;
 
   async function visibleTask(id: string, actor: Actor) {
@@ -38,6 +41,7 @@ export function taskPages(deps: { db: Db; live: LiveBus; logger: Logger }) {
       const t = c.get('t');
       const { task, issue, repository, node } = await visibleTask(uuidParam(c, 'id', 'task'), actor);
       const log = await readTaskLog(db, task.id, 0);
+      const queue = await queueInfo(db, task, deps.queue);
       return c.html(
         <Page
           title={`${t('task')} #${task.attempt}`}
@@ -99,6 +103,20 @@ export function taskPages(deps: { db: Db; live: LiveBus; logger: Logger }) {
               <dd>
                 <Time at={task.updatedAt} t={t} />
               </dd>
+              <dt>{t('outcome')}</dt>
+              <dd data-field="outcome">{task.outcome ? OUTCOME_LABEL[task.outcome] : '—'}</dd>
+              <dt>{t('usage')}</dt>
+              <dd data-field="usage">{task.usage ? usageText(task.usage) : '—'}</dd>
+              {queue.position !== null && (
+                <>
+                  <dt>{t('queuePosition')}</dt>
+                  <dd data-field="queue-position">{queue.position}</dd>
+                  <dt>{t('queueEta')}</dt>
+                  <dd data-field="queue-eta">{queue.etaSeconds !== null ? formatEta(queue.etaSeconds) : '—'}</dd>
+                  <dt>{t('queueReason')}</dt>
+                  <dd data-field="queue-reason">{queue.reason ?? '—'}</dd>
+                </>
+              )}
               <dt>{t('failureKind')}</dt>
               <dd>{task.failureKind ?? '—'}</dd>
               <dt>{t('errorMessage')}</dt>

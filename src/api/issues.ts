@@ -4,7 +4,7 @@ import { getIssueWithRepository, getTask, listIssues } from '../domain/reads.js'
 import type { IssueRow } from '../db/schema.js';
 import { DomainError } from '../domain/errors.js';
 import { ISSUE_STATUSES } from '../domain/issue-status.js';
-import { mayControl, reportBranch, startIssue, toTaskPublic } from '../domain/tasks.js';
+import { mayControl, queueViewOf, reportBranch, startIssue, toTaskPublic } from '../domain/tasks.js';
 import { reportBranchRequest } from '../protocol/node-api.js';
 import { requireNode, requireUser } from './auth.js';
 import type { ApiDeps, ApiEnv } from './env.js';
@@ -81,7 +81,7 @@ export function issueRoutes(deps: ApiDeps) {
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([placed, new Promise((resolve) => (timer = setTimeout(resolve, deps.config.dispatchTimeoutMs)))]);
       clearTimeout(timer);
-      return c.json(await toTaskPublic(db, (await getTask(db, task.id)) ?? task), 201);
+      return c.json(await toTaskPublic(db, (await getTask(db, task.id)) ?? task, queueViewOf(deps.tasks)), 201);
     })
     .post('/issues/:id/report-branch', requireNode(db), async (c) => {
       const issueId = uuidParam(c, 'id', 'issue');
@@ -92,6 +92,6 @@ export function issueRoutes(deps: ApiDeps) {
         report: { ...body, branch_name: body.branch_name ?? '' },
       });
       deps.scheduler.kick();
-      return c.json({ status: result.kind, task: await toTaskPublic(db, result.task) });
+      return c.json({ status: result.kind, task: await toTaskPublic(db, result.task, queueViewOf(deps.tasks)) });
     });
 }

@@ -267,7 +267,7 @@ describe('failure codes in reports, with automatic retry of infrastructure failu
     const { issue } = await startableIssue(h, admin.token);
     const started = await startIssueApi(h, admin.token, issue.id);
     const body = { task_id: started.body.id, branch_name: '', status: 'failed', error_message: 'no changes', failure_code: 'no_changes' };
-    expect((await report(issue.id, body)).body).toMatchObject({ task: { failure_kind: 'agent_failed' } });
+    expect((await report(issue.id, body)).body).toMatchObject({ task: { failure_kind: 'agent_failed', outcome: 'no_changes' } });
     expect((await report(issue.id, body)).body).toMatchObject({ status: 'duplicate' });
     expect(await attempts(issue.id)).toHaveLength(1);
     expect((await getIssue(h.db.db, issue.id))?.status).toBe('terminated');
@@ -275,7 +275,31 @@ describe('failure codes in reports, with automatic retry of infrastructure failu
     const { issue: other } = await startableIssue(h, admin.token);
     const next = await startIssueApi(h, admin.token, other.id);
     const future = await report(other.id, { task_id: next.body.id, status: 'failed', error_message: 'x', failure_code: 'from_a_newer_node' });
-    expect(future).toMatchObject({ status: 200, body: { task: { failure_kind: 'agent_failed' } } });
+    expect(future).toMatchObject({ status: 200, body: { task: { failure_kind: 'agent_failed', outcome: 'agent_error' } } });
     expect(await attempts(other.id)).toHaveLength(1);
+  });
+
+  it('classifies each reported failure into one outcome and keeps the usage the node reported', async () => {
+    const cases = [
+      { failure_code: 'hung', outcome: 'hung' },
+      { failure_code: 'budget_exceeded', outcome: 'budget_exceeded' },
+      { failure_code: 'agent_failed', outcome: 'agent_error' },
+      { failure_code: 'timeout', outcome: 'timeout' },
+      { failure_code: 'setup_failed', outcome: 'infra_error' },
+    ] as const;
+    for (const c of cases) {
+      const { issue } = await startableIssue(h, admin.token);
+      const started = await startIssueApi(h, admin.token, issue.id);
+      const usage = { input_tokens: 1500, output_tokens: 450, cost_usd: 3.5, turns: 4 };
+      const res = await report(issue.id, { task_id: started.body.id, status: 'failed', error_message: c.failure_code, failure_code: c.failure_code, usage });
+      expect(res.body).toMatchObject({ task: { status: 'failed', outcome: c.outcome, usage } });
+      // Only git_network is retried; none of these are.
+      expect(await attempts(issue.id)).toHaveLength(1);
+    }
+    // Usage a server cannot read is dropped, not a reason to refuse the report.
+    const { issue } = await startableIssue(h, admin.token);
+    const started = await startIssueApi(h, admin.token, issue.id);
+    const res = await report(issue.id, { task_id: started.body.id, status: 'failed', error_message: 'x', usage: { input_tokens: 'lots' } });
+    expect(res).toMatchObject({ status: 200, body: { task: { outcome: 'agent_error', usage: null } } });
   });
 });

@@ -4,7 +4,7 @@ import { getTaskContext, listTasks } from '../domain/reads.js';
 import { DomainError } from '../domain/errors.js';
 import { TASK_STATUSES } from '../domain/task-status.js';
 import { appendTaskLog, readTaskLog } from '../domain/task-logs.js';
-import { cancelTask, mayControl, toTaskPublic } from '../domain/tasks.js';
+import { cancelTask, mayControl, queueViewOf, toTaskPublic } from '../domain/tasks.js';
 import { logChunkRequest } from '../protocol/node-api.js';
 import { requireNode, requireUser } from './auth.js';
 import type { ApiDeps, ApiEnv } from './env.js';
@@ -42,16 +42,16 @@ export function taskRoutes(deps: ApiDeps) {
         limit: q.limit,
         offset: q.offset,
       });
-      return c.json({ data: await Promise.all(rows.map((t) => toTaskPublic(db, t))) });
+      return c.json({ data: await Promise.all(rows.map((t) => toTaskPublic(db, t, queueViewOf(deps.tasks)))) });
     })
     .get('/tasks/:id', requireUser(db), async (c) => {
       const ctx = await visibleTask(uuidParam(c, 'id', 'task'), c.get('actor'));
-      return c.json(await toTaskPublic(db, ctx.task));
+      return c.json(await toTaskPublic(db, ctx.task, queueViewOf(deps.tasks)));
     })
     .post('/tasks/:id/cancel', requireUser(db), async (c) => {
       const task = await cancelTask(deps.tasks, { taskId: uuidParam(c, 'id', 'task'), actor: c.get('actor') });
       deps.scheduler.kick();
-      return c.json(await toTaskPublic(db, task));
+      return c.json(await toTaskPublic(db, task, queueViewOf(deps.tasks)));
     })
     .post('/tasks/:id/logs', requireNode(db), async (c) => {
       const body = await jsonBody(c, logChunkRequest);

@@ -13,8 +13,8 @@ import {
   uniqueIndex,
   uuid,
 } from 'drizzle-orm/pg-core';
-import { type NetworkPolicy, SANDBOX_MODES } from '../protocol/node-api.js';
-import { ISSUE_STATUSES, NODE_MODES, NODE_STATUSES, TASK_STATUSES } from '../protocol/statuses.js';
+import { type AgentUsage, type NetworkPolicy, SANDBOX_MODES } from '../protocol/node-api.js';
+import { ISSUE_STATUSES, NODE_MODES, NODE_STATUSES, TASK_OUTCOMES, TASK_STATUSES } from '../protocol/statuses.js';
 
 const inList = (values: readonly string[]) => sql.raw(values.map((v) => `'${v}'`).join(', '));
 
@@ -244,6 +244,18 @@ export const tasks = pgTable(
     failureKind: text('failure_kind'),
     prNumber: integer('pr_number'),
     prUrl: text('pr_url'),
+    /** How it ended, one of TASK_OUTCOMES; null while it is queued or running. */
+    outcome: text('outcome', { enum: TASK_OUTCOMES }),
+    /** Tokens and cost the agent CLI reported, as the node passed them on. */
+    usage: jsonb('usage').$type<AgentUsage>(),
+    /** When the node's first log line arrived (time to first PR: webhook → claim → first log → PR). */
+    firstLogAt: timestamp('first_log_at', { withTimezone: true }),
+    /** The repository's caps from `.github/gaffer.yml` when the task was started; null: none. */
+    repoMaxPerDay: integer('repo_max_per_day'),
+    repoMaxConcurrent: integer('repo_max_concurrent'),
+    /** The Gaffer check run on GitHub, and the commit it is on. */
+    checkRunId: bigint('check_run_id', { mode: 'number' }),
+    checkRunSha: text('check_run_sha'),
     /**
      * Set, under the task's row lock, by a success report about to open the pull request: until
      * then nothing else ends the task, so no PR is opened for a task that has ended. A lease, so a
@@ -266,6 +278,72 @@ export const tasks = pgTable(
     // Statistics over a period (an issue's attempts are read through tasks_issue_attempt_uq).
     index('tasks_created_idx').on(t.createdAt),
     check('tasks_status_check', sql`${t.status} in (${inList(TASK_STATUSES)})`),
+    check('tasks_outcome_check', sql`${t.outcome} is null or ${t.outcome} in (${inList(TASK_OUTCOMES)})`),
+  ],
+);
+
+/** What a notification is sent for. */
+export const NOTIFICATION_EVENTS = ['task_finished', 'task_failed', 'pr_merged'] as const;
+export type NotificationEvent = (typeof NOTIFICATION_EVENTS)[number];
+/** How a notification travels: a signed HTTP POST, or an email. */
+export const NOTIFICATION_KINDS = ['webhook', 'email'] as const;
+export type NotificationKind = (typeof NOTIFICATION_KINDS)[number];
+
+/**
+ * Where notifications go: a webhook URL or an email address, for one repository's tasks, or for
+ * the issues one user owns (or, with neither, for everything).
+ */
+export const notificationTargets = pgTable(
+  'notification_targets',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    kind: text('kind', { enum: NOTIFICATION_KINDS }).notNull(),
+    /** The URL (webhook) or address (email). */
+    address: text('address').notNull(),
+    /** The webhook's HMAC key, AES-256-GCM encrypted (purpose `notification`); null for email. */
+    secretCiphertext: text('secret_ciphertext'),
+    repositoryId: uuid('repository_id').references(() => repositories.id, { onDelete: 'cascade' }),
+    userId: uuid('user_id').references(() => users.id, { onDelete: 'cascade' }),
+    events: text('events').array().notNull().default(sql`'{}'::text[]`),
+    active: boolean('active').notNull().default(true),
+    ...timestamps,
+  },
+  (t) => [
+    check('notification_targets_kind_check', sql`${t.kind} in (${inList(NOTIFICATION_KINDS)})`),
+    index('notification_targets_repository_idx').on(t.repositoryId),
+    index('notification_targets_user_idx').on(t.userId),
+  ],
+);
+
+/** Status of one notification delivery. */
+export const NOTIFICATION_DELIVERY_STATUSES = ['pending', 'delivered', 'failed'] as const;
+
+/** One notification to one target, with its retries: the delivery log. */
+export const notificationDeliveries = pgTable(
+  'notification_deliveries',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    targetId: uuid('target_id')
+      .notNull()
+      .references(() => notificationTargets.id, { onDelete: 'cascade' }),
+    event: text('event', { enum: NOTIFICATION_EVENTS }).notNull(),
+    taskId: uuid('task_id').references(() => tasks.id, { onDelete: 'set null' }),
+    payload: jsonb('payload').$type<Record<string, unknown>>().notNull(),
+    status: text('status', { enum: NOTIFICATION_DELIVERY_STATUSES }).notNull().default('pending'),
+    attempts: integer('attempts').notNull().default(0),
+    nextAttemptAt: timestamp('next_attempt_at', { withTimezone: true }).notNull().defaultNow(),
+    /** The receiver's HTTP status, or null for email and for no answer. */
+    lastStatusCode: integer('last_status_code'),
+    lastError: text('last_error'),
+    deliveredAt: timestamp('delivered_at', { withTimezone: true }),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [
+    // The same event for the same task reaches a target once, however many replicas saw it.
+    uniqueIndex('notification_deliveries_once_uq').on(t.targetId, t.event, t.taskId),
+    index('notification_deliveries_due_idx').on(t.nextAttemptAt).where(sql`status = 'pending'`),
+    index('notification_deliveries_created_idx').on(t.createdAt),
+    check('notification_deliveries_status_check', sql`${t.status} in (${inList(NOTIFICATION_DELIVERY_STATUSES)})`),
   ],
 );
 
@@ -353,3 +431,5 @@ export type TaskRow = typeof tasks.$inferSelect;
 export type TaskLogChunkRow = typeof taskLogChunks.$inferSelect;
 export type TaskTokenRow = typeof taskTokens.$inferSelect;
 export type LoginThrottleRow = typeof loginThrottles.$inferSelect;
+export type NotificationTargetRow = typeof notificationTargets.$inferSelect;
+export type NotificationDeliveryRow = typeof notificationDeliveries.$inferSelect;

@@ -15,7 +15,7 @@ export type CredentialCipher = {
  * Creates a cipher for a 32-byte key. `purpose` is bound into every ciphertext (as GCM's additional
  * data), so a blob sealed for one purpose (a stored PAT, a task's token) never opens as another.
  */
-export function createCredentialCipher(key: Buffer, purpose: 'credential' | 'task-token' = 'credential'): CredentialCipher {
+export function createCredentialCipher(key: Buffer, purpose: 'credential' | 'task-token' | 'notification' = 'credential'): CredentialCipher {
   if (key.length !== 32) throw new DomainError('not_configured', 'credential key must be 32 bytes');
   const AAD = Buffer.from(`gaffer:${purpose}:v1`);
   return {

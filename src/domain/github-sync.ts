@@ -108,7 +108,7 @@ export async function findIssueByGithubId(db: DbOrTx, githubId: number): Promise
 /** How a closed pull request was taken. */
 export type PullRequestClosedResult =
   | { kind: 'not_gaffer' }
-  | { kind: 'moved'; issue: IssueRow; merged: boolean }
+  | { kind: 'moved'; issue: IssueRow; merged: boolean; taskId: string }
   | { kind: 'unchanged'; issue: IssueRow };
 
 /**
@@ -125,7 +125,7 @@ export async function pullRequestClosed(
   if (!found) return { kind: 'not_gaffer' };
   if (found.issue.status !== 'pending_merge') return { kind: 'unchanged', issue: found.issue };
   const issue = await moveIssue(db, found.issue.id, params.merged ? 'merge' : 'close_unmerged');
-  return { kind: 'moved', issue, merged: params.merged };
+  return { kind: 'moved', issue, merged: params.merged, taskId: found.task.id };
 }
 
 /** Remembers the status comment Gaffer keeps on an issue, so later updates edit it in place. */

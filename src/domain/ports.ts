@@ -40,7 +40,7 @@ export type PullRequests = {
 
 /** What happened to a task, for GitHub status comments and live pages. */
 export type TaskEvent = {
-  type: 'queued' | 'assigned' | 'running' | 'succeeded' | 'failed' | 'requeued' | 'cancelled' | 'pr_opened';
+  type: 'queued' | 'assigned' | 'running' | 'succeeded' | 'failed' | 'requeued' | 'cancelled' | 'pr_opened' | 'pr_merged';
   taskId: string;
   issueId: string;
 };

@@ -7,6 +7,15 @@ export { listRepositories, getRepository } from '../db/queries/repositories.js';
 export { getIssueWithRepository, listIssues } from '../db/queries/issues.js';
 export { getTask, getTaskContext, listTasks, activeTaskForIssue, latestTaskForIssue, queuePosition } from '../db/queries/tasks.js';
 export { getNode } from '../db/queries/nodes.js';
-export { countNodes, countQueued, countTasksByStatus } from '../db/queries/stats.js';
+export {
+  countNodes,
+  countQueued,
+  countTasksByOutcome,
+  countTasksByStatus,
+  FIRST_PR_STAGES,
+  type FirstPrStage,
+  firstPrHistogram,
+  firstPrMedians,
+} from '../db/queries/stats.js';
 export { getIssueListRow, type IssueListRow, listFilterRepositories, listIssueAttempts, pageIssues } from '../db/queries/issue-pages.js';
 export { type TaskStatsRow, taskStats } from '../db/queries/task-stats.js';

@@ -28,6 +28,17 @@ export const repoConfigSchema = z
     /** The agent's network; the node applies the stricter of its own policy and this one. */
     network: networkConfig.default('full'),
     sandbox: z.enum(SANDBOX_REQUIREMENTS).default('required'),
+    /**
+     * This repository's own caps; the server's caps (REPO_MAX_*) still apply, the lower wins. A
+     * task over a cap waits in the queue, with the reason shown, and is not failed.
+     */
+    limits: z
+      .object({
+        tasks_per_day: z.number().int().min(1).max(100_000).optional(),
+        concurrent_tasks: z.number().int().min(1).max(1000).optional(),
+      })
+      .strict()
+      .default({}),
   })
   .strict();
 
@@ -80,4 +91,12 @@ export type TaskSandboxSettings = { setup: string[]; network: NetworkPolicy; san
 /** The sandbox settings of a task started under this config (the defaults when there is none). */
 export function sandboxSettingsFor(config: RepoConfig = DEFAULT_REPO_CONFIG): TaskSandboxSettings {
   return { setup: [...config.setup], network: networkPolicyFor(config), sandboxRequired: config.sandbox === 'required' };
+}
+
+/** The caps a task of this repository carries from its config; null: none of its own. */
+export type RepoTaskCaps = { perDay: number | null; concurrent: number | null };
+
+/** See {@link RepoTaskCaps}. */
+export function repoCapsFor(config: RepoConfig = DEFAULT_REPO_CONFIG): RepoTaskCaps {
+  return { perDay: config.limits.tasks_per_day ?? null, concurrent: config.limits.concurrent_tasks ?? null };
 }

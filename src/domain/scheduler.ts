@@ -9,6 +9,7 @@ import {
   lockAssignment,
   lockQueuedTasks,
 } from '../db/queries/tasks.js';
+import { capHolding, capsMayApply, lockCapScope } from '../db/queries/caps.js';
 import { getIssueWithRepository } from '../db/queries/issues.js';
 import type { NodeRow, TaskRow } from '../db/schema.js';
 import { maskSecrets } from '../logger.js';
@@ -60,8 +61,20 @@ export async function assignNext(
     // One decision at a time, cluster-wide: the queue stays FIFO across push and pull nodes.
     await lockAssignment(tx);
     const now = deps.now();
-    const [task] = await lockQueuedTasks(tx, { now, limit: 1, afterId, sandboxOptionalOnly: opts.sandboxOptionalOnly ?? false });
+    const [task] = await lockQueuedTasks(tx, {
+      now,
+      limit: 1,
+      afterId,
+      sandboxOptionalOnly: opts.sandboxOptionalOnly ?? false,
+      caps: deps.settings.caps,
+    });
     if (!task) return { kind: 'empty' };
+    // The queue query passed it as under its caps; counted again once the cap's rows are locked,
+    // so dispatchers racing for one repository or installation never place one task too many.
+    if (capsMayApply(deps.settings.caps, task)) {
+      await lockCapScope(tx, task.id);
+      if (await capHolding(tx, task, deps.settings.caps, now)) return { kind: 'no_node', task, constrained: true };
+    }
     const found = await getIssueWithRepository(tx, task.issueId);
     const withNodeCredential = found ? await needsNodeCredential({ ...deps.credentials, db: tx }, found.repository) : false;
     const onlineSince = new Date(now.getTime() - deps.settings.heartbeatTimeoutMs);

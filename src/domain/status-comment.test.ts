@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { TaskRow } from '../db/schema.js';
+import { estimateStartSeconds, formatEta } from './queue-info.js';
 import { renderStatusComment, STATUS_MARKER } from './status-comment.js';
 
 const task = (over: Partial<TaskRow>): TaskRow =>
@@ -55,5 +56,45 @@ describe('status comment', () => {
     }
     const pr = render(task({ failureKind: 'pull_request_failed', errorMessage: 'could not open the pull request: Validation Failed [x](https://evil.example)' }));
     expect(pr).toContain('Failed: `could not open the pull request: Validation Failed [x](https://evil.example)`');
+  });
+
+  it('says the outcome, usage and duration of a finished task', () => {
+    const body = render(
+      task({
+        failureKind: 'agent_failed',
+        outcome: 'budget_exceeded',
+        errorMessage: 'budget exceeded: cost $3.50 passed the cap of $1.00',
+        usage: { input_tokens: 12_345, output_tokens: 450, cost_usd: 3.5, turns: 4 },
+        startedAt: new Date('2026-01-01T10:00:00Z'),
+        completedAt: new Date('2026-01-01T10:12:03Z'),
+      }),
+    );
+    expect(body).toContain('outcome: **budget exceeded**');
+    expect(body).toContain('12.3k tokens in, 450 out, $3.50, 4 turns');
+    expect(body).toContain('took 12 min 3 s');
+  });
+
+  it('gives a queued task its position and an ETA', () => {
+    const body = renderStatusComment({
+      issue: { status: 'processing' },
+      task: task({ status: 'pending' }),
+      node: null,
+      queuePosition: 3,
+      queue: { reason: null, etaSeconds: 600 },
+      taskUrl: undefined,
+    });
+    expect(body).toContain('⏳ Queued (position 3, ETA about 10 min): waiting for a free node.');
+  });
+
+  it('estimates the start from the median run and the tasks ahead', () => {
+    // Two slots, both busy, this task second in line: one wave of a 5-minute median ahead.
+    expect(estimateStartSeconds({ position: 2, onNodes: 2, capacity: 2, medianSeconds: 300 })).toBe(300);
+    // A free slot: it starts now.
+    expect(estimateStartSeconds({ position: 1, onNodes: 1, capacity: 2, medianSeconds: 300 })).toBe(0);
+    // No history, or no capacity: unknown rather than a guess.
+    expect(estimateStartSeconds({ position: 1, onNodes: 0, capacity: 2, medianSeconds: undefined })).toBeNull();
+    expect(estimateStartSeconds({ position: 1, onNodes: 0, capacity: 0, medianSeconds: 60 })).toBeNull();
+    expect(formatEta(30)).toBe('less than a minute');
+    expect(formatEta(5400)).toBe('about 1.5 h');
   });
 });

@@ -1,4 +1,6 @@
 import type { IssueRow, NodeRow, TaskRow } from '../db/schema.js';
+import { OUTCOME_LABEL } from './outcomes.js';
+import { formatEta, type QueueInfo } from './queue-info.js';
 
 /** Hidden marker that finds Gaffer's status comment on an issue. */
 export const STATUS_MARKER = '<!-- gaffer:status -->';
@@ -57,6 +59,8 @@ export function renderStatusComment(params: {
   task: TaskRow;
   node: Pick<NodeRow, 'name'> | null;
   queuePosition: number | null;
+  /** The queue's reason and ETA for a queued task, when known. */
+  queue?: Pick<QueueInfo, 'reason' | 'etaSeconds'> | undefined;
   taskUrl: string | undefined;
 }): string {
   const { issue, task, node } = params;
@@ -64,10 +68,16 @@ export function renderStatusComment(params: {
   if (issue.status === 'merged') {
     line = `✅ Merged${task.prNumber ? ` (#${task.prNumber})` : ''}.`;
   } else if (task.status === 'pending') {
+    const where = [
+      ...(params.queuePosition ? [`position ${params.queuePosition}`] : []),
+      ...(params.queue?.etaSeconds !== undefined && params.queue.etaSeconds !== null ? [`ETA ${formatEta(params.queue.etaSeconds)}`] : []),
+    ];
     line =
       task.nodeId && node
         ? `⏳ Queued: sending to node \`${inline(node.name)}\`.`
-        : `⏳ Queued${params.queuePosition ? ` (position ${params.queuePosition})` : ''}: waiting for a free node.`;
+        : params.queue?.reason
+          ? `⏳ Queued${where.length ? ` (${where.join(', ')})` : ''}: waiting, because the ${inline(params.queue.reason)}.`
+          : `⏳ Queued${where.length ? ` (${where.join(', ')})` : ''}: waiting for a free node.`;
     if (task.errorMessage) line += '\n\nThe last delivery to a node failed; it will be tried again.';
   } else if (task.status === 'running') {
     line = `🏃 Running on node \`${inline(node?.name ?? 'unknown')}\`.`;
@@ -81,6 +91,27 @@ export function renderStatusComment(params: {
     line += ' Comment `/start` to try again.';
   }
   const details = [`status: **${STATUS_LABEL[issue.status]}**`, `attempt ${task.attempt}`];
+  if (task.outcome) details.push(`outcome: **${OUTCOME_LABEL[task.outcome]}**`);
+  if (task.usage) details.push(usageText(task.usage));
+  const took = task.startedAt && task.completedAt ? Math.round((task.completedAt.getTime() - task.startedAt.getTime()) / 1000) : undefined;
+  if (took !== undefined && task.status !== 'pending' && task.status !== 'running') details.push(`took ${durationText(took)}`);
   if (params.taskUrl) details.push(`[task](${params.taskUrl})`);
   return `${STATUS_MARKER}\n**Gaffer** — ${line}\n\n<sub>${details.join(' · ')}</sub>`;
+}
+
+/** "12.3k tokens in, 450 out, $0.12, 4 turns". */
+export function usageText(u: NonNullable<TaskRow['usage']>): string {
+  const k = (n: number) => (n >= 10_000 ? `${(n / 1000).toFixed(1)}k` : String(n));
+  return [
+    `${k(u.input_tokens)} tokens in, ${k(u.output_tokens)} out`,
+    ...(u.cost_usd !== undefined ? [`$${u.cost_usd.toFixed(2)}`] : []),
+    ...(u.turns !== undefined ? [`${u.turns} turns`] : []),
+  ].join(', ');
+}
+
+/** "45 s", "12 min 3 s", "1 h 4 min". */
+export function durationText(seconds: number): string {
+  if (seconds < 60) return `${seconds} s`;
+  if (seconds < 3600) return `${Math.floor(seconds / 60)} min ${seconds % 60} s`;
+  return `${Math.floor(seconds / 3600)} h ${Math.floor((seconds % 3600) / 60)} min`;
 }

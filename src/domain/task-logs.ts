@@ -1,4 +1,4 @@
-import { getTask } from '../db/queries/tasks.js';
+import { getTask, markFirstLog } from '../db/queries/tasks.js';
 import { insertLogChunk, logEnd, readLogChunks } from '../db/queries/task-logs.js';
 import type { Db } from '../db/types.js';
 import { isDataException } from '../db/unique-violation.js';
@@ -49,6 +49,7 @@ async function appendCleanChunk(
     const content = fresh.toString('utf8') + note;
     const size = Buffer.byteLength(content, 'utf8');
     await insertLogChunk(tx, { taskId: task.id, offset: end, size, content });
+    if (task.firstLogAt === null) await markFirstLog(tx, task.id);
     return { offset: end + size, truncated: note !== '' };
   });
 }

@@ -5,20 +5,22 @@ import {
   getTaskContext,
   insertTask,
   nextAttemptNumber,
-  queuePosition,
   recentInfraFailures,
   setReportClaim,
 } from '../db/queries/tasks.js';
 import type { IssueRow, TaskRow } from '../db/schema.js';
 import type { Db, DbOrTx } from '../db/types.js';
+import type { TaskCaps } from '../db/queries/caps.js';
 import { isUniqueViolation } from '../db/unique-violation.js';
 import type { Logger } from '../logger.js';
-import type { ReportBranchRequest } from '../protocol/node-api.js';
+import type { AgentUsage, ReportBranchRequest } from '../protocol/node-api.js';
 import { type CredentialDeps, credentialAvailable } from './credentials.js';
 import { DomainError, isDomainError } from './errors.js';
 import { canStart } from './issue-status.js';
 import { moveIssue } from './issues.js';
-import { sandboxSettingsFor, type TaskSandboxSettings } from './repo-config.js';
+import { queueInfo, type QueueView } from './queue-info.js';
+import { failureOutcome, type TaskOutcome } from './outcomes.js';
+import { type RepoTaskCaps, sandboxSettingsFor, type TaskSandboxSettings } from './repo-config.js';
 import type { NodeTransport, PullRequests, TaskEvent, TaskEventListener } from './ports.js';
 import { expectTransition } from './state-machine.js';
 import type { TaskTokens } from './task-tokens.js';
@@ -48,6 +50,8 @@ export type SchedulerSettings = {
   dispatchTimeoutMs: number;
   autoRetryInfraFailures: number;
   taskLogMaxBytes: number;
+  /** Per repository and installation; absent or 0: no cap. */
+  caps?: TaskCaps | undefined;
 };
 
 /** Everything the task lifecycle talks to. */
@@ -77,10 +81,18 @@ export type TaskPublic = {
   result_branch: string | null;
   error_message: string | null;
   failure_kind: string | null;
+  /** How it ended (see TASK_OUTCOMES); null while queued or running. */
+  outcome: TaskOutcome | null;
+  /** Tokens and cost the agent reported. */
+  usage: AgentUsage | null;
   attempt: number;
   pr_number: number | null;
   pr_url: string | null;
   queue_position: number | null;
+  /** Why a queued task waits beyond its turn (a repository or installation cap), or null. */
+  queue_reason: string | null;
+  /** Seconds until a queued task should start, from recent tasks' median run time; null when unknown. */
+  queue_eta_seconds: number | null;
   created_at: string;
   updated_at: string;
   started_at: string | null;
@@ -89,7 +101,8 @@ export type TaskPublic = {
 
 const iso = (d: Date | null) => (d ? d.toISOString() : null);
 
-export async function toTaskPublic(db: DbOrTx, task: TaskRow): Promise<TaskPublic> {
+export async function toTaskPublic(db: DbOrTx, task: TaskRow, view?: QueueView): Promise<TaskPublic> {
+  const queue = await queueInfo(db, task, view);
   return {
     id: task.id,
     issue_id: task.issueId,
@@ -99,10 +112,14 @@ export async function toTaskPublic(db: DbOrTx, task: TaskRow): Promise<TaskPubli
     result_branch: task.resultBranch,
     error_message: task.errorMessage,
     failure_kind: task.failureKind,
+    outcome: task.outcome,
+    usage: task.usage,
     attempt: task.attempt,
     pr_number: task.prNumber,
     pr_url: task.prUrl,
-    queue_position: await queuePosition(db, task),
+    queue_position: queue.position,
+    queue_reason: queue.reason,
+    queue_eta_seconds: queue.etaSeconds,
     created_at: task.createdAt.toISOString(),
     updated_at: task.updatedAt.toISOString(),
     started_at: iso(task.startedAt),
@@ -148,6 +165,8 @@ export async function startIssue(
     draftPr?: boolean | undefined;
     /** From the repository config; without one, the defaults (no setup, full network, sandbox required). */
     sandbox?: TaskSandboxSettings | undefined;
+    /** The repository's own caps from its config. */
+    repoCaps?: RepoTaskCaps | undefined;
   },
 ): Promise<TaskRow> {
   const sandbox = params.sandbox ?? sandboxSettingsFor();
@@ -184,6 +203,8 @@ export async function startIssue(
         setup: sandbox.setup,
         network: sandbox.network,
         sandboxRequired: sandbox.sandboxRequired,
+        repoMaxPerDay: params.repoCaps?.perDay ?? null,
+        repoMaxConcurrent: params.repoCaps?.concurrent ?? null,
         nextDispatchAt: deps.now(),
         requestedBy: params.actor.kind === 'user' ? params.actor.id : null,
         requestedByLogin: params.actor.kind === 'github' ? params.actor.login : params.actor.kind === 'user' ? params.actor.email : null,
@@ -219,7 +240,17 @@ const claimHeld = (task: TaskRow, now: Date) => task.reportClaimedUntil !== null
  */
 export async function failTask(
   deps: Pick<TaskDeps, 'db' | 'now' | 'settings' | 'onEvent' | 'logger' | 'taskTokens'>,
-  params: { taskId: string; kind: FailureKind; message: string; nodeId?: string; /** The report holding the claim fails its own task. */ overrideClaim?: boolean },
+  params: {
+    taskId: string;
+    kind: FailureKind;
+    message: string;
+    nodeId?: string;
+    /** The report holding the claim fails its own task. */
+    overrideClaim?: boolean;
+    /** Decided from the kind when absent (see {@link failureOutcome}). */
+    outcome?: TaskOutcome;
+    usage?: AgentUsage | undefined;
+  },
 ): Promise<EndResult> {
   const result = await deps.db.transaction(async (tx): Promise<EndResult> => {
     const task = await getTask(tx, params.taskId, { forUpdate: true });
@@ -230,7 +261,15 @@ export async function failTask(
     const failed = await compareAndSetTask(tx, {
       id: task.id,
       from: task.status,
-      set: { status: to, errorMessage: params.message, failureKind: params.kind, completedAt: deps.now(), reportClaimedUntil: null },
+      set: {
+        status: to,
+        errorMessage: params.message,
+        failureKind: params.kind,
+        outcome: params.outcome ?? failureOutcome(params.kind),
+        ...(params.usage ? { usage: params.usage } : {}),
+        completedAt: deps.now(),
+        reportClaimedUntil: null,
+      },
     });
     if (!failed) return { kind: 'not_active', task };
     const infra = (INFRA_FAILURES as readonly string[]).includes(params.kind);
@@ -249,6 +288,8 @@ export async function failTask(
           setup: task.setup,
           network: task.network,
           sandboxRequired: task.sandboxRequired,
+          repoMaxPerDay: task.repoMaxPerDay,
+          repoMaxConcurrent: task.repoMaxConcurrent,
           nextDispatchAt: deps.now(),
           requestedBy: task.requestedBy,
           requestedByLogin: task.requestedByLogin,
@@ -345,7 +386,14 @@ export async function reportBranch(
   }
 
   if (report.status === 'failed') {
-    const r = await failTask(deps, { taskId: task.id, kind: failKind, message: failMessage, nodeId: params.nodeId });
+    const r = await failTask(deps, {
+      taskId: task.id,
+      kind: failKind,
+      message: failMessage,
+      nodeId: params.nodeId,
+      outcome: failureOutcome(failKind, report.failure_code),
+      usage: report.usage,
+    });
     if (r.kind !== 'ended') throw new DomainError('stale_attempt', `task ${task.id} is no longer current`);
     return { kind: 'recorded', task: r.task };
   }
@@ -381,7 +429,14 @@ export async function reportBranch(
         throw err;
       }
       const message = `could not open the pull request: ${(err as Error).message}`;
-      const r = await failTask(deps, { taskId: task.id, kind: 'pull_request_failed', message, nodeId: params.nodeId, overrideClaim: true });
+      const r = await failTask(deps, {
+        taskId: task.id,
+        kind: 'pull_request_failed',
+        message,
+        nodeId: params.nodeId,
+        overrideClaim: true,
+        usage: report.usage,
+      });
       if (r.kind !== 'ended') throw new DomainError('stale_attempt', `task ${task.id} is no longer current`);
       return { kind: 'recorded', task: r.task };
     }
@@ -405,6 +460,8 @@ export async function reportBranch(
         startedAt: current.startedAt ?? now,
         prNumber: pr?.number ?? null,
         prUrl: pr?.url ?? null,
+        outcome: 'success',
+        ...(report.usage ? { usage: report.usage } : {}),
         reportClaimedUntil: null,
       },
     });
@@ -440,4 +497,9 @@ async function closeLostPullRequest(
   } catch (err) {
     deps.logger.error({ err, taskId: params.taskId, pr: params.pr.number }, 'could not close a pull request opened for a task that had ended');
   }
+}
+
+/** The queue view the task lifecycle's settings give. */
+export function queueViewOf(deps: Pick<TaskDeps, 'settings' | 'now'>): QueueView {
+  return { caps: deps.settings.caps, heartbeatTimeoutMs: deps.settings.heartbeatTimeoutMs, now: deps.now };
 }

@@ -12,6 +12,8 @@ export type GitHubAppConfig = {
   gheHost: string | undefined;
   gheProtocol: 'http' | 'https';
   publicUrl: string;
+  /** Keep a "Gaffer" check run on each task's commit (needs the App's `checks: write`); default on. */
+  checkRuns?: boolean;
 };
 
 /** The REST base URL: github.com, or GitHub Enterprise Server (or a test double) at GHE_HOST. */
@@ -58,6 +60,7 @@ export function gitHubAppConfig(config: Config, readKey: (path: string) => strin
     gheHost: config.gheHost,
     gheProtocol: config.gheProtocol,
     publicUrl: config.publicUrl,
+    checkRuns: config.githubCheckRuns,
   };
 }
 

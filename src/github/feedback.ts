@@ -1,6 +1,7 @@
 import type { Probot } from 'probot';
 import { rememberStatusComment } from '../domain/github-sync.js';
-import { getIssueWithRepository, getNode, latestTaskForIssue, queuePosition } from '../domain/reads.js';
+import { getIssueWithRepository, getNode, latestTaskForIssue } from '../domain/reads.js';
+import { queueInfo, type QueueView } from '../domain/queue-info.js';
 import type { Db } from '../db/types.js';
 import type { TaskEvent } from '../domain/ports.js';
 import { renderStatusComment } from '../domain/status-comment.js';
@@ -17,7 +18,7 @@ export type StatusFeedback = {
   idle: () => Promise<void>;
 };
 
-export function createStatusFeedback(deps: { probot: Probot; db: Db; logger: Logger; publicUrl: string }): StatusFeedback {
+export function createStatusFeedback(deps: { probot: Probot; db: Db; logger: Logger; publicUrl: string; queue?: QueueView }): StatusFeedback {
   const chains = new Map<string, Promise<void>>();
 
   async function refresh(issueId: string): Promise<void> {
@@ -26,11 +27,13 @@ export function createStatusFeedback(deps: { probot: Probot; db: Db; logger: Log
     const task = await latestTaskForIssue(deps.db, issueId);
     if (!task) return;
     const node = task.nodeId ? ((await getNode(deps.db, task.nodeId)) ?? null) : null;
+    const queue = await queueInfo(deps.db, task, deps.queue);
     const body = renderStatusComment({
       issue: found.issue,
       task,
       node,
-      queuePosition: await queuePosition(deps.db, task),
+      queuePosition: queue.position,
+      queue,
       taskUrl: `${deps.publicUrl}/admin/tasks/${task.id}`,
     });
     const octokit = await deps.probot.auth(found.repository.installationId);
@@ -59,7 +62,10 @@ export function createStatusFeedback(deps: { probot: Probot; db: Db; logger: Log
 
   return {
     update,
-    onTaskEvent: (event) => void update(event.issueId),
+    // The merge handler refreshes the comment itself.
+    onTaskEvent: (event) => {
+      if (event.type !== 'pr_merged') void update(event.issueId);
+    },
     idle: async () => {
       while (chains.size > 0) await Promise.all([...chains.values()]);
     },

@@ -22,6 +22,7 @@ import {
   parseRepoConfig,
   type RepoConfig,
   requiredNodeLabels,
+  repoCapsFor,
   sandboxSettingsFor,
 } from '../domain/repo-config.js';
 import type { Scheduler } from '../domain/scheduler.js';
@@ -163,6 +164,7 @@ async function handleCommand(
       autoRetry: config.auto_retry,
       draftPr: config.draft_pr,
       sandbox: sandboxSettingsFor(config),
+      repoCaps: repoCapsFor(config),
     });
     log.info('task queued');
     deps.scheduler.kick();
@@ -292,5 +294,7 @@ export function registerHandlers(probot: Probot, deps: HandlerDeps): void {
       merged: p.pull_request.merged === true,
     });
     if (result.kind === 'moved') await deps.feedback.update(result.issue.id);
+    // Notifications (webhooks, email) listen for the merge among task events.
+    if (result.kind === 'moved' && result.merged) deps.tasks.onEvent({ type: 'pr_merged', taskId: result.taskId, issueId: result.issue.id });
   });
 }

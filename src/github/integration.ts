@@ -1,9 +1,11 @@
 import type { Probot } from 'probot';
+import { queueViewOf } from '../domain/tasks.js';
 import type { Db } from '../db/types.js';
 import { deriveKey } from '../domain/credential-cipher.js';
 import type { Logger } from '../logger.js';
 import type { Services } from '../services.js';
 import { createInstallationTokens, createPullRequests, type GitHubAppConfig } from './client.js';
+import { createCheckRuns } from './check-runs.js';
 import { createStatusFeedback, type StatusFeedback } from './feedback.js';
 import { registerHandlers } from './handlers.js';
 import { createWebhookIngest, type WebhookIngest } from './webhook-route.js';
@@ -33,7 +35,13 @@ export function githubPorts(probot: Probot, config: GitHubAppConfig) {
 
 /** Connects Probot to the services: handlers, the webhook route, status comments on task events. */
 export function attachGitHub(deps: { probot: Probot; config: GitHubAppConfig; db: Db; logger: Logger; services: Services }): GitHubIntegration {
-  const feedback = createStatusFeedback({ probot: deps.probot, db: deps.db, logger: deps.logger, publicUrl: deps.config.publicUrl });
+  const feedback = createStatusFeedback({
+    probot: deps.probot,
+    db: deps.db,
+    logger: deps.logger,
+    publicUrl: deps.config.publicUrl,
+    queue: queueViewOf(deps.services.tasks),
+  });
   registerHandlers(deps.probot, {
     db: deps.db,
     logger: deps.logger,
@@ -42,6 +50,11 @@ export function attachGitHub(deps: { probot: Probot; config: GitHubAppConfig; db
     feedback,
   });
   const unsubscribe = deps.services.subscribe(feedback.onTaskEvent);
+  const checkRuns =
+    deps.config.checkRuns === false
+      ? undefined
+      : createCheckRuns({ probot: deps.probot, db: deps.db, logger: deps.logger, publicUrl: deps.config.publicUrl });
+  const unsubscribeChecks = checkRuns ? deps.services.subscribe(checkRuns.onTaskEvent) : () => {};
   const ingest = createWebhookIngest({ probot: deps.probot, db: deps.db, logger: deps.logger });
   return {
     probot: deps.probot,
@@ -50,7 +63,11 @@ export function attachGitHub(deps: { probot: Probot; config: GitHubAppConfig; db
     idle: async () => {
       await ingest.idle();
       await feedback.idle();
+      await checkRuns?.idle();
     },
-    stop: unsubscribe,
+    stop: () => {
+      unsubscribe();
+      unsubscribeChecks();
+    },
   };
 }

@@ -190,11 +190,25 @@ export const REPORT_FAILURE_CODES = [
   'timeout',
   'cancelled',
   'internal',
+  /** No output for the node's idle limit: stopped by its watchdog. */
+  'hung',
+  /** A turn or cost cap ran out. */
+  'budget_exceeded',
 ] as const;
 /** One of {@link REPORT_FAILURE_CODES}. */
 export type ReportFailureCode = (typeof REPORT_FAILURE_CODES)[number];
 
-/** Node → server `POST /api/v1/issues/{issue_id}/report-branch`: the seed's body, plus an optional failure code. */
+/** Tokens and cost an agent CLI reported for one run; fields it did not report are absent. */
+export const agentUsage = z.object({
+  input_tokens: z.number().int().min(0).max(1e12),
+  output_tokens: z.number().int().min(0).max(1e12),
+  cost_usd: z.number().min(0).max(1e9).optional(),
+  turns: z.number().int().min(0).max(1e6).optional(),
+});
+/** See {@link agentUsage}. */
+export type AgentUsage = z.infer<typeof agentUsage>;
+
+/** Node → server `POST /api/v1/issues/{issue_id}/report-branch`: the seed's body, plus an optional failure code and usage. */
 export const reportBranchRequest = z.object({
   task_id: z.string().uuid(),
   branch_name: z.string().max(255).default(''),
@@ -205,5 +219,7 @@ export const reportBranchRequest = z.object({
    * report is still taken, as an ordinary failure, rather than refused.
    */
   failure_code: z.enum(REPORT_FAILURE_CODES).optional().catch(undefined),
+  /** What the agent CLI reported using; malformed usage reads as absent rather than refusing the report. */
+  usage: agentUsage.optional().catch(undefined),
 });
 export type ReportBranchRequest = z.input<typeof reportBranchRequest>;

@@ -23,3 +23,13 @@ export const ACTIVE_TASK_STATUSES = ['pending', 'running'] as const satisfies re
 export const NODE_MODES = ['push', 'pull'] as const;
 /** One of {@link NODE_MODES}. */
 export type NodeMode = (typeof NODE_MODES)[number];
+
+/**
+ * How a finished task ended, one field everywhere (API, status comment, admin, `/metrics`):
+ * `no_changes` (the agent changed nothing), `agent_error` (it failed, printed a fatal error or
+ * waited for input), `infra_error` (a node, git remote, credential or GitHub failed),
+ * `timeout` (the wall-clock limit), `hung` (no output for the idle limit), `budget_exceeded` (a
+ * turn or cost cap), `cancelled`.
+ */
+export const TASK_OUTCOMES = ['success', 'no_changes', 'agent_error', 'infra_error', 'timeout', 'hung', 'budget_exceeded', 'cancelled'] as const;
+export type TaskOutcome = (typeof TASK_OUTCOMES)[number];

@@ -2,6 +2,7 @@ import { and, asc, count, desc, eq, inArray, isNotNull, isNull, lt, lte, max, or
 import { ACTIVE_TASK_STATUSES, type TaskStatus } from '../../protocol/statuses.js';
 import { issues, nodes, repositories, tasks, type IssueRow, type NodeRow, type RepositoryRow, type TaskRow } from '../schema.js';
 import type { DbOrTx } from '../types.js';
+import { type TaskCaps, withinCaps } from './caps.js';
 
 export type NewTask = typeof tasks.$inferInsert;
 
@@ -87,11 +88,14 @@ export async function setReportClaim(db: DbOrTx, id: string, until: Date | null)
  */
 export async function lockQueuedTasks(
   db: DbOrTx,
-  params: { now: Date; limit: number; afterId?: string | undefined; sandboxOptionalOnly?: boolean },
+  params: { now: Date; limit: number; afterId?: string | undefined; sandboxOptionalOnly?: boolean; caps?: TaskCaps | undefined },
 ): Promise<TaskRow[]> {
   // `'pending'` as a literal, so the partial index `tasks_queue_idx` serves generic plans too.
   const conditions = [sql`${tasks.status} = 'pending'`, isNull(tasks.nodeId), lte(tasks.nextDispatchAt, params.now)];
   if (params.sandboxOptionalOnly) conditions.push(eq(tasks.sandboxRequired, false));
+  // Tasks held back by a repository or installation cap stay queued, passed over.
+  const caps = withinCaps(params.caps, params.now);
+  if (caps) conditions.push(caps);
   if (params.afterId) conditions.push(sql`(${tasks.createdAt}, ${tasks.id}) > ${queueKey(params.afterId)}`);
   return db
     .select()
@@ -229,4 +233,38 @@ export async function recentInfraFailures(db: DbOrTx, issueId: string, kinds: re
     else break;
   }
   return n;
+}
+
+/**
+ * The median run time, in seconds, of the last `limit` tasks that ran and finished: the basis of
+ * queue ETAs. Undefined until some task has finished.
+ */
+export async function medianRecentDurationSeconds(db: DbOrTx, limit = 50): Promise<number | undefined> {
+  const result = await db.execute(sql`
+    select (percentile_cont(0.5) within group (order by s))::float8 as median from (
+      select extract(epoch from (completed_at - started_at)) as s from ${tasks}
+      where status in ('success', 'failed') and started_at is not null and completed_at is not null
+      order by completed_at desc limit ${limit}) recent`);
+  const rows = (Array.isArray(result) ? result : (result as { rows: unknown[] }).rows) as Array<{ median: unknown }>;
+  const m = rows[0]?.median;
+  return m === null || m === undefined ? undefined : Number(m);
+}
+
+/** Tasks on nodes now (assigned or running). */
+export async function countTasksOnNodes(db: DbOrTx): Promise<number> {
+  const [row] = await db
+    .select({ n: count() })
+    .from(tasks)
+    .where(or(eq(tasks.status, 'running'), and(eq(tasks.status, 'pending'), isNotNull(tasks.nodeId))));
+  return row?.n ?? 0;
+}
+
+/** Records when a task's first log chunk arrived (time to first PR's third step). */
+export async function markFirstLog(db: DbOrTx, id: string): Promise<void> {
+  await db.update(tasks).set({ firstLogAt: sql`now()` }).where(and(eq(tasks.id, id), isNull(tasks.firstLogAt)));
+}
+
+/** Remembers the task's check run and the commit it is on. */
+export async function setCheckRun(db: DbOrTx, id: string, checkRun: { id: number; sha: string }): Promise<void> {
+  await db.update(tasks).set({ checkRunId: checkRun.id, checkRunSha: checkRun.sha }).where(eq(tasks.id, id));
 }

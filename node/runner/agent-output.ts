@@ -1,0 +1,194 @@
+import type { AgentUsage } from '../../src/protocol/node-api.js';
+
+/**
+ * Lines that mean the CLI failed whatever its exit code says: aider, for one, exits 0 after a
+ * refused key or a missing model. Kept narrow (whole-line shapes, provider error class names), so
+ * an agent quoting a test's "Error:" output is not taken for a fatal one.
+ */
+export const FATAL_LINE_PATTERNS: readonly RegExp[] = [
+  /^\s*(FATAL|Fatal error|fatal error)\b[:!]/,
+  /^\s*API Error: \d{3}\b/,
+  /\b(litellm|openai|anthropic)\.(AuthenticationError|PermissionDeniedError|NotFoundError|APIConnectionError|RateLimitError|BadRequestError)\b/,
+  /\b(Invalid API key|invalid x-api-key|Incorrect API key provided)\b/i,
+  /\bcredit balance is too low\b/i,
+  /\binsufficient_quota\b/,
+];
+
+/** The last line before a silence that reads as a question to a person at a terminal. */
+const INPUT_PROMPT = /(\[y\/n\]|\(y\/n\)|\[yes\/no\]|press (enter|return)|\?\s*$|:\s*$)/i;
+
+/** Whether a line looks like a CLI asking for input it will never get. */
+export function looksLikeInputPrompt(line: string): boolean {
+  return INPUT_PROMPT.test(line.trim());
+}
+
+/** Whether a line of plain output is a fatal error (see {@link FATAL_LINE_PATTERNS}). */
+export function isFatalLine(line: string): boolean {
+  return FATAL_LINE_PATTERNS.some((p) => p.test(line));
+}
+
+const num = (v: unknown): number | undefined => (typeof v === 'number' && Number.isFinite(v) && v >= 0 ? v : undefined);
+
+/** `4.2k` → 4200, as aider prints token counts. */
+function parseCount(text: string): number {
+  const m = /^([\d.]+)\s*([kKmM]?)$/.exec(text.trim());
+  if (!m) return 0;
+  const n = Number(m[1]);
+  return Math.round(m[2]?.toLowerCase() === 'k' ? n * 1000 : m[2]?.toLowerCase() === 'm' ? n * 1_000_000 : n);
+}
+
+/** What the watch saw, once the run is over. */
+export type OutputVerdict = {
+  usage: AgentUsage | undefined;
+  /** The first fatal line, or the CLI's own error result. */
+  fatal: string | undefined;
+  /** A cap the CLI or the node enforced, in words. */
+  budgetExceeded: string | undefined;
+  /** The last non-empty line of plain output. */
+  lastLine: string;
+};
+
+/**
+ * Reads the agent's output as it streams: renders JSON event lines (Claude Code's stream-json,
+ * Codex's `--json`) as text for the task log, picks the tokens and cost the CLI reports (and
+ * aider's "Tokens: … Cost: …" lines), spots fatal lines, and calls `onBudget` once the reported
+ * cost passes the cap.
+ */
+export function createOutputWatch(opts: {
+  maxCostUsd: number;
+  write: (text: string) => void;
+  onBudget: (reason: string) => void;
+}) {
+  let pending = '';
+  // How much of `pending` (plain text) already went to the log, so a partial line shows at once.
+  let written = 0;
+  let usage: AgentUsage | undefined;
+  let fatal: string | undefined;
+  let budgetExceeded: string | undefined;
+  let lastLine = '';
+
+  const setUsage = (u: AgentUsage) => {
+    usage = u;
+    if (opts.maxCostUsd > 0 && u.cost_usd !== undefined && u.cost_usd > opts.maxCostUsd && !budgetExceeded) {
+      budgetExceeded = `cost $${u.cost_usd.toFixed(2)} passed the cap of $${opts.maxCostUsd.toFixed(2)}`;
+      opts.onBudget(budgetExceeded);
+    }
+  };
+
+  const onJson = (event: Record<string, unknown>): boolean => {
+    const type = event.type;
+    if (type === 'result') {
+      // Claude Code's last event: the run's totals.
+      const u = (event.usage ?? {}) as Record<string, unknown>;
+      const input = (num(u.input_tokens) ?? 0) + (num(u.cache_read_input_tokens) ?? 0) + (num(u.cache_creation_input_tokens) ?? 0);
+      const cost = num(event.total_cost_usd);
+      const turns = num(event.num_turns);
+      setUsage({
+        input_tokens: input,
+        output_tokens: num(u.output_tokens) ?? 0,
+        ...(cost !== undefined ? { cost_usd: cost } : {}),
+        ...(turns !== undefined ? { turns } : {}),
+      });
+      if (event.subtype === 'error_max_turns' && !budgetExceeded) budgetExceeded = `the turn cap was reached${turns ? ` (${turns} turns)` : ''}`;
+      else if (event.is_error === true && !fatal) fatal = `the agent reported an error: ${String(event.result ?? event.subtype ?? 'unknown').slice(0, 500)}`;
+      if (typeof event.result === 'string' && event.result) opts.write(`${event.result}\n`);
+      return true;
+    }
+    if (type === 'assistant') {
+      const content = ((event.message as { content?: unknown } | undefined)?.content ?? []) as Array<Record<string, unknown>>;
+      for (const part of Array.isArray(content) ? content : []) {
+        if (part.type === 'text' && typeof part.text === 'string') opts.write(`${part.text}\n`);
+        else if (part.type === 'tool_use' && typeof part.name === 'string') opts.write(`→ ${part.name}\n`);
+      }
+      return true;
+    }
+    if (type === 'turn.completed') {
+      // Codex: usage per turn, summed.
+      const u = (event.usage ?? {}) as Record<string, unknown>;
+      setUsage({
+        input_tokens: (usage?.input_tokens ?? 0) + (num(u.input_tokens) ?? 0),
+        output_tokens: (usage?.output_tokens ?? 0) + (num(u.output_tokens) ?? 0),
+        turns: (usage?.turns ?? 0) + 1,
+      });
+      return true;
+    }
+    if (type === 'item.completed') {
+      const item = (event.item ?? {}) as Record<string, unknown>;
+      if (typeof item.text === 'string') opts.write(`${item.text}\n`);
+      else if (typeof item.command === 'string') opts.write(`$ ${item.command}\n`);
+      return true;
+    }
+    if (type === 'turn.failed' || type === 'error') {
+      const msg = (event.error as { message?: unknown } | undefined)?.message ?? event.message;
+      if (!fatal) fatal = `the agent reported an error: ${String(msg ?? type).slice(0, 500)}`;
+      opts.write(`error: ${String(msg ?? type)}\n`);
+      return true;
+    }
+    // Other events (system init, user tool results, thread/turn starts) are noise in a log.
+    return type === 'system' || type === 'user' || type === 'thread.started' || type === 'turn.started' || type === 'item.started';
+  };
+
+  const onLine = (line: string, alreadyWritten = 0) => {
+    if (alreadyWritten === 0 && line.startsWith('{')) {
+      try {
+        const parsed: unknown = JSON.parse(line);
+        if (parsed && typeof parsed === 'object' && onJson(parsed as Record<string, unknown>)) return;
+      } catch {
+        // Not JSON after all: plain output.
+      }
+    }
+    opts.write(`${line.slice(alreadyWritten)}\n`);
+    if (line.trim()) lastLine = line;
+    if (!fatal && isFatalLine(line)) fatal = `the agent printed a fatal error: ${line.trim().slice(0, 500)}`;
+    // aider: "Tokens: 4.2k sent, 512 received. Cost: $0.01 message, $0.03 session."
+    const m = /Tokens: ([\d.]+[kKmM]?) sent, ([\d.]+[kKmM]?) received\.(?: Cost: \$([\d.]+) message, \$([\d.]+) session\.)?/.exec(line);
+    if (m) {
+      const cost = m[4] !== undefined ? Number(m[4]) : undefined;
+      setUsage({
+        input_tokens: (usage?.input_tokens ?? 0) + parseCount(m[1]!),
+        output_tokens: (usage?.output_tokens ?? 0) + parseCount(m[2]!),
+        ...(cost !== undefined ? { cost_usd: cost } : {}),
+      });
+    }
+  };
+
+  return {
+    /** A piece of the CLI's output, as it comes. */
+    feed(text: string) {
+      pending += text;
+      let nl: number;
+      while ((nl = pending.indexOf('\n')) >= 0) {
+        const line = pending.slice(0, nl).replace(/\r$/, '');
+        pending = pending.slice(nl + 1);
+        const done = written;
+        written = 0;
+        onLine(line, Math.min(done, line.length));
+      }
+      // Plain text without its newline yet (progress, a prompt) shows now; JSON waits for its line.
+      if (pending.length > written && !pending.startsWith('{')) {
+        opts.write(pending.slice(written));
+        written = pending.length;
+      }
+      // A very long JSON-looking line without a newline is passed on rather than held.
+      if (pending.length > 64 * 1024) {
+        if (written < pending.length) opts.write(pending.slice(written));
+        lastLine = pending;
+        pending = '';
+        written = 0;
+      }
+    },
+    /** Output without a final newline (a prompt waiting for an answer) is taken as a line. */
+    flush() {
+      if (pending) onLine(pending, written);
+      pending = '';
+      written = 0;
+    },
+    verdict(): OutputVerdict {
+      return { usage, fatal, budgetExceeded, lastLine };
+    },
+    /** The last line, partial or whole: what a CLI waiting for input printed last. */
+    lastOutput(): string {
+      return pending.trim() ? pending : lastLine;
+    },
+  };
+}

@@ -1,0 +1,198 @@
+import { Hono } from 'hono';
+import { z } from 'zod';
+import { parseWith, queryParams, uuidParam } from '../api/validate.js';
+import { listDeliveries, listNotificationTargets, listUserChoices } from '../db/queries/notifications.js';
+import type { Db } from '../db/types.js';
+import { NOTIFICATION_EVENTS, NOTIFICATION_KINDS, type Notifications } from '../domain/notifications.js';
+import { listRepositories } from '../domain/reads.js';
+import { CsrfField, Page, Time } from './layout.js';
+import { type AdminEnv, formBody, requireAdminSession } from './session.js';
+
+const addForm = z.object({
+  kind: z.enum(NOTIFICATION_KINDS),
+  address: z.string().trim().min(3, 'required').max(2000),
+  secret: z.string().trim().max(200).optional(),
+  scope: z.string().regex(/^(all|repository:[0-9a-f-]{36}|user:[0-9a-f-]{36})$/i, 'choose everything, a repository or a user'),
+  events: z.preprocess((v) => (v === undefined ? [] : Array.isArray(v) ? v : [v]), z.array(z.enum(NOTIFICATION_EVENTS)).min(1, 'choose at least one')),
+});
+
+const pageQuery = z.object({ added: z.string().uuid().optional() });
+
+/**
+ * Notification targets (admins), mounted at /notifications: webhooks and email addresses for a
+ * repository, for a user's issues, or for everything; and the delivery log with each attempt's result.
+ */
+export function notificationPages(deps: { db: Db; notifications: Notifications; hasKey: boolean; hasSmtp: boolean }) {
+  const { db } = deps;
+  // The secret of a webhook just added, shown once on the page that follows (never in a URL).
+  const shownOnce = new Map<string, string>();
+  return new Hono<AdminEnv>()
+    .use(requireAdminSession())
+    .get('/', async (c) => {
+      const lang = c.get('lang');
+      const t = c.get('t');
+      const csrf = c.get('csrf');
+      const q = queryParams(c, pageQuery);
+      const [targets, deliveries, repos, users] = await Promise.all([
+        listNotificationTargets(db),
+        listDeliveries(db, 100),
+        listRepositories(db),
+        listUserChoices(db),
+      ]);
+      const secret = q.added ? shownOnce.get(q.added) : undefined;
+      if (q.added) shownOnce.delete(q.added);
+      return c.html(
+        <Page title={t('notifications')} lang={lang} t={t} actor={c.get('actor')} csrf={csrf} section="notifications" here="/admin/notifications">
+          <h1>{t('notifications')}</h1>
+          {!deps.hasKey && <div class="notice warn">CREDENTIAL_KEY is not set: webhook signing secrets cannot be stored.</div>}
+          {!deps.hasSmtp && <div class="notice warn">SMTP_URL is not set: email notifications cannot be sent.</div>}
+          {secret && (
+            <div class="notice ok" id="secret-once">
+              ✓ {t('secret')}: <code data-secret>{secret}</code> (shown once)
+            </div>
+          )}
+          <table id="notification-targets">
+            <thead>
+              <tr>
+                <th>{t('kind')}</th>
+                <th>{t('address')}</th>
+                <th>{t('scope')}</th>
+                <th>{t('events')}</th>
+                <th>{t('created')}</th>
+                <th>{t('actions')}</th>
+              </tr>
+            </thead>
+            <tbody>
+              {targets.map(({ target, repository, user }) => (
+                <tr data-target-id={target.id}>
+                  <td>{target.kind}</td>
+                  <td>
+                    <code>{target.address}</code>
+                  </td>
+                  <td>{repository ? `${t('repository')}: ${repository}` : user ? `${t('user')}: ${user}` : t('everything')}</td>
+                  <td>{target.events.join(', ')}</td>
+                  <td>
+                    <Time at={target.createdAt} t={t} />
+                  </td>
+                  <td>
+                    <form class="inline" method="post" action={`/admin/notifications/${target.id}/delete`}>
+                      <CsrfField csrf={csrf} />
+                      <button class="btn red" type="submit" data-confirm={`${t('remove')} ${target.address}?`}>
+                        {t('remove')}
+                      </button>
+                    </form>
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+          <h2>{t('add')}</h2>
+          <form class="stack" method="post" action="/admin/notifications" autocomplete="off">
+            <CsrfField csrf={csrf} />
+            <label>
+              {t('kind')}
+              <select name="kind">
+                <option value="webhook">webhook</option>
+                <option value="email">email</option>
+              </select>
+            </label>
+            <label>
+              {t('address')}
+              <input name="address" required maxlength={2000} placeholder="https://example.com/hook · ops@example.com" />
+            </label>
+            <label>
+              {t('secret')}
+              <input name="secret" type="password" maxlength={200} autocomplete="new-password" placeholder="(generated when empty)" />
+            </label>
+            <label>
+              {t('scope')}
+              <select name="scope">
+                <option value="all">{t('everything')}</option>
+                <optgroup label={t('repository')}>
+                  {repos.map((r) => (
+                    <option value={`repository:${r.id}`}>{r.fullName}</option>
+                  ))}
+                </optgroup>
+                <optgroup label={t('user')}>
+                  {users.map((u) => (
+                    <option value={`user:${u.id}`}>{u.email}</option>
+                  ))}
+                </optgroup>
+              </select>
+            </label>
+            <fieldset>
+              <legend>{t('events')}</legend>
+              {NOTIFICATION_EVENTS.map((e) => (
+                <label>
+                  <input type="checkbox" name="events" value={e} checked /> {e}
+                </label>
+              ))}
+            </fieldset>
+            <button class="btn blue" type="submit">
+              {t('add')}
+            </button>
+          </form>
+          <h2>{t('deliveries')}</h2>
+          <table id="notification-deliveries">
+            <thead>
+              <tr>
+                <th>{t('created')}</th>
+                <th>{t('events')}</th>
+                <th>{t('address')}</th>
+                <th>{t('status')}</th>
+                <th>{t('attempts')}</th>
+                <th>{t('result')}</th>
+              </tr>
+            </thead>
+            <tbody>
+              {deliveries.map(({ delivery, kind, address }) => (
+                <tr data-delivery-id={delivery.id} data-status={delivery.status}>
+                  <td>
+                    <Time at={delivery.createdAt} t={t} />
+                  </td>
+                  <td>{delivery.event}</td>
+                  <td>
+                    {kind}: <code>{address}</code>
+                  </td>
+                  <td>{delivery.status}</td>
+                  <td data-attempts>{delivery.attempts}</td>
+                  <td>
+                    {delivery.lastStatusCode !== null ? `HTTP ${delivery.lastStatusCode}` : ''}
+                    {delivery.lastError ? ` ${delivery.lastError}` : ''}
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </Page>,
+      );
+    })
+    .post('/', async (c) => {
+      // Checkboxes repeat `events`: read every value, not only the last.
+      const type = c.req.header('content-type') ?? '';
+      if (!type.includes('application/x-www-form-urlencoded') && !type.includes('multipart/form-data')) await formBody(c, addForm);
+      const data = await c.req.formData();
+      const fields: Record<string, unknown> = {};
+      for (const key of ['kind', 'address', 'secret', 'scope']) {
+        const v = data.get(key);
+        if (typeof v === 'string') fields[key] = v;
+      }
+      fields.events = data.getAll('events').filter((v) => typeof v === 'string');
+      const form = parseWith(addForm, fields, 'form');
+      const [scope, id] = form.scope.split(':') as ['all' | 'repository' | 'user', string | undefined];
+      const { target, secret } = await deps.notifications.addTarget({
+        kind: form.kind,
+        address: form.address,
+        secret: form.secret,
+        repositoryId: scope === 'repository' ? id!.toLowerCase() : null,
+        userId: scope === 'user' ? id!.toLowerCase() : null,
+        events: form.events,
+      });
+      if (secret) shownOnce.set(target.id, secret);
+      return c.redirect(`/admin/notifications?added=${target.id}`, 303);
+    })
+    .post('/:id/delete', async (c) => {
+      await deps.notifications.removeTarget(uuidParam(c, 'id', 'notification target'));
+      return c.redirect('/admin/notifications', 303);
+    });
+}

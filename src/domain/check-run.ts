@@ -1,0 +1,50 @@
+import type { NodeRow, TaskRow } from '../db/schema.js';
+import type { TaskOutcome } from '../protocol/statuses.js';
+import { OUTCOME_LABEL } from './outcomes.js';
+import { durationText, usageText } from './status-comment.js';
+
+/** The name every Gaffer check run carries. */
+export const CHECK_RUN_NAME = 'Gaffer';
+
+/** GitHub's check run conclusions that Gaffer's outcomes map to. */
+export type CheckConclusion = 'success' | 'neutral' | 'failure' | 'cancelled' | 'timed_out' | 'action_required';
+
+const CONCLUSION: Record<TaskOutcome, CheckConclusion> = {
+  success: 'success',
+  // Nothing to review, and nothing broken either.
+  no_changes: 'neutral',
+  agent_error: 'failure',
+  infra_error: 'failure',
+  timeout: 'timed_out',
+  hung: 'timed_out',
+  // A person decides whether to raise the cap and run again.
+  budget_exceeded: 'action_required',
+  cancelled: 'cancelled',
+};
+
+/** What the check run shows for a task: in progress with its phase, or completed with the outcome. */
+export type CheckRunView =
+  | { status: 'in_progress'; title: string; summary: string }
+  | { status: 'completed'; conclusion: CheckConclusion; title: string; summary: string };
+
+// Node names and error text are not ours: kept in code spans so they carry no links or markup.
+const span = (s: string) => `\`${s.replace(/[\r\n]+/g, ' ').replace(/`/g, "'").slice(0, 300)}\``;
+
+/** The check run for a task, from its row. Pure. */
+export function checkRunView(task: TaskRow, node: Pick<NodeRow, 'name'> | null, taskUrl: string): CheckRunView {
+  const log = `[Live log and details](${taskUrl})`;
+  if (task.status === 'pending' || task.status === 'running') {
+    const phase = task.status === 'pending' ? 'queued, waiting for a node' : `running on node ${span(node?.name ?? 'unknown')}: clone, agent, commit, push`;
+    return { status: 'in_progress', title: task.status === 'pending' ? 'Queued' : 'Agent running', summary: `Phase: ${phase}.\n\n${log}` };
+  }
+  const outcome: TaskOutcome = task.outcome ?? (task.status === 'success' ? 'success' : 'agent_error');
+  const lines = [`**Outcome:** ${OUTCOME_LABEL[outcome]}`];
+  if (task.startedAt && task.completedAt) {
+    lines.push(`**Duration:** ${durationText(Math.round((task.completedAt.getTime() - task.startedAt.getTime()) / 1000))}`);
+  }
+  lines.push(`**Usage:** ${task.usage ? usageText(task.usage) : 'not reported by the agent'}`);
+  if (task.prNumber) lines.push(`**Pull request:** #${task.prNumber}`);
+  if (task.status === 'failed' && task.errorMessage) lines.push(`**Reason:** ${span(task.errorMessage)}`);
+  lines.push('', log);
+  return { status: 'completed', conclusion: CONCLUSION[outcome], title: OUTCOME_LABEL[outcome], summary: lines.join('\n') };
+}
