@@ -4,11 +4,12 @@ import type { IssueRow, RepositoryRow } from '../db/schema.js';
 import type { DbOrTx } from '../db/types.js';
 import { isUniqueViolation } from '../db/unique-violation.js';
 import { DomainError } from './errors.js';
+import type { SandboxRequirement } from './repo-config.js';
 
 /** Adds a repository by hand (one not reached through the GitHub App, e.g. served by a PAT). */
 export async function addRepository(
   db: DbOrTx,
-  params: { fullName: string; cloneUrl: string; defaultBranch: string },
+  params: { fullName: string; cloneUrl: string; defaultBranch: string; sandbox?: SandboxRequirement | undefined },
 ): Promise<RepositoryRow> {
   if (await getRepositoryByFullName(db, params.fullName)) {
     throw new DomainError('conflict', `repository ${params.fullName} exists`);
