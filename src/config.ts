@@ -41,7 +41,7 @@ const schema = z
       emptyToUndefined,
       z
         .string()
-        .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// or postgresql:// URL')
+        .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// or postgresql:// URL (unset it to use the embedded database)')
         .optional(),
     ),
     DATA_DIR: z.preprocess(emptyToUndefined, z.string().default('.data')),
@@ -85,13 +85,13 @@ const schema = z
   .superRefine((env, ctx) => {
     const hasKey = env.PRIVATE_KEY !== undefined || env.PRIVATE_KEY_PATH !== undefined;
     if (env.APP_ID !== undefined && !hasKey) {
-      ctx.addIssue({ code: 'custom', path: ['PRIVATE_KEY'], message: 'required when APP_ID is set (or set PRIVATE_KEY_PATH)' });
+      ctx.addIssue({ code: 'custom', path: ['PRIVATE_KEY'], message: "required when APP_ID is set: set PRIVATE_KEY to the App's PEM key, or PRIVATE_KEY_PATH to its .pem file (or unset APP_ID to run without GitHub)" });
     }
     if (env.APP_ID === undefined && hasKey) {
       ctx.addIssue({ code: 'custom', path: ['APP_ID'], message: 'required when a private key is set' });
     }
     if (env.APP_ID !== undefined && env.WEBHOOK_SECRET === undefined) {
-      ctx.addIssue({ code: 'custom', path: ['WEBHOOK_SECRET'], message: 'required when APP_ID is set' });
+      ctx.addIssue({ code: 'custom', path: ['WEBHOOK_SECRET'], message: "required when APP_ID is set: set it to the App's webhook secret" });
     }
     if ((env.ADMIN_EMAIL === undefined) !== (env.ADMIN_PASSWORD === undefined)) {
       const missing = env.ADMIN_EMAIL === undefined ? 'ADMIN_EMAIL' : 'ADMIN_PASSWORD';

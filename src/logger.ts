@@ -1,4 +1,5 @@
 import { pino, type Logger, type LoggerOptions } from 'pino';
+import pretty from 'pino-pretty';
 
 export type { Logger } from 'pino';
 
@@ -60,8 +61,11 @@ export function scrubError(err: unknown, depth = 0): unknown {
   return copy;
 }
 
-/** The one pino logger; take a `child` per delivery and per task. */
-export function createLogger(options: { level?: string; destination?: pino.DestinationStream } = {}): Logger {
+/**
+ * The one pino logger; take a `child` per delivery and per task. `pretty` writes readable lines
+ * (pino-pretty, for a terminal); otherwise one JSON object a line, for log collectors.
+ */
+export function createLogger(options: { level?: string; destination?: pino.DestinationStream; pretty?: boolean } = {}): Logger {
   const opts: LoggerOptions = {
     level: options.level ?? 'info',
     redact: { paths: redactPaths, censor: '***' },
@@ -70,5 +74,8 @@ export function createLogger(options: { level?: string; destination?: pino.Desti
       err: (err: unknown) => pino.stdSerializers.err(scrubError(err) as Error),
     },
   };
+  if (options.pretty && !options.destination) {
+    return pino(opts, pretty({ colorize: true, sync: true, translateTime: 'SYS:HH:MM:ss', ignore: 'pid,hostname,app' }));
+  }
   return options.destination ? pino(opts, options.destination) : pino(opts);
 }

@@ -1,5 +1,6 @@
 import { Hono } from 'hono';
 import { uuidParam } from '../api/validate.js';
+import type { Config } from '../config.js';
 import type { Db } from '../db/types.js';
 import { listNodes, removeNode, setNodeDraining } from '../domain/nodes.js';
 import type { Scheduler } from '../domain/scheduler.js';
@@ -9,8 +10,24 @@ import { type AdminEnv, requireAdminSession } from './session.js';
 /** Node liveness has no event of its own (a heartbeat that stops is silence), so the page also re-reads on a timer. */
 const NODE_REFRESH_SECONDS = 15;
 
+/**
+ * The command that starts and registers a node against this server, to copy. It carries the
+ * registration token, so it is shown to admins only.
+ */
+export function nodeCommand(config: Pick<Config, 'publicUrl' | 'nodeRegistrationToken'>): string | undefined {
+  if (!config.nodeRegistrationToken) return undefined;
+  const quote = (v: string) => (/^[\w@%+=:,./-]+$/.test(v) ? v : `'${v.replaceAll("'", `'\\''`)}'`);
+  return [
+    `GAFFER_SERVER_URL=${quote(config.publicUrl)}`,
+    `GAFFER_REGISTRATION_TOKEN=${quote(config.nodeRegistrationToken)}`,
+    'GAFFER_AGENT=claude',
+    'npm run node',
+  ].join(' \\\n  ');
+}
+
 /** Nodes (admins): liveness by heartbeat, load and capacity, labels; drain, resume, remove. Mounted at /nodes. */
-export function nodePages(deps: { db: Db; scheduler: Scheduler; now: () => Date; heartbeatTimeoutMs: number }) {
+export function nodePages(deps: { db: Db; scheduler: Scheduler; now: () => Date; config: Config }) {
+  const heartbeatTimeoutMs = deps.config.nodeHeartbeatTimeoutMs;
   const { db } = deps;
   return new Hono<AdminEnv>()
     .use(requireAdminSession())
@@ -18,7 +35,26 @@ export function nodePages(deps: { db: Db; scheduler: Scheduler; now: () => Date;
       const lang = c.get('lang');
       const t = c.get('t');
       const csrf = c.get('csrf');
-      const list = await listNodes(db, new Date(deps.now().getTime() - deps.heartbeatTimeoutMs));
+      const list = await listNodes(db, new Date(deps.now().getTime() - heartbeatTimeoutMs));
+      const command = nodeCommand(deps.config);
+      // Where registering a node is explained: for an empty pool at the top, else below the table.
+      const addNode = (
+        <section id="add-node">
+          {list.length === 0 ? <p id="empty-nodes">{t('noNodesNext')}</p> : <h2>{t('addNode')}</h2>}
+          {command ? (
+            <>
+              <pre class="body" id="node-command">
+                {command}
+              </pre>
+              <p class="muted">{t('nodeCommandHint')}</p>
+            </>
+          ) : (
+            <div class="notice warn" id="no-registration-token">
+              {t('noRegistrationToken')}
+            </div>
+          )}
+        </section>
+      );
       return c.html(
         <Page
           title={t('nodes')}
@@ -31,6 +67,7 @@ export function nodePages(deps: { db: Db; scheduler: Scheduler; now: () => Date;
           live={{ kinds: ['node', 'task'], refreshSeconds: NODE_REFRESH_SECONDS }}
         >
           <h1>{t('nodes')}</h1>
+          {list.length === 0 && addNode}
           <div data-region="nodes">
             <table id="nodes">
               <thead>
@@ -109,6 +146,7 @@ export function nodePages(deps: { db: Db; scheduler: Scheduler; now: () => Date;
               </tbody>
             </table>
           </div>
+          {list.length > 0 && addNode}
         </Page>,
       );
     })

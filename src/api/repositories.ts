@@ -22,7 +22,8 @@ const createRepo = z.object({
 }).strict();
 
 const createIssueBody = z.object({
-  number: z.number().int().positive(),
+  /** Optional: the next number in the repository. */
+  number: z.number().int().positive().optional(),
   title: z.string().min(1).max(1000),
   body: z.string().max(65_536).default(''),
   owner_id: z.string().uuid().nullish(),
