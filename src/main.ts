@@ -156,7 +156,7 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
 const RETENTION_INTERVAL_MS = 60 * 60 * 1000;
 
 /** The App `/setup` created and kept in the data folder, for keys the environment leaves unset. */
-function withStoredApp(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+export function withStoredApp(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   if (env.APP_ID || env.PRIVATE_KEY || env.PRIVATE_KEY_PATH) return env;
   const stored = readStoredApp(env.DATA_DIR?.trim() || '.data');
   if (!stored) return env;
