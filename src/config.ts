@@ -45,6 +45,10 @@ const schema = z
         .optional(),
     ),
     DATA_DIR: z.preprocess(emptyToUndefined, z.string().default('.data')),
+    FIRST_RUN_KEYS: z.preprocess(
+      emptyToUndefined,
+      z.enum(['auto', 'true', 'false'], { message: 'must be auto, true or false' }).default('auto'),
+    ),
     PUBLIC_URL: z.preprocess(emptyToUndefined, z.url().optional()),
     CREDENTIAL_KEY: z.preprocess(
       emptyToUndefined,
@@ -111,6 +115,11 @@ export type Config = {
   port: number;
   databaseUrl: string | undefined;
   dataDir: string;
+  /**
+   * Generate CREDENTIAL_KEY and NODE_REGISTRATION_TOKEN into DATA_DIR when unset: `auto` on the
+   * embedded database only, `true` with PostgreSQL too (one server with a kept DATA_DIR), `false` never.
+   */
+  firstRunKeys: 'auto' | 'true' | 'false';
   publicUrl: string;
   credentialKey: Buffer | undefined;
   admin: { email: string; password: string } | undefined;
@@ -181,6 +190,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     port: e.PORT,
     databaseUrl: e.DATABASE_URL,
     dataDir: e.DATA_DIR,
+    firstRunKeys: e.FIRST_RUN_KEYS,
     publicUrl: (e.PUBLIC_URL ?? `http://localhost:${e.PORT}`).replace(/\/+$/, ''),
     credentialKey: e.CREDENTIAL_KEY === undefined ? undefined : decodeKey(e.CREDENTIAL_KEY),
     admin:

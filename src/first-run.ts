@@ -20,11 +20,13 @@ export type FirstRunSecrets = {
  * On the embedded database, fills in `CREDENTIAL_KEY` and `NODE_REGISTRATION_TOKEN` when the
  * environment leaves them unset: generated once, kept in the data folder (mode 0600) and read
  * back on later starts, so the first command leads to stored PATs and a registered node without
- * a restart. With `DATABASE_URL` set nothing is generated: replicas must share one key, which
- * only the operator can give them. Says so once in the log, never printing a value.
+ * a restart. With `DATABASE_URL` set nothing is generated unless `FIRST_RUN_KEYS=true` (one server
+ * with a kept data folder, as in compose.yaml): replicas must share one key, which only the operator
+ * can give them. Says so once in the log, never printing a value.
  */
 export async function ensureFirstRunSecrets(config: Config, logger: Logger): Promise<FirstRunSecrets> {
-  if (config.databaseUrl || config.dataDir.startsWith('memory://')) return { config, generated: [], kept: [] };
+  const wanted = config.firstRunKeys === 'true' || (config.firstRunKeys === 'auto' && !config.databaseUrl);
+  if (!wanted || config.dataDir.startsWith('memory://')) return { config, generated: [], kept: [] };
   await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
   const out: FirstRunSecrets = { config: { ...config }, generated: [], kept: [] };
 

@@ -139,6 +139,10 @@ describe('first run on the embedded database', () => {
       const pg = await ensureFirstRunSecrets(loadConfig({ DATA_DIR: dataDir, DATABASE_URL: 'postgres://x@127.0.0.1/x' }), logger);
       expect(pg.config.credentialKey).toBeUndefined();
       expect(pg.config.nodeRegistrationToken).toBeUndefined();
+      const single = await ensureFirstRunSecrets(loadConfig({ DATA_DIR: dataDir, DATABASE_URL: 'postgres://x@127.0.0.1/x', FIRST_RUN_KEYS: 'true' }), logger);
+      expect(single.config.nodeRegistrationToken).toBe(token);
+      const never = await ensureFirstRunSecrets(loadConfig({ DATA_DIR: dataDir, FIRST_RUN_KEYS: 'false' }), logger);
+      expect(never.config.credentialKey).toBeUndefined();
     } finally {
       await rm(dataDir, { recursive: true, force: true });
     }
