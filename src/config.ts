@@ -50,6 +50,7 @@ const schema = z
       z.enum(['auto', 'true', 'false'], { message: 'must be auto, true or false' }).default('auto'),
     ),
     PUBLIC_URL: z.preprocess(emptyToUndefined, z.url().optional()),
+    WEBHOOK_PROXY_URL: z.preprocess(emptyToUndefined, z.url({ protocol: /^https?$/ }).optional()),
     CREDENTIAL_KEY: z.preprocess(
       emptyToUndefined,
       z
@@ -121,6 +122,8 @@ export type Config = {
    */
   firstRunKeys: 'auto' | 'true' | 'false';
   publicUrl: string;
+  /** A smee.io channel that forwards GitHub's deliveries here (local development); the App's webhook URL then. */
+  webhookProxyUrl: string | undefined;
   credentialKey: Buffer | undefined;
   admin: { email: string; password: string } | undefined;
   nodeRegistrationToken: string | undefined;
@@ -192,6 +195,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     dataDir: e.DATA_DIR,
     firstRunKeys: e.FIRST_RUN_KEYS,
     publicUrl: (e.PUBLIC_URL ?? `http://localhost:${e.PORT}`).replace(/\/+$/, ''),
+    webhookProxyUrl: e.WEBHOOK_PROXY_URL,
     credentialKey: e.CREDENTIAL_KEY === undefined ? undefined : decodeKey(e.CREDENTIAL_KEY),
     admin:
       e.ADMIN_EMAIL !== undefined && e.ADMIN_PASSWORD !== undefined

@@ -59,6 +59,12 @@ export async function startServer(env: NodeJS.ProcessEnv = process.env, opts: { 
   const webhookUrl = `${config.publicUrl}/api/github/webhooks`;
   // The first lines say where to go: the admin page, and where GitHub should send webhooks.
   logger.info({ adminUrl }, `Gaffer admin page: ${adminUrl}`);
+  if (config.webhookProxyUrl) {
+    logger.info(
+      { webhookProxyUrl: config.webhookProxyUrl },
+      `GitHub delivers to ${config.webhookProxyUrl}; forward it here with: npx smee-client --url ${config.webhookProxyUrl} --target ${webhookUrl}`,
+    );
+  }
   logger.info(
     { webhookUrl },
     config.github

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createUserWithPassword, type PageSession, pageInit, pageLogin } from '../../test/admin.js';
 import { createHarness, type Harness } from '../../test/harness.js';
 import { loadConfig } from '../config.js';
-import { githubUrls, STORED_APP_FILE } from '../github/manifest.js';
+import { buildManifest, githubUrls, STORED_APP_FILE } from '../github/manifest.js';
 import { withStoredApp } from '../main.js';
 
 const unescapeHtml = (s: string) => s.replaceAll('&quot;', '"').replaceAll('&#39;', "'").replaceAll('&lt;', '<').replaceAll('&gt;', '>').replaceAll('&amp;', '&');
@@ -102,6 +102,11 @@ describe('GitHub App manifest flow', () => {
     const again = await h.app.request(`/admin/setup/callback?code=again&state=${encodeURIComponent(admin.csrf)}`, pageInit(admin));
     expect(again.status).toBe(409);
     expect(JSON.parse(await readFile(path, 'utf8')).id).toBe(4242);
+  });
+
+  it('points the App\'s webhook at a smee.io channel when WEBHOOK_PROXY_URL is set', () => {
+    const m = buildManifest('name: Gaffer\nhook_attributes:\n  url: https://x.example.com/hook\n', 'http://localhost:3000', 'https://smee.io/abc123');
+    expect(m).toMatchObject({ hook_attributes: { url: 'https://smee.io/abc123' }, redirect_url: 'http://localhost:3000/admin/setup/callback' });
   });
 
   it('uses GitHub Enterprise Server when GHE_HOST is set', () => {

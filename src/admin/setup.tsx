@@ -29,7 +29,7 @@ export function setupPages(deps: { config: Config; logger: Logger }) {
     .get('/', async (c) => {
       const t = c.get('t');
       const q = queryParams(c, pageQuery);
-      const manifest = buildManifest(await readFile(APP_YML, 'utf8'), config.publicUrl);
+      const manifest = buildManifest(await readFile(APP_YML, 'utf8'), config.publicUrl, config.webhookProxyUrl);
       const action = manifestPostUrl(urls.web, q.org, c.get('csrf'));
       // The one form on the admin page that leaves it: to GitHub, which creates the App.
       c.header('Content-Security-Policy', ADMIN_CSP.replace("form-action 'self'", `form-action 'self' ${urls.web}`));
@@ -55,7 +55,7 @@ export function setupPages(deps: { config: Config; logger: Logger }) {
               <form class="stack" id="manifest-form" method="post" action={action}>
                 <input type="hidden" name="manifest" value={JSON.stringify(manifest)} />
                 <p class="muted">
-                  {t('setupWebhook')} <code>{`${config.publicUrl}/api/github/webhooks`}</code>
+                  {t('setupWebhook')} <code>{config.webhookProxyUrl ?? `${config.publicUrl}/api/github/webhooks`}</code>
                 </p>
                 <button class="btn blue" type="submit">
                   {t('setupCreate')} {q.org ? `(${q.org})` : ''} · {urls.web}

@@ -22,15 +22,16 @@ export type AppConversion = z.infer<typeof appConversion>;
 
 /**
  * The App manifest for this server: `app.yml`'s name, permissions and events, with the webhook
- * and redirect URLs pointed at `publicUrl` (as Probot's setup does).
+ * and redirect URLs pointed at `publicUrl` (as Probot's setup does); the webhook at the smee.io
+ * channel instead when one forwards deliveries here.
  */
-export function buildManifest(appYml: string, publicUrl: string): Record<string, unknown> {
+export function buildManifest(appYml: string, publicUrl: string, webhookProxyUrl?: string): Record<string, unknown> {
   const base = (parseYaml(appYml) ?? {}) as Record<string, unknown>;
   const hook = (base.hook_attributes ?? {}) as Record<string, unknown>;
   return {
     ...base,
     url: publicUrl,
-    hook_attributes: { ...hook, url: `${publicUrl}/api/github/webhooks`, active: true },
+    hook_attributes: { ...hook, url: webhookProxyUrl ?? `${publicUrl}/api/github/webhooks`, active: true },
     redirect_url: `${publicUrl}/admin/setup/callback`,
   };
 }
