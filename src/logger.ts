@@ -75,7 +75,8 @@ export function createLogger(options: { level?: string; destination?: pino.Desti
     },
   };
   if (options.pretty && !options.destination) {
-    return pino(opts, pretty({ colorize: true, sync: true, translateTime: 'SYS:HH:MM:ss', ignore: 'pid,hostname,app' }));
+    // The URL fields of the first lines are in their messages already.
+    return pino(opts, pretty({ colorize: true, sync: true, translateTime: 'SYS:HH:MM:ss', ignore: 'pid,hostname,app,adminUrl,webhookUrl,webhookProxyUrl' }));
   }
   return options.destination ? pino(opts, options.destination) : pino(opts);
 }

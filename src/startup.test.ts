@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -105,6 +106,36 @@ describe('start-up misconfigurations: one line naming the key and the fix, exit 
     expect(second).toMatchObject({ webhookUrl: `http://localhost:${takenPort}/api/github/webhooks` });
     expect(String(second?.msg)).toContain(`create one at http://localhost:${takenPort}/setup`);
   });
+});
+
+describe('logs on a terminal', () => {
+  it.runIf(existsSync('/usr/bin/script'))('are readable lines (pino-pretty), not JSON, and start with the admin and webhook URLs', async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'gaffer-tty-'));
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, resolve));
+    const port = (taken.address() as { port: number }).port;
+    try {
+      // script(1) gives the server a pseudo-terminal for stdout, as a person's shell does.
+      const out = await new Promise<string>((resolve) => {
+        const child = spawn('/usr/bin/script', ['-qec', `${TSX} src/main.ts`, '/dev/null'], {
+          cwd: process.cwd(),
+          env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: dataDir, PORT: String(port), DATA_DIR: dataDir, TERM: 'dumb' },
+          stdio: ['ignore', 'pipe', 'pipe'],
+        });
+        let text = '';
+        child.stdout.on('data', (d: Buffer) => (text += d.toString()));
+        child.once('exit', () => resolve(text));
+      });
+      // eslint-disable-next-line no-control-regex
+      const plain = out.replace(/\u001b\[[0-9;]*m/g, '').split(/\r?\n/).filter((l) => l.trim() !== '');
+      expect(plain[0]).toMatch(new RegExp(`^\\[\\d\\d:\\d\\d:\\d\\d\\] INFO: Gaffer admin page: http://localhost:${port}/admin$`));
+      expect(plain[1]).toMatch(/INFO: GitHub webhooks: http:\/\/localhost:\d+\/api\/github\/webhooks/);
+      expect(plain.some((l) => l.startsWith('{'))).toBe(false);
+    } finally {
+      await new Promise((resolve) => taken.close(resolve));
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  }, 60_000);
 });
 
 describe('first run on the embedded database', () => {
