@@ -154,8 +154,10 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
     running.logger.info('stopped');
     process.exit(0);
   };
-  process.once('SIGTERM', () => void shutdown('SIGTERM'));
-  process.once('SIGINT', () => void shutdown('SIGINT'));
+  // `on`, not `once`: Ctrl+C under `npm start` reaches npm, tsx and this process, and tsx passes it
+  // on again; a repeat must not cut the shutdown short (the timer above bounds it).
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  process.on('SIGINT', () => void shutdown('SIGINT'));
 }
 
 /** How often expired records are pruned. */

@@ -3,7 +3,6 @@ import type { FC } from 'hono/jsx';
 import { z } from 'zod';
 import { queryParams, uuidParam } from '../api/validate.js';
 import { createIssue } from '../domain/repositories.js';
-import type { Scheduler } from '../domain/scheduler.js';
 import { getIssueListRow, getIssueWithRepository, type IssueListRow, listFilterRepositories, listIssueAttempts, pageIssues } from '../domain/reads.js';
 import type { Db } from '../db/types.js';
 import { DomainError } from '../domain/errors.js';
@@ -99,7 +98,7 @@ async function visibleIssue(db: Db, id: string, actor: Actor) {
 }
 
 /** Issues: the paged, filtered list with the seed's Start column and the add form, one row alone, and one issue. */
-export function issuePages(deps: { db: Db; scheduler: Scheduler }) {
+export function issuePages(deps: { db: Db }) {
   const { db } = deps;
   return new Hono<AdminEnv>()
     .post('/issues', requireAdminSession(), async (c) => {

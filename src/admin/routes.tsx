@@ -64,7 +64,7 @@ export function adminRoutes(deps: AdminDeps) {
   const signedIn = new Hono<AdminEnv>()
     .use(requireSession(db))
     .get('/', (c) => c.redirect('/admin/issues', 303))
-    .route('/', issuePages({ db, scheduler: deps.scheduler }))
+    .route('/', issuePages({ db }))
     .route('/repositories', repositoryPages({ db, config: deps.config, cipher: deps.cipher }))
     .route('/setup', setupPages({ config: deps.config, logger }))
     .route('/', taskPages({ db, live: deps.live, logger }))

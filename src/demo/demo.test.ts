@@ -85,7 +85,7 @@ describe('npm run demo', () => {
     expect(res.status).toBe(200);
     process.kill(-current.child.pid!, 'SIGTERM');
     await current.exited;
-    await waitForLine(output, /demo stopped/, 20_000);
+    await waitForLine(output, /demo stopped/, 45_000);
     expect(existsSync(bare!)).toBe(false);
   }, 200_000);
 });

@@ -139,8 +139,10 @@ export async function demo(env: NodeJS.ProcessEnv = process.env): Promise<void> 
     say('demo stopped');
     process.exit(0);
   };
-  process.once('SIGINT', () => void stop());
-  process.once('SIGTERM', () => void stop());
+  // `on`, not `once`: Ctrl+C reaches npm, tsx and this process alike, and tsx passes it on again;
+  // a second signal must not kill the demo halfway through its clean-up.
+  process.on('SIGINT', () => void stop());
+  process.on('SIGTERM', () => void stop());
 
   const registered = await agent.register();
   if (!registered.ok) throw new Error(`the demo node could not register (${registered.kind})`);
