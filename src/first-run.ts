@@ -41,8 +41,9 @@ export async function ensureFirstRunSecrets(config: Config, logger: Logger): Pro
       out.config.credentialKey = key;
       out.kept.push('CREDENTIAL_KEY');
     } else {
-      const fresh = randomBytes(32);
-      await writeSecret(path, fresh.toString('hex'));
+      const written = await writeSecret(path, randomBytes(32).toString('hex'));
+      const fresh = decodeKey(written);
+      if (!fresh) throw new Error(`${path} does not hold a 32-byte key (64 hex characters): restore it, or set CREDENTIAL_KEY`);
       out.config.credentialKey = fresh;
       out.generated.push('CREDENTIAL_KEY');
     }
@@ -54,9 +55,7 @@ export async function ensureFirstRunSecrets(config: Config, logger: Logger): Pro
       out.config.nodeRegistrationToken = stored;
       out.kept.push('NODE_REGISTRATION_TOKEN');
     } else {
-      const fresh = `gfr_${randomBytes(24).toString('base64url')}`;
-      await writeSecret(path, fresh);
-      out.config.nodeRegistrationToken = fresh;
+      out.config.nodeRegistrationToken = await writeSecret(path, `gfr_${randomBytes(24).toString('base64url')}`);
       out.generated.push('NODE_REGISTRATION_TOKEN');
     }
   }
@@ -80,8 +79,15 @@ async function readSecret(path: string): Promise<string | undefined> {
   }
 }
 
-async function writeSecret(path: string, value: string): Promise<void> {
-  // `wx`: two servers starting at once on one folder must not overwrite each other's key.
-  await writeFile(path, `${value}\n`, { mode: 0o600, flag: 'wx' });
+/** Writes a new secret; when another process wrote one first, that one is kept and returned. */
+async function writeSecret(path: string, value: string): Promise<string> {
+  try {
+    // `wx`: two servers starting at once on one folder must not overwrite each other's key.
+    await writeFile(path, `${value}\n`, { mode: 0o600, flag: 'wx' });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    return (await readSecret(path)) ?? value;
+  }
   await chmod(path, 0o600);
+  return value;
 }
