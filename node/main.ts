@@ -21,7 +21,7 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
     }
     throw err;
   }
-  const logger = createLogger({ level: config.logLevel }).child({ component: 'node', node: config.name });
+  const logger = createLogger({ level: config.logLevel, pretty: process.stdout.isTTY === true }).child({ component: 'node', node: config.name });
   await mkdir(config.workDir, { recursive: true, mode: 0o700 });
   // Fail closed: no agent runs unsandboxed unless the owner said so.
   const sandboxProblem = await checkSandbox(config);
