@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { cp, mkdir, mkdtemp, rm, symlink } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -84,6 +84,25 @@ describe('Dockerfile and compose.yaml', () => {
     // Migrations, the App manifest, and the tsconfig tsx takes JSX settings from.
     for (const needed of ['package.json', 'package-lock.json', 'drizzle', 'app.yml', 'tsconfig.json', 'src', 'node']) expect(sources).toContain(needed);
     for (const kept of ['node_modules', '.data', '.env']) expect(ignored).toContain(kept);
+  });
+
+  it('needs at run time only packages that `npm ci --omit=dev` installs in the image', () => {
+    const deps = Object.keys((JSON.parse(read('package.json')) as { dependencies: Record<string, string> }).dependencies);
+    const files = ['src', 'node'].flatMap((dir) =>
+      (readdirSync(join(ROOT, dir), { recursive: true }) as string[])
+        .filter((f) => /\.(ts|tsx|mjs)$/.test(f) && !/\.test\.tsx?$/.test(f) && !f.includes('test-support') && !f.includes('test-fixtures'))
+        .map((f) => join(dir, f)),
+    );
+    const used = new Set<string>();
+    for (const f of files) {
+      for (const m of read(f).matchAll(/(?:\bfrom\s+|\bimport\s*\(\s*|^import\s+)'([^'.][^']*)'/gm)) {
+        const spec = m[1]!;
+        if (spec.startsWith('node:')) continue;
+        used.add(spec.startsWith('@') ? spec.split('/').slice(0, 2).join('/') : spec.split('/')[0]!);
+      }
+    }
+    expect(used.size).toBeGreaterThan(5);
+    expect([...used].filter((u) => !deps.includes(u))).toEqual([]);
   });
 
   it('starts the server and the node agent with the production start commands', () => {
