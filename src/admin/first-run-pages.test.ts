@@ -74,6 +74,9 @@ describe('admin forms and empty pages', () => {
     const issues = await text(await h.app.request(`/admin/issues?repository=${repo.id}`, pageInit(admin, { lang: 'en' })));
     expect(issues).toContain('id="add-issue"');
     expect(issues).toContain('No issues yet. Add a repository, then add an issue below');
+    // A filter that finds nothing is just empty.
+    const filtered = await text(await h.app.request(`/admin/issues?repository=${repo.id}&status=merged`, pageInit(admin, { lang: 'en' })));
+    expect(filtered).toMatch(/id="empty-issues"[^>]*>No issues</);
     for (const title of ['First', 'Second']) {
       const added = await h.app.request('/admin/issues', formInit(admin, { repository_id: repo.id, number: '', title, body: 'Details.' }));
       expect(added.status).toBe(303);

@@ -57,7 +57,15 @@ export const IssueRowView: FC<{ row: IssueListRow; lang: Lang; showOwner: boolea
   );
 };
 
-const IssueTable: FC<{ rows: IssueListRow[]; lang: Lang; t: T; showOwner: boolean; hasRepos: boolean }> = ({ rows, lang, t, showOwner, hasRepos }) => (
+/** `nextStep`: on an unfiltered first page, an empty table says what to do next, not only that it is empty. */
+const IssueTable: FC<{ rows: IssueListRow[]; lang: Lang; t: T; showOwner: boolean; hasRepos: boolean; nextStep: boolean }> = ({
+  rows,
+  lang,
+  t,
+  showOwner,
+  hasRepos,
+  nextStep,
+}) => (
   <table id="issues">
     <thead>
       <tr>
@@ -74,7 +82,9 @@ const IssueTable: FC<{ rows: IssueListRow[]; lang: Lang; t: T; showOwner: boolea
       {rows.length === 0 ? (
         <tr>
           <td colspan={showOwner ? 7 : 6} class="muted" id="empty-issues">
-            {hasRepos ? (
+            {!nextStep ? (
+              t('noIssues')
+            ) : hasRepos ? (
               t('noIssuesNext')
             ) : (
               <>
@@ -182,7 +192,10 @@ export function issuePages(deps: { db: Db }) {
             </button>
           </form>
           <div data-region="issues">
-            <IssueTable rows={page.rows} lang={lang} t={t} showOwner={actor.isAdmin} hasRepos={repos.length > 0} />
+            <IssueTable rows={page.rows} lang={lang} t={t} showOwner={actor.isAdmin}
+              hasRepos={repos.length > 0}
+              nextStep={!q.status && !q.after && !q.before}
+            />
             <nav class="pager">
               {page.hasNewer && first ? <a href={link('before', first)}>{t('newer')}</a> : <span>{t('newer')}</span>}
               {page.hasOlder && last ? <a href={link('after', last)}>{t('older')}</a> : <span>{t('older')}</span>}
