@@ -147,33 +147,43 @@ describe('Dockerfile and compose.yaml', () => {
         }
       }
       await symlink(join(ROOT, 'node_modules'), join(app, 'node_modules'));
-      const port = await freePort();
       const env: Record<string, string> = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: app, ...envOf(stages, 'server') };
       for (const [k, v] of Object.entries(compose.services.server.environment as Record<string, string>)) env[k] = composeDefault(String(v));
-      Object.assign(env, { PORT: String(port), PUBLIC_URL: `http://127.0.0.1:${port}`, DATA_DIR: join(app, 'data'), PASSWORD_HASH_COST: '10' });
+      Object.assign(env, { DATA_DIR: join(app, 'data'), PASSWORD_HASH_COST: '10' });
       // compose's db is the real PostgreSQL when the suite has one; else the embedded database.
       if (testDb?.url) env.DATABASE_URL = testDb.url;
       else delete env.DATABASE_URL;
 
       const [cmd, ...args] = stages.find((s) => s.name === 'server')!.cmd!;
-      const child = spawn(join(app, cmd!), args, { cwd: app, env, stdio: ['ignore', 'pipe', 'pipe'] });
+      let port = 0;
+      let child: ReturnType<typeof spawn> | undefined;
       let out = '';
-      child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-      child.stderr.on('data', (d: Buffer) => (out += d.toString()));
-      const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
-      try {
+      let exited: Promise<number | null> = Promise.resolve(null);
+      // A free port can be taken by someone else before the server listens: try another one then.
+      for (let attempt = 1; ; attempt++) {
+        port = await freePort();
+        Object.assign(env, { PORT: String(port), PUBLIC_URL: `http://127.0.0.1:${port}` });
+        out = '';
+        const c = spawn(join(app, cmd!), args, { cwd: app, env, stdio: ['ignore', 'pipe', 'pipe'] });
+        child = c;
+        c.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+        c.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+        exited = new Promise<number | null>((resolve) => c.once('exit', resolve));
         const deadline = Date.now() + 60_000;
-        while (!out.includes('gaffer listening')) {
-          if (child.exitCode !== null || Date.now() > deadline) throw new Error(`the server did not start:\n${out}`);
-          await new Promise((r) => setTimeout(r, 200));
-        }
+        while (!out.includes('gaffer listening') && c.exitCode === null && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+        if (out.includes('gaffer listening')) break;
+        if (c.exitCode === null) c.kill('SIGKILL');
+        await exited;
+        if (!out.includes('is already in use') || attempt >= 5) throw new Error(`the server did not start:\n${out}`);
+      }
+      try {
         expect((await fetch(`http://127.0.0.1:${port}/readyz`)).status).toBe(200);
         expect((await fetch(`http://127.0.0.1:${port}/admin/login`)).status).toBe(200);
         // With FIRST_RUN_KEYS=true the compose server can take nodes and PATs from the start.
         expect(existsSync(join(app, 'data', 'node-registration-token'))).toBe(true);
         expect(out).toContain(`Gaffer admin page: http://127.0.0.1:${port}/admin`);
       } finally {
-        child.kill('SIGTERM');
+        child!.kill('SIGTERM');
       }
       expect(await exited).toBe(0);
     } finally {

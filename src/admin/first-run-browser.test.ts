@@ -11,7 +11,7 @@ import { createNodeAgent, type NodeAgent } from '../../node/agent.js';
 import { loadNodeConfig } from '../../node/config.js';
 import { createBareRepo, git } from '../../node/test-support/git-repos.js';
 import { createLogger } from '../logger.js';
-import { type RunningServer, startServer } from '../main.js';
+import { type RunningServer, StartupError, startServer } from '../main.js';
 
 const CHROMIUM = '/usr/lib/chromium/chromium';
 const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
@@ -55,20 +55,29 @@ describe.runIf(haveChromium)('first run to first branch, in Chromium', () => {
     root = await mkdtemp(join(tmpdir(), 'gaffer-first-run-'));
     // The node runs as root here, so its sandboxes run unprivileged and must pass through this folder.
     await chmod(root, 0o711);
-    const port = await freePort();
-    running = await startServer(
-      {
-        PATH: process.env.PATH,
-        DATA_DIR: join(root, 'data'),
-        PORT: String(port),
-        PUBLIC_URL: `http://127.0.0.1:${port}`,
-        ADMIN_EMAIL: ADMIN.email,
-        ADMIN_PASSWORD: ADMIN.password,
-        PASSWORD_HASH_COST: '10',
-        SCHEDULER_INTERVAL_SECONDS: '1',
-      },
-      { logger: createLogger({ level: 'silent' }) },
-    );
+    // A free port can be taken by someone else before the server listens (a client's ephemeral
+    // port, another test): try another one then.
+    for (let attempt = 1; ; attempt++) {
+      const port = await freePort();
+      try {
+        running = await startServer(
+          {
+            PATH: process.env.PATH,
+            DATA_DIR: join(root, 'data'),
+            PORT: String(port),
+            PUBLIC_URL: `http://127.0.0.1:${port}`,
+            ADMIN_EMAIL: ADMIN.email,
+            ADMIN_PASSWORD: ADMIN.password,
+            PASSWORD_HASH_COST: '10',
+            SCHEDULER_INTERVAL_SECONDS: '1',
+          },
+          { logger: createLogger({ level: 'silent' }) },
+        );
+        break;
+      } catch (err) {
+        if (!(err instanceof StartupError && err.code === 'port_in_use') || attempt >= 5) throw err;
+      }
+    }
     browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, headless: true });
   }, 120_000);
 

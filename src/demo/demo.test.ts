@@ -63,10 +63,19 @@ describe('npm run demo', () => {
     ['without it, saying so in one warning line', { GAFFER_SANDBOX: 'off' }, /^ {2}warning: no sandbox .*GAFFER_SANDBOX=off.*sandbox: optional.*apt-get install bubblewrap\)\.$/m],
   ];
   it.each(cases)('runs one issue to a pushed branch and pending_merge, %s, and stays up until stopped', async (_name, env, sandboxLine) => {
-    const port = await freePort();
-    current = startDemo({ PORT: String(port), ...env });
-    const { output } = current;
-    const [, branch, bare] = await waitForLine(output, /branch (\S+) pushed to (\S+); the issue is pending_merge/, 150_000);
+    // A free port can be taken by someone else before the demo listens: try another one then.
+    let port = 0;
+    let found: RegExpMatchArray | undefined;
+    for (let attempt = 1; !found; attempt++) {
+      port = await freePort();
+      current = startDemo({ PORT: String(port), ...env });
+      const m = await waitForLine(current.output, /branch (\S+) pushed to (\S+); the issue is pending_merge|PORT: port \d+ is already in use/, 150_000);
+      if (m[1]) found = m;
+      else if (attempt >= 5) throw new Error(current.output());
+      else await current.exited;
+    }
+    const { output } = current!;
+    const [, branch, bare] = found;
     expect(output()).toMatch(sandboxLine);
     expect(output().match(/warning/g)?.length ?? 0).toBe(env.GAFFER_SANDBOX === 'off' ? 1 : 0);
     expect(output()).toContain(`admin page: http://127.0.0.1:${port}/admin`);
@@ -83,8 +92,8 @@ describe('npm run demo', () => {
     // It stays up: the admin page answers, then a stop takes everything down and cleans up.
     const res = await fetch(`http://127.0.0.1:${port}/admin/login`);
     expect(res.status).toBe(200);
-    process.kill(-current.child.pid!, 'SIGTERM');
-    await current.exited;
+    process.kill(-current!.child.pid!, 'SIGTERM');
+    await current!.exited;
     await waitForLine(output, /demo stopped/, 45_000);
     expect(existsSync(bare!)).toBe(false);
   }, 200_000);
