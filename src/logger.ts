@@ -21,8 +21,9 @@ const SECRET_KEYS = [
 
 const redactPaths = SECRET_KEYS.flatMap((k) => [k, `*.${k}`, `*.*.${k}`, `req.headers.${k.toLowerCase()}`]);
 
-// Shapes of tokens GitHub and Gaffer issue, so one pasted into free text is still masked.
-const TOKEN_PATTERN = /\b(gh[pousr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,}|gf[ns]_[A-Za-z0-9_-]{20,})\b/g;
+// Shapes of tokens GitHub and Gaffer issue (gfn_ node, gfs_ session, gfr_ generated registration
+// token), so one pasted into free text is still masked.
+const TOKEN_PATTERN = /\b(gh[pousr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,}|gf[nsr]_[A-Za-z0-9_-]{20,})\b/g;
 
 /** Masks known token shapes, and each given secret, in free text. */
 export function maskSecrets(text: string, secrets: readonly string[] = []): string {

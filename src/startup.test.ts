@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from './config.js';
 import { ensureFirstRunSecrets, FIRST_RUN_FILES } from './first-run.js';
-import { createLogger } from './logger.js';
+import { createLogger, maskSecrets } from './logger.js';
 
 const TSX = join(process.cwd(), 'node_modules', '.bin', 'tsx');
 
@@ -162,6 +162,8 @@ describe('first run on the embedded database', () => {
       const said = logs.filter((l) => l.includes('first run: generated'));
       expect(said).toHaveLength(1);
       expect(logs.join('')).not.toContain(token);
+      // Pasted into free text (an error message, a log line), the generated token is still masked.
+      expect(maskSecrets(`node said: ${token}.`)).toBe('node said: ***.');
       expect(logs.join('')).not.toContain(first.config.credentialKey!.toString('hex'));
 
       // Keys in the environment win; with DATABASE_URL nothing is generated (replicas must share keys).
