@@ -31,7 +31,7 @@ export async function main(env: NodeJS.ProcessEnv = process.env, argv: string[] 
     process.stderr.write('GAFFER_REGISTRATION_TOKEN is required until this node has registered (its credential is then kept in the state file)\n');
     process.exit(2);
   }
-  const logger = createLogger({ level: config.logLevel }).child({ component: 'node', node: config.name });
+  const logger = createLogger({ level: config.logLevel, pretty: process.stdout.isTTY === true }).child({ component: 'node', node: config.name });
   await mkdir(config.workDir, { recursive: true, mode: 0o700 });
   // Fail closed: no agent runs unsandboxed unless the owner said so.
   const sandboxProblem = await checkSandbox(config);

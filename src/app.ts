@@ -1,5 +1,6 @@
 import { Hono } from 'hono';
 import { createLiveBus, type LiveBus } from './admin/live-bus.js';
+import { FAVICON_SVG } from './admin/assets.js';
 import { adminRoutes, renderAdminProblem } from './admin/routes.js';
 import { credentialRoutes } from './api/credentials.js';
 import { bodyLimits } from './api/body-limits.js';
@@ -77,6 +78,9 @@ export function createApp(deps: AppDeps) {
     }),
   );
   app.get('/', (c) => c.redirect('/admin/issues', 302));
+  app.get('/favicon.ico', (c) => c.body(FAVICON_SVG, 200, { 'content-type': 'image/svg+xml', 'cache-control': 'public, max-age=86400' }));
+  // Probot's address for the App manifest flow; the page itself is an admin page.
+  app.get('/setup', (c) => c.redirect('/admin/setup', 302));
   if (deps.github) app.route('/', deps.github.routes);
   else {
     app.post('/api/github/webhooks', (c) =>

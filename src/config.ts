@@ -42,11 +42,16 @@ const schema = z
       emptyToUndefined,
       z
         .string()
-        .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// or postgresql:// URL')
+        .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// or postgresql:// URL (unset it to use the embedded database)')
         .optional(),
     ),
     DATA_DIR: z.preprocess(emptyToUndefined, z.string().default('.data')),
+    FIRST_RUN_KEYS: z.preprocess(
+      emptyToUndefined,
+      z.enum(['auto', 'true', 'false'], { message: 'must be auto, true or false' }).default('auto'),
+    ),
     PUBLIC_URL: z.preprocess(emptyToUndefined, z.url().optional()),
+    WEBHOOK_PROXY_URL: z.preprocess(emptyToUndefined, z.url({ protocol: /^https?$/ }).optional()),
     CREDENTIAL_KEY: z.preprocess(
       emptyToUndefined,
       z
@@ -95,13 +100,13 @@ const schema = z
   .superRefine((env, ctx) => {
     const hasKey = env.PRIVATE_KEY !== undefined || env.PRIVATE_KEY_PATH !== undefined;
     if (env.APP_ID !== undefined && !hasKey) {
-      ctx.addIssue({ code: 'custom', path: ['PRIVATE_KEY'], message: 'required when APP_ID is set (or set PRIVATE_KEY_PATH)' });
+      ctx.addIssue({ code: 'custom', path: ['PRIVATE_KEY'], message: "required when APP_ID is set: set PRIVATE_KEY to the App's PEM key, or PRIVATE_KEY_PATH to its .pem file (or unset APP_ID to run without GitHub)" });
     }
     if (env.APP_ID === undefined && hasKey) {
       ctx.addIssue({ code: 'custom', path: ['APP_ID'], message: 'required when a private key is set' });
     }
     if (env.APP_ID !== undefined && env.WEBHOOK_SECRET === undefined) {
-      ctx.addIssue({ code: 'custom', path: ['WEBHOOK_SECRET'], message: 'required when APP_ID is set' });
+      ctx.addIssue({ code: 'custom', path: ['WEBHOOK_SECRET'], message: "required when APP_ID is set: set it to the App's webhook secret" });
     }
     if ((env.ADMIN_EMAIL === undefined) !== (env.ADMIN_PASSWORD === undefined)) {
       const missing = env.ADMIN_EMAIL === undefined ? 'ADMIN_EMAIL' : 'ADMIN_PASSWORD';
@@ -121,7 +126,14 @@ export type Config = {
   port: number;
   databaseUrl: string | undefined;
   dataDir: string;
+  /**
+   * Generate CREDENTIAL_KEY and NODE_REGISTRATION_TOKEN into DATA_DIR when unset: `auto` on the
+   * embedded database only, `true` with PostgreSQL too (one server with a kept DATA_DIR), `false` never.
+   */
+  firstRunKeys: 'auto' | 'true' | 'false';
   publicUrl: string;
+  /** A smee.io channel that forwards GitHub's deliveries here (local development); the App's webhook URL then. */
+  webhookProxyUrl: string | undefined;
   credentialKey: Buffer | undefined;
   admin: { email: string; password: string } | undefined;
   nodeRegistrationToken: string | undefined;
@@ -197,7 +209,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     port: e.PORT,
     databaseUrl: e.DATABASE_URL,
     dataDir: e.DATA_DIR,
+    firstRunKeys: e.FIRST_RUN_KEYS,
     publicUrl: (e.PUBLIC_URL ?? `http://localhost:${e.PORT}`).replace(/\/+$/, ''),
+    webhookProxyUrl: e.WEBHOOK_PROXY_URL,
     credentialKey: e.CREDENTIAL_KEY === undefined ? undefined : decodeKey(e.CREDENTIAL_KEY),
     admin:
       e.ADMIN_EMAIL !== undefined && e.ADMIN_PASSWORD !== undefined

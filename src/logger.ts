@@ -1,4 +1,5 @@
 import { pino, type Logger, type LoggerOptions } from 'pino';
+import pretty from 'pino-pretty';
 
 export type { Logger } from 'pino';
 
@@ -20,8 +21,9 @@ const SECRET_KEYS = [
 
 const redactPaths = SECRET_KEYS.flatMap((k) => [k, `*.${k}`, `*.*.${k}`, `req.headers.${k.toLowerCase()}`]);
 
-// Shapes of tokens GitHub and Gaffer issue, so one pasted into free text is still masked.
-const TOKEN_PATTERN = /\b(gh[pousr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,}|gf[nsr]_[A-Za-z0-9_-]{20,})\b/g;
+// Shapes of tokens GitHub and Gaffer issue (gfn_ node, gfs_ session, gfr_ registration, gfb_
+// generated bootstrap token), so one pasted into free text is still masked.
+const TOKEN_PATTERN = /\b(gh[pousr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,}|gf[nsrb]_[A-Za-z0-9_-]{20,})\b/g;
 
 /** Masks known token shapes, and each given secret, in free text. */
 export function maskSecrets(text: string, secrets: readonly string[] = []): string {
@@ -60,8 +62,11 @@ export function scrubError(err: unknown, depth = 0): unknown {
   return copy;
 }
 
-/** The one pino logger; take a `child` per delivery and per task. */
-export function createLogger(options: { level?: string; destination?: pino.DestinationStream } = {}): Logger {
+/**
+ * The one pino logger; take a `child` per delivery and per task. `pretty` writes readable lines
+ * (pino-pretty, for a terminal); otherwise one JSON object a line, for log collectors.
+ */
+export function createLogger(options: { level?: string; destination?: pino.DestinationStream; pretty?: boolean } = {}): Logger {
   const opts: LoggerOptions = {
     level: options.level ?? 'info',
     redact: { paths: redactPaths, censor: '***' },
@@ -70,5 +75,9 @@ export function createLogger(options: { level?: string; destination?: pino.Desti
       err: (err: unknown) => pino.stdSerializers.err(scrubError(err) as Error),
     },
   };
+  if (options.pretty && !options.destination) {
+    // The URL fields of the first lines are in their messages already.
+    return pino(opts, pretty({ colorize: true, sync: true, translateTime: 'SYS:HH:MM:ss', ignore: 'pid,hostname,app,adminUrl,webhookUrl,webhookProxyUrl' }));
+  }
   return options.destination ? pino(opts, options.destination) : pino(opts);
 }

@@ -1,35 +1,87 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { serve } from '@hono/node-server';
+import type { AddressInfo } from 'node:net';
+import { serve, type ServerType } from '@hono/node-server';
 import { createLiveBus } from './admin/live-bus.js';
 import { createApp } from './app.js';
-import { ConfigError, loadConfig } from './config.js';
-import { createDb } from './db/client.js';
+import { type Config, ConfigError, loadConfig } from './config.js';
+import { createDb, type DbHandle } from './db/client.js';
 import { runMigrations } from './db/migrate.js';
+import { ensureFirstRunSecrets } from './first-run.js';
 import { createRetention } from './domain/retention.js';
 import { ensureFirstAdmin } from './domain/users.js';
 import { createProbot, gitHubAppConfig } from './github/client.js';
 import { attachGitHub, githubPorts } from './github/integration.js';
-import { createLogger } from './logger.js';
+import { readStoredApp } from './github/manifest.js';
+import { createLogger, type Logger } from './logger.js';
 import { createServices } from './services.js';
 
-/** Composes and starts the server: config, database, migrations, then HTTP. */
-export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> {
-  let config;
-  let appConfig;
+/**
+ * A start-up failure the operator can fix: one line that names the key and the fix. `main`
+ * prints it alone, without a stack, and exits 2.
+ */
+export class StartupError extends Error {
+  constructor(
+    readonly code: 'config_invalid' | 'database_unreachable' | 'port_in_use',
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = 'StartupError';
+  }
+}
+
+/** A running server, as `startServer` gives it back. */
+export type RunningServer = {
+  config: Config;
+  logger: Logger;
+  /** Where the server listens, on loopback. */
+  url: string;
+  adminUrl: string;
+  webhookUrl: string;
+  /** Stops accepting requests, ends background work and closes the database. */
+  close: () => Promise<void>;
+};
+
+/**
+ * Composes and starts the server: config, first-run keys, database, migrations, then HTTP.
+ * Fails with a {@link StartupError} for what the operator can fix.
+ */
+export async function startServer(env: NodeJS.ProcessEnv = process.env, opts: { logger?: Logger } = {}): Promise<RunningServer> {
+  let config: Config;
   try {
-    config = loadConfig(env);
-    appConfig = gitHubAppConfig(config, readPrivateKey);
+    config = loadConfig(withStoredApp(env));
   } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`${err.message}\n`);
-      process.exit(2);
-    }
+    if (err instanceof ConfigError) throw new StartupError('config_invalid', err.message, { cause: err });
     throw err;
   }
-  const logger = createLogger({ level: config.logLevel });
-  const handle = await createDb({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
+  const logger = opts.logger ?? createLogger({ level: config.logLevel, pretty: process.stdout.isTTY === true });
+  const adminUrl = `${config.publicUrl}/admin`;
+  const webhookUrl = `${config.publicUrl}/api/github/webhooks`;
+  // The first lines say where to go: the admin page, and where GitHub should send webhooks.
+  logger.info({ adminUrl }, `Gaffer admin page: ${adminUrl}`);
+  if (config.webhookProxyUrl) {
+    logger.info(
+      { webhookProxyUrl: config.webhookProxyUrl },
+      `GitHub delivers to ${config.webhookProxyUrl}; forward it here with: npx smee-client --url ${config.webhookProxyUrl} --target ${webhookUrl}`,
+    );
+  }
+  logger.info(
+    { webhookUrl },
+    config.github
+      ? `GitHub webhooks: ${webhookUrl}`
+      : `GitHub webhooks: ${webhookUrl} (no GitHub App yet: create one at ${config.publicUrl}/setup, or set APP_ID, PRIVATE_KEY and WEBHOOK_SECRET)`,
+  );
+  let appConfig;
+  try {
+    appConfig = gitHubAppConfig(config, readPrivateKey);
+  } catch (err) {
+    if (err instanceof ConfigError) throw new StartupError('config_invalid', err.message, { cause: err });
+    throw err;
+  }
+  config = (await ensureFirstRunSecrets(config, logger)).config;
+
+  const handle = await openDatabase(config);
   logger.info({ driver: handle.driver }, 'database opened');
-  await runMigrations(handle);
   logger.info('migrations applied');
 
   if (config.admin) {
@@ -43,12 +95,21 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
   );
   const github =
     probot && appConfig ? attachGitHub({ probot, config: appConfig, db: handle.db, logger, services }) : undefined;
-  if (!github) logger.warn('no GitHub App configured: webhooks are off; repositories and issues come from the API');
+  if (!github) logger.warn('no GitHub App configured: webhooks are off; repositories and issues come from the API and the admin page');
   const live = createLiveBus(handle, logger);
   const app = createApp({ config, handle, logger, services, live, github: github && { routes: github.ingest.routes } });
-  const server = serve({ fetch: app.fetch, port: config.port }, (info) => {
-    logger.info({ port: info.port, publicUrl: config.publicUrl }, 'gaffer listening');
-  });
+
+  let server: ServerType;
+  try {
+    server = await listen(app.fetch, config.port);
+  } catch (err) {
+    await live.close();
+    await services.close();
+    await handle.close();
+    throw err;
+  }
+  const port = (server.address() as AddressInfo).port;
+  logger.info({ port, publicUrl: config.publicUrl }, `gaffer listening on port ${port}`);
   services.scheduler.start(config.schedulerIntervalMs);
   services.notifications.start(config.schedulerIntervalMs);
   services.scheduler.kick();
@@ -56,13 +117,7 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
   const retention = createRetention({ db: handle.db, logger, settings: config });
   retention.start(RETENTION_INTERVAL_MS);
 
-  let stopping = false;
-  const shutdown = async (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    logger.info({ signal }, 'shutting down');
-    const force = setTimeout(() => process.exit(1), 15_000);
-    force.unref();
+  const close = async () => {
     // Open admin event streams would hold server.close() until the forced exit: end them first.
     await live.close();
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
@@ -73,15 +128,91 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
     await retention.stop();
     await services.close();
     await handle.close();
-    logger.info('stopped');
+  };
+  return { config, logger, url: `http://127.0.0.1:${port}`, adminUrl, webhookUrl, close };
+}
+
+/** Starts the server for `npm start`: one line and exit 2 for a mistake, a clean stop on SIGTERM/SIGINT. */
+export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> {
+  let running: RunningServer;
+  try {
+    running = await startServer(env);
+  } catch (err) {
+    if (err instanceof StartupError) {
+      process.stderr.write(`${err.message}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    running.logger.info({ signal }, 'shutting down');
+    const force = setTimeout(() => process.exit(1), 15_000);
+    force.unref();
+    await running.close();
+    running.logger.info('stopped');
     process.exit(0);
   };
-  process.once('SIGTERM', () => void shutdown('SIGTERM'));
-  process.once('SIGINT', () => void shutdown('SIGINT'));
+  // `on`, not `once`: Ctrl+C under `npm start` reaches npm, tsx and this process, and tsx passes it
+  // on again; a repeat must not cut the shutdown short (the timer above bounds it).
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  process.on('SIGINT', () => void shutdown('SIGINT'));
 }
 
 /** How often expired records are pruned. */
 const RETENTION_INTERVAL_MS = 60 * 60 * 1000;
+
+/** The App `/setup` created and kept in the data folder, for keys the environment leaves unset. */
+export function withStoredApp(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  if (env.APP_ID || env.PRIVATE_KEY || env.PRIVATE_KEY_PATH) return env;
+  const stored = readStoredApp(env.DATA_DIR?.trim() || '.data');
+  if (!stored) return env;
+  return { ...env, APP_ID: String(stored.id), PRIVATE_KEY: stored.pem, WEBHOOK_SECRET: env.WEBHOOK_SECRET || stored.webhook_secret };
+}
+
+/** Opens the database and applies migrations; an unreachable PostgreSQL is one line naming DATABASE_URL. */
+async function openDatabase(config: Config): Promise<DbHandle> {
+  let handle: DbHandle | undefined;
+  try {
+    handle = await createDb({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
+    await runMigrations(handle);
+    return handle;
+  } catch (err) {
+    await handle?.close().catch(() => undefined);
+    if (!config.databaseUrl) throw err;
+    throw new StartupError('database_unreachable', describeDatabaseFailure(config.databaseUrl, err), { cause: err });
+  }
+}
+
+/** One line for a database that cannot be used: where (never the password), why, and the fix. */
+export function describeDatabaseFailure(databaseUrl: string, err: unknown): string {
+  let where = 'the database';
+  try {
+    const u = new URL(databaseUrl);
+    where = `${u.hostname}${u.port ? `:${u.port}` : ''}${u.pathname.length > 1 ? u.pathname : ''}`;
+  } catch {
+    // Validated as postgres://… already; a URL that still fails to parse is named without detail.
+  }
+  const e = err as { code?: string; message?: string };
+  const reason = [e.code, e.message?.split('\n')[0]].filter((x) => x && !x.includes(databaseUrl)).join(': ') || 'unknown error';
+  return `DATABASE_URL: cannot use the PostgreSQL database at ${where} (${reason}). Start PostgreSQL or fix DATABASE_URL; unset it to run on the embedded database in DATA_DIR.`;
+}
+
+/** Listens on `port`; a port already taken is one line naming PORT. */
+function listen(fetch: Parameters<typeof serve>[0]['fetch'], port: number): Promise<ServerType> {
+  return new Promise((resolve, reject) => {
+    const server = serve({ fetch, port }, () => resolve(server));
+    server.once('error', (err: NodeJS.ErrnoException) => {
+      if (err.code === 'EADDRINUSE') {
+        reject(new StartupError('port_in_use', `PORT: port ${port} is already in use. Stop the program that listens there, or set PORT to a free port (e.g. PORT=${port + 1}).`, { cause: err }));
+      } else if (err.code === 'EACCES') {
+        reject(new StartupError('port_in_use', `PORT: port ${port} needs privileges this process lacks; set PORT to 1024 or above.`, { cause: err }));
+      } else reject(err);
+    });
+  });
+}
 
 /** Reads PRIVATE_KEY_PATH, failing as a config error that names the key rather than a stack. */
 function readPrivateKey(path: string): string {
@@ -89,7 +220,7 @@ function readPrivateKey(path: string): string {
     return readFileSync(path, 'utf8');
   } catch (err) {
     const reason = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
-    throw new ConfigError(['PRIVATE_KEY_PATH'], `Invalid configuration (PRIVATE_KEY_PATH):\n  - PRIVATE_KEY_PATH: cannot read ${path} (${reason})`);
+    throw new ConfigError(['PRIVATE_KEY_PATH'], `Invalid configuration: PRIVATE_KEY_PATH: cannot read ${path} (${reason}); give the path of the App's .pem file`);
   }
 }
 

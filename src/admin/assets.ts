@@ -227,3 +227,8 @@ export const ADMIN_JS = `
   }
 })();
 `;
+
+/** The favicon: a yellow whistle-blower's G on blue, as SVG (served for /favicon.ico too). */
+export const FAVICON_SVG =
+  '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32"><rect width="32" height="32" rx="6" fill="#1f6feb"/>' +
+  '<text x="16" y="23" font-family="Arial,Helvetica,sans-serif" font-size="20" font-weight="700" text-anchor="middle" fill="#ffd33d">G</text></svg>';

@@ -91,6 +91,12 @@ export function credentialPages(deps: { db: Db; cipher: CredentialCipher | undef
             </tbody>
           </table>
           <h2>{t('addPat')}</h2>
+          {repos.length === 0 && nodes.length === 0 && (
+            <div class="notice warn" id="no-targets">
+              {t('noTargets')}: <a href="/admin/repositories">{t('addRepository')}</a>, {t('orRegisterNode')}:{' '}
+              <a href="/admin/nodes">{t('nodes')}</a>
+            </div>
+          )}
           <form class="stack" method="post" action="/admin/credentials" autocomplete="off">
             <CsrfField csrf={csrf} />
             <label>

@@ -2,6 +2,7 @@ import { Hono } from 'hono';
 import type { FC } from 'hono/jsx';
 import { z } from 'zod';
 import { queryParams, uuidParam } from '../api/validate.js';
+import { createIssue } from '../domain/repositories.js';
 import { getIssueListRow, getIssueWithRepository, type IssueListRow, listFilterRepositories, listIssueAttempts, pageIssues } from '../domain/reads.js';
 import type { Db } from '../db/types.js';
 import { DomainError } from '../domain/errors.js';
@@ -9,8 +10,8 @@ import { ISSUE_STATUSES } from '../domain/issue-status.js';
 import { mayControl } from '../domain/tasks.js';
 import type { Actor } from '../domain/users.js';
 import { ISSUE_STATUS_UI, type Lang, type T } from './i18n.js';
-import { IssueBadge, Page, StartButton, TaskBadge, Time } from './layout.js';
-import type { AdminEnv } from './session.js';
+import { CsrfField, IssueBadge, Page, StartButton, TaskBadge, Time } from './layout.js';
+import { type AdminEnv, formBody, requireAdminSession } from './session.js';
 
 const blank = (v: unknown) => (v === '' ? undefined : v);
 
@@ -20,6 +21,16 @@ const listQuery = z.object({
   after: z.preprocess(blank, z.string().uuid().optional()),
   before: z.preprocess(blank, z.string().uuid().optional()),
   limit: z.preprocess(blank, z.coerce.number().int().min(1).max(200).default(50)),
+});
+
+const trimmedBlank = (v: unknown) => (typeof v === 'string' && v.trim() === '' ? undefined : v);
+
+/** The same rules as the API's POST /repositories/{id}/issues, for a form. */
+const addIssueForm = z.object({
+  repository_id: z.string().uuid('choose a repository'),
+  number: z.preprocess(trimmedBlank, z.coerce.number().int().positive().optional()),
+  title: z.string().trim().min(1, 'required').max(1000),
+  body: z.string().max(65_536).default(''),
 });
 
 /** One row of the issues table; also served alone, so the page can refresh a row in place. */
@@ -46,7 +57,15 @@ export const IssueRowView: FC<{ row: IssueListRow; lang: Lang; showOwner: boolea
   );
 };
 
-const IssueTable: FC<{ rows: IssueListRow[]; lang: Lang; t: T; showOwner: boolean }> = ({ rows, lang, t, showOwner }) => (
+/** `nextStep`: on an unfiltered first page, an empty table says what to do next, not only that it is empty. */
+const IssueTable: FC<{ rows: IssueListRow[]; lang: Lang; t: T; showOwner: boolean; hasRepos: boolean; nextStep: boolean }> = ({
+  rows,
+  lang,
+  t,
+  showOwner,
+  hasRepos,
+  nextStep,
+}) => (
   <table id="issues">
     <thead>
       <tr>
@@ -62,8 +81,16 @@ const IssueTable: FC<{ rows: IssueListRow[]; lang: Lang; t: T; showOwner: boolea
     <tbody>
       {rows.length === 0 ? (
         <tr>
-          <td colspan={showOwner ? 7 : 6} class="muted">
-            {t('noIssues')}
+          <td colspan={showOwner ? 7 : 6} class="muted" id="empty-issues">
+            {!nextStep ? (
+              t('noIssues')
+            ) : hasRepos ? (
+              t('noIssuesNext')
+            ) : (
+              <>
+                {t('noIssues')}. {t('noIssuesNeedRepo')} <a href="/admin/repositories">{t('addRepository')}</a>
+              </>
+            )}
           </td>
         </tr>
       ) : (
@@ -80,9 +107,22 @@ async function visibleIssue(db: Db, id: string, actor: Actor) {
   return found;
 }
 
-/** Issues: the paged, filtered list with the seed's Start column, one row alone, and one issue. */
-export function issuePages(db: Db) {
+/** Issues: the paged, filtered list with the seed's Start column and the add form, one row alone, and one issue. */
+export function issuePages(deps: { db: Db }) {
+  const { db } = deps;
   return new Hono<AdminEnv>()
+    .post('/issues', requireAdminSession(), async (c) => {
+      const form = await formBody(c, addIssueForm);
+      const issue = await createIssue(db, {
+        repositoryId: form.repository_id,
+        number: form.number,
+        title: form.title,
+        body: form.body,
+        ownerId: null,
+        labels: [],
+      });
+      return c.redirect(`/admin/issues/${issue.id}`, 303);
+    })
     .get('/issues', async (c) => {
       const q = queryParams(c, listQuery);
       const actor = c.get('actor');
@@ -152,12 +192,48 @@ export function issuePages(db: Db) {
             </button>
           </form>
           <div data-region="issues">
-            <IssueTable rows={page.rows} lang={lang} t={t} showOwner={actor.isAdmin} />
+            <IssueTable rows={page.rows} lang={lang} t={t} showOwner={actor.isAdmin}
+              hasRepos={repos.length > 0}
+              nextStep={!q.status && !q.after && !q.before}
+            />
             <nav class="pager">
               {page.hasNewer && first ? <a href={link('before', first)}>{t('newer')}</a> : <span>{t('newer')}</span>}
               {page.hasOlder && last ? <a href={link('after', last)}>{t('older')}</a> : <span>{t('older')}</span>}
             </nav>
           </div>
+          {actor.isAdmin && repos.length > 0 && (
+            <>
+              <h2>{t('addIssue')}</h2>
+              <form class="stack" id="add-issue" method="post" action="/admin/issues">
+                <CsrfField csrf={c.get('csrf')} />
+                <label>
+                  {t('repository')}
+                  <select name="repository_id" required>
+                    {repos.map((r) => (
+                      <option value={r.id} selected={r.id === q.repository}>
+                        {r.fullName}
+                      </option>
+                    ))}
+                  </select>
+                </label>
+                <label>
+                  {t('numberOptional')}
+                  <input name="number" type="number" min={1} />
+                </label>
+                <label>
+                  {t('title')}
+                  <input name="title" required maxlength={1000} />
+                </label>
+                <label>
+                  {t('body')}
+                  <textarea name="body" rows={5} />
+                </label>
+                <button class="btn blue" type="submit">
+                  {t('add')}
+                </button>
+              </form>
+            </>
+          )}
         </Page>,
       );
     })

@@ -5,7 +5,7 @@ import { ISSUE_STATUS_UI, type Lang, START_BUTTON_UI, type T, TASK_STATUS_UI } f
 import { CSRF_FIELD } from './session.js';
 
 /** Which section of the navigation a page belongs to. */
-export type Section = 'issues' | 'nodes' | 'credentials' | 'stats' | 'notifications' | 'none';
+export type Section = 'issues' | 'repositories' | 'nodes' | 'credentials' | 'stats' | 'notifications' | 'none';
 
 /** What the live script does on a page: the data-* attributes on its body. */
 export type LiveOptions = {
@@ -35,7 +35,7 @@ export type PageProps = {
 export const Page: FC<PageProps> = (p) => {
   const nav: Array<[Section, string, string]> = [['issues', '/admin/issues', p.t('issues')]];
   if (p.actor?.isAdmin) {
-    nav.push(['nodes', '/admin/nodes', p.t('nodes')], ['credentials', '/admin/credentials', p.t('credentials')], [
+    nav.push(['repositories', '/admin/repositories', p.t('repositories')], ['nodes', '/admin/nodes', p.t('nodes')], ['credentials', '/admin/credentials', p.t('credentials')], [
       'stats',
       '/admin/stats',
       p.t('statistics'),
@@ -50,6 +50,7 @@ export const Page: FC<PageProps> = (p) => {
         <meta name="viewport" content="width=device-width, initial-scale=1" />
         <title>{`${p.title} · Gaffer`}</title>
         <link rel="stylesheet" href="/admin/assets/admin.css" />
+        <link rel="icon" type="image/svg+xml" href="/admin/assets/favicon.svg" />
       </head>
       <body
         data-csrf={p.csrf}

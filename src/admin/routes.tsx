@@ -6,7 +6,7 @@ import type { Db } from '../db/types.js';
 import type { CredentialCipher } from '../domain/credential-cipher.js';
 import type { Scheduler } from '../domain/scheduler.js';
 import type { Logger } from '../logger.js';
-import { ADMIN_CSS, ADMIN_JS } from './assets.js';
+import { ADMIN_CSS, ADMIN_JS, FAVICON_SVG } from './assets.js';
 import { credentialPages } from './credentials.js';
 import { eventRoutes } from './events.js';
 import { langOf, translator } from './i18n.js';
@@ -18,6 +18,8 @@ import { nodePages } from './nodes.js';
 import { registrationTokenPages } from './registration-tokens.js';
 import { notificationPages } from './notifications.js';
 import type { Notifications } from '../domain/notifications.js';
+import { repositoryPages } from './repositories.js';
+import { setupPages } from './setup.js';
 import { type AdminEnv, requireSession, withLang } from './session.js';
 import { statsPages } from './stats.js';
 import { taskPages } from './tasks.js';
@@ -43,7 +45,8 @@ function securityHeaders(): MiddlewareHandler {
   return async (c, next) => {
     await next();
     const h = c.res.headers;
-    h.set('Content-Security-Policy', ADMIN_CSP);
+    // A page that needs more (the App setup form posts to GitHub) sets its own.
+    if (!h.has('Content-Security-Policy')) h.set('Content-Security-Policy', ADMIN_CSP);
     h.set('X-Content-Type-Options', 'nosniff');
     h.set('X-Frame-Options', 'DENY');
     h.set('Referrer-Policy', 'same-origin');
@@ -65,7 +68,9 @@ export function adminRoutes(deps: AdminDeps) {
   const signedIn = new Hono<AdminEnv>()
     .use(requireSession(db))
     .get('/', (c) => c.redirect('/admin/issues', 303))
-    .route('/', issuePages(db))
+    .route('/', issuePages({ db }))
+    .route('/repositories', repositoryPages({ db, config: deps.config, cipher: deps.cipher }))
+    .route('/setup', setupPages({ config: deps.config, logger }))
     .route(
       '/',
       taskPages({
@@ -76,7 +81,7 @@ export function adminRoutes(deps: AdminDeps) {
       }),
     )
     .route('/', eventRoutes({ db, live: deps.live, logger }))
-    .route('/nodes', nodePages({ db, scheduler: deps.scheduler, now: deps.now, heartbeatTimeoutMs: deps.config.nodeHeartbeatTimeoutMs }))
+    .route('/nodes', nodePages({ db, scheduler: deps.scheduler, now: deps.now, config: deps.config }))
     .route('/registration-tokens', registrationTokenPages({ db, now: deps.now }))
     .route('/credentials', credentialPages({ db, cipher: deps.cipher }))
     .route(
@@ -90,6 +95,7 @@ export function adminRoutes(deps: AdminDeps) {
     .use(withLang())
     .get('/assets/admin.css', asset('text/css', ADMIN_CSS))
     .get('/assets/admin.js', asset('text/javascript', ADMIN_JS))
+    .get('/assets/favicon.svg', asset('image/svg+xml', FAVICON_SVG))
     .route('/', loginPages({ db, secureCookies, config: deps.config, logger: deps.logger, now: deps.now }))
     .route('/', signedIn);
 }

@@ -158,9 +158,9 @@ export function openApiDocument() {
       '/credentials/{id}': { delete: { summary: 'Delete a PAT (admin)', security: bearer, parameters: [idParam('id')], responses: { 204: ok('deleted') } } },
       '/repositories': {
         get: { summary: 'List repositories', security: bearer, responses: { 200: ok('repositories') } },
-        post: { summary: 'Add a repository by hand (admin)', security: bearer, responses: { 201: ok('repository') } },
+        post: { summary: 'Add a repository by hand (admin): full_name, clone_url, default_branch?, sandbox? (required | optional)', security: bearer, responses: { 201: ok('repository') } },
       },
-      '/repositories/{id}/issues': { post: { summary: 'Create an issue in Gaffer (admin)', security: bearer, parameters: [idParam('id')], responses: { 201: ok('issue') } } },
+      '/repositories/{id}/issues': { post: { summary: 'Create an issue in Gaffer (admin): title, body?, number? (next free), labels?, owner_id?', security: bearer, parameters: [idParam('id')], responses: { 201: ok('issue') } } },
     },
   };
 }

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHarness, type Harness, jsonInit } from '../../test/harness.js';
+import { getTask } from '../db/queries/tasks.js';
 
 describe('repositories and hand-made issues', () => {
   let h: Harness;
@@ -49,5 +50,27 @@ describe('repositories and hand-made issues', () => {
       jsonInit('POST', user.token, { full_name: 'octo/nope', clone_url: 'https://github.com/octo/nope.git' }),
     );
     expect(res.status).toBe(403);
+  });
+
+  it('keeps a repository\'s sandbox setting, which API starts follow: required by default, optional when the admin says so', async () => {
+    const call = async (method: string, path: string, body?: unknown) => {
+      const res = await h.app.request(`/api/v1${path}`, jsonInit(method, admin.token, body));
+      return { status: res.status, body: (await res.json()) as Record<string, any> };
+    };
+    const sandboxOf = async (fullName: string, sandbox?: string) => {
+      const repo = await call('POST', '/repositories', { full_name: fullName, clone_url: 'https://git.example.com/x.git', ...(sandbox ? { sandbox } : {}) });
+      expect(repo.status).toBe(201);
+      expect(repo.body.sandbox).toBe(sandbox ?? 'required');
+      expect((await call('POST', '/credentials', { name: 'pat', token: 'ghp_' + 'x'.repeat(36), repository_id: repo.body.id })).status).toBe(201);
+      const issue = await call('POST', `/repositories/${repo.body.id}/issues`, { number: 1, title: 'Try it' });
+      const started = await call('POST', `/issues/${issue.body.id}/start`, {});
+      expect(started.status).toBe(201);
+      return (await getTask(h.db.db, started.body.id as string))?.sandboxRequired;
+    };
+    expect(await sandboxOf('octo/strict')).toBe(true);
+    expect(await sandboxOf('octo/relaxed', 'optional')).toBe(false);
+    const bad = await call('POST', '/repositories', { full_name: 'octo/bad', clone_url: 'https://git.example.com/x.git', sandbox: 'sometimes' });
+    expect(bad.status).toBe(422);
+    expect(String(bad.body.detail)).toContain('sandbox');
   });
 });

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { getRepository, listRepositories } from '../domain/reads.js';
 import type { RepositoryRow } from '../db/schema.js';
 import { DomainError } from '../domain/errors.js';
+import { SANDBOX_REQUIREMENTS } from '../domain/repo-config.js';
 import { addRepository, createIssue } from '../domain/repositories.js';
 import { requireAdmin, requireUser } from './auth.js';
 import type { ApiDeps, ApiEnv } from './env.js';
@@ -16,10 +17,13 @@ const createRepo = z.object({
     .url({ protocol: /^(https?|file)$/ })
     .refine((u) => !/^[a-z]+:\/\/[^/]*@/i.test(u), 'must not carry a user name or password; add a PAT instead'),
   default_branch: z.string().min(1).max(255).default('main'),
+  /** Whether this repository's tasks need a sandboxed node (they do by default). */
+  sandbox: z.enum(SANDBOX_REQUIREMENTS).default('required'),
 }).strict();
 
 const createIssueBody = z.object({
-  number: z.number().int().positive(),
+  /** Optional: the next number in the repository. */
+  number: z.number().int().positive().optional(),
   title: z.string().min(1).max(1000),
   body: z.string().max(65_536).default(''),
   owner_id: z.string().uuid().nullish(),
@@ -35,6 +39,7 @@ function toRepositoryPublic(r: RepositoryRow) {
     github_id: r.githubId,
     installation_id: r.installationId,
     private: r.isPrivate,
+    sandbox: r.sandbox,
   };
 }
 
@@ -49,6 +54,7 @@ export function repositoryRoutes(deps: ApiDeps) {
         fullName: body.full_name,
         cloneUrl: body.clone_url,
         defaultBranch: body.default_branch,
+        sandbox: body.sandbox,
       });
       return c.json(toRepositoryPublic(repo), 201);
     })

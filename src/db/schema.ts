@@ -13,7 +13,7 @@ import {
   uniqueIndex,
   uuid,
 } from 'drizzle-orm/pg-core';
-import { type AgentUsage, type NetworkPolicy, SANDBOX_MODES } from '../protocol/node-api.js';
+import { type AgentUsage, type NetworkPolicy, SANDBOX_MODES, SANDBOX_REQUIREMENTS } from '../protocol/node-api.js';
 import { ISSUE_STATUSES, NODE_MODES, NODE_STATUSES, TASK_OUTCOMES, TASK_STATUSES } from '../protocol/statuses.js';
 
 const inList = (values: readonly string[]) => sql.raw(values.map((v) => `'${v}'`).join(', '));
@@ -72,11 +72,19 @@ export const repositories = pgTable(
     cloneUrl: text('clone_url').notNull(),
     defaultBranch: text('default_branch').notNull().default('main'),
     isPrivate: boolean('is_private').notNull().default(false),
+    /**
+     * For tasks started from the API or admin page, which have no `.github/gaffer.yml` to read:
+     * `required` (the default) sends them only to sandboxed nodes, `optional` to any.
+     */
+    sandbox: text('sandbox', { enum: SANDBOX_REQUIREMENTS }).notNull().default('required'),
     /** Removed from the installation; kept so history stays readable. */
     removedAt: timestamp('removed_at', { withTimezone: true }),
     ...timestamps,
   },
-  (t) => [index('repositories_installation_idx').on(t.installationId)],
+  (t) => [
+    index('repositories_installation_idx').on(t.installationId),
+    check('repositories_sandbox_check', sql`${t.sandbox} in (${inList(SANDBOX_REQUIREMENTS)})`),
+  ],
 );
 
 export const issues = pgTable(

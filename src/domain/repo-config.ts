@@ -1,9 +1,7 @@
 import { z } from 'zod';
-import { AGENT_PRESETS, agentLabel, allowedHost, type NetworkPolicy } from '../protocol/node-api.js';
+import { AGENT_PRESETS, agentLabel, allowedHost, type NetworkPolicy, SANDBOX_REQUIREMENTS } from '../protocol/node-api.js';
 
-/** What a repository may ask of the sandbox: its tasks go only to sandboxed nodes (the default), or to any. */
-export const SANDBOX_REQUIREMENTS = ['required', 'optional'] as const;
-export type SandboxRequirement = (typeof SANDBOX_REQUIREMENTS)[number];
+export { SANDBOX_REQUIREMENTS, type SandboxRequirement } from '../protocol/node-api.js';
 
 /** The agent's network as `.github/gaffer.yml` spells it: `full`, `none`, or `{ allow: [hosts] }`. */
 const networkConfig = z.union([

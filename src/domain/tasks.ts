@@ -163,13 +163,15 @@ export async function startIssue(
     trigger: string;
     autoRetry?: number | undefined;
     draftPr?: boolean | undefined;
-    /** From the repository config; without one, the defaults (no setup, full network, sandbox required). */
+    /**
+     * From the repository config; without one (API and admin starts), the defaults (no setup, full
+     * network) with the repository's own `sandbox` setting.
+     */
     sandbox?: TaskSandboxSettings | undefined;
     /** The repository's own caps from its config. */
     repoCaps?: RepoTaskCaps | undefined;
   },
 ): Promise<TaskRow> {
-  const sandbox = params.sandbox ?? sandboxSettingsFor();
   let task: TaskRow;
   try {
     task = await deps.db.transaction(async (tx) => {
@@ -190,6 +192,7 @@ export async function startIssue(
           `no credential for ${repository.fullName}: install the GitHub App on it or add a PAT`,
         );
       }
+      const sandbox = params.sandbox ?? { ...sandboxSettingsFor(), sandboxRequired: repository.sandbox === 'required' };
       await moveIssue(tx, issue.id, 'start');
       const command = params.command?.trim() || defaultCommand(issue);
       return insertTask(tx, {

@@ -2,7 +2,7 @@ import type { z } from 'zod';
 
 /**
  * Groups zod's issues for an environment by key, for the one error a bad configuration raises: the
- * sorted keys, and a message with a line per key. Values are never echoed, since many are secrets.
+ * sorted keys, and a message with a line per key (one line when one key is bad). Values are never echoed, since many are secrets.
  * The server and the node agent both read their configuration this way.
  */
 export function describeConfigIssues(title: string, issues: readonly z.core.$ZodIssue[]): { keys: string[]; message: string } {
@@ -12,6 +12,8 @@ export function describeConfigIssues(title: string, issues: readonly z.core.$Zod
     byKey.set(key, [...(byKey.get(key) ?? []), issue.message]);
   }
   const keys = [...byKey.keys()].sort();
+  // One bad key is one line: the key, what is wrong, and the fix.
+  if (keys.length === 1) return { keys, message: `${title}: ${keys[0]}: ${byKey.get(keys[0]!)!.join('; ')}` };
   const lines = keys.map((k) => `  - ${k}: ${byKey.get(k)!.join('; ')}`);
   return { keys, message: `${title} (${keys.join(', ')}):\n${lines.join('\n')}` };
 }

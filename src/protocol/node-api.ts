@@ -23,6 +23,11 @@ export const SANDBOX_MODES = ['bwrap', 'off'] as const;
 /** One of {@link SANDBOX_MODES}. */
 export type SandboxMode = (typeof SANDBOX_MODES)[number];
 
+/** What a repository asks of the sandbox: its tasks go only to sandboxed nodes (the default), or to any. */
+export const SANDBOX_REQUIREMENTS = ['required', 'optional'] as const;
+/** One of {@link SANDBOX_REQUIREMENTS}. */
+export type SandboxRequirement = (typeof SANDBOX_REQUIREMENTS)[number];
+
 /** A host the sandbox may reach through the node's proxy: a name, or `*.` and a domain. */
 export const allowedHost = z
   .string()

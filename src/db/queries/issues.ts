@@ -1,4 +1,4 @@
-import { and, count, desc, eq } from 'drizzle-orm';
+import { and, count, desc, eq, sql } from 'drizzle-orm';
 import type { IssueStatus } from '../../protocol/statuses.js';
 import { issues, repositories, type IssueRow, type RepositoryRow } from '../schema.js';
 import type { DbOrTx } from '../types.js';
@@ -24,6 +24,15 @@ export async function getIssueWithRepository(
 }
 
 export type NewIssue = typeof issues.$inferInsert;
+
+/** The number after the highest one in a repository (1 for the first), for issues made in Gaffer. */
+export async function nextIssueNumber(db: DbOrTx, repositoryId: string): Promise<number> {
+  const [row] = await db
+    .select({ next: sql<number>`coalesce(max(${issues.number}), 0) + 1` })
+    .from(issues)
+    .where(eq(issues.repositoryId, repositoryId));
+  return Number(row?.next ?? 1);
+}
 
 export async function insertIssue(db: DbOrTx, values: NewIssue): Promise<IssueRow> {
   const [row] = await db.insert(issues).values(values).returning();

@@ -1,0 +1,106 @@
+import { readFile } from 'node:fs/promises';
+import { Hono } from 'hono';
+import { z } from 'zod';
+import { queryParams } from '../api/validate.js';
+import type { Config } from '../config.js';
+import { DomainError } from '../domain/errors.js';
+import { buildManifest, convertManifestCode, githubUrls, manifestPostUrl, storeApp } from '../github/manifest.js';
+import type { Logger } from '../logger.js';
+import { ADMIN_CSP } from './routes.js';
+import { Page } from './layout.js';
+import { type AdminEnv, requireAdminSession } from './session.js';
+
+const APP_YML = new URL('../../app.yml', import.meta.url);
+
+const pageQuery = z.object({ org: z.string().regex(/^[A-Za-z0-9-]{1,39}$/, 'a GitHub organization login').optional() });
+const callbackQuery = z.object({ code: z.string().min(1).max(200), state: z.string().min(1).max(200) });
+
+/**
+ * The GitHub App manifest flow, as Probot offers it: the page posts `app.yml` (pointed at this
+ * server) to github.com or GHE, GitHub creates the App and sends the browser back with a one-time
+ * code, which is exchanged for the App's id, key and webhook secret, kept in the data folder.
+ * Admins only; the session's CSRF token is the `state` that ties the return to this session.
+ */
+export function setupPages(deps: { config: Config; logger: Logger }) {
+  const { config } = deps;
+  const urls = githubUrls(config);
+  return new Hono<AdminEnv>()
+    .use(requireAdminSession())
+    .get('/', async (c) => {
+      const t = c.get('t');
+      const q = queryParams(c, pageQuery);
+      const manifest = buildManifest(await readFile(APP_YML, 'utf8'), config.publicUrl, config.webhookProxyUrl);
+      const action = manifestPostUrl(urls.web, q.org, c.get('csrf'));
+      // The one form on the admin page that leaves it: to GitHub, which creates the App.
+      c.header('Content-Security-Policy', ADMIN_CSP.replace("form-action 'self'", `form-action 'self' ${urls.web}`));
+      return c.html(
+        <Page title={t('setupTitle')} lang={c.get('lang')} t={t} actor={c.get('actor')} csrf={c.get('csrf')} section="none" here="/admin/setup">
+          <h1>{t('setupTitle')}</h1>
+          {config.github ? (
+            <div class="notice ok" id="app-configured">
+              {t('setupConfigured')} APP_ID={config.github.appId}
+            </div>
+          ) : (
+            <>
+              <p>{t('setupIntro')}</p>
+              <form class="filters" method="get" action="/admin/setup">
+                <label>
+                  {t('setupOrg')}
+                  <input name="org" value={q.org ?? ''} placeholder="my-org" />
+                </label>
+                <button class="btn" type="submit">
+                  {t('filter')}
+                </button>
+              </form>
+              <form class="stack" id="manifest-form" method="post" action={action}>
+                <input type="hidden" name="manifest" value={JSON.stringify(manifest)} />
+                <p class="muted">
+                  {t('setupWebhook')} <code>{config.webhookProxyUrl ?? `${config.publicUrl}/api/github/webhooks`}</code>
+                </p>
+                <button class="btn blue" type="submit">
+                  {t('setupCreate')} {q.org ? `(${q.org})` : ''} · {urls.web}
+                </button>
+              </form>
+              <p class="muted">{t('setupProxy')}</p>
+            </>
+          )}
+        </Page>,
+      );
+    })
+    .get('/callback', async (c) => {
+      const t = c.get('t');
+      const q = queryParams(c, callbackQuery);
+      if (q.state !== c.get('csrf')) throw new DomainError('forbidden', 'state does not match this session: start again from /admin/setup');
+      if (config.github) throw new DomainError('conflict', 'a GitHub App is configured already (APP_ID)');
+      let app;
+      try {
+        app = await convertManifestCode(urls.api, q.code);
+      } catch (err) {
+        throw new DomainError('upstream_unavailable', (err as Error).message, { cause: err });
+      }
+      let path: string;
+      try {
+        path = await storeApp(config.dataDir, app);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'EEXIST') {
+          throw new DomainError('conflict', `an App created earlier is kept in ${config.dataDir} already: restart Gaffer to use it, or remove github-app.json first`);
+        }
+        throw err;
+      }
+      deps.logger.info({ appId: app.id, slug: app.slug, path }, 'GitHub App created from the manifest; restart to use it');
+      return c.html(
+        <Page title={t('setupTitle')} lang={c.get('lang')} t={t} actor={c.get('actor')} csrf={c.get('csrf')} section="none" here="/admin/setup">
+          <h1>{t('setupTitle')}</h1>
+          <div class="notice ok" id="app-created" data-app-id={String(app.id)}>
+            {t('setupCreated')} {app.slug} (APP_ID={app.id}) → <code>{path}</code>
+          </div>
+          <ol>
+            <li>{t('setupRestart')}</li>
+            <li>
+              <a href={`${app.html_url}/installations/new`}>{t('setupInstall')}</a>
+            </li>
+          </ol>
+        </Page>,
+      );
+    });
+}

@@ -1,0 +1,194 @@
+import { spawn } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { cp, mkdir, mkdtemp, rm, symlink } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { describe, expect, it } from 'vitest';
+import { createTestDb, onRealPostgres } from '../test/db.js';
+
+const ROOT = process.cwd();
+const read = (p: string) => readFileSync(join(ROOT, p), 'utf8');
+
+type Stage = { name: string; from: string; copies: Array<{ sources: string[]; dest: string }>; cmd: string[] | undefined; env: Record<string, string> };
+
+/** The Dockerfile's stages, with their COPY instructions, ENV and exec-form CMD. */
+function parseDockerfile(text: string): Stage[] {
+  const stages: Stage[] = [];
+  const lines = text.replace(/\\\n/g, ' ').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+  for (const line of lines) {
+    const [op = '', ...rest] = line.split(/\s+/);
+    const args = line.slice(op.length).trim();
+    if (op === 'FROM') {
+      const m = args.match(/^(\S+)(?:\s+AS\s+(\S+))?$/i)!;
+      stages.push({ name: m[2] ?? String(stages.length), from: m[1]!, copies: [], cmd: undefined, env: {} });
+      continue;
+    }
+    const stage = stages[stages.length - 1]!;
+    if (op === 'COPY') {
+      const parts = rest.filter((p) => !p.startsWith('--'));
+      if (rest.some((p) => p.startsWith('--from'))) continue;
+      stage.copies.push({ sources: parts.slice(0, -1), dest: parts[parts.length - 1]! });
+    } else if (op === 'CMD') {
+      stage.cmd = JSON.parse(args) as string[];
+    } else if (op === 'ENV') {
+      for (const m of args.matchAll(/(\w+)=(\S+)/g)) stage.env[m[1]!] = m[2]!;
+    }
+  }
+  return stages;
+}
+
+/** A stage's COPY instructions, its ancestors' first. */
+function copiesOf(stages: Stage[], name: string): Stage['copies'] {
+  const stage = stages.find((s) => s.name === name)!;
+  const parent = stages.find((s) => s.name === stage.from);
+  return [...(parent ? copiesOf(stages, parent.name) : []), ...stage.copies];
+}
+
+function envOf(stages: Stage[], name: string): Record<string, string> {
+  const stage = stages.find((s) => s.name === name)!;
+  const parent = stages.find((s) => s.name === stage.from);
+  return { ...(parent ? envOf(stages, parent.name) : {}), ...stage.env };
+}
+
+/** compose's `${NAME:-default}`, as `docker compose up` fills it with nothing set. */
+const composeDefault = (v: string) => v.replace(/\$\{\w+:-([^}]*)\}/g, '$1');
+
+async function freePort(): Promise<number> {
+  const srv = createServer();
+  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
+  const { port } = srv.address() as { port: number };
+  await new Promise((resolve) => srv.close(resolve));
+  return port;
+}
+
+/**
+ * CI has no Docker daemon, so the image is checked from its files: everything the Dockerfile
+ * copies exists and is not ignored, its start commands are `npm start`'s and `npm run node`'s, the
+ * compose file's server talks to its PostgreSQL 15 with keys Gaffer knows, and the server's start
+ * command runs in a folder laid out as the image is, with compose's environment.
+ */
+describe('Dockerfile and compose.yaml', () => {
+  const stages = parseDockerfile(read('Dockerfile'));
+  const compose = parseYaml(read('compose.yaml')) as { services: Record<string, any> };
+  const pkg = JSON.parse(read('package.json')) as { scripts: Record<string, string> };
+  const ignored = read('.dockerignore').split('\n').map((l) => l.trim()).filter(Boolean);
+
+  it('copies only files that exist and that .dockerignore lets through, including what the server reads at run time', () => {
+    const sources = copiesOf(stages, 'server').flatMap((c) => c.sources);
+    for (const s of sources) {
+      expect(existsSync(join(ROOT, s)), `${s} exists`).toBe(true);
+      expect(ignored.some((i) => s === i || s.startsWith(`${i}/`)), `${s} is not ignored`).toBe(false);
+    }
+    // Migrations, the App manifest, and the tsconfig tsx takes JSX settings from.
+    for (const needed of ['package.json', 'package-lock.json', 'drizzle', 'app.yml', 'tsconfig.json', 'src', 'node']) expect(sources).toContain(needed);
+    for (const kept of ['node_modules', '.data', '.env']) expect(ignored).toContain(kept);
+  });
+
+  it('needs at run time only packages that `npm ci --omit=dev` installs in the image', () => {
+    const deps = Object.keys((JSON.parse(read('package.json')) as { dependencies: Record<string, string> }).dependencies);
+    const files = ['src', 'node'].flatMap((dir) =>
+      (readdirSync(join(ROOT, dir), { recursive: true }) as string[])
+        .filter((f) => /\.(ts|tsx|mjs)$/.test(f) && !/\.test\.tsx?$/.test(f) && !f.includes('test-support') && !f.includes('test-fixtures'))
+        .map((f) => join(dir, f)),
+    );
+    const used = new Set<string>();
+    for (const f of files) {
+      for (const m of read(f).matchAll(/(?:\bfrom\s+|\bimport\s*\(\s*|^import\s+)'([^'.][^']*)'/gm)) {
+        const spec = m[1]!;
+        if (spec.startsWith('node:')) continue;
+        used.add(spec.startsWith('@') ? spec.split('/').slice(0, 2).join('/') : spec.split('/')[0]!);
+      }
+    }
+    expect(used.size).toBeGreaterThan(5);
+    expect([...used].filter((u) => !deps.includes(u))).toEqual([]);
+  });
+
+  it('starts the server and the node agent with the production start commands', () => {
+    const tsx = (script: string) => {
+      const [bin, ...args] = script.split(' ');
+      expect(bin).toBe('tsx');
+      return ['node_modules/.bin/tsx', ...args];
+    };
+    expect(stages.find((s) => s.name === 'server')?.cmd).toEqual(tsx(pkg.scripts.start!));
+    expect(stages.find((s) => s.name === 'node-agent')?.cmd).toEqual(tsx(pkg.scripts.node!));
+    // A plain `docker build .` builds the last stage: the server.
+    expect(stages[stages.length - 1]!.name).toBe('server');
+    expect(stages[0]!.from).toMatch(/^node:20\b/);
+  });
+
+  it('gives compose a PostgreSQL 15 that the server reaches, with keys the server knows', () => {
+    const { db, server } = compose.services as { db: any; server: any };
+    expect(db.image).toBe('postgres:15');
+    expect(stages.map((s) => s.name)).toContain(server.build.target);
+    expect(server.depends_on.db.condition).toBe('service_healthy');
+    const url = new URL(server.environment.DATABASE_URL);
+    expect(url.hostname).toBe('db');
+    expect(decodeURIComponent(url.username)).toBe(db.environment.POSTGRES_USER);
+    expect(decodeURIComponent(url.password)).toBe(db.environment.POSTGRES_PASSWORD);
+    expect(url.pathname).toBe(`/${db.environment.POSTGRES_DB}`);
+    const documented = read('.env.example');
+    for (const key of Object.keys(server.environment)) expect(documented, `${key} is documented`).toMatch(new RegExp(`^#? ?${key}=`, 'm'));
+    expect(server.ports).toEqual([`${server.environment.PORT}:${server.environment.PORT}`]);
+    expect(server.volumes).toEqual([`data:${server.environment.DATA_DIR}`]);
+  });
+
+  it('runs the server\'s start command in a folder laid out as the image is, with compose\'s environment', async () => {
+    const app = await mkdtemp(join(tmpdir(), 'gaffer-image-'));
+    const testDb = onRealPostgres ? await createTestDb() : undefined;
+    try {
+      // The image's /app: each COPY in order; node_modules stands for the `npm ci --omit=dev` layer.
+      for (const { sources, dest } of copiesOf(stages, 'server')) {
+        for (const s of sources) {
+          const target = dest.endsWith('/') ? join(app, dest, s.split('/').pop()!) : join(app, dest);
+          await mkdir(join(target, '..'), { recursive: true });
+          await cp(join(ROOT, s), target, { recursive: true });
+        }
+      }
+      await symlink(join(ROOT, 'node_modules'), join(app, 'node_modules'));
+      const env: Record<string, string> = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: app, ...envOf(stages, 'server') };
+      for (const [k, v] of Object.entries(compose.services.server.environment as Record<string, string>)) env[k] = composeDefault(String(v));
+      Object.assign(env, { DATA_DIR: join(app, 'data'), PASSWORD_HASH_COST: '10' });
+      // compose's db is the real PostgreSQL when the suite has one; else the embedded database.
+      if (testDb?.url) env.DATABASE_URL = testDb.url;
+      else delete env.DATABASE_URL;
+
+      const [cmd, ...args] = stages.find((s) => s.name === 'server')!.cmd!;
+      let port = 0;
+      let child: ReturnType<typeof spawn> | undefined;
+      let out = '';
+      let exited: Promise<number | null> = Promise.resolve(null);
+      // A free port can be taken by someone else before the server listens: try another one then.
+      for (let attempt = 1; ; attempt++) {
+        port = await freePort();
+        Object.assign(env, { PORT: String(port), PUBLIC_URL: `http://127.0.0.1:${port}` });
+        out = '';
+        const c = spawn(join(app, cmd!), args, { cwd: app, env, stdio: ['ignore', 'pipe', 'pipe'] });
+        child = c;
+        c.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+        c.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+        exited = new Promise<number | null>((resolve) => c.once('exit', resolve));
+        const deadline = Date.now() + 60_000;
+        while (!out.includes('gaffer listening') && c.exitCode === null && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+        if (out.includes('gaffer listening')) break;
+        if (c.exitCode === null) c.kill('SIGKILL');
+        await exited;
+        if (!out.includes('is already in use') || attempt >= 5) throw new Error(`the server did not start:\n${out}`);
+      }
+      try {
+        expect((await fetch(`http://127.0.0.1:${port}/readyz`)).status).toBe(200);
+        expect((await fetch(`http://127.0.0.1:${port}/admin/login`)).status).toBe(200);
+        // With FIRST_RUN_KEYS=true the compose server can take nodes and PATs from the start.
+        expect(existsSync(join(app, 'data', 'node-registration-token'))).toBe(true);
+        expect(out).toContain(`Gaffer admin page: http://127.0.0.1:${port}/admin`);
+      } finally {
+        child!.kill('SIGTERM');
+      }
+      expect(await exited).toBe(0);
+    } finally {
+      await testDb?.close();
+      await rm(app, { recursive: true, force: true });
+    }
+  }, 90_000);
+});

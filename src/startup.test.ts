@@ -1,0 +1,183 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { createServer, type Server } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from './config.js';
+import { ensureFirstRunSecrets, FIRST_RUN_FILES } from './first-run.js';
+import { createLogger, maskSecrets } from './logger.js';
+
+const TSX = join(process.cwd(), 'node_modules', '.bin', 'tsx');
+
+/** Runs `npm start`'s command with only the given environment (no .env), until it exits or `until` matches its stdout. */
+function startServerProcess(
+  env: Record<string, string>,
+  until?: RegExp,
+): Promise<{ code: number | null; stdout: string; stderr: string; child: ChildProcess }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(TSX, ['src/main.ts'], {
+      cwd: process.cwd(),
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp', PASSWORD_HASH_COST: '10', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`no exit within 60 s\nstdout: ${stdout}\nstderr: ${stderr}`));
+    }, 60_000);
+    child.stdout!.on('data', (d: Buffer) => {
+      stdout += d.toString();
+      if (until && until.test(stdout)) {
+        clearTimeout(timer);
+        resolve({ code: null, stdout, stderr, child });
+      }
+    });
+    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr, child });
+    });
+  });
+}
+
+/** The lines a failed start printed on stderr. */
+const lines = (text: string) => text.split('\n').filter((l) => l.trim() !== '');
+
+describe('start-up misconfigurations: one line naming the key and the fix, exit 2', () => {
+  let dataDir: string;
+  let taken: Server;
+  let takenPort: number;
+  beforeAll(async () => {
+    dataDir = await mkdtemp(join(tmpdir(), 'gaffer-startup-'));
+    taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, resolve));
+    takenPort = (taken.address() as { port: number }).port;
+  });
+  afterAll(async () => {
+    await new Promise((resolve) => taken?.close(resolve));
+    await rm(dataDir, { recursive: true, force: true });
+  });
+
+  it('a DATABASE_URL that is not a PostgreSQL URL', async () => {
+    const r = await startServerProcess({ DATABASE_URL: 'mysql://db.example.com/gaffer' });
+    expect(r.code).toBe(2);
+    expect(lines(r.stderr)).toEqual([
+      'Invalid configuration: DATABASE_URL: must be a postgres:// or postgresql:// URL (unset it to use the embedded database)',
+    ]);
+  });
+
+  it('a DATABASE_URL where no PostgreSQL answers, never printing its password', async () => {
+    const closed = await new Promise<number>((resolve) => {
+      const s = createServer();
+      s.listen(0, '127.0.0.1', () => {
+        const { port } = s.address() as { port: number };
+        s.close(() => resolve(port));
+      });
+    });
+    const r = await startServerProcess({ DATABASE_URL: `postgres://gaffer:hunter2-secret@127.0.0.1:${closed}/gaffer` });
+    expect(r.code).toBe(2);
+    const out = lines(r.stderr);
+    expect(out).toHaveLength(1);
+    expect(out[0]).toMatch(
+      new RegExp(`^DATABASE_URL: cannot use the PostgreSQL database at 127\\.0\\.0\\.1:${closed}/gaffer \\(ECONNREFUSED.*\\)\\. Start PostgreSQL or fix DATABASE_URL; unset it to run on the embedded database in DATA_DIR\\.$`),
+    );
+    expect(r.stderr + r.stdout).not.toContain('hunter2-secret');
+  });
+
+  it('APP_ID without PRIVATE_KEY', async () => {
+    const r = await startServerProcess({ APP_ID: '12345', WEBHOOK_SECRET: 'a-webhook-secret' });
+    expect(r.code).toBe(2);
+    expect(lines(r.stderr)).toEqual([
+      "Invalid configuration: PRIVATE_KEY: required when APP_ID is set: set PRIVATE_KEY to the App's PEM key, or PRIVATE_KEY_PATH to its .pem file (or unset APP_ID to run without GitHub)",
+    ]);
+  });
+
+  it('the port already in use; the first log lines (JSON, not a terminal) name the admin and webhook URLs', async () => {
+    const r = await startServerProcess({ PORT: String(takenPort), DATA_DIR: dataDir });
+    expect(r.code).toBe(2);
+    expect(lines(r.stderr)).toEqual([
+      `PORT: port ${takenPort} is already in use. Stop the program that listens there, or set PORT to a free port (e.g. PORT=${takenPort + 1}).`,
+    ]);
+    const [first, second] = lines(r.stdout).map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(first).toMatchObject({ adminUrl: `http://localhost:${takenPort}/admin`, msg: `Gaffer admin page: http://localhost:${takenPort}/admin` });
+    expect(second).toMatchObject({ webhookUrl: `http://localhost:${takenPort}/api/github/webhooks` });
+    expect(String(second?.msg)).toContain(`create one at http://localhost:${takenPort}/setup`);
+  });
+});
+
+describe('logs on a terminal', () => {
+  it.runIf(existsSync('/usr/bin/script'))('are readable lines (pino-pretty), not JSON, and start with the admin and webhook URLs', async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'gaffer-tty-'));
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, resolve));
+    const port = (taken.address() as { port: number }).port;
+    try {
+      // script(1) gives the server a pseudo-terminal for stdout, as a person's shell does.
+      const out = await new Promise<string>((resolve) => {
+        const child = spawn('/usr/bin/script', ['-qec', `${TSX} src/main.ts`, '/dev/null'], {
+          cwd: process.cwd(),
+          env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: dataDir, PORT: String(port), DATA_DIR: dataDir, TERM: 'dumb' },
+          stdio: ['ignore', 'pipe', 'pipe'],
+        });
+        let text = '';
+        child.stdout.on('data', (d: Buffer) => (text += d.toString()));
+        child.once('exit', () => resolve(text));
+      });
+      // eslint-disable-next-line no-control-regex
+      const plain = out.replace(/\u001b\[[0-9;]*m/g, '').split(/\r?\n/).filter((l) => l.trim() !== '');
+      expect(plain[0]).toMatch(new RegExp(`^\\[\\d\\d:\\d\\d:\\d\\d\\] INFO: Gaffer admin page: http://localhost:${port}/admin$`));
+      expect(plain[1]).toMatch(/INFO: GitHub webhooks: http:\/\/localhost:\d+\/api\/github\/webhooks/);
+      expect(plain.some((l) => l.startsWith('{'))).toBe(false);
+    } finally {
+      await new Promise((resolve) => taken.close(resolve));
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  }, 60_000);
+});
+
+describe('first run on the embedded database', () => {
+  it('generates a credential key and a registration token once, keeps them (0600) and reads them back, logging once and never the values', async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'gaffer-first-run-'));
+    try {
+      const logs: string[] = [];
+      const logger = createLogger({ destination: { write: (s: string) => void logs.push(s) } });
+      const config = loadConfig({ DATA_DIR: dataDir });
+      expect(config.credentialKey).toBeUndefined();
+      const first = await ensureFirstRunSecrets(config, logger);
+      expect(first.generated).toEqual(['CREDENTIAL_KEY', 'NODE_REGISTRATION_TOKEN']);
+      expect(first.config.credentialKey).toHaveLength(32);
+      const token = first.config.nodeRegistrationToken!;
+      expect(token.length).toBeGreaterThanOrEqual(16);
+      for (const file of Object.values(FIRST_RUN_FILES)) expect((await stat(join(dataDir, file))).mode & 0o777).toBe(0o600);
+      expect((await readFile(join(dataDir, FIRST_RUN_FILES.registrationToken), 'utf8')).trim()).toBe(token);
+
+      const again = await ensureFirstRunSecrets(config, logger);
+      expect(again.generated).toEqual([]);
+      expect(again.config.nodeRegistrationToken).toBe(token);
+      expect(again.config.credentialKey?.equals(first.config.credentialKey!)).toBe(true);
+
+      const said = logs.filter((l) => l.includes('first run: generated'));
+      expect(said).toHaveLength(1);
+      expect(logs.join('')).not.toContain(token);
+      // Pasted into free text (an error message, a log line), the generated token is still masked.
+      expect(maskSecrets(`node said: ${token}.`)).toBe('node said: ***.');
+      expect(logs.join('')).not.toContain(first.config.credentialKey!.toString('hex'));
+
+      // Keys in the environment win; with DATABASE_URL nothing is generated (replicas must share keys).
+      const given = await ensureFirstRunSecrets(loadConfig({ DATA_DIR: dataDir, NODE_REGISTRATION_TOKEN: 'from-the-environment-1234' }), logger);
+      expect(given.config.nodeRegistrationToken).toBe('from-the-environment-1234');
+      const pg = await ensureFirstRunSecrets(loadConfig({ DATA_DIR: dataDir, DATABASE_URL: 'postgres://x@127.0.0.1/x' }), logger);
+      expect(pg.config.credentialKey).toBeUndefined();
+      expect(pg.config.nodeRegistrationToken).toBeUndefined();
+      const single = await ensureFirstRunSecrets(loadConfig({ DATA_DIR: dataDir, DATABASE_URL: 'postgres://x@127.0.0.1/x', FIRST_RUN_KEYS: 'true' }), logger);
+      expect(single.config.nodeRegistrationToken).toBe(token);
+      const never = await ensureFirstRunSecrets(loadConfig({ DATA_DIR: dataDir, FIRST_RUN_KEYS: 'false' }), logger);
+      expect(never.config.credentialKey).toBeUndefined();
+    } finally {
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  });
+});
