@@ -27,6 +27,11 @@ export type MirrorStore = {
   checkout(args: {
     repoUrl: string;
     defaultBranch: string;
+    /**
+     * The remote branch the tree starts from (`/start base=`, or a follow-up's pull request
+     * branch); absent: the default branch. A branch the remote does not have is `not_found`.
+     */
+    startBranch?: string;
     branch: string;
     treePath: string;
     envs: GitEnvs;
@@ -164,10 +169,10 @@ export function createMirrorStore(opts: MirrorStoreOptions): MirrorStore {
 
   async function checkoutTree(
     mirrorPath: string,
-    args: { defaultBranch: string; branch: string; treePath: string; envs: GitEnvs; signal?: AbortSignal },
+    args: { defaultBranch: string; startBranch?: string; branch: string; treePath: string; envs: GitEnvs; signal?: AbortSignal },
   ): Promise<string> {
     try {
-      const sha = await remoteTip(mirrorPath, args.defaultBranch, args.envs.plain, args.signal);
+      const sha = await remoteTip(mirrorPath, args.startBranch ?? args.defaultBranch, args.envs.plain, args.signal);
       await rm(args.treePath, { recursive: true, force: true });
       await initTree(mirrorPath, args.treePath, args.envs.plain, args.signal);
       const t = local(args.treePath, args.envs.plain, args.signal);
@@ -194,13 +199,13 @@ export function createMirrorStore(opts: MirrorStoreOptions): MirrorStore {
    */
   async function takeSpare(
     mirrorPath: string,
-    args: { defaultBranch: string; branch: string; treePath: string; envs: GitEnvs; signal?: AbortSignal },
+    args: { defaultBranch: string; startBranch?: string; branch: string; treePath: string; envs: GitEnvs; signal?: AbortSignal },
   ): Promise<string | undefined> {
     const spare = spares.get(mirrorPath);
     if (!spare) return undefined;
     spares.delete(mirrorPath);
     try {
-      const sha = await remoteTip(mirrorPath, args.defaultBranch, args.envs.plain, args.signal);
+      const sha = await remoteTip(mirrorPath, args.startBranch ?? args.defaultBranch, args.envs.plain, args.signal);
       await mkdir(dirname(args.treePath), { recursive: true });
       await rm(args.treePath, { recursive: true, force: true });
       await rename(spare, args.treePath);
@@ -283,6 +288,10 @@ export function createMirrorStore(opts: MirrorStoreOptions): MirrorStore {
           args.note?.('cloning the repository into a new mirror');
           await cloneMirror(args.repoUrl, mirrorPath, args.envs, args.signal);
           cloned = true;
+        }
+        if (args.startBranch !== undefined && args.startBranch !== args.defaultBranch) {
+          const tip = await remoteTip(mirrorPath, args.startBranch, args.envs.plain, args.signal).catch(() => '');
+          if (!tip) throw new GitOperationError('not_found', 'checkout', `branch ${args.startBranch} does not exist on the remote`);
         }
         const fromSpare = await takeSpare(mirrorPath, args);
         if (fromSpare) {
