@@ -413,4 +413,66 @@ describe('node agent, end to end with real git', () => {
     const calls = gaffer.requests.filter((r) => r.path === `/api/v1/issues/${req.issue_id}/report-branch`);
     expect(calls).toHaveLength(3);
   });
+
+  it('starts from the base branch it is given, and fails clearly on one the remote lacks', async () => {
+    const bare = await createBareRepo(reposRoot, 'based');
+    await git(bare, ['branch', 'release-1.2', 'main']);
+    const h = await makeAgent({ mode: 'edit' });
+    const req = task(`${gitHttp.url}/based.git`, { base_branch: 'release-1.2' });
+    const report = await runToReport(h, req);
+    expect(report.body).toMatchObject({ status: 'success' });
+    const parent = (await git(bare, ['rev-parse', `refs/heads/${report.body.branch_name}^`])).trim();
+    expect(parent).toBe((await git(bare, ['rev-parse', 'refs/heads/release-1.2'])).trim());
+
+    const missing = task(`${gitHttp.url}/based.git`, { base_branch: 'no-such-branch' });
+    const failed = await runToReport(h, missing);
+    expect(failed.body).toMatchObject({ status: 'failed', failure_code: 'not_found' });
+    expect(failed.body.error_message).toContain('branch no-such-branch does not exist on the remote');
+  });
+
+  it('follow-up: adds exactly one commit on top of the PR branch and pushes to that same branch', async () => {
+    const bare = await createBareRepo(reposRoot, 'follow');
+    const h = await makeAgent({ mode: 'edit' });
+    const first = await runToReport(h, task(`${gitHttp.url}/follow.git`));
+    const prBranch = String(first.body.branch_name);
+    const before = (await git(bare, ['rev-parse', `refs/heads/${prBranch}`])).trim();
+    const branchesBefore = (await git(bare, ['for-each-ref', '--format=%(refname)', 'refs/heads'])).trim().split('\n').sort();
+
+    const req = task(`${gitHttp.url}/follow.git`, { head_branch: prBranch, command: 'Address the review: rename the thing.' });
+    const report = await runToReport(h, req);
+    expect(report.body).toMatchObject({ status: 'success', branch_name: prBranch });
+    // One new commit, whose parent is the old head: a fast-forward, on no new branch.
+    const log = (await git(bare, ['log', '--format=%H %P|%s', `${before}..refs/heads/${prBranch}`])).trim().split('\n');
+    expect(log).toHaveLength(1);
+    expect(log[0]).toContain(` ${before}|Follow-up: Fix the README (#42)`);
+    expect((await git(bare, ['for-each-ref', '--format=%(refname)', 'refs/heads'])).trim().split('\n').sort()).toEqual(branchesBefore);
+    expect(await git(bare, ['show', `refs/heads/${prBranch}:AGENT_PROMPT.txt`])).toContain('Address the review: rename the thing.');
+  });
+
+  it('follow-up: a human commit pushed while it runs is kept, never overwritten; the task fails saying why', async () => {
+    const bare = await createBareRepo(reposRoot, 'race');
+    const seeder = await makeAgent({ mode: 'edit' });
+    const first = await runToReport(seeder, task(`${gitHttp.url}/race.git`));
+    const prBranch = String(first.body.branch_name);
+
+    const h = await makeAgent({ mode: 'gated' });
+    const req = task(`${gitHttp.url}/race.git`, { head_branch: prBranch });
+    expect((await submit(h, req)).status).toBe(202);
+    await waitFor(() => existsSync(join(h.stateDir, 'started')), 20_000, 'the agent to start');
+    // A human pushes to the PR branch meanwhile.
+    const human = join(tmp.path, 'human-race');
+    await git(tmp.path, ['clone', '--quiet', '--branch', prBranch, bare, human]);
+    await writeFile(join(human, 'HUMAN.md'), 'mine\n');
+    await git(human, ['add', '.']);
+    await git(human, ['-c', 'user.name=Human', '-c', 'user.email=human@example.com', 'commit', '--quiet', '-m', 'human commit']);
+    await git(human, ['push', '--quiet', 'origin', prBranch]);
+    const humanHead = (await git(human, ['rev-parse', 'HEAD'])).trim();
+    await writeFile(join(h.stateDir, 'go'), '');
+
+    const report = await gaffer.waitForReport(req.task_id);
+    await h.agent.tasks.idle();
+    expect(report.body).toMatchObject({ status: 'failed' });
+    expect(report.body.error_message).toContain('moved while the task ran');
+    expect((await git(bare, ['rev-parse', `refs/heads/${prBranch}`])).trim()).toBe(humanHead);
+  });
 });
