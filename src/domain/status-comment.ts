@@ -80,7 +80,22 @@ export function renderStatusComment(params: {
     line = task.failureKind === 'cancelled' ? '🛑 Cancelled.' : `❌ Failed: ${publicReason(task)}`;
     line += ' Comment `/start` to try again.';
   }
+  if (task.kind === 'follow_up') line = followUpLine(task, node, params.queuePosition) ?? line;
   const details = [`status: **${STATUS_LABEL[issue.status]}**`, `attempt ${task.attempt}`];
+  if (task.kind === 'follow_up') details.push(`follow-up (${inline(task.trigger)})`);
+  if (task.agent) details.push(`agent ${codeSpan(task.agent)}`);
+  if (task.model) details.push(`model ${codeSpan(task.model)}`);
+  if (task.baseBranch) details.push(`base ${codeSpan(task.baseBranch)}`);
   if (params.taskUrl) details.push(`[task](${params.taskUrl})`);
   return `${STATUS_MARKER}\n**Gaffer** — ${line}\n\n<sub>${details.join(' · ')}</sub>`;
+}
+
+/** The line of a follow-up's status comment, on its pull request; undefined where the issue's line fits. */
+function followUpLine(task: TaskRow, node: Pick<NodeRow, 'name'> | null, queuePosition: number | null): string | undefined {
+  const why = task.trigger === 'ci' ? 'fixing the failed checks' : task.trigger === 'review' ? 'addressing the review' : 'following up';
+  if (task.status === 'pending') return `⏳ Follow-up queued (${why})${queuePosition ? `, position ${queuePosition}` : ''}: waiting for a free node.`;
+  if (task.status === 'running') return `🏃 Follow-up running on node \`${inline(node?.name ?? 'unknown')}\` (${why}).`;
+  if (task.status === 'success') return `🔀 Follow-up pushed to \`${inline(task.resultBranch ?? '')}\` (${why}).`;
+  if (task.failureKind === 'cancelled') return '🛑 Follow-up cancelled.';
+  return `❌ Follow-up failed: ${publicReason(task)} The pull request is as it was; comment \`/start\` here to try again.`;
 }

@@ -33,6 +33,7 @@ import {
   pullRequestSyncEventSchema,
   workflowRunEventSchema,
 } from './payloads.js';
+import { statusOf } from './errors.js';
 import { resolveStartOptions } from './start-options.js';
 
 type Octokit = AnyContext['octokit'];
@@ -195,7 +196,22 @@ async function actOnCi(
       return;
     case 'rerun':
       log.info({ sha: params.headSha }, 'CI failed: re-running the failed jobs once');
-      await params.rerun();
+      try {
+        await params.rerun();
+      } catch (err) {
+        const status = statusOf(err);
+        if (status !== 403 && status !== 422) throw err;
+        // Not re-runnable by Gaffer (another app's suite, or a run too old): the re-run counts as
+        // done and failed, so the same failure goes on to a fix attempt.
+        log.info({ status }, 'could not re-run the failed checks; going on to a fix');
+        const next = await recordCiEvent(deps.db, {
+          issueId: pr.issue.id,
+          prNumber,
+          event: { kind: 'failed', headSha: params.headSha },
+          maxAttempts: params.config.ci_fix.max_attempts,
+        });
+        if (next.kind !== 'rerun') await actOnCi(deps, context, { ...params, action: next });
+      }
       return;
     case 'fix': {
       const checks = await params.failures();
