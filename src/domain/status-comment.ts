@@ -80,7 +80,7 @@ export function renderStatusComment(params: {
     line = task.failureKind === 'cancelled' ? '🛑 Cancelled.' : `❌ Failed: ${publicReason(task)}`;
     line += ' Comment `/start` to try again.';
   }
-  if (task.kind === 'follow_up') line = followUpLine(task, node, params.queuePosition) ?? line;
+  if (task.kind === 'follow_up' && issue.status === 'pending_merge') line = followUpLine(task, node, params.queuePosition) ?? line;
   const details = [`status: **${STATUS_LABEL[issue.status]}**`, `attempt ${task.attempt}`];
   if (task.kind === 'follow_up') details.push(`follow-up (${inline(task.trigger)})`);
   if (task.agent) details.push(`agent ${codeSpan(task.agent)}`);

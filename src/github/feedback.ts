@@ -39,7 +39,8 @@ export function createStatusFeedback(deps: { probot: Probot; db: Db; logger: Log
       // A follow-up's progress goes on its pull request, in one comment found by its marker; the
       // issue's comment keeps saying the pull request is open.
       await ensureStatusComment(octokit, { owner, repo, issueNumber: task.prNumber, knownId: null, body });
-      return;
+      // Once the pull request is merged or closed, the issue's own comment says so too.
+      if (found.issue.status === 'pending_merge') return;
     }
     const id = await ensureStatusComment(octokit, {
       owner,
