@@ -449,30 +449,48 @@ describe('node agent, end to end with real git', () => {
     expect(await git(bare, ['show', `refs/heads/${prBranch}:AGENT_PROMPT.txt`])).toContain('Address the review: rename the thing.');
   });
 
-  it('follow-up: a human commit pushed while it runs is kept, never overwritten; the task fails saying why', async () => {
-    const bare = await createBareRepo(reposRoot, 'race');
+  /** Runs a gated follow-up on a fresh PR branch; `human` commits to the branch while the agent runs. */
+  async function followUpWithHumanPush(name: string, human: { file: string; content: string }) {
+    const bare = await createBareRepo(reposRoot, name);
     const seeder = await makeAgent({ mode: 'edit' });
-    const first = await runToReport(seeder, task(`${gitHttp.url}/race.git`));
+    const first = await runToReport(seeder, task(`${gitHttp.url}/${name}.git`));
     const prBranch = String(first.body.branch_name);
-
     const h = await makeAgent({ mode: 'gated' });
-    const req = task(`${gitHttp.url}/race.git`, { head_branch: prBranch });
+    const req = task(`${gitHttp.url}/${name}.git`, { head_branch: prBranch });
     expect((await submit(h, req)).status).toBe(202);
     await waitFor(() => existsSync(join(h.stateDir, 'started')), 20_000, 'the agent to start');
-    // A human pushes to the PR branch meanwhile.
-    const human = join(tmp.path, 'human-race');
-    await git(tmp.path, ['clone', '--quiet', '--branch', prBranch, bare, human]);
-    await writeFile(join(human, 'HUMAN.md'), 'mine\n');
-    await git(human, ['add', '.']);
-    await git(human, ['-c', 'user.name=Human', '-c', 'user.email=human@example.com', 'commit', '--quiet', '-m', 'human commit']);
-    await git(human, ['push', '--quiet', 'origin', prBranch]);
-    const humanHead = (await git(human, ['rev-parse', 'HEAD'])).trim();
+    const clone = join(tmp.path, `human-${name}`);
+    await git(tmp.path, ['clone', '--quiet', '--branch', prBranch, bare, clone]);
+    await writeFile(join(clone, human.file), human.content);
+    await git(clone, ['add', '.']);
+    await git(clone, ['-c', 'user.name=Human', '-c', 'user.email=human@example.com', 'commit', '--quiet', '-m', 'human commit']);
+    await git(clone, ['push', '--quiet', 'origin', prBranch]);
+    const humanHead = (await git(clone, ['rev-parse', 'HEAD'])).trim();
     await writeFile(join(h.stateDir, 'go'), '');
-
     const report = await gaffer.waitForReport(req.task_id);
     await h.agent.tasks.idle();
+    return { bare, prBranch, humanHead, report, logs: gaffer.logText(req.task_id) };
+  }
+
+  it('follow-up: a human commit pushed while it runs is kept, and the change is rebuilt on top of it', async () => {
+    const { bare, prBranch, humanHead, report, logs } = await followUpWithHumanPush('race', { file: 'HUMAN.md', content: 'mine\n' });
+    expect(report.body).toMatchObject({ status: 'success', branch_name: prBranch });
+    // Exactly one commit on top of the human's, a fast-forward, with both changes in it.
+    const log = (await git(bare, ['log', '--format=%P|%an|%s', `${humanHead}..refs/heads/${prBranch}`])).trim().split('\n');
+    expect(log).toEqual([`${humanHead}|Gaffer Test|Follow-up: Fix the README (#42)`]);
+    expect(await git(bare, ['show', `refs/heads/${prBranch}:HUMAN.md`])).toBe('mine\n');
+    expect(await git(bare, ['show', `refs/heads/${prBranch}:README.md`])).toContain('Edited by the fake agent.');
+    expect(logs).toContain('rebuilt the change on its new head');
+  });
+
+  it('follow-up: a human commit that touches the same lines is kept; the task fails saying why and pushes nothing', async () => {
+    const { bare, prBranch, humanHead, report } = await followUpWithHumanPush('clash', {
+      file: 'README.md',
+      content: '# clash\n\nEdited by the fake agent.\n\nA human line at the same place.\n',
+    });
     expect(report.body).toMatchObject({ status: 'failed' });
     expect(report.body.error_message).toContain('moved while the task ran');
+    expect(report.body.error_message).toContain('touch the same lines');
     expect((await git(bare, ['rev-parse', `refs/heads/${prBranch}`])).trim()).toBe(humanHead);
   });
 });

@@ -39,6 +39,11 @@ export type MirrorStore = {
     note?: (text: string) => void;
   }): Promise<Worktree>;
   /**
+   * Fetches the mirror again and returns the remote branch's head now (undefined if it is gone):
+   * a follow-up whose push was refused rebuilds on it.
+   */
+  branchHead(args: { repoUrl: string; branch: string; envs: GitEnvs; signal?: AbortSignal }): Promise<string | undefined>;
+  /**
    * Removes the working tree and its local branch; the mirror stays. Then, in the background, checks
    * out a spare tree from the mirror for the repository's next task (see {@link createMirrorStore}).
    */
@@ -313,6 +318,15 @@ export function createMirrorStore(opts: MirrorStoreOptions): MirrorStore {
           const baseCommit = await checkoutTree(mirrorPath, args);
           return { mirrorPath, treePath: args.treePath, branch: args.branch, baseCommit, clonedMirror: true };
         }
+      });
+    },
+
+    branchHead(args) {
+      const mirrorPath = join(mirrorsDir, mirrorName(args.repoUrl));
+      return withLock(mirrorPath, async () => {
+        await fetchMirror(mirrorPath, args.repoUrl, args.envs, args.signal);
+        const tip = await remoteTip(mirrorPath, args.branch, args.envs.plain, args.signal).catch(() => '');
+        return tip || undefined;
       });
     },
 

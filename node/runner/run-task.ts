@@ -6,7 +6,7 @@ import type { ProcessIssueRequest, ReportFailureCode } from '../../src/protocol/
 import type { NodeConfig } from '../config.js';
 import { agentInvocation } from './agent-command.js';
 import { branchName } from './branch-name.js';
-import { commitChanges, pushBranch } from './commit-push.js';
+import { commitChanges, pushBranch, rebuildOnNewHead } from './commit-push.js';
 import { gitEnv, gitEnvWithCredential } from './git-env.js';
 import { GitOperationError, type GitErrorCode } from './git-error.js';
 import type { LogStream } from './log-stream.js';
@@ -215,19 +215,34 @@ export async function runTask(req: ProcessIssueRequest, ctx: TaskContext): Promi
 
     // 7. Push.
     logs.note(`pushing ${branch}`);
-    try {
-      // Never forced: on a follow-up's branch, a push that is not a fast-forward is refused.
-      await pushBranch({ mirrorPath: tree.mirrorPath, repoUrl, branch, commit: commit.head, envs, signal });
-    } catch (err) {
-      if (req.head_branch !== undefined && err instanceof GitOperationError && isRejectedPush(err)) {
-        const message = `the branch ${branch} moved while the task ran (someone pushed to it); Gaffer never overwrites others' commits, so nothing was pushed: start the follow-up again to build on the new head`;
-        logs.note(message);
-        return { status: 'failed', branch, code: 'git_other', message };
+    let head = commit.head;
+    for (let rebuilds = 0; ; rebuilds++) {
+      try {
+        // Never forced: on a follow-up's branch, a push that is not a fast-forward is refused.
+        await pushBranch({ mirrorPath: tree.mirrorPath, repoUrl, branch, commit: head, envs, signal });
+        break;
+      } catch (err) {
+        if (req.head_branch === undefined || !(err instanceof GitOperationError) || !isRejectedPush(err)) throw err;
+        if (signal.aborted) return cancelled(branch);
+        const moved = `the branch ${branch} moved while the task ran (someone pushed to it)`;
+        const newHead = rebuilds < MAX_REBUILDS ? await ctx.mirrors.branchHead({ repoUrl, branch, envs, signal }) : undefined;
+        const rebuilt = newHead
+          ? await rebuildOnNewHead({ mirrorPath: tree.mirrorPath, repoUrl, commit: commit.head, newHead, message: commitMessage(req), author: config.gitAuthor, envs, signal })
+          : undefined;
+        if (!newHead || rebuilt?.kind !== 'rebuilt') {
+          const why = !newHead
+            ? rebuilds < MAX_REBUILDS ? 'and is gone now' : `and kept moving (${rebuilds + 1} tries)`
+            : 'and its new commits touch the same lines as this change';
+          const message = `${moved} ${why}; Gaffer never overwrites others' commits, so nothing was pushed: start the follow-up again to build on the new head`;
+          logs.note(message);
+          return { status: 'failed', branch, code: 'git_other', message };
+        }
+        logs.note(`${moved}; rebuilt the change on its new head ${newHead.slice(0, 12)}, keeping their commits`);
+        head = rebuilt.head;
       }
-      throw err;
     }
-    logs.note(`pushed ${commit.head.slice(0, 12)} to ${branch}`);
-    return { status: 'success', branch, commit: commit.head, clonedMirror: tree.clonedMirror };
+    logs.note(`pushed ${head.slice(0, 12)} to ${branch}`);
+    return { status: 'success', branch, commit: head, clonedMirror: tree.clonedMirror };
   } catch (err) {
     if (signal.aborted) return cancelled(branch);
     if (err instanceof GitOperationError) {
@@ -282,6 +297,9 @@ async function runSetup(
   }
   return undefined;
 }
+
+/** How many times a follow-up rebuilds on a branch that keeps moving before it gives up. */
+const MAX_REBUILDS = 2;
 
 /** Whether the remote refused a push for not being a fast-forward (the branch moved). */
 function isRejectedPush(err: GitOperationError): boolean {
