@@ -235,6 +235,8 @@ export async function startFollowUp(
     /** The prompt built from the review, the conversation or the failed checks. */
     command: string;
     trigger: FollowUpTrigger;
+    /** The pull request it was asked for on: refused unless it is the issue's current one. */
+    prNumber?: number | undefined;
     labels?: string[] | undefined;
     autoRetry?: number | undefined;
     sandbox?: TaskSandboxSettings | undefined;
@@ -257,6 +259,9 @@ export async function startFollowUp(
       const last = await latestPullRequestTask(tx, issue.id);
       if (!last?.resultBranch || last.prNumber === null) {
         throw new DomainError('illegal_transition', 'the issue has no pull request opened by Gaffer');
+      }
+      if (params.prNumber !== undefined && params.prNumber !== last.prNumber) {
+        throw new DomainError('illegal_transition', `this pull request is not the issue's current one (#${last.prNumber})`);
       }
       if (!(await credentialAvailable({ ...deps.credentials, db: tx }, repository))) {
         throw new DomainError('not_configured', `no credential for ${repository.fullName}: install the GitHub App on it or add a PAT`);

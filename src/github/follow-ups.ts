@@ -97,6 +97,7 @@ async function queueFollowUp(
       actor: params.login ? { kind: 'github', login: params.login } : { kind: 'system' },
       command: params.prompt,
       trigger: params.trigger,
+      prNumber: params.prNumber,
       labels: requiredNodeLabels(config, (params.agent ?? pr.lastRun.agent ?? config.agent) as AgentPreset | undefined),
       autoRetry: config.auto_retry,
       sandbox: sandboxSettingsFor(config),
