@@ -139,6 +139,8 @@ describe('node agent, end to end with real git', () => {
     expect(logs).not.toContain(TOKEN);
     expect(h.pino()).not.toContain(TOKEN);
     expect(h.pino()).toContain('task finished');
+    // The spare tree checked out in the background writes lock files while it works: scan after.
+    await h.agent.mirrors.idle();
     expect(await filesContaining(h.config.workDir, TOKEN)).toEqual([]);
     const mirror = h.agent.mirrors.mirrorPathFor(req.repository_url);
     const mirrorConfig = await readFile(join(mirror, 'config'), 'utf8');
@@ -428,6 +430,7 @@ describe('node agent, end to end with real git', () => {
     const failed = await runToReport(h, missing);
     expect(failed.body).toMatchObject({ status: 'failed', failure_code: 'not_found' });
     expect(failed.body.error_message).toContain('branch no-such-branch does not exist on the remote');
+    await h.agent.mirrors.idle();
   });
 
   it('follow-up: adds exactly one commit on top of the PR branch and pushes to that same branch', async () => {
@@ -447,6 +450,7 @@ describe('node agent, end to end with real git', () => {
     expect(log[0]).toContain(` ${before}|Follow-up: Fix the README (#42)`);
     expect((await git(bare, ['for-each-ref', '--format=%(refname)', 'refs/heads'])).trim().split('\n').sort()).toEqual(branchesBefore);
     expect(await git(bare, ['show', `refs/heads/${prBranch}:AGENT_PROMPT.txt`])).toContain('Address the review: rename the thing.');
+    await h.agent.mirrors.idle();
   });
 
   /** Runs a gated follow-up on a fresh PR branch; `human` commits to the branch while the agent runs. */
@@ -469,6 +473,8 @@ describe('node agent, end to end with real git', () => {
     await writeFile(join(h.stateDir, 'go'), '');
     const report = await gaffer.waitForReport(req.task_id);
     await h.agent.tasks.idle();
+    // Spare trees are checked out in the background after each task: let them finish first.
+    await Promise.all([h.agent.mirrors.idle(), seeder.agent.mirrors.idle()]);
     return { bare, prBranch, humanHead, report, logs: gaffer.logText(req.task_id) };
   }
 
