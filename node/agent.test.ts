@@ -139,6 +139,8 @@ describe('node agent, end to end with real git', () => {
     expect(logs).not.toContain(TOKEN);
     expect(h.pino()).not.toContain(TOKEN);
     expect(h.pino()).toContain('task finished');
+    // The spare tree checked out in the background writes lock files while it works: scan after.
+    await h.agent.mirrors.idle();
     expect(await filesContaining(h.config.workDir, TOKEN)).toEqual([]);
     const mirror = h.agent.mirrors.mirrorPathFor(req.repository_url);
     const mirrorConfig = await readFile(join(mirror, 'config'), 'utf8');
@@ -481,5 +483,89 @@ describe('node agent, end to end with real git', () => {
     expect(report.body.status).toBe('success');
     const calls = gaffer.requests.filter((r) => r.path === `/api/v1/issues/${req.issue_id}/report-branch`);
     expect(calls).toHaveLength(3);
+  });
+
+  it('starts from the base branch it is given, and fails clearly on one the remote lacks', async () => {
+    const bare = await createBareRepo(reposRoot, 'based');
+    await git(bare, ['branch', 'release-1.2', 'main']);
+    const h = await makeAgent({ mode: 'edit' });
+    const req = task(`${gitHttp.url}/based.git`, { base_branch: 'release-1.2' });
+    const report = await runToReport(h, req);
+    expect(report.body).toMatchObject({ status: 'success' });
+    const parent = (await git(bare, ['rev-parse', `refs/heads/${report.body.branch_name}^`])).trim();
+    expect(parent).toBe((await git(bare, ['rev-parse', 'refs/heads/release-1.2'])).trim());
+
+    const missing = task(`${gitHttp.url}/based.git`, { base_branch: 'no-such-branch' });
+    const failed = await runToReport(h, missing);
+    expect(failed.body).toMatchObject({ status: 'failed', failure_code: 'not_found' });
+    expect(failed.body.error_message).toContain('branch no-such-branch does not exist on the remote');
+    await h.agent.mirrors.idle();
+  });
+
+  it('follow-up: adds exactly one commit on top of the PR branch and pushes to that same branch', async () => {
+    const bare = await createBareRepo(reposRoot, 'follow');
+    const h = await makeAgent({ mode: 'edit' });
+    const first = await runToReport(h, task(`${gitHttp.url}/follow.git`));
+    const prBranch = String(first.body.branch_name);
+    const before = (await git(bare, ['rev-parse', `refs/heads/${prBranch}`])).trim();
+    const branchesBefore = (await git(bare, ['for-each-ref', '--format=%(refname)', 'refs/heads'])).trim().split('\n').sort();
+
+    const req = task(`${gitHttp.url}/follow.git`, { head_branch: prBranch, command: 'Address the review: rename the thing.' });
+    const report = await runToReport(h, req);
+    expect(report.body).toMatchObject({ status: 'success', branch_name: prBranch });
+    // One new commit, whose parent is the old head: a fast-forward, on no new branch.
+    const log = (await git(bare, ['log', '--format=%H %P|%s', `${before}..refs/heads/${prBranch}`])).trim().split('\n');
+    expect(log).toHaveLength(1);
+    expect(log[0]).toContain(` ${before}|Follow-up: Fix the README (#42)`);
+    expect((await git(bare, ['for-each-ref', '--format=%(refname)', 'refs/heads'])).trim().split('\n').sort()).toEqual(branchesBefore);
+    expect(await git(bare, ['show', `refs/heads/${prBranch}:AGENT_PROMPT.txt`])).toContain('Address the review: rename the thing.');
+    await h.agent.mirrors.idle();
+  });
+
+  /** Runs a gated follow-up on a fresh PR branch; `human` commits to the branch while the agent runs. */
+  async function followUpWithHumanPush(name: string, human: { file: string; content: string }) {
+    const bare = await createBareRepo(reposRoot, name);
+    const seeder = await makeAgent({ mode: 'edit' });
+    const first = await runToReport(seeder, task(`${gitHttp.url}/${name}.git`));
+    const prBranch = String(first.body.branch_name);
+    const h = await makeAgent({ mode: 'gated' });
+    const req = task(`${gitHttp.url}/${name}.git`, { head_branch: prBranch });
+    expect((await submit(h, req)).status).toBe(202);
+    await waitFor(() => existsSync(join(h.stateDir, 'started')), 20_000, 'the agent to start');
+    const clone = join(tmp.path, `human-${name}`);
+    await git(tmp.path, ['clone', '--quiet', '--branch', prBranch, bare, clone]);
+    await writeFile(join(clone, human.file), human.content);
+    await git(clone, ['add', '.']);
+    await git(clone, ['-c', 'user.name=Human', '-c', 'user.email=human@example.com', 'commit', '--quiet', '-m', 'human commit']);
+    await git(clone, ['push', '--quiet', 'origin', prBranch]);
+    const humanHead = (await git(clone, ['rev-parse', 'HEAD'])).trim();
+    await writeFile(join(h.stateDir, 'go'), '');
+    const report = await gaffer.waitForReport(req.task_id);
+    await h.agent.tasks.idle();
+    // Spare trees are checked out in the background after each task: let them finish first.
+    await Promise.all([h.agent.mirrors.idle(), seeder.agent.mirrors.idle()]);
+    return { bare, prBranch, humanHead, report, logs: gaffer.logText(req.task_id) };
+  }
+
+  it('follow-up: a human commit pushed while it runs is kept, and the change is rebuilt on top of it', async () => {
+    const { bare, prBranch, humanHead, report, logs } = await followUpWithHumanPush('race', { file: 'HUMAN.md', content: 'mine\n' });
+    expect(report.body).toMatchObject({ status: 'success', branch_name: prBranch });
+    // Exactly one commit on top of the human's, a fast-forward, with both changes in it.
+    const log = (await git(bare, ['log', '--format=%P|%an|%s', `${humanHead}..refs/heads/${prBranch}`])).trim().split('\n');
+    expect(log).toEqual([`${humanHead}|Gaffer Test|Follow-up: Fix the README (#42)`]);
+    expect(await git(bare, ['show', `refs/heads/${prBranch}:HUMAN.md`])).toBe('mine\n');
+    expect(await git(bare, ['show', `refs/heads/${prBranch}:README.md`])).toContain('Edited by the fake agent.');
+    expect(logs).toContain('rebuilt the change on its new head');
+  });
+
+  it('follow-up: a human commit that touches the same lines is kept; the task fails saying why and pushes nothing', async () => {
+    const { bare, prBranch, humanHead, report } = await followUpWithHumanPush('clash', {
+      file: 'README.md',
+      content: '# clash\n\nEdited by the fake agent.\n\nA human line at the same place.\n',
+    });
+    expect(report.body).toMatchObject({ status: 'failed' });
+    expect(report.body.error_message).toContain('moved while the task ran');
+    expect(report.body.error_message).toContain('touch the same lines');
+    expect((await git(bare, ['rev-parse', `refs/heads/${prBranch}`])).trim()).toBe(humanHead);
   });
 });

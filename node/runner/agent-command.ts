@@ -9,9 +9,11 @@ export type AgentInvocation = { argv: string[]; promptOnStdin: boolean };
  */
 export function agentInvocation(
   agent: NodeConfig['agent'],
-  files: { promptFile: string; stateDir: string },
+  files: { promptFile: string; stateDir: string; /** The task's model (`/start model=`), for CLIs that take one. */ model?: string },
   budget: Pick<NodeConfig['budget'], 'maxTurns'> = { maxTurns: 0 },
 ): AgentInvocation {
+  // One argv element each, never a shell: the server validated the name, and it stays inert anyway.
+  const model = files.model !== undefined ? ['--model', files.model] : [];
   switch (agent.preset) {
     case 'claude':
       // -p is print (non-interactive) mode; with no prompt argument it reads the prompt from stdin.
@@ -26,13 +28,14 @@ export function agentInvocation(
           'stream-json',
           '--verbose',
           ...(budget.maxTurns > 0 ? ['--max-turns', String(budget.maxTurns)] : []),
+          ...model,
         ],
         promptOnStdin: true,
       };
     case 'codex':
       // "-" makes codex exec read the instructions from stdin; --json prints JSON Lines events,
       // whose `turn.completed` carries the tokens used.
-      return { argv: ['codex', 'exec', '--full-auto', '--skip-git-repo-check', '--json', '-'], promptOnStdin: true };
+      return { argv: ['codex', 'exec', '--full-auto', '--skip-git-repo-check', '--json', ...model, '-'], promptOnStdin: true };
     case 'aider':
       // Aider commits by itself unless told not to, and keeps history files in the repository
       // unless they are pointed elsewhere; both would pollute the branch.
@@ -49,6 +52,7 @@ export function agentInvocation(
           `${files.stateDir}/aider.chat.history.md`,
           '--input-history-file',
           `${files.stateDir}/aider.input.history`,
+          ...model,
           '--message-file',
           files.promptFile,
         ],
@@ -56,8 +60,9 @@ export function agentInvocation(
       };
     case 'gemini':
       // Gemini CLI runs non-interactively when stdin is not a terminal; --yolo accepts its tool calls.
-      return { argv: ['gemini', '--yolo'], promptOnStdin: true };
+      return { argv: ['gemini', '--yolo', ...model], promptOnStdin: true };
     case 'custom':
+      // A custom command's flags are unknown: the model reaches it as GAFFER_MODEL instead.
       return { argv: [...agent.command], promptOnStdin: true };
   }
 }

@@ -84,3 +84,50 @@ export async function pushBranch(args: {
     throw toGitError('push', err, args.envs.secrets);
   }
 }
+
+/** How rebuilding a follow-up's commit on a branch that moved went. */
+export type RebuildResult = { kind: 'rebuilt'; head: string } | { kind: 'conflict' };
+
+/**
+ * Rebuilds a follow-up's commit on the branch's new head after someone else pushed to it: a
+ * three-way merge of the trees (the old head as base, Gaffer's commit and the new head as the two
+ * sides), committed as one commit whose parent is the new head. So their commits stay, and what
+ * Gaffer pushes is still a fast-forward. Overlapping edits are a conflict: nothing is guessed.
+ */
+export async function rebuildOnNewHead(args: {
+  mirrorPath: string;
+  repoUrl: string;
+  /** Gaffer's commit, made on top of the old head. */
+  commit: string;
+  /** The branch's head now. */
+  newHead: string;
+  message: string;
+  author: { name: string; email: string };
+  envs: GitEnvs;
+  signal?: AbortSignal;
+}): Promise<RebuildResult> {
+  await assertRepositoryConfigSafe(args.mirrorPath, { url: args.repoUrl }, args.envs, 'commit');
+  const env = {
+    ...args.envs.plain,
+    GIT_DIR: args.mirrorPath,
+    GIT_AUTHOR_NAME: args.author.name,
+    GIT_AUTHOR_EMAIL: args.author.email,
+    GIT_COMMITTER_NAME: args.author.name,
+    GIT_COMMITTER_EMAIL: args.author.email,
+  };
+  const g = (argv: string[]) => gitLocal({ cwd: args.mirrorPath, env, signal: args.signal }, argv);
+  let tree: string;
+  try {
+    // Exit status 1 is a conflict; the merge base is found from the two commits' history.
+    tree = (await g(['merge-tree', '--write-tree', '--no-messages', args.commit, args.newHead])).split('\n')[0]!.trim();
+  } catch (err) {
+    if ((err as { cause?: { code?: unknown } }).cause?.code === 1) return { kind: 'conflict' };
+    throw toGitError('commit', err, args.envs.secrets);
+  }
+  try {
+    const head = (await g(['commit-tree', tree, '-p', args.newHead, '-m', args.message])).trim();
+    return { kind: 'rebuilt', head };
+  } catch (err) {
+    throw toGitError('commit', err, args.envs.secrets);
+  }
+}

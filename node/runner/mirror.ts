@@ -27,12 +27,22 @@ export type MirrorStore = {
   checkout(args: {
     repoUrl: string;
     defaultBranch: string;
+    /**
+     * The remote branch the tree starts from (`/start base=`, or a follow-up's pull request
+     * branch); absent: the default branch. A branch the remote does not have is `not_found`.
+     */
+    startBranch?: string;
     branch: string;
     treePath: string;
     envs: GitEnvs;
     signal?: AbortSignal;
     note?: (text: string) => void;
   }): Promise<Worktree>;
+  /**
+   * Fetches the mirror again and returns the remote branch's head now (undefined if it is gone):
+   * a follow-up whose push was refused rebuilds on it.
+   */
+  branchHead(args: { repoUrl: string; branch: string; envs: GitEnvs; signal?: AbortSignal }): Promise<string | undefined>;
   /**
    * Removes the working tree and its local branch; the mirror stays. Then, in the background, checks
    * out a spare tree from the mirror for the repository's next task (see {@link createMirrorStore}).
@@ -164,10 +174,10 @@ export function createMirrorStore(opts: MirrorStoreOptions): MirrorStore {
 
   async function checkoutTree(
     mirrorPath: string,
-    args: { defaultBranch: string; branch: string; treePath: string; envs: GitEnvs; signal?: AbortSignal },
+    args: { defaultBranch: string; startBranch?: string; branch: string; treePath: string; envs: GitEnvs; signal?: AbortSignal },
   ): Promise<string> {
     try {
-      const sha = await remoteTip(mirrorPath, args.defaultBranch, args.envs.plain, args.signal);
+      const sha = await remoteTip(mirrorPath, args.startBranch ?? args.defaultBranch, args.envs.plain, args.signal);
       await rm(args.treePath, { recursive: true, force: true });
       await initTree(mirrorPath, args.treePath, args.envs.plain, args.signal);
       const t = local(args.treePath, args.envs.plain, args.signal);
@@ -194,13 +204,13 @@ export function createMirrorStore(opts: MirrorStoreOptions): MirrorStore {
    */
   async function takeSpare(
     mirrorPath: string,
-    args: { defaultBranch: string; branch: string; treePath: string; envs: GitEnvs; signal?: AbortSignal },
+    args: { defaultBranch: string; startBranch?: string; branch: string; treePath: string; envs: GitEnvs; signal?: AbortSignal },
   ): Promise<string | undefined> {
     const spare = spares.get(mirrorPath);
     if (!spare) return undefined;
     spares.delete(mirrorPath);
     try {
-      const sha = await remoteTip(mirrorPath, args.defaultBranch, args.envs.plain, args.signal);
+      const sha = await remoteTip(mirrorPath, args.startBranch ?? args.defaultBranch, args.envs.plain, args.signal);
       await mkdir(dirname(args.treePath), { recursive: true });
       await rm(args.treePath, { recursive: true, force: true });
       await rename(spare, args.treePath);
@@ -284,6 +294,10 @@ export function createMirrorStore(opts: MirrorStoreOptions): MirrorStore {
           await cloneMirror(args.repoUrl, mirrorPath, args.envs, args.signal);
           cloned = true;
         }
+        if (args.startBranch !== undefined && args.startBranch !== args.defaultBranch) {
+          const tip = await remoteTip(mirrorPath, args.startBranch, args.envs.plain, args.signal).catch(() => '');
+          if (!tip) throw new GitOperationError('not_found', 'checkout', `branch ${args.startBranch} does not exist on the remote`);
+        }
         const fromSpare = await takeSpare(mirrorPath, args);
         if (fromSpare) {
           args.note?.('using a spare working tree checked out after the last task');
@@ -304,6 +318,15 @@ export function createMirrorStore(opts: MirrorStoreOptions): MirrorStore {
           const baseCommit = await checkoutTree(mirrorPath, args);
           return { mirrorPath, treePath: args.treePath, branch: args.branch, baseCommit, clonedMirror: true };
         }
+      });
+    },
+
+    branchHead(args) {
+      const mirrorPath = join(mirrorsDir, mirrorName(args.repoUrl));
+      return withLock(mirrorPath, async () => {
+        await fetchMirror(mirrorPath, args.repoUrl, args.envs, args.signal);
+        const tip = await remoteTip(mirrorPath, args.branch, args.envs.plain, args.signal).catch(() => '');
+        return tip || undefined;
       });
     },
 

@@ -7,7 +7,7 @@ import type { NodeConfig } from '../config.js';
 import { agentInvocation } from './agent-command.js';
 import { createOutputWatch, looksLikeInputPrompt } from './agent-output.js';
 import { branchName } from './branch-name.js';
-import { commitChanges, pushBranch } from './commit-push.js';
+import { commitChanges, pushBranch, rebuildOnNewHead } from './commit-push.js';
 import { gitEnv, gitEnvWithCredential } from './git-env.js';
 import { GitOperationError, type GitErrorCode } from './git-error.js';
 import type { LogStream } from './log-stream.js';
@@ -94,7 +94,9 @@ export function credentialFreeUrl(url: string): string {
  */
 export async function runTask(req: ProcessIssueRequest, ctx: TaskContext): Promise<TaskOutcome> {
   const { config, logs, logger, signal } = ctx;
-  const branch = branchName(config.branchPrefix, req.issue_number, req.task_id);
+  // A follow-up pushes onto its pull request's branch; any other task onto a new one of its own.
+  const branch = req.head_branch ?? branchName(config.branchPrefix, req.issue_number, req.task_id);
+  const startBranch = req.head_branch ?? req.base_branch;
   const secrets = [req.credential_token];
   const repoUrl = credentialFreeUrl(req.repository_url);
   const shownUrl = publicRepoUrl(repoUrl);
@@ -118,8 +120,17 @@ export async function runTask(req: ProcessIssueRequest, ctx: TaskContext): Promi
     if (signal.aborted) return cancelled(branch);
 
     // 3 + 4. Mirror, working tree, branch.
-    tree = await ctx.mirrors.checkout({ repoUrl, defaultBranch, branch, treePath, envs, signal, note: (t) => logs.note(t) });
-    logs.note(`working tree ready on branch ${branch} from ${defaultBranch} at ${tree.baseCommit.slice(0, 12)}`);
+    tree = await ctx.mirrors.checkout({
+      repoUrl,
+      defaultBranch,
+      ...(startBranch !== undefined ? { startBranch } : {}),
+      branch,
+      treePath,
+      envs,
+      signal,
+      note: (t) => logs.note(t),
+    });
+    logs.note(`working tree ready on branch ${branch} from ${startBranch ?? defaultBranch} at ${tree.baseCommit.slice(0, 12)}`);
     if (signal.aborted) return cancelled(branch);
 
     // 5. The sandbox, then setup and the agent CLI, each in a sandbox of its own.
@@ -141,6 +152,7 @@ export async function runTask(req: ProcessIssueRequest, ctx: TaskContext): Promi
         GAFFER_TASK_ID: req.task_id,
         GAFFER_ISSUE_NUMBER: String(req.issue_number),
         GAFFER_BRANCH: branch,
+        ...(req.model !== undefined ? { GAFFER_MODEL: req.model } : {}),
       },
       onRefuse: (what) => logs.note(`network: refused ${what}`),
     };
@@ -156,7 +168,15 @@ export async function runTask(req: ProcessIssueRequest, ctx: TaskContext): Promi
     if (setupFailure) return setupFailure;
 
     // CLI state files (aider's histories) go where the agent may write: the sandbox's own /tmp.
-    const invocation = agentInvocation(config.agent, { promptFile, stateDir: config.sandbox.mode === 'off' ? taskDir : '/tmp' }, config.budget);
+    const invocation = agentInvocation(
+      config.agent,
+      {
+        promptFile,
+        stateDir: config.sandbox.mode === 'off' ? taskDir : '/tmp',
+        ...(req.model !== undefined ? { model: req.model } : {}),
+      },
+      config.budget,
+    );
     const remaining = Math.max(1000, ctx.deadline - Date.now());
     const { idleTimeoutMs, maxCostUsd } = config.budget;
     logs.note(
@@ -255,9 +275,34 @@ export async function runTask(req: ProcessIssueRequest, ctx: TaskContext): Promi
 
     // 7. Push.
     logs.note(`pushing ${branch}`);
-    await pushBranch({ mirrorPath: tree.mirrorPath, repoUrl, branch, commit: commit.head, envs, signal });
-    logs.note(`pushed ${commit.head.slice(0, 12)} to ${branch}`);
-    return { status: 'success', branch, commit: commit.head, clonedMirror: tree.clonedMirror, usage };
+    let head = commit.head;
+    for (let rebuilds = 0; ; rebuilds++) {
+      try {
+        // Never forced: on a follow-up's branch, a push that is not a fast-forward is refused.
+        await pushBranch({ mirrorPath: tree.mirrorPath, repoUrl, branch, commit: head, envs, signal });
+        break;
+      } catch (err) {
+        if (req.head_branch === undefined || !(err instanceof GitOperationError) || !isRejectedPush(err)) throw err;
+        if (signal.aborted) return cancelled(branch);
+        const moved = `the branch ${branch} moved while the task ran (someone pushed to it)`;
+        const newHead = rebuilds < MAX_REBUILDS ? await ctx.mirrors.branchHead({ repoUrl, branch, envs, signal }) : undefined;
+        const rebuilt = newHead
+          ? await rebuildOnNewHead({ mirrorPath: tree.mirrorPath, repoUrl, commit: commit.head, newHead, message: commitMessage(req), author: config.gitAuthor, envs, signal })
+          : undefined;
+        if (!newHead || rebuilt?.kind !== 'rebuilt') {
+          const why = !newHead
+            ? rebuilds < MAX_REBUILDS ? 'and is gone now' : `and kept moving (${rebuilds + 1} tries)`
+            : 'and its new commits touch the same lines as this change';
+          const message = `${moved} ${why}; Gaffer never overwrites others' commits, so nothing was pushed: start the follow-up again to build on the new head`;
+          logs.note(message);
+          return { status: 'failed', branch, code: 'git_other', message };
+        }
+        logs.note(`${moved}; rebuilt the change on its new head ${newHead.slice(0, 12)}, keeping their commits`);
+        head = rebuilt.head;
+      }
+    }
+    logs.note(`pushed ${head.slice(0, 12)} to ${branch}`);
+    return { status: 'success', branch, commit: head, clonedMirror: tree.clonedMirror, usage };
   } catch (err) {
     if (signal.aborted) return cancelled(branch);
     if (err instanceof GitOperationError) {
@@ -313,8 +358,18 @@ async function runSetup(
   return undefined;
 }
 
+/** How many times a follow-up rebuilds on a branch that keeps moving before it gives up. */
+const MAX_REBUILDS = 2;
+
+/** Whether the remote refused a push for not being a fast-forward (the branch moved). */
+function isRejectedPush(err: GitOperationError): boolean {
+  const text = `${err.message}\n${String((err.cause as Error | undefined)?.message ?? '')}`;
+  return /\[rejected\]|non-fast-forward|fetch first|\(stale info\)/i.test(text);
+}
+
 /** Subject from the issue; git takes it as one argv element, so its content is inert. */
 function commitMessage(req: ProcessIssueRequest): string {
   const title = req.issue_title.replace(/\s+/g, ' ').trim().slice(0, 72);
-  return `${title || `Issue #${req.issue_number}`} (#${req.issue_number})\n\nGaffer task ${req.task_id}`;
+  const subject = `${title || `Issue #${req.issue_number}`} (#${req.issue_number})`;
+  return `${req.head_branch !== undefined ? `Follow-up: ${subject}` : subject}\n\nGaffer task ${req.task_id}`;
 }

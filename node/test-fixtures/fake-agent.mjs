@@ -3,6 +3,8 @@
 // Usage: fake-agent.mjs <mode> [stateDir]
 //   edit   - reads the prompt (stdin and GAFFER_PROMPT_FILE), writes it to a file, edits README
 //   echo   - like edit, and prints the prompt to stdout (to prove masking)
+//   gated  - writes stateDir/started, waits for stateDir/go, then edits like `edit` (lets a test
+//            act while the agent runs, e.g. push to the branch)
 //   noop   - prints something and changes nothing
 //   fail   - prints to stderr and exits 3
 //   hang   - starts a child in its process group, records both pids in stateDir, ignores
@@ -40,6 +42,14 @@ switch (mode) {
     writeFileSync('AGENT_PROMPT_FILE.txt', filePrompt);
     appendFileSync('README.md', '\nEdited by the fake agent.\n');
     process.stdout.write('fake agent: edited 3 files\n');
+    break;
+  }
+  case 'gated': {
+    writeFileSync(join(stateDir, 'started'), String(process.pid));
+    while (!existsSync(join(stateDir, 'go'))) await new Promise((r) => setTimeout(r, 50));
+    writeFileSync('AGENT_PROMPT.txt', stdinPrompt);
+    appendFileSync('README.md', '\nEdited by the fake agent.\n');
+    process.stdout.write('fake agent: edited 2 files\n');
     break;
   }
   case 'noop':

@@ -73,6 +73,18 @@ export function taskPages(deps: { db: Db; live: LiveBus; logger: Logger; queue?:
               <dd data-field="node">{node?.name ?? '—'}</dd>
               <dt>{t('attempt')}</dt>
               <dd data-field="attempt">{task.attempt}</dd>
+              <dt>{t('taskKind')}</dt>
+              <dd data-field="kind">{task.kind === 'follow_up' ? `${t('followUp')} (${task.trigger})` : t('issueRun')}</dd>
+              <dt>{t('runOptions')}</dt>
+              <dd data-field="run-options">
+                {[
+                  task.agent ? `agent=${task.agent}` : undefined,
+                  task.model ? `model=${task.model}` : undefined,
+                  task.baseBranch ? `base=${task.baseBranch}` : undefined,
+                ]
+                  .filter(Boolean)
+                  .join(' ') || '—'}
+              </dd>
               <dt>{t('branch')}</dt>
               <dd data-field="branch">{task.resultBranch ?? '—'}</dd>
               <dt>{t('pullRequest')}</dt>

@@ -5,7 +5,8 @@ import type { IssueRow } from '../db/schema.js';
 import { DomainError } from '../domain/errors.js';
 import { ISSUE_STATUSES } from '../domain/issue-status.js';
 import { mayControl, queueViewOf, reportBranch, startIssue, toTaskPublic } from '../domain/tasks.js';
-import { reportBranchRequest } from '../protocol/node-api.js';
+import { AGENT_PRESETS, agentLabel, reportBranchRequest } from '../protocol/node-api.js';
+import { isValidBranchName } from '../domain/commands.js';
 import { requireNode, requireUser } from './auth.js';
 import type { ApiDeps, ApiEnv } from './env.js';
 import { jsonBody, queryParams, uuidParam } from './validate.js';
@@ -13,6 +14,10 @@ import { jsonBody, queryParams, uuidParam } from './validate.js';
 const startBody = z.object({
   command: z.string().max(10_000).optional(),
   labels: z.array(z.string().min(1).max(64)).max(50).optional(),
+  /** The `/start` options: the agent CLI (only nodes running it take the task), its model, the base branch. */
+  agent: z.enum(AGENT_PRESETS).optional(),
+  model: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,99}$/, 'a model name').optional(),
+  base_branch: z.string().min(1).max(255).refine(isValidBranchName, 'a branch name').optional(),
   // A user's request: a misspelt field is refused rather than silently ignored. (Node protocol
   // bodies stay lenient, so a newer node can talk to an older server.)
 }).strict();
@@ -72,8 +77,9 @@ export function issueRoutes(deps: ApiDeps) {
         issueId,
         actor: c.get('actor'),
         command: body.command,
-        labels: body.labels,
+        labels: body.agent ? [...new Set([...(body.labels ?? []), agentLabel(body.agent)])] : body.labels,
         trigger: 'api',
+        options: { agent: body.agent, model: body.model, baseBranch: body.base_branch },
       });
       // Try to place it now, so the answer usually shows the node; but never hold the answer
       // longer than one delivery may take, nor fail a start that is already queued.

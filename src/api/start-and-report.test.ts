@@ -84,6 +84,19 @@ describe('start, dispatch and report through the API', () => {
     expect(res.body.command).toBe(`process issue #${issue.number}`);
   });
 
+  it('takes the /start options: recorded on the task, shown in TaskPublic, sent to the node; bad ones refused', async () => {
+    await registerDouble(h, node, { name: `n-options-${Date.now()}`, labels: ['agent:codex'] });
+    const { issue } = await startableIssue(h, admin.token);
+    const bad = await startIssueApi(h, admin.token, issue.id, { agent: 'gpt9', base_branch: '../x' });
+    expect(bad.status).toBe(422);
+    expect(JSON.stringify(bad.body)).toContain('agent');
+    const res = await startIssueApi(h, admin.token, issue.id, { agent: 'codex', model: 'o4', base_branch: 'release-1.2' });
+    expect(res.status).toBe(201);
+    expect(res.body).toMatchObject({ kind: 'issue', agent: 'codex', model: 'o4', base_branch: 'release-1.2', head_branch: null });
+    expect(node.dispatches().at(-1)).toMatchObject({ model: 'o4', base_branch: 'release-1.2' });
+    expect(node.dispatches().at(-1)).not.toHaveProperty('head_branch');
+  });
+
   it('answers 404, 409, 401 and 403 with reasons', async () => {
     await registerDouble(h, node, { name: `n-errors-${Date.now()}` });
     const missing = await startIssueApi(h, admin.token, '7b0c5a4e-1111-4222-8333-944455556666');

@@ -16,6 +16,11 @@ import {
 import { type AgentUsage, type NetworkPolicy, SANDBOX_MODES, SANDBOX_REQUIREMENTS } from '../protocol/node-api.js';
 import { ISSUE_STATUSES, NODE_MODES, NODE_STATUSES, TASK_OUTCOMES, TASK_STATUSES } from '../protocol/statuses.js';
 
+/** What a task is for: the issue's own run, or a follow-up on its open pull request. */
+export const TASK_KINDS = ['issue', 'follow_up'] as const;
+/** One of {@link TASK_KINDS}. */
+export type TaskKind = (typeof TASK_KINDS)[number];
+
 const inList = (values: readonly string[]) => sql.raw(values.map((v) => `'${v}'`).join(', '));
 
 const timestamps = {
@@ -243,6 +248,19 @@ export const tasks = pgTable(
     network: jsonb('network').$type<NetworkPolicy>().notNull().default({ mode: 'full' }),
     /** Only a node running the agent in a sandbox may take it (repository config `sandbox: required`, the default). */
     sandboxRequired: boolean('sandbox_required').notNull().default(true),
+    /**
+     * `issue`: the issue's own run, which moves the issue. `follow_up`: a run on the open pull
+     * request's branch (review comments, failing CI) that leaves the issue `pending_merge`.
+     */
+    kind: text('kind', { enum: TASK_KINDS }).notNull().default('issue'),
+    /** The agent CLI asked for (`/start agent=`, or the repository default); null: any node's. */
+    agent: text('agent'),
+    /** The model asked for (`/start model=`, or the repository default), passed to the agent CLI. */
+    model: text('model'),
+    /** The branch the work starts from and the pull request targets; null: the default branch. */
+    baseBranch: text('base_branch'),
+    /** A follow-up's pull request branch: checked out at its head and pushed to, fast-forward only. */
+    headBranch: text('head_branch'),
     /** Failed deliveries to nodes so far, and when the next one may be tried. */
     dispatchAttempts: integer('dispatch_attempts').notNull().default(0),
     nextDispatchAt: timestamp('next_dispatch_at', { withTimezone: true }).notNull().defaultNow(),
@@ -287,6 +305,7 @@ export const tasks = pgTable(
     index('tasks_created_idx').on(t.createdAt),
     check('tasks_status_check', sql`${t.status} in (${inList(TASK_STATUSES)})`),
     check('tasks_outcome_check', sql`${t.outcome} is null or ${t.outcome} in (${inList(TASK_OUTCOMES)})`),
+    check('tasks_kind_check', sql`${t.kind} in (${inList(TASK_KINDS)})`),
   ],
 );
 
@@ -441,3 +460,23 @@ export type TaskTokenRow = typeof taskTokens.$inferSelect;
 export type LoginThrottleRow = typeof loginThrottles.$inferSelect;
 export type NotificationTargetRow = typeof notificationTargets.$inferSelect;
 export type NotificationDeliveryRow = typeof notificationDeliveries.$inferSelect;
+
+/**
+ * The CI fix loop of one Gaffer pull request (repository config `ci_fix`): the head commit whose
+ * failed checks were re-run once, how many fix attempts were spent, and why the loop stopped.
+ */
+export const pullRequestCi = pgTable('pull_request_ci', {
+  issueId: uuid('issue_id')
+    .primaryKey()
+    .references(() => issues.id, { onDelete: 'cascade' }),
+  prNumber: integer('pr_number').notNull(),
+  /** The head commit whose failed jobs Gaffer re-ran once, to rule out flakes. */
+  rerunSha: text('rerun_sha'),
+  /** The head commit a fix attempt was started for, so one failure starts one attempt. */
+  fixSha: text('fix_sha'),
+  attempts: integer('attempts').notNull().default(0),
+  /** `passed`, `exhausted` or `human_push`; null while the loop may still act. */
+  stoppedReason: text('stopped_reason'),
+  ...timestamps,
+});
+export type PullRequestCiRow = typeof pullRequestCi.$inferSelect;

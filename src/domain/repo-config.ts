@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { AGENT_PRESETS, agentLabel, allowedHost, type NetworkPolicy, SANDBOX_REQUIREMENTS } from '../protocol/node-api.js';
+import { isValidBranchName } from './commands.js';
+import { AGENT_PRESETS, type AgentPreset, agentLabel, allowedHost, type NetworkPolicy, SANDBOX_REQUIREMENTS } from '../protocol/node-api.js';
 
 export { SANDBOX_REQUIREMENTS, type SandboxRequirement } from '../protocol/node-api.js';
 
@@ -19,6 +20,14 @@ export const repoConfigSchema = z
     command: z.string().min(1).max(10_000).optional(),
     /** The AI CLI this repository's tasks need; only nodes running it (label `agent:<name>`) take them. */
     agent: z.enum(AGENT_PRESETS).optional(),
+    /** The model passed to the agent CLI, unless `/start model=` says otherwise. */
+    model: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,99}$/, 'a model name').optional(),
+    /** The branch tasks start from and pull requests target, unless `/start base=` says otherwise; default: the repository's default branch. */
+    base_branch: z.string().min(1).max(255).refine(isValidBranchName, 'a branch name').optional(),
+    /** `on_review`: a review requesting changes on a Gaffer pull request starts a follow-up by itself. `/start` on the PR always does. */
+    follow_up: z.enum(['off', 'on_review']).default('off'),
+    /** Opt-in CI fix loop: failed checks on a Gaffer pull request are re-run once, then fixed by follow-ups, at most `max_attempts`. */
+    ci_fix: z.object({ max_attempts: z.number().int().min(1).max(5).default(2) }).strict().optional(),
     draft_pr: z.boolean().default(false),
     auto_retry: z.number().int().min(0).max(10).optional(),
     /** Shell commands run in the sandbox before the agent (e.g. `npm ci`), in order. */
@@ -69,10 +78,10 @@ export function commandFor(config: RepoConfig, issue: { number: number; title: s
   return config.command.replaceAll('{number}', String(issue.number)).replaceAll('{title}', issue.title);
 }
 
-/** The node labels a task of this repository requires: its own, plus its agent's. */
-export function requiredNodeLabels(config: RepoConfig): string[] {
+/** The node labels a task of this repository requires: its own, plus its agent's (`/start agent=` overrides the config's). */
+export function requiredNodeLabels(config: RepoConfig, agent: AgentPreset | undefined = config.agent): string[] {
   const labels = [...config.node_labels];
-  if (config.agent && !labels.includes(agentLabel(config.agent))) labels.push(agentLabel(config.agent));
+  if (agent && !labels.includes(agentLabel(agent))) labels.push(agentLabel(agent));
   return labels;
 }
 

@@ -183,6 +183,9 @@ export function processIssueBody(
     // is sent with exactly the seed's body, and an absent field means the same to the node.
     ...(ctx.task.setup.length > 0 ? { setup: ctx.task.setup } : {}),
     ...(ctx.task.network.mode !== 'full' ? { network: ctx.task.network } : {}),
+    ...(ctx.task.baseBranch ? { base_branch: ctx.task.baseBranch } : {}),
+    ...(ctx.task.kind === 'follow_up' && ctx.task.headBranch ? { head_branch: ctx.task.headBranch } : {}),
+    ...(ctx.task.model ? { model: ctx.task.model } : {}),
   };
 }
 

@@ -97,4 +97,16 @@ describe('status comment', () => {
     expect(formatEta(30)).toBe('less than a minute');
     expect(formatEta(5400)).toBe('about 1.5 h');
   });
+
+  it('follow-ups: their own lines on the pull request, the run options shown, the issue\'s line once merged', () => {
+    const fu = (over: Partial<TaskRow>) => task({ kind: 'follow_up', trigger: 'ci', prNumber: 7, resultBranch: 'gaffer/x', agent: 'codex', model: 'o4', ...over });
+    const on = (t: TaskRow, status: 'pending_merge' | 'merged') =>
+      renderStatusComment({ issue: { status }, task: t, node: { name: 'n1' }, queuePosition: null, taskUrl: undefined });
+    expect(on(fu({ status: 'running' }), 'pending_merge')).toContain('Follow-up running on node `n1` (fixing the failed checks)');
+    expect(on(fu({ status: 'success' }), 'pending_merge')).toContain('Follow-up pushed to `gaffer/x`');
+    const failed = on(fu({ status: 'failed', errorMessage: 'the branch moved' }), 'pending_merge');
+    expect(failed).toContain('Follow-up failed: `the branch moved`');
+    expect(failed).toContain('follow-up (ci) · agent `codex` · model `o4`');
+    expect(on(fu({ status: 'success' }), 'merged')).toContain('Merged (#7)');
+  });
 });

@@ -90,7 +90,12 @@ export function renderStatusComment(params: {
     line = task.failureKind === 'cancelled' ? '🛑 Cancelled.' : `❌ Failed: ${publicReason(task)}`;
     line += ' Comment `/start` to try again.';
   }
+  if (task.kind === 'follow_up' && issue.status === 'pending_merge') line = followUpLine(task, node, params.queuePosition) ?? line;
   const details = [`status: **${STATUS_LABEL[issue.status]}**`, `attempt ${task.attempt}`];
+  if (task.kind === 'follow_up') details.push(`follow-up (${inline(task.trigger)})`);
+  if (task.agent) details.push(`agent ${codeSpan(task.agent)}`);
+  if (task.model) details.push(`model ${codeSpan(task.model)}`);
+  if (task.baseBranch) details.push(`base ${codeSpan(task.baseBranch)}`);
   if (task.outcome) details.push(`outcome: **${OUTCOME_LABEL[task.outcome]}**`);
   if (task.usage) details.push(usageText(task.usage));
   const took = task.startedAt && task.completedAt ? Math.round((task.completedAt.getTime() - task.startedAt.getTime()) / 1000) : undefined;
@@ -114,4 +119,14 @@ export function durationText(seconds: number): string {
   if (seconds < 60) return `${seconds} s`;
   if (seconds < 3600) return `${Math.floor(seconds / 60)} min ${seconds % 60} s`;
   return `${Math.floor(seconds / 3600)} h ${Math.floor((seconds % 3600) / 60)} min`;
+}
+
+/** The line of a follow-up's status comment, on its pull request; undefined where the issue's line fits. */
+function followUpLine(task: TaskRow, node: Pick<NodeRow, 'name'> | null, queuePosition: number | null): string | undefined {
+  const why = task.trigger === 'ci' ? 'fixing the failed checks' : task.trigger === 'review' ? 'addressing the review' : 'following up';
+  if (task.status === 'pending') return `⏳ Follow-up queued (${why})${queuePosition ? `, position ${queuePosition}` : ''}: waiting for a free node.`;
+  if (task.status === 'running') return `🏃 Follow-up running on node \`${inline(node?.name ?? 'unknown')}\` (${why}).`;
+  if (task.status === 'success') return `🔀 Follow-up pushed to \`${inline(task.resultBranch ?? '')}\` (${why}).`;
+  if (task.failureKind === 'cancelled') return '🛑 Follow-up cancelled.';
+  return `❌ Follow-up failed: ${publicReason(task)} The pull request is as it was; comment \`/start\` here to try again.`;
 }

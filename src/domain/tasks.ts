@@ -4,6 +4,7 @@ import {
   getTask,
   getTaskContext,
   insertTask,
+  latestPullRequestTask,
   nextAttemptNumber,
   recentInfraFailures,
   setReportClaim,
@@ -86,6 +87,12 @@ export type TaskPublic = {
   /** Tokens and cost the agent reported. */
   usage: AgentUsage | null;
   attempt: number;
+  /** `issue`, or `follow_up`: a run on the open pull request's branch. */
+  kind: TaskRow['kind'];
+  agent: string | null;
+  model: string | null;
+  base_branch: string | null;
+  head_branch: string | null;
   pr_number: number | null;
   pr_url: string | null;
   queue_position: number | null;
@@ -115,6 +122,11 @@ export async function toTaskPublic(db: DbOrTx, task: TaskRow, view?: QueueView):
     outcome: task.outcome,
     usage: task.usage,
     attempt: task.attempt,
+    kind: task.kind,
+    agent: task.agent,
+    model: task.model,
+    base_branch: task.baseBranch,
+    head_branch: task.headBranch,
     pr_number: task.prNumber,
     pr_url: task.prUrl,
     queue_position: queue.position,
@@ -170,8 +182,11 @@ export async function startIssue(
     sandbox?: TaskSandboxSettings | undefined;
     /** The repository's own caps from its config. */
     repoCaps?: RepoTaskCaps | undefined;
+    /** What `/start` (or the repository config) asked for; recorded on the task. */
+    options?: TaskRunOptions | undefined;
   },
 ): Promise<TaskRow> {
+  const options = params.options ?? {};
   let task: TaskRow;
   try {
     task = await deps.db.transaction(async (tx) => {
@@ -208,6 +223,92 @@ export async function startIssue(
         sandboxRequired: sandbox.sandboxRequired,
         repoMaxPerDay: params.repoCaps?.perDay ?? null,
         repoMaxConcurrent: params.repoCaps?.concurrent ?? null,
+        agent: options.agent ?? null,
+        model: options.model ?? null,
+        baseBranch: options.baseBranch ?? null,
+        nextDispatchAt: deps.now(),
+        requestedBy: params.actor.kind === 'user' ? params.actor.id : null,
+        requestedByLogin: params.actor.kind === 'github' ? params.actor.login : params.actor.kind === 'user' ? params.actor.email : null,
+      });
+    });
+  } catch (err) {
+    if (isUniqueViolation(err)) throw new DomainError('conflict', 'issue already has an active task', { cause: err });
+    throw err;
+  }
+  emit(deps, 'queued', task);
+  return task;
+}
+
+/** What a run asked for beyond the repository's defaults: the agent CLI, its model, the base branch. */
+export type TaskRunOptions = { agent?: string | undefined; model?: string | undefined; baseBranch?: string | undefined };
+
+/** Why a follow-up runs: `/start` on the pull request, a review asking for changes, or failing CI. */
+export type FollowUpTrigger = 'comment' | 'review' | 'ci';
+
+/**
+ * Starts a follow-up on the issue's open pull request: a task of kind `follow_up` that checks out
+ * the PR's branch at its head and pushes a fast-forward onto it. The issue is `pending_merge` and
+ * stays so: the issue machine does not move for a follow-up, whatever its end. The one-active-task
+ * index keeps it to one run at a time per issue, like any task.
+ */
+export async function startFollowUp(
+  deps: Pick<TaskDeps, 'db' | 'credentials' | 'onEvent' | 'logger' | 'now'>,
+  params: {
+    issueId: string;
+    actor: StartActor;
+    /** The prompt built from the review, the conversation or the failed checks. */
+    command: string;
+    trigger: FollowUpTrigger;
+    /** The pull request it was asked for on: refused unless it is the issue's current one. */
+    prNumber?: number | undefined;
+    labels?: string[] | undefined;
+    autoRetry?: number | undefined;
+    sandbox?: TaskSandboxSettings | undefined;
+    options?: TaskRunOptions | undefined;
+  },
+): Promise<TaskRow> {
+  const sandbox = params.sandbox ?? sandboxSettingsFor();
+  let task: TaskRow;
+  try {
+    task = await deps.db.transaction(async (tx) => {
+      const found = await getIssueWithRepository(tx, params.issueId, { forUpdate: true });
+      if (!found) throw new DomainError('not_found', `issue ${params.issueId} not found`);
+      const { issue, repository } = found;
+      if (!mayControl(params.actor, issue)) throw new DomainError('forbidden', 'only an admin or the issue owner may start a follow-up');
+      if (issue.status !== 'pending_merge') {
+        throw new DomainError('illegal_transition', `issue is ${issue.status}: follow-ups run only while its pull request is open`, {
+          details: { status: issue.status },
+        });
+      }
+      const last = await latestPullRequestTask(tx, issue.id);
+      if (!last?.resultBranch || last.prNumber === null) {
+        throw new DomainError('illegal_transition', 'the issue has no pull request opened by Gaffer');
+      }
+      if (params.prNumber !== undefined && params.prNumber !== last.prNumber) {
+        throw new DomainError('illegal_transition', `this pull request is not the issue's current one (#${last.prNumber})`);
+      }
+      if (!(await credentialAvailable({ ...deps.credentials, db: tx }, repository))) {
+        throw new DomainError('not_configured', `no credential for ${repository.fullName}: install the GitHub App on it or add a PAT`);
+      }
+      const options = params.options ?? {};
+      return insertTask(tx, {
+        issueId: issue.id,
+        kind: 'follow_up',
+        command: params.command,
+        attempt: await nextAttemptNumber(tx, issue.id),
+        requiredLabels: params.labels ?? [],
+        trigger: params.trigger,
+        autoRetry: params.autoRetry ?? null,
+        draftPr: last.draftPr,
+        setup: sandbox.setup,
+        network: sandbox.network,
+        sandboxRequired: sandbox.sandboxRequired,
+        agent: options.agent ?? last.agent,
+        model: options.model ?? last.model,
+        baseBranch: last.baseBranch,
+        headBranch: last.resultBranch,
+        prNumber: last.prNumber,
+        prUrl: last.prUrl,
         nextDispatchAt: deps.now(),
         requestedBy: params.actor.kind === 'user' ? params.actor.id : null,
         requestedByLogin: params.actor.kind === 'github' ? params.actor.login : params.actor.kind === 'user' ? params.actor.email : null,
@@ -282,6 +383,13 @@ export async function failTask(
       if (streak <= budget) {
         const requeued = await insertTask(tx, {
           issueId: task.issueId,
+          kind: task.kind,
+          agent: task.agent,
+          model: task.model,
+          baseBranch: task.baseBranch,
+          headBranch: task.headBranch,
+          prNumber: task.kind === 'follow_up' ? task.prNumber : null,
+          prUrl: task.kind === 'follow_up' ? task.prUrl : null,
           command: task.command,
           attempt: await nextAttemptNumber(tx, task.issueId),
           requiredLabels: task.requiredLabels,
@@ -300,7 +408,8 @@ export async function failTask(
         return { kind: 'ended', task: failed, requeued };
       }
     }
-    await moveIssue(tx, task.issueId, 'fail');
+    // A follow-up's failure leaves the pull request, and so the issue (`pending_merge`), as it was.
+    if (task.kind !== 'follow_up') await moveIssue(tx, task.issueId, 'fail');
     return { kind: 'ended', task: failed, requeued: undefined };
   });
   if (result.kind === 'ended') {
@@ -418,7 +527,14 @@ export async function reportBranch(
   }
 
   let pr: { number: number; url: string } | undefined;
-  if (deps.pullRequests && ctx.repository.installationId !== null) {
+  if (task.kind === 'follow_up') {
+    // The commit went onto the pull request's own branch: the pull request is the one it had.
+    if (report.branch_name !== task.headBranch) {
+      await setReportClaim(deps.db, task.id, null);
+      throw new DomainError('invalid_input', `branch_name: a follow-up pushes to ${task.headBranch ?? 'its pull request branch'}`);
+    }
+    pr = task.prNumber !== null && task.prUrl !== null ? { number: task.prNumber, url: task.prUrl } : undefined;
+  } else if (deps.pullRequests && ctx.repository.installationId !== null) {
     try {
       pr = await deps.pullRequests.ensurePullRequest({
         repository: ctx.repository,
@@ -469,16 +585,16 @@ export async function reportBranch(
       },
     });
     if (!row) return undefined;
-    await moveIssue(tx, task.issueId, 'succeed');
+    if (task.kind !== 'follow_up') await moveIssue(tx, task.issueId, 'succeed');
     return row;
   });
-  if (!done && pr) await closeLostPullRequest(deps, { ctx, taskId: task.id, pr });
+  if (!done && pr && task.kind !== 'follow_up') await closeLostPullRequest(deps, { ctx, taskId: task.id, pr });
   if (!done) throw new DomainError('stale_attempt', `task ${task.id} is no longer current`);
   // The branch is pushed and reported: the node needs the token no longer.
   await deps.taskTokens.revokeForTask(task.id);
   deps.logger.info({ taskId: task.id, branch: report.branch_name, pr: pr?.number }, 'task succeeded');
   emit(deps, 'succeeded', done);
-  if (pr) emit(deps, 'pr_opened', done);
+  if (pr && task.kind !== 'follow_up') emit(deps, 'pr_opened', done);
   return { kind: 'recorded', task: done };
 }
 

@@ -111,7 +111,8 @@ export function createInstallationTokens(probot: Probot): InstallationTokens {
 export const taskMarker = (taskId: string) => `<!-- gaffer:task:${taskId} -->`;
 
 /**
- * Opens the pull request for a task's branch against the default branch, or finds the one that
+ * Opens the pull request for a task's branch against its base branch (the default one unless
+ * `/start base=` or the config said otherwise), or finds the one that
  * is already open for that head, so a repeated report never opens a second.
  */
 export function createPullRequests(probot: Probot, publicUrl: string): PullRequests {
@@ -135,7 +136,7 @@ export function createPullRequests(probot: Probot, publicUrl: string): PullReque
           owner,
           repo,
           head: branch,
-          base: repository.defaultBranch,
+          base: task.baseBranch ?? repository.defaultBranch,
           title: `${issue.title} (#${issue.number})`,
           body,
           draft: task.draftPr,

@@ -38,6 +38,13 @@ export function createStatusFeedback(deps: { probot: Probot; db: Db; logger: Log
     });
     const octokit = await deps.probot.auth(found.repository.installationId);
     const [owner, repo] = found.repository.fullName.split('/') as [string, string];
+    if (task.kind === 'follow_up' && task.prNumber !== null) {
+      // A follow-up's progress goes on its pull request, in one comment found by its marker; the
+      // issue's comment keeps saying the pull request is open.
+      await ensureStatusComment(octokit, { owner, repo, issueNumber: task.prNumber, knownId: null, body });
+      // Once the pull request is merged or closed, the issue's own comment says so too.
+      if (found.issue.status === 'pending_merge') return;
+    }
     const id = await ensureStatusComment(octokit, {
       owner,
       repo,

@@ -29,6 +29,8 @@ import type { Scheduler } from '../domain/scheduler.js';
 import { cancelTask, startIssue, type TaskDeps } from '../domain/tasks.js';
 import type { Logger } from '../logger.js';
 import type { StatusFeedback } from './feedback.js';
+import { registerFollowUpHandlers } from './follow-ups.js';
+import { resolveStartOptions } from './start-options.js';
 import {
   installationEventSchema,
   installationRepositoriesEventSchema,
@@ -49,12 +51,14 @@ export type HandlerDeps = {
   feedback: StatusFeedback;
 };
 
-type AnyContext = Context<'issues' | 'issue_comment' | 'installation' | 'installation_repositories' | 'pull_request'>;
+export type AnyContext = Context<
+  'issues' | 'issue_comment' | 'installation' | 'installation_repositories' | 'pull_request' | 'pull_request_review' | 'check_suite' | 'workflow_run'
+>;
 type Octokit = AnyContext['octokit'];
 
 const WRITE_ROLES = new Set(['admin', 'maintain', 'write']);
 
-function parsePayload<S extends z.ZodType>(context: AnyContext, schema: S, log: Logger): z.infer<S> | undefined {
+export function parsePayload<S extends z.ZodType>(context: AnyContext, schema: S, log: Logger): z.infer<S> | undefined {
   const parsed = schema.safeParse(context.payload);
   if (!parsed.success) {
     log.warn({ event: context.name, issues: parsed.error.issues.slice(0, 5) }, 'webhook payload not understood; ignored');
@@ -63,7 +67,7 @@ function parsePayload<S extends z.ZodType>(context: AnyContext, schema: S, log: 
   return parsed.data;
 }
 
-async function loadRepoConfig(context: AnyContext): Promise<ReturnType<typeof parseRepoConfig>> {
+export async function loadRepoConfig(context: AnyContext): Promise<ReturnType<typeof parseRepoConfig>> {
   try {
     return parseRepoConfig(await context.config('gaffer.yml'));
   } catch (err) {
@@ -73,7 +77,7 @@ async function loadRepoConfig(context: AnyContext): Promise<ReturnType<typeof pa
 }
 
 /** Write, maintain or admin on the repository; or the issue's author where the config allows. */
-async function mayStart(
+export async function mayStart(
   octokit: Octokit,
   params: { owner: string; repo: string; login: string; issueAuthor: string | null; config: RepoConfig },
 ): Promise<boolean> {
@@ -91,7 +95,12 @@ async function mayStart(
   }
 }
 
-async function reply(octokit: Octokit, repository: RepositoryRow, issueNumber: number, body: string): Promise<void> {
+/** The reply's list of option problems. */
+export function optionErrors(errors: string[]): string {
+  return `the \`/start\` options are not right:\n\n${errors.map((e) => `- ${e}`).join('\n')}`;
+}
+
+export async function reply(octokit: Octokit, repository: RepositoryRow, issueNumber: number, body: string): Promise<void> {
   const [owner, repo] = repository.fullName.split('/') as [string, string];
   await octokit.rest.issues.createComment({ owner, repo, issue_number: issueNumber, body });
 }
@@ -154,17 +163,31 @@ async function handleCommand(
     return;
   }
 
+  const resolved = await resolveStartOptions(octokit, {
+    db: deps.db,
+    repository,
+    config,
+    text: command.text,
+    onlineSince: new Date(deps.tasks.now().getTime() - deps.tasks.settings.heartbeatTimeoutMs),
+  });
+  if (!resolved.ok) {
+    log.info({ errors: resolved.errors }, 'start refused: bad options');
+    await reply(octokit, repository, issue.number, `@${login} Gaffer cannot start: ${optionErrors(resolved.errors)}`);
+    return;
+  }
+  const { start } = resolved;
   try {
     await startIssue(deps.tasks, {
       issueId: issue.id,
       actor: { kind: 'github', login },
-      command: commandFor(config, issue, command.text),
-      labels: requiredNodeLabels(config),
+      command: commandFor(config, issue, start.text),
+      labels: requiredNodeLabels(config, start.agent),
       trigger: params.trigger,
       autoRetry: config.auto_retry,
       draftPr: config.draft_pr,
       sandbox: sandboxSettingsFor(config),
       repoCaps: repoCapsFor(config),
+      options: { agent: start.agent, model: start.model, baseBranch: start.baseBranch },
     });
     log.info('task queued');
     deps.scheduler.kick();
@@ -180,7 +203,7 @@ async function handleCommand(
   }
 }
 
-async function configOrComplain(context: AnyContext, repository: RepositoryRow, issueNumber: number): Promise<RepoConfig | undefined> {
+export async function configOrComplain(context: AnyContext, repository: RepositoryRow, issueNumber: number): Promise<RepoConfig | undefined> {
   const result = await loadRepoConfig(context);
   if (result.ok) return result.config;
   const lines = result.errors.map((e) => `- ${e}`).join('\n');
@@ -207,6 +230,8 @@ async function backfill(octokit: Octokit, deps: HandlerDeps, installationId: num
 
 /** Registers Gaffer's handlers on the Probot instance. Each is thin: parse, call the domain, write back. */
 export function registerHandlers(probot: Probot, deps: HandlerDeps): void {
+  // Follow-ups on Gaffer's pull requests: `/start` and reviews on the PR, and the CI fix loop.
+  registerFollowUpHandlers(probot, deps);
   probot.on('issues', async (context) => {
     const p = parsePayload(context, issuesEventSchema, deps.logger);
     if (!p || p.issue.pull_request) return;

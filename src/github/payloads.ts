@@ -101,3 +101,49 @@ export function toGithubIssue(issue: z.infer<typeof issueSchema>): GithubIssue {
 export function isBot(u: { login: string; type?: string | undefined }): boolean {
   return u.type === 'Bot' || u.login.endsWith('[bot]');
 }
+
+const prRef = z.object({ number: z.number().int(), head: z.object({ sha: z.string(), ref: z.string() }).partial().optional() });
+
+export const pullRequestReviewEventSchema = z.object({
+  action: z.string(),
+  review: z.object({ id: z.number().int(), body: z.string().nullable(), state: z.string(), user, submitted_at: z.string().nullable().optional() }),
+  pull_request: z.object({ number: z.number().int(), head: z.object({ ref: z.string(), sha: z.string() }) }),
+  repository: repositorySchema,
+  installation: installationRef,
+  sender: user,
+});
+
+export const pullRequestSyncEventSchema = z.object({
+  action: z.string(),
+  pull_request: z.object({ number: z.number().int(), head: z.object({ ref: z.string(), sha: z.string() }) }),
+  repository: repositorySchema,
+  installation: installationRef,
+  sender: user,
+});
+
+export const checkSuiteEventSchema = z.object({
+  action: z.string(),
+  check_suite: z.object({
+    id: z.number().int(),
+    head_sha: z.string(),
+    conclusion: z.string().nullable(),
+    app: z.object({ slug: z.string().optional() }).nullable().optional(),
+    pull_requests: z.array(prRef).default([]),
+  }),
+  repository: repositorySchema,
+  installation: installationRef,
+});
+
+export const workflowRunEventSchema = z.object({
+  action: z.string(),
+  workflow_run: z.object({
+    id: z.number().int(),
+    name: z.string().nullable().optional(),
+    head_sha: z.string(),
+    conclusion: z.string().nullable(),
+    run_attempt: z.number().int().optional(),
+    pull_requests: z.array(prRef).default([]),
+  }),
+  repository: repositorySchema,
+  installation: installationRef,
+});

@@ -313,6 +313,8 @@ describe('GitHub App webhooks', () => {
     second.comment.id += 50_000;
     const api = nock(API);
     mockInstallationAuth(api);
+    // Both deliveries may find Probot's token cache empty and mint their own at once.
+    nock(API).post(`/app/installations/${INSTALLATION_ID}/access_tokens`).optionally().reply(201, { token: 'ghs_probotinstallationtoken0000000000', expires_at: new Date(Date.now() + 3600_000).toISOString(), permissions: {} });
     mockRepoConfig(api, REPO);
     mockRepoConfig(api, REPO);
     mockPermission(api, REPO, 'maintainer', 'write');

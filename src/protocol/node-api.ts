@@ -48,6 +48,9 @@ export const networkPolicy = z.discriminatedUnion('mode', [
 /** See {@link networkPolicy}. */
 export type NetworkPolicy = z.infer<typeof networkPolicy>;
 
+// A branch name that cannot be read as an option or a revision range.
+const BRANCH_RE = /^(?!-)(?!.*\.\.)[A-Za-z0-9._/-]+$/;
+
 /**
  * Server → node `POST /process-issue`: the seed's body, plus two optional fields from the
  * repository's `.github/gaffer.yml`: shell commands run in the sandbox before the agent (`setup`),
@@ -64,6 +67,15 @@ export const processIssueRequest = z.object({
   command: z.string(),
   setup: z.array(z.string().min(1).max(4000)).max(20).optional(),
   network: networkPolicy.optional(),
+  /** The branch to start from (`/start base=`); absent: the remote's default branch. */
+  base_branch: z.string().min(1).max(255).regex(BRANCH_RE).optional(),
+  /**
+   * A follow-up: check out this existing branch at its head and push a fast-forward onto it,
+   * never a new branch, never a force push.
+   */
+  head_branch: z.string().min(1).max(255).regex(BRANCH_RE).optional(),
+  /** The model to pass to the agent CLI, where it takes one. */
+  model: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,99}$/).optional(),
 });
 export type ProcessIssueRequest = z.infer<typeof processIssueRequest>;
 

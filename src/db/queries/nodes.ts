@@ -181,3 +181,19 @@ export async function anyNodeHasRoom(db: DbOrTx, onlineSince: Date): Promise<boo
     .limit(1);
   return row !== undefined;
 }
+
+/** Whether an active node heard from since `onlineSince` carries every one of these labels (say, `agent:codex`). */
+export async function anyOnlineNodeWithLabels(db: DbOrTx, labels: string[], onlineSince: Date): Promise<boolean> {
+  const [row] = await db
+    .select({ id: nodes.id })
+    .from(nodes)
+    .where(
+      and(
+        eq(nodes.status, 'active'),
+        gt(nodes.lastHeartbeatAt, onlineSince),
+        sql`${nodes.labels} @> ${sql.param(labels, nodes.labels)}`,
+      ),
+    )
+    .limit(1);
+  return row !== undefined;
+}

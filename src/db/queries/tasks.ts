@@ -268,3 +268,29 @@ export async function markFirstLog(db: DbOrTx, id: string): Promise<void> {
 export async function setCheckRun(db: DbOrTx, id: string, checkRun: { id: number; sha: string }): Promise<void> {
   await db.update(tasks).set({ checkRunId: checkRun.id, checkRunSha: checkRun.sha }).where(eq(tasks.id, id));
 }
+
+/** The issue's latest successful task that has a pull request: the one a follow-up builds on. */
+export async function latestPullRequestTask(db: DbOrTx, issueId: string): Promise<TaskRow | undefined> {
+  const [row] = await db
+    .select()
+    .from(tasks)
+    .where(and(eq(tasks.issueId, issueId), eq(tasks.status, 'success'), isNotNull(tasks.prNumber), isNotNull(tasks.resultBranch)))
+    .orderBy(desc(tasks.attempt))
+    .limit(1);
+  return row;
+}
+
+/** The issue whose Gaffer task opened this pull request in this repository, with that task. */
+export async function findTaskByPullRequest(
+  db: DbOrTx,
+  params: { repositoryId: string; prNumber: number },
+): Promise<{ issue: IssueRow; task: TaskRow } | undefined> {
+  const [row] = await db
+    .select({ issue: issues, task: tasks })
+    .from(tasks)
+    .innerJoin(issues, eq(issues.id, tasks.issueId))
+    .where(and(eq(issues.repositoryId, params.repositoryId), eq(tasks.prNumber, params.prNumber), eq(tasks.status, 'success')))
+    .orderBy(desc(tasks.attempt))
+    .limit(1);
+  return row;
+}

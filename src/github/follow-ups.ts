@@ -1,0 +1,428 @@
+import type { Probot } from 'probot';
+import { type CiAction, type CiEvent, recordCiEvent, releaseCiAttempt } from '../domain/ci-fix.js';
+import { parseCommand } from '../domain/commands.js';
+import { isDomainError } from '../domain/errors.js';
+import {
+  buildCiFixPrompt,
+  buildReviewFollowUpPrompt,
+  type FailedCheckInput,
+
+} from '../domain/follow-up-prompt.js';
+import { findGafferPullRequest, type GafferPullRequest } from '../domain/follow-ups.js';
+import { requiredNodeLabels, sandboxSettingsFor, type RepoConfig } from '../domain/repo-config.js';
+import { codeSpan } from '../domain/status-comment.js';
+import { cancelTask, type FollowUpTrigger, startFollowUp } from '../domain/tasks.js';
+import type { Logger } from '../logger.js';
+import type { AgentPreset } from '../protocol/node-api.js';
+import {
+  type AnyContext,
+  configOrComplain,
+  type HandlerDeps,
+  loadRepoConfig,
+  mayStart,
+  optionErrors,
+  parsePayload,
+  reply,
+} from './handlers.js';
+import {
+  checkSuiteEventSchema,
+  isBot,
+  issueCommentEventSchema,
+  pullRequestEventSchema,
+  pullRequestReviewEventSchema,
+  pullRequestSyncEventSchema,
+  workflowRunEventSchema,
+} from './payloads.js';
+import { statusOf } from './errors.js';
+import { resolveStartOptions } from './start-options.js';
+
+type Octokit = AnyContext['octokit'];
+
+/** How much of a failed job's log the CI fix prompt carries: its end, where the error is. */
+export const LOG_TAIL_CHARS = 6000;
+
+const ownerRepo = (pr: GafferPullRequest) => pr.repository.fullName.split('/') as [string, string];
+
+/**
+ * Fetches what was said on the pull request since the last run (reviews, inline comments, the
+ * conversation) and builds the follow-up prompt from it; bots are left out.
+ */
+async function reviewPrompt(octokit: Octokit, pr: GafferPullRequest, prNumber: number, instruction: string): Promise<string | undefined> {
+  const [owner, repo] = ownerRepo(pr);
+  const since = pr.lastRun.completedAt ?? undefined;
+  const sinceParam = since ? { since: since.toISOString() } : {};
+  const [reviews, inline, conversation] = await Promise.all([
+    octokit.paginate(octokit.rest.pulls.listReviews, { owner, repo, pull_number: prNumber, per_page: 100 }),
+    octokit.paginate(octokit.rest.pulls.listReviewComments, { owner, repo, pull_number: prNumber, per_page: 100, ...sinceParam }),
+    octokit.paginate(octokit.rest.issues.listComments, { owner, repo, issue_number: prNumber, per_page: 100, ...sinceParam }),
+  ]);
+  return buildReviewFollowUpPrompt({
+    prNumber,
+    since,
+    instruction,
+    reviews: reviews.map((r) => ({ id: r.id, author: r.user, state: r.state, body: r.body, submittedAt: r.submitted_at ?? null })),
+    inlineComments: inline.map((c) => ({
+      author: c.user,
+      path: c.path,
+      line: c.line ?? c.original_line ?? null,
+      diffHunk: c.diff_hunk,
+      body: c.body,
+      createdAt: c.created_at,
+      reviewId: c.pull_request_review_id ?? null,
+    })),
+    conversation: conversation.map((c) => ({ author: c.user, body: c.body ?? null, createdAt: c.created_at })),
+  });
+}
+
+/** Queues the follow-up; a refusal is answered on the pull request. */
+async function queueFollowUp(
+  deps: HandlerDeps,
+  octokit: Octokit,
+  params: {
+    pr: GafferPullRequest;
+    prNumber: number;
+    config: RepoConfig;
+    login: string | undefined;
+    trigger: FollowUpTrigger;
+    prompt: string;
+    agent?: string | undefined;
+    model?: string | undefined;
+    log: Logger;
+  },
+): Promise<boolean> {
+  const { pr, config } = params;
+  try {
+    await startFollowUp(deps.tasks, {
+      issueId: pr.issue.id,
+      actor: params.login ? { kind: 'github', login: params.login } : { kind: 'system' },
+      command: params.prompt,
+      trigger: params.trigger,
+      prNumber: params.prNumber,
+      labels: requiredNodeLabels(config, (params.agent ?? pr.lastRun.agent ?? config.agent) as AgentPreset | undefined),
+      autoRetry: config.auto_retry,
+      sandbox: sandboxSettingsFor(config),
+      options: { agent: params.agent, model: params.model },
+    });
+    params.log.info({ trigger: params.trigger }, 'follow-up queued');
+    deps.scheduler.kick();
+    return true;
+  } catch (err) {
+    if (isDomainError(err, 'conflict')) {
+      params.log.info('follow-up not started: a task is already running for this issue');
+      if (params.login) await reply(octokit, pr.repository, params.prNumber, `@${params.login} Gaffer is already working on this pull request; it takes new feedback on its next run.`);
+      return false;
+    }
+    if (isDomainError(err, 'illegal_transition') || isDomainError(err, 'not_configured')) {
+      params.log.info({ reason: err.message }, 'follow-up refused');
+      if (params.login) await reply(octokit, pr.repository, params.prNumber, `@${params.login} Gaffer cannot follow up: ${err.message}.`);
+      return false;
+    }
+    throw err;
+  }
+}
+
+/** The failed checks of a workflow run: its failed jobs, their annotations and the end of their logs. */
+async function failedJobs(octokit: Octokit, pr: GafferPullRequest, runId: number): Promise<FailedCheckInput[]> {
+  const [owner, repo] = ownerRepo(pr);
+  const { data } = await octokit.rest.actions.listJobsForWorkflowRun({ owner, repo, run_id: runId, filter: 'latest', per_page: 100 });
+  const out: FailedCheckInput[] = [];
+  for (const job of data.jobs.filter((j) => j.conclusion === 'failure' || j.conclusion === 'timed_out').slice(0, 10)) {
+    out.push({
+      name: job.name,
+      conclusion: job.conclusion ?? 'failure',
+      annotations: await annotations(octokit, owner, repo, job.id),
+      logTail: await logTail(octokit, owner, repo, job.id),
+    });
+  }
+  return out;
+}
+
+/** The failed check runs of a check suite (CI other than GitHub Actions), with their annotations. */
+async function failedCheckRuns(octokit: Octokit, pr: GafferPullRequest, suiteId: number): Promise<FailedCheckInput[]> {
+  const [owner, repo] = ownerRepo(pr);
+  const { data } = await octokit.rest.checks.listForSuite({ owner, repo, check_suite_id: suiteId, filter: 'latest', per_page: 100 });
+  const out: FailedCheckInput[] = [];
+  for (const run of data.check_runs.filter((r) => r.conclusion === 'failure' || r.conclusion === 'timed_out').slice(0, 10)) {
+    const text = [run.output?.summary, run.output?.text].filter(Boolean).join('\n');
+    out.push({
+      name: run.name,
+      conclusion: run.conclusion ?? 'failure',
+      annotations: await annotations(octokit, owner, repo, run.id),
+      logTail: text ? text.slice(-LOG_TAIL_CHARS) : undefined,
+    });
+  }
+  return out;
+}
+
+async function annotations(octokit: Octokit, owner: string, repo: string, checkRunId: number): Promise<FailedCheckInput['annotations']> {
+  try {
+    const { data } = await octokit.rest.checks.listAnnotations({ owner, repo, check_run_id: checkRunId, per_page: 50 });
+    return data.map((a) => ({ path: a.path, line: a.start_line ?? null, level: a.annotation_level ?? 'failure', message: a.message ?? '' }));
+  } catch {
+    return [];
+  }
+}
+
+async function logTail(octokit: Octokit, owner: string, repo: string, jobId: number): Promise<string | undefined> {
+  try {
+    const { data } = await octokit.rest.actions.downloadJobLogsForWorkflowRun({ owner, repo, job_id: jobId });
+    const text = typeof data === 'string' ? data : Buffer.isBuffer(data) ? data.toString('utf8') : String(data ?? '');
+    return text ? text.slice(-LOG_TAIL_CHARS) : undefined;
+  } catch {
+    // Logs expire and may be withheld; the annotations still say something.
+    return undefined;
+  }
+}
+
+/** The CI loop's answer to one event, as GitHub side effects. */
+async function actOnCi(
+  deps: HandlerDeps,
+  context: AnyContext,
+  params: {
+    pr: GafferPullRequest;
+    prNumber: number;
+    config: RepoConfig & { ci_fix: NonNullable<RepoConfig['ci_fix']> };
+    action: CiAction;
+    headSha: string;
+    rerun: () => Promise<unknown>;
+    failures: () => Promise<FailedCheckInput[]>;
+    log: Logger;
+  },
+): Promise<void> {
+  const { action, pr, prNumber, log } = params;
+  const octokit = context.octokit;
+  switch (action.kind) {
+    case 'ignore':
+      log.debug({ why: action.why }, 'CI event ignored');
+      return;
+    case 'rerun':
+      log.info({ sha: params.headSha }, 'CI failed: re-running the failed jobs once');
+      try {
+        await params.rerun();
+      } catch (err) {
+        const status = statusOf(err);
+        if (status !== 403 && status !== 422) throw err;
+        // Not re-runnable by Gaffer (another app's suite, or a run too old): the re-run counts as
+        // done and failed, so the same failure goes on to a fix attempt.
+        log.info({ status }, 'could not re-run the failed checks; going on to a fix');
+        const next = await recordCiEvent(deps.db, {
+          issueId: pr.issue.id,
+          prNumber,
+          event: { kind: 'failed', headSha: params.headSha },
+          maxAttempts: params.config.ci_fix.max_attempts,
+        });
+        if (next.kind !== 'rerun') await actOnCi(deps, context, { ...params, action: next });
+      }
+      return;
+    case 'fix': {
+      const checks = await params.failures();
+      const prompt = buildCiFixPrompt({ prNumber, headSha: params.headSha, attempt: action.attempt, maxAttempts: params.config.ci_fix.max_attempts, checks });
+      const started = await queueFollowUp(deps, octokit, { pr, prNumber, config: params.config, login: undefined, trigger: 'ci', prompt, log });
+      if (!started) await releaseCiAttempt(deps.db, pr.issue.id);
+      return;
+    }
+    case 'exhausted': {
+      const checks = await params.failures();
+      const last = checks.map((c) => `- ${codeSpan(c.name)}: ${c.conclusion}`).join('\n') || '- (no failed job details)';
+      await reply(
+        octokit,
+        pr.repository,
+        prNumber,
+        `Gaffer stopped fixing CI on this pull request: ${action.attempts} attempt${action.attempts === 1 ? '' : 's'} used (\`ci_fix.max_attempts\`), and the checks on ${params.headSha.slice(0, 12)} still fail:\n\n${last}`,
+      );
+      log.info('CI fix attempts exhausted');
+      return;
+    }
+    case 'passed':
+      log.info('CI passes: the fix loop is done');
+      return;
+    case 'stopped':
+      log.info({ reason: action.reason }, 'CI fix loop stopped');
+      return;
+  }
+}
+
+/**
+ * Follow-ups on Gaffer's pull requests: `/start` (and `/stop`) commented on the PR by someone with
+ * write access, a review requesting changes (with `follow_up: on_review`), and the CI fix loop
+ * (with `ci_fix`). Each one is a `follow_up` task on the PR's branch; the issue stays `pending_merge`.
+ */
+export function registerFollowUpHandlers(probot: Probot, deps: HandlerDeps): void {
+  const onlineSince = () => new Date(deps.tasks.now().getTime() - deps.tasks.settings.heartbeatTimeoutMs);
+
+  probot.on('issue_comment.created', async (context) => {
+    const p = parsePayload(context, issueCommentEventSchema, deps.logger);
+    if (!p || !p.issue.pull_request || isBot(p.comment.user)) return;
+    const command = parseCommand(p.comment.body ?? '');
+    if (!command) return;
+    const pr = await findGafferPullRequest(deps.db, { repositoryGithubId: p.repository.id, prNumber: p.issue.number });
+    if (!pr) return;
+    const login = p.comment.user.login;
+    const log = deps.logger.child({ pr: `${pr.repository.fullName}#${p.issue.number}`, login, command: command.kind });
+    const config = await configOrComplain(context, pr.repository, p.issue.number);
+    if (!config) return;
+    const [owner, repo] = ownerRepo(pr);
+    // Write access only: the PR's author is Gaffer, and `allow_issue_author` is about issues.
+    if (!(await mayStart(context.octokit, { owner, repo, login, issueAuthor: null, config: { ...config, allow_issue_author: false } }))) {
+      log.info('refused: no write access');
+      await reply(context.octokit, pr.repository, p.issue.number, `@${login} Gaffer takes \`/start\` and \`/stop\` on its pull requests only from people with write access to this repository.`);
+      return;
+    }
+    await context.octokit.rest.reactions.createForIssueComment({ owner, repo, comment_id: p.comment.id, content: 'eyes' });
+    if (command.kind === 'stop') {
+      if (pr.active?.kind !== 'follow_up') {
+        await reply(context.octokit, pr.repository, p.issue.number, `@${login} nothing to stop: no follow-up is running on this pull request.`);
+        return;
+      }
+      await cancelTask(deps.tasks, { taskId: pr.active.id, actor: { kind: 'github', login } }).catch((err: unknown) => {
+        if (!isDomainError(err, 'illegal_transition')) throw err;
+      });
+      deps.scheduler.kick();
+      return;
+    }
+    const resolved = await resolveStartOptions(context.octokit, {
+      db: deps.db,
+      repository: pr.repository,
+      config,
+      text: command.text,
+      onlineSince: onlineSince(),
+      followUp: true,
+    });
+    if (!resolved.ok) {
+      await reply(context.octokit, pr.repository, p.issue.number, `@${login} Gaffer cannot start: ${optionErrors(resolved.errors)}`);
+      return;
+    }
+    const prompt = await reviewPrompt(context.octokit, pr, p.issue.number, resolved.start.text);
+    if (!prompt) return;
+    await queueFollowUp(deps, context.octokit, {
+      pr,
+      prNumber: p.issue.number,
+      config,
+      login,
+      trigger: 'comment',
+      prompt,
+      agent: resolved.start.agent,
+      model: resolved.start.model,
+      log,
+    });
+  });
+
+  probot.on('pull_request_review.submitted', async (context) => {
+    const p = parsePayload(context, pullRequestReviewEventSchema, deps.logger);
+    if (!p || isBot(p.review.user) || isBot(p.sender)) return;
+    if (p.review.state.toLowerCase() !== 'changes_requested') return;
+    const pr = await findGafferPullRequest(deps.db, { repositoryGithubId: p.repository.id, prNumber: p.pull_request.number });
+    if (!pr) return;
+    const loaded = await loadRepoConfig(context);
+    if (!loaded.ok || loaded.config.follow_up !== 'on_review') return;
+    const config = loaded.config;
+    const login = p.review.user.login;
+    const log = deps.logger.child({ pr: `${pr.repository.fullName}#${p.pull_request.number}`, login, trigger: 'review' });
+    const [owner, repo] = ownerRepo(pr);
+    // On a public repository anyone may review; only reviewers with write access steer Gaffer.
+    if (!(await mayStart(context.octokit, { owner, repo, login, issueAuthor: null, config: { ...config, allow_issue_author: false } }))) {
+      log.info('review ignored: the reviewer has no write access');
+      return;
+    }
+    const prompt = await reviewPrompt(context.octokit, pr, p.pull_request.number, '');
+    if (!prompt) return;
+    await queueFollowUp(deps, context.octokit, { pr, prNumber: p.pull_request.number, config, login, trigger: 'review', prompt, log });
+  });
+
+  /** Runs a CI event through the loop of each Gaffer pull request it concerns. */
+  async function onCi(
+    context: AnyContext,
+    params: {
+      repositoryId: number;
+      prs: Array<{ number: number; head?: { sha?: string | undefined } | undefined }>;
+      headSha: string;
+      conclusion: string | null;
+      rerun: (pr: GafferPullRequest) => Promise<unknown>;
+      failures: (pr: GafferPullRequest) => Promise<FailedCheckInput[]>;
+    },
+  ): Promise<void> {
+    const failed = params.conclusion === 'failure' || params.conclusion === 'timed_out';
+    if (!failed && params.conclusion !== 'success') return;
+    for (const ref of params.prs) {
+      // Only the PR's current head counts: an older commit's result says nothing about it now.
+      if (ref.head?.sha !== undefined && ref.head.sha !== params.headSha) continue;
+      const pr = await findGafferPullRequest(deps.db, { repositoryGithubId: params.repositoryId, prNumber: ref.number });
+      if (!pr || pr.issue.status !== 'pending_merge') continue;
+      const loaded = await loadRepoConfig(context);
+      if (!loaded.ok || !loaded.config.ci_fix) continue;
+      const config = { ...loaded.config, ci_fix: loaded.config.ci_fix };
+      const event: CiEvent = failed ? { kind: 'failed', headSha: params.headSha } : { kind: 'passed', headSha: params.headSha };
+      const action = await recordCiEvent(deps.db, { issueId: pr.issue.id, prNumber: ref.number, event, maxAttempts: config.ci_fix.max_attempts });
+      const log = deps.logger.child({ pr: `${pr.repository.fullName}#${ref.number}`, ci: action.kind });
+      await actOnCi(deps, context, {
+        pr,
+        prNumber: ref.number,
+        config,
+        action,
+        headSha: params.headSha,
+        rerun: () => params.rerun(pr),
+        failures: () => params.failures(pr),
+        log,
+      });
+    }
+  }
+
+  probot.on('workflow_run.completed', async (context) => {
+    const p = parsePayload(context, workflowRunEventSchema, deps.logger);
+    if (!p) return;
+    const run = p.workflow_run;
+    await onCi(context, {
+      repositoryId: p.repository.id,
+      prs: run.pull_requests,
+      headSha: run.head_sha,
+      conclusion: run.conclusion,
+      rerun: (pr) => {
+        const [owner, repo] = ownerRepo(pr);
+        return context.octokit.rest.actions.reRunWorkflowFailedJobs({ owner, repo, run_id: run.id });
+      },
+      failures: (pr) => failedJobs(context.octokit, pr, run.id),
+    });
+  });
+
+  probot.on('check_suite.completed', async (context) => {
+    const p = parsePayload(context, checkSuiteEventSchema, deps.logger);
+    if (!p) return;
+    const suite = p.check_suite;
+    // GitHub Actions suites are handled through their workflow runs, which can re-run failed jobs
+    // and show their logs; counting both would take one failure for two.
+    if (suite.app?.slug === 'github-actions') return;
+    await onCi(context, {
+      repositoryId: p.repository.id,
+      prs: suite.pull_requests,
+      headSha: suite.head_sha,
+      conclusion: suite.conclusion,
+      rerun: (pr) => {
+        const [owner, repo] = ownerRepo(pr);
+        return context.octokit.rest.checks.rerequestSuite({ owner, repo, check_suite_id: suite.id });
+      },
+      failures: (pr) => failedCheckRuns(context.octokit, pr, suite.id),
+    });
+  });
+
+  probot.on('pull_request.synchronize', async (context) => {
+    const p = parsePayload(context, pullRequestSyncEventSchema, deps.logger);
+    // Gaffer's own pushes come as its bot; anyone else's push takes the branch over from the loop.
+    if (!p || isBot(p.sender)) return;
+    const pr = await findGafferPullRequest(deps.db, { repositoryGithubId: p.repository.id, prNumber: p.pull_request.number });
+    if (!pr) return;
+    const action = await recordCiEvent(deps.db, { issueId: pr.issue.id, prNumber: p.pull_request.number, event: { kind: 'human_push' }, maxAttempts: 0 });
+    deps.logger.info({ pr: `${pr.repository.fullName}#${p.pull_request.number}`, sender: p.sender.login, ci: action.kind }, 'a person pushed to a Gaffer pull request');
+  });
+
+  probot.on('pull_request.closed', async (context) => {
+    const p = parsePayload(context, pullRequestEventSchema, deps.logger);
+    if (!p) return;
+    const pr = await findGafferPullRequest(deps.db, { repositoryGithubId: p.repository.id, prNumber: p.pull_request.number });
+    // A follow-up on a pull request that is gone has nothing left to push to.
+    if (pr?.active?.kind !== 'follow_up') return;
+    await cancelTask(deps.tasks, { taskId: pr.active.id, actor: { kind: 'system' } }).catch((err: unknown) => {
+      if (!isDomainError(err, 'illegal_transition')) throw err;
+    });
+  });
+}
+
