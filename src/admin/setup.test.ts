@@ -53,8 +53,8 @@ describe('GitHub App manifest flow', () => {
       url: 'https://gaffer.example.com',
       redirect_url: 'https://gaffer.example.com/admin/setup/callback',
       hook_attributes: { url: 'https://gaffer.example.com/api/github/webhooks', active: true },
-      default_events: ['issues', 'issue_comment', 'pull_request'],
-      default_permissions: { contents: 'write', issues: 'write', pull_requests: 'write', metadata: 'read' },
+      default_events: ['issues', 'issue_comment', 'pull_request', 'pull_request_review', 'check_suite', 'workflow_run'],
+      default_permissions: { contents: 'write', issues: 'write', pull_requests: 'write', metadata: 'read', checks: 'write', actions: 'write' },
     });
     const org = await (await h.app.request('/admin/setup?org=acme-inc', pageInit(admin))).text();
     expect(unescapeHtml(org)).toContain(`action="https://github.com/organizations/acme-inc/settings/apps/new?state=`);

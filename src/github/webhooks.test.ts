@@ -316,11 +316,20 @@ describe('GitHub App webhooks', () => {
     // Both deliveries may find Probot's token cache empty and mint their own at once.
     nock(API).post(`/app/installations/${INSTALLATION_ID}/access_tokens`).optionally().reply(201, { token: 'ghs_probotinstallationtoken0000000000', expires_at: new Date(Date.now() + 3600_000).toISOString(), permissions: {} });
     mockRepoConfig(api, REPO);
-    mockRepoConfig(api, REPO);
     mockPermission(api, REPO, 'maintainer', 'write');
-    mockPermission(api, REPO, 'maintainer', 'write');
-    api.post(`/repos/${REPO}/issues/comments/${first.comment.id}/reactions`).reply(201, {});
-    api.post(`/repos/${REPO}/issues/comments/${second.comment.id}/reactions`).reply(201, {});
+    // The two deliveries race: which one wins, and how far the other gets before it finds the
+    // issue taken, depends on timing. One of each call is required; the loser's may or may not
+    // come; the one task and the one status comment are what is asserted.
+    api.post(`/repos/${REPO}/issues/comments/${first.comment.id}/reactions`).optionally().reply(201, {});
+    const [owner] = REPO.split('/');
+    const loser = nock(API);
+    loser.get(`/repos/${REPO}/contents/.github%2Fgaffer.yml`).optionally().reply(404, { message: 'Not Found' });
+    loser.get(`/repos/${owner}/.github/contents/.github%2Fgaffer.yml`).optionally().reply(404, { message: 'Not Found' });
+    loser
+      .get(`/repos/${REPO}/collaborators/maintainer/permission`)
+      .optionally()
+      .reply(200, { permission: 'write', role_name: 'write', user: { login: 'maintainer' } });
+    api.post(`/repos/${REPO}/issues/comments/${second.comment.id}/reactions`).optionally().reply(201, {});
     api.get(`/repos/${REPO}/issues/${first.issue.number}/comments`).query(true).reply(200, []);
     api.post(`/repos/${REPO}/issues/${first.issue.number}/comments`, (b) => b.body.includes(STATUS_MARKER)).reply(201, { id: 7 });
     // The loser may be told the issue is already processing, or lose the race silently.
