@@ -42,6 +42,7 @@ async function phaseTask(root: string, mode: 'bwrap' | 'off'): Promise<SandboxTa
     settings: config.sandbox,
     preset: 'custom',
     workDir,
+    stateDir: config.stateDir,
     taskDir,
     treePath,
     mirrorPath,
@@ -49,6 +50,7 @@ async function phaseTask(root: string, mode: 'bwrap' | 'off'): Promise<SandboxTa
     network: { mode: 'full' },
     taskEnv: { GAFFER_PROMPT_FILE: promptFile, GAFFER_TASK_ID: 't', GAFFER_ISSUE_NUMBER: '1', GAFFER_BRANCH: 'b' },
     onRefuse: () => {},
+    onNote: () => {},
   };
 }
 

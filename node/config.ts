@@ -168,6 +168,9 @@ const schema = z
     GAFFER_SANDBOX_SETUP_ENV: envNameList,
     GAFFER_SANDBOX_RO_BINDS: bindList,
     GAFFER_SANDBOX_RW_BINDS: bindList,
+    GAFFER_SANDBOX_HOME_FILES: commaList.pipe(
+      z.array(z.string().regex(/^~\/(?!.*(^|\/)\.\.(\/|$))[^:]+$/, '~/ paths (files or folders in this user\'s home), comma-separated')).max(100),
+    ),
     GAFFER_SANDBOX_UID: int(65534, 1, 2 ** 31 - 1),
     GAFFER_SANDBOX_GID: int(65534, 1, 2 ** 31 - 1),
     GAFFER_SETUP_TIMEOUT_SECONDS: int(900),
@@ -244,6 +247,8 @@ export type SandboxSettings = {
   /** Host paths bound into the sandbox: `~` is the node user's home outside, the sandbox's inside. */
   roBinds: string[];
   rwBinds: string[];
+  /** `~/…` files the owner wants in every sandbox's HOME: copied in, never taken back. */
+  homeFiles: string[];
   /** The user the sandbox runs as when the node runs as root. */
   uid: number;
   gid: number;
@@ -318,6 +323,7 @@ export function loadNodeConfig(env: NodeJS.ProcessEnv = process.env): NodeConfig
       setupEnv: e.GAFFER_SANDBOX_SETUP_ENV,
       roBinds: e.GAFFER_SANDBOX_RO_BINDS,
       rwBinds: e.GAFFER_SANDBOX_RW_BINDS,
+      homeFiles: e.GAFFER_SANDBOX_HOME_FILES,
       uid: e.GAFFER_SANDBOX_UID,
       gid: e.GAFFER_SANDBOX_GID,
       setupTimeoutMs: e.GAFFER_SETUP_TIMEOUT_SECONDS * 1000,

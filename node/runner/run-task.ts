@@ -65,7 +65,7 @@ export type TaskOutcome =
 
 /** Everything one task run needs from the node. */
 export type TaskContext = {
-  config: Pick<NodeConfig, 'workDir' | 'agent' | 'taskTimeoutMs' | 'budget' | 'gitAuthor' | 'gitUsername' | 'branchPrefix' | 'cancelGraceMs' | 'sandbox'>;
+  config: Pick<NodeConfig, 'workDir' | 'stateDir' | 'agent' | 'taskTimeoutMs' | 'budget' | 'gitAuthor' | 'gitUsername' | 'branchPrefix' | 'cancelGraceMs' | 'sandbox'>;
   mirrors: MirrorStore;
   askpassPath: string;
   logs: LogStream;
@@ -142,6 +142,7 @@ export async function runTask(req: ProcessIssueRequest, ctx: TaskContext): Promi
       settings: config.sandbox,
       preset: config.agent.preset,
       workDir: config.workDir,
+      stateDir: config.stateDir,
       taskDir,
       treePath: tree.treePath,
       mirrorPath: tree.mirrorPath,
@@ -155,6 +156,7 @@ export async function runTask(req: ProcessIssueRequest, ctx: TaskContext): Promi
         ...(req.model !== undefined ? { GAFFER_MODEL: req.model } : {}),
       },
       onRefuse: (what) => logs.note(`network: refused ${what}`),
+      onNote: (text) => logs.note(text),
     };
     if (config.sandbox.mode === 'off') {
       logs.note('WARNING: the agent sandbox is off on this node (GAFFER_SANDBOX=off): the agent runs as the node\'s own user');

@@ -1,9 +1,9 @@
 import { execFile } from 'node:child_process';
-import { existsSync, lstatSync, readlinkSync, realpathSync } from 'node:fs';
-import { delimiter, dirname, isAbsolute, join, relative } from 'node:path';
+import { lstatSync, readlinkSync, realpathSync } from 'node:fs';
+import { type Bind, inSystemDirs, SYSTEM_DIRS, TOP_LINKS, under } from './program-binds.js';
 
-/** A host path made visible inside the sandbox, at `dest` (the same path unless moved). */
-export type Bind = { src: string; dest: string; rw: boolean; optional?: boolean };
+export { type Bind, inSystemDirs, programBinds, which } from './program-binds.js';
+
 
 /** Where the network bridge listens inside the sandbox, and what it forwards to. */
 export type ProxyBridge = {
@@ -25,19 +25,19 @@ export type SandboxSpec = {
   /** The whole environment inside; nothing else is inherited. */
   env: Record<string, string>;
   binds: Bind[];
-  /** Host folders that must stay invisible even where they sit inside a bound system folder. */
+  /**
+   * Host folders that must stay invisible wherever they are: inside a system folder, inside a
+   * program's folder, or an ancestor of the tree. Each becomes an empty tmpfs; what is bound
+   * deeper inside one (the task's own tree) is still there.
+   */
   hidden: string[];
-  /** The sandbox's HOME: a fresh, empty tmpfs. */
+  /** The sandbox's HOME: a fresh, empty tmpfs, or this host folder made for the phase (`homeSrc`). */
   home: string;
+  homeSrc?: string;
   /** `host`: the host's network; `isolated`: a namespace with only its own loopback. */
   network: 'host' | 'isolated';
   bridge?: ProxyBridge;
 };
-
-/** The system folders every sandbox sees read-only. The rest of the host is absent. */
-const SYSTEM_DIRS = ['/usr', '/etc', '/opt'];
-/** Top-level names that are symlinks into /usr on merged-/usr systems, or folders elsewhere. */
-const TOP_LINKS = ['/bin', '/sbin', '/lib', '/lib32', '/lib64', '/libx32'];
 
 /**
  * The sandbox's PID 1: a POSIX shell that starts the command (stdin handed through explicitly,
@@ -65,50 +65,6 @@ while :; do
 done
 exit "$rc"
 `;
-
-/** Finds a command on PATH, as a shell would. */
-export function which(command: string, path = process.env.PATH ?? ''): string | undefined {
-  if (command.includes('/')) return isAbsolute(command) && existsSync(command) ? command : undefined;
-  for (const dir of path.split(delimiter)) {
-    if (!dir) continue;
-    const candidate = join(dir, command);
-    if (existsSync(candidate)) return candidate;
-  }
-  return undefined;
-}
-
-const under = (path: string, dir: string) => {
-  const rel = relative(dir, path);
-  return rel === '' || (!rel.startsWith('..') && !isAbsolute(rel));
-};
-
-/** Whether a host path is already visible read-only through the system folders. */
-export function inSystemDirs(path: string): boolean {
-  return SYSTEM_DIRS.some((d) => under(path, d)) || TOP_LINKS.some((d) => under(path, d));
-}
-
-/**
- * Read-only binds that make the command's own program visible: the executable found on PATH (and
- * the folder its real file sits in, for CLIs installed as a package with a bin symlink), and every
- * argument that is an existing absolute path (a script given to an interpreter). Paths inside the
- * system folders need nothing.
- */
-export function programBinds(argv: string[], path = process.env.PATH ?? ''): Bind[] {
-  const binds: Bind[] = [];
-  const add = (p: string) => {
-    if (inSystemDirs(p) || binds.some((b) => b.dest === p)) return;
-    binds.push({ src: p, dest: p, rw: false });
-  };
-  const [command, ...args] = argv;
-  const found = command ? which(command, path) : undefined;
-  if (found) {
-    const real = realpathSync(found);
-    add(dirname(real));
-    if (real !== found) add(found);
-  }
-  for (const arg of args) if (isAbsolute(arg) && existsSync(arg)) add(arg);
-  return binds;
-}
 
 /** The bwrap arguments for a spec, up to and including the command. */
 export function bwrapArgs(spec: SandboxSpec): string[] {
@@ -144,18 +100,8 @@ export function bwrapArgs(spec: SandboxSpec): string[] {
   } catch {
     // no resolver configuration: nothing to bind
   }
-  a.push('--proc', '/proc', '--dev', '/dev', '--tmpfs', '/tmp', '--tmpfs', '/run', '--tmpfs', spec.home);
-  // Masks go before the binds, so a tree inside a hidden folder is still bound on top of the mask.
-  for (const h of spec.hidden) if (inSystemDirs(h)) a.push('--tmpfs', h);
-  for (const b of spec.binds) {
-    const op = b.rw ? (b.optional ? '--bind-try' : '--bind') : b.optional ? '--ro-bind-try' : '--ro-bind';
-    a.push(op, b.src, b.dest);
-  }
-  a.push('--bind', spec.cwd, spec.cwd);
-  if (spec.bridge) {
-    a.push('--ro-bind', spec.bridge.outsideSocket, spec.bridge.insideSocket);
-    for (const p of [spec.bridge.script, spec.bridge.nodeBinary]) if (!inSystemDirs(p)) a.push('--ro-bind', p, p);
-  }
+  a.push('--proc', '/proc', '--dev', '/dev', '--tmpfs', '/tmp', '--tmpfs', '/run');
+  a.push(...mountArgs(spec));
   // The sandbox's own root (where bwrap made the folders leading to each bind) is read-only too:
   // the tree, /tmp, HOME, /run and the owner's read-write binds are the only writable places.
   a.push('--remount-ro', '/', '--chdir', spec.cwd, '--clearenv');
@@ -167,6 +113,37 @@ export function bwrapArgs(spec: SandboxSpec): string[] {
   }
   a.push(...spec.argv);
   return a;
+}
+
+type Mount = { op: string; src?: string; dest: string };
+
+/** Never masked: the root, and the system folders and their ancestors, which every sandbox needs. */
+function maskable(path: string): boolean {
+  return path !== '/' && ![...SYSTEM_DIRS, ...TOP_LINKS].some((d) => under(d, path));
+}
+
+const depth = (p: string) => p.split('/').filter(Boolean).length;
+
+/**
+ * HOME, the masks, the binds, the tree and the bridge, in the order bwrap must mount them: a
+ * shallower mount first, so a deeper one shows through it. A mask over the node's work folder
+ * hides a program bind's view of it, yet the task's tree inside that folder, bound deeper, is
+ * still there; at the same depth a mask goes first.
+ */
+function mountArgs(spec: SandboxSpec): string[] {
+  const mounts: Mount[] = [
+    spec.homeSrc ? { op: '--bind', src: spec.homeSrc, dest: spec.home } : { op: '--tmpfs', dest: spec.home },
+    ...spec.hidden.filter(maskable).map((h) => ({ op: '--tmpfs', dest: h })),
+    ...spec.binds.map((b) => ({ op: b.rw ? (b.optional ? '--bind-try' : '--bind') : b.optional ? '--ro-bind-try' : '--ro-bind', src: b.src, dest: b.dest })),
+    { op: '--bind', src: spec.cwd, dest: spec.cwd },
+  ];
+  if (spec.bridge) {
+    mounts.push({ op: '--ro-bind', src: spec.bridge.outsideSocket, dest: spec.bridge.insideSocket });
+    for (const p of [spec.bridge.script, spec.bridge.nodeBinary]) if (!inSystemDirs(p)) mounts.push({ op: '--ro-bind', src: p, dest: p });
+  }
+  // Array.prototype.sort is stable: masks, listed first, stay ahead of binds at the same depth.
+  mounts.sort((x, y) => depth(x.dest) - depth(y.dest));
+  return mounts.flatMap((m) => (m.src === undefined ? [m.op, m.dest] : [m.op, m.src, m.dest]));
 }
 
 /** Who the sandbox runs as: the node's own user, or an unprivileged one when the node is root. */

@@ -159,6 +159,7 @@ describe('the agent sandbox against a hostile agent', () => {
       join(node.config.workDir, 'bin', 'gaffer-askpass.sh'),
       join(node.config.workDir, 'tasks'),
       join(node.config.workDir, 'mirrors'),
+      node.config.stateDir,
       otherMirror,
       join(otherMirror, 'config'),
       join(ownMirror, 'config'),
@@ -172,14 +173,16 @@ describe('the agent sandbox against a hostile agent', () => {
     const req = task(`${gitHttp.url}/probe.git`, 2);
     expect((await run(node, req)).body.status).toBe('success');
     const f = await findings(node, req);
-    // The work folder exists inside only as the path to the task's own tree and its own mirror's objects.
-    expect(f.probe[node.config.workDir]).toEqual({ kind: 'listed', content: 'mirrors,tasks' });
+    // The work folder exists inside only as the path to the task's own tree and its own mirror's
+    // objects, and the node's state folder as an empty mask.
+    expect(f.probe[node.config.workDir]).toEqual({ kind: 'listed', content: 'mirrors,state,tasks' });
+    expect(f.probe[node.config.stateDir]).toEqual({ kind: 'listed', content: '' });
     expect(f.probe[join(node.config.workDir, 'tasks')]).toEqual({ kind: 'listed', content: req.task_id });
     expect(f.probe[join(node.config.workDir, 'mirrors')]).toEqual({ kind: 'listed', content: ownMirror.split('/').at(-1) });
     expect(f.probe[join(ownMirror, 'refs')]?.kind).toBe('absent');
     // The node's own folder shows only the path to the agent's program, bound read-only.
     expect(f.probe[process.cwd()]).toEqual({ kind: 'listed', content: 'node' });
-    const shownAsPaths = [join(node.config.workDir, 'tasks'), join(node.config.workDir, 'mirrors'), process.cwd()];
+    const shownAsPaths = [join(node.config.workDir, 'tasks'), join(node.config.workDir, 'mirrors'), node.config.stateDir, process.cwd()];
     for (const p of paths.slice(1).filter((p) => !shownAsPaths.includes(p))) {
       expect([p, f.probe[p].kind]).toEqual([p, expect.stringMatching(/^(absent|refused)$/)]);
     }

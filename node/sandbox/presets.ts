@@ -1,40 +1,75 @@
 import type { AgentPreset } from '../../src/protocol/node-api.js';
 
-/** What an agent CLI usually needs from the node: its key variables and its config folders. */
+/**
+ * A file a CLI reads to know who it is signed in as. It is copied into the sandbox's fresh HOME,
+ * never bound: whatever the agent writes there is discarded, except a token refresh the CLI made
+ * (see {@link SignInFile.refreshable}).
+ */
+export type SignInFile = {
+  /** Where it sits inside the sandbox, under `~/`. */
+  inside: string;
+  /** Where it sits on the node: a `~/…` path, or the value of a variable plus a name. */
+  outside: { home: string } | { envDir: string; orHome: string; name: string };
+  /**
+   * Keys whose values the CLI may change when it refreshes its tokens. After a run, a changed
+   * copy goes back to the node only when nothing but these keys changed (same shape, same account
+   * fields), so a refreshed OAuth token keeps working and nothing else the agent wrote comes back.
+   */
+  refreshable: RegExp;
+};
+
+/** What an agent CLI needs from the node: its key variables and its sign-in files. */
 export type PresetNeeds = {
   /** Passed into the sandbox when the node's environment sets them. */
   env: readonly string[];
-  /** `~/…` paths bound read-write when they exist: sessions, settings, sign-in state. */
-  rwHome: readonly string[];
-  /** `~/…` paths bound read-only when they exist. */
-  roHome: readonly string[];
+  /** Copied into the sandbox's HOME when they exist on the node. */
+  signIn: readonly SignInFile[];
+  /**
+   * Files written into the sandbox's HOME before the CLI starts, so it runs headless without the
+   * owner's settings (which may hold hooks, MCP servers or commands): fixed content, never the host's.
+   */
+  seed: Readonly<Record<string, string>>;
 };
 
+/** Token fields, their expiry and the refresh time: what an OAuth refresh rewrites. */
+const TOKEN_FIELDS = /^(access_?token|refresh_?token|id_?token|accessToken|refreshToken|idToken|expires_?at|expiresAt|expiry_date|expires_in|last_refresh|token_type|scope|scopes)$/i;
+
 /**
- * Each preset's usual key names and config paths, so that a node signed in the ordinary way works
- * inside the sandbox without naming them. The owner adds more with GAFFER_SANDBOX_ENV and the
+ * Each preset's usual key names and sign-in files, so a node signed in the ordinary way works
+ * inside the sandbox without naming them. Config folders (`~/.claude`, `~/.codex`, `~/.gemini`)
+ * are never carried: hooks, MCP servers, plugins, memory files and settings that run commands
+ * would reach every task, and what a task wrote there would reach the next one and the owner's
+ * own sessions. The owner adds more with GAFFER_SANDBOX_ENV, GAFFER_SANDBOX_HOME_FILES and the
  * bind lists; nothing else of the node's environment or home reaches the agent.
  */
 export const PRESET_NEEDS: Record<AgentPreset, PresetNeeds> = {
   claude: {
     env: ['ANTHROPIC_API_KEY', 'ANTHROPIC_AUTH_TOKEN', 'ANTHROPIC_BASE_URL', 'ANTHROPIC_MODEL', 'CLAUDE_CODE_OAUTH_TOKEN', 'CLAUDE_CODE_USE_BEDROCK', 'CLAUDE_CODE_USE_VERTEX'],
-    rwHome: ['~/.claude', '~/.claude.json'],
-    roHome: [],
+    // `claude login` on Linux keeps its OAuth tokens here.
+    signIn: [{ inside: '.claude/.credentials.json', outside: { home: '.claude/.credentials.json' }, refreshable: TOKEN_FIELDS }],
+    seed: {},
   },
   codex: {
-    env: ['OPENAI_API_KEY', 'OPENAI_BASE_URL', 'CODEX_HOME'],
-    rwHome: ['~/.codex'],
-    roHome: [],
+    env: ['OPENAI_API_KEY', 'OPENAI_BASE_URL'],
+    // `codex login` writes auth.json in CODEX_HOME (default ~/.codex); inside, CODEX_HOME is unset.
+    signIn: [{ inside: '.codex/auth.json', outside: { envDir: 'CODEX_HOME', orHome: '.codex', name: 'auth.json' }, refreshable: TOKEN_FIELDS }],
+    seed: {},
   },
   aider: {
     env: ['OPENAI_API_KEY', 'ANTHROPIC_API_KEY', 'GEMINI_API_KEY', 'OPENROUTER_API_KEY', 'DEEPSEEK_API_KEY', 'AIDER_MODEL'],
-    rwHome: [],
-    roHome: ['~/.aider.conf.yml', '~/.aider.model.settings.yml', '~/.aider.model.metadata.json'],
+    // Aider signs in with keys only; its ~/.aider.conf.yml can set lint and test commands, so it
+    // is not carried (name it in GAFFER_SANDBOX_HOME_FILES to have it).
+    signIn: [],
+    seed: {},
   },
   gemini: {
     env: ['GEMINI_API_KEY', 'GOOGLE_API_KEY', 'GOOGLE_CLOUD_PROJECT', 'GOOGLE_GENAI_USE_VERTEXAI'],
-    rwHome: ['~/.gemini'],
-    roHome: [],
+    // `gemini` signed in with Google keeps its OAuth tokens and the account here.
+    signIn: [
+      { inside: '.gemini/oauth_creds.json', outside: { home: '.gemini/oauth_creds.json' }, refreshable: TOKEN_FIELDS },
+      { inside: '.gemini/google_accounts.json', outside: { home: '.gemini/google_accounts.json' }, refreshable: /^$/ },
+    ],
+    seed: {},
   },
-  custom: { env: [], rwHome: [], roHome: [] },
+  custom: { env: [], signIn: [], seed: {} },
 };

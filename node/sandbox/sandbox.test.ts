@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { loadNodeConfig, NodeConfigError, parseNetworkPolicy } from '../config.js';
-import { bwrapArgs, programBinds } from './bwrap.js';
+import { bwrapArgs } from './bwrap.js';
+import { programBinds } from './program-binds.js';
 import { hostAllowed } from './network-proxy.js';
 import { effectiveNetwork, parseBind, SANDBOX_HOME } from './sandbox.js';
 

@@ -7,16 +7,21 @@ import type { AgentPreset, NetworkPolicy } from '../../src/protocol/node-api.js'
 import type { SandboxSettings } from '../config.js';
 import { baseEnv } from '../runner/git-env.js';
 import { runAgentProcess, type AgentRunOptions, type AgentRunResult } from '../runner/spawn-agent.js';
-import { type Bind, bwrapArgs, inSystemDirs, programBinds, type SandboxSpec, sandboxUser, type SandboxUser } from './bwrap.js';
+import { type Bind, bwrapArgs, programBinds, type SandboxSpec, sandboxUser, type SandboxUser } from './bwrap.js';
+import { prepareHome } from './home.js';
 import { hostAllowed, startFilteringProxy } from './network-proxy.js';
 import { PRESET_NEEDS } from './presets.js';
 
-/** HOME inside the sandbox: an empty tmpfs every time. */
+/** HOME inside the sandbox: a fresh folder for every phase, removed after it. */
 export const SANDBOX_HOME = '/home/gaffer';
 /** Where the filtering proxy's socket appears inside, and the loopback port the bridge serves. */
 const INSIDE_SOCKET = '/run/gaffer/proxy.sock';
 const BRIDGE_PORT = 3128;
 const BRIDGE_SCRIPT = fileURLToPath(new URL('./bridge.mjs', import.meta.url));
+/** The node's own source checkout (or installed package). */
+const NODE_CHECKOUT = fileURLToPath(new URL('../../', import.meta.url)).replace(/\/$/, '');
+/** Numbers each phase's HOME within the process, so phases of one task never share one. */
+let homeCount = 0;
 
 const rank = { none: 0, allow: 1, full: 2 } as const;
 
@@ -71,6 +76,8 @@ export type SandboxTask = {
   settings: SandboxSettings;
   preset: AgentPreset;
   workDir: string;
+  /** The node's state folder (its credential): masked wherever it is. */
+  stateDir: string;
   taskDir: string;
   treePath: string;
   mirrorPath: string;
@@ -80,6 +87,8 @@ export type SandboxTask = {
   taskEnv: Record<string, string>;
   /** Tells the task log of each request the proxy refused. */
   onRefuse: (what: string) => void;
+  /** A line for the task log (a sign-in refresh taken back, say). */
+  onNote: (text: string) => void;
 };
 
 /** One phase: setup commands or the agent. */
@@ -164,17 +173,22 @@ export async function runPhase(task: SandboxTask, run: PhaseRun): Promise<AgentR
     ...task.taskEnv,
   });
 
-  const needs = PRESET_NEEDS[task.preset];
   const binds: Bind[] = [
     { src: join(task.mirrorPath, 'objects'), dest: join(task.mirrorPath, 'objects'), rw: false },
     { src: task.promptFile, dest: task.promptFile, rw: false },
     ...programBinds(run.argv),
-    ...needs.roHome.map((p) => parseBind(p, false)),
-    ...needs.rwHome.map((p) => parseBind(p, true)),
     ...settings.roBinds.map((p) => parseBind(p, false)),
     ...settings.rwBinds.map((p) => parseBind(p, true)),
   ];
-  const hidden = [task.workDir, process.cwd()].filter(inSystemDirs);
+  // The node's own folders are masked wherever they are, even inside a program's folder or a
+  // folder the owner bound: its credential, its other tasks, its mirrors, its source.
+  const hidden = [task.workDir, task.stateDir, process.cwd(), NODE_CHECKOUT];
+  const home = await prepareHome({
+    dir: join(task.taskDir, `home-${run.phase}-${++homeCount}`),
+    preset: task.preset,
+    ownerFiles: settings.homeFiles,
+    user,
+  });
 
   let proxy: Awaited<ReturnType<typeof startFilteringProxy>> | undefined;
   const spec: SandboxSpec = {
@@ -184,6 +198,7 @@ export async function runPhase(task: SandboxTask, run: PhaseRun): Promise<AgentR
     binds,
     hidden,
     home: SANDBOX_HOME,
+    homeSrc: home.path,
     network: task.network.mode === 'full' ? 'host' : 'isolated',
   };
   try {
@@ -216,6 +231,7 @@ export async function runPhase(task: SandboxTask, run: PhaseRun): Promise<AgentR
     });
   } finally {
     await proxy?.close();
+    await home.finish(task.onNote);
   }
 }
 
