@@ -95,7 +95,8 @@ export function credentialFreeUrl(url: string): string {
 export async function runTask(req: ProcessIssueRequest, ctx: TaskContext): Promise<TaskOutcome> {
   const { config, logs, logger, signal } = ctx;
   // A follow-up pushes onto its pull request's branch; any other task onto a new one of its own.
-  const branch = req.head_branch ?? branchName(config.branchPrefix, req.issue_number, req.task_id);
+  // A new task pushes to the branch the server named; an older server names none.
+  const branch = req.head_branch ?? req.branch_name ?? branchName(config.branchPrefix, req.issue_number, req.task_id);
   const startBranch = req.head_branch ?? req.base_branch;
   const secrets = [req.credential_token];
   const repoUrl = credentialFreeUrl(req.repository_url);

@@ -10,11 +10,13 @@ import { seedIssue } from '../../test/fixtures.js';
 import { registerDouble, startableIssue, startIssueApi } from '../../test/flow.js';
 import { createHarness, type Harness, jsonInit } from '../../test/harness.js';
 import { startNodeDouble, type NodeDouble } from '../../test/node-double.js';
+import { getIssue } from '../db/queries/issues.js';
 import { activeTaskForIssue } from '../db/queries/tasks.js';
 import { issues } from '../db/schema.js';
 import { moveIssue } from '../domain/issues.js';
 import { ensureFirstAdmin } from '../domain/users.js';
 import type { IssueStatus } from '../protocol/statuses.js';
+import { taskBranch } from '../protocol/task-branch.js';
 
 /** Debian's chromium; the binary itself, not the /usr/bin wrapper script. */
 const CHROMIUM = '/usr/lib/chromium/chromium';
@@ -178,7 +180,7 @@ describe.runIf(haveChromium)('admin page in Chromium', () => {
     expect(task).toMatchObject({ status: 'running', nodeId: node.id });
     const report = await h.app.request(
       `/api/v1/issues/${id}/report-branch`,
-      jsonInit('POST', node.token, { task_id: task!.id, branch_name: 'gaffer/issue-1-a1', status: 'success' }),
+      jsonInit('POST', node.token, { task_id: task!.id, branch_name: taskBranch((await getIssue(h.db.db, id))!.number, task!.id), status: 'success' }),
     );
     expect(report.status).toBe(200);
     const waiting = row(page, id).locator('button', { hasText: '待合入' });

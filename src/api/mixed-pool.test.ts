@@ -70,7 +70,7 @@ describe('a pool of push and pull nodes', () => {
       ] as const) {
         const res = await h.app.request(
           `/api/v1/issues/${task.issue_id}/report-branch`,
-          jsonInit('POST', node.token, { task_id: task.task_id, branch_name: `gaffer/issue-${task.issue_number}`, status: 'success' }),
+          jsonInit('POST', node.token, { task_id: task.task_id, branch_name: task.branch_name!, status: 'success' }),
         );
         expect(res.status).toBe(200);
       }

@@ -58,15 +58,24 @@ describe('node registration', () => {
     const listed = ((await (await h.app.request('/api/v1/registration-tokens', jsonInit('GET', admin.token))).json()) as { data: Json[] }).data;
     expect(listed.find((t) => t.name === 'for tests' && t.max_uses === 5)).toMatchObject({ uses: 0, state: 'usable' });
 
+    // Its own credential cannot move the node to another host or transport: tasks, and their git
+    // credentials, would follow whoever read that credential.
+    for (const move of [{ url: 'https://6.6.6.6:8007' }, { url: 'https://10.0.0.1:9999' }, { mode: 'pull' }]) {
+      const moved = await register(first.body.node_token, { name: n, url: 'https://10.0.0.1:8007', labels: ['linux'], capacity: 2, ...move });
+      expect(moved.status).toBe(409);
+      expect(moved.body.detail).toMatch(/its own credential cannot move it .* an admin removes the node, or registers it again with replace/);
+    }
+    expect(await getNode(h.db.db, first.body.node_id)).toEqual(before);
+
     // The node with its own credential registers again (a restart): same id, new credential, the old one dead.
-    const again = await register(first.body.node_token, { name: n, url: 'https://10.0.0.2:8007', labels: ['linux'], capacity: 2 });
+    const again = await register(first.body.node_token, { name: n, url: 'https://10.0.0.1:8007/', labels: ['linux'], capacity: 2 });
     expect(again.status).toBe(201);
     expect(again.body.node_id).toBe(first.body.node_id);
     expect(again.body.node_token).not.toBe(first.body.node_token);
     expect(again.body.signing_secret).not.toBe(first.body.signing_secret);
     expect(await heartbeat(first.body.node_id, first.body.node_token)).toBe(401);
     expect(await heartbeat(first.body.node_id, again.body.node_token)).toBe(200);
-    expect((await getNode(h.db.db, first.body.node_id))?.url).toBe('https://10.0.0.2:8007');
+    expect((await getNode(h.db.db, first.body.node_id))?.url).toBe('https://10.0.0.1:8007/');
 
     // A node's credential cannot take another node's name.
     const other = await register(REGISTRATION_TOKEN, { name: name('other') });

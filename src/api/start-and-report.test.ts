@@ -6,6 +6,7 @@ import { startNodeDouble, type NodeDouble } from '../../test/node-double.js';
 import { getIssue } from '../db/queries/issues.js';
 import { getTask } from '../db/queries/tasks.js';
 import { nodes, tasks } from '../db/schema.js';
+import { taskBranch } from '../protocol/task-branch.js';
 
 describe('start, dispatch and report through the API', () => {
   let h: Harness;
@@ -67,10 +68,12 @@ describe('start, dispatch and report through the API', () => {
         issue_description: 'body; echo hi',
         credential_token: PAT,
         command: 'please fix it',
+        // The seed's fields, and the branch the server names (it refuses a report of another).
+        branch_name: taskBranch(issue.number, res.body.id),
       },
     ]);
     expect(Object.keys(node.requests[0]!.body as object).sort()).toEqual(
-      ['command', 'credential_token', 'issue_description', 'issue_id', 'issue_number', 'issue_title', 'repository_url', 'task_id'],
+      ['branch_name', 'command', 'credential_token', 'issue_description', 'issue_id', 'issue_number', 'issue_title', 'repository_url', 'task_id'],
     );
     expect((await getIssue(h.db.db, issue.id))?.status).toBe('processing');
     // The PAT went to the node and nowhere else.
@@ -152,7 +155,7 @@ describe('start, dispatch and report through the API', () => {
     const stranger = await registerDouble(h, otherDouble, { name: `n-stranger-${Date.now()}`, capacity: 0 });
     const { issue } = await startableIssue(h, admin.token);
     const started = await startIssueApi(h, admin.token, issue.id);
-    const report = { task_id: started.body.id, branch_name: 'gaffer/issue-1-abc', status: 'success' };
+    const report = { task_id: started.body.id, branch_name: taskBranch(issue.number, started.body.id), status: 'success' };
     const url = `/api/v1/issues/${issue.id}/report-branch`;
 
     expect((await h.app.request(url, jsonInit('POST', undefined, report))).status).toBe(401);
@@ -161,9 +164,17 @@ describe('start, dispatch and report through the API', () => {
     expect(wrongNode.status).toBe(403);
     expect((await getTask(h.db.db, started.body.id))?.status).toBe('running');
 
+    // The holding node, naming a branch it was not given (the default branch, another task's): refused.
+    for (const branch_name of ['main', taskBranch(issue.number, '00000000-0000-4000-8000-000000000000')]) {
+      const other = await h.app.request(url, jsonInit('POST', holder.token, { ...report, branch_name }));
+      expect(other.status).toBe(422);
+      expect(((await other.json()) as { detail: string }).detail).toBe(`branch_name: this task pushes to ${report.branch_name}`);
+    }
+    expect((await getTask(h.db.db, started.body.id))?.status).toBe('running');
+
     const ok = await h.app.request(url, jsonInit('POST', holder.token, report));
     expect(ok.status).toBe(200);
-    expect(await ok.json()).toMatchObject({ status: 'recorded', task: { status: 'success', result_branch: 'gaffer/issue-1-abc' } });
+    expect(await ok.json()).toMatchObject({ status: 'recorded', task: { status: 'success', result_branch: report.branch_name } });
     const task = await getTask(h.db.db, started.body.id);
     expect(task?.completedAt).toBeInstanceOf(Date);
     expect((await getIssue(h.db.db, issue.id))?.status).toBe('pending_merge');

@@ -116,6 +116,13 @@ export async function registerNode(db: Db, params: RegisterNodeParams): Promise<
         self = await getNodeByTokenHash(tx, hashToken(presented));
         if (!self) throw new DomainError('unauthenticated', 'node credential is invalid: the node was removed or replaced; register it with a registration token');
         scope = { allowedLabels: self.allowedLabels, maxCapacity: self.maxCapacity };
+        const moved = movedAway(self, params.url, mode);
+        if (moved) {
+          throw new DomainError(
+            'conflict',
+            `node ${self.name} is registered ${moved}; its own credential cannot move it (someone who read that credential could take its tasks): an admin removes the node, or registers it again with replace`,
+          );
+        }
       } else if (presented?.startsWith('gfr_')) {
         tokenRow = await lockRegistrationTokenByHash(tx, hashToken(presented));
         if (!tokenRow) throw new DomainError('unauthenticated', 'registration token is invalid');
@@ -187,6 +194,24 @@ export async function registerNode(db: Db, params: RegisterNodeParams): Promise<
     if (isUniqueViolation(err)) throw new DomainError('conflict', `a node named ${params.name} is already registered`, { cause: err });
     throw err;
   }
+}
+
+/**
+ * How a node's own re-registration would move it, in words, or undefined when it stays: another
+ * transport, or a push URL at another origin (scheme, host, port). Tasks, and their git
+ * credentials, go where the URL points, so moving it needs an admin.
+ */
+function movedAway(node: NodeRow, url: string | undefined, mode: NodeMode): string | undefined {
+  if (node.mode !== mode) return `in ${node.mode} mode, not ${mode}`;
+  if (mode !== 'push' || !node.url) return undefined;
+  const origin = (u: string | undefined) => {
+    try {
+      return u ? new URL(u).origin : '';
+    } catch {
+      return '';
+    }
+  };
+  return origin(node.url) !== origin(url) ? `at ${origin(node.url)}, not ${origin(url) || 'no URL'}` : undefined;
 }
 
 /** An admin adds a node by hand; it is offline until it heartbeats with the token returned. */

@@ -9,6 +9,7 @@ import { getTask } from '../db/queries/tasks.js';
 import { nodes, repositories } from '../db/schema.js';
 import type { PullRequests } from './ports.js';
 import { failTask, REPORT_CLAIM_MS } from './tasks.js';
+import { taskBranch } from '../protocol/task-branch.js';
 
 /** A GitHub double for pull requests whose opening the test holds until it lets go. */
 function heldPullRequests() {
@@ -64,7 +65,7 @@ describe('a success report claims its task before GitHub is called', () => {
     const report = () =>
       h.app.request(
         `/api/v1/issues/${issue.id}/report-branch`,
-        jsonInit('POST', reg.token, { task_id: started.body.id, branch_name: 'gaffer/issue-1', status: 'success' }),
+        jsonInit('POST', reg.token, { task_id: started.body.id, branch_name: taskBranch(issue.number, started.body.id), status: 'success' }),
       );
     return { taskId: started.body.id as string, issueId: issue.id, report };
   }

@@ -13,6 +13,7 @@ import { capHolding, capsMayApply, lockCapScope } from '../db/queries/caps.js';
 import { getIssueWithRepository } from '../db/queries/issues.js';
 import type { NodeRow, TaskRow } from '../db/schema.js';
 import { maskSecrets } from '../logger.js';
+import { taskBranch } from '../protocol/task-branch.js';
 import type { ProcessIssueRequest } from '../protocol/node-api.js';
 import { needsNodeCredential, resolveTaskCredential } from './credentials.js';
 import type { TaskCredential } from './ports.js';
@@ -184,7 +185,9 @@ export function processIssueBody(
     ...(ctx.task.setup.length > 0 ? { setup: ctx.task.setup } : {}),
     ...(ctx.task.network.mode !== 'full' ? { network: ctx.task.network } : {}),
     ...(ctx.task.baseBranch ? { base_branch: ctx.task.baseBranch } : {}),
-    ...(ctx.task.kind === 'follow_up' && ctx.task.headBranch ? { head_branch: ctx.task.headBranch } : {}),
+    ...(ctx.task.kind === 'follow_up' && ctx.task.headBranch
+      ? { head_branch: ctx.task.headBranch }
+      : { branch_name: taskBranch(ctx.issue.number, ctx.task.id) }),
     ...(ctx.task.model ? { model: ctx.task.model } : {}),
   };
 }

@@ -15,6 +15,7 @@ import type { TaskCaps } from '../db/queries/caps.js';
 import { isUniqueViolation } from '../db/unique-violation.js';
 import type { Logger } from '../logger.js';
 import type { AgentUsage, ReportBranchRequest } from '../protocol/node-api.js';
+import { taskBranch } from '../protocol/task-branch.js';
 import { type CredentialDeps, credentialAvailable } from './credentials.js';
 import { DomainError, isDomainError } from './errors.js';
 import { canStart } from './issue-status.js';
@@ -534,6 +535,11 @@ export async function reportBranch(
       throw new DomainError('invalid_input', `branch_name: a follow-up pushes to ${task.headBranch ?? 'its pull request branch'}`);
     }
     pr = task.prNumber !== null && task.prUrl !== null ? { number: task.prNumber, url: task.prUrl } : undefined;
+  } else if (report.branch_name !== taskBranch(ctx.issue.number, task.id)) {
+    // Only the branch the task was given: a node that names another (a default branch, another
+    // pull request's) gets no pull request from it.
+    await setReportClaim(deps.db, task.id, null);
+    throw new DomainError('invalid_input', `branch_name: this task pushes to ${taskBranch(ctx.issue.number, task.id)}`);
   } else if (deps.pullRequests && ctx.repository.installationId !== null) {
     try {
       pr = await deps.pullRequests.ensurePullRequest({

@@ -10,6 +10,7 @@ import { type NodeDouble, startNodeDouble } from '../../test/node-double.js';
 import { getIssueByGithubId } from '../db/queries/github-sync.js';
 import { tasks } from '../db/schema.js';
 import { setNodeDraining } from '../domain/nodes.js';
+import { taskBranch } from '../protocol/task-branch.js';
 
 const REPO = 'Codertocat/Hello-World';
 const REPO_ID = 186853002;
@@ -118,7 +119,7 @@ describe('the Gaffer check run', () => {
     expect((created[0]!.output as { summary: string }).summary).toContain("Phase: running on node `check-node-");
     expect((created[0]!.output as { summary: string }).summary).toContain(`(https://gaffer.test/admin/tasks/${task.id})`);
 
-    const branch = `gaffer/issue-${issue.number}-a1`;
+    const branch = taskBranch(issue.number, task.id);
     const api = nock(API);
     api.get(`/repos/${REPO}/pulls`).query(true).reply(200, []);
     api.post(`/repos/${REPO}/pulls`).reply(201, { number: 77, html_url: `https://github.com/${REPO}/pull/77` });

@@ -15,6 +15,7 @@ import { startIssue } from '../domain/tasks.js';
 import { revokeBackoffMs } from '../domain/task-tokens.js';
 import { createLogger } from '../logger.js';
 import { createInstallationTokens, createProbot } from './client.js';
+import { taskBranch } from '../protocol/task-branch.js';
 
 let seq = 0;
 
@@ -122,7 +123,7 @@ describe('installation tokens minted for tasks', () => {
     // The pull request is opened with the App's own installation token, not the task's.
     const api = mockInstallationAuth(nock(API));
     api.get(`/repos/${await repoName(task.id)}/pulls`).query(true).reply(200, [{ number: 5, html_url: 'https://github.com/x/y/pull/5' }]);
-    const res = await report(issue.id, { task_id: task.id, branch_name: `gaffer/issue-${issue.number}-a1`, status: 'success' });
+    const res = await report(issue.id, { task_id: task.id, branch_name: taskBranch(issue.number, task.id), status: 'success' });
     expect(res.status).toBe(200);
     expect(github.revoked.has(token)).toBe(true);
     expect(await github.useAfter(token)).toBe(401);

@@ -20,6 +20,7 @@ import { issues, repositories, tasks, webhookDeliveries } from '../db/schema.js'
 import { STATUS_MARKER } from '../domain/status-comment.js';
 import { setNodeDraining } from '../domain/nodes.js';
 import { cancelTask } from '../domain/tasks.js';
+import { taskBranch } from '../protocol/task-branch.js';
 
 const REPO = 'Codertocat/Hello-World';
 const TASK_TOKEN = 'ghs_taskscopedtoken00000000000000000';
@@ -574,7 +575,7 @@ describe('pull requests from reported branches', () => {
 
   it('opens the PR once for a success report, against the default branch, and tracks the merge', async () => {
     const { issue, task, statusBodies } = await startAndDispatch();
-    const branch = `gaffer/issue-${issue.number}-a1`;
+    const branch = taskBranch(issue.number, task.id);
     const api = nock(API);
     api.get(`/repos/${REPO}/pulls`).query({ head: `Codertocat:${branch}`, state: 'all', per_page: 1 }).reply(200, []);
     api
@@ -614,7 +615,7 @@ describe('pull requests from reported branches', () => {
 
   it('finds a PR that already exists for the branch instead of opening a second', async () => {
     const { issue, task } = await startAndDispatch();
-    const branch = `gaffer/issue-${issue.number}-a1`;
+    const branch = taskBranch(issue.number, task.id);
     nock(API)
       .get(`/repos/${REPO}/pulls`)
       .query(true)
@@ -630,7 +631,7 @@ describe('pull requests from reported branches', () => {
 
   it('moves the issue to terminated when its PR is closed without merging, once', async () => {
     const { issue, task, statusBodies } = await startAndDispatch();
-    const branch = `gaffer/issue-${issue.number}-a1`;
+    const branch = taskBranch(issue.number, task.id);
     const api = nock(API);
     api.get(`/repos/${REPO}/pulls`).query(true).reply(200, []);
     api.post(`/repos/${REPO}/pulls`).reply(201, { number: 13, html_url: `https://github.com/${REPO}/pull/13` });

@@ -76,6 +76,11 @@ export const processIssueRequest = z.object({
   head_branch: z.string().min(1).max(255).regex(BRANCH_RE).optional(),
   /** The model to pass to the agent CLI, where it takes one. */
   model: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,99}$/).optional(),
+  /**
+   * The branch a new task pushes to, named by the server, which refuses a report of any other.
+   * Absent (an older server): the node names it from GAFFER_BRANCH_PREFIX.
+   */
+  branch_name: z.string().min(1).max(255).regex(BRANCH_RE).optional(),
 });
 export type ProcessIssueRequest = z.infer<typeof processIssueRequest>;
 
