@@ -20,6 +20,8 @@ export type NodeAgentDeps = {
   client?: ServerClient;
   /** The state file: the node's credential survives restarts there. Without it, it lives in memory. */
   identity?: NodeStateStore;
+  /** The agent CLI and its version, from the start-up check; sent with each registration. */
+  agentCli?: string;
   /** Pull mode: how long the server may hold each poll (seconds). */
   claimWaitSeconds?: number;
   hooks?: {
@@ -146,6 +148,7 @@ export function createNodeAgent(deps: NodeAgentDeps): NodeAgent {
       capacity: config.capacity,
       sandbox: config.sandbox.mode,
       mode: config.mode,
+      ...(deps.agentCli ? { agent_cli: deps.agentCli } : {}),
       ...(config.replace ? { replace: true } : {}),
     };
     const own = creds?.node_token ?? deps.identity?.credential(config.serverUrl)?.node_token;

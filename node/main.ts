@@ -3,6 +3,7 @@ import { mkdir } from 'node:fs/promises';
 import { createLogger } from '../src/logger.js';
 import { createNodeAgent } from './agent.js';
 import { loadNodeConfig, NodeConfigError } from './config.js';
+import { checkAgentCli } from './sandbox/agent-check.js';
 import { checkSandbox } from './sandbox/check.js';
 import { NodeStateError, prepareNodeIdentity } from './state-file.js';
 
@@ -39,10 +40,17 @@ export async function main(env: NodeJS.ProcessEnv = process.env, argv: string[] 
     process.stderr.write(`${sandboxProblem}\n`);
     process.exit(2);
   }
+  // A CLI that cannot run would fail every task it is given: refuse to register instead.
+  const cli = await checkAgentCli(config);
+  if (!cli.ok) {
+    process.stderr.write(`${cli.problem}\n`);
+    process.exit(2);
+  }
+  logger.info({ agentCli: cli.cli }, 'agent CLI checked inside the sandbox');
   if (config.sandbox.mode === 'off') {
     logger.warn('GAFFER_SANDBOX=off: agent CLIs run as this node\'s user, with its files, processes and network in reach');
   }
-  const agent = createNodeAgent({ config, logger, identity });
+  const agent = createNodeAgent({ config, logger, identity, agentCli: cli.cli });
 
   // Push: listen first so /healthz answers during registration; unsigned work is refused until
   // then. Pull: the node opens no port at all; it only calls out.

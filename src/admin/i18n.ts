@@ -93,6 +93,7 @@ const TEXT = {
   load: { zh: '负载', en: 'Load' },
   lastHeartbeat: { zh: '最后心跳', en: 'Last heartbeat' },
   sandbox: { zh: '沙箱', en: 'Sandbox' },
+  agentCli: { zh: '智能体 CLI', en: 'Agent CLI' },
   sandboxBwrap: { zh: 'bubblewrap 沙箱', en: 'bubblewrap' },
   sandboxOff: { zh: '无沙箱', en: 'No sandbox' },
   sandboxOffHint: {

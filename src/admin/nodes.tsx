@@ -83,6 +83,7 @@ export function nodePages(deps: { db: Db; scheduler: Scheduler; now: () => Date;
                   <th>{t('mode')}</th>
                   <th class="num">{t('load')}</th>
                   <th>{t('sandbox')}</th>
+                  <th>{t('agentCli')}</th>
                   <th>{t('labels')}</th>
                   <th>{t('lastHeartbeat')}</th>
                   <th>{t('actions')}</th>
@@ -91,7 +92,7 @@ export function nodePages(deps: { db: Db; scheduler: Scheduler; now: () => Date;
               <tbody>
                 {list.length === 0 ? (
                   <tr>
-                    <td colspan={7} class="muted">
+                    <td colspan={9} class="muted">
                       {t('noNodes')}
                     </td>
                   </tr>
@@ -127,6 +128,7 @@ export function nodePages(deps: { db: Db; scheduler: Scheduler; now: () => Date;
                           </span>
                         )}
                       </td>
+                      <td data-agent-cli>{n.agent_cli ?? '—'}</td>
                       <td>{n.labels.length ? n.labels.map((l) => <span class="tag">{l}</span>) : '—'}</td>
                       <td>{n.last_heartbeat_at ? <Time at={new Date(n.last_heartbeat_at)} t={t} /> : t('never')}</td>
                       <td>

@@ -98,6 +98,18 @@ describe('node registration', () => {
     expect(await heartbeat(first.body.node_id, replaced.body.node_token)).toBe(401);
   });
 
+  it('keeps the agent CLI and version a node read in its sandbox, and shows it on the Nodes page', async () => {
+    const n = name('cli');
+    const reg = await register(REGISTRATION_TOKEN, { name: n, agent_cli: 'claude 2.1.332 (Claude Code)' });
+    expect(reg.status).toBe(201);
+    const listed = ((await (await h.app.request('/api/v1/nodes', jsonInit('GET', admin.token))).json()) as { data: Json[] }).data;
+    expect(listed.find((x) => x.name === n)).toMatchObject({ agent_cli: 'claude 2.1.332 (Claude Code)' });
+    const page = await (await h.app.request('/admin/nodes', { headers: { cookie: `gaffer_session=${admin.token}` } })).text();
+    expect(page).toContain(`${n}`);
+    expect(page).toContain('<td data-agent-cli="true">claude 2.1.332 (Claude Code)</td>');
+    expect((await register(REGISTRATION_TOKEN, { name: name('cli'), agent_cli: 'x'.repeat(201) })).status).toBe(422);
+  });
+
   it('two first registrations of one name at once: one wins, the other gets 409', async () => {
     const n = name('race');
     const results = await Promise.all([register(REGISTRATION_TOKEN, { name: n }), register(REGISTRATION_TOKEN, { name: n })]);

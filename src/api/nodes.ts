@@ -51,10 +51,11 @@ export function nodeRoutes(deps: ApiDeps) {
         capacity: body.capacity,
         mode: body.mode,
         sandbox: body.sandbox,
+        agentCli: body.agent_cli,
         replace: body.replace,
         now: deps.tasks.now(),
       });
-      const log = { node: creds.node.name, url: creds.node.url, mode: creds.node.mode, sandbox: creds.node.sandbox };
+      const log = { node: creds.node.name, url: creds.node.url, mode: creds.node.mode, sandbox: creds.node.sandbox, agentCli: creds.node.agentCli };
       if (creds.node.sandbox === 'off') deps.logger.warn(log, 'node registered without a sandbox: tasks that require one never go to it');
       else deps.logger.info(log, 'node registered');
       deps.scheduler.kick();

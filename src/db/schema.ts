@@ -181,6 +181,8 @@ export const nodes = pgTable(
      * otherwise, so a node that predates the sandbox never gets a task that requires one.
      */
     sandbox: text('sandbox', { enum: SANDBOX_MODES }).notNull().default('off'),
+    /** The agent CLI and its version, as the node read it inside its sandbox at start (`claude 2.1.332`). */
+    agentCli: text('agent_cli'),
     /** `push`: the server POSTs work to `url`; `pull`: the node long-polls for it. */
     mode: text('mode', { enum: NODE_MODES }).notNull().default('push'),
     /**

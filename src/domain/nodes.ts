@@ -38,6 +38,8 @@ export type NodePublic = {
   status: NodeStatus;
   /** How the node runs the agent: `bwrap`, or `off` (unsandboxed, by its owner's choice). */
   sandbox: SandboxMode;
+  /** The agent CLI and its version the node found at start; null for a node that did not say. */
+  agent_cli: string | null;
   online: boolean;
   running: number;
   last_heartbeat_at: string | null;
@@ -55,6 +57,7 @@ export function toNodePublic(node: NodeRow, running: number, onlineSince: Date):
     capacity: node.capacity,
     status: node.status,
     sandbox: node.sandbox,
+    agent_cli: node.agentCli,
     online: node.lastHeartbeatAt !== null && node.lastHeartbeatAt > onlineSince,
     running,
     last_heartbeat_at: node.lastHeartbeatAt?.toISOString() ?? null,
@@ -86,6 +89,7 @@ export type RegisterNodeParams = {
   mode?: NodeMode;
   /** What the node says of its sandbox; a node that says nothing is taken as unsandboxed. */
   sandbox?: SandboxMode | undefined;
+  agentCli?: string | undefined;
   replace?: boolean;
   now: Date;
 };
@@ -176,6 +180,7 @@ export async function registerNode(db: Db, params: RegisterNodeParams): Promise<
         capacity: params.capacity,
         mode,
         sandbox: params.sandbox ?? 'off',
+        agentCli: params.agentCli ?? null,
         tokenHash: hashToken(token),
         signingSecret,
         lastHeartbeatAt: params.now,

@@ -110,6 +110,8 @@ export const registerNodeRequest = nodeFields
     /** How the node runs the agent. A node that does not say is taken as unsandboxed. */
     sandbox: z.enum(SANDBOX_MODES).default('off'),
     mode: z.enum(NODE_MODES).default('push'),
+    /** The agent CLI and its version, as the node read it inside its sandbox at start. */
+    agent_cli: z.string().max(200).optional(),
     /** Take over the node registered under this name (the runner's `--replace`). */
     replace: z.boolean().default(false),
   })
