@@ -17,7 +17,21 @@ export type PresetNeeds = {
  */
 export const PRESET_NEEDS: Record<AgentPreset, PresetNeeds> = {
   claude: {
-    env: ['ANTHROPIC_API_KEY', 'ANTHROPIC_AUTH_TOKEN', 'ANTHROPIC_BASE_URL', 'ANTHROPIC_MODEL', 'CLAUDE_CODE_OAUTH_TOKEN', 'CLAUDE_CODE_USE_BEDROCK', 'CLAUDE_CODE_USE_VERTEX'],
+    // Besides the keys: CLAUDE_CODE_MAX_RETRIES (it retries a 429/5xx 10 times by default, backing
+    // off to ~40 s: minutes before a dead API fails the task), and
+    // CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC (without it, it probes the base URL and sends
+    // telemetry to api.anthropic.com even with ANTHROPIC_BASE_URL set).
+    env: [
+      'ANTHROPIC_API_KEY',
+      'ANTHROPIC_AUTH_TOKEN',
+      'ANTHROPIC_BASE_URL',
+      'ANTHROPIC_MODEL',
+      'CLAUDE_CODE_OAUTH_TOKEN',
+      'CLAUDE_CODE_USE_BEDROCK',
+      'CLAUDE_CODE_USE_VERTEX',
+      'CLAUDE_CODE_MAX_RETRIES',
+      'CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC',
+    ],
     rwHome: ['~/.claude', '~/.claude.json'],
     roHome: [],
   },
