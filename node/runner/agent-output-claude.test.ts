@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createOutputWatch, looksLikeQuestion } from './agent-output.js';
+import { createOutputWatch, isFatalLine, looksLikeQuestion } from './agent-output.js';
 
 // Claude Code 2.1.332's stream-json events, trimmed to the fields the watch reads (the shapes are
 // the CLI's own; real-cli-claude.test.ts runs the real CLI).
@@ -76,6 +76,10 @@ describe('Claude Code output', () => {
     );
     expect(log()).toBe("refused Bash: Dangerous rm operation detected: '/home/gaffer'\nWhich file should I change?\n");
     expect(w.verdict().finalMessage).toBe('Which file should I change?');
+  });
+
+  it('knows its refusal to skip permissions as root for a fatal line', () => {
+    expect(isFatalLine('--dangerously-skip-permissions cannot be used with root/sudo privileges for security reasons')).toBe(true);
   });
 
   it('tells a closing question from a statement', () => {

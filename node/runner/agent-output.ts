@@ -12,6 +12,8 @@ export const FATAL_LINE_PATTERNS: readonly RegExp[] = [
   /\b(Invalid API key|invalid x-api-key|Incorrect API key provided)\b/i,
   /\bcredit balance is too low\b/i,
   /\binsufficient_quota\b/,
+  // Claude Code run as root outside a sandbox it recognises (GAFFER_SANDBOX=off on a root node).
+  /cannot be used with root\/sudo privileges/,
 ];
 
 /** The last line before a silence that reads as a question to a person at a terminal. */

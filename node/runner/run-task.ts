@@ -183,7 +183,7 @@ export async function runTask(req: ProcessIssueRequest, ctx: TaskContext): Promi
       `running the agent (${config.agent.preset}), timeout ${Math.round(remaining / 1000)} s` +
         (idleTimeoutMs > 0 ? `, stopped after ${Math.round(idleTimeoutMs / 1000)} s without output` : '') +
         (config.budget.maxTurns > 0 ? `, at most ${config.budget.maxTurns} turns` : '') +
-        (maxCostUsd > 0 ? `, at most $${maxCostUsd.toFixed(2)}` : ''),
+        (maxCostUsd > 0 ? `, at most $${maxCostUsd.toFixed(maxCostUsd < 0.1 ? 4 : 2)}` : ''),
     );
     const budgetStop = new AbortController();
     const watch = createOutputWatch({ maxCostUsd, write: (text) => logs.write(text), onBudget: (why) => budgetStop.abort(why) });
