@@ -10,15 +10,24 @@ export type AgentInvocation = { argv: string[]; promptOnStdin: boolean };
 export function agentInvocation(
   agent: NodeConfig['agent'],
   files: { promptFile: string; stateDir: string; /** The task's model (`/start model=`), for CLIs that take one. */ model?: string },
-  budget: Pick<NodeConfig['budget'], 'maxTurns'> = { maxTurns: 0 },
+  budget: Pick<NodeConfig['budget'], 'maxTurns'> & Partial<Pick<NodeConfig['budget'], 'maxCostUsd'>> = { maxTurns: 0 },
 ): AgentInvocation {
   // One argv element each, never a shell: the server validated the name, and it stays inert anyway.
   const model = files.model !== undefined ? ['--model', files.model] : [];
   switch (agent.preset) {
     case 'claude':
+      // Checked against Claude Code 2.1.332 (node/runner/real-cli-claude.test.ts):
       // -p is print (non-interactive) mode; with no prompt argument it reads the prompt from stdin.
-      // stream-json (which -p wants --verbose for) prints an event per message, so the log is live,
-      // the idle watchdog sees progress, and the final `result` event carries tokens and cost.
+      // It never waits for input: permission prompts are refused at once, AskUserQuestion is off.
+      // --dangerously-skip-permissions: the sandbox is the boundary, so the CLI asks nothing.
+      // Claude Code refuses it as root outside a sandbox it recognises (IS_SANDBOX=1); in bwrap
+      // the agent runs as the node's user, or as GAFFER_SANDBOX_UID when the node is root.
+      // stream-json (which -p refuses without --verbose) prints an event per message, so the log
+      // is live, the idle watchdog sees progress, and the final `result` event carries tokens,
+      // turns and cost.
+      // --no-session-persistence: no transcript of the task is written under HOME.
+      // --max-budget-usd: the CLI stops itself between model calls once it has spent the cap,
+      // where the node would only learn the cost from the final event.
       return {
         argv: [
           'claude',
@@ -27,7 +36,9 @@ export function agentInvocation(
           '--output-format',
           'stream-json',
           '--verbose',
+          '--no-session-persistence',
           ...(budget.maxTurns > 0 ? ['--max-turns', String(budget.maxTurns)] : []),
+          ...((budget.maxCostUsd ?? 0) > 0 ? ['--max-budget-usd', String(budget.maxCostUsd)] : []),
           ...model,
         ],
         promptOnStdin: true,

@@ -12,6 +12,8 @@ export const FATAL_LINE_PATTERNS: readonly RegExp[] = [
   /\b(Invalid API key|invalid x-api-key|Incorrect API key provided)\b/i,
   /\bcredit balance is too low\b/i,
   /\binsufficient_quota\b/,
+  // Claude Code run as root outside a sandbox it recognises (GAFFER_SANDBOX=off on a root node).
+  /cannot be used with root\/sudo privileges/,
 ];
 
 /** The last line before a silence that reads as a question to a person at a terminal. */
@@ -22,6 +24,12 @@ export function looksLikeInputPrompt(line: string): boolean {
   return INPUT_PROMPT.test(line.trim());
 }
 
+/** Whether an agent's final message ends by asking something: its last line ends with a question mark. */
+export function looksLikeQuestion(message: string): boolean {
+  const last = message.trim().split('\n').at(-1) ?? '';
+  return /\?[)"'*_`\s]*$/.test(last);
+}
+
 /** Whether a line of plain output is a fatal error (see {@link FATAL_LINE_PATTERNS}). */
 export function isFatalLine(line: string): boolean {
   return FATAL_LINE_PATTERNS.some((p) => p.test(line));
@@ -29,12 +37,39 @@ export function isFatalLine(line: string): boolean {
 
 const num = (v: unknown): number | undefined => (typeof v === 'number' && Number.isFinite(v) && v >= 0 ? v : undefined);
 
+/** Dollars with cents, or with four decimals below ten cents, where cents would show $0.00. */
+const dollars = (n: number) => `$${n.toFixed(n < 0.1 ? 4 : 2)}`;
+
 /** `4.2k` → 4200, as aider prints token counts. */
 function parseCount(text: string): number {
   const m = /^([\d.]+)\s*([kKmM]?)$/.exec(text.trim());
   if (!m) return 0;
   const n = Number(m[1]);
   return Math.round(m[2]?.toLowerCase() === 'k' ? n * 1000 : m[2]?.toLowerCase() === 'm' ? n * 1_000_000 : n);
+}
+
+/**
+ * Tokens from Claude Code's `result` event. `modelUsage` (per model, side calls included) is the
+ * whole run; `usage` can lag a turn behind it when a cap ends the run (2.1.332 with
+ * --max-budget-usd reported the first turn's tokens in `usage` and both turns in `modelUsage`).
+ * Input counts cache reads and writes too: they are input the model was sent.
+ */
+function claudeTokens(event: Record<string, unknown>): { input: number; output: number } {
+  const perModel = event.modelUsage;
+  if (perModel && typeof perModel === 'object' && Object.keys(perModel).length > 0) {
+    let input = 0;
+    let output = 0;
+    for (const m of Object.values(perModel as Record<string, Record<string, unknown>>)) {
+      input += (num(m?.inputTokens) ?? 0) + (num(m?.cacheReadInputTokens) ?? 0) + (num(m?.cacheCreationInputTokens) ?? 0);
+      output += num(m?.outputTokens) ?? 0;
+    }
+    return { input, output };
+  }
+  const u = (event.usage ?? {}) as Record<string, unknown>;
+  return {
+    input: (num(u.input_tokens) ?? 0) + (num(u.cache_read_input_tokens) ?? 0) + (num(u.cache_creation_input_tokens) ?? 0),
+    output: num(u.output_tokens) ?? 0,
+  };
 }
 
 /** What the watch saw, once the run is over. */
@@ -46,6 +81,8 @@ export type OutputVerdict = {
   budgetExceeded: string | undefined;
   /** The last non-empty line of plain output. */
   lastLine: string;
+  /** The CLI's own final answer (Claude Code's `result` text), when it gives one. */
+  finalMessage: string | undefined;
 };
 
 /**
@@ -66,11 +103,13 @@ export function createOutputWatch(opts: {
   let fatal: string | undefined;
   let budgetExceeded: string | undefined;
   let lastLine = '';
+  let finalMessage: string | undefined;
+  let lastAssistantText = '';
 
   const setUsage = (u: AgentUsage) => {
     usage = u;
     if (opts.maxCostUsd > 0 && u.cost_usd !== undefined && u.cost_usd > opts.maxCostUsd && !budgetExceeded) {
-      budgetExceeded = `cost $${u.cost_usd.toFixed(2)} passed the cap of $${opts.maxCostUsd.toFixed(2)}`;
+      budgetExceeded = `cost ${dollars(u.cost_usd)} passed the cap of ${dollars(opts.maxCostUsd)}`;
       opts.onBudget(budgetExceeded);
     }
   };
@@ -78,27 +117,57 @@ export function createOutputWatch(opts: {
   const onJson = (event: Record<string, unknown>): boolean => {
     const type = event.type;
     if (type === 'result') {
-      // Claude Code's last event: the run's totals.
-      const u = (event.usage ?? {}) as Record<string, unknown>;
-      const input = (num(u.input_tokens) ?? 0) + (num(u.cache_read_input_tokens) ?? 0) + (num(u.cache_creation_input_tokens) ?? 0);
+      // Claude Code's last event: the run's totals. Its caps end the run with an error subtype and
+      // its own words in `errors`, e.g. "Reached maximum number of turns (25)" or "Reached maximum
+      // budget ($5)"; they are taken before the totals, so the CLI's reason is the one given.
+      const { input, output } = claudeTokens(event);
       const cost = num(event.total_cost_usd);
       const turns = num(event.num_turns);
+      const why = Array.isArray(event.errors) && typeof event.errors[0] === 'string' ? event.errors[0] : undefined;
+      if (event.subtype === 'error_max_turns' && !budgetExceeded) budgetExceeded = why ?? `the turn cap was reached${turns ? ` (${turns} turns)` : ''}`;
+      else if (event.subtype === 'error_max_budget_usd' && !budgetExceeded) budgetExceeded = why ?? 'the CLI\'s cost cap was reached';
+      else if (event.is_error === true && !fatal) {
+        // A model API error: the CLI's text, e.g. "API Error: 500 Internal server error…", with the
+        // HTTP status when the text leaves it out ("Invalid API key · Fix external API key").
+        const text = String(event.result ?? why ?? event.subtype ?? 'unknown').slice(0, 500);
+        const status = num(event.api_error_status);
+        fatal = `the agent reported an error: ${text}${status !== undefined && !text.includes(String(status)) ? ` (model API status ${status})` : ''}`;
+      }
       setUsage({
         input_tokens: input,
-        output_tokens: num(u.output_tokens) ?? 0,
+        output_tokens: output,
         ...(cost !== undefined ? { cost_usd: cost } : {}),
         ...(turns !== undefined ? { turns } : {}),
       });
-      if (event.subtype === 'error_max_turns' && !budgetExceeded) budgetExceeded = `the turn cap was reached${turns ? ` (${turns} turns)` : ''}`;
-      else if (event.is_error === true && !fatal) fatal = `the agent reported an error: ${String(event.result ?? event.subtype ?? 'unknown').slice(0, 500)}`;
-      if (typeof event.result === 'string' && event.result) opts.write(`${event.result}\n`);
+      if (typeof event.result === 'string' && event.result) {
+        finalMessage = event.result;
+        // Usually the last assistant text again, already in the log.
+        if (event.result.trim() !== lastAssistantText) opts.write(`${event.result}\n`);
+      }
+      return true;
+    }
+    if (type === 'system') {
+      // Claude Code: its own retries of a failing model API, and tool calls it refused; the rest
+      // (init, hooks) is noise in a log.
+      if (event.subtype === 'api_retry') {
+        const delay = num(event.retry_delay_ms);
+        opts.write(
+          `model API error ${String(event.error_status ?? event.error ?? '?')}, retry ${String(event.attempt ?? '?')} of ${String(event.max_retries ?? '?')}` +
+            (delay !== undefined ? ` in ${(delay / 1000).toFixed(1)} s` : '') +
+            '\n',
+        );
+      } else if (event.subtype === 'permission_denied') {
+        opts.write(`refused ${String(event.tool_name ?? 'a tool')}: ${String(event.message ?? '').split('\n')[0]}\n`);
+      }
       return true;
     }
     if (type === 'assistant') {
       const content = ((event.message as { content?: unknown } | undefined)?.content ?? []) as Array<Record<string, unknown>>;
       for (const part of Array.isArray(content) ? content : []) {
-        if (part.type === 'text' && typeof part.text === 'string') opts.write(`${part.text}\n`);
-        else if (part.type === 'tool_use' && typeof part.name === 'string') opts.write(`→ ${part.name}\n`);
+        if (part.type === 'text' && typeof part.text === 'string') {
+          opts.write(`${part.text}\n`);
+          lastAssistantText = part.text.trim();
+        } else if (part.type === 'tool_use' && typeof part.name === 'string') opts.write(`→ ${part.name}\n`);
       }
       return true;
     }
@@ -125,7 +194,7 @@ export function createOutputWatch(opts: {
       return true;
     }
     // Other events (system init, user tool results, thread/turn starts) are noise in a log.
-    return type === 'system' || type === 'user' || type === 'thread.started' || type === 'turn.started' || type === 'item.started';
+    return type === 'user' || type === 'thread.started' || type === 'turn.started' || type === 'item.started';
   };
 
   const onLine = (line: string, alreadyWritten = 0) => {
@@ -184,7 +253,7 @@ export function createOutputWatch(opts: {
       written = 0;
     },
     verdict(): OutputVerdict {
-      return { usage, fatal, budgetExceeded, lastLine };
+      return { usage, fatal, budgetExceeded, lastLine, finalMessage };
     },
     /** The last line, partial or whole: what a CLI waiting for input printed last. */
     lastOutput(): string {

@@ -61,10 +61,11 @@ describe('agent presets', () => {
   const files = { promptFile: '/w/t/prompt.md', stateDir: '/w/t' };
   it('uses each CLI\'s non-interactive mode, prompt on stdin or as a file, never in a shell string', () => {
     expect(agentInvocation({ preset: 'claude' }, files)).toEqual({
-      argv: ['claude', '-p', '--dangerously-skip-permissions', '--output-format', 'stream-json', '--verbose'],
+      argv: ['claude', '-p', '--dangerously-skip-permissions', '--output-format', 'stream-json', '--verbose', '--no-session-persistence'],
       promptOnStdin: true,
     });
     expect(agentInvocation({ preset: 'claude' }, files, { maxTurns: 25 }).argv.slice(-2)).toEqual(['--max-turns', '25']);
+    expect(agentInvocation({ preset: 'claude' }, files, { maxTurns: 0, maxCostUsd: 2.5 }).argv.slice(-2)).toEqual(['--max-budget-usd', '2.5']);
     expect(agentInvocation({ preset: 'codex' }, files).argv.slice(0, 2)).toEqual(['codex', 'exec']);
     expect(agentInvocation({ preset: 'codex' }, files).argv.at(-1)).toBe('-');
     const aider = agentInvocation({ preset: 'aider' }, files);

@@ -5,7 +5,7 @@ import { maskSecrets } from '../../src/logger.js';
 import type { AgentUsage, ProcessIssueRequest, ReportFailureCode } from '../../src/protocol/node-api.js';
 import type { NodeConfig } from '../config.js';
 import { agentInvocation } from './agent-command.js';
-import { createOutputWatch, looksLikeInputPrompt } from './agent-output.js';
+import { createOutputWatch, looksLikeInputPrompt, looksLikeQuestion } from './agent-output.js';
 import { branchName } from './branch-name.js';
 import { commitChanges, pushBranch, rebuildOnNewHead } from './commit-push.js';
 import { gitEnv, gitEnvWithCredential } from './git-env.js';
@@ -186,7 +186,7 @@ export async function runTask(req: ProcessIssueRequest, ctx: TaskContext): Promi
       `running the agent (${config.agent.preset}), timeout ${Math.round(remaining / 1000)} s` +
         (idleTimeoutMs > 0 ? `, stopped after ${Math.round(idleTimeoutMs / 1000)} s without output` : '') +
         (config.budget.maxTurns > 0 ? `, at most ${config.budget.maxTurns} turns` : '') +
-        (maxCostUsd > 0 ? `, at most $${maxCostUsd.toFixed(2)}` : ''),
+        (maxCostUsd > 0 ? `, at most $${maxCostUsd.toFixed(maxCostUsd < 0.1 ? 4 : 2)}` : ''),
     );
     const budgetStop = new AbortController();
     const watch = createOutputWatch({ maxCostUsd, write: (text) => logs.write(text), onBudget: (why) => budgetStop.abort(why) });
@@ -249,7 +249,8 @@ export async function runTask(req: ProcessIssueRequest, ctx: TaskContext): Promi
         if (run.exitCode !== 0) {
           const how = run.exitCode === null ? `signal ${run.signal}` : `code ${run.exitCode}`;
           logs.note(`the agent exited with ${how}`);
-          return failed('agent_failed', `agent exited with ${how}`);
+          // The CLI's own words (a model API error, say) tell the person more than the code.
+          return failed('agent_failed', `agent exited with ${how}${verdict.fatal ? ` and ${verdict.fatal.replace(/^the agent /, '')}` : ''}`);
         }
         if (verdict.fatal) {
           logs.note(`the agent exited 0, but ${verdict.fatal.replace(/^the agent /, '')}`);
@@ -271,6 +272,13 @@ export async function runTask(req: ProcessIssueRequest, ctx: TaskContext): Promi
       signal,
     });
     if (commit.kind === 'no_changes') {
+      // A CLI in its non-interactive mode cannot wait for an answer: one that wants one ends its
+      // run with the question instead. Nothing was done, and only a person can say why.
+      const question = verdict.finalMessage?.trim();
+      if (question && looksLikeQuestion(question)) {
+        logs.note('the agent changed nothing and ended asking for input');
+        return failed('agent_waiting_for_input', `agent asked for input instead of making changes: ${question.slice(-300)}`);
+      }
       logs.note('the agent changed nothing');
       return failed('no_changes', 'no changes');
     }

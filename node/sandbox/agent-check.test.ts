@@ -24,7 +24,7 @@ async function check(env: Record<string, string>) {
   await mkdir(home, { recursive: true });
   const workDir = join(tmp.path, 'work');
   await mkdir(workDir, { recursive: true });
-  const all = { GAFFER_SERVER_URL: 'http://127.0.0.1:1', GAFFER_WORK_DIR: workDir, HOME: home, ...env };
+  const all: Record<string, string> = { GAFFER_SERVER_URL: 'http://127.0.0.1:1', GAFFER_WORK_DIR: workDir, HOME: home, ...env };
   // The sandbox finds the program on the node's own PATH, and sign-in files in its own HOME.
   const saved = { PATH: process.env.PATH, HOME: process.env.HOME };
   Object.assign(process.env, { PATH: all.PATH ?? saved.PATH, HOME: home });

@@ -22,6 +22,8 @@ export type SignInFile = {
 export type PresetNeeds = {
   /** Passed into the sandbox when the node's environment sets them. */
   env: readonly string[];
+  /** Set inside the sandbox whatever the node's environment says (a value the node passes wins). */
+  fixedEnv?: Readonly<Record<string, string>>;
   /** Copied into the sandbox's HOME when they exist on the node. */
   signIn: readonly SignInFile[];
   /**
@@ -44,7 +46,21 @@ const TOKEN_FIELDS = /^(access_?token|refresh_?token|id_?token|accessToken|refre
  */
 export const PRESET_NEEDS: Record<AgentPreset, PresetNeeds> = {
   claude: {
-    env: ['ANTHROPIC_API_KEY', 'ANTHROPIC_AUTH_TOKEN', 'ANTHROPIC_BASE_URL', 'ANTHROPIC_MODEL', 'CLAUDE_CODE_OAUTH_TOKEN', 'CLAUDE_CODE_USE_BEDROCK', 'CLAUDE_CODE_USE_VERTEX'],
+    // Besides the keys: CLAUDE_CODE_MAX_RETRIES (it retries a 429/5xx 10 times by default, backing
+    // off to ~40 s: minutes before a dead API fails the task).
+    env: [
+      'ANTHROPIC_API_KEY',
+      'ANTHROPIC_AUTH_TOKEN',
+      'ANTHROPIC_BASE_URL',
+      'ANTHROPIC_MODEL',
+      'CLAUDE_CODE_OAUTH_TOKEN',
+      'CLAUDE_CODE_USE_BEDROCK',
+      'CLAUDE_CODE_USE_VERTEX',
+      'CLAUDE_CODE_MAX_RETRIES',
+    ],
+    // Without it the CLI probes the base URL and sends telemetry to api.anthropic.com even with
+    // ANTHROPIC_BASE_URL set; and it must never update itself from inside a task.
+    fixedEnv: { CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1', DISABLE_AUTOUPDATER: '1' },
     // `claude login` on Linux keeps its OAuth tokens here.
     signIn: [{ inside: '.claude/.credentials.json', outside: { home: '.claude/.credentials.json' }, refreshable: TOKEN_FIELDS }],
     seed: {},

@@ -169,6 +169,7 @@ export async function runPhase(task: SandboxTask, run: PhaseRun): Promise<AgentR
     PATH: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin',
     HOME: SANDBOX_HOME,
     TMPDIR: '/tmp',
+    ...PRESET_NEEDS[task.preset].fixedEnv,
     ...pick(passedNames(settings, task.preset, run.phase)),
     ...task.taskEnv,
   });
