@@ -149,7 +149,7 @@ export async function runPhase(task: SandboxTask, run: PhaseRun): Promise<AgentR
     return runAgentProcess({
       argv: run.argv,
       cwd: task.treePath,
-      env: { ...baseEnv(), ...task.taskEnv, ...pick(passedNames(settings, task.preset, run.phase)) },
+      env: { ...baseEnv(), ...PRESET_NEEDS[task.preset].fixedEnv, ...task.taskEnv, ...pick(passedNames(settings, task.preset, run.phase)) },
       stdin: run.stdin,
       timeoutMs: run.timeoutMs,
       graceMs: run.graceMs,

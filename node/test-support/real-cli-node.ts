@@ -19,7 +19,7 @@ export type TestNode = {
   workDir: string;
   /** Sends the task the way the server does (signed POST /process-issue); resolves once accepted. */
   submit(req: ProcessIssueRequest): Promise<void>;
-  /** Resolves when no task runs. */
+  /** Resolves when no task runs and no background git work is left. */
   idle(): Promise<void>;
   /** The node's own log (pino lines). */
   log(): string;
@@ -85,7 +85,11 @@ export const startInProcessNode: NodeFactory = async (env, { gaffer, root }) => 
         const res = await agent.app.request('/process-issue', signedInit(gaffer.signingSecret, req));
         if (res.status !== 202) throw new Error(`the node refused the task: ${res.status} ${await res.text()}`);
       },
-      idle: () => agent.tasks.idle(),
+      // Tasks, and the spare trees the mirrors prepare in the background after them (git processes).
+      idle: async () => {
+        await agent.tasks.idle();
+        await agent.mirrors.idle();
+      },
       log: capture.text,
       close: async () => {
         try {
