@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { existsSync, lstatSync, readlinkSync, realpathSync } from 'node:fs';
-import { delimiter, dirname, isAbsolute, join, relative } from 'node:path';
+import { basename, delimiter, dirname, isAbsolute, join, relative } from 'node:path';
 
 /** A host path made visible inside the sandbox, at `dest` (the same path unless moved). */
 export type Bind = { src: string; dest: string; rw: boolean; optional?: boolean };
@@ -91,20 +91,28 @@ export function inSystemDirs(path: string): boolean {
  * Read-only binds that make the command's own program visible: the executable found on PATH (and
  * the folder its real file sits in, for CLIs installed as a package with a bin symlink), and every
  * argument that is an existing absolute path (a script given to an interpreter). Paths inside the
- * system folders need nothing.
+ * system folders need nothing. A program in a `node_modules/.bin` folder (a local or
+ * `npm install --prefix` install) brings that whole `node_modules`, at the path it was found by:
+ * its bin link must stay a link for Node to resolve the package's own files and its sibling
+ * packages (Codex's launcher finds its native binary in one).
  */
 export function programBinds(argv: string[], path = process.env.PATH ?? ''): Bind[] {
   const binds: Bind[] = [];
-  const add = (p: string) => {
+  const add = (p: string, src = p) => {
     if (inSystemDirs(p) || binds.some((b) => b.dest === p)) return;
-    binds.push({ src: p, dest: p, rw: false });
+    binds.push({ src, dest: p, rw: false });
   };
   const [command, ...args] = argv;
   const found = command ? which(command, path) : undefined;
   if (found) {
     const real = realpathSync(found);
-    add(dirname(real));
-    if (real !== found) add(found);
+    const binDir = dirname(found);
+    if (basename(binDir) === '.bin' && basename(dirname(binDir)) === 'node_modules') {
+      add(dirname(binDir), realpathSync(dirname(binDir)));
+    } else {
+      add(dirname(real));
+      if (real !== found) add(found);
+    }
   }
   for (const arg of args) if (isAbsolute(arg) && existsSync(arg)) add(arg);
   return binds;

@@ -1,3 +1,6 @@
+import { mkdirSync, mkdtempSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadNodeConfig, NodeConfigError, parseNetworkPolicy } from '../config.js';
 import { bwrapArgs, programBinds } from './bwrap.js';
@@ -76,6 +79,24 @@ describe('bwrap arguments', () => {
     const script = new URL(import.meta.url).pathname;
     expect(programBinds(['/usr/bin/node', script, '--flag'])).toEqual([{ src: script, dest: script, rw: false }]);
     expect(programBinds(['sh', '-c', 'true'])).toEqual([]);
+  });
+
+  it('binds a node_modules/.bin program\'s whole node_modules where it was found, so its bin link still resolves', () => {
+    const root = realpathSync(mkdtempSync(join(tmpdir(), 'gaffer-bin-')));
+    try {
+      // As `npm install --prefix agent-clis` lays it out, reached through a symlinked folder.
+      const modules = join(root, 'prefix', 'node_modules');
+      mkdirSync(join(modules, '.bin'), { recursive: true });
+      mkdirSync(join(modules, 'cli', 'bin'), { recursive: true });
+      writeFileSync(join(modules, 'cli', 'bin', 'cli.js'), '#!/usr/bin/env node\n', { mode: 0o755 });
+      symlinkSync('../cli/bin/cli.js', join(modules, '.bin', 'cli'));
+      mkdirSync(join(root, 'worktree'));
+      symlinkSync(modules, join(root, 'worktree', 'node_modules'));
+      const linked = join(root, 'worktree', 'node_modules');
+      expect(programBinds(['cli', '-'], join(linked, '.bin'))).toEqual([{ src: modules, dest: linked, rw: false }]);
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
   });
 
   it('maps ~ to the node user\'s home outside and the sandbox home inside', () => {
