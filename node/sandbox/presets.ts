@@ -22,7 +22,11 @@ export const PRESET_NEEDS: Record<AgentPreset, PresetNeeds> = {
     roHome: [],
   },
   codex: {
-    env: ['OPENAI_API_KEY', 'OPENAI_BASE_URL', 'CODEX_HOME'],
+    // Codex 0.171's exec mode authenticates with CODEX_API_KEY (or a signed-in ~/.codex/auth.json);
+    // it sends no key at all given only OPENAI_API_KEY. OPENAI_BASE_URL reaches it as a flag (see
+    // agent-command.ts), not through the environment, which it no longer reads. CODEX_HOME is
+    // left out: pointing at a host folder the sandbox does not bind, it stops codex at start.
+    env: ['CODEX_API_KEY'],
     rwHome: ['~/.codex'],
     roHome: [],
   },
