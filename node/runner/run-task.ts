@@ -5,7 +5,7 @@ import { maskSecrets } from '../../src/logger.js';
 import type { AgentUsage, ProcessIssueRequest, ReportFailureCode } from '../../src/protocol/node-api.js';
 import type { NodeConfig } from '../config.js';
 import { agentInvocation } from './agent-command.js';
-import { createOutputWatch, looksLikeInputPrompt } from './agent-output.js';
+import { asksForInput, createOutputWatch, looksLikeInputPrompt } from './agent-output.js';
 import { branchName } from './branch-name.js';
 import { commitChanges, pushBranch, rebuildOnNewHead } from './commit-push.js';
 import { gitEnv, gitEnvWithCredential } from './git-env.js';
@@ -186,7 +186,12 @@ export async function runTask(req: ProcessIssueRequest, ctx: TaskContext): Promi
         (maxCostUsd > 0 ? `, at most $${maxCostUsd.toFixed(2)}` : ''),
     );
     const budgetStop = new AbortController();
-    const watch = createOutputWatch({ maxCostUsd, write: (text) => logs.write(text), onBudget: (why) => budgetStop.abort(why) });
+    const watch = createOutputWatch({
+      maxCostUsd,
+      maxTurns: config.budget.maxTurns,
+      write: (text) => logs.write(text),
+      onBudget: (why) => budgetStop.abort(why),
+    });
     // The agent reads untrusted text: it gets no credential and none of the node's own settings.
     // What the agent printed last before it fell silent (anything after is the sandbox's stopping).
     let lastOutput = '';
@@ -214,6 +219,7 @@ export async function runTask(req: ProcessIssueRequest, ctx: TaskContext): Promi
           (usage.cost_usd !== undefined ? `, $${usage.cost_usd.toFixed(4)}` : '') +
           (usage.turns !== undefined ? `, ${usage.turns} turns` : ''),
       );
+      if (maxCostUsd > 0 && usage.cost_usd === undefined) logs.note('the cost cap was not checked: the agent reported no cost');
     }
     const failed = (code: FailureCode, message: string): TaskOutcome => ({ status: 'failed', branch, code, message, usage });
     switch (run.kind) {
@@ -246,7 +252,8 @@ export async function runTask(req: ProcessIssueRequest, ctx: TaskContext): Promi
         if (run.exitCode !== 0) {
           const how = run.exitCode === null ? `signal ${run.signal}` : `code ${run.exitCode}`;
           logs.note(`the agent exited with ${how}`);
-          return failed('agent_failed', `agent exited with ${how}`);
+          // The CLI's own words (Codex's `turn.failed`, say) say more than its exit code.
+          return failed('agent_failed', `agent exited with ${how}${verdict.fatal ? `; ${verdict.fatal.replace(/^the agent /, 'it ')}` : ''}`);
         }
         if (verdict.fatal) {
           logs.note(`the agent exited 0, but ${verdict.fatal.replace(/^the agent /, '')}`);
@@ -268,6 +275,13 @@ export async function runTask(req: ProcessIssueRequest, ctx: TaskContext): Promi
       signal,
     });
     if (commit.kind === 'no_changes') {
+      // An agent that stopped to ask a question nobody at a terminal will answer failed its task;
+      // saying so, with the question, helps more than "no changes".
+      if (verdict.finalMessage !== undefined && asksForInput(verdict.finalMessage)) {
+        const question = verdict.finalMessage.trim().split('\n').at(-1)!.trim().slice(0, 300);
+        logs.note('the agent changed nothing and stopped to ask for input');
+        return failed('agent_waiting_for_input', `agent stopped to ask for input: ${question}`);
+      }
       logs.note('the agent changed nothing');
       return failed('no_changes', 'no changes');
     }
