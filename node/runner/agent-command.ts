@@ -37,10 +37,11 @@ export function agentInvocation(
     case 'codex': {
       // Codex 0.171's exec mode, as the real CLI showed it:
       // - --json prints JSON Lines events (items, `turn.completed` with the tokens, `turn.failed`).
-      // - --full-auto is gone (an unknown argument). Its own sandbox (bwrap/seccomp in
-      //   workspace-write) cannot write the tree from inside Gaffer's sandbox, and the default
-      //   read-only one rejects every edit; Gaffer's bwrap is the containment, so codex's is off.
-      //   Exec mode never asks for approval either way.
+      // - --full-auto is gone (an unknown argument), and the default read-only sandbox rejects
+      //   every edit. Codex's own workspace-write sandbox does run inside Gaffer's, but there it
+      //   makes HOME read-only (package caches) and denies commands any network, whatever the
+      //   node's policy says; Gaffer's bwrap already confines writes and applies that policy, so
+      //   codex's is off. Exec mode never asks for approval either way.
       // - --skip-git-repo-check: it refuses folders it does not take for a trusted git checkout.
       // - --ephemeral: no session files; the sandbox's HOME is thrown away after the phase anyway.
       // - --disable plugins: otherwise every start syncs a plugin catalog from github.com and
