@@ -126,6 +126,10 @@ function codexCases(world: () => World, startNode: NodeFactory): void {
     });
     expect(model.toolCallsSent).toHaveLength(3);
     expect(model.unscripted).toBe(0);
+    // All codex asked for: a WebSocket upgrade (refused with 426) and its model requests, offered
+    // the code-mode tool surface.
+    expect(new Set(model.requests.map((r) => `${r.method} ${r.path}`))).toEqual(new Set(['GET /v1/responses', 'POST /v1/responses']));
+    expect(model.toolSurface).toBe('code_mode');
     const requests = model.modelRequests();
     expect(requests).toHaveLength(2);
     for (const r of requests) expect(r.headers.authorization).toBe(`Bearer ${API_KEY}`);
