@@ -11,6 +11,8 @@ export function agentInvocation(
   agent: NodeConfig['agent'],
   files: { promptFile: string; stateDir: string; /** The task's model (`/start model=`), for CLIs that take one. */ model?: string },
   budget: Pick<NodeConfig['budget'], 'maxTurns'> & Partial<Pick<NodeConfig['budget'], 'maxCostUsd'>> = { maxTurns: 0 },
+  /** The node's environment, for settings a CLI takes only as flags (Codex's base URL). */
+  env: NodeJS.ProcessEnv = process.env,
 ): AgentInvocation {
   // One argv element each, never a shell: the server validated the name, and it stays inert anyway.
   const model = files.model !== undefined ? ['--model', files.model] : [];
@@ -43,10 +45,39 @@ export function agentInvocation(
         ],
         promptOnStdin: true,
       };
-    case 'codex':
-      // "-" makes codex exec read the instructions from stdin; --json prints JSON Lines events,
-      // whose `turn.completed` carries the tokens used.
-      return { argv: ['codex', 'exec', '--full-auto', '--skip-git-repo-check', '--json', ...model, '-'], promptOnStdin: true };
+    case 'codex': {
+      // Codex 0.171's exec mode, as the real CLI showed it:
+      // - --json prints JSON Lines events (items, `turn.completed` with the tokens, `turn.failed`).
+      // - --full-auto is gone (an unknown argument), and the default read-only sandbox rejects
+      //   every edit. Codex's own workspace-write sandbox does run inside Gaffer's, but there it
+      //   makes HOME read-only (package caches) and denies commands any network, whatever the
+      //   node's policy says; Gaffer's bwrap already confines writes and applies that policy, so
+      //   codex's is off. Exec mode never asks for approval either way.
+      // - --skip-git-repo-check: it refuses folders it does not take for a trusted git checkout.
+      // - --ephemeral: no session files; the sandbox's HOME is thrown away after the phase anyway.
+      // - --disable plugins: otherwise every start syncs a plugin catalog from github.com and
+      //   chatgpt.com, traffic the task does not need (refusals, under an allow-list).
+      // - OPENAI_BASE_URL is no longer read from the environment: it becomes the config key
+      //   `openai_base_url` (a TOML string; JSON's quoting is valid TOML for it).
+      // - "-" reads the instructions from stdin, which the node closes after the prompt.
+      const baseUrl = env.OPENAI_BASE_URL?.trim();
+      return {
+        argv: [
+          'codex',
+          'exec',
+          '--json',
+          '--dangerously-bypass-approvals-and-sandbox',
+          '--skip-git-repo-check',
+          '--ephemeral',
+          '--disable',
+          'plugins',
+          ...(baseUrl ? ['-c', `openai_base_url=${JSON.stringify(baseUrl)}`] : []),
+          ...model,
+          '-',
+        ],
+        promptOnStdin: true,
+      };
+    }
     case 'aider':
       // Aider commits by itself unless told not to, and keeps history files in the repository
       // unless they are pointed elsewhere; both would pollute the branch.

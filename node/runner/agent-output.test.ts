@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createOutputWatch, isFatalLine, looksLikeInputPrompt } from './agent-output.js';
+import { looksLikeQuestion, createOutputWatch, isFatalLine, looksLikeInputPrompt } from './agent-output.js';
 
 function watch(maxCostUsd = 0) {
   let log = '';
@@ -46,6 +46,53 @@ describe('agent output watch', () => {
     const turns = watch();
     turns.w.feed(`${JSON.stringify({ type: 'result', subtype: 'error_max_turns', is_error: true, num_turns: 25 })}\n`);
     expect(turns.w.verdict().budgetExceeded).toBe('the turn cap was reached (25 turns)');
+  });
+
+  it("renders Codex 0.171's --json as the real CLI prints it, counting tool calls as turns", () => {
+    const { w, log } = watch();
+    const lines = [
+      { type: 'thread.started', thread_id: '01a24b1b-f4d1-7132-9c6d-96547066da81' },
+      { type: 'turn.started' },
+      { type: 'item.completed', item: { id: 'item_0', type: 'error', message: 'Falling back from WebSockets to HTTPS transport. unexpected status 426' } },
+      { type: 'item.started', item: { id: 'item_1', type: 'file_change', changes: [{ path: '/t/hello.txt', kind: 'add' }], status: 'in_progress' } },
+      { type: 'item.completed', item: { id: 'item_1', type: 'file_change', changes: [{ path: '/t/hello.txt', kind: 'add' }], status: 'completed' } },
+      { type: 'item.started', item: { id: 'item_2', type: 'command_execution', command: "/bin/bash -lc 'false'", aggregated_output: '', exit_code: null, status: 'in_progress' } },
+      { type: 'item.completed', item: { id: 'item_2', type: 'command_execution', command: "/bin/bash -lc 'false'", aggregated_output: '', exit_code: 1, status: 'failed' } },
+      { type: 'item.completed', item: { id: 'item_3', type: 'agent_message', text: 'All done.' } },
+      { type: 'turn.completed', usage: { input_tokens: 300, cached_input_tokens: 30, cache_write_input_tokens: 0, output_tokens: 21, reasoning_output_tokens: 3 } },
+    ];
+    w.feed(lines.map((l) => `${JSON.stringify(l)}\n`).join(''));
+    expect(log()).toBe("warning: Falling back from WebSockets to HTTPS transport. unexpected status 426\nadd: /t/hello.txt\n$ /bin/bash -lc 'false'\n(exit code 1)\nAll done.\n");
+    // Input includes the cached part and output the reasoning, as OpenAI counts them.
+    expect(w.verdict()).toMatchObject({ usage: { input_tokens: 300, output_tokens: 21, turns: 3 }, fatal: undefined, finalMessage: 'All done.' });
+  });
+
+  it("takes Codex's retry notices for progress and its failed turn for the error", () => {
+    const { w, log } = watch();
+    const why = 'unexpected status 401 Unauthorized: Incorrect API key provided, url: http://127.0.0.1:1/v1/responses';
+    w.feed(`${JSON.stringify({ type: 'error', message: `Reconnecting... 1/5 (${why})` })}\n`);
+    expect(w.verdict().fatal).toBeUndefined();
+    w.feed(`${JSON.stringify({ type: 'error', message: why })}\n${JSON.stringify({ type: 'turn.failed', error: { message: why } })}\n`);
+    expect(w.verdict().fatal).toBe(`the agent reported an error: ${why}`);
+    expect(log()).toBe(`Reconnecting... 1/5 (${why})\nerror: ${why}\n`);
+  });
+
+  it('stops Codex when it starts one tool call more than the turn cap, once', () => {
+    const budget: string[] = [];
+    const w = createOutputWatch({ maxCostUsd: 0, maxTurns: 2, write: () => {}, onBudget: (r) => budget.push(r) });
+    const call = (id: string, type: string) => `${JSON.stringify({ type, item: { id, type: 'command_execution', command: 'true', status: 'in_progress' } })}\n`;
+    w.feed(call('item_0', 'item.started') + call('item_0', 'item.completed') + call('item_1', 'item.started'));
+    expect(budget).toEqual([]);
+    w.feed(call('item_2', 'item.started') + call('item_3', 'item.started'));
+    expect(budget).toEqual(['the turn cap of 2 was reached (tool call 3 started)']);
+    expect(w.verdict().budgetExceeded).toBe(budget[0]);
+  });
+
+  it('knows a closing question from a closing statement', () => {
+    expect(looksLikeQuestion('I need a decision first.\nWhich config should I delete? [y/N]')).toBe(true);
+    expect(looksLikeQuestion('Should I also update the tests?\n')).toBe(true);
+    expect(looksLikeQuestion('Why did it fail? The lock file was stale, so I removed it.')).toBe(false);
+    expect(looksLikeQuestion('Done: added notes/hello.md.')).toBe(false);
   });
 
   it('knows fatal lines and input prompts, and not ordinary output', () => {

@@ -19,15 +19,40 @@ export const FATAL_LINE_PATTERNS: readonly RegExp[] = [
 /** The last line before a silence that reads as a question to a person at a terminal. */
 const INPUT_PROMPT = /(\[y\/n\]|\(y\/n\)|\[yes\/no\]|press (enter|return)|\?\s*$|:\s*$)/i;
 
+/**
+ * Codex `--json` item types that are a tool call: each counts as a turn for the node's cap, since
+ * codex exec takes no turn cap and reports one turn per run. Messages, reasoning, plans and
+ * warnings are not.
+ */
+export const CODEX_TOOL_ITEMS: ReadonlySet<string> = new Set(['command_execution', 'file_change', 'mcp_tool_call', 'web_search', 'collab_tool_call']);
+
+/** One line for a Codex tool call in the task log. */
+function describeCodexTool(item: Record<string, unknown>): string {
+  switch (item.type) {
+    case 'command_execution':
+      return `$ ${String(item.command)}`;
+    case 'file_change': {
+      const changes = Array.isArray(item.changes) ? (item.changes as Array<{ path?: unknown; kind?: unknown }>) : [];
+      return changes.map((c) => `${String(c.kind ?? 'change')}: ${String(c.path)}`).join('\n') || 'file change';
+    }
+    case 'mcp_tool_call':
+      return `→ ${String(item.server)}.${String(item.tool)}`;
+    case 'web_search':
+      return `→ web search${typeof item.query === 'string' ? `: ${item.query}` : ''}`;
+    default:
+      return `→ ${String(item.type)}`;
+  }
+}
+
 /** Whether a line looks like a CLI asking for input it will never get. */
 export function looksLikeInputPrompt(line: string): boolean {
   return INPUT_PROMPT.test(line.trim());
 }
 
-/** Whether an agent's final message ends by asking something: its last line ends with a question mark. */
+/** Whether an agent's final message ends by asking something: its last line ends with a question mark, or offers y/n. */
 export function looksLikeQuestion(message: string): boolean {
   const last = message.trim().split('\n').at(-1) ?? '';
-  return /\?[)"'*_`\s]*$/.test(last);
+  return /(\?[)"'*_`\s]*$|\[y\/n\]|\(y\/n\)|\[yes\/no\])/i.test(last);
 }
 
 /** Whether a line of plain output is a fatal error (see {@link FATAL_LINE_PATTERNS}). */
@@ -81,7 +106,7 @@ export type OutputVerdict = {
   budgetExceeded: string | undefined;
   /** The last non-empty line of plain output. */
   lastLine: string;
-  /** The CLI's own final answer (Claude Code's `result` text), when it gives one. */
+  /** The agent's own last message, from CLIs whose events carry one (Claude Code, Codex). */
   finalMessage: string | undefined;
 };
 
@@ -93,6 +118,12 @@ export type OutputVerdict = {
  */
 export function createOutputWatch(opts: {
   maxCostUsd: number;
+  /**
+   * The turn cap, for CLIs that take none: Codex's exec mode runs a task as one turn, so its
+   * turns are counted here (see {@link CODEX_TOOL_ITEMS}) and `onBudget` fires when one too many
+   * starts. 0: none.
+   */
+  maxTurns?: number;
   write: (text: string) => void;
   onBudget: (reason: string) => void;
 }) {
@@ -103,8 +134,13 @@ export function createOutputWatch(opts: {
   let fatal: string | undefined;
   let budgetExceeded: string | undefined;
   let lastLine = '';
+  // The agent's own last message (Claude Code's result, Codex's last agent_message).
   let finalMessage: string | undefined;
   let lastAssistantText = '';
+  // Codex: tool calls seen (by item id, started or completed) and turns it completed.
+  const codexTools = new Set<string>();
+  let codexTurns = 0;
+  const maxTurns = opts.maxTurns ?? 0;
 
   const setUsage = (u: AgentUsage) => {
     usage = u;
@@ -172,29 +208,64 @@ export function createOutputWatch(opts: {
       return true;
     }
     if (type === 'turn.completed') {
-      // Codex: usage per turn, summed.
+      // Codex: usage per exec turn (every model request of it, summed); its input includes the
+      // cached part, its output the reasoning.
       const u = (event.usage ?? {}) as Record<string, unknown>;
+      codexTurns++;
       setUsage({
         input_tokens: (usage?.input_tokens ?? 0) + (num(u.input_tokens) ?? 0),
         output_tokens: (usage?.output_tokens ?? 0) + (num(u.output_tokens) ?? 0),
-        turns: (usage?.turns ?? 0) + 1,
+        turns: codexTools.size + codexTurns,
       });
       return true;
     }
-    if (type === 'item.completed') {
-      const item = (event.item ?? {}) as Record<string, unknown>;
-      if (typeof item.text === 'string') opts.write(`${item.text}\n`);
-      else if (typeof item.command === 'string') opts.write(`$ ${item.command}\n`);
+    if (type === 'item.started' || type === 'item.completed' || type === 'item.updated') {
+      onCodexItem(type, (event.item ?? {}) as Record<string, unknown>);
       return true;
     }
     if (type === 'turn.failed' || type === 'error') {
-      const msg = (event.error as { message?: unknown } | undefined)?.message ?? event.message;
-      if (!fatal) fatal = `the agent reported an error: ${String(msg ?? type).slice(0, 500)}`;
-      opts.write(`error: ${String(msg ?? type)}\n`);
+      const msg = String((event.error as { message?: unknown } | undefined)?.message ?? event.message ?? type);
+      // Codex announces each of its own retries as an `error`; only the last word counts.
+      if (type === 'error' && /^Reconnecting\.\.\./.test(msg)) {
+        opts.write(`${msg}\n`);
+        return true;
+      }
+      if (!fatal) fatal = `the agent reported an error: ${msg.slice(0, 500)}`;
+      if (type === 'error') opts.write(`error: ${msg}\n`);
       return true;
     }
     // Other events (system init, user tool results, thread/turn starts) are noise in a log.
-    return type === 'user' || type === 'thread.started' || type === 'turn.started' || type === 'item.started';
+    return type === 'user' || type === 'thread.started' || type === 'turn.started';
+  };
+
+  /** Renders a Codex item once (at its start when it has one), and counts its tool calls. */
+  const onCodexItem = (type: string, item: Record<string, unknown>) => {
+    const id = typeof item.id === 'string' ? item.id : `#${codexTools.size}`;
+    const kind = String(item.type);
+    if (CODEX_TOOL_ITEMS.has(kind)) {
+      const isNew = !codexTools.has(id);
+      codexTools.add(id);
+      if (isNew) {
+        opts.write(`${describeCodexTool(item)}\n`);
+        const turns = codexTools.size + codexTurns;
+        if (maxTurns > 0 && turns > maxTurns && !budgetExceeded) {
+          budgetExceeded = `the turn cap of ${maxTurns} was reached (tool call ${codexTools.size} started)`;
+          opts.onBudget(budgetExceeded);
+        }
+      }
+      if (type === 'item.completed' && kind === 'command_execution' && typeof item.exit_code === 'number' && item.exit_code !== 0) {
+        opts.write(`(exit code ${item.exit_code})\n`);
+      }
+      return;
+    }
+    if (type !== 'item.completed') return;
+    if (kind === 'agent_message' && typeof item.text === 'string') {
+      finalMessage = item.text;
+      opts.write(`${item.text}\n`);
+    } else if (kind === 'error' && typeof item.message === 'string') {
+      // A warning of Codex's own (unknown model metadata, a transport fallback): not fatal.
+      opts.write(`warning: ${item.message}\n`);
+    }
   };
 
   const onLine = (line: string, alreadyWritten = 0) => {

@@ -66,8 +66,18 @@ describe('agent presets', () => {
     });
     expect(agentInvocation({ preset: 'claude' }, files, { maxTurns: 25 }).argv.slice(-2)).toEqual(['--max-turns', '25']);
     expect(agentInvocation({ preset: 'claude' }, files, { maxTurns: 0, maxCostUsd: 2.5 }).argv.slice(-2)).toEqual(['--max-budget-usd', '2.5']);
-    expect(agentInvocation({ preset: 'codex' }, files).argv.slice(0, 2)).toEqual(['codex', 'exec']);
-    expect(agentInvocation({ preset: 'codex' }, files).argv.at(-1)).toBe('-');
+    // As codex 0.171 takes them (node/runner/real-cli-codex.test.ts runs the real one).
+    expect(agentInvocation({ preset: 'codex' }, files, undefined, {})).toEqual({
+      argv: ['codex', 'exec', '--json', '--dangerously-bypass-approvals-and-sandbox', '--skip-git-repo-check', '--ephemeral', '--disable', 'plugins', '-'],
+      promptOnStdin: true,
+    });
+    expect(agentInvocation({ preset: 'codex' }, { ...files, model: 'gpt-x' }, undefined, { OPENAI_BASE_URL: 'http://127.0.0.1:9/v1' }).argv.slice(-5)).toEqual([
+      '-c',
+      'openai_base_url="http://127.0.0.1:9/v1"',
+      '--model',
+      'gpt-x',
+      '-',
+    ]);
     const aider = agentInvocation({ preset: 'aider' }, files);
     expect(aider.argv).toContain('--yes-always');
     expect(aider.argv.slice(-2)).toEqual(['--message-file', '/w/t/prompt.md']);

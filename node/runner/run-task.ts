@@ -189,7 +189,12 @@ export async function runTask(req: ProcessIssueRequest, ctx: TaskContext): Promi
         (maxCostUsd > 0 ? `, at most $${maxCostUsd.toFixed(maxCostUsd < 0.1 ? 4 : 2)}` : ''),
     );
     const budgetStop = new AbortController();
-    const watch = createOutputWatch({ maxCostUsd, write: (text) => logs.write(text), onBudget: (why) => budgetStop.abort(why) });
+    const watch = createOutputWatch({
+      maxCostUsd,
+      maxTurns: config.budget.maxTurns,
+      write: (text) => logs.write(text),
+      onBudget: (why) => budgetStop.abort(why),
+    });
     // The agent reads untrusted text: it gets no credential and none of the node's own settings.
     // What the agent printed last before it fell silent (anything after is the sandbox's stopping).
     let lastOutput = '';
@@ -217,6 +222,7 @@ export async function runTask(req: ProcessIssueRequest, ctx: TaskContext): Promi
           (usage.cost_usd !== undefined ? `, $${usage.cost_usd.toFixed(4)}` : '') +
           (usage.turns !== undefined ? `, ${usage.turns} turns` : ''),
       );
+      if (maxCostUsd > 0 && usage.cost_usd === undefined) logs.note('the cost cap was not checked: the agent reported no cost');
     }
     const failed = (code: FailureCode, message: string): TaskOutcome => ({ status: 'failed', branch, code, message, usage });
     switch (run.kind) {

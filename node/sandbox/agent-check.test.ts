@@ -64,7 +64,7 @@ describe('the agent CLI start-up check', () => {
     // It works for the node's user, but needs a file the sandbox does not carry.
     await writeFile(join(bin, 'codex'), `#!/bin/sh\ncat ${join(tmp.path, 'home', 'secret-config')} >/dev/null 2>&1 || { echo "error: config not found" >&2; exit 3; }\necho codex-cli 0.171.0\n`, { mode: 0o755 });
     await writeFile(join(tmp.path, 'home', 'secret-config'), 'x');
-    expect(await check({ GAFFER_AGENT: 'codex', OPENAI_API_KEY: 'sk-test', PATH: `${bin}:/usr/bin:/bin` })).toEqual({
+    expect(await check({ GAFFER_AGENT: 'codex', CODEX_API_KEY: 'sk-test', PATH: `${bin}:/usr/bin:/bin` })).toEqual({
       ok: false,
       problem: 'GAFFER_AGENT=codex: `codex --version` failed inside the sandbox: exit 3: error: config not found',
     });
@@ -72,7 +72,7 @@ describe('the agent CLI start-up check', () => {
 
   for (const [preset, key, version] of [
     ['claude', 'ANTHROPIC_API_KEY', /^claude \d+\.\d+\.\d+ \(Claude Code\)$/],
-    ['codex', 'OPENAI_API_KEY', /^codex codex-cli \d+\.\d+\.\d+$/],
+    ['codex', 'CODEX_API_KEY', /^codex codex-cli \d+\.\d+\.\d+$/],
     ['gemini', 'GEMINI_API_KEY', /^gemini \d+\.\d+\.\d+$/],
   ] as const) {
     it.skipIf(!existsSync(join(CLIS, preset)))(`reads the real ${preset} CLI's version inside the sandbox`, async () => {

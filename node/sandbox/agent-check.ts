@@ -21,14 +21,15 @@ const INSTALL: Record<string, string> = {
 /** The variables that sign a CLI in by themselves (the rest, like base URLs, only point it somewhere). */
 const KEY_VARIABLES: Record<string, readonly string[]> = {
   claude: ['ANTHROPIC_API_KEY', 'ANTHROPIC_AUTH_TOKEN', 'CLAUDE_CODE_OAUTH_TOKEN', 'CLAUDE_CODE_USE_BEDROCK', 'CLAUDE_CODE_USE_VERTEX'],
-  codex: ['OPENAI_API_KEY'],
+  // codex exec sends CODEX_API_KEY; given only OPENAI_API_KEY it sends no key at all.
+  codex: ['CODEX_API_KEY'],
   gemini: ['GEMINI_API_KEY', 'GOOGLE_API_KEY', 'GOOGLE_GENAI_USE_VERTEXAI'],
   aider: ['OPENAI_API_KEY', 'ANTHROPIC_API_KEY', 'GEMINI_API_KEY', 'OPENROUTER_API_KEY', 'DEEPSEEK_API_KEY'],
 };
 
 const SIGN_IN_HINT: Record<string, string> = {
   claude: 'set ANTHROPIC_API_KEY, or run `claude login` (or `claude setup-token`) as this user',
-  codex: 'set OPENAI_API_KEY, or run `codex login` as this user',
+  codex: 'set CODEX_API_KEY (codex exec does not send OPENAI_API_KEY), or run `codex login` as this user',
   gemini: 'set GEMINI_API_KEY, or run `gemini` once as this user and sign in with Google',
   aider: 'set the key of the model aider uses (OPENAI_API_KEY, ANTHROPIC_API_KEY, …)',
 };

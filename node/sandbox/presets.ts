@@ -66,8 +66,12 @@ export const PRESET_NEEDS: Record<AgentPreset, PresetNeeds> = {
     seed: {},
   },
   codex: {
-    env: ['OPENAI_API_KEY', 'OPENAI_BASE_URL'],
-    // `codex login` writes auth.json in CODEX_HOME (default ~/.codex); inside, CODEX_HOME is unset.
+    // Codex 0.171's exec mode authenticates with CODEX_API_KEY (or a signed-in ~/.codex/auth.json);
+    // it sends no key at all given only OPENAI_API_KEY. OPENAI_BASE_URL reaches it as a flag (see
+    // agent-command.ts), not through the environment, which it no longer reads. CODEX_HOME is
+    // left out: inside, codex keeps its state in the fresh HOME's ~/.codex.
+    env: ['CODEX_API_KEY'],
+    // `codex login` writes auth.json in CODEX_HOME (default ~/.codex).
     signIn: [{ inside: '.codex/auth.json', outside: { envDir: 'CODEX_HOME', orHome: '.codex', name: 'auth.json' }, refreshable: TOKEN_FIELDS }],
     seed: {},
   },

@@ -1,3 +1,6 @@
+import { mkdirSync, mkdtempSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadNodeConfig, NodeConfigError, parseNetworkPolicy } from '../config.js';
 import { bwrapArgs } from './bwrap.js';
@@ -77,6 +80,46 @@ describe('bwrap arguments', () => {
     const script = new URL(import.meta.url).pathname;
     expect(programBinds(['/usr/bin/node', script, '--flag'])).toEqual([{ src: script, dest: script, rw: false }]);
     expect(programBinds(['sh', '-c', 'true'])).toEqual([]);
+  });
+
+  it('binds a node_modules/.bin program\'s whole node_modules where it was found, so its bin link still resolves', () => {
+    const root = realpathSync(mkdtempSync(join(tmpdir(), 'gaffer-bin-')));
+    try {
+      // As `npm install --prefix agent-clis` lays it out, reached through a symlinked folder.
+      const modules = join(root, 'prefix', 'node_modules');
+      mkdirSync(join(modules, '.bin'), { recursive: true });
+      mkdirSync(join(modules, 'cli', 'bin'), { recursive: true });
+      writeFileSync(join(modules, 'cli', 'bin', 'cli.js'), '#!/usr/bin/env node\n', { mode: 0o755 });
+      symlinkSync('../cli/bin/cli.js', join(modules, '.bin', 'cli'));
+      mkdirSync(join(root, 'worktree'));
+      symlinkSync(modules, join(root, 'worktree', 'node_modules'));
+      const linked = join(root, 'worktree', 'node_modules');
+      expect(programBinds(['cli', '-'], join(linked, '.bin'))).toEqual([
+        { src: linked, dest: linked, rw: false },
+        { src: modules, dest: modules, rw: false },
+      ]);
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+
+  it('binds a program by its own file and its interpreter\'s environment, never the folder it sits in', () => {
+    const root = realpathSync(mkdtempSync(join(tmpdir(), 'gaffer-bin-')));
+    try {
+      // A wrapper in the owner's home, beside their secrets; its interpreter in a virtualenv.
+      const venv = join(root, 'venvs', 'aider');
+      mkdirSync(join(venv, 'bin'), { recursive: true });
+      writeFileSync(join(venv, 'pyvenv.cfg'), 'home = /usr/bin\n');
+      writeFileSync(join(venv, 'bin', 'python'), '', { mode: 0o755 });
+      writeFileSync(join(root, 'agent'), `#!${join(venv, 'bin', 'python')}\n`, { mode: 0o755 });
+      writeFileSync(join(root, 'secrets.env'), 'KEY=1\n');
+      expect(programBinds([join(root, 'agent')], '')).toEqual([
+        { src: join(root, 'agent'), dest: join(root, 'agent'), rw: false },
+        { src: venv, dest: venv, rw: false },
+      ]);
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
   });
 
   it('maps ~ to the node user\'s home outside and the sandbox home inside', () => {
