@@ -2,8 +2,11 @@ import { execFile } from 'node:child_process';
 import { existsSync, lstatSync, readlinkSync, realpathSync } from 'node:fs';
 import { delimiter, dirname, isAbsolute, join, relative } from 'node:path';
 
-/** A host path made visible inside the sandbox, at `dest` (the same path unless moved). */
-export type Bind = { src: string; dest: string; rw: boolean; optional?: boolean };
+/**
+ * A host path made visible inside the sandbox, at `dest` (the same path unless moved); with
+ * `symlink`, `dest` is instead a symlink inside to `src` (which must be visible by another bind).
+ */
+export type Bind = { src: string; dest: string; rw: boolean; optional?: boolean; symlink?: boolean };
 
 /** Where the network bridge listens inside the sandbox, and what it forwards to. */
 export type ProxyBridge = {
@@ -104,7 +107,9 @@ export function programBinds(argv: string[], path = process.env.PATH ?? ''): Bin
   if (found) {
     const real = realpathSync(found);
     add(dirname(real));
-    if (real !== found) add(found);
+    // An npm bin is a symlink to a script that imports its siblings relative to where it runs
+    // from: a bind of the link would put the script's bytes at the link's path, away from them.
+    if (real !== found && !inSystemDirs(found) && !binds.some((b) => b.dest === found)) binds.push({ src: real, dest: found, rw: false, symlink: true });
   }
   for (const arg of args) if (isAbsolute(arg) && existsSync(arg)) add(arg);
   return binds;
@@ -148,6 +153,10 @@ export function bwrapArgs(spec: SandboxSpec): string[] {
   // Masks go before the binds, so a tree inside a hidden folder is still bound on top of the mask.
   for (const h of spec.hidden) if (inSystemDirs(h)) a.push('--tmpfs', h);
   for (const b of spec.binds) {
+    if (b.symlink) {
+      a.push('--symlink', b.src, b.dest);
+      continue;
+    }
     const op = b.rw ? (b.optional ? '--bind-try' : '--bind') : b.optional ? '--ro-bind-try' : '--ro-bind';
     a.push(op, b.src, b.dest);
   }

@@ -1,3 +1,6 @@
+import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadNodeConfig, NodeConfigError, parseNetworkPolicy } from '../config.js';
 import { bwrapArgs, programBinds } from './bwrap.js';
@@ -76,6 +79,25 @@ describe('bwrap arguments', () => {
     const script = new URL(import.meta.url).pathname;
     expect(programBinds(['/usr/bin/node', script, '--flag'])).toEqual([{ src: script, dest: script, rw: false }]);
     expect(programBinds(['sh', '-c', 'true'])).toEqual([]);
+  });
+
+  it('makes an npm bin symlink a symlink inside too, to its real file in its bound package folder', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'gaffer-bin-'));
+    try {
+      await mkdir(join(dir, 'pkg', 'dist'), { recursive: true });
+      await mkdir(join(dir, 'bin'));
+      await writeFile(join(dir, 'pkg', 'dist', 'cli.js'), '#!/usr/bin/env node\n', { mode: 0o755 });
+      await symlink('../pkg/dist/cli.js', join(dir, 'bin', 'some-cli'));
+      const binds = programBinds(['some-cli', '--yolo'], join(dir, 'bin'));
+      expect(binds).toEqual([
+        { src: join(dir, 'pkg', 'dist'), dest: join(dir, 'pkg', 'dist'), rw: false },
+        { src: join(dir, 'pkg', 'dist', 'cli.js'), dest: join(dir, 'bin', 'some-cli'), rw: false, symlink: true },
+      ]);
+      const a = bwrapArgs({ ...spec, binds });
+      expect(a.join(' ')).toContain(`--symlink ${join(dir, 'pkg', 'dist', 'cli.js')} ${join(dir, 'bin', 'some-cli')}`);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it('maps ~ to the node user\'s home outside and the sandbox home inside', () => {
