@@ -186,7 +186,7 @@ export async function runTask(req: ProcessIssueRequest, ctx: TaskContext): Promi
         (maxCostUsd > 0 ? `, at most $${maxCostUsd.toFixed(2)}` : ''),
     );
     const budgetStop = new AbortController();
-    const watch = createOutputWatch({ maxCostUsd, write: (text) => logs.write(text), onBudget: (why) => budgetStop.abort(why) });
+    const watch = createOutputWatch({ maxCostUsd, maxTurns: config.budget.maxTurns, write: (text) => logs.write(text), onBudget: (why) => budgetStop.abort(why) });
     // The agent reads untrusted text: it gets no credential and none of the node's own settings.
     // What the agent printed last before it fell silent (anything after is the sandbox's stopping).
     let lastOutput = '';
@@ -246,7 +246,9 @@ export async function runTask(req: ProcessIssueRequest, ctx: TaskContext): Promi
         if (run.exitCode !== 0) {
           const how = run.exitCode === null ? `signal ${run.signal}` : `code ${run.exitCode}`;
           logs.note(`the agent exited with ${how}`);
-          return failed('agent_failed', `agent exited with ${how}`);
+          // The CLI's own words, so the issue shows why: its error result, else its last line.
+          const why = verdict.fatal ?? verdict.lastLine.trim().slice(0, 500);
+          return failed('agent_failed', `agent exited with ${how}${why ? `: ${why}` : ''}`);
         }
         if (verdict.fatal) {
           logs.note(`the agent exited 0, but ${verdict.fatal.replace(/^the agent /, '')}`);
