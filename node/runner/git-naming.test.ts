@@ -68,10 +68,10 @@ describe('agent presets', () => {
     expect(agentInvocation({ preset: 'codex' }, files).argv.slice(0, 2)).toEqual(['codex', 'exec']);
     expect(agentInvocation({ preset: 'codex' }, files).argv.at(-1)).toBe('-');
     const aider = agentInvocation({ preset: 'aider' }, files);
-    expect(aider.argv).toContain('--yes-always');
+    expect(aider.argv).toEqual(expect.arrayContaining(['--yes-always', '--no-detect-urls', '--no-analytics', '--no-show-release-notes']));
     expect(aider.argv.slice(-2)).toEqual(['--message-file', '/w/t/prompt.md']);
     expect(aider.promptOnStdin).toBe(false);
-    expect(agentInvocation({ preset: 'gemini' }, files)).toEqual({ argv: ['gemini', '--yolo'], promptOnStdin: true });
+    expect(agentInvocation({ preset: 'gemini' }, files)).toEqual({ argv: ['gemini', '--yolo', '--skip-trust', '--output-format', 'stream-json'], promptOnStdin: true });
     expect(agentInvocation({ preset: 'custom', command: ['x', 'y z'] }, files)).toEqual({ argv: ['x', 'y z'], promptOnStdin: true });
   });
 });
