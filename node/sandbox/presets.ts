@@ -32,7 +32,9 @@ export const PRESET_NEEDS: Record<AgentPreset, PresetNeeds> = {
     roHome: ['~/.aider.conf.yml', '~/.aider.model.settings.yml', '~/.aider.model.metadata.json'],
   },
   gemini: {
-    env: ['GEMINI_API_KEY', 'GOOGLE_API_KEY', 'GOOGLE_CLOUD_PROJECT', 'GOOGLE_GENAI_USE_VERTEXAI'],
+    // GOOGLE_GEMINI_BASE_URL: a gateway or proxy in front of the API; Vertex AI with a project
+    // needs GOOGLE_CLOUD_LOCATION too; GOOGLE_GENAI_USE_GCA picks the Google sign-in.
+    env: ['GEMINI_API_KEY', 'GOOGLE_API_KEY', 'GOOGLE_GEMINI_BASE_URL', 'GOOGLE_CLOUD_PROJECT', 'GOOGLE_CLOUD_LOCATION', 'GOOGLE_GENAI_USE_VERTEXAI', 'GOOGLE_GENAI_USE_GCA', 'GEMINI_MODEL'],
     rwHome: ['~/.gemini'],
     roHome: [],
   },
