@@ -275,12 +275,12 @@ describe('node agent, end to end with real git', () => {
     expect(gaffer.logText(req.task_id)).toContain('fake agent: nothing to do');
   });
 
-  it('fails when the agent exits non-zero', async () => {
+  it('fails when the agent exits non-zero, with its last line as the reason', async () => {
     const bare = await createBareRepo(reposRoot, 'fail');
     const h = await makeAgent({ mode: 'fail' });
     const req = task(`file://${bare}`);
     const report = await runToReport(h, req);
-    expect(report.body).toMatchObject({ status: 'failed', error_message: 'agent exited with code 3' });
+    expect(report.body).toMatchObject({ status: 'failed', error_message: 'agent exited with code 3: fake agent: something went wrong' });
     expect(gaffer.logText(req.task_id)).toContain('fake agent: something went wrong');
   });
 

@@ -1,4 +1,4 @@
-import type { Logger } from '../src/logger.js';
+import { maskSecrets, type Logger } from '../src/logger.js';
 import { agentLabel, type ProcessIssueRequest, type RegisterNodeResponse } from '../src/protocol/node-api.js';
 import { createNodeApp } from './app.js';
 import type { DrainMode, NodeConfig } from './config.js';
@@ -76,9 +76,10 @@ export function createNodeAgent(deps: NodeAgentDeps): NodeAgent {
   async function execute(req: ProcessIssueRequest, signal: AbortSignal): Promise<void> {
     const log = logger.child({ taskId: req.task_id, issueId: req.issue_id, issueNumber: req.issue_number });
     const deadline = Date.now() + config.taskTimeoutMs;
+    // The keys the sandbox hands the CLI are masked too: an agent may print its environment.
+    const secrets = [req.credential_token, ...passedSecretValues(config.sandbox, config.agent.preset)];
     const logs = createLogStream({
-      // The keys the sandbox hands the CLI are masked too: an agent may print its environment.
-      secrets: [req.credential_token, ...passedSecretValues(config.sandbox, config.agent.preset)],
+      secrets,
       flushIntervalMs: deps.logFlushIntervalMs,
       send: async (chunk) => {
         const res = await client.sendLog(req.task_id, nodeToken(), chunk);
@@ -89,7 +90,7 @@ export function createNodeAgent(deps: NodeAgentDeps): NodeAgent {
     });
     log.info('task started');
     askpass ??= installAskpass(config.workDir);
-    const outcome = await runTask(req, {
+    const result = await runTask(req, {
       config,
       mirrors,
       askpassPath: await askpass,
@@ -99,6 +100,8 @@ export function createNodeAgent(deps: NodeAgentDeps): NodeAgent {
       deadline,
       onAgentSpawn: (pid) => deps.hooks?.onAgentSpawn?.(req.task_id, pid),
     });
+    // A failure's message may quote the agent's output, and so whatever it printed.
+    const outcome: TaskOutcome = result.status === 'failed' ? { ...result, message: maskSecrets(result.message, secrets) } : result;
     await logs.close();
     log.info(
       outcome.status === 'success'

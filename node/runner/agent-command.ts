@@ -80,7 +80,12 @@ export function agentInvocation(
     }
     case 'aider':
       // Aider commits by itself unless told not to, and keeps history files in the repository
-      // unless they are pointed elsewhere; both would pollute the branch.
+      // unless they are pointed elsewhere; both would pollute the branch. --yes-always answers
+      // every question yes (aider/io.py, confirm_ask), so the questions it would ask are turned
+      // off instead: whether to fetch each URL of the (untrusted) issue text into the chat
+      // (base_coder.py, check_for_urls), to opt in to analytics, asked of some new users, which
+      // a fresh HOME always is (main.py), and to open the release notes in a browser on a first
+      // run (main.py).
       return {
         argv: [
           'aider',
@@ -88,6 +93,9 @@ export function agentInvocation(
           '--no-auto-commits',
           '--no-gitignore',
           '--no-check-update',
+          '--no-detect-urls',
+          '--no-analytics',
+          '--no-show-release-notes',
           '--no-pretty',
           '--no-stream',
           '--chat-history-file',
@@ -101,8 +109,14 @@ export function agentInvocation(
         promptOnStdin: false,
       };
     case 'gemini':
-      // Gemini CLI runs non-interactively when stdin is not a terminal; --yolo accepts its tool calls.
-      return { argv: ['gemini', '--yolo', ...model], promptOnStdin: true };
+      // Gemini CLI (0.41 or later) runs headless when stdin is not a terminal and reads the prompt
+      // from it; --yolo accepts its tool calls, which it only does in a trusted folder: headless,
+      // an untrusted one turns yolo back into "default", where edit and shell tools are not even
+      // offered to the model, and --skip-trust trusts the task's tree for this run. stream-json
+      // prints an event per message and tool call, so the log is live and the idle watchdog sees
+      // progress, and its last `result` event carries the tokens. It has no flag for a turn cap
+      // (only maxSessionTurns in its settings.json): the node counts its turns instead.
+      return { argv: ['gemini', '--yolo', '--skip-trust', '--output-format', 'stream-json', ...model], promptOnStdin: true };
     case 'custom':
       // A custom command's flags are unknown: the model reaches it as GAFFER_MODEL instead.
       return { argv: [...agent.command], promptOnStdin: true };

@@ -106,3 +106,100 @@ describe('agent output watch', () => {
     expect(looksLikeInputPrompt('Edited 3 files.')).toBe(false);
   });
 });
+
+describe('Gemini CLI stream-json (-o stream-json, as 0.61.0 prints it)', () => {
+  // Lines as the real CLI printed them against the scripted model server (timestamps cut).
+  const lines = [
+    { type: 'init', session_id: 'c8a0c196', model: 'auto' },
+    { type: 'message', role: 'user', content: 'Please do the task.\n' },
+    { type: 'message', role: 'assistant', content: 'I will make ', delta: true },
+    { type: 'message', role: 'assistant', content: 'the changes.', delta: true },
+    { type: 'tool_use', tool_name: 'write_file', tool_id: 'w0', parameters: { file_path: 'hello.txt', content: 'hello\n' } },
+    { type: 'tool_use', tool_name: 'run_shell_command', tool_id: 'r1', parameters: { command: 'echo shell-made > from-shell.txt', description: 'write a file' } },
+    { type: 'tool_result', tool_id: 'w0', status: 'success' },
+    { type: 'tool_result', tool_id: 'r1', status: 'error', output: 'x', error: { type: 'tool_not_registered', message: 'Tool "x" not found.' } },
+    { type: 'message', role: 'assistant', content: 'All done.', delta: true },
+    { type: 'result', status: 'success', stats: { total_tokens: 3034, input_tokens: 2901, output_tokens: 103, cached: 1000, input: 1901, duration_ms: 938, tool_calls: 3, models: {} } },
+  ].map((e) => `${JSON.stringify(e)}\n`);
+
+  it('renders its events as text and takes tokens (thoughts as output) and counted turns from them', () => {
+    const { w, log } = watch();
+    w.feed(lines.join(''));
+    w.flush();
+    expect(log()).toBe(
+      'I will make the changes.\n→ write_file: hello.txt\n→ run_shell_command: echo shell-made > from-shell.txt\n  tool error: Tool "x" not found.\nAll done.\n',
+    );
+    // total − input: the 30 thought tokens the stream's output_tokens (103) leaves out.
+    expect(w.verdict()).toMatchObject({ usage: { input_tokens: 2901, output_tokens: 133, turns: 2 }, fatal: undefined, budgetExceeded: undefined });
+  });
+
+  it('stops a run that starts more turns than the cap, and takes its error result as fatal', () => {
+    const capped = watch();
+    const w = createOutputWatch({ maxCostUsd: 0, maxTurns: 1, write: () => undefined, onBudget: (r) => capped.budget.push(r) });
+    w.feed(lines.slice(0, 8).join(''));
+    expect(capped.budget).toEqual([]);
+    w.feed(lines[8]!);
+    expect(capped.budget).toEqual(['the turn cap of 1 was reached']);
+    expect(w.verdict().budgetExceeded).toBe('the turn cap of 1 was reached');
+
+    const failed = watch();
+    const message = '[API Error: {"error":{"code":401,"message":"API key not valid. Please pass a valid API key.","status":"UNAUTHENTICATED"}}]';
+    failed.w.feed(`${JSON.stringify({ type: 'result', status: 'error', error: { type: 'unknown', message }, stats: { total_tokens: 212, input_tokens: 201, output_tokens: 11 } })}\n`);
+    expect(failed.w.verdict()).toMatchObject({ usage: { input_tokens: 201, output_tokens: 11, turns: 0 }, fatal: `the agent reported an error: ${message}` });
+    expect(failed.log()).toBe(`error: ${message}\n`);
+
+    // Its own cap (maxSessionTurns), nonInteractiveCli's FatalTurnLimitedError, is a budget too.
+    const own = watch();
+    own.w.feed(`${JSON.stringify({ type: 'result', status: 'error', error: { type: 'FatalTurnLimitedError', message: 'Reached max session turns for this session. Increase the number of turns by specifying maxSessionTurns in settings.json.' }, stats: {} })}\n`);
+    expect(own.w.verdict()).toMatchObject({ budgetExceeded: 'the turn cap was reached', fatal: undefined });
+    // A warning event is shown, not taken for a failure.
+    const warned = watch();
+    warned.w.feed(`${JSON.stringify({ type: 'error', severity: 'warning', message: 'Agent execution blocked: x' })}\n`);
+    expect(warned.w.verdict().fatal).toBeUndefined();
+    expect(warned.log()).toBe('warning: Agent execution blocked: x\n');
+  });
+});
+
+describe("aider's output (aider 0.86, read from its source)", () => {
+  it('reads every shape of its usage line, summing tokens per call and taking the session cost', () => {
+    // aider/coders/base_coder.py, calculate_and_show_tokens_and_cost: "sent" (prompt tokens, plus
+    // cache writes), then ", N cache write" and ", N cache hit" when the provider reports them,
+    // ", N received."; with a known price " Cost: $X message, $Y session.", on a line of its own
+    // ("\n" as the separator) when both cache parts are there. format_tokens: 999, 1.2k, 12k.
+    const { w, budget } = watch(0.1);
+    w.feed('Tokens: 999 sent, 12 received.\n');
+    expect(w.verdict().usage).toEqual({ input_tokens: 999, output_tokens: 12 });
+    w.feed('Tokens: 2.5k sent, 1.2k cache write, 48 received. Cost: $0.0031 message, $0.0045 session.\n');
+    expect(w.verdict().usage).toEqual({ input_tokens: 3499, output_tokens: 60, cost_usd: 0.0045 });
+    w.feed('Tokens: 12k sent, 1.2k cache write, 8.4k cache hit, 1.1k received.\nCost: $0.05 message, $0.12 session.\n');
+    expect(w.verdict().usage).toEqual({ input_tokens: 15499, output_tokens: 1160, cost_usd: 0.12 });
+    expect(budget).toEqual(['cost $0.12 passed the cap of $0.10']);
+  });
+
+  it('takes an error it does not retry for fatal at once, and one it retries only when it gave up', () => {
+    // aider/exceptions.py: AuthenticationError has retry=False and this description; base_coder.py
+    // send_message prints str(err) (litellm's "litellm.<Class>: ...", as aider's own docs quote
+    // "litellm.BadRequestError: BedrockException - ...") and then the description.
+    const auth = watch();
+    auth.w.feed('litellm.AuthenticationError: AnthropicException - {"type":"error","error":{"type":"authentication_error","message":"invalid x-api-key"}}\nThe API provider is not able to authenticate you. Check your API key.\n');
+    expect(auth.w.verdict().fatal).toMatch(/^the agent printed a fatal error: litellm\.AuthenticationError: AnthropicException/);
+    expect(isFatalLine('The API provider is not able to authenticate you. Check your API key.')).toBe(true);
+    expect(isFatalLine('litellm.BadRequestError: BedrockException - b\'{"message":"Invocation of model ID')).toBe(true);
+
+    // RateLimitError has retry=True: each attempt ends "Retrying in {retry_delay:.1f} seconds...".
+    const limited = 'litellm.RateLimitError: RateLimitError: OpenAIException - Rate limit reached for gpt-4o';
+    const recovered = watch();
+    recovered.w.feed(`${limited}\nThe API provider has rate limited you. Try again later or check your quotas.\nRetrying in 0.2 seconds...\nTokens: 1.0k sent, 20 received.\n`);
+    expect(recovered.w.verdict().fatal).toBeUndefined();
+    // Past RETRY_TIMEOUT (aider/models.py, 60 s) it prints the error once more and no retry line.
+    const gaveUp = watch();
+    gaveUp.w.feed(`${limited}\nRetrying in 0.2 seconds...\n${limited}\nThe API provider has rate limited you. Try again later or check your quotas.\n`);
+    expect(gaveUp.w.verdict().fatal).toBe(`the agent printed a fatal error: ${limited}`);
+  });
+
+  it('reads a line through its terminal colours', () => {
+    const { w } = watch();
+    w.feed('\x1b[31mManual authorization is required but the current session is non-interactive.\x1b[0m\n');
+    expect(w.verdict().lastLine).toBe('Manual authorization is required but the current session is non-interactive.');
+  });
+});

@@ -8,13 +8,33 @@ import type { AgentUsage } from '../../src/protocol/node-api.js';
 export const FATAL_LINE_PATTERNS: readonly RegExp[] = [
   /^\s*(FATAL|Fatal error|fatal error)\b[:!]/,
   /^\s*API Error: \d{3}\b/,
-  /\b(litellm|openai|anthropic)\.(AuthenticationError|PermissionDeniedError|NotFoundError|APIConnectionError|RateLimitError|BadRequestError)\b/,
+  // Errors aider does not retry (aider/exceptions.py, EXCEPTIONS: retry=False), as litellm names them.
+  /\b(litellm|openai|anthropic)\.(AuthenticationError|PermissionDeniedError|NotFoundError|BadRequestError)\b/,
+  // aider's own words for them (aider/exceptions.py), printed after the exception.
+  /^The API provider is not able to authenticate you\. Check your API key\./,
+  /^Permission was denied\. Check your API key and\/or credentials\./,
+  /^Insufficient credits with the API provider\. Please add credits\./,
   /\b(Invalid API key|invalid x-api-key|Incorrect API key provided)\b/i,
   /\bcredit balance is too low\b/i,
   /\binsufficient_quota\b/,
   // Claude Code run as root outside a sandbox it recognises (GAFFER_SANDBOX=off on a root node).
   /cannot be used with root\/sudo privileges/,
 ];
+
+/**
+ * Errors a CLI retries (aider's retry=True ones): fatal only when no "Retrying in 0.2 seconds..."
+ * follows, as aider prints one before each new attempt (base_coder.py, send_message) and none
+ * once it gives up.
+ */
+export const RETRIED_LINE_PATTERNS: readonly RegExp[] = [
+  /\b(litellm|openai|anthropic)\.(RateLimitError|APIConnectionError|APIError|InternalServerError|ServiceUnavailableError|BadGatewayError|Timeout)\b/,
+  /^The API provider has rate limited you\. Try again later or check your quotas\./,
+  /^The API provider's servers are down or overloaded\./,
+];
+const RETRYING = /^Retrying in [\d.]+ seconds\.\.\.$/;
+
+/** Terminal colour and cursor sequences, which some CLIs print around their errors even into a pipe. */
+const ANSI = /\x1b\[[0-9;?]*[ -/]*[@-~]/g;
 
 /** The last line before a silence that reads as a question to a person at a terminal. */
 const INPUT_PROMPT = /(\[y\/n\]|\(y\/n\)|\[yes\/no\]|press (enter|return)|\?\s*$|:\s*$)/i;
@@ -58,6 +78,11 @@ export function looksLikeQuestion(message: string): boolean {
 /** Whether a line of plain output is a fatal error (see {@link FATAL_LINE_PATTERNS}). */
 export function isFatalLine(line: string): boolean {
   return FATAL_LINE_PATTERNS.some((p) => p.test(line));
+}
+
+/** Whether a line is an error the CLI may still retry (see {@link RETRIED_LINE_PATTERNS}). */
+export function isRetriedErrorLine(line: string): boolean {
+  return RETRIED_LINE_PATTERNS.some((p) => p.test(line));
 }
 
 const num = (v: unknown): number | undefined => (typeof v === 'number' && Number.isFinite(v) && v >= 0 ? v : undefined);
@@ -104,7 +129,7 @@ export type OutputVerdict = {
   fatal: string | undefined;
   /** A cap the CLI or the node enforced, in words. */
   budgetExceeded: string | undefined;
-  /** The last non-empty line of plain output. */
+  /** The last non-empty line of plain output, without terminal colours. */
   lastLine: string;
   /** The agent's own last message, from CLIs whose events carry one (Claude Code, Codex). */
   finalMessage: string | undefined;
@@ -112,16 +137,17 @@ export type OutputVerdict = {
 
 /**
  * Reads the agent's output as it streams: renders JSON event lines (Claude Code's stream-json,
- * Codex's `--json`) as text for the task log, picks the tokens and cost the CLI reports (and
- * aider's "Tokens: … Cost: …" lines), spots fatal lines, and calls `onBudget` once the reported
- * cost passes the cap.
+ * Codex's `--json`, Gemini CLI's `-o stream-json`) as text for the task log, picks the tokens and
+ * cost the CLI reports (and aider's "Tokens: … Cost: …" lines), spots fatal lines, and calls
+ * `onBudget` once the reported cost passes the cap, or once a CLI that cannot cap its own turns
+ * (Gemini CLI) starts more than `maxTurns`.
  */
 export function createOutputWatch(opts: {
   maxCostUsd: number;
   /**
    * The turn cap, for CLIs that take none: Codex's exec mode runs a task as one turn, so its
-   * turns are counted here (see {@link CODEX_TOOL_ITEMS}) and `onBudget` fires when one too many
-   * starts. 0: none.
+   * turns are counted here (see {@link CODEX_TOOL_ITEMS}), and so are Gemini CLI's model
+   * responses; `onBudget` fires when one too many starts. 0: none (Claude Code gets --max-turns).
    */
   maxTurns?: number;
   write: (text: string) => void;
@@ -132,6 +158,8 @@ export function createOutputWatch(opts: {
   let written = 0;
   let usage: AgentUsage | undefined;
   let fatal: string | undefined;
+  // A retried error (aider's rate limit), fatal unless a retry follows.
+  let retriedError: string | undefined;
   let budgetExceeded: string | undefined;
   let lastLine = '';
   // The agent's own last message (Claude Code's result, Codex's last agent_message).
@@ -142,15 +170,92 @@ export function createOutputWatch(opts: {
   let codexTurns = 0;
   const maxTurns = opts.maxTurns ?? 0;
 
+  // Gemini CLI streams a model's text as deltas with no newline of their own.
+  let textOpen = false;
+  // Gemini CLI's turns: a model response starts with its first text or tool call after the
+  // prompt or a tool result (each one a request to the model).
+  let geminiTurns = 0;
+  let modelSpeaking = false;
+
+  const write = (text: string, delta = false) => {
+    if (!delta && textOpen) opts.write('\n');
+    if (text) opts.write(text);
+    if (!delta) textOpen = false;
+    else if (text) textOpen = !text.endsWith('\n');
+  };
+
+  const overBudget = (reason: string) => {
+    if (budgetExceeded) return;
+    budgetExceeded = reason;
+    opts.onBudget(reason);
+  };
+
   const setUsage = (u: AgentUsage) => {
     usage = u;
-    if (opts.maxCostUsd > 0 && u.cost_usd !== undefined && u.cost_usd > opts.maxCostUsd && !budgetExceeded) {
-      budgetExceeded = `cost ${dollars(u.cost_usd)} passed the cap of ${dollars(opts.maxCostUsd)}`;
-      opts.onBudget(budgetExceeded);
+    if (opts.maxCostUsd > 0 && u.cost_usd !== undefined && u.cost_usd > opts.maxCostUsd) {
+      overBudget(`cost ${dollars(u.cost_usd)} passed the cap of ${dollars(opts.maxCostUsd)}`);
+    }
+  };
+
+  const modelSpeaks = () => {
+    if (modelSpeaking) return;
+    modelSpeaking = true;
+    geminiTurns++;
+    const max = opts.maxTurns ?? 0;
+    if (max > 0 && geminiTurns > max) overBudget(`the turn cap of ${max} was reached`);
+  };
+
+  /** Gemini CLI's stream-json events; false for anything else. */
+  const onGemini = (event: Record<string, unknown>): boolean => {
+    switch (event.type) {
+      case 'init':
+        modelSpeaking = false;
+        return true;
+      case 'message':
+        if (event.role === 'assistant' && typeof event.content === 'string') {
+          modelSpeaks();
+          write(event.content, true);
+        } else modelSpeaking = false; // the prompt, echoed
+        return true;
+      case 'tool_use': {
+        modelSpeaks();
+        const p = (event.parameters ?? {}) as Record<string, unknown>;
+        const what = [p.command, p.file_path, p.dir_path, p.pattern].find((v) => typeof v === 'string') as string | undefined;
+        write(`→ ${String(event.tool_name)}${what ? `: ${what.replace(/\s+/g, ' ').slice(0, 200)}` : ''}\n`);
+        return true;
+      }
+      case 'tool_result': {
+        modelSpeaking = false;
+        const err = (event.error ?? {}) as Record<string, unknown>;
+        if (event.status === 'error') write(`  tool error: ${String(err.message ?? 'unknown')}\n`);
+        return true;
+      }
+      case 'result': {
+        if (typeof event.stats !== 'object' || event.stats === null || typeof event.status !== 'string') return false;
+        const st = event.stats as Record<string, unknown>;
+        const input = num(st.input_tokens) ?? 0;
+        const total = num(st.total_tokens);
+        // Thoughts are billed as output: the stream's output_tokens leaves them out, its total has them.
+        const output = Math.max(num(st.output_tokens) ?? 0, total !== undefined ? total - input : 0);
+        setUsage({ input_tokens: input, output_tokens: output, turns: geminiTurns });
+        write('');
+        if (event.status === 'error') {
+          const e = (event.error ?? {}) as Record<string, unknown>;
+          const message = String(e.message ?? 'unknown error');
+          write(`error: ${message}\n`);
+          // Its own cap (maxSessionTurns in its settings), as run by the CLI.
+          if (e.type === 'FatalTurnLimitedError' || /^Reached max session turns/.test(message)) overBudget('the turn cap was reached');
+          else if (!fatal) fatal = `the agent reported an error: ${message.slice(0, 500)}`;
+        }
+        return true;
+      }
+      default:
+        return false;
     }
   };
 
   const onJson = (event: Record<string, unknown>): boolean => {
+    if (onGemini(event)) return true;
     const type = event.type;
     if (type === 'result') {
       // Claude Code's last event: the run's totals. Its caps end the run with an error subtype and
@@ -201,9 +306,9 @@ export function createOutputWatch(opts: {
       const content = ((event.message as { content?: unknown } | undefined)?.content ?? []) as Array<Record<string, unknown>>;
       for (const part of Array.isArray(content) ? content : []) {
         if (part.type === 'text' && typeof part.text === 'string') {
-          opts.write(`${part.text}\n`);
+          write(`${part.text}\n`);
           lastAssistantText = part.text.trim();
-        } else if (part.type === 'tool_use' && typeof part.name === 'string') opts.write(`→ ${part.name}\n`);
+        } else if (part.type === 'tool_use' && typeof part.name === 'string') write(`→ ${part.name}\n`);
       }
       return true;
     }
@@ -230,8 +335,10 @@ export function createOutputWatch(opts: {
         opts.write(`${msg}\n`);
         return true;
       }
-      if (!fatal) fatal = `the agent reported an error: ${msg.slice(0, 500)}`;
-      if (type === 'error') opts.write(`error: ${msg}\n`);
+      // Gemini CLI's warnings (a loop it broke, a blocked tool) are not the run's failure.
+      const warning = event.severity === 'warning';
+      if (!fatal && !warning) fatal = `the agent reported an error: ${msg.slice(0, 500)}`;
+      if (type === 'error' || warning) write(`${warning ? 'warning' : 'error'}: ${msg}\n`);
       return true;
     }
     // Other events (system init, user tool results, thread/turn starts) are noise in a log.
@@ -277,19 +384,27 @@ export function createOutputWatch(opts: {
         // Not JSON after all: plain output.
       }
     }
-    opts.write(`${line.slice(alreadyWritten)}\n`);
-    if (line.trim()) lastLine = line;
-    if (!fatal && isFatalLine(line)) fatal = `the agent printed a fatal error: ${line.trim().slice(0, 500)}`;
-    // aider: "Tokens: 4.2k sent, 512 received. Cost: $0.01 message, $0.03 session."
-    const m = /Tokens: ([\d.]+[kKmM]?) sent, ([\d.]+[kKmM]?) received\.(?: Cost: \$([\d.]+) message, \$([\d.]+) session\.)?/.exec(line);
-    if (m) {
-      const cost = m[4] !== undefined ? Number(m[4]) : undefined;
+    write(`${line.slice(alreadyWritten)}\n`);
+    const plain = line.replace(ANSI, '');
+    if (plain.trim()) lastLine = plain;
+    if (!fatal && isFatalLine(plain)) fatal = `the agent printed a fatal error: ${plain.trim().slice(0, 500)}`;
+    if (RETRYING.test(plain.trim())) retriedError = undefined;
+    else if (!retriedError && isRetriedErrorLine(plain)) retriedError = `the agent printed a fatal error: ${plain.trim().slice(0, 500)}`;
+    // aider (base_coder.py, calculate_and_show_tokens_and_cost), one line per model call:
+    // "Tokens: 12k sent, 1.2k cache write, 8.4k cache hit, 512 received. Cost: $0.05 message, $0.12 session."
+    // where "sent" already counts the cache, the cache parts appear only when the provider reports
+    // them, and the cost goes on a line of its own when both do.
+    const t = /Tokens: ([\d.]+[kKmM]?) sent,(?: [\d.]+[kKmM]? cache write,)?(?: [\d.]+[kKmM]? cache hit,)? ([\d.]+[kKmM]?) received\./.exec(plain);
+    if (t) {
       setUsage({
-        input_tokens: (usage?.input_tokens ?? 0) + parseCount(m[1]!),
-        output_tokens: (usage?.output_tokens ?? 0) + parseCount(m[2]!),
-        ...(cost !== undefined ? { cost_usd: cost } : {}),
+        input_tokens: (usage?.input_tokens ?? 0) + parseCount(t[1]!),
+        output_tokens: (usage?.output_tokens ?? 0) + parseCount(t[2]!),
+        ...(usage?.cost_usd !== undefined ? { cost_usd: usage.cost_usd } : {}),
       });
     }
+    // The session's running total is the run's cost.
+    const c = /Cost: \$([\d.]+) message, \$([\d.]+) session\./.exec(plain);
+    if (c && usage) setUsage({ ...usage, cost_usd: Number(c[2]) });
   };
 
   return {
@@ -306,12 +421,12 @@ export function createOutputWatch(opts: {
       }
       // Plain text without its newline yet (progress, a prompt) shows now; JSON waits for its line.
       if (pending.length > written && !pending.startsWith('{')) {
-        opts.write(pending.slice(written));
+        write(pending.slice(written));
         written = pending.length;
       }
       // A very long JSON-looking line without a newline is passed on rather than held.
       if (pending.length > 64 * 1024) {
-        if (written < pending.length) opts.write(pending.slice(written));
+        if (written < pending.length) write(pending.slice(written));
         lastLine = pending;
         pending = '';
         written = 0;
@@ -322,9 +437,10 @@ export function createOutputWatch(opts: {
       if (pending) onLine(pending, written);
       pending = '';
       written = 0;
+      write('');
     },
     verdict(): OutputVerdict {
-      return { usage, fatal, budgetExceeded, lastLine, finalMessage };
+      return { usage, fatal: fatal ?? retriedError, budgetExceeded, lastLine, finalMessage };
     },
     /** The last line, partial or whole: what a CLI waiting for input printed last. */
     lastOutput(): string {

@@ -79,10 +79,10 @@ describe('agent presets', () => {
       '-',
     ]);
     const aider = agentInvocation({ preset: 'aider' }, files);
-    expect(aider.argv).toContain('--yes-always');
+    expect(aider.argv).toEqual(expect.arrayContaining(['--yes-always', '--no-detect-urls', '--no-analytics', '--no-show-release-notes']));
     expect(aider.argv.slice(-2)).toEqual(['--message-file', '/w/t/prompt.md']);
     expect(aider.promptOnStdin).toBe(false);
-    expect(agentInvocation({ preset: 'gemini' }, files)).toEqual({ argv: ['gemini', '--yolo'], promptOnStdin: true });
+    expect(agentInvocation({ preset: 'gemini' }, files)).toEqual({ argv: ['gemini', '--yolo', '--skip-trust', '--output-format', 'stream-json'], promptOnStdin: true });
     expect(agentInvocation({ preset: 'custom', command: ['x', 'y z'] }, files)).toEqual({ argv: ['x', 'y z'], promptOnStdin: true });
   });
 });

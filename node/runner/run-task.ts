@@ -255,8 +255,10 @@ export async function runTask(req: ProcessIssueRequest, ctx: TaskContext): Promi
         if (run.exitCode !== 0) {
           const how = run.exitCode === null ? `signal ${run.signal}` : `code ${run.exitCode}`;
           logs.note(`the agent exited with ${how}`);
-          // The CLI's own words (a model API error, say) tell the person more than the code.
-          return failed('agent_failed', `agent exited with ${how}${verdict.fatal ? ` and ${verdict.fatal.replace(/^the agent /, '')}` : ''}`);
+          // The CLI's own words (a model API error, say) tell the person more than the code: its
+          // error result, else its last line.
+          const why = verdict.fatal ? ` and ${verdict.fatal.replace(/^the agent /, '')}` : verdict.lastLine.trim() ? `: ${verdict.lastLine.trim().slice(0, 500)}` : '';
+          return failed('agent_failed', `agent exited with ${how}${why}`);
         }
         if (verdict.fatal) {
           logs.note(`the agent exited 0, but ${verdict.fatal.replace(/^the agent /, '')}`);

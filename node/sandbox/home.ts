@@ -89,7 +89,7 @@ export async function prepareHome(opts: {
   const needs = PRESET_NEEDS[opts.preset];
   await rm(dir, { recursive: true, force: true });
   await mkdir(dir, { recursive: true, mode: 0o700 });
-  for (const [name, content] of Object.entries(needs.seed)) {
+  for (const [name, content] of Object.entries(needs.seed(opts.env ?? process.env))) {
     await mkdir(dirname(join(dir, name)), { recursive: true, mode: 0o700 });
     await writeFile(join(dir, name), content, { mode: 0o600 });
   }

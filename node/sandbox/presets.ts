@@ -30,7 +30,7 @@ export type PresetNeeds = {
    * Files written into the sandbox's HOME before the CLI starts, so it runs headless without the
    * owner's settings (which may hold hooks, MCP servers or commands): fixed content, never the host's.
    */
-  seed: Readonly<Record<string, string>>;
+  seed: (env: NodeJS.ProcessEnv) => Record<string, string>;
 };
 
 /** Token fields, their expiry and the refresh time: what an OAuth refresh rewrites. */
@@ -63,7 +63,7 @@ export const PRESET_NEEDS: Record<AgentPreset, PresetNeeds> = {
     fixedEnv: { CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1', DISABLE_AUTOUPDATER: '1' },
     // `claude login` on Linux keeps its OAuth tokens here.
     signIn: [{ inside: '.claude/.credentials.json', outside: { home: '.claude/.credentials.json' }, refreshable: TOKEN_FIELDS }],
-    seed: {},
+    seed: () => ({}),
   },
   codex: {
     // Codex 0.171's exec mode authenticates with CODEX_API_KEY (or a signed-in ~/.codex/auth.json);
@@ -73,23 +73,33 @@ export const PRESET_NEEDS: Record<AgentPreset, PresetNeeds> = {
     env: ['CODEX_API_KEY'],
     // `codex login` writes auth.json in CODEX_HOME (default ~/.codex).
     signIn: [{ inside: '.codex/auth.json', outside: { envDir: 'CODEX_HOME', orHome: '.codex', name: 'auth.json' }, refreshable: TOKEN_FIELDS }],
-    seed: {},
+    seed: () => ({}),
   },
   aider: {
     env: ['OPENAI_API_KEY', 'ANTHROPIC_API_KEY', 'GEMINI_API_KEY', 'OPENROUTER_API_KEY', 'DEEPSEEK_API_KEY', 'AIDER_MODEL'],
     // Aider signs in with keys only; its ~/.aider.conf.yml can set lint and test commands, so it
     // is not carried (name it in GAFFER_SANDBOX_HOME_FILES to have it).
     signIn: [],
-    seed: {},
+    seed: () => ({}),
   },
   gemini: {
-    env: ['GEMINI_API_KEY', 'GOOGLE_API_KEY', 'GOOGLE_CLOUD_PROJECT', 'GOOGLE_GENAI_USE_VERTEXAI'],
+    // GOOGLE_GEMINI_BASE_URL: a gateway or proxy in front of the API; Vertex AI with a project
+    // needs GOOGLE_CLOUD_LOCATION too; GOOGLE_GENAI_USE_GCA picks the Google sign-in.
+    env: ['GEMINI_API_KEY', 'GOOGLE_API_KEY', 'GOOGLE_GEMINI_BASE_URL', 'GOOGLE_CLOUD_PROJECT', 'GOOGLE_CLOUD_LOCATION', 'GOOGLE_GENAI_USE_VERTEXAI', 'GOOGLE_GENAI_USE_GCA', 'GEMINI_MODEL'],
     // `gemini` signed in with Google keeps its OAuth tokens and the account here.
     signIn: [
       { inside: '.gemini/oauth_creds.json', outside: { home: '.gemini/oauth_creds.json' }, refreshable: TOKEN_FIELDS },
       { inside: '.gemini/google_accounts.json', outside: { home: '.gemini/google_accounts.json' }, refreshable: /^$/ },
     ],
-    seed: {},
+    // Its settings name the sign-in: with GOOGLE_GEMINI_BASE_URL set and none named, 0.61 picks a
+    // "gateway" sign-in its headless mode refuses (exit 41). Usage statistics off: they go to
+    // play.googleapis.com on every run.
+    seed: (env) => ({
+      '.gemini/settings.json': JSON.stringify({
+        privacy: { usageStatisticsEnabled: false },
+        security: { auth: { selectedType: env.GEMINI_API_KEY ? 'gemini-api-key' : env.GOOGLE_GENAI_USE_VERTEXAI === 'true' ? 'vertex-ai' : 'oauth-personal' } },
+      }),
+    }),
   },
-  custom: { env: [], signIn: [], seed: {} },
+  custom: { env: [], signIn: [], seed: () => ({}) },
 };
