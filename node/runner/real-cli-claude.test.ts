@@ -10,6 +10,7 @@ import { startFakeGaffer, type FakeGaffer } from '../test-support/fake-gaffer-se
 import { createBareRepo, git, tempDir } from '../test-support/git-repos.js';
 import { startGitHttpServer, type GitHttpServer } from '../test-support/git-http-server.js';
 import { startAnthropicServer, toolUseId, type AnthropicServer, type ScriptTurn, type ScriptUsage } from '../test-support/model-server/anthropic.js';
+import { childProcessNode } from '../test-support/child-process-node.js';
 import { processesUnder, startInProcessNode, type NodeFactory, type TestNode } from '../test-support/real-cli-node.js';
 
 // The claude preset with the real Claude Code CLI (agent-clis/, `npm ci --prefix agent-clis`),
@@ -89,7 +90,7 @@ function expectedUsage(script: ScriptTurn[], replies: number) {
 }
 
 /** The cases, against nodes from any factory. */
-function defineClaudeCases(name: string, startNode: NodeFactory) {
+function defineClaudeCases(name: string, startNode: NodeFactory, nodeIsRoot: boolean) {
   describe.skipIf(!INSTALLED)(name, () => {
     let tmp: { path: string; cleanup: () => Promise<void> };
     let reposRoot: string;
@@ -298,7 +299,7 @@ function defineClaudeCases(name: string, startNode: NodeFactory) {
       expect(await processesUnder(node.workDir)).toEqual([]);
     }, CASE_TIMEOUT);
 
-    it.skipIf(process.getuid?.() !== 0)('GAFFER_SANDBOX=off on a root node: Claude Code refuses to skip permissions, agent_error in its words', async () => {
+    it.skipIf(!nodeIsRoot)('GAFFER_SANDBOX=off on a root node: Claude Code refuses to skip permissions, agent_error in its words', async () => {
       const { model, node } = await setUp('claude-root', EDIT_SCRIPT, { GAFFER_SANDBOX: 'off' });
       const req = task('claude-root', 7);
       const { body } = await run(node, req);
@@ -315,4 +316,14 @@ function defineClaudeCases(name: string, startNode: NodeFactory) {
 defineClaudeCases(
   INSTALLED ? 'the claude preset with the real Claude Code CLI (node in this process, as root: sandbox uid 65534)' : 'the claude preset with the real Claude Code CLI: SKIPPED, not installed (npm ci --prefix agent-clis)',
   startInProcessNode,
+  process.getuid?.() === 0,
 );
+
+// Run as root, the tests also start the node as an ordinary user; run as one, the first block is that.
+if (process.getuid?.() === 0) {
+  defineClaudeCases(
+    INSTALLED ? 'the claude preset with the real Claude Code CLI (node in its own process, as an ordinary user)' : 'the claude preset as an ordinary user: SKIPPED, not installed',
+    childProcessNode(),
+    false,
+  );
+}

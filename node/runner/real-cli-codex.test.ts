@@ -15,6 +15,8 @@ import { createBareRepo, git, tempDir } from '../test-support/git-repos.js';
 import { startGitHttpServer, type GitHttpServer } from '../test-support/git-http-server.js';
 import { captureStream, processesMentioning, signedInit } from '../test-support/helpers.js';
 import { type OpenAIResponsesServer, type ResponsesTurn, startOpenAIResponsesServer } from '../test-support/model-server/openai-responses.js';
+import { childProcessNode } from '../test-support/child-process-node.js';
+import type { TestNode as ChildNode } from '../test-support/real-cli-node.js';
 
 // The real Codex CLI (agent-clis/, `npm ci --prefix agent-clis`), run by the node's real code path
 // in the real bwrap sandbox, against a scripted OpenAI Responses server on the host's loopback.
@@ -259,6 +261,24 @@ const inProcessNode: NodeFactory = async (world, env) => {
       expect(res.status).toBe(202);
       const report = await world.gaffer.waitForReport(req.task_id);
       await agent.tasks.idle();
+      // and the spare tree the mirror checks out after it (git, in the work folder)
+      await agent.mirrors.idle();
+      return report.body as Report;
+    },
+  };
+};
+
+const childNodes: ChildNode[] = [];
+const childNode: NodeFactory = async (world, env) => {
+  await mkdir(env.HOME!, { recursive: true });
+  const node = await childProcessNode()(env, { gaffer: world.gaffer, root: world.tmp });
+  childNodes.push(node);
+  return {
+    workDir: node.workDir,
+    async run(req) {
+      await node.submit(req);
+      const report = await world.gaffer.waitForReport(req.task_id);
+      await node.idle();
       return report.body as Report;
     },
   };
@@ -282,6 +302,7 @@ describe.skipIf(!HAS_CODEX)('the real Codex CLI through the node (needs agent-cl
     };
   });
   afterEach(async () => {
+    for (const n of childNodes.splice(0)) await n.close();
     for (const a of inProcessNodes.splice(0)) {
       await a.tasks.drain('cancel');
       await a.mirrors.idle();
@@ -299,4 +320,6 @@ describe.skipIf(!HAS_CODEX)('the real Codex CLI through the node (needs agent-cl
   });
 
   describe('a node in this process', () => codexCases(() => world!, inProcessNode));
+  // Run as root, the tests also start the node as an ordinary user in a process of its own.
+  if (process.getuid?.() === 0) describe('a node in its own process, as an ordinary user', () => codexCases(() => world!, childNode));
 });

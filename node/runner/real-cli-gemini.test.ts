@@ -1,5 +1,5 @@
 import { chmod, mkdir } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, it } from 'vitest';
 import { startFakeGaffer, type FakeGaffer } from '../test-support/fake-gaffer-server.js';
 import {
@@ -14,7 +14,8 @@ import {
 } from '../test-support/gemini-scenarios.js';
 import { tempDir } from '../test-support/git-repos.js';
 import { startGitHttpServer, type GitHttpServer } from '../test-support/git-http-server.js';
-import { inProcessNode } from '../test-support/test-node.js';
+import { inProcessNode, type NodeFactory } from '../test-support/test-node.js';
+import { childProcessNode } from '../test-support/child-process-node.js';
 
 // The real Gemini CLI, through the node's real code path: signed /process-issue, the bwrap
 // sandbox, git over HTTP, a scripted model server. No request leaves the loopback.
@@ -23,7 +24,28 @@ const TOKEN = 'per-task-secret-Z2VtaW5p-7311';
 const installed = geminiInstalled();
 if (!installed) console.warn(`real-cli-gemini: skipped, Gemini CLI not installed at ${GEMINI_BIN} (npm ci --prefix agent-clis)`);
 
-describe.skipIf(!installed)('the real Gemini CLI through the node', () => {
+/** The node as an ordinary user, in a process of its own (`npm run node`'s entry point). */
+const childNode: NodeFactory = async (env, gaffer) => {
+  const node = await childProcessNode()(env, { gaffer, root: dirname(env.GAFFER_WORK_DIR!) });
+  return {
+    agentPids: [],
+    logText: node.log,
+    async run(req) {
+      await node.submit(req);
+      const report = await gaffer.waitForReport(req.task_id);
+      // Waits until nothing runs under the work folder: no process of the sandbox is left.
+      await node.idle();
+      return report;
+    },
+    close: node.close,
+  };
+};
+
+// Run as root, the tests also start the node as an ordinary user in a process of its own.
+const nodes: Array<[string, NodeFactory]> = [['a node in this process', inProcessNode]];
+if (process.getuid?.() === 0) nodes.push(['a node in its own process, as an ordinary user', childNode]);
+
+describe.skipIf(!installed).each(nodes)('the real Gemini CLI through the node: %s', (_name, factory) => {
   let tmp: { path: string; cleanup: () => Promise<void> };
   let gitHttp: GitHttpServer;
   let gaffer: FakeGaffer;
@@ -36,7 +58,7 @@ describe.skipIf(!installed)('the real Gemini CLI through the node', () => {
     await mkdir(reposRoot);
     gitHttp = await startGitHttpServer({ root: reposRoot, username: 'x-access-token', password: TOKEN });
     gaffer = await startFakeGaffer();
-    ctx = { factory: inProcessNode, gaffer, gitHttp, reposRoot, scratch: tmp.path, gitToken: TOKEN };
+    ctx = { factory, gaffer, gitHttp, reposRoot, scratch: tmp.path, gitToken: TOKEN };
   });
 
   afterAll(async () => {

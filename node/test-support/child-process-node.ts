@@ -38,7 +38,7 @@ function chownTree(path: string, user: { uid: number; gid: number }): Promise<vo
  */
 export function childProcessNode(user = ORDINARY_USER): NodeFactory {
   return async (env, { gaffer, root }) => {
-    const workDir = join(root, `work-${randomUUID().slice(0, 8)}`);
+    const workDir = env.GAFFER_WORK_DIR ?? join(root, `work-${randomUUID().slice(0, 8)}`);
     await mkdir(workDir, { recursive: true, mode: 0o700 });
     await chownTree(workDir, user);
     if (env.HOME) await chownTree(env.HOME, user);
@@ -86,8 +86,14 @@ export function childProcessNode(user = ORDINARY_USER): NodeFactory {
         const res = await fetch(`${url}/process-issue`, signedInit(gaffer.signingSecret, req));
         if (res.status !== 202) throw new Error(`the node refused the task: ${res.status} ${await res.text()}`);
       },
+      // Quiet under its work folder for a few looks in a row: after a report the node still
+      // checks out a spare tree in the background (git), which it may start a moment later.
       idle: async () => {
-        await waitFor(async () => (await processesUnder(workDir)).length === 0, 120_000, 'the node to go idle');
+        let quiet = 0;
+        await waitFor(async () => {
+          quiet = (await processesUnder(workDir)).length === 0 ? quiet + 1 : 0;
+          return quiet >= 8;
+        }, 120_000, 'the node to go idle');
       },
       log: () => output,
       close: async () => {

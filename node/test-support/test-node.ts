@@ -71,6 +71,8 @@ export const inProcessNode: NodeFactory = async (env, gaffer) => {
         if (res.status !== 202) throw new Error(`/process-issue answered ${res.status}: ${await res.text()}`);
         const report = await gaffer.waitForReport(req.task_id);
         await agent.tasks.idle();
+        // and the spare tree the mirror checks out after it (git, in the work folder)
+        await agent.mirrors.idle();
         return report;
       },
       async close() {
