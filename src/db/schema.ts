@@ -37,6 +37,12 @@ export const users = pgTable('users', {
   passwordHash: text('password_hash').notNull(),
   isAdmin: boolean('is_admin').notNull().default(false),
   isActive: boolean('is_active').notNull().default(true),
+  /**
+   * A scrypt hash of the ADMIN_PASSWORD last applied to this account at start. The environment's
+   * password is applied again only when it no longer matches this, so a password changed since
+   * (admin page, API, `npm run admin -- reset-password`) is not undone at every restart.
+   */
+  adminEnvPasswordHash: text('admin_env_password_hash'),
   ...timestamps,
 });
 
@@ -53,6 +59,38 @@ export const sessions = pgTable(
     createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
   },
   (t) => [index('sessions_user_idx').on(t.userId)],
+);
+
+/**
+ * The `state` of a GitHub App manifest flow: random, single use, expiring, and bound to the admin
+ * session that started it. Stored as a hash; deleted with its session.
+ */
+export const manifestStates = pgTable(
+  'manifest_states',
+  {
+    stateHash: text('state_hash').primaryKey(),
+    sessionTokenHash: text('session_token_hash')
+      .notNull()
+      .references(() => sessions.tokenHash, { onDelete: 'cascade' }),
+    expiresAt: timestamp('expires_at', { withTimezone: true }).notNull(),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [index('manifest_states_expires_idx').on(t.expiresAt)],
+);
+
+/** Server-wide settings an admin changes at run time, shared by every replica. */
+export const SERVER_SETTING_KEYS = ['bootstrap_token_retired'] as const;
+/** One of {@link SERVER_SETTING_KEYS}. */
+export type ServerSettingKey = (typeof SERVER_SETTING_KEYS)[number];
+
+export const serverSettings = pgTable(
+  'server_settings',
+  {
+    key: text('key', { enum: SERVER_SETTING_KEYS }).primaryKey(),
+    value: jsonb('value').$type<Record<string, unknown>>().notNull(),
+    updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [check('server_settings_key_check', sql`${t.key} in (${inList(SERVER_SETTING_KEYS)})`)],
 );
 
 export const installations = pgTable('installations', {
@@ -448,6 +486,8 @@ export const loginThrottles = pgTable('login_throttles', {
 });
 
 export type SessionRow = typeof sessions.$inferSelect;
+export type ManifestStateRow = typeof manifestStates.$inferSelect;
+export type ServerSettingRow = typeof serverSettings.$inferSelect;
 export type UserRow = typeof users.$inferSelect;
 export type RepositoryRow = typeof repositories.$inferSelect;
 export type IssueRow = typeof issues.$inferSelect;
