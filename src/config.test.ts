@@ -53,6 +53,13 @@ describe('loadConfig', () => {
     expect(config.admin).toEqual({ email: 'admin@example.com', password: 'correct horse' });
   });
 
+  it('refuses the sample admin password, and tells what to do', () => {
+    const err = errorOf({ ADMIN_EMAIL: 'a@example.com', ADMIN_PASSWORD: 'change-me-now' });
+    expect(err.keys).toEqual(['ADMIN_PASSWORD']);
+    expect(err.message).not.toContain('change-me-now');
+    expect(loadConfig({ ADMIN_EMAIL: 'a@example.com', ADMIN_PASSWORD: 'change-me-later' }).admin?.password).toBe('change-me-later');
+  });
+
   it('accepts a base64 credential key', () => {
     const key = Buffer.alloc(32, 7).toString('base64');
     expect(loadConfig({ CREDENTIAL_KEY: key }).credentialKey).toEqual(Buffer.alloc(32, 7));

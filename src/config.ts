@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { TaskCaps } from './db/queries/caps.js';
+import { SAMPLE_PASSWORD } from './domain/passwords.js';
 import { describeConfigIssues } from './protocol/config-issues.js';
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -64,7 +65,12 @@ const schema = z
     ADMIN_EMAIL: z.preprocess(emptyToUndefined, z.email().optional()),
     ADMIN_PASSWORD: z.preprocess(
       emptyToUndefined,
-      z.string().min(8, 'must be at least 8 characters').optional(),
+      z
+        .string()
+        .min(8, 'must be at least 8 characters')
+        // The README and older compose files printed it: anyone can try it.
+        .refine((v) => v !== SAMPLE_PASSWORD, 'is the sample password from the documentation; choose a password of your own (at least 8 characters)')
+        .optional(),
     ),
     NODE_REGISTRATION_TOKEN: z.preprocess(
       emptyToUndefined,

@@ -89,7 +89,13 @@ export async function startServer(env: NodeJS.ProcessEnv = process.env, opts: { 
 
   if (config.admin) {
     const admin = await ensureFirstAdmin(handle.db, config.admin, config.passwordHashCost);
-    logger.info({ email: admin.email }, 'first admin ready');
+    if (admin.password === 'applied') {
+      logger.warn(
+        { email: admin.user.email, signedOut: admin.signedOut },
+        'ADMIN_PASSWORD applied: it differs from the one last applied, so it replaced the admin\'s password and signed them out everywhere',
+      );
+    }
+    logger.info({ email: admin.user.email }, 'first admin ready');
   }
   const probot = appConfig ? createProbot(appConfig, logger) : undefined;
   const services = createServices(

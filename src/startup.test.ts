@@ -87,6 +87,16 @@ describe('start-up misconfigurations: one line naming the key and the fix, exit 
     expect(r.stderr + r.stdout).not.toContain('hunter2-secret');
   });
 
+  it('the sample admin password change-me-now, in any deployment', async () => {
+    for (const env of [{}, { DATABASE_URL: 'postgres://gaffer:gaffer@db:5432/gaffer' }] as Array<Record<string, string>>) {
+      const r = await startServerProcess({ ...env, ADMIN_EMAIL: 'admin@example.com', ADMIN_PASSWORD: 'change-me-now', DATA_DIR: dataDir });
+      expect(r.code).toBe(2);
+      expect(lines(r.stderr)).toEqual([
+        'Invalid configuration: ADMIN_PASSWORD: is the sample password from the documentation; choose a password of your own (at least 8 characters)',
+      ]);
+    }
+  });
+
   it('APP_ID without PRIVATE_KEY', async () => {
     const r = await startServerProcess({ APP_ID: '12345', WEBHOOK_SECRET: 'a-webhook-secret' });
     expect(r.code).toBe(2);

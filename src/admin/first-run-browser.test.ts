@@ -17,7 +17,7 @@ const CHROMIUM = '/usr/lib/chromium/chromium';
 const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
 const SCREENSHOTS = join(process.cwd(), 'test-results', 'first-run-screenshots');
 const AGENT = fileURLToPath(new URL('../demo/scripted-agent.mjs', import.meta.url));
-const ADMIN = { email: 'newcomer@example.com', password: 'change-me-now' };
+const ADMIN = { email: 'newcomer@example.com', password: 'a newcomer password' };
 const WAIT = { timeout: 20_000 };
 const haveChromium = existsSync(CHROMIUM);
 

@@ -7,6 +7,7 @@ import type { CredentialCipher } from '../domain/credential-cipher.js';
 import type { Scheduler } from '../domain/scheduler.js';
 import type { Logger } from '../logger.js';
 import { ADMIN_CSS, ADMIN_JS, FAVICON_SVG } from './assets.js';
+import { accountPages, adminPages } from './accounts.js';
 import { credentialPages } from './credentials.js';
 import { eventRoutes } from './events.js';
 import { langOf, translator } from './i18n.js';
@@ -88,7 +89,9 @@ export function adminRoutes(deps: AdminDeps) {
       '/notifications',
       notificationPages({ db, notifications: deps.notifications, hasKey: deps.cipher !== undefined, hasSmtp: deps.config.notifications.smtpUrl !== undefined }),
     )
-    .route('/stats', statsPages({ db }));
+    .route('/stats', statsPages({ db }))
+    .route('/account', accountPages({ db, config: deps.config, secureCookies, logger, now: deps.now }))
+    .route('/admins', adminPages({ db, config: deps.config, logger }));
 
   return new Hono<AdminEnv>()
     .use(securityHeaders())
