@@ -6,6 +6,7 @@ import { createApp } from './app.js';
 import { type Config, ConfigError, loadConfig } from './config.js';
 import { DataDirError, markServerRunning, restrictUmask } from './data-dir.js';
 import { ensureFirstRunSecrets } from './first-run.js';
+import { bootstrapTokenRetirement } from './domain/bootstrap-token.js';
 import { createRetention } from './domain/retention.js';
 import { ensureFirstAdmin } from './domain/users.js';
 import { createProbot, gitHubAppConfig } from './github/client.js';
@@ -96,6 +97,9 @@ export async function startServer(env: NodeJS.ProcessEnv = process.env, opts: { 
       );
     }
     logger.info({ email: admin.user.email }, 'first admin ready');
+  }
+  if (config.nodeRegistrationToken && (await bootstrapTokenRetirement(handle.db))) {
+    logger.info('the bootstrap token was retired in the admin page: NODE_REGISTRATION_TOKEN (set, or kept in DATA_DIR) is refused; nodes register with registration tokens');
   }
   const probot = appConfig ? createProbot(appConfig, logger) : undefined;
   const services = createServices(

@@ -256,6 +256,16 @@ const TEXT = {
   setupRestart: { zh: '重启 Gaffer 以启用它。', en: 'Restart Gaffer to use it.' },
   setupInstall: { zh: '把 App 安装到仓库上', en: 'Install the App on your repositories' },
   noApp: { zh: '未配置 GitHub App。', en: 'No GitHub App is configured.' },
+  retireBootstrap: { zh: '停用引导令牌', en: 'Retire the bootstrap token' },
+  retireBootstrapHint: {
+    zh: '停用后 NODE_REGISTRATION_TOKEN 永久失效(即使仍在环境变量或数据目录中),已注册的节点不受影响;之后用注册令牌添加节点。',
+    en: 'Retired, NODE_REGISTRATION_TOKEN registers nothing more, for good (even while it is still in the environment or the data folder); registered nodes keep working. Add nodes with registration tokens then.',
+  },
+  retireBootstrapConfirm: { zh: '永久停用引导令牌?', en: 'Retire the bootstrap token for good?' },
+  bootstrapRetired: {
+    zh: '引导令牌(NODE_REGISTRATION_TOKEN)已停用。用注册令牌添加节点:',
+    en: 'The bootstrap token (NODE_REGISTRATION_TOKEN) is retired. Add nodes with a registration token:',
+  },
   account: { zh: '我的账号', en: 'My account' },
   changePassword: { zh: '修改密码', en: 'Change password' },
   currentPassword: { zh: '当前密码', en: 'Current password' },

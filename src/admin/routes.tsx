@@ -82,7 +82,7 @@ export function adminRoutes(deps: AdminDeps) {
       }),
     )
     .route('/', eventRoutes({ db, live: deps.live, logger }))
-    .route('/nodes', nodePages({ db, scheduler: deps.scheduler, now: deps.now, config: deps.config }))
+    .route('/nodes', nodePages({ db, scheduler: deps.scheduler, now: deps.now, config: deps.config, logger }))
     .route('/registration-tokens', registrationTokenPages({ db, now: deps.now }))
     .route('/credentials', credentialPages({ db, cipher: deps.cipher }))
     .route(

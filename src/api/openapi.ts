@@ -159,6 +159,12 @@ export function openApiDocument() {
           responses: { 201: ok('the registration token') },
         },
       },
+      '/bootstrap-token': {
+        get: { summary: 'Whether the bootstrap token (NODE_REGISTRATION_TOKEN) is set, and whether it was retired (admin)', security: bearer, responses: { 200: ok('{ configured, retired, retired_at }') } },
+      },
+      '/bootstrap-token/retire': {
+        post: { summary: 'Retire the bootstrap token for good: refused with 401 (reason retired) even while it is still set (admin)', security: bearer, responses: { 200: ok('{ configured, retired, retired_at }') } },
+      },
       '/registration-tokens/{id}/revoke': {
         post: { summary: 'Revoke a registration token (admin)', security: bearer, parameters: [idParam('id')], responses: { 200: ok('registration token') } },
       },
