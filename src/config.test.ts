@@ -112,7 +112,8 @@ describe('config: caps, check runs and notifications', () => {
     const d = loadConfig({});
     expect(d.caps).toEqual({ repoPerDay: 0, repoConcurrent: 0, installationPerDay: 0, installationConcurrent: 0 });
     expect(d.githubCheckRuns).toBe(true);
-    expect(d.notifications).toEqual({ smtpUrl: undefined, smtpFrom: 'Gaffer <gaffer@localhost>', maxAttempts: 6, retryBaseMs: 30_000 });
+    expect(d.notifications).toEqual({ smtpUrl: undefined, smtpFrom: 'Gaffer <gaffer@localhost>', maxAttempts: 6, retryBaseMs: 30_000, allowPrivateTargets: false });
+    expect(loadConfig({ ALLOW_PRIVATE_NOTIFICATION_TARGETS: 'true' }).notifications.allowPrivateTargets).toBe(true);
     const c = loadConfig({ REPO_MAX_TASKS_PER_DAY: '20', INSTALLATION_MAX_CONCURRENT_TASKS: '3', GITHUB_CHECK_RUNS: 'false', SMTP_URL: 'smtps://u:p@mail.example.com:465' });
     expect(c.caps).toMatchObject({ repoPerDay: 20, installationConcurrent: 3 });
     expect(c.githubCheckRuns).toBe(false);
