@@ -71,7 +71,7 @@ export function adminRoutes(deps: AdminDeps) {
     .get('/', (c) => c.redirect('/admin/issues', 303))
     .route('/', issuePages({ db }))
     .route('/repositories', repositoryPages({ db, config: deps.config, cipher: deps.cipher }))
-    .route('/setup', setupPages({ config: deps.config, logger }))
+    .route('/setup', setupPages({ config: deps.config, logger, db, now: deps.now }))
     .route(
       '/',
       taskPages({
