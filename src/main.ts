@@ -36,9 +36,20 @@ export type RunningServer = {
  * Composes and starts the server: config, first-run keys, database, migrations, then HTTP.
  * Fails with a {@link StartupError} for what the operator can fix.
  */
-export async function startServer(env: NodeJS.ProcessEnv = process.env, opts: { logger?: Logger } = {}): Promise<RunningServer> {
+export async function startServer(
+  env: NodeJS.ProcessEnv = process.env,
+  opts: {
+    logger?: Logger;
+    /**
+     * Set the process's umask to 077 (the default). Only a process that also runs a node agent
+     * (the demo) leaves it: the agent's sandbox user must read the mirrors git writes under it.
+     * DATA_DIR is made private either way.
+     */
+    restrictUmask?: boolean;
+  } = {},
+): Promise<RunningServer> {
   // First of all: every file this process writes (keys, the embedded database) is its user's alone.
-  restrictUmask();
+  if (opts.restrictUmask !== false) restrictUmask();
   let config: Config;
   try {
     config = loadConfig(withStoredApp(env));

@@ -71,7 +71,8 @@ describe.runIf(haveChromium)('first run to first branch, in Chromium', () => {
             PASSWORD_HASH_COST: '10',
             SCHEDULER_INTERVAL_SECONDS: '1',
           },
-          { logger: createLogger({ level: 'silent' }) },
+          // A node agent runs in this process too: its sandbox user must read what git writes.
+          { logger: createLogger({ level: 'silent' }), restrictUmask: false },
         );
         break;
       } catch (err) {
