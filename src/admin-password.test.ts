@@ -69,7 +69,16 @@ describe('the admin password at start, and npm run admin -- reset-password', () 
   const me = async (token: string) => (await fetch(`${running!.url}/api/v1/users/me`, { headers: { authorization: `Bearer ${token}` } })).status;
 
   it('applies a changed ADMIN_PASSWORD at start, signing the admin out, and leaves a password changed since alone while it is unchanged', async () => {
+    await start('initial password 0');
+    const initial = await signIn('initial password 0');
+    expect(initial.status).toBe(200);
+    await stop();
+
+    // The operator rotates ADMIN_PASSWORD: the next start applies it (it used to be ignored).
     await start('first password 1');
+    expect(logs.filter((l) => l.includes('ADMIN_PASSWORD applied'))).toHaveLength(1);
+    expect(await me(initial.token!)).toBe(401);
+    expect((await signIn('initial password 0')).status).toBe(401);
     const first = await signIn('first password 1');
     expect(first.status).toBe(200);
     const changed = await fetch(`${running!.url}/api/v1/users/me/password`, {
