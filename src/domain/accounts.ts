@@ -19,6 +19,7 @@ import { SESSION_TTL_MS } from './users.js';
 /** An admin as the API and admin page list them: never a hash. */
 export type AdminPublic = { id: string; email: string; full_name: string | null; created_at: string };
 
+/** An admin as shown outside: id, email, name and creation time. */
 export function toAdminPublic(user: UserRow): AdminPublic {
   return { id: user.id, email: user.email, full_name: user.fullName, created_at: user.createdAt.toISOString() };
 }

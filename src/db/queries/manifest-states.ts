@@ -2,6 +2,7 @@ import { and, eq, gt, lte } from 'drizzle-orm';
 import { manifestStates } from '../schema.js';
 import type { DbOrTx } from '../types.js';
 
+/** Keeps a new manifest state (its hash), bound to a session, until it expires. */
 export async function insertManifestState(db: DbOrTx, values: { stateHash: string; sessionTokenHash: string; expiresAt: Date }): Promise<void> {
   await db.insert(manifestStates).values(values);
 }

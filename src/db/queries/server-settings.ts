@@ -2,6 +2,7 @@ import { eq } from 'drizzle-orm';
 import { serverSettings, type ServerSettingKey, type ServerSettingRow } from '../schema.js';
 import type { DbOrTx } from '../types.js';
 
+/** One server setting, if it was ever set. */
 export async function getServerSetting(db: DbOrTx, key: ServerSettingKey): Promise<ServerSettingRow | undefined> {
   const [row] = await db.select().from(serverSettings).where(eq(serverSettings.key, key));
   return row;
