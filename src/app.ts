@@ -2,6 +2,7 @@ import { Hono } from 'hono';
 import { createLiveBus, type LiveBus } from './admin/live-bus.js';
 import { FAVICON_SVG } from './admin/assets.js';
 import { adminRoutes, renderAdminProblem } from './admin/routes.js';
+import { accountRoutes } from './api/accounts.js';
 import { credentialRoutes } from './api/credentials.js';
 import { bodyLimits } from './api/body-limits.js';
 import type { ApiDeps } from './api/env.js';
@@ -49,6 +50,7 @@ export function createApp(deps: AppDeps) {
   };
   const v1 = new Hono()
     .route('/', loginRoutes(api))
+    .route('/', accountRoutes(api))
     .route('/', issueRoutes(api))
     .route('/', taskRoutes(api))
     .route('/', nodeRoutes(api))

@@ -53,6 +53,13 @@ describe('loadConfig', () => {
     expect(config.admin).toEqual({ email: 'admin@example.com', password: 'correct horse' });
   });
 
+  it('refuses the sample admin password, and tells what to do', () => {
+    const err = errorOf({ ADMIN_EMAIL: 'a@example.com', ADMIN_PASSWORD: 'change-me-now' });
+    expect(err.keys).toEqual(['ADMIN_PASSWORD']);
+    expect(err.message).not.toContain('change-me-now');
+    expect(loadConfig({ ADMIN_EMAIL: 'a@example.com', ADMIN_PASSWORD: 'change-me-later' }).admin?.password).toBe('change-me-later');
+  });
+
   it('accepts a base64 credential key', () => {
     const key = Buffer.alloc(32, 7).toString('base64');
     expect(loadConfig({ CREDENTIAL_KEY: key }).credentialKey).toEqual(Buffer.alloc(32, 7));
@@ -105,7 +112,8 @@ describe('config: caps, check runs and notifications', () => {
     const d = loadConfig({});
     expect(d.caps).toEqual({ repoPerDay: 0, repoConcurrent: 0, installationPerDay: 0, installationConcurrent: 0 });
     expect(d.githubCheckRuns).toBe(true);
-    expect(d.notifications).toEqual({ smtpUrl: undefined, smtpFrom: 'Gaffer <gaffer@localhost>', maxAttempts: 6, retryBaseMs: 30_000 });
+    expect(d.notifications).toEqual({ smtpUrl: undefined, smtpFrom: 'Gaffer <gaffer@localhost>', maxAttempts: 6, retryBaseMs: 30_000, allowPrivateTargets: false });
+    expect(loadConfig({ ALLOW_PRIVATE_NOTIFICATION_TARGETS: 'true' }).notifications.allowPrivateTargets).toBe(true);
     const c = loadConfig({ REPO_MAX_TASKS_PER_DAY: '20', INSTALLATION_MAX_CONCURRENT_TASKS: '3', GITHUB_CHECK_RUNS: 'false', SMTP_URL: 'smtps://u:p@mail.example.com:465' });
     expect(c.caps).toMatchObject({ repoPerDay: 20, installationConcurrent: 3 });
     expect(c.githubCheckRuns).toBe(false);

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { TaskCaps } from './db/queries/caps.js';
+import { SAMPLE_PASSWORD } from './domain/passwords.js';
 import { describeConfigIssues } from './protocol/config-issues.js';
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -64,7 +65,12 @@ const schema = z
     ADMIN_EMAIL: z.preprocess(emptyToUndefined, z.email().optional()),
     ADMIN_PASSWORD: z.preprocess(
       emptyToUndefined,
-      z.string().min(8, 'must be at least 8 characters').optional(),
+      z
+        .string()
+        .min(8, 'must be at least 8 characters')
+        // The README and older compose files printed it: anyone can try it.
+        .refine((v) => v !== SAMPLE_PASSWORD, 'is the sample password from the documentation; choose a password of your own (at least 8 characters)')
+        .optional(),
     ),
     NODE_REGISTRATION_TOKEN: z.preprocess(
       emptyToUndefined,
@@ -83,6 +89,7 @@ const schema = z
     SMTP_FROM: z.preprocess(emptyToUndefined, z.string().min(3).default('Gaffer <gaffer@localhost>')),
     NOTIFICATION_MAX_ATTEMPTS: int(6, 1),
     NOTIFICATION_RETRY_BASE_SECONDS: int(30, 0),
+    ALLOW_PRIVATE_NOTIFICATION_TARGETS: bool(false),
     REPO_MAX_TASKS_PER_DAY: int(0, 0),
     REPO_MAX_CONCURRENT_TASKS: int(0, 0),
     INSTALLATION_MAX_TASKS_PER_DAY: int(0, 0),
@@ -146,8 +153,11 @@ export type Config = {
   autoRetryInfraFailures: number;
   /** Task caps per repository and per installation; 0 is no cap. A repository's config may lower its own. */
   caps: TaskCaps;
-  /** Outgoing notifications: SMTP for email (none without a URL), retries for both kinds. */
-  notifications: { smtpUrl: string | undefined; smtpFrom: string; maxAttempts: number; retryBaseMs: number };
+  /**
+   * Outgoing notifications: SMTP for email (none without a URL), retries for both kinds, and whether
+   * webhooks may target loopback, link-local and private addresses (off: public receivers only).
+   */
+  notifications: { smtpUrl: string | undefined; smtpFrom: string; maxAttempts: number; retryBaseMs: number; allowPrivateTargets: boolean };
   /** Keep a "Gaffer" check run on each task's commit. */
   githubCheckRuns: boolean;
   /** Take plain-http node URLs on other hosts than loopback (a private network the admin trusts). */
@@ -231,6 +241,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       smtpFrom: e.SMTP_FROM,
       maxAttempts: e.NOTIFICATION_MAX_ATTEMPTS,
       retryBaseMs: e.NOTIFICATION_RETRY_BASE_SECONDS * 1000,
+      allowPrivateTargets: e.ALLOW_PRIVATE_NOTIFICATION_TARGETS,
     },
     caps: {
       repoPerDay: e.REPO_MAX_TASKS_PER_DAY,

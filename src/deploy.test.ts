@@ -52,8 +52,17 @@ function envOf(stages: Stage[], name: string): Record<string, string> {
   return { ...(parent ? envOf(stages, parent.name) : {}), ...stage.env };
 }
 
-/** compose's `${NAME:-default}`, as `docker compose up` fills it with nothing set. */
-const composeDefault = (v: string) => v.replace(/\$\{\w+:-([^}]*)\}/g, '$1');
+/**
+ * compose's `${NAME:-default}`, as `docker compose up` fills it with nothing set; `${NAME:?message}`
+ * (required) takes its value from `given`, as compose refuses to start without one.
+ */
+const composeDefault = (v: string, given: Record<string, string> = {}) =>
+  v
+    .replace(/\$\{\w+:-([^}]*)\}/g, '$1')
+    .replace(/\$\{(\w+):\?[^}]*\}/g, (_m, name: string) => {
+      if (given[name] === undefined) throw new Error(`compose requires ${name}`);
+      return given[name]!;
+    });
 
 async function freePort(): Promise<number> {
   const srv = createServer();
@@ -130,7 +139,14 @@ describe('Dockerfile and compose.yaml', () => {
     expect(url.pathname).toBe(`/${db.environment.POSTGRES_DB}`);
     const documented = read('.env.example');
     for (const key of Object.keys(server.environment)) expect(documented, `${key} is documented`).toMatch(new RegExp(`^#? ?${key}=`, 'm'));
-    expect(server.ports).toEqual([`${server.environment.PORT}:${server.environment.PORT}`]);
+    // Published on loopback unless GAFFER_BIND says otherwise: a fresh install is not on the network.
+    expect(server.ports[0]).toMatch(/^\$\{GAFFER_BIND:-127\.0\.0\.1\}:/);
+    expect(server.ports.map((p: string) => composeDefault(p))).toEqual([`127.0.0.1:${server.environment.PORT}:${server.environment.PORT}`]);
+    expect(documented).toMatch(/^#? ?GAFFER_BIND=/m);
+    // No sample password anywhere: compose refuses to start until ADMIN_PASSWORD is set.
+    expect(server.environment.ADMIN_PASSWORD).toMatch(/^\$\{ADMIN_PASSWORD:\?.+\}$/);
+    expect(() => composeDefault(server.environment.ADMIN_PASSWORD)).toThrow(/requires ADMIN_PASSWORD/);
+    expect(read('compose.yaml')).not.toContain('change-me-now');
     expect(server.volumes).toEqual([`data:${server.environment.DATA_DIR}`]);
   });
 
@@ -148,7 +164,8 @@ describe('Dockerfile and compose.yaml', () => {
       }
       await symlink(join(ROOT, 'node_modules'), join(app, 'node_modules'));
       const env: Record<string, string> = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: app, ...envOf(stages, 'server') };
-      for (const [k, v] of Object.entries(compose.services.server.environment as Record<string, string>)) env[k] = composeDefault(String(v));
+      const given = { ADMIN_PASSWORD: 'an admin password for the image test' };
+      for (const [k, v] of Object.entries(compose.services.server.environment as Record<string, string>)) env[k] = composeDefault(String(v), given);
       Object.assign(env, { DATA_DIR: join(app, 'data'), PASSWORD_HASH_COST: '10' });
       // compose's db is the real PostgreSQL when the suite has one; else the embedded database.
       if (testDb?.url) env.DATABASE_URL = testDb.url;

@@ -4,31 +4,21 @@ import { serve, type ServerType } from '@hono/node-server';
 import { createLiveBus } from './admin/live-bus.js';
 import { createApp } from './app.js';
 import { type Config, ConfigError, loadConfig } from './config.js';
-import { createDb, type DbHandle } from './db/client.js';
-import { runMigrations } from './db/migrate.js';
+import { DataDirError, markServerRunning, restrictUmask } from './data-dir.js';
 import { ensureFirstRunSecrets } from './first-run.js';
+import { bootstrapTokenRetirement } from './domain/bootstrap-token.js';
 import { createRetention } from './domain/retention.js';
 import { ensureFirstAdmin } from './domain/users.js';
 import { createProbot, gitHubAppConfig } from './github/client.js';
 import { attachGitHub, githubPorts } from './github/integration.js';
 import { readStoredApp } from './github/manifest.js';
 import { createLogger, type Logger } from './logger.js';
+import { openDatabase, prepareDataDir, usesEmbeddedDatabase } from './open-database.js';
+import { StartupError } from './startup-error.js';
 import { createServices } from './services.js';
 
-/**
- * A start-up failure the operator can fix: one line that names the key and the fix. `main`
- * prints it alone, without a stack, and exits 2.
- */
-export class StartupError extends Error {
-  constructor(
-    readonly code: 'config_invalid' | 'database_unreachable' | 'port_in_use',
-    message: string,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-    this.name = 'StartupError';
-  }
-}
+export { describeDatabaseFailure } from './open-database.js';
+export { StartupError } from './startup-error.js';
 
 /** A running server, as `startServer` gives it back. */
 export type RunningServer = {
@@ -46,7 +36,20 @@ export type RunningServer = {
  * Composes and starts the server: config, first-run keys, database, migrations, then HTTP.
  * Fails with a {@link StartupError} for what the operator can fix.
  */
-export async function startServer(env: NodeJS.ProcessEnv = process.env, opts: { logger?: Logger } = {}): Promise<RunningServer> {
+export async function startServer(
+  env: NodeJS.ProcessEnv = process.env,
+  opts: {
+    logger?: Logger;
+    /**
+     * Set the process's umask to 077 (the default). Only a process that also runs a node agent
+     * (the demo) leaves it: the agent's sandbox user must read the mirrors git writes under it.
+     * DATA_DIR is made private either way.
+     */
+    restrictUmask?: boolean;
+  } = {},
+): Promise<RunningServer> {
+  // First of all: every file this process writes (keys, the embedded database) is its user's alone.
+  if (opts.restrictUmask !== false) restrictUmask();
   let config: Config;
   try {
     config = loadConfig(withStoredApp(env));
@@ -78,15 +81,36 @@ export async function startServer(env: NodeJS.ProcessEnv = process.env, opts: { 
     if (err instanceof ConfigError) throw new StartupError('config_invalid', err.message, { cause: err });
     throw err;
   }
+  await asStartupError(() => prepareDataDir(config));
   config = (await ensureFirstRunSecrets(config, logger)).config;
 
   const handle = await openDatabase(config);
+  let released: (() => Promise<void>) | undefined;
+  if (usesEmbeddedDatabase(config)) {
+    try {
+      // The embedded database writes its own files 0666 on creation: private again now it is open.
+      await asStartupError(() => prepareDataDir(config));
+      released = await markServerRunning(config.dataDir);
+    } catch (err) {
+      await handle.close();
+      throw err;
+    }
+  }
   logger.info({ driver: handle.driver }, 'database opened');
   logger.info('migrations applied');
 
   if (config.admin) {
     const admin = await ensureFirstAdmin(handle.db, config.admin, config.passwordHashCost);
-    logger.info({ email: admin.email }, 'first admin ready');
+    if (admin.password === 'applied') {
+      logger.warn(
+        { email: admin.user.email, signedOut: admin.signedOut },
+        'ADMIN_PASSWORD applied: it differs from the one last applied, so it replaced the admin\'s password and signed them out everywhere',
+      );
+    }
+    logger.info({ email: admin.user.email }, 'first admin ready');
+  }
+  if (config.nodeRegistrationToken && (await bootstrapTokenRetirement(handle.db))) {
+    logger.info('the bootstrap token was retired in the admin page: NODE_REGISTRATION_TOKEN (set, or kept in DATA_DIR) is refused; nodes register with registration tokens');
   }
   const probot = appConfig ? createProbot(appConfig, logger) : undefined;
   const services = createServices(
@@ -106,6 +130,7 @@ export async function startServer(env: NodeJS.ProcessEnv = process.env, opts: { 
     await live.close();
     await services.close();
     await handle.close();
+    await released?.();
     throw err;
   }
   const port = (server.address() as AddressInfo).port;
@@ -128,6 +153,7 @@ export async function startServer(env: NodeJS.ProcessEnv = process.env, opts: { 
     await retention.stop();
     await services.close();
     await handle.close();
+    await released?.();
   };
   return { config, logger, url: `http://127.0.0.1:${port}`, adminUrl, webhookUrl, close };
 }
@@ -172,32 +198,14 @@ export function withStoredApp(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   return { ...env, APP_ID: String(stored.id), PRIVATE_KEY: stored.pem, WEBHOOK_SECRET: env.WEBHOOK_SECRET || stored.webhook_secret };
 }
 
-/** Opens the database and applies migrations; an unreachable PostgreSQL is one line naming DATABASE_URL. */
-async function openDatabase(config: Config): Promise<DbHandle> {
-  let handle: DbHandle | undefined;
+/** Runs `fn`, turning a data folder that cannot be made private into a {@link StartupError}. */
+async function asStartupError(fn: () => Promise<void>): Promise<void> {
   try {
-    handle = await createDb({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
-    await runMigrations(handle);
-    return handle;
+    await fn();
   } catch (err) {
-    await handle?.close().catch(() => undefined);
-    if (!config.databaseUrl) throw err;
-    throw new StartupError('database_unreachable', describeDatabaseFailure(config.databaseUrl, err), { cause: err });
+    if (err instanceof DataDirError) throw new StartupError('data_dir_insecure', err.message, { cause: err });
+    throw err;
   }
-}
-
-/** One line for a database that cannot be used: where (never the password), why, and the fix. */
-export function describeDatabaseFailure(databaseUrl: string, err: unknown): string {
-  let where = 'the database';
-  try {
-    const u = new URL(databaseUrl);
-    where = `${u.hostname}${u.port ? `:${u.port}` : ''}${u.pathname.length > 1 ? u.pathname : ''}`;
-  } catch {
-    // Validated as postgres://… already; a URL that still fails to parse is named without detail.
-  }
-  const e = err as { code?: string; message?: string };
-  const reason = [e.code, e.message?.split('\n')[0]].filter((x) => x && !x.includes(databaseUrl)).join(': ') || 'unknown error';
-  return `DATABASE_URL: cannot use the PostgreSQL database at ${where} (${reason}). Start PostgreSQL or fix DATABASE_URL; unset it to run on the embedded database in DATA_DIR.`;
 }
 
 /** Listens on `port`; a port already taken is one line naming PORT. */

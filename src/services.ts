@@ -75,13 +75,19 @@ export function createServices(
   };
   const scheduler = createScheduler(tasks, { workers: overrides.schedulerWorkers });
   const email = config.notifications.smtpUrl ? createEmailSender({ smtpUrl: config.notifications.smtpUrl, from: config.notifications.smtpFrom }) : undefined;
+  const webhook = createWebhookSender({ timeoutMs: 10_000, allowPrivate: config.notifications.allowPrivateTargets });
   const notifications = createNotifications({
     db,
     logger,
     now,
     cipher: config.credentialKey ? createCredentialCipher(config.credentialKey, 'notification') : undefined,
-    senders: { webhook: createWebhookSender({ timeoutMs: 10_000 }), email },
-    settings: { maxAttempts: config.notifications.maxAttempts, retryBaseMs: config.notifications.retryBaseMs, publicUrl: config.publicUrl },
+    senders: { webhook, email },
+    settings: {
+      maxAttempts: config.notifications.maxAttempts,
+      retryBaseMs: config.notifications.retryBaseMs,
+      publicUrl: config.publicUrl,
+      allowPrivateTargets: config.notifications.allowPrivateTargets,
+    },
   });
   listeners.add(notifications.onTaskEvent);
   return {
@@ -98,6 +104,7 @@ export function createServices(
       await notifications.stop();
       await notifications.idle();
       email?.close();
+      await webhook.close();
       await httpTransport?.close();
     },
   };

@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { chmod, chown, lstat, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -87,6 +87,16 @@ describe('start-up misconfigurations: one line naming the key and the fix, exit 
     expect(r.stderr + r.stdout).not.toContain('hunter2-secret');
   });
 
+  it('the sample admin password change-me-now, in any deployment', async () => {
+    for (const env of [{}, { DATABASE_URL: 'postgres://gaffer:gaffer@db:5432/gaffer' }] as Array<Record<string, string>>) {
+      const r = await startServerProcess({ ...env, ADMIN_EMAIL: 'admin@example.com', ADMIN_PASSWORD: 'change-me-now', DATA_DIR: dataDir });
+      expect(r.code).toBe(2);
+      expect(lines(r.stderr)).toEqual([
+        'Invalid configuration: ADMIN_PASSWORD: is the sample password from the documentation; choose a password of your own (at least 8 characters)',
+      ]);
+    }
+  });
+
   it('APP_ID without PRIVATE_KEY', async () => {
     const r = await startServerProcess({ APP_ID: '12345', WEBHOOK_SECRET: 'a-webhook-secret' });
     expect(r.code).toBe(2);
@@ -136,6 +146,76 @@ describe('logs on a terminal', () => {
       await rm(dataDir, { recursive: true, force: true });
     }
   }, 60_000);
+});
+
+/** Every path under `dir` (itself included) whose mode is not 0700 for a folder or 0600 for a file. */
+async function openModes(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  const walk = async (path: string) => {
+    const st = await lstat(path);
+    if (st.isSymbolicLink()) return;
+    const want = st.isDirectory() ? 0o700 : 0o600;
+    if ((st.mode & 0o777) !== want) out.push(`${(st.mode & 0o777).toString(8)} ${path.slice(dir.length) || '/'}`);
+    if (st.isDirectory()) for (const name of await readdir(path)) await walk(join(path, name));
+  };
+  await walk(dir);
+  return out;
+}
+
+describe('the data folder is private at every start', () => {
+  it('forces the folder to 0700 and its files to 0600, and the embedded database writes nothing readable by others', async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'gaffer-modes-'));
+    try {
+      // A folder made by hand, or restored from a backup: open to everyone.
+      await chmod(dataDir, 0o755);
+      await mkdir(join(dataDir, 'restored'), { mode: 0o755 });
+      await writeFile(join(dataDir, 'restored', 'notes'), 'x', { mode: 0o666 });
+      await chmod(join(dataDir, 'restored', 'notes'), 0o666);
+      await writeFile(join(dataDir, 'github-app.json'), '{}', { mode: 0o644 });
+      await chmod(join(dataDir, 'github-app.json'), 0o644);
+
+      const r = await startServerProcess(
+        { DATA_DIR: dataDir, PORT: '0', ADMIN_EMAIL: 'modes@example.com', ADMIN_PASSWORD: 'a password for modes' },
+        /gaffer listening on port (\d+)/,
+      );
+      try {
+        expect(r.code).toBeNull();
+        expect(await openModes(dataDir)).toEqual([]);
+        expect((await stat(join(dataDir, 'pglite', 'PG_VERSION'))).mode & 0o777).toBe(0o600);
+        // Writes after the start (a session, the write-ahead log) are as private.
+        const port = r.stdout.match(/gaffer listening on port (\d+)/)![1];
+        for (let i = 0; i < 3; i++) {
+          const res = await fetch(`http://127.0.0.1:${port}/api/v1/login/access-token`, {
+            method: 'POST',
+            body: new URLSearchParams({ username: 'modes@example.com', password: 'a password for modes' }),
+          });
+          expect(res.status).toBe(200);
+        }
+        expect(await openModes(dataDir)).toEqual([]);
+      } finally {
+        r.child.kill('SIGTERM');
+        await new Promise((resolve) => (r.child.exitCode === null ? r.child.once('exit', resolve) : resolve(null)));
+      }
+      // The shutdown's checkpoint too.
+      expect(await openModes(dataDir)).toEqual([]);
+    } finally {
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  }, 90_000);
+
+  it.runIf(process.getuid?.() === 0)('refuses a folder that belongs to another user, naming DATA_DIR and the fix', async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'gaffer-owner-'));
+    try {
+      await chown(dataDir, 65534, 65534);
+      const r = await startServerProcess({ DATA_DIR: dataDir, PORT: '0' });
+      expect(r.code).toBe(2);
+      expect(lines(r.stderr)).toEqual([
+        `DATA_DIR: ${dataDir} belongs to uid 65534, not to the user Gaffer runs as (uid 0); its keys and database must be private to one user. Run Gaffer as its owner, or hand it over: chown -R 0 ${dataDir}`,
+      ]);
+    } finally {
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  });
 });
 
 describe('first run on the embedded database', () => {

@@ -17,7 +17,7 @@ const CHROMIUM = '/usr/lib/chromium/chromium';
 const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
 const SCREENSHOTS = join(process.cwd(), 'test-results', 'first-run-screenshots');
 const AGENT = fileURLToPath(new URL('../demo/scripted-agent.mjs', import.meta.url));
-const ADMIN = { email: 'newcomer@example.com', password: 'change-me-now' };
+const ADMIN = { email: 'newcomer@example.com', password: 'a newcomer password' };
 const WAIT = { timeout: 20_000 };
 const haveChromium = existsSync(CHROMIUM);
 
@@ -71,7 +71,8 @@ describe.runIf(haveChromium)('first run to first branch, in Chromium', () => {
             PASSWORD_HASH_COST: '10',
             SCHEDULER_INTERVAL_SECONDS: '1',
           },
-          { logger: createLogger({ level: 'silent' }) },
+          // A node agent runs in this process too: its sandbox user must read what git writes.
+          { logger: createLogger({ level: 'silent' }), restrictUmask: false },
         );
         break;
       } catch (err) {

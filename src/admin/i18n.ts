@@ -257,6 +257,35 @@ const TEXT = {
   setupRestart: { zh: '重启 Gaffer 以启用它。', en: 'Restart Gaffer to use it.' },
   setupInstall: { zh: '把 App 安装到仓库上', en: 'Install the App on your repositories' },
   noApp: { zh: '未配置 GitHub App。', en: 'No GitHub App is configured.' },
+  retireBootstrap: { zh: '停用引导令牌', en: 'Retire the bootstrap token' },
+  retireBootstrapHint: {
+    zh: '停用后 NODE_REGISTRATION_TOKEN 永久失效(即使仍在环境变量或数据目录中),已注册的节点不受影响;之后用注册令牌添加节点。',
+    en: 'Retired, NODE_REGISTRATION_TOKEN registers nothing more, for good (even while it is still in the environment or the data folder); registered nodes keep working. Add nodes with registration tokens then.',
+  },
+  retireBootstrapConfirm: { zh: '永久停用引导令牌?', en: 'Retire the bootstrap token for good?' },
+  bootstrapRetired: {
+    zh: '引导令牌(NODE_REGISTRATION_TOKEN)已停用。用注册令牌添加节点:',
+    en: 'The bootstrap token (NODE_REGISTRATION_TOKEN) is retired. Add nodes with a registration token:',
+  },
+  account: { zh: '我的账号', en: 'My account' },
+  changePassword: { zh: '修改密码', en: 'Change password' },
+  currentPassword: { zh: '当前密码', en: 'Current password' },
+  newPassword: { zh: '新密码(至少 8 个字符)', en: 'New password (at least 8 characters)' },
+  confirmPassword: { zh: '再次输入新密码', en: 'New password again' },
+  changePasswordHint: {
+    zh: '修改后,你在所有设备上的登录都会失效,本浏览器会自动重新登录。',
+    en: 'Changing it signs you out everywhere; this browser is signed in again.',
+  },
+  passwordChanged: { zh: '密码已修改,其他会话已全部退出。', en: 'Password changed; every other session was signed out.' },
+  admins: { zh: '管理员', en: 'Admins' },
+  addAdmin: { zh: '添加管理员', en: 'Add an admin' },
+  addAdminHint: {
+    zh: '已有账号的用户会成为管理员,密码改为这里给出的(或生成的)密码。生成的密码只显示一次。',
+    en: 'An existing user becomes an admin, with the password given here (or generated). A generated password is shown once.',
+  },
+  generatedWhenEmpty: { zh: '(留空则自动生成)', en: '(generated when empty)' },
+  shownOnce: { zh: '只显示这一次', en: 'shown once' },
+  you: { zh: '(你自己)', en: '(you)' },
   createApp: { zh: '创建一个', en: 'Create one' },
 } as const satisfies Record<string, Record<Lang, string>>;
 

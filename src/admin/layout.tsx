@@ -5,7 +5,7 @@ import { ISSUE_STATUS_UI, type Lang, START_BUTTON_UI, type T, TASK_STATUS_UI } f
 import { CSRF_FIELD } from './session.js';
 
 /** Which section of the navigation a page belongs to. */
-export type Section = 'issues' | 'repositories' | 'nodes' | 'credentials' | 'stats' | 'notifications' | 'none';
+export type Section = 'issues' | 'repositories' | 'nodes' | 'credentials' | 'stats' | 'notifications' | 'admins' | 'account' | 'none';
 
 /** What the live script does on a page: the data-* attributes on its body. */
 export type LiveOptions = {
@@ -40,7 +40,7 @@ export const Page: FC<PageProps> = (p) => {
       '/admin/stats',
       p.t('statistics'),
     ]);
-    nav.push(['notifications', '/admin/notifications', p.t('notifications')]);
+    nav.push(['notifications', '/admin/notifications', p.t('notifications')], ['admins', '/admin/admins', p.t('admins')]);
   }
   const other: Lang = p.lang === 'zh' ? 'en' : 'zh';
   return (
@@ -72,7 +72,9 @@ export const Page: FC<PageProps> = (p) => {
           {p.actor && (
             <span class="who" title={p.t('live')}>
               <span id="live-dot" class="live-dot" />
-              {p.actor.email}
+              <a href="/admin/account" id="account-link" class={p.section === 'account' ? 'current' : undefined}>
+                {p.actor.email}
+              </a>
             </span>
           )}
           <a id="lang-switch" href={`/admin/lang/${other}?next=${encodeURIComponent(p.here)}`}>

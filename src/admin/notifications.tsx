@@ -19,6 +19,14 @@ const addForm = z.object({
 const pageQuery = z.object({ added: z.string().uuid().optional() });
 
 /**
+ * The receiver's answer as the page shows it: its class (2xx, 4xx, 5xx), or a dash for none. Not
+ * the code, and never the error: which addresses and ports answer is not for this page to tell.
+ */
+function statusClass(code: number | null): string {
+  return code === null ? '—' : `${Math.floor(code / 100)}xx`;
+}
+
+/**
  * Notification targets (admins), mounted at /notifications: webhooks and email addresses for a
  * repository, for a user's issues, or for everything; and the delivery log with each attempt's result.
  */
@@ -156,10 +164,7 @@ export function notificationPages(deps: { db: Db; notifications: Notifications; 
                   </td>
                   <td>{delivery.status}</td>
                   <td data-attempts>{delivery.attempts}</td>
-                  <td>
-                    {delivery.lastStatusCode !== null ? `HTTP ${delivery.lastStatusCode}` : ''}
-                    {delivery.lastError ? ` ${delivery.lastError}` : ''}
-                  </td>
+                  <td data-result={statusClass(delivery.lastStatusCode)}>{statusClass(delivery.lastStatusCode)}</td>
                 </tr>
               ))}
             </tbody>

@@ -7,6 +7,7 @@ import type { CredentialCipher } from '../domain/credential-cipher.js';
 import type { Scheduler } from '../domain/scheduler.js';
 import type { Logger } from '../logger.js';
 import { ADMIN_CSS, ADMIN_JS, FAVICON_SVG } from './assets.js';
+import { accountPages, adminPages } from './accounts.js';
 import { credentialPages } from './credentials.js';
 import { eventRoutes } from './events.js';
 import { langOf, translator } from './i18n.js';
@@ -70,7 +71,7 @@ export function adminRoutes(deps: AdminDeps) {
     .get('/', (c) => c.redirect('/admin/issues', 303))
     .route('/', issuePages({ db }))
     .route('/repositories', repositoryPages({ db, config: deps.config, cipher: deps.cipher }))
-    .route('/setup', setupPages({ config: deps.config, logger }))
+    .route('/setup', setupPages({ config: deps.config, logger, db, now: deps.now }))
     .route(
       '/',
       taskPages({
@@ -81,14 +82,16 @@ export function adminRoutes(deps: AdminDeps) {
       }),
     )
     .route('/', eventRoutes({ db, live: deps.live, logger }))
-    .route('/nodes', nodePages({ db, scheduler: deps.scheduler, now: deps.now, config: deps.config }))
+    .route('/nodes', nodePages({ db, scheduler: deps.scheduler, now: deps.now, config: deps.config, logger }))
     .route('/registration-tokens', registrationTokenPages({ db, now: deps.now }))
     .route('/credentials', credentialPages({ db, cipher: deps.cipher }))
     .route(
       '/notifications',
       notificationPages({ db, notifications: deps.notifications, hasKey: deps.cipher !== undefined, hasSmtp: deps.config.notifications.smtpUrl !== undefined }),
     )
-    .route('/stats', statsPages({ db }));
+    .route('/stats', statsPages({ db }))
+    .route('/account', accountPages({ db, config: deps.config, secureCookies, logger, now: deps.now }))
+    .route('/admins', adminPages({ db, config: deps.config, logger }));
 
   return new Hono<AdminEnv>()
     .use(securityHeaders())

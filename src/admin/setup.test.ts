@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createUserWithPassword, type PageSession, pageInit, pageLogin } from '../../test/admin.js';
 import { createHarness, type Harness } from '../../test/harness.js';
 import { loadConfig } from '../config.js';
+import { manifestStates } from '../db/schema.js';
 import { buildManifest, githubUrls, STORED_APP_FILE } from '../github/manifest.js';
 import { withStoredApp } from '../main.js';
 
@@ -40,13 +41,28 @@ describe('GitHub App manifest flow', () => {
     expect((await h.app.request('/admin/setup', pageInit(user))).status).toBe(403);
   });
 
-  it('posts app.yml, pointed at this server, to GitHub, with the session as state', async () => {
+  /** Opens the setup page and gives back the `state` its form sends to GitHub. */
+  const stateFrom = async (s: PageSession) => {
+    const html = await (await h.app.request('/admin/setup', pageInit(s))).text();
+    const action = unescapeHtml(html.match(/<form[^>]*id="manifest-form"[^>]*action="([^"]+)"/)![1]!);
+    return new URL(action).searchParams.get('state')!;
+  };
+
+  it('posts app.yml, pointed at this server, to GitHub, with a random single-use state (not the CSRF token)', async () => {
     const res = await h.app.request('/admin/setup', pageInit(admin, { lang: 'en' }));
     expect(res.status).toBe(200);
     expect(res.headers.get('content-security-policy')).toContain("form-action 'self' https://github.com");
     const html = await res.text();
     const action = unescapeHtml(html.match(/<form[^>]*id="manifest-form"[^>]*action="([^"]+)"/)?.[1] ?? html.match(/action="(https:\/\/github\.com[^"]+)"/)![1]!);
-    expect(action).toBe(`https://github.com/settings/apps/new?state=${encodeURIComponent(admin.csrf)}`);
+    expect(action).toMatch(/^https:\/\/github\.com\/settings\/apps\/new\?state=[A-Za-z0-9_-]{43}$/);
+    const state = new URL(action).searchParams.get('state')!;
+    // The CSRF token stays on this server: it is not what travels through GitHub's URLs.
+    expect(state).not.toBe(admin.csrf);
+    expect(action).not.toContain(encodeURIComponent(admin.csrf));
+    expect(await stateFrom(admin)).not.toBe(state);
+    // Only its hash is kept.
+    const rows = await h.db.db.select().from(manifestStates);
+    expect(JSON.stringify(rows)).not.toContain(state);
     const manifest = JSON.parse(unescapeHtml(html.match(/name="manifest" value="([^"]+)"/)![1]!)) as Record<string, any>;
     expect(manifest).toMatchObject({
       name: 'Gaffer',
@@ -60,9 +76,21 @@ describe('GitHub App manifest flow', () => {
     expect(unescapeHtml(org)).toContain(`action="https://github.com/organizations/acme-inc/settings/apps/new?state=`);
   });
 
-  it('refuses a return that does not carry this session\'s state, and stores nothing', async () => {
-    const res = await h.app.request('/admin/setup/callback?code=abc&state=forged', pageInit(admin));
-    expect(res.status).toBe(403);
+  it('refuses a return with an unknown state, the CSRF token, another session\'s state or an expired one, and stores nothing', async () => {
+    const forged = await h.app.request('/admin/setup/callback?code=abc&state=forged', pageInit(admin));
+    expect(forged.status).toBe(403);
+    expect(await forged.text()).toContain('state is unknown, used or expired');
+    expect((await h.app.request(`/admin/setup/callback?code=abc&state=${encodeURIComponent(admin.csrf)}`, pageInit(admin))).status).toBe(403);
+
+    // Another admin's state does not work in this session.
+    const b = await createUserWithPassword(h, { admin: true });
+    const other = await pageLogin(h, b.email, b.password);
+    const theirs = await stateFrom(other);
+    expect((await h.app.request(`/admin/setup/callback?code=abc&state=${theirs}`, pageInit(admin))).status).toBe(403);
+
+    const late = await stateFrom(admin);
+    h.clock.advance(60 * 60_000 + 1);
+    expect((await h.app.request(`/admin/setup/callback?code=abc&state=${late}`, pageInit(admin))).status).toBe(403);
     await expect(stat(join(dataDir, STORED_APP_FILE))).rejects.toThrow();
   });
 
@@ -79,7 +107,8 @@ describe('GitHub App manifest flow', () => {
         client_id: 'Iv1.abc',
         client_secret: 'client-secret',
       });
-    const res = await h.app.request(`/admin/setup/callback?code=one-time-code&state=${encodeURIComponent(admin.csrf)}`, pageInit(admin, { lang: 'en' }));
+    const state = await stateFrom(admin);
+    const res = await h.app.request(`/admin/setup/callback?code=one-time-code&state=${state}`, pageInit(admin, { lang: 'en' }));
     expect(res.status).toBe(200);
     const html = await res.text();
     expect(html).toContain('data-app-id="4242"');
@@ -95,11 +124,15 @@ describe('GitHub App manifest flow', () => {
     // Keys in the environment win over the stored App.
     expect(loadConfig(withStoredApp({ DATA_DIR: dataDir, APP_ID: '7', PRIVATE_KEY: 'k', WEBHOOK_SECRET: 's' })).github?.appId).toBe(7);
 
+    // The state is single use: replayed, it is refused before GitHub is asked anything.
+    const replayed = await h.app.request(`/admin/setup/callback?code=one-time-code&state=${state}`, pageInit(admin));
+    expect(replayed.status).toBe(403);
+
     // A second App is not written over the first.
     nock('https://api.github.com').post('/app-manifests/again/conversions').reply(201, {
       id: 5, slug: 'x', html_url: 'https://github.com/apps/x', pem: 'p', webhook_secret: 'w',
     });
-    const again = await h.app.request(`/admin/setup/callback?code=again&state=${encodeURIComponent(admin.csrf)}`, pageInit(admin));
+    const again = await h.app.request(`/admin/setup/callback?code=again&state=${await stateFrom(admin)}`, pageInit(admin));
     expect(again.status).toBe(409);
     expect(JSON.parse(await readFile(path, 'utf8')).id).toBe(4242);
   });

@@ -1,9 +1,12 @@
 import { readFile } from 'node:fs/promises';
 import { Hono } from 'hono';
 import { z } from 'zod';
+import { sessionCookie } from '../api/auth.js';
 import { queryParams } from '../api/validate.js';
 import type { Config } from '../config.js';
+import type { Db } from '../db/types.js';
 import { DomainError } from '../domain/errors.js';
+import { consumeManifestState, createManifestState } from '../domain/manifest-states.js';
 import { buildManifest, convertManifestCode, githubUrls, manifestPostUrl, storeApp } from '../github/manifest.js';
 import type { Logger } from '../logger.js';
 import { ADMIN_CSP } from './routes.js';
@@ -19,10 +22,11 @@ const callbackQuery = z.object({ code: z.string().min(1).max(200), state: z.stri
  * The GitHub App manifest flow, as Probot offers it: the page posts `app.yml` (pointed at this
  * server) to github.com or GHE, GitHub creates the App and sends the browser back with a one-time
  * code, which is exchanged for the App's id, key and webhook secret, kept in the data folder.
- * Admins only; the session's CSRF token is the `state` that ties the return to this session.
+ * Admins only; each visit makes a random, single-use `state`, kept with an expiry and bound to
+ * the admin session, that ties GitHub's return to it.
  */
-export function setupPages(deps: { config: Config; logger: Logger }) {
-  const { config } = deps;
+export function setupPages(deps: { config: Config; logger: Logger; db: Db; now: () => Date }) {
+  const { config, db } = deps;
   const urls = githubUrls(config);
   return new Hono<AdminEnv>()
     .use(requireAdminSession())
@@ -30,7 +34,9 @@ export function setupPages(deps: { config: Config; logger: Logger }) {
       const t = c.get('t');
       const q = queryParams(c, pageQuery);
       const manifest = buildManifest(await readFile(APP_YML, 'utf8'), config.publicUrl, config.webhookProxyUrl);
-      const action = manifestPostUrl(urls.web, q.org, c.get('csrf'));
+      // Only for the form that leaves for GitHub: a page that shows the configured App needs none.
+      const state = config.github ? undefined : await createManifestState(db, { sessionToken: sessionCookie(c)!, now: deps.now() });
+      const action = state ? manifestPostUrl(urls.web, q.org, state) : '';
       // The one form on the admin page that leaves it: to GitHub, which creates the App.
       c.header('Content-Security-Policy', ADMIN_CSP.replace("form-action 'self'", `form-action 'self' ${urls.web}`));
       return c.html(
@@ -70,7 +76,8 @@ export function setupPages(deps: { config: Config; logger: Logger }) {
     .get('/callback', async (c) => {
       const t = c.get('t');
       const q = queryParams(c, callbackQuery);
-      if (q.state !== c.get('csrf')) throw new DomainError('forbidden', 'state does not match this session: start again from /admin/setup');
+      // Used up before anything else, so a replayed return is refused even if the exchange fails.
+      await consumeManifestState(db, { state: q.state, sessionToken: sessionCookie(c)!, now: deps.now() });
       if (config.github) throw new DomainError('conflict', 'a GitHub App is configured already (APP_ID)');
       let app;
       try {

@@ -110,6 +110,42 @@ describe('node registration', () => {
     expect((await register(REGISTRATION_TOKEN, { name: name('cli'), agent_cli: 'x'.repeat(201) })).status).toBe(422);
   });
 
+  it('a replacing registration token replaces only nodes it registered or whose labels it allows: else 403, changing nothing', async () => {
+    // A node brought up with the bootstrap token, carrying labels no agent token allows, and a PAT.
+    const n = name('gpu-box');
+    const victim = await register(REGISTRATION_TOKEN, { name: n, url: 'https://10.0.0.9:8007', labels: ['gpu', 'agent:claude'], capacity: 4 });
+    expect(victim.status).toBe(201);
+    const pat = await h.app.request('/api/v1/credentials', jsonInit('POST', admin.token, { name: 'box pat', token: 'ghp_boxpat1234567890', node_id: victim.body.node_id }));
+    expect(pat.status).toBe(201);
+    const before = await getNode(h.db.db, victim.body.node_id);
+
+    // A token handed out for agent nodes, that may replace: it did not register this node, and gpu is outside it.
+    const agents = await createToken({ allow_replace: true, allowed_labels: ['agent:*'], max_capacity: 4, max_uses: 5 });
+    const taken = await register(agents.body.token, { name: n, url: 'https://6.6.6.6:8007', labels: ['agent:claude'], replace: true });
+    expect(taken.status).toBe(403);
+    expect(taken.body.detail).toBe(`this registration token may replace only nodes it registered, or nodes whose labels it allows: ${n} carries gpu`);
+    expect(taken.body).toMatchObject({ reason: 'outside_scope', labels: ['gpu'] });
+    expect(await getNode(h.db.db, victim.body.node_id)).toEqual(before);
+    expect(await heartbeat(victim.body.node_id, victim.body.node_token)).toBe(200);
+    const uses = ((await (await h.app.request('/api/v1/registration-tokens', jsonInit('GET', admin.token))).json()) as { data: Json[] }).data;
+    expect(uses.find((t) => t.id === agents.body.id)).toMatchObject({ uses: 0 });
+
+    // A node it registered itself, it may replace (a reinstalled machine).
+    const own = name('agent-box');
+    const first = await register(agents.body.token, { name: own, labels: ['agent:codex'], capacity: 1 });
+    expect(first.status).toBe(201);
+    expect((await getNode(h.db.db, first.body.node_id))?.registrationTokenId).toBe(agents.body.id);
+    const again = await register(agents.body.token, { name: own, labels: ['agent:codex'], replace: true });
+    expect(again.status).toBe(201);
+    expect(again.body.node_id).toBe(first.body.node_id);
+
+    // Another replacing token: not its node, but every label of it is inside its scope.
+    const other = await createToken({ allow_replace: true, allowed_labels: ['agent:codex'], max_uses: 1 });
+    const inside = await register(other.body.token, { name: own, labels: ['agent:codex'], replace: true });
+    expect(inside.status).toBe(201);
+    expect((await getNode(h.db.db, first.body.node_id))?.registrationTokenId).toBe(other.body.id);
+  });
+
   it('two first registrations of one name at once: one wins, the other gets 409', async () => {
     const n = name('race');
     const results = await Promise.all([register(REGISTRATION_TOKEN, { name: n }), register(REGISTRATION_TOKEN, { name: n })]);

@@ -14,6 +14,7 @@ import {
   SANDBOX_MODES,
 } from '../protocol/node-api.js';
 import { NODE_MODES, NODE_STATUSES } from '../protocol/statuses.js';
+import { addAdminBody, changePasswordBody } from './accounts.js';
 import { createRegistrationTokenBody } from './registration-tokens.js';
 
 const json = (schema: z.ZodType) => ({ 'application/json': { schema: z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any' }) } });
@@ -61,6 +62,26 @@ export function openApiDocument() {
           },
           responses: { 200: ok('{ access_token, token_type }'), 401: ok('wrong email or password') },
         },
+      },
+      '/users/me/password': {
+        post: {
+          summary: 'Change your own password; every session of yours is signed out and a fresh access token answered',
+          security: bearer,
+          requestBody: { content: json(changePasswordBody) },
+          responses: { 200: ok('{ access_token, token_type, expires_at }'), 403: ok('current password is incorrect'), 422: ok('new password too short, or the sample one') },
+        },
+      },
+      '/admins': {
+        get: { summary: 'List admins (admin)', security: bearer, responses: { 200: ok('admins') } },
+        post: {
+          summary: 'Add an admin, or make a user one (admin); without a password, a generated one is in this answer only',
+          security: bearer,
+          requestBody: { content: json(addAdminBody) },
+          responses: { 201: ok('the admin'), 409: ok('already an admin') },
+        },
+      },
+      '/admins/{id}': {
+        delete: { summary: 'Remove an admin: rights and sessions (admin); never yourself nor the last one', security: bearer, parameters: [idParam('id')], responses: { 204: ok('removed'), 409: ok('yourself, or the last admin') } },
       },
       '/issues': { get: { summary: 'List issues', security: bearer, responses: { 200: ok('a page of issues') } } },
       '/issues/{id}': { get: { summary: 'Read an issue', security: bearer, parameters: [idParam('id')], responses: { 200: ok('the issue'), 404: ok('not found') } } },
@@ -137,6 +158,12 @@ export function openApiDocument() {
           requestBody: { content: json(createRegistrationTokenBody) },
           responses: { 201: ok('the registration token') },
         },
+      },
+      '/bootstrap-token': {
+        get: { summary: 'Whether the bootstrap token (NODE_REGISTRATION_TOKEN) is set, and whether it was retired (admin)', security: bearer, responses: { 200: ok('{ configured, retired, retired_at }') } },
+      },
+      '/bootstrap-token/retire': {
+        post: { summary: 'Retire the bootstrap token for good: refused with 401 (reason retired) even while it is still set (admin)', security: bearer, responses: { 200: ok('{ configured, retired, retired_at }') } },
       },
       '/registration-tokens/{id}/revoke': {
         post: { summary: 'Revoke a registration token (admin)', security: bearer, parameters: [idParam('id')], responses: { 200: ok('registration token') } },

@@ -6,6 +6,7 @@ import {
   revokeRegistration,
   toRegistrationTokenPublic,
 } from '../domain/registration-tokens.js';
+import { bootstrapTokenRetirement, retireBootstrapToken } from '../domain/bootstrap-token.js';
 import { requireAdmin } from './auth.js';
 import type { ApiDeps, ApiEnv } from './env.js';
 import { jsonBody, uuidParam } from './validate.js';
@@ -33,7 +34,7 @@ export const createRegistrationTokenBody = z
     message: 'give expires_at or expires_in_hours, not both',
   });
 
-/** Registration tokens (admins): create (the token is shown once), list, revoke. */
+/** Registration tokens (admins): create (the token is shown once), list, revoke; and retiring the bootstrap token. */
 export function registrationTokenRoutes(deps: ApiDeps) {
   const { db } = deps;
   const now = () => deps.tasks.now();
@@ -60,6 +61,15 @@ export function registrationTokenRoutes(deps: ApiDeps) {
       const row = await revokeRegistration(db, uuidParam(c, 'id', 'registration token'), now());
       deps.logger.info({ tokenId: row.id }, 'registration token revoked');
       return c.json(toRegistrationTokenPublic(row, now()));
+    })
+    .get('/bootstrap-token', requireAdmin(db), async (c) => {
+      const retired = await bootstrapTokenRetirement(db);
+      return c.json({ configured: deps.config.nodeRegistrationToken !== undefined, retired: retired !== undefined, retired_at: retired?.retiredAt.toISOString() ?? null });
+    })
+    .post('/bootstrap-token/retire', requireAdmin(db), async (c) => {
+      const retired = await retireBootstrapToken(db, { now: now(), by: c.get('actor').id });
+      deps.logger.info({ by: c.get('actor').id }, 'bootstrap token retired: NODE_REGISTRATION_TOKEN registers no more nodes');
+      return c.json({ configured: deps.config.nodeRegistrationToken !== undefined, retired: true, retired_at: retired.retiredAt.toISOString() });
     })
     .delete('/registration-tokens/:id', requireAdmin(db), async (c) => {
       await revokeRegistration(db, uuidParam(c, 'id', 'registration token'), now());

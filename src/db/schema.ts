@@ -23,6 +23,9 @@ export type TaskKind = (typeof TASK_KINDS)[number];
 
 const inList = (values: readonly string[]) => sql.raw(values.map((v) => `'${v}'`).join(', '));
 
+// Manifest states and server settings live in their own file, to keep this one readable.
+export * from './schema-settings.js';
+
 const timestamps = {
   createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
   updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
@@ -37,6 +40,12 @@ export const users = pgTable('users', {
   passwordHash: text('password_hash').notNull(),
   isAdmin: boolean('is_admin').notNull().default(false),
   isActive: boolean('is_active').notNull().default(true),
+  /**
+   * A scrypt hash of the ADMIN_PASSWORD last applied to this account at start. The environment's
+   * password is applied again only when it no longer matches this, so a password changed since
+   * (admin page, API, `npm run admin -- reset-password`) is not undone at every restart.
+   */
+  adminEnvPasswordHash: text('admin_env_password_hash'),
   ...timestamps,
 });
 

@@ -115,7 +115,8 @@ export async function demo(env: NodeJS.ProcessEnv = process.env): Promise<void> 
       PRIVATE_KEY_PATH: '',
       WEBHOOK_SECRET: '',
     },
-    { logger: createLogger({ level: env.LOG_LEVEL ?? 'warn', pretty: process.stdout.isTTY === true }) },
+    // The node agent runs in this process: its sandbox user must read what git writes (umask kept).
+    { logger: createLogger({ level: env.LOG_LEVEL ?? 'warn', pretty: process.stdout.isTTY === true }), restrictUmask: false },
   );
   const logger = running.logger;
   const agent = createNodeAgent({

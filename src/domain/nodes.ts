@@ -18,6 +18,7 @@ import type { NodeRow, RegistrationTokenRow } from '../db/schema.js';
 import type { Db, DbOrTx } from '../db/types.js';
 import { isUniqueViolation } from '../db/unique-violation.js';
 import type { HeartbeatResponse, NodeMode, SandboxMode } from '../protocol/node-api.js';
+import { bootstrapTokenRetirement } from './bootstrap-token.js';
 import { nodeTransition, type NodeStatus } from './node-status.js';
 import { labelsOutside, registrationTokenState } from './registration-tokens.js';
 import { DomainError } from './errors.js';
@@ -102,7 +103,10 @@ export type RegisterNodeParams = {
  * - the bootstrap token (NODE_REGISTRATION_TOKEN) allows any labels and capacity;
  * - a node's own credential re-registers that node (a restart), within the scope it first got;
  * - a name that is taken is refused (`conflict`), changing nothing, unless the caller is that
- *   node, or asks to `replace` as an admin or with a registration token that allows it.
+ *   node, or asks to `replace` as an admin or with a registration token that allows it; such a
+ *   token replaces only a node it registered, or one whose labels are all inside its scope
+ *   (`forbidden` otherwise);
+ * - a retired bootstrap token is refused (`unauthenticated`, reason `retired`).
  * A node registered again keeps its id and history; its old credential and secret stop working.
  */
 export async function registerNode(db: Db, params: RegisterNodeParams): Promise<NodeCredentials> {
@@ -138,6 +142,12 @@ export async function registerNode(db: Db, params: RegisterNodeParams): Promise<
         scope = { allowedLabels: tokenRow.allowedLabels, maxCapacity: tokenRow.maxCapacity };
         mayReplace = params.replace === true && tokenRow.allowReplace;
       } else {
+        // Retired for good in the admin page: refused wherever the token still is (env, data folder).
+        if (await bootstrapTokenRetirement(tx)) {
+          throw new DomainError('unauthenticated', 'bootstrap token was retired: register with a registration token from the admin page', {
+            details: { reason: 'retired' },
+          });
+        }
         if (!params.registrationToken) {
           throw new DomainError(
             'not_configured',
@@ -167,6 +177,18 @@ export async function registerNode(db: Db, params: RegisterNodeParams): Promise<
             'conflict',
             `a node named ${params.name} is already registered; only that node (with its own credential) or an admin (replace) may take the name`,
           );
+        }
+        // A replacing token takes over only what it could have registered: its own nodes, or nodes
+        // whose labels are all inside its scope. Else it would inherit a stranger's PATs and tasks.
+        if (tokenRow && existing.registrationTokenId !== tokenRow.id) {
+          const outside = labelsOutside(existing.labels, tokenRow.allowedLabels);
+          if (outside.length > 0) {
+            throw new DomainError(
+              'forbidden',
+              `this registration token may replace only nodes it registered, or nodes whose labels it allows: ${params.name} carries ${outside.join(', ')}`,
+              { details: { reason: 'outside_scope', labels: outside } },
+            );
+          }
         }
         target = existing;
       }

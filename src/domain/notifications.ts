@@ -1,4 +1,4 @@
-import { createHmac, randomBytes } from 'node:crypto';
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import {
   claimDueDeliveries,
   deleteNotificationTarget,
@@ -14,6 +14,7 @@ import type { Logger } from '../logger.js';
 import type { CredentialCipher } from './credential-cipher.js';
 import { DomainError } from './errors.js';
 import { OUTCOME_LABEL } from './outcomes.js';
+import { isLocalHostName, isNonPublicAddress } from './public-address.js';
 import type { TaskEvent } from './ports.js';
 
 export { NOTIFICATION_EVENTS, NOTIFICATION_KINDS, type NotificationEvent, type NotificationKind } from '../db/schema.js';
@@ -28,17 +29,58 @@ export type NotificationSenders = {
   email: ((msg: { to: string; subject: string; text: string }) => Promise<SendResult>) | undefined;
 };
 
-/** Tuning for deliveries. */
-export type NotificationSettings = { maxAttempts: number; retryBaseMs: number; publicUrl: string };
+/** Tuning for deliveries; `allowPrivateTargets` lets webhooks target loopback and private addresses. */
+export type NotificationSettings = { maxAttempts: number; retryBaseMs: number; publicUrl: string; allowPrivateTargets: boolean };
 
 /** Backoff before the next try: base · 4^(n-1), at most an hour. */
 export function notificationBackoffMs(attempts: number, baseMs: number): number {
   return Math.min(3600_000, baseMs * 4 ** Math.max(0, attempts - 1));
 }
 
-/** `sha256=` and the hex HMAC-SHA256 of the body, as GitHub signs its own webhooks. */
-export function signNotification(secret: string, body: string): string {
-  return `sha256=${createHmac('sha256', secret).update(body).digest('hex')}`;
+/**
+ * The HMAC key of a webhook secret, as Standard Webhooks libraries take it: for a `whsec_` secret
+ * (the ones Gaffer generates), the bytes base64-encoded after the prefix; any other secret, its
+ * UTF-8 bytes.
+ */
+export function notificationKey(secret: string): Buffer {
+  return secret.startsWith('whsec_') ? Buffer.from(secret.slice('whsec_'.length), 'base64') : Buffer.from(secret, 'utf8');
+}
+
+/**
+ * The `webhook-signature` of a delivery, as Standard Webhooks signs: `v1,` and the base64
+ * HMAC-SHA256 of `{id}.{timestamp}.{body}`. The timestamp is signed, so a captured delivery cannot
+ * be replayed later, and the id, so a receiver can drop one it has seen.
+ */
+export function signNotification(secret: string, id: string, timestamp: number, body: string): string {
+  return `v1,${createHmac('sha256', notificationKey(secret)).update(`${id}.${timestamp}.${body}`).digest('base64')}`;
+}
+
+/**
+ * What a receiver does (README, "Notifications"): checks `webhook-timestamp` is within
+ * `toleranceSeconds` of now, and that one of the space-separated `webhook-signature` values is
+ * the signature of `webhook-id`, that timestamp and the raw body, comparing in constant time.
+ */
+export function verifyNotification(params: {
+  secret: string;
+  headers: Record<string, string | string[] | undefined>;
+  body: string;
+  now: Date;
+  toleranceSeconds: number;
+}): boolean {
+  const one = (name: string) => {
+    const v = params.headers[name];
+    return Array.isArray(v) ? v[0] : v;
+  };
+  const id = one('webhook-id');
+  const timestamp = Number(one('webhook-timestamp'));
+  const signatures = one('webhook-signature');
+  if (!id || !signatures || !Number.isSafeInteger(timestamp)) return false;
+  if (Math.abs(params.now.getTime() / 1000 - timestamp) > params.toleranceSeconds) return false;
+  const expected = Buffer.from(signNotification(params.secret, id, timestamp, params.body));
+  return signatures.split(' ').some((sig) => {
+    const given = Buffer.from(sig);
+    return given.length === expected.length && timingSafeEqual(given, expected);
+  });
 }
 
 /** The event a task event notifies of, if any. */
@@ -139,15 +181,19 @@ export function createNotifications(deps: {
     if (target.kind === 'webhook') {
       if (!target.secretCiphertext || !deps.cipher) return { ok: false, retryable: false, error: 'no signing secret can be read (CREDENTIAL_KEY)' };
       const body = JSON.stringify({ delivery_id: deliveryId, ...payload });
+      // Each attempt is signed at its own time; the id stays the delivery's, so retries share it.
+      const timestamp = Math.floor(deps.now().getTime() / 1000);
       return deps.senders.webhook({
         url: target.address,
         body,
         headers: {
           'content-type': 'application/json',
           'user-agent': 'Gaffer-Notifications',
+          'webhook-id': deliveryId,
+          'webhook-timestamp': String(timestamp),
+          'webhook-signature': signNotification(deps.cipher.decrypt(target.secretCiphertext), deliveryId, timestamp, body),
           'x-gaffer-event': event,
           'x-gaffer-delivery': deliveryId,
-          'x-gaffer-signature-256': signNotification(deps.cipher.decrypt(target.secretCiphertext), body),
         },
       });
     }
@@ -257,7 +303,14 @@ export function createNotifications(deps: {
         }
         if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new DomainError('invalid_input', 'address: a webhook needs an http(s) URL');
         if (url.username || url.password) throw new DomainError('invalid_input', 'address: no credentials in the URL; deliveries are signed');
-        secret = params.secret?.trim() || randomBytes(24).toString('hex');
+        // Names are checked again at each delivery, once resolved; literal addresses are refused now.
+        if (!deps.settings.allowPrivateTargets && (isLocalHostName(url.hostname) || isNonPublicAddress(url.hostname) === true)) {
+          throw new DomainError(
+            'invalid_input',
+            `address: ${url.hostname} is not a public address (loopback, private or link-local); webhooks reach public receivers only, unless the server sets ALLOW_PRIVATE_NOTIFICATION_TARGETS=true`,
+          );
+        }
+        secret = params.secret?.trim() || `whsec_${randomBytes(24).toString('base64')}`;
       } else if (!/^[^\s@<>]+@[^\s@<>]+\.[^\s@<>]+$/.test(params.address)) {
         throw new DomainError('invalid_input', 'address: not an email address');
       }

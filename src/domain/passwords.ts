@@ -5,6 +5,25 @@ export const DEFAULT_HASH_COST = 17;
 /** Hashes with a larger N than this are refused rather than computed (a corrupt row must not take 1 GiB). */
 const MAX_HASH_COST = 20;
 const R = 8;
+
+/** The password earlier documentation and compose.yaml printed; refused everywhere. */
+export const SAMPLE_PASSWORD = 'change-me-now';
+/** Bounds of a password a person chooses. */
+export const PASSWORD_MIN_LENGTH = 8;
+export const PASSWORD_MAX_LENGTH = 1000;
+
+/** Why a new password cannot be used, or undefined when it can. */
+export function passwordProblem(password: string): string | undefined {
+  if (password.length < PASSWORD_MIN_LENGTH) return `must be at least ${PASSWORD_MIN_LENGTH} characters`;
+  if (password.length > PASSWORD_MAX_LENGTH) return `must be at most ${PASSWORD_MAX_LENGTH} characters`;
+  if (password === SAMPLE_PASSWORD) return 'is the sample password from the documentation; choose one of your own';
+  return undefined;
+}
+
+/** A random password for a new account or a reset: 24 URL-safe characters (144 bits). */
+export function generatePassword(): string {
+  return randomBytes(18).toString('base64url');
+}
 const P = 1;
 const KEYLEN = 32;
 

@@ -1,7 +1,7 @@
-import { findUserByEmail, setPasswordHash, upsertAdmin } from '../db/queries/users.js';
-import { deleteSession, findSessionUser, insertSession } from '../db/queries/sessions.js';
+import { findUserByEmail, setAdminEnvPassword, setPasswordHash, upsertAdmin } from '../db/queries/users.js';
+import { deleteSession, deleteSessionsOfUser, findSessionUser, insertSession } from '../db/queries/sessions.js';
 import type { UserRow } from '../db/schema.js';
-import type { DbOrTx } from '../db/types.js';
+import type { Db, DbOrTx } from '../db/types.js';
 import { DomainError } from './errors.js';
 import { reserveLoginAttempt } from './login-throttle.js';
 import { DEFAULT_HASH_COST, hashPassword, needsRehash, verifyPassword } from './passwords.js';
@@ -16,15 +16,48 @@ export function actorOf(user: UserRow): Actor {
 
 export const SESSION_TTL_MS = 8 * 24 * 60 * 60 * 1000;
 
-/** Creates the configured first admin, or promotes an existing user of that email. */
+/** What applying ADMIN_EMAIL and ADMIN_PASSWORD at start did. */
+export type FirstAdminResult = {
+  user: UserRow;
+  /** `created`: a new account; `applied`: ADMIN_PASSWORD replaced the password; `unchanged`: it was as last applied. */
+  password: 'created' | 'applied' | 'unchanged';
+  /** Sessions signed out because the password changed. */
+  signedOut: number;
+};
+
+/**
+ * Creates the configured first admin, or makes an existing user of that email an active admin,
+ * and applies ADMIN_PASSWORD when it differs from the one last applied (kept as a scrypt hash in
+ * `admin_env_password_hash`): a changed ADMIN_PASSWORD rotates the password and signs the admin
+ * out everywhere, while an unchanged one leaves alone a password changed since in the admin page,
+ * the API or with `npm run admin -- reset-password`. Never logs or returns the password.
+ */
 export async function ensureFirstAdmin(
-  db: DbOrTx,
+  db: Db,
   admin: { email: string; password: string },
   hashCost = DEFAULT_HASH_COST,
-): Promise<UserRow> {
+): Promise<FirstAdminResult> {
   const existing = await findUserByEmail(db, admin.email);
-  if (existing?.isAdmin) return existing;
-  return upsertAdmin(db, { email: admin.email, passwordHash: await hashPassword(admin.password, hashCost) });
+  if (!existing) {
+    const hash = await hashPassword(admin.password, hashCost);
+    const user = await upsertAdmin(db, { email: admin.email, passwordHash: hash, adminEnvPasswordHash: hash });
+    return { user, password: 'created', signedOut: 0 };
+  }
+  const user = existing.isAdmin && existing.isActive ? existing : await upsertAdmin(db, { email: admin.email, passwordHash: existing.passwordHash });
+  if (user.adminEnvPasswordHash && (await verifyPassword(admin.password, user.adminEnvPasswordHash))) {
+    return { user, password: 'unchanged', signedOut: 0 };
+  }
+  // Nothing recorded yet (an account from before the marker) and the password is the env's: only record it.
+  if (!user.adminEnvPasswordHash && (await verifyPassword(admin.password, user.passwordHash))) {
+    await setAdminEnvPassword(db, user.id, { marker: user.passwordHash });
+    return { user, password: 'unchanged', signedOut: 0 };
+  }
+  const hash = await hashPassword(admin.password, hashCost);
+  const signedOut = await db.transaction(async (tx) => {
+    await setAdminEnvPassword(tx, user.id, { marker: hash, passwordHash: hash });
+    return deleteSessionsOfUser(tx, user.id);
+  });
+  return { user, password: 'applied', signedOut };
 }
 
 /** A throwaway hash per cost, verified when the user is unknown, so timing does not reveal accounts. */
