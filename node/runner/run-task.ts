@@ -1,4 +1,4 @@
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../../src/logger.js';
 import { maskSecrets } from '../../src/logger.js';
@@ -267,6 +267,9 @@ export async function runTask(req: ProcessIssueRequest, ctx: TaskContext): Promi
     }
     logs.note('the agent finished');
 
+    // Aider keeps a repository map cache in the tree's root on every run; it is aider's, not the change.
+    if (config.agent.preset === 'aider') await removeAiderCache(tree.treePath);
+
     // 6. Commit.
     const commit = await commitChanges({
       mirrorPath: tree.mirrorPath,
@@ -375,6 +378,13 @@ async function runSetup(
     }
   }
   return undefined;
+}
+
+/** Removes aider's `.aider.tags.cache.v*` folders from the tree's root (links are removed, never followed). */
+async function removeAiderCache(treePath: string): Promise<void> {
+  for (const name of await readdir(treePath).catch(() => [] as string[])) {
+    if (/^\.aider\.tags\.cache\.v\d+$/.test(name)) await rm(join(treePath, name), { recursive: true, force: true });
+  }
 }
 
 /** How many times a follow-up rebuilds on a branch that keeps moving before it gives up. */
