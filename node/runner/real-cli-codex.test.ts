@@ -284,42 +284,48 @@ const childNode: NodeFactory = async (world, env) => {
   };
 };
 
-describe.skipIf(!HAS_CODEX)('the real Codex CLI through the node (needs agent-clis/: npm ci --prefix agent-clis)', () => {
-  let world: World | undefined;
-  let cleanup: (() => Promise<void>) | undefined;
-  beforeAll(async () => {
-    const tmp = await tempDir('gaffer-codex-');
-    cleanup = tmp.cleanup;
-    // The sandbox of a root node runs as nobody, who must reach the task's tree.
-    await chmod(tmp.path, 0o711);
-    const reposRoot = join(tmp.path, 'repos');
-    await mkdir(reposRoot);
-    world = {
-      tmp: tmp.path,
-      reposRoot,
-      gitHttp: await startGitHttpServer({ root: reposRoot, username: 'x-access-token', password: GIT_TOKEN }),
-      gaffer: await startFakeGaffer(),
-    };
+/** A world of its own (repositories, git server, fake Gaffer) and the cases, for one kind of node. */
+function codexWorld(name: string, factory: NodeFactory) {
+  describe(name, () => {
+    let world: World | undefined;
+    let cleanup: (() => Promise<void>) | undefined;
+    beforeAll(async () => {
+      const tmp = await tempDir('gaffer-codex-');
+      cleanup = tmp.cleanup;
+      // The sandbox of a root node runs as nobody, who must reach the task's tree.
+      await chmod(tmp.path, 0o711);
+      const reposRoot = join(tmp.path, 'repos');
+      await mkdir(reposRoot);
+      world = {
+        tmp: tmp.path,
+        reposRoot,
+        gitHttp: await startGitHttpServer({ root: reposRoot, username: 'x-access-token', password: GIT_TOKEN }),
+        gaffer: await startFakeGaffer(),
+      };
+    });
+    afterEach(async () => {
+      for (const n of childNodes.splice(0)) await n.close();
+      for (const a of inProcessNodes.splice(0)) {
+        await a.tasks.drain('cancel');
+        await a.mirrors.idle();
+      }
+      for (const [k, v] of savedEnv) {
+        if (v === undefined) delete process.env[k];
+        else process.env[k] = v;
+      }
+      savedEnv.clear();
+    });
+    afterAll(async () => {
+      await world?.gitHttp.close();
+      await world?.gaffer.close();
+      await cleanup?.();
+    });
+    codexCases(() => world!, factory);
   });
-  afterEach(async () => {
-    for (const n of childNodes.splice(0)) await n.close();
-    for (const a of inProcessNodes.splice(0)) {
-      await a.tasks.drain('cancel');
-      await a.mirrors.idle();
-    }
-    for (const [k, v] of savedEnv) {
-      if (v === undefined) delete process.env[k];
-      else process.env[k] = v;
-    }
-    savedEnv.clear();
-  });
-  afterAll(async () => {
-    await world?.gitHttp.close();
-    await world?.gaffer.close();
-    await cleanup?.();
-  });
+}
 
-  describe('a node in this process', () => codexCases(() => world!, inProcessNode));
+describe.skipIf(!HAS_CODEX)('the real Codex CLI through the node (needs agent-clis/: npm ci --prefix agent-clis)', () => {
+  codexWorld('a node in this process', inProcessNode);
   // Run as root, the tests also start the node as an ordinary user in a process of its own.
-  if (process.getuid?.() === 0) describe('a node in its own process, as an ordinary user', () => codexCases(() => world!, childNode));
+  if (process.getuid?.() === 0) codexWorld('a node in its own process, as an ordinary user', childNode);
 });

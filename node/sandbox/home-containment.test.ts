@@ -150,7 +150,12 @@ async function findings(node: Node, req: ProcessIssueRequest): Promise<Record<st
 const SIGN_IN: Record<'claude' | 'codex' | 'gemini', string[]> = {
   claude: ['.claude/.credentials.json'],
   codex: ['.codex/auth.json'],
-  gemini: ['.gemini/google_accounts.json', '.gemini/oauth_creds.json'],
+  gemini: ['.gemini/google_accounts.json', '.gemini/oauth_creds.json', '.gemini/settings.json'],
+};
+
+/** Files the preset writes itself (fixed content, never the owner's): Gemini CLI's settings. */
+const SEEDED: Record<string, (text: string) => void> = {
+  '.gemini/settings.json': (text) => expect(JSON.parse(text)).toEqual({ privacy: { usageStatisticsEnabled: false }, security: { auth: { selectedType: 'oauth-personal' } } }),
 };
 
 describe('the sandbox HOME against an agent that plants hooks, MCP servers and memory files', () => {
@@ -165,7 +170,10 @@ describe('the sandbox HOME against an agent that plants hooks, MCP servers and m
       const f1 = await findings(node, first);
       // The fresh HOME holds the preset's sign-in files, byte for byte, and none of the owner's settings.
       expect(Object.keys(f1.home).sort()).toEqual(SIGN_IN[preset]);
-      for (const p of SIGN_IN[preset]) expect(f1.home[p]).toBe(OWNER_FILES[p]);
+      for (const p of SIGN_IN[preset]) {
+        if (SEEDED[p]) SEEDED[p](f1.home[p]);
+        else expect(f1.home[p]).toBe(OWNER_FILES[p]);
+      }
       expect(Object.values(f1.planted).every((r) => r === 'written')).toBe(true);
 
       const second = task(url, 2);

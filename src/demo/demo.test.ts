@@ -78,6 +78,8 @@ describe('npm run demo', () => {
     const [, branch, bare] = found;
     expect(output()).toMatch(sandboxLine);
     expect(output().match(/warning/g)?.length ?? 0).toBe(env.GAFFER_SANDBOX === 'off' ? 1 : 0);
+    // The admin line follows the pushed line a moment later.
+    await waitForLine(output, /admin page: /, 60_000);
     expect(output()).toContain(`admin page: http://127.0.0.1:${port}/admin`);
 
     // The branch is in the bare repository, on top of main, with the scripted agent's work.
@@ -94,7 +96,7 @@ describe('npm run demo', () => {
     expect(res.status).toBe(200);
     process.kill(-current!.child.pid!, 'SIGTERM');
     await current!.exited;
-    await waitForLine(output, /demo stopped/, 45_000);
+    await waitForLine(output, /demo stopped/, 120_000);
     expect(existsSync(bare!)).toBe(false);
   }, 200_000);
 });
