@@ -118,17 +118,20 @@ async function runTask(agent: NodeAgent, gaffer: FakeGaffer, url: string, bare: 
 /** Every start exited 0; the sandboxed runner is in bubblewrap and the bare one is not. */
 async function checkStarts(checks: WorkChecks, sandboxed: SandboxTask, bare: SandboxTask, failures: string[]): Promise<void> {
   const runs = 2 * (STARTS + 10);
-  checks.check(failures.length === 0, 'every start of `true` exited 0, sandboxed and bare', failures.length ? `${failures.length} of ${runs} failed; ${failures[0]}` : `${runs} of ${runs}`);
+  const found = failures.length ? `${failures.length} of ${runs} failed; ${failures[0]}` : `${runs} of ${runs}`;
+  checks.check(failures.length === 0, 'every start of `true` exited 0, sandboxed and bare', found);
   const inside = await phase(sandboxed, ['cat', '/proc/sys/kernel/hostname']);
   const outside = await phase(bare, ['cat', '/proc/sys/kernel/hostname']);
-  checks.check(!inside.failure && inside.output.trim() === SANDBOX_HOSTNAME, 'the sandboxed runner runs in bubblewrap', inside.failure ?? `host name ${inside.output.trim()}`);
-  checks.check(!outside.failure && outside.output.trim() !== SANDBOX_HOSTNAME, 'the bare runner does not', outside.failure ?? `host name ${outside.output.trim()}`);
+  const [insideName, outsideName] = [inside.output.trim(), outside.output.trim()];
+  checks.check(!inside.failure && insideName === SANDBOX_HOSTNAME, 'the sandboxed runner runs in bubblewrap', inside.failure ?? `host name ${insideName}`);
+  checks.check(!outside.failure && outsideName !== SANDBOX_HOSTNAME, 'the bare runner does not', outside.failure ?? `host name ${outsideName}`);
 }
 
 /** Every task of a mode reported success and pushed its edit. */
 function checkTasks(checks: WorkChecks, mode: string, runs: TaskRun[]): void {
   const bad = runs.filter((r) => r.failure !== undefined);
-  checks.check(bad.length === 0, `every task with the sandbox ${mode} reported success and pushed its edit`, bad.length ? `${bad.length} of ${runs.length} failed; ${bad[0]!.failure}` : `${runs.length} of ${runs.length}`);
+  const found = bad.length ? `${bad.length} of ${runs.length} failed; ${bad[0]!.failure}` : `${runs.length} of ${runs.length}`;
+  checks.check(bad.length === 0, `every task with the sandbox ${mode} reported success and pushed its edit`, found);
 }
 
 async function main(): Promise<void> {
@@ -196,12 +199,12 @@ async function main(): Promise<void> {
     // favoured by what the other left in the page cache.
     const coldRuns: Record<'bwrap' | 'off', number[]> = { bwrap: [], off: [] };
     const taskRuns: Record<'bwrap' | 'off', TaskRun[]> = { bwrap: [], off: [] };
+    const agents = {} as Record<'bwrap' | 'off', NodeAgent>;
     const timedTask = async (mode: 'bwrap' | 'off') => {
       const run = await runTask(agents[mode], gaffer, url, bareRepo);
       taskRuns[mode].push(run);
       return run.ms;
     };
-    const agents = {} as Record<'bwrap' | 'off', NodeAgent>;
     for (let i = 0; i < COLD_RUNS; i++) {
       for (const mode of i % 2 === 0 ? (['bwrap', 'off'] as const) : (['off', 'bwrap'] as const)) {
         agents[mode] = await makeAgent(mode);

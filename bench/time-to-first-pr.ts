@@ -267,7 +267,8 @@ async function runOn(db: BenchDb, privateKey: string, work: string, checks: Work
     failure ?? `${done} of ${RUNS}`,
   );
   // A call the double does not know means the App changed: the figure may no longer be the PR's.
-  checks.check(gh.unknown.length === 0, `${db.label}: the GitHub double knew every call the App made`, gh.unknown.length ? [...new Set(gh.unknown)].join(', ') : undefined);
+  const unknown = [...new Set(gh.unknown)].join(', ');
+  checks.check(gh.unknown.length === 0, `${db.label}: the GitHub double knew every call the App made`, unknown || undefined);
   return samples;
 }
 
