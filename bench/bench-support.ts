@@ -94,3 +94,61 @@ export function envInt(name: string, fallback: number): number {
   const n = raw === undefined || raw === '' ? Number.NaN : Number(raw);
   return Number.isInteger(n) && n > 0 ? n : fallback;
 }
+
+/**
+ * Whether this is a smoke run (`--smoke` on the command line, or BENCH_SMOKE=1): a handful of
+ * items, seconds long, so that CI can run every benchmark and see that it still does its work.
+ * Its figures are printed but mean little.
+ */
+export function smokeMode(): boolean {
+  return process.argv.includes('--smoke') || process.env.BENCH_SMOKE === '1';
+}
+
+/**
+ * The Postgres server a smoke run uses besides (or, for a one-database bench, instead of) PGlite:
+ * the benchmark's own variable, else TEST_DATABASE_URL, which CI sets; neither means PGlite only.
+ * A smoke run does not probe for a local server, so where it runs depends on the environment
+ * alone, and a server that was named but does not answer fails the run instead of being skipped.
+ */
+export function smokePostgresUrl(ownVariable: string): string | undefined {
+  return process.env[ownVariable] || process.env.TEST_DATABASE_URL || undefined;
+}
+
+/**
+ * Checks that a benchmark did its work: every task placed, every request answered, every run
+ * exited 0. They hold on what was done, never on how long it took. Each is printed as it is
+ * made; `finish` prints the tally and, when any failed, the failures and a failing exit code.
+ */
+export type WorkChecks = {
+  /** Records one check; `what` says what was expected, `found` what there was. Returns `ok`. */
+  check: (ok: boolean, what: string, found?: string) => boolean;
+  /** The failed checks so far. */
+  readonly failures: readonly string[];
+  /** Prints the tally; sets `process.exitCode` to 1 when any check failed. */
+  finish: () => void;
+};
+
+/** Work checks for the benchmark called `bench` (the name the failure message starts with). */
+export function workChecks(bench: string): WorkChecks {
+  const failures: string[] = [];
+  let passed = 0;
+  return {
+    failures,
+    check: (ok, what, found) => {
+      const line = found === undefined ? what : `${what} (${found})`;
+      if (ok) passed++;
+      else failures.push(line);
+      process.stdout.write(`  ${ok ? 'ok  ' : 'FAIL'} ${line}\n`);
+      return ok;
+    },
+    finish: () => {
+      if (failures.length === 0) {
+        process.stdout.write(`\n${bench}: did its work (${passed} checks)\n`);
+        return;
+      }
+      process.stderr.write(`\n${bench}: did not do its work: ${failures.length} of ${passed + failures.length} checks failed\n`);
+      for (const f of failures) process.stderr.write(`  - ${f}\n`);
+      process.exitCode = 1;
+    },
+  };
+}

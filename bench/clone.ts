@@ -6,6 +6,10 @@
  *   - a working tree from the warm mirror through the agent's own code path: fetch, then the spare
  *     tree checked out after the previous task (the default), or a tree checked out anew without spares.
  * Then starts the agent in-process and reports its RSS idle and while running a task.
+ *
+ * Every clone and checkout is checked to hold main's tree, whole and clean, and each agent task to
+ * have reported success and pushed its branch with the scripted agent's edit. `--smoke` (or
+ * BENCH_SMOKE=1): the same on a repository of 50 commits and 120 files, one run of each.
  */
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -22,9 +26,12 @@ import { startFakeGaffer } from '../node/test-support/fake-gaffer-server.js';
 import { git, tempDir } from '../node/test-support/git-repos.js';
 import { startGitHttpServer } from '../node/test-support/git-http-server.js';
 import { signedInit } from '../node/test-support/helpers.js';
-import { COMMITS, FILES, generateRepo } from './generated-repo.js';
+import { smokeMode, workChecks } from './bench-support.js';
+import { FULL_REPO, generateRepo, pushedEditMismatch, SMOKE_REPO, treeMismatch } from './generated-repo.js';
 
-const RUNS = 5;
+const SMOKE = smokeMode();
+const RUNS = SMOKE ? 1 : 5;
+const { commits: COMMITS, files: FILES } = SMOKE ? SMOKE_REPO : FULL_REPO;
 const TOKEN = 'bench-token-0123456789';
 /** Longest wait for one agent task's report. */
 const TASK_TIMEOUT_MS = 120_000;
@@ -52,7 +59,15 @@ function withTimeout<T>(promise: Promise<T>, ms: number, message: string): Promi
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const mb = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
 
+/** Records a tree's mismatch, if any, under `what`; for one check over all the runs of a kind. */
+function collect(mismatches: string[], what: string) {
+  return (found: string | undefined) => {
+    if (found !== undefined) mismatches.push(`${what}: ${found}`);
+  };
+}
+
 async function main(): Promise<void> {
+  const checks = workChecks('bench:clone');
   const tmp = await tempDir('gaffer-bench-');
   // A root node's sandbox runs unprivileged and must pass through to the work folders.
   await chmod(tmp.path, 0o711);
@@ -60,11 +75,12 @@ async function main(): Promise<void> {
   await mkdir(reposRoot);
   const bare = join(reposRoot, 'bench.git');
   process.stdout.write(`generating ${COMMITS} commits, ${FILES} files with git fast-import...\n`);
-  const [genMs] = await timed(() => generateRepo(bare));
+  const [genMs] = await timed(() => generateRepo(bare, { commits: COMMITS, files: FILES }));
   const count = (await git(bare, ['rev-list', '--count', 'main'])).trim();
   const files = (await git(bare, ['ls-tree', '-r', '--name-only', 'main'])).trim().split('\n').length;
   const size = (await git(bare, ['count-objects', '-vH'])).match(/size-pack: (.+)/)?.[1];
   process.stdout.write(`  ${count} commits, ${files} files, pack ${size}, generated in ${(genMs / 1000).toFixed(1)} s\n`);
+  checks.check(count === String(COMMITS) && files === FILES, 'the generated repository has its commits and files', `${count} commits, ${files} files`);
 
   const http = await startGitHttpServer({ root: reposRoot, username: 'x-access-token', password: TOKEN });
   const url = `${http.url}/bench.git`;
@@ -83,10 +99,15 @@ async function main(): Promise<void> {
     return store.checkout({ repoUrl: url, defaultBranch: 'main', branch, treePath, envs });
   };
   await settleDisk();
+  // Each kind of tree is checked after its timing, before it is released: main's, whole and clean.
+  const mismatches = { cold: [] as string[], fresh: [] as string[], warm: [] as string[], noSpare: [] as string[], worktree: [] as string[] };
   const [coldMs, coldTree] = await timed(() => checkout(mirrors, 0));
+  collect(mismatches.cold, 'cold')(await treeMismatch(coldTree.treePath, bare, FILES));
   await mirrors.release(coldTree, envs);
   await mirrors.idle();
-  await bareMirrors.release(await checkout(bareMirrors, 100), envs);
+  const firstNoSpare = await checkout(bareMirrors, 100);
+  collect(mismatches.noSpare, 'no spare, first')(await treeMismatch(firstNoSpare.treePath, bare, FILES));
+  await bareMirrors.release(firstNoSpare, envs);
 
   // Fresh clones (the full transfer plus checkout, as a node without a cache would do it) and warm
   // checkouts, interleaved, each after the disk has written back the last one's files: both write
@@ -101,12 +122,14 @@ async function main(): Promise<void> {
     await settleDisk();
     const [ms] = await timed(() => gitClient({ cwd: tmp.path, env: envs.withCredential }).raw(['clone', '--quiet', url, dest]));
     fresh.push(ms);
+    collect(mismatches.fresh, `fresh ${i}`)(await treeMismatch(dest, bare, FILES));
     await rm(dest, { recursive: true, force: true });
     await settleDisk();
     const [authMs] = await timed(() => lsRemoteDefaultBranch(url, workDir, envs));
     const [warmMs, tree] = await timed(() => checkout(mirrors, i));
     warm.push(warmMs);
     warmWithAuth.push(warmMs + authMs);
+    collect(mismatches.warm, `warm ${i}`)(await treeMismatch(tree.treePath, bare, FILES));
     await mirrors.release(tree, envs);
     // The spare for the next task is checked out now, off any task's clock; timed on its own.
     const [prepMs] = await timed(() => mirrors.idle());
@@ -114,6 +137,7 @@ async function main(): Promise<void> {
     await settleDisk();
     const [noSpareMs, plainTree] = await timed(() => checkout(bareMirrors, 100 + i));
     warmNoSpare.push(noSpareMs);
+    collect(mismatches.noSpare, `no spare ${i}`)(await treeMismatch(plainTree.treePath, bare, FILES));
     await bareMirrors.release(plainTree, envs);
   }
   await mirrors.idle();
@@ -133,6 +157,7 @@ async function main(): Promise<void> {
     await settleDisk();
     const [coMs] = await timed(() => gitClient({ cwd: mirrorPath, env: envs.plain }).raw(['worktree', 'add', '--quiet', '--detach', tree, 'refs/remotes/origin/main']));
     checkoutOnly.push(coMs);
+    collect(mismatches.worktree, `worktree ${i}`)(await treeMismatch(tree, bare, FILES));
     await rm(tree, { recursive: true, force: true });
     await gitClient({ cwd: mirrorPath, env: envs.plain }).raw(['worktree', 'prune']);
   }
@@ -153,7 +178,7 @@ async function main(): Promise<void> {
   const transferMed = median(transferOnly);
   const checkoutMed = median(checkoutOnly);
   process.stdout.write('\nwhere the time goes (median of ' + RUNS + ' runs each)\n');
-  process.stdout.write(`  writing the working tree (3,000 files), both paths: ${checkoutMed.toFixed(0)} ms\n`);
+  process.stdout.write(`  writing the working tree (${FILES} files), both paths: ${checkoutMed.toFixed(0)} ms\n`);
   process.stdout.write(`  fresh clone without checkout (transfer + index):    ${transferMed.toFixed(0)} ms\n`);
   process.stdout.write(`  warm mirror without a spare, apart from writing the tree: ${Math.max(0, median(warmNoSpare) - checkoutMed).toFixed(0)} ms\n`);
 
@@ -183,7 +208,7 @@ async function main(): Promise<void> {
     peakRss = Math.max(peakRss, m.rss);
     peakHeap = Math.max(peakHeap, m.heapUsed);
   }, 10);
-  const busyRuns: { cold: boolean; ms: number; status: string }[] = [];
+  const busyRuns: { cold: boolean; ms: number; status: string; error: string | null | undefined; branch: string }[] = [];
   for (const cold of [true, false]) {
     const req = {
       issue_id: randomUUID(),
@@ -201,7 +226,7 @@ async function main(): Promise<void> {
       if (res.status !== 202) throw new Error(`node refused the task: ${res.status} ${await res.text()}`);
       return withTimeout(gaffer.waitForReport(req.task_id), TASK_TIMEOUT_MS, `no report for task ${req.task_id}`);
     });
-    busyRuns.push({ cold, ms, status: report.body.status });
+    busyRuns.push({ cold, ms, status: report.body.status, error: report.body.error_message, branch: report.body.branch_name });
     // The node reports before it frees the task's slot; the next task would find it busy (429).
     await agent.tasks.idle();
   }
@@ -215,9 +240,30 @@ async function main(): Promise<void> {
     process.stdout.write(`  task (${r.cold ? 'cold mirror' : 'warm mirror'}): ${r.status} in ${r.ms.toFixed(0)} ms end to end\n`);
   }
 
+  process.stdout.write('\n');
+  const treeChecks: Array<[keyof typeof mismatches, string, number]> = [
+    ['cold', 'the cold mirror checkout', 1],
+    ['fresh', 'every fresh clone', RUNS],
+    ['warm', 'every warm checkout (spare tree)', RUNS],
+    ['noSpare', 'every warm checkout without a spare', RUNS + 1],
+    ['worktree', 'every bare worktree checkout', RUNS],
+  ];
+  for (const [kind, what, runs] of treeChecks) {
+    const bad = mismatches[kind];
+    checks.check(bad.length === 0, `${what} holds main's ${FILES} files, clean`, bad.length ? `${bad.length} of ${runs} wrong; ${bad[0]}` : `${runs} of ${runs}`);
+  }
+  for (const r of busyRuns) {
+    const what = `agent task (${r.cold ? 'cold' : 'warm'} mirror)`;
+    if (checks.check(r.status === 'success', `${what} reported success`, r.status === 'success' ? undefined : `${r.status}: ${r.error}`)) {
+      const wrong = await pushedEditMismatch(bare, r.branch);
+      checks.check(wrong === undefined, `${what} pushed its branch with the agent's edit`, wrong ?? r.branch);
+    }
+  }
+
   await gaffer.close();
   await http.close();
   await tmp.cleanup();
+  checks.finish();
 }
 
 main().catch((err) => {

@@ -12,14 +12,20 @@
  * Tasks are queued one at a time at a steady pace (BENCH_RATE per second, BENCH_TASKS per mode,
  * the first BENCH_WARMUP not counted), each through the domain's startIssue and a scheduler kick,
  * as the start route does; the clock starts just before startIssue. Nodes have room for every
- * task, so the figures are latency, not queueing.
+ * task, so the figures are latency, not queueing. Nodes register as running the agent in
+ * bubblewrap, as tasks require by default (a repository's `sandbox: required`).
+ *
+ * `--smoke` (or BENCH_SMOKE=1): 3 nodes, 1+5 tasks per mode, on Postgres when BENCH_DATABASE_URL
+ * or TEST_DATABASE_URL names one and on in-memory PGlite otherwise. Either way it checks that
+ * every task was held by a node, each one is running in the database, push nodes saw only good
+ * signatures and pull nodes' acknowledgements were all taken.
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { cpus, loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { serve, type ServerType } from '@hono/node-server';
-import { eq } from 'drizzle-orm';
+import { and, eq, inArray, sql } from 'drizzle-orm';
 import { jittered } from '../node/pull-loop.js';
 import { createServerClient } from '../node/server-client.js';
 import { createApp } from '../src/app.js';
@@ -27,7 +33,7 @@ import { loadConfig } from '../src/config.js';
 import { insertCredential } from '../src/db/queries/credentials.js';
 import { insertIssue } from '../src/db/queries/issues.js';
 import { insertRepository } from '../src/db/queries/repositories.js';
-import { nodes } from '../src/db/schema.js';
+import { nodes, tasks } from '../src/db/schema.js';
 import { createCredentialCipher } from '../src/domain/credential-cipher.js';
 import { registerNode } from '../src/domain/nodes.js';
 import { startIssue } from '../src/domain/tasks.js';
@@ -42,22 +48,34 @@ import {
   postgresReachable,
   printTable,
   quantile,
+  smokeMode,
+  smokePostgresUrl,
   sorted,
+  workChecks,
+  type WorkChecks,
 } from './bench-support.js';
 
-const NODES = envInt('BENCH_NODES', 100);
-const TASKS = envInt('BENCH_TASKS', 300);
-const WARMUP = envInt('BENCH_WARMUP', 20);
-const RATE = envInt('BENCH_RATE', 10);
+const SMOKE = smokeMode();
+const NODES = envInt('BENCH_NODES', SMOKE ? 3 : 100);
+const TASKS = envInt('BENCH_TASKS', SMOKE ? 5 : 300);
+const WARMUP = envInt('BENCH_WARMUP', SMOKE ? 1 : 20);
+const RATE = envInt('BENCH_RATE', SMOKE ? 20 : 10);
 const CAPACITY = Math.ceil((TASKS + WARMUP) / NODES) + 1;
 const REGISTRATION_TOKEN = 'bench-registration-token-0123456789';
 const KEY = 'cd'.repeat(32);
 const PAT = 'ghp_' + 'BenchmarkPatValue0'.repeat(2);
 
 type Held = Map<string, number>;
+/** What the nodes turned away: requests with a bad signature (push), acknowledgements refused (pull). */
+type Refused = { count: number; first?: string };
+
+const refuse = (refused: Refused, what: string) => {
+  refused.count++;
+  refused.first ??= what;
+};
 
 /** A push node double on a real port: verifies the signature, records when the task arrived, answers 202. */
-async function startPushNode(held: Held): Promise<{ url: string; setSecret: (s: string) => void; close: () => Promise<void> }> {
+async function startPushNode(held: Held, refused: Refused): Promise<{ url: string; setSecret: (s: string) => void; close: () => Promise<void> }> {
   let secret = '';
   const server: Server = createServer((req, res) => {
     const chunks: Buffer[] = [];
@@ -69,6 +87,7 @@ async function startPushNode(held: Held): Promise<{ url: string; setSecret: (s: 
         timestamp: req.headers[TIMESTAMP_HEADER] as string | undefined,
       }).ok;
       if (ok && req.url === '/process-issue') held.set((JSON.parse(raw) as { task_id: string }).task_id, performance.now());
+      if (!ok) refuse(refused, `${req.method} ${req.url}: bad signature`);
       res.writeHead(ok ? 202 : 401, { 'content-type': 'application/json' }).end('{}');
     });
   });
@@ -85,7 +104,7 @@ async function startPushNode(held: Held): Promise<{ url: string; setSecret: (s: 
 }
 
 /** A pull node: one long poll at a time through the agent's own client; acks what it claims. */
-function startPullNode(serverUrl: string, reg: { node_id: string; node_token: string }, held: Held) {
+function startPullNode(serverUrl: string, reg: { node_id: string; node_token: string }, held: Held, refused: Refused) {
   const client = createServerClient({ baseUrl: serverUrl });
   const abort = new AbortController();
   const loop = (async () => {
@@ -98,7 +117,8 @@ function startPullNode(serverUrl: string, reg: { node_id: string; node_token: st
       }
       if (res.data.task) {
         held.set(res.data.task.task_id, performance.now());
-        await client.ack(reg.node_id, reg.node_token, { task_id: res.data.task.task_id });
+        const acked = await client.ack(reg.node_id, reg.node_token, { task_id: res.data.task.task_id });
+        if (!acked.ok) refuse(refused, `ack of ${res.data.task.task_id}: ${JSON.stringify(acked)}`);
       }
     }
   })();
@@ -112,7 +132,31 @@ function startPullNode(serverUrl: string, reg: { node_id: string; node_token: st
 
 type ModeResult = { mode: 'push' | 'pull'; latencies: number[]; missing: number };
 
-async function run(db: BenchDb): Promise<ModeResult[]> {
+/** Every task of a mode (warm-up too) was held, is running in the database, and nothing was refused. */
+async function checkMode(checks: WorkChecks, db: BenchDb, mode: 'push' | 'pull', queued: Queued, held: Held, refused: Refused): Promise<void> {
+  const notHeld = queued.order.filter((id) => !held.has(id)).length;
+  checks.check(notHeld === 0, `${mode}: every task held by a node`, `${queued.order.length - notHeld} of ${queued.order.length}`);
+  // The server marks a task running once the node's answer (push) or acknowledgement (pull) is in;
+  // a last one may still be on its way.
+  let running = 0;
+  const deadline = performance.now() + 10_000;
+  for (;;) {
+    const [row] = await db.db
+      .select({ n: sql<number>`count(*)::int` })
+      .from(tasks)
+      .where(and(inArray(tasks.id, queued.order), eq(tasks.status, 'running')));
+    running = row?.n ?? 0;
+    if (running === queued.order.length || performance.now() > deadline) break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  checks.check(running === queued.order.length, `${mode}: every task running in the database`, `${running} of ${queued.order.length}`);
+  const what = mode === 'push' ? 'no delivery with a bad signature' : 'every acknowledgement taken';
+  checks.check(refused.count === 0, `${mode}: ${what}`, refused.first === undefined ? undefined : `${refused.count}, first: ${refused.first}`);
+}
+
+type Queued = { latencies: number[]; missing: number; order: string[] };
+
+async function run(db: BenchDb, checks: WorkChecks): Promise<ModeResult[]> {
   const logger = createLogger({ level: 'silent' });
   const config = loadConfig({ NODE_REGISTRATION_TOKEN: REGISTRATION_TOKEN, CREDENTIAL_KEY: KEY, LOG_LEVEL: 'silent' });
   const services = createServices({ config, db: db.db, logger });
@@ -132,7 +176,7 @@ async function run(db: BenchDb): Promise<ModeResult[]> {
   let issueNumber = 0;
 
   /** Queues tasks at the pace, each timed from just before startIssue; waits until each is held. */
-  async function queueAndTime(held: Held): Promise<{ latencies: number[]; missing: number }> {
+  async function queueAndTime(held: Held): Promise<Queued> {
     const queuedAt = new Map<string, number>();
     const total = WARMUP + TASKS;
     const issues = [];
@@ -158,6 +202,7 @@ async function run(db: BenchDb): Promise<ModeResult[]> {
     return {
       latencies: counted.filter((id) => held.has(id)).map((id) => held.get(id)! - queuedAt.get(id)!),
       missing: counted.filter((id) => !held.has(id)).length,
+      order,
     };
   }
 
@@ -165,7 +210,8 @@ async function run(db: BenchDb): Promise<ModeResult[]> {
   try {
     // Push: 100 real HTTP nodes.
     const pushHeld: Held = new Map();
-    const pushNodes = await Promise.all(Array.from({ length: NODES }, () => startPushNode(pushHeld)));
+    const pushRefused: Refused = { count: 0 };
+    const pushNodes = await Promise.all(Array.from({ length: NODES }, () => startPushNode(pushHeld, pushRefused)));
     for (const [i, node] of pushNodes.entries()) {
       const creds = await registerNode(db.db, {
         registrationToken: REGISTRATION_TOKEN,
@@ -174,17 +220,21 @@ async function run(db: BenchDb): Promise<ModeResult[]> {
         url: node.url,
         labels: [],
         capacity: CAPACITY,
+        sandbox: 'bwrap',
         now: new Date(),
       });
       node.setSecret(creds.signingSecret);
     }
     process.stdout.write(`  push: ${NODES} nodes up; queueing ${WARMUP}+${TASKS} tasks at ${RATE}/s\n`);
-    results.push({ mode: 'push', ...(await queueAndTime(pushHeld)) });
+    const pushed = await queueAndTime(pushHeld);
+    results.push({ mode: 'push', latencies: pushed.latencies, missing: pushed.missing });
+    await checkMode(checks, db, 'push', pushed, pushHeld, pushRefused);
     await db.db.update(nodes).set({ status: 'draining' }).where(eq(nodes.mode, 'push'));
     await Promise.all(pushNodes.map((n) => n.close()));
 
     // Pull: 100 long-polling nodes, no port of their own.
     const pullHeld: Held = new Map();
+    const pullRefused: Refused = { count: 0 };
     const pullers = [];
     for (let i = 0; i < NODES; i++) {
       const creds = await registerNode(db.db, {
@@ -194,15 +244,19 @@ async function run(db: BenchDb): Promise<ModeResult[]> {
         mode: 'pull',
         labels: [],
         capacity: CAPACITY,
+        sandbox: 'bwrap',
         now: new Date(),
       });
-      pullers.push(startPullNode(url, { node_id: creds.node.id, node_token: creds.token }, pullHeld));
+      pullers.push(startPullNode(url, { node_id: creds.node.id, node_token: creds.token }, pullHeld, pullRefused));
     }
     // Let every node's first poll reach the server and start waiting.
     await new Promise((r) => setTimeout(r, 1000));
     process.stdout.write(`  pull: ${NODES} nodes polling; queueing ${WARMUP}+${TASKS} tasks at ${RATE}/s\n`);
-    results.push({ mode: 'pull', ...(await queueAndTime(pullHeld)) });
+    const pulled = await queueAndTime(pullHeld);
+    results.push({ mode: 'pull', latencies: pulled.latencies, missing: pulled.missing });
+    // Stopped first, so each claim's acknowledgement has been answered before the check.
     await Promise.all(pullers.map((p) => p.stop()));
+    await checkMode(checks, db, 'pull', pulled, pullHeld, pullRefused);
   } finally {
     await new Promise<void>((resolve) => server.close(() => resolve()));
     await services.close();
@@ -211,18 +265,20 @@ async function run(db: BenchDb): Promise<ModeResult[]> {
 }
 
 async function main(): Promise<void> {
-  const pgUrl = process.env.BENCH_DATABASE_URL || DEFAULT_POSTGRES_URL;
-  if (!(await postgresReachable(pgUrl))) {
+  // The figures are Postgres's; a smoke run only proves the work gets done, so PGlite will do.
+  const pgUrl = SMOKE ? smokePostgresUrl('BENCH_DATABASE_URL') : process.env.BENCH_DATABASE_URL || DEFAULT_POSTGRES_URL;
+  if (pgUrl && !SMOKE && !(await postgresReachable(pgUrl))) {
     process.stderr.write(`Postgres at ${new URL(pgUrl).host} does not answer: this benchmark needs it (set BENCH_DATABASE_URL)\n`);
     process.exit(1);
   }
   const db = await openBenchDb(pgUrl, { maxConnections: 20 });
-  process.stdout.write(`Queued → held by the node, ${NODES} nodes, on ${db.label}\n`);
+  const checks = workChecks('bench:pull');
+  process.stdout.write(`Queued → held by the node${SMOKE ? ' (smoke)' : ''}, ${NODES} nodes, on ${db.label}\n`);
   const load = () => `load average ${loadavg().map((l) => l.toFixed(1)).join(' ')} on ${cpus().length} CPUs`;
   process.stdout.write(`  ${load()} at the start\n`);
   let results: ModeResult[];
   try {
-    results = await run(db);
+    results = await run(db, checks);
   } finally {
     await db.close();
   }
@@ -241,6 +297,7 @@ async function main(): Promise<void> {
     process.stdout.write(`\n  pull / push: p50 ${p50.toFixed(2)}×, p99 ${p99.toFixed(2)}× (target: within 1.5×)\n`);
     process.stdout.write(`  pull p99 ${fmt(quantile(pull, 0.99))} (target: under 100 ms)\n`);
   }
+  checks.finish();
 }
 
 main().catch((err) => {

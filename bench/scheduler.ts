@@ -7,7 +7,12 @@
  *   2. drain: the queue put back, then `scheduler.pump()` with its default workers, timed whole.
  * Runs on in-memory PGlite, then on Postgres (BENCH_DATABASE_URL, or the local server), in a fresh
  * database dropped afterwards; Postgres is skipped with a note when it does not answer. Fixture
- * rows go in by batch inserts and are not timed.
+ * rows go in by batch inserts and are not timed. Nodes say they run the agent in bubblewrap, as
+ * tasks require by default (a repository's `sandbox: required`).
+ *
+ * `--smoke` (or BENCH_SMOKE=1): 5 nodes and 20 tasks, on PGlite, and on Postgres only when
+ * BENCH_DATABASE_URL or TEST_DATABASE_URL names one. Either way it checks that both phases placed
+ * every task, the node double was handed each one, and no node went over its capacity.
  */
 import { and, inArray, sql } from 'drizzle-orm';
 import { loadConfig } from '../src/config.js';
@@ -27,12 +32,17 @@ import {
   postgresReachable,
   printTable,
   quantile,
+  smokeMode,
+  smokePostgresUrl,
   sorted,
+  workChecks,
+  type WorkChecks,
 } from './bench-support.js';
 
-const NODES = envInt('BENCH_NODES', 1000);
-const TASKS = envInt('BENCH_TASKS', 10_000);
-const REPOSITORIES = 100;
+const SMOKE = smokeMode();
+const NODES = envInt('BENCH_NODES', SMOKE ? 5 : 1000);
+const TASKS = envInt('BENCH_TASKS', SMOKE ? 20 : 10_000);
+const REPOSITORIES = Math.min(100, TASKS);
 /** Room for every task: the drain ends with each node full. */
 const CAPACITY = Math.ceil(TASKS / NODES);
 const INSERT_BATCH = 1000;
@@ -71,6 +81,9 @@ async function seed(db: Db, services: Services): Promise<void> {
       lastHeartbeatAt: heartbeat,
       tokenHash: `bench-token-hash-${i}`,
       signingSecret: `bench-signing-secret-${i}`,
+      // Tasks require a sandboxed node unless their repository says otherwise; a node row that
+      // says nothing is taken as unsandboxed (`off`) and would be given none of them.
+      sandbox: 'bwrap' as const,
     })),
     (batch) => db.insert(nodes).values(batch),
   );
@@ -197,7 +210,7 @@ async function timedPump(services: Services): Promise<{ totalMs: number; deliver
 
 type Row = { label: string; decisions: DecisionRun; pump: Awaited<ReturnType<typeof timedPump>>; workers: number; setupMs: number; maxLoad: number };
 
-async function benchOn(db: BenchDb): Promise<Row> {
+async function benchOn(db: BenchDb, checks: WorkChecks): Promise<Row> {
   const config = loadConfig({ CREDENTIAL_KEY: 'ab'.repeat(32), NODE_REGISTRATION_TOKEN: 'bench-registration-token' });
   // Production log level: each delivery logs one line at info; the sink only counts them.
   const sink = { lines: 0, write: (_s: string) => void sink.lines++ };
@@ -217,6 +230,7 @@ async function benchOn(db: BenchDb): Promise<Row> {
       `  ${db.label}: one dispatcher placed ${decisions.decisions} in ${(decisions.totalMs / 1000).toFixed(1)} s ` +
         `(queued left ${afterDecisions.queued}, running ${afterDecisions.running}, busiest node ${load1}/${CAPACITY}); pumping...\n`,
     );
+    checkPhase(checks, `${db.label}, one dispatcher`, decisions.decisions, afterDecisions, load1);
 
     await requeueAll(db.db);
     const pump = await timedPump(services);
@@ -226,29 +240,42 @@ async function benchOn(db: BenchDb): Promise<Row> {
       `  ${db.label}: pump delivered ${pump.delivered} in ${(pump.totalMs / 1000).toFixed(1)} s ` +
         `(queued left ${afterPump.queued}, running ${afterPump.running}, busiest node ${load2}/${CAPACITY})\n`,
     );
+    checkPhase(checks, `${db.label}, pump`, pump.delivered, afterPump, load2);
+    checks.check(double.delivered === 2 * TASKS, `${db.label}: the node double was handed every task in both phases`, `${double.delivered} of ${2 * TASKS}`);
     return { label: db.label, decisions, pump, workers: 4, setupMs, maxLoad: Math.max(load1, load2) };
   } finally {
     await services.close();
   }
 }
 
+/** One phase placed every task, each is running, and no node holds more than its capacity. */
+function checkPhase(checks: WorkChecks, phase: string, placed: number, after: { queued: number; running: number }, busiest: number): void {
+  checks.check(placed === TASKS, `${phase}: placed every task`, `${placed} of ${TASKS}`);
+  checks.check(after.queued === 0 && after.running === TASKS, `${phase}: none left queued, all running`, `queued ${after.queued}, running ${after.running}`);
+  checks.check(busiest <= CAPACITY, `${phase}: no node over its capacity`, `busiest ${busiest}/${CAPACITY}`);
+}
+
 const ms = (x: number) => (Number.isNaN(x) ? '-' : x < 10 ? x.toFixed(2) : x.toFixed(1));
 const secs = (x: number, partial: boolean) => `${(x / 1000).toFixed(1)} s${partial ? ' (limit hit)' : ''}`;
 
 async function main(): Promise<void> {
-  process.stdout.write(`scheduler: ${NODES} nodes x capacity ${CAPACITY}, ${TASKS} queued tasks, nodes accept at once\n`);
+  process.stdout.write(`scheduler${SMOKE ? ' (smoke)' : ''}: ${NODES} nodes x capacity ${CAPACITY}, ${TASKS} queued tasks, nodes accept at once\n`);
+  const checks = workChecks('bench:scheduler');
   const rows: Row[] = [];
   const pglite = await openBenchDb(undefined);
   try {
-    rows.push(await benchOn(pglite));
+    rows.push(await benchOn(pglite, checks));
   } finally {
     await pglite.close();
   }
-  const pgUrl = process.env.BENCH_DATABASE_URL || DEFAULT_POSTGRES_URL;
-  if (await postgresReachable(pgUrl)) {
+  const pgUrl = SMOKE ? smokePostgresUrl('BENCH_DATABASE_URL') : process.env.BENCH_DATABASE_URL || DEFAULT_POSTGRES_URL;
+  if (!pgUrl) {
+    process.stdout.write('  Postgres: none named (BENCH_DATABASE_URL, TEST_DATABASE_URL): PGlite only\n');
+  } else if (SMOKE || (await postgresReachable(pgUrl))) {
+    // A smoke run was told to use this server: one that does not answer fails it, not skips it.
     const pg = await openBenchDb(pgUrl);
     try {
-      rows.push(await benchOn(pg));
+      rows.push(await benchOn(pg, checks));
     } finally {
       await pg.close();
     }
@@ -288,6 +315,7 @@ async function main(): Promise<void> {
       `${r.maxLoad}/${CAPACITY}`,
     ]),
   );
+  checks.finish();
 }
 
 main().catch((err) => {

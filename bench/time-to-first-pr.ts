@@ -10,6 +10,11 @@
  * BENCH_RUNS (default 50) runs per database; BENCH_SANDBOX=bwrap runs the agent in the sandbox
  * (default off: the figure is Gaffer's, not bubblewrap's; `bench:sandbox` measures that). BENCH_DEBUG=1
  * logs the server and node to stdout.
+ *
+ * Every run is checked: the webhook answered 2xx, the PR request reached the double with a branch
+ * that holds the scripted agent's edit, the task ended `success` with the PR's number, and the
+ * double knew every call the App made. `--smoke` (or BENCH_SMOKE=1): one run on PGlite, and one on
+ * Postgres when DATABASE_URL or TEST_DATABASE_URL names a server.
  */
 import { createHmac, generateKeyPairSync } from 'node:crypto';
 import { chmod, mkdir, mkdtemp, rm } from 'node:fs/promises';
@@ -31,9 +36,24 @@ import { createProbot, gitHubAppConfig } from '../src/github/client.js';
 import { attachGitHub, githubPorts } from '../src/github/integration.js';
 import { createLogger } from '../src/logger.js';
 import { createServices } from '../src/services.js';
-import { type BenchDb, DEFAULT_POSTGRES_URL, envInt, openBenchDb, postgresReachable, printTable, quantile, sorted } from './bench-support.js';
+import {
+  type BenchDb,
+  DEFAULT_POSTGRES_URL,
+  envInt,
+  openBenchDb,
+  postgresReachable,
+  printTable,
+  quantile,
+  smokeMode,
+  smokePostgresUrl,
+  sorted,
+  workChecks,
+  type WorkChecks,
+} from './bench-support.js';
+import { pushedEditMismatch } from './generated-repo.js';
 
-const RUNS = envInt('BENCH_RUNS', 50);
+const SMOKE = smokeMode();
+const RUNS = envInt('BENCH_RUNS', SMOKE ? 1 : 50);
 const SANDBOX = process.env.BENCH_SANDBOX === 'bwrap' ? 'bwrap' : 'off';
 const WEBHOOK_SECRET = 'bench-webhook-secret';
 const INSTALLATION_ID = 957387;
@@ -51,6 +71,8 @@ const close = (server: Server) => new Promise<void>((resolve) => server.close(()
  */
 async function startGitHubDouble() {
   const prWaiters = new Map<number, (at: number) => void>();
+  /** The head branch and number of each pull request opened, by issue number. */
+  const prs = new Map<number, { head: string; number: number }>();
   const unknown: string[] = [];
   let ids = 1000;
   const json = (res: ServerResponse, status: number, body: unknown) => {
@@ -82,8 +104,9 @@ async function startGitHubDouble() {
       if (m === 'GET' && /\/pulls$/.test(path)) return json(res, 200, []);
       if (m === 'POST' && /\/pulls$/.test(path)) {
         const n = Number(/issue-(\d+)-/.exec(String(body.head))?.[1]);
-        prWaiters.get(n)?.(at);
         const number = ++ids;
+        prs.set(n, { head: String(body.head), number });
+        prWaiters.get(n)?.(at);
         return json(res, 201, { number, html_url: `https://github.example/${REPO}/pull/${number}` });
       }
       if (m === 'DELETE' && path === '/installation/token') return json(res, 204, undefined);
@@ -98,9 +121,12 @@ async function startGitHubDouble() {
   return {
     host,
     unknown,
+    prs,
     waitForPr: (issueNumber: number) =>
       new Promise<number>((resolve, reject) => {
         const timer = setTimeout(() => reject(new Error(`no PR for issue ${issueNumber} within 60 s`)), process.env.BENCH_DEBUG ? 8000 : 60_000);
+        // Unreferenced: a run given up on (its webhook refused) does not hold the process open.
+        timer.unref();
         prWaiters.set(issueNumber, (at) => {
           clearTimeout(timer);
           prWaiters.delete(issueNumber);
@@ -128,7 +154,7 @@ function startComment(issueNumber: number, cloneUrl: string): string {
 
 type Sample = { totalMs: number; claimMs: number; firstLogMs: number; prMs: number };
 
-async function runOn(db: BenchDb, privateKey: string, work: string): Promise<Sample[]> {
+async function runOn(db: BenchDb, privateKey: string, work: string, checks: WorkChecks): Promise<Sample[]> {
   const gh = await startGitHubDouble();
   const bare = await createBareRepo(work, `repo-${Date.now()}`);
   const config = loadConfig({
@@ -176,8 +202,11 @@ async function runOn(db: BenchDb, privateKey: string, work: string): Promise<Sam
   agent.startHeartbeats();
 
   const samples: Sample[] = [];
+  /** What went wrong with a run; the runs stop at the first, as the next would likely wait as long. */
+  let failure: string | undefined;
+  let done = 0;
   try {
-    for (let i = 0; i < RUNS; i++) {
+    for (let i = 0; i < RUNS && failure === undefined; i++) {
       const issueNumber = 10_000 + i;
       const body = startComment(issueNumber, `file://${bare}`);
       const pr = gh.waitForPr(issueNumber);
@@ -193,12 +222,20 @@ async function runOn(db: BenchDb, privateKey: string, work: string): Promise<Sam
         },
         body,
       });
-      if (res.status >= 300) throw new Error(`webhook answered ${res.status}`);
-      const prAt = await pr;
+      if (res.status >= 300) {
+        pr.catch(() => undefined);
+        failure = `run ${i + 1}: the webhook answered ${res.status}`;
+        break;
+      }
+      const prAt = await pr.catch((err: Error) => {
+        failure = `run ${i + 1}: ${err.message}`;
+        return undefined;
+      });
+      if (prAt === undefined) break;
       await agent.tasks.idle();
       await github.idle();
       const [row] = await db.db
-        .select({ created: tasks.createdAt, started: tasks.startedAt, firstLog: tasks.firstLogAt })
+        .select({ created: tasks.createdAt, started: tasks.startedAt, firstLog: tasks.firstLogAt, status: tasks.status, prNumber: tasks.prNumber })
         .from(tasks)
         .innerJoin(issues, eq(issues.id, tasks.issueId))
         .where(eq(issues.number, issueNumber));
@@ -206,6 +243,13 @@ async function runOn(db: BenchDb, privateKey: string, work: string): Promise<Sam
       const rel = (d: Date | null | undefined) => (d ? d.getTime() - sentWall : Number.NaN);
       samples.push({ totalMs: prAt - sentAt, claimMs: rel(row?.started), firstLogMs: rel(row?.firstLog), prMs: prAt - sentAt });
       void row?.created;
+      // Checked after the clock stopped: the work the run was to do is in the repository and the database.
+      const opened = gh.prs.get(issueNumber);
+      const wrong = await pushedEditMismatch(bare, opened?.head ?? '');
+      if (wrong !== undefined) failure = `run ${i + 1}: ${wrong}`;
+      else if (row?.status !== 'success' || row.prNumber !== opened?.number) {
+        failure = `run ${i + 1}: task ${row?.status ?? 'missing'} with PR ${row?.prNumber ?? 'none'} (opened ${opened?.number})`;
+      } else done++;
     }
   } finally {
     agent.stopHeartbeats();
@@ -217,6 +261,14 @@ async function runOn(db: BenchDb, privateKey: string, work: string): Promise<Sam
     await gh.close();
     if (gh.unknown.length) process.stdout.write(`  (GitHub double: unanswered ${[...new Set(gh.unknown)].join(', ')})\n`);
   }
+  checks.check(
+    failure === undefined && done === RUNS,
+    `${db.label}: every /start became a PR request, its branch pushed with the agent's edit, its task a success`,
+    failure ?? `${done} of ${RUNS}`,
+  );
+  // A call the double does not know means the App changed: the figure may no longer be the PR's.
+  const unknown = [...new Set(gh.unknown)].join(', ');
+  checks.check(gh.unknown.length === 0, `${db.label}: the GitHub double knew every call the App made`, unknown || undefined);
   return samples;
 }
 
@@ -228,18 +280,26 @@ async function main() {
   });
   const work = await mkdtemp(join(tmpdir(), 'gaffer-bench-first-pr-'));
   await chmod(work, 0o711);
-  const pgUrl = process.env.DATABASE_URL || DEFAULT_POSTGRES_URL;
   const targets: Array<string | undefined> = [undefined];
-  if (await postgresReachable(pgUrl)) targets.push(pgUrl);
-  else process.stdout.write(`Postgres at ${pgUrl} does not answer: PGlite only.\n`);
+  if (SMOKE) {
+    // A smoke run uses the server it is told of, and fails if it does not answer.
+    const named = smokePostgresUrl('DATABASE_URL');
+    if (named) targets.push(named);
+    else process.stdout.write('Postgres: none named (DATABASE_URL, TEST_DATABASE_URL): PGlite only.\n');
+  } else {
+    const pgUrl = process.env.DATABASE_URL || DEFAULT_POSTGRES_URL;
+    if (await postgresReachable(pgUrl)) targets.push(pgUrl);
+    else process.stdout.write(`Postgres at ${new URL(pgUrl).host} does not answer: PGlite only.\n`);
+  }
+  const checks = workChecks('bench:first-pr');
 
-  process.stdout.write(`Time to first PR: ${RUNS} runs per database, scripted agent, sandbox ${SANDBOX}\n\n`);
+  process.stdout.write(`Time to first PR${SMOKE ? ' (smoke)' : ''}: ${RUNS} runs per database, scripted agent, sandbox ${SANDBOX}\n\n`);
   const rows: string[][] = [];
   try {
     for (const url of targets) {
       const db = await openBenchDb(url);
       try {
-        const samples = await runOn(db, privateKey, join(work, url ? 'pg' : 'pglite'));
+        const samples = await runOn(db, privateKey, join(work, url ? 'pg' : 'pglite'), checks);
         const total = sorted(samples.map((s) => s.totalMs));
         const med = (xs: number[]) => quantile(sorted(xs.filter((x) => Number.isFinite(x))), 0.5);
         rows.push([
@@ -258,7 +318,9 @@ async function main() {
   } finally {
     await rm(work, { recursive: true, force: true });
   }
+  process.stdout.write('\n');
   printTable(['database', 'runs', 'webhook → PR p50', 'p90', 'median: node claims', 'first log line', 'PR request'], rows);
+  checks.finish();
 }
 
 main().catch((err) => {

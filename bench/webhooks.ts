@@ -8,6 +8,10 @@
  * The load comes from a child process, so the server keeps its event loop to itself. Prints
  * requests, throughput and latency for both, and the ratio. Runs on in-memory PGlite, or on a
  * fresh database on the Postgres server at DATABASE_URL (dropped afterwards).
+ *
+ * `--smoke` (or BENCH_SMOKE=1): 5 + 20 deliveries per target, 4 in flight, on the server at
+ * DATABASE_URL or TEST_DATABASE_URL when one is named. Either way it checks that every delivery
+ * was answered 2xx by both targets, Gaffer recorded each one, and nothing left loopback.
  */
 import { createHmac, generateKeyPairSync } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
@@ -24,13 +28,25 @@ import { createProbot, gitHubAppConfig } from '../src/github/client.js';
 import { attachGitHub, githubPorts } from '../src/github/integration.js';
 import { createLogger } from '../src/logger.js';
 import { createServices } from '../src/services.js';
-import { type BenchDb, envInt, msSince, openBenchDb, printTable, quantile, sorted } from './bench-support.js';
+import {
+  type BenchDb,
+  envInt,
+  msSince,
+  openBenchDb,
+  printTable,
+  quantile,
+  smokeMode,
+  smokePostgresUrl,
+  sorted,
+  workChecks,
+} from './bench-support.js';
 import { startLoadGenerator, type LoadGenerator, type LoadResult } from './http-load.js';
 
-const REQUESTS = envInt('BENCH_REQUESTS', 5000);
-const WARMUP = envInt('BENCH_WARMUP', 1000);
-const CONCURRENCY = envInt('BENCH_CONCURRENCY', 16);
-const ROUNDS = envInt('BENCH_ROUNDS', 2);
+const SMOKE = smokeMode();
+const REQUESTS = envInt('BENCH_REQUESTS', SMOKE ? 20 : 5000);
+const WARMUP = envInt('BENCH_WARMUP', SMOKE ? 5 : 1000);
+const CONCURRENCY = envInt('BENCH_CONCURRENCY', SMOKE ? 4 : 16);
+const ROUNDS = envInt('BENCH_ROUNDS', SMOKE ? 1 : 2);
 const MAX_RUN_MS = 60_000;
 const WEBHOOK_SECRET = 'bench-webhook-secret';
 const PATH = '/api/github/webhooks';
@@ -125,7 +141,9 @@ async function gaffer(privateKey: string, db: BenchDb): Promise<Target & { deliv
   };
 }
 
-type Measured = { target: string; results: LoadResult[]; settleMs: number[] };
+/** Every answer a target gave, warm-up included, by status (`error`: no answer). */
+type Answered = Record<string, number>;
+type Measured = { target: string; results: LoadResult[]; settleMs: number[]; answered: Answered };
 
 async function measure(load: LoadGenerator, target: Target, body: string, round: number, count: number): Promise<{ result: LoadResult; settleMs: number }> {
   const result = await load.run({
@@ -176,7 +194,8 @@ async function main(): Promise<void> {
     publicKeyEncoding: { type: 'spki', format: 'pem' },
   });
   const body = commentPayload();
-  const db = await openBenchDb(process.env.DATABASE_URL || undefined);
+  const db = await openBenchDb(SMOKE ? smokePostgresUrl('DATABASE_URL') : process.env.DATABASE_URL || undefined);
+  const checks = workChecks('bench:webhooks');
   const load = startLoadGenerator();
   const bare = await bareProbot(privateKey);
   const full = await gaffer(privateKey, db);
@@ -185,15 +204,19 @@ async function main(): Promise<void> {
       `per target, ${CONCURRENCY} in flight, after ${WARMUP} warm-up; database: ${db.label}\n`,
   );
 
-  const measured: Measured[] = [bare, full].map((t) => ({ target: t.name, results: [], settleMs: [] }));
+  const measured: Measured[] = [bare, full].map((t) => ({ target: t.name, results: [], settleMs: [], answered: {} }));
+  const tally = (m: Measured, r: LoadResult) => {
+    for (const [k, v] of Object.entries(r.statuses)) m.answered[k] = (m.answered[k] ?? 0) + v;
+  };
   try {
-    for (const [i, t] of [bare, full].entries()) await measure(load, t, body, -1 - i, WARMUP);
+    for (const [i, t] of [bare, full].entries()) tally(measured[i]!, (await measure(load, t, body, -1 - i, WARMUP)).result);
     // Rounds alternate between the two, so drift on the machine hits both alike.
     for (let round = 0; round < ROUNDS; round++) {
       for (const [i, t] of [bare, full].entries()) {
         const { result, settleMs } = await measure(load, t, body, round * 2 + i, REQUESTS);
         measured[i]!.results.push(result);
         measured[i]!.settleMs.push(settleMs);
+        tally(measured[i]!, result);
       }
     }
     const [b, g] = measured.map(summarise) as [ReturnType<typeof summarise>, ReturnType<typeof summarise>];
@@ -213,8 +236,16 @@ async function main(): Promise<void> {
         `throughput counting them ${g.rpsSettled.toFixed(0)} rps (ratio ${(b.rps / g.rpsSettled).toFixed(2)}x)\n`,
     );
     const expected = WARMUP + REQUESTS * ROUNDS;
-    process.stdout.write(`  delivery records written by Gaffer: ${await full.deliveries()} (sent ${expected})\n`);
+    const recorded = await full.deliveries();
+    process.stdout.write(`  delivery records written by Gaffer: ${recorded} (sent ${expected})\n`);
     if (offLoopback.length > 0) process.stdout.write(`  requests off loopback (blocked): ${offLoopback.length}, e.g. ${offLoopback[0]}\n`);
+    process.stdout.write('\n');
+    for (const m of measured) {
+      const ok = Object.entries(m.answered).reduce((n, [status, count]) => n + (/^2\d\d$/.test(status) ? count : 0), 0);
+      checks.check(ok === expected, `${m.target}: every delivery answered 2xx`, `${ok} of ${expected}, ${JSON.stringify(m.answered)}`);
+    }
+    checks.check(recorded === expected, 'Gaffer recorded every delivery', `${recorded} of ${expected}`);
+    checks.check(offLoopback.length === 0, 'no request left loopback', offLoopback[0] && `${offLoopback.length}, e.g. ${offLoopback[0]}`);
   } finally {
     await load.close();
     await bare.close();
@@ -222,6 +253,7 @@ async function main(): Promise<void> {
     await db.close();
     nock.enableNetConnect();
   }
+  checks.finish();
 }
 
 main().catch((err) => {
