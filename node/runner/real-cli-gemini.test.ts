@@ -28,6 +28,7 @@ if (!installed) console.warn(`real-cli-gemini: skipped, Gemini CLI not installed
 const childNode: NodeFactory = async (env, gaffer) => {
   const node = await childProcessNode()(env, { gaffer, root: dirname(env.GAFFER_WORK_DIR!) });
   return {
+    workDir: node.workDir,
     agentPids: [],
     logText: node.log,
     async run(req) {

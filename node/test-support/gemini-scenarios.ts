@@ -11,6 +11,7 @@ import { createBareRepo, git } from './git-repos.js';
 import type { GitHttpServer } from './git-http-server.js';
 import { isAlive, processesMentioning } from './helpers.js';
 import { startGeminiServer, type GeminiScript, type GeminiServer } from './model-server/gemini.js';
+import { processesUnder } from './real-cli-node.js';
 import type { NodeFactory, TaskReport, TestNode } from './test-node.js';
 
 // The real Gemini CLI (agent-clis/, pinned) run through the node against a scripted model server,
@@ -113,14 +114,15 @@ async function withNode<T>(ctx: ScenarioContext, script: GeminiScript, opts: Par
 const outcomeOf = (report: TaskReport) => failureOutcome('agent_failed', report.body.failure_code as Parameters<typeof failureOutcome>[1]);
 const usageOf = (report: TaskReport) => (report.body as { usage?: AgentUsage }).usage;
 
-/** In the command line of the CLI's processes (the one the preset starts, and its relaunch). */
-const CLI_NEEDLE = '--skip-trust';
-
-/** Nothing the task started is alive: its sandbox, nor any process of the CLI. */
+/**
+ * Nothing the task started is alive: its sandbox, nor any process of the CLI (which runs in the
+ * task's tree, under the node's work folder). Other test files run CLIs at the same time, so only
+ * this node's are looked for.
+ */
 async function expectNothingLeft(node: TestNode, req: ProcessIssueRequest): Promise<void> {
   for (const pid of node.agentPids) expect(await isAlive(pid)).toBe(false);
   expect(await processesMentioning(req.task_id)).toEqual([]);
-  expect(await processesMentioning(CLI_NEEDLE)).toEqual([]);
+  expect(await processesUnder(node.workDir)).toEqual([]);
 }
 
 /**
@@ -227,8 +229,8 @@ export async function geminiModelStalls(ctx: ScenarioContext, idleSeconds: numbe
     const req = task(ctx, repo);
     const running = node.run(req);
     await server.waitForChatCalls(1);
-    // While it waits on the model, the CLI is there to be found (its relaunched child too).
-    expect((await processesMentioning(CLI_NEEDLE)).length).toBeGreaterThanOrEqual(2);
+    // While it waits on the model, the CLI is there to be found in the task's tree (its relaunched child too).
+    expect((await processesUnder(node.workDir)).length).toBeGreaterThanOrEqual(2);
     const report = await running;
     expect(report.body, ctx.gaffer.logText(req.task_id)).toMatchObject({ status: 'failed', failure_code: 'hung', error_message: `agent hung: no output for ${idleSeconds} s` });
     expect(outcomeOf(report)).toBe('hung');

@@ -12,6 +12,8 @@ export type TaskReport = Awaited<ReturnType<FakeGaffer['waitForReport']>>;
 
 /** A node the real-CLI scenarios run tasks on, however it was started. */
 export type TestNode = {
+  /** The node's work folder: trees, mirrors, and so every process of its tasks. */
+  workDir: string;
   /** Sends the task as the server would (signed /process-issue) and resolves with the node's report. */
   run(req: ProcessIssueRequest): Promise<TaskReport>;
   /** Pids of the agent processes (bwrap) the node started, to check that none is left. */
@@ -64,6 +66,7 @@ export const inProcessNode: NodeFactory = async (env, gaffer) => {
     const registered = await agent.register();
     if (!registered.ok) throw new Error(`the node did not register: ${JSON.stringify(registered)}`);
     return {
+      workDir: config.workDir,
       agentPids,
       logText: capture.text,
       async run(req) {
