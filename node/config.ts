@@ -2,6 +2,7 @@ import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { z } from 'zod';
 import { describeConfigIssues } from '../src/protocol/config-issues.js';
+import { defaultAllowList, type LocalEndpoint, parseEndpoint } from './sandbox/egress-policy.js';
 import { AGENT_PRESETS, allowedHost, type AgentPreset, type NetworkPolicy, NODE_MODES, type NodeMode, SANDBOX_MODES, type SandboxMode } from '../src/protocol/node-api.js';
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -161,8 +162,11 @@ const schema = z
       emptyToUndefined,
       z
         .string()
-        .default('full')
-        .refine((v) => parseNetworkPolicy(v) !== undefined, { message: 'must be full, none, or allow:host1,host2' }),
+        .optional()
+        .refine((v) => v === undefined || parseNetworkPolicy(v) !== undefined, { message: 'must be full, none, or allow:host1,host2' }),
+    ),
+    GAFFER_SANDBOX_LOCAL_ENDPOINTS: commaList.pipe(
+      z.array(z.string().refine((v) => parseEndpoint(v) !== undefined, 'host:port pairs ([v6]:port), comma-separated')).max(100),
     ),
     GAFFER_SANDBOX_ENV: envNameList,
     GAFFER_SANDBOX_SETUP_ENV: envNameList,
@@ -238,8 +242,13 @@ export type AgentBudget = {
 /** How the agent CLI is contained (see node/sandbox/). */
 export type SandboxSettings = {
   mode: SandboxMode;
-  /** The node's own network policy; a repository's can only narrow it. */
+  /**
+   * The node's own network policy; a repository's can only narrow it. Unset, it is an allow-list of
+   * the preset's model API hosts and the common package registries.
+   */
   network: NetworkPolicy;
+  /** host:port pairs on the node or its LAN the sandbox may reach through the proxy, whatever the policy but `none`. */
+  localEndpoints: LocalEndpoint[];
   /** Variables of the node's environment passed to the setup phase and the agent. */
   env: string[];
   /** Variables passed to the setup phase only. */
@@ -318,7 +327,8 @@ export function loadNodeConfig(env: NodeJS.ProcessEnv = process.env): NodeConfig
     logLevel: e.LOG_LEVEL,
     sandbox: {
       mode: e.GAFFER_SANDBOX,
-      network: parseNetworkPolicy(e.GAFFER_SANDBOX_NETWORK)!,
+      network: e.GAFFER_SANDBOX_NETWORK !== undefined ? parseNetworkPolicy(e.GAFFER_SANDBOX_NETWORK)! : { mode: 'allow', hosts: defaultAllowList(preset) },
+      localEndpoints: e.GAFFER_SANDBOX_LOCAL_ENDPOINTS.map((v) => parseEndpoint(v)!),
       env: e.GAFFER_SANDBOX_ENV,
       setupEnv: e.GAFFER_SANDBOX_SETUP_ENV,
       roBinds: e.GAFFER_SANDBOX_RO_BINDS,

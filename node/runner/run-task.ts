@@ -2,66 +2,22 @@ import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../../src/logger.js';
 import { maskSecrets } from '../../src/logger.js';
-import type { AgentUsage, ProcessIssueRequest, ReportFailureCode } from '../../src/protocol/node-api.js';
+import type { ProcessIssueRequest } from '../../src/protocol/node-api.js';
 import type { NodeConfig } from '../config.js';
 import { agentInvocation } from './agent-command.js';
 import { createOutputWatch, looksLikeInputPrompt, looksLikeQuestion } from './agent-output.js';
 import { branchName } from './branch-name.js';
 import { commitChanges, pushBranch, rebuildOnNewHead } from './commit-push.js';
 import { gitEnv, gitEnvWithCredential } from './git-env.js';
-import { GitOperationError, type GitErrorCode } from './git-error.js';
+import { GitOperationError } from './git-error.js';
 import type { LogStream } from './log-stream.js';
 import { lsRemoteDefaultBranch, type GitEnvs, type MirrorStore, type Worktree } from './mirror.js';
+import { type FailureCode, type NetworkRefusals, type TaskOutcome } from './outcome.js';
 import { buildPrompt, publicRepoUrl } from './prompt.js';
 import { effectiveNetwork, prepareForSandbox, runPhase, type SandboxTask } from '../sandbox/sandbox.js';
+import { runSetup } from './setup-phase.js';
 
-/** Why a task failed, for logs and metrics; the server gets `message`. */
-export type FailureCode =
-  | 'cancelled'
-  | 'no_changes'
-  | 'setup_failed'
-  | 'agent_failed'
-  | 'agent_timed_out'
-  | 'agent_not_started'
-  | 'agent_hung'
-  | 'agent_waiting_for_input'
-  | 'agent_fatal_output'
-  | 'budget_exceeded'
-  | `git_${GitErrorCode}`
-  | 'internal';
-
-const WIRE_CODES: Record<FailureCode, ReportFailureCode> = {
-  cancelled: 'cancelled',
-  no_changes: 'no_changes',
-  setup_failed: 'setup_failed',
-  agent_failed: 'agent_failed',
-  agent_timed_out: 'timeout',
-  agent_not_started: 'agent_failed',
-  agent_hung: 'hung',
-  // Waiting on stdin, or exiting 0 after a fatal line: the agent's failure, never a success.
-  agent_waiting_for_input: 'agent_failed',
-  agent_fatal_output: 'agent_failed',
-  budget_exceeded: 'budget_exceeded',
-  git_network: 'git_network',
-  git_auth_failed: 'auth',
-  git_not_found: 'not_found',
-  git_unsafe_config: 'unsafe_config',
-  git_other: 'git_error',
-  internal: 'internal',
-};
-
-/**
- * The code the server is told with a failed report; it decides retries on it (only
- * `git_network` is the infrastructure's fault).
- */
-export function reportFailureCode(code: FailureCode): ReportFailureCode {
-  return WIRE_CODES[code];
-}
-
-/** The result of the work, before it is reported. */
-export type TaskOutcome =
-  | { status: 'success'; branch: string; commit: string; clonedMirror: boolean; usage?: AgentUsage | undefined }
-  | { status: 'failed'; branch: string; code: FailureCode; message: string; usage?: AgentUsage | undefined };
+export { type FailureCode, type NetworkRefusals, reportFailureCode, type TaskOutcome } from './outcome.js';
 
 /** Everything one task run needs from the node. */
 export type TaskContext = {
@@ -93,6 +49,17 @@ export function credentialFreeUrl(url: string): string {
  * an outcome with a reason the server can show.
  */
 export async function runTask(req: ProcessIssueRequest, ctx: TaskContext): Promise<TaskOutcome> {
+  const refused: NetworkRefusals = { count: 0, hosts: [] };
+  const outcome = await runTaskSteps(req, ctx, refused);
+  if (refused.count === 0) return outcome;
+  ctx.logs.note(`network: the proxy refused ${refused.count} request${refused.count === 1 ? '' : 's'} (${refused.hosts.join(', ')}${refused.hosts.length < refused.count ? ', …' : ''})`);
+  return { ...outcome, networkRefused: refused };
+}
+
+/** The hosts a task's report names as samples of what the proxy refused. */
+const MAX_REFUSED_HOSTS = 5;
+
+async function runTaskSteps(req: ProcessIssueRequest, ctx: TaskContext, refused: NetworkRefusals): Promise<TaskOutcome> {
   const { config, logs, logger, signal } = ctx;
   // A follow-up pushes onto its pull request's branch; any other task onto a new one of its own.
   // A new task pushes to the branch the server named; an older server names none.
@@ -156,7 +123,11 @@ export async function runTask(req: ProcessIssueRequest, ctx: TaskContext): Promi
         GAFFER_BRANCH: branch,
         ...(req.model !== undefined ? { GAFFER_MODEL: req.model } : {}),
       },
-      onRefuse: (what) => logs.note(`network: refused ${what}`),
+      onRefuse: (what, host) => {
+        logs.note(`network: refused ${what}`);
+        refused.count++;
+        if (refused.hosts.length < MAX_REFUSED_HOSTS && !refused.hosts.includes(host)) refused.hosts.push(host);
+      },
       onNote: (text) => logs.note(text),
     };
     if (config.sandbox.mode === 'off') {
@@ -338,43 +309,6 @@ export async function runTask(req: ProcessIssueRequest, ctx: TaskContext): Promi
     if (tree) await ctx.mirrors.release(tree, envs).catch((err: unknown) => logger.warn({ err }, 'could not remove the working tree'));
     await rm(taskDir, { recursive: true, force: true }).catch(() => undefined);
   }
-}
-
-/**
- * The repository's setup commands, one sandbox each, sharing one timeout, with the setup-only
- * variables; undefined when all succeeded, else the failure to report.
- */
-async function runSetup(
-  sandbox: SandboxTask,
-  commands: readonly string[],
-  ctx: Pick<TaskContext, 'config' | 'logs' | 'signal' | 'deadline' | 'onAgentSpawn'> & { branch: string },
-): Promise<TaskOutcome | undefined> {
-  const { config, logs, branch } = ctx;
-  const deadline = Math.min(ctx.deadline, Date.now() + config.sandbox.setupTimeoutMs);
-  for (const command of commands) {
-    logs.note(`setup: $ ${command}`);
-    const r = await runPhase(sandbox, {
-      phase: 'setup',
-      argv: ['/bin/sh', '-c', command],
-      stdin: undefined,
-      timeoutMs: Math.max(1000, deadline - Date.now()),
-      graceMs: config.cancelGraceMs,
-      signal: ctx.signal,
-      onOutput: (text) => logs.write(text),
-      onSpawn: ctx.onAgentSpawn,
-    });
-    if (r.kind === 'cancelled') return cancelled(branch);
-    if (r.kind === 'timed_out' || r.kind === 'hung' || r.kind === 'stopped') {
-      logs.note('setup timed out and was stopped');
-      return { status: 'failed', branch, code: 'setup_failed', message: `setup timed out: ${command}` };
-    }
-    if (r.kind === 'spawn_failed' || r.exitCode !== 0) {
-      const how = r.kind === 'spawn_failed' ? r.message : r.exitCode === null ? `signal ${r.signal}` : `code ${r.exitCode}`;
-      logs.note(`setup failed (${how})`);
-      return { status: 'failed', branch, code: 'setup_failed', message: `setup command failed (${how}): ${command}` };
-    }
-  }
-  return undefined;
 }
 
 /** How many times a follow-up rebuilds on a branch that keeps moving before it gives up. */

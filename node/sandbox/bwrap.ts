@@ -34,8 +34,11 @@ export type SandboxSpec = {
   /** The sandbox's HOME: a fresh, empty tmpfs, or this host folder made for the phase (`homeSrc`). */
   home: string;
   homeSrc?: string;
-  /** `host`: the host's network; `isolated`: a namespace with only its own loopback. */
-  network: 'host' | 'isolated';
+  /**
+   * The sandbox always has a network namespace of its own, with only its own loopback: the host's
+   * loopback services, LAN and abstract Unix sockets are not there. With a bridge, the node's
+   * filtering proxy is its one way out.
+   */
   bridge?: ProxyBridge;
 };
 
@@ -74,7 +77,7 @@ export function bwrapArgs(spec: SandboxSpec): string[] {
     '--unshare-ipc',
     '--unshare-uts',
     '--unshare-cgroup-try',
-    ...(spec.network === 'isolated' ? ['--unshare-net'] : []),
+    '--unshare-net',
     '--die-with-parent',
     '--new-session',
     '--hostname',

@@ -85,8 +85,8 @@ export type SandboxTask = {
   network: NetworkPolicy;
   /** The four task variables. */
   taskEnv: Record<string, string>;
-  /** Tells the task log of each request the proxy refused. */
-  onRefuse: (what: string) => void;
+  /** Tells the task log of each request the proxy refused, and the host it named. */
+  onRefuse: (what: string, host: string) => void;
   /** A line for the task log (a sign-in refresh taken back, say). */
   onNote: (text: string) => void;
 };
@@ -200,18 +200,24 @@ export async function runPhase(task: SandboxTask, run: PhaseRun): Promise<AgentR
     hidden,
     home: SANDBOX_HOME,
     homeSrc: home.path,
-    network: task.network.mode === 'full' ? 'host' : 'isolated',
   };
   try {
-    if (task.network.mode === 'allow') {
+    // Every phase has a network namespace of its own; unless the policy is `none`, the node's
+    // proxy is its one way out. No NO_PROXY: loopback inside is the sandbox's own, so the owner's
+    // local endpoints (a model server on 127.0.0.1) are reached through the proxy like any host.
+    if (task.network.mode !== 'none') {
       proxy = await startFilteringProxy({
         socketPath: join(task.taskDir, `proxy-${run.phase}.sock`),
-        allow: task.network.hosts,
+        policy: {
+          mode: task.network.mode,
+          hosts: task.network.mode === 'allow' ? task.network.hosts : [],
+          localEndpoints: settings.localEndpoints,
+        },
         onRefuse: task.onRefuse,
         socketMode: user ? 0o666 : 0o600,
       });
       const url = `http://127.0.0.1:${BRIDGE_PORT}`;
-      Object.assign(env, { HTTP_PROXY: url, HTTPS_PROXY: url, http_proxy: url, https_proxy: url, ALL_PROXY: url, NO_PROXY: 'localhost,127.0.0.1', no_proxy: 'localhost,127.0.0.1' });
+      Object.assign(env, { HTTP_PROXY: url, HTTPS_PROXY: url, http_proxy: url, https_proxy: url, ALL_PROXY: url, all_proxy: url });
       spec.bridge = { outsideSocket: proxy.socketPath, insideSocket: INSIDE_SOCKET, port: BRIDGE_PORT, script: BRIDGE_SCRIPT, nodeBinary: process.execPath };
     }
     return await runAgentProcess({

@@ -4,6 +4,7 @@
 // Usage: hostile-agent.mjs <stateDir>; what it tries comes from <stateDir>/plan.json, by issue number:
 //   { "<n>": { "sniff"?: true, "probe"?: { paths, env }, "writeMirror"?: true, "verifyTree"?: true,
 //              "net"?: { direct?: url, proxied?: url, connect?: "host:port" }, "hang"?: true,
+//              "egress"?: { direct?, connect?: ["host:port"], abstract?: [name], get?: [url] },
 //              "edit"?: true, "readEnv"?: [names], "plant"?: true, "home"?: true,
 //              "rewrite"?: { "<~/path>": text }, "link"?: { "<~/path>": target } } }
 // Started as a preset's CLI (with that CLI's flags), it takes <stateDir> from HOSTILE_STATE_DIR.
@@ -134,6 +135,32 @@ if (plan.net) {
       setTimeout(() => { s.destroy(); resolve(data.split('\r\n')[0]); }, 2000);
     });
   }
+}
+
+// Every way out it can think of: direct TCP, abstract Unix sockets, CONNECT and GET through the proxy.
+if (plan.egress) {
+  const e = plan.egress;
+  const split = (hp) => { const m = /^\[?([^\]]+?)\]?:(\d+)$/.exec(hp); return { host: m[1], port: Number(m[2]) }; };
+  const tcp = (opts) => new Promise((resolve) => {
+    const s = connect(opts, () => { s.destroy(); resolve('connected'); });
+    s.on('error', (err) => resolve(err.code ?? err.message));
+    setTimeout(() => { s.destroy(); resolve('timeout'); }, 3000).unref();
+  });
+  const proxy = process.env.HTTP_PROXY ? new URL(process.env.HTTP_PROXY) : undefined;
+  const viaProxy = (line) => new Promise((resolve) => {
+    if (!proxy) return resolve('no proxy');
+    const s = connect(Number(proxy.port), proxy.hostname, () => s.write(line));
+    let data = '';
+    s.on('data', (c) => { data += c; if (data.includes('\r\n')) { s.destroy(); resolve(data.split('\r\n')[0]); } });
+    s.on('error', (err) => resolve(err.code));
+    s.on('close', () => resolve(data.split('\r\n')[0]));
+    setTimeout(() => { s.destroy(); resolve(data.split('\r\n')[0] || 'timeout'); }, 5000).unref();
+  });
+  out.egress = { direct: {}, abstract: {}, connect: {}, get: {} };
+  for (const hp of e.direct ?? []) out.egress.direct[hp] = await tcp(split(hp));
+  for (const name of e.abstract ?? []) out.egress.abstract[name] = await tcp({ path: `\0${name}` });
+  for (const hp of e.connect ?? []) out.egress.connect[hp] = await viaProxy(`CONNECT ${hp} HTTP/1.1\r\nHost: ${hp}\r\n\r\n`);
+  for (const url of e.get ?? []) out.egress.get[url] = await viaProxy(`GET ${url} HTTP/1.1\r\nHost: ${new URL(url).host}\r\nConnection: close\r\n\r\n`);
 }
 
 if (plan.readEnv) {
