@@ -116,6 +116,9 @@ async function runTaskSteps(req: ProcessIssueRequest, ctx: TaskContext, refused:
       mirrorPath: tree.mirrorPath,
       promptFile,
       network,
+      // A follow-up's tree is the pull request branch an earlier agent pushed: setup runs what
+      // it wrote (a Makefile, install scripts), so it runs without the setup-only secrets.
+      setupSecrets: req.head_branch === undefined,
       taskEnv: {
         GAFFER_PROMPT_FILE: promptFile,
         GAFFER_TASK_ID: req.task_id,

@@ -13,6 +13,9 @@ export async function runSetup(
 ): Promise<TaskOutcome | undefined> {
   const { config, logs, branch } = ctx;
   const deadline = Math.min(ctx.deadline, Date.now() + config.sandbox.setupTimeoutMs);
+  if (commands.length > 0 && !sandbox.setupSecrets && config.sandbox.setupEnv.length > 0) {
+    logs.note(`setup-only variables (${config.sandbox.setupEnv.join(', ')}) are withheld: this tree is a pull request branch an agent wrote`);
+  }
   for (const command of commands) {
     logs.note(`setup: $ ${command}`);
     const r = await runPhase(sandbox, {

@@ -55,10 +55,13 @@ export function parseBind(spec: string, rw: boolean, home = homedir()): Bind {
   return { src: out(src), dest: inside(dest), rw, optional: true };
 }
 
-/** Variable names whose values go into a phase, from the owner's lists and the preset's. */
-function passedNames(settings: SandboxSettings, preset: AgentPreset, phase: 'setup' | 'agent'): string[] {
+/**
+ * Variable names whose values go into a phase, from the owner's lists and the preset's; the
+ * setup-only ones to setup, and only when `setupSecrets` (a tree no agent wrote).
+ */
+function passedNames(settings: SandboxSettings, preset: AgentPreset, phase: 'setup' | 'agent', setupSecrets = true): string[] {
   const names = new Set([...PRESET_NEEDS[preset].env, ...settings.env]);
-  if (phase === 'setup') for (const n of settings.setupEnv) names.add(n);
+  if (phase === 'setup' && setupSecrets) for (const n of settings.setupEnv) names.add(n);
   return [...names];
 }
 
@@ -83,6 +86,12 @@ export type SandboxTask = {
   mirrorPath: string;
   promptFile: string;
   network: NetworkPolicy;
+  /**
+   * Whether setup gets the setup-only variables (GAFFER_SANDBOX_SETUP_ENV): only on a tree no
+   * agent wrote. A follow-up's tree is a pull request branch an earlier agent pushed, whose
+   * Makefile or install scripts the setup commands would run with them.
+   */
+  setupSecrets: boolean;
   /** The four task variables. */
   taskEnv: Record<string, string>;
   /** Tells the task log of each request the proxy refused, and the host it named. */
@@ -149,7 +158,7 @@ export async function runPhase(task: SandboxTask, run: PhaseRun): Promise<AgentR
     return runAgentProcess({
       argv: run.argv,
       cwd: task.treePath,
-      env: { ...baseEnv(), ...PRESET_NEEDS[task.preset].fixedEnv, ...task.taskEnv, ...pick(passedNames(settings, task.preset, run.phase)) },
+      env: { ...baseEnv(), ...PRESET_NEEDS[task.preset].fixedEnv, ...task.taskEnv, ...pick(passedNames(settings, task.preset, run.phase, task.setupSecrets)) },
       stdin: run.stdin,
       timeoutMs: run.timeoutMs,
       graceMs: run.graceMs,
@@ -170,7 +179,7 @@ export async function runPhase(task: SandboxTask, run: PhaseRun): Promise<AgentR
     HOME: SANDBOX_HOME,
     TMPDIR: '/tmp',
     ...PRESET_NEEDS[task.preset].fixedEnv,
-    ...pick(passedNames(settings, task.preset, run.phase)),
+    ...pick(passedNames(settings, task.preset, run.phase, task.setupSecrets)),
     ...task.taskEnv,
   });
 
