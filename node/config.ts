@@ -20,6 +20,8 @@ const optionalString = z.preprocess(emptyToUndefined, z.string().optional());
 const int = (fallback: number, min = 1, max = Number.MAX_SAFE_INTEGER) =>
   z.preprocess(emptyToUndefined, z.coerce.number().int().min(min).max(max).default(fallback));
 
+const MIB = 1024 * 1024;
+
 const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -178,6 +180,9 @@ const schema = z
     GAFFER_SANDBOX_UID: int(65534, 1, 2 ** 31 - 1),
     GAFFER_SANDBOX_GID: int(65534, 1, 2 ** 31 - 1),
     GAFFER_SETUP_TIMEOUT_SECONDS: int(900),
+    GAFFER_SANDBOX_MAX_OUTPUT_MIB: int(100, 1, 1024 * 1024),
+    GAFFER_COMMIT_MAX_FILE_MIB: int(10, 1, 1024 * 1024),
+    GAFFER_COMMIT_MAX_TOTAL_MIB: int(100, 1, 1024 * 1024),
   })
   .superRefine((env, ctx) => {
     const preset = env.GAFFER_AGENT ?? (env.GAFFER_AGENT_COMMAND !== undefined ? 'custom' : 'claude');
@@ -227,6 +232,16 @@ export type NodeConfig = {
   drainMode: DrainMode;
   logLevel: (typeof LOG_LEVELS)[number];
   sandbox: SandboxSettings;
+  /** What one task's commit may add: larger changes are refused before anything is pushed. */
+  commitLimits: CommitLimits;
+};
+
+/** Limits on the files a task's commit adds or changes (files the base commit had as they were are not counted). */
+export type CommitLimits = {
+  /** Any one added or changed file. */
+  maxFileBytes: number;
+  /** All added and changed files together. */
+  maxTotalBytes: number;
 };
 
 /** What one agent run may use before it is stopped; 0 means no limit. */
@@ -262,6 +277,8 @@ export type SandboxSettings = {
   uid: number;
   gid: number;
   setupTimeoutMs: number;
+  /** Bytes of output (stdout and stderr) one task's setup and agent may print together before it is stopped. */
+  maxOutputBytes: number;
 };
 
 /** Thrown by {@link loadNodeConfig}; `keys` names every bad or missing key. */
@@ -337,6 +354,8 @@ export function loadNodeConfig(env: NodeJS.ProcessEnv = process.env): NodeConfig
       uid: e.GAFFER_SANDBOX_UID,
       gid: e.GAFFER_SANDBOX_GID,
       setupTimeoutMs: e.GAFFER_SETUP_TIMEOUT_SECONDS * 1000,
+      maxOutputBytes: e.GAFFER_SANDBOX_MAX_OUTPUT_MIB * MIB,
     },
+    commitLimits: { maxFileBytes: e.GAFFER_COMMIT_MAX_FILE_MIB * MIB, maxTotalBytes: e.GAFFER_COMMIT_MAX_TOTAL_MIB * MIB },
   };
 }

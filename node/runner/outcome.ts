@@ -13,6 +13,8 @@ export type FailureCode =
   | 'agent_waiting_for_input'
   | 'agent_fatal_output'
   | 'budget_exceeded'
+  /** What the agent left is not pushed: too large, or a link to a repository outside it. */
+  | 'change_refused'
   | `git_${GitErrorCode}`
   | 'internal';
 
@@ -28,6 +30,7 @@ const WIRE_CODES: Record<FailureCode, ReportFailureCode> = {
   agent_waiting_for_input: 'agent_failed',
   agent_fatal_output: 'agent_failed',
   budget_exceeded: 'budget_exceeded',
+  change_refused: 'agent_failed',
   git_network: 'git_network',
   git_auth_failed: 'auth',
   git_not_found: 'not_found',

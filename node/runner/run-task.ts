@@ -16,12 +16,13 @@ import { type FailureCode, type NetworkRefusals, type TaskOutcome } from './outc
 import { buildPrompt, publicRepoUrl } from './prompt.js';
 import { effectiveNetwork, prepareForSandbox, runPhase, type SandboxTask } from '../sandbox/sandbox.js';
 import { runSetup } from './setup-phase.js';
+import type { OutputBudget } from './spawn-agent.js';
 
 export { type FailureCode, type NetworkRefusals, reportFailureCode, type TaskOutcome } from './outcome.js';
 
 /** Everything one task run needs from the node. */
 export type TaskContext = {
-  config: Pick<NodeConfig, 'workDir' | 'stateDir' | 'agent' | 'taskTimeoutMs' | 'budget' | 'gitAuthor' | 'gitUsername' | 'branchPrefix' | 'cancelGraceMs' | 'sandbox'>;
+  config: Pick<NodeConfig, 'workDir' | 'stateDir' | 'agent' | 'taskTimeoutMs' | 'budget' | 'gitAuthor' | 'gitUsername' | 'branchPrefix' | 'cancelGraceMs' | 'sandbox' | 'commitLimits'>;
   mirrors: MirrorStore;
   askpassPath: string;
   logs: LogStream;
@@ -141,7 +142,10 @@ async function runTaskSteps(req: ProcessIssueRequest, ctx: TaskContext, refused:
     }
     await prepareForSandbox(sandbox);
 
-    const setupFailure = await runSetup(sandbox, req.setup ?? [], { ...ctx, branch });
+    // One output allowance for the whole task, setup and agent together.
+    const mib = Math.round(config.sandbox.maxOutputBytes / (1024 * 1024));
+    const output: OutputBudget = { used: 0, max: config.sandbox.maxOutputBytes, reason: `setup printed more than ${mib} MiB of output (GAFFER_SANDBOX_MAX_OUTPUT_MIB)` };
+    const setupFailure = await runSetup(sandbox, req.setup ?? [], { ...ctx, branch, output });
     if (setupFailure) return setupFailure;
 
     // CLI state files (aider's histories) go where the agent may write: the sandbox's own /tmp.
@@ -172,6 +176,7 @@ async function runTaskSteps(req: ProcessIssueRequest, ctx: TaskContext, refused:
     // The agent reads untrusted text: it gets no credential and none of the node's own settings.
     // What the agent printed last before it fell silent (anything after is the sandbox's stopping).
     let lastOutput = '';
+    output.reason = `the agent printed more than ${mib} MiB of output (GAFFER_SANDBOX_MAX_OUTPUT_MIB)`;
     const run = await runPhase(sandbox, {
       phase: 'agent',
       argv: invocation.argv,
@@ -186,6 +191,7 @@ async function runTaskSteps(req: ProcessIssueRequest, ctx: TaskContext, refused:
       stop: budgetStop.signal,
       onOutput: (text) => watch.feed(text),
       onSpawn: ctx.onAgentSpawn,
+      output,
     });
     watch.flush();
     const verdict = watch.verdict();
@@ -252,7 +258,13 @@ async function runTaskSteps(req: ProcessIssueRequest, ctx: TaskContext, refused:
       author: config.gitAuthor,
       envs,
       signal,
+      limits: config.commitLimits,
     });
+    if (commit.kind === 'refused') {
+      const message = `${commit.reason}; nothing was pushed`;
+      logs.note(message);
+      return failed('change_refused', message);
+    }
     if (commit.kind === 'no_changes') {
       // A CLI in its non-interactive mode cannot wait for an answer: one that wants one ends its
       // run with the question instead. Nothing was done, and only a person can say why.

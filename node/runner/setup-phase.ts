@@ -1,6 +1,7 @@
 import { runPhase, type SandboxTask } from '../sandbox/sandbox.js';
 import type { TaskOutcome } from './outcome.js';
 import type { TaskContext } from './run-task.js';
+import type { OutputBudget } from './spawn-agent.js';
 
 /**
  * The repository's setup commands, one sandbox each, sharing one timeout, with the setup-only
@@ -9,7 +10,7 @@ import type { TaskContext } from './run-task.js';
 export async function runSetup(
   sandbox: SandboxTask,
   commands: readonly string[],
-  ctx: Pick<TaskContext, 'config' | 'logs' | 'signal' | 'deadline' | 'onAgentSpawn'> & { branch: string },
+  ctx: Pick<TaskContext, 'config' | 'logs' | 'signal' | 'deadline' | 'onAgentSpawn'> & { branch: string; output: OutputBudget },
 ): Promise<TaskOutcome | undefined> {
   const { config, logs, branch } = ctx;
   const deadline = Math.min(ctx.deadline, Date.now() + config.sandbox.setupTimeoutMs);
@@ -27,9 +28,14 @@ export async function runSetup(
       signal: ctx.signal,
       onOutput: (text) => logs.write(text),
       onSpawn: ctx.onAgentSpawn,
+      output: ctx.output,
     });
     if (r.kind === 'cancelled') return { status: 'failed', branch, code: 'cancelled', message: 'cancelled' };
-    if (r.kind === 'timed_out' || r.kind === 'hung' || r.kind === 'stopped') {
+    if (r.kind === 'stopped') {
+      logs.note(`setup was stopped: ${r.reason}`);
+      return { status: 'failed', branch, code: 'budget_exceeded', message: `budget exceeded: ${r.reason}` };
+    }
+    if (r.kind === 'timed_out' || r.kind === 'hung') {
       logs.note('setup timed out and was stopped');
       return { status: 'failed', branch, code: 'setup_failed', message: `setup timed out: ${command}` };
     }

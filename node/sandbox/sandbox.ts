@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import type { AgentPreset, NetworkPolicy } from '../../src/protocol/node-api.js';
 import type { SandboxSettings } from '../config.js';
 import { baseEnv } from '../runner/git-env.js';
-import { runAgentProcess, type AgentRunOptions, type AgentRunResult } from '../runner/spawn-agent.js';
+import { runAgentProcess, type AgentRunOptions, type AgentRunResult, type OutputBudget } from '../runner/spawn-agent.js';
 import { type Bind, bwrapArgs, programBinds, type SandboxSpec, sandboxUser, type SandboxUser } from './bwrap.js';
 import { prepareHome } from './home.js';
 import { hostAllowed, startFilteringProxy } from './network-proxy.js';
@@ -116,6 +116,8 @@ export type PhaseRun = {
   stop?: AbortSignal;
   onOutput: (text: string) => void;
   onSpawn?: (pid: number) => void;
+  /** See {@link AgentRunOptions.output}. */
+  output?: OutputBudget;
 };
 
 /**
@@ -168,6 +170,7 @@ export async function runPhase(task: SandboxTask, run: PhaseRun): Promise<AgentR
       stop: run.stop,
       onOutput: run.onOutput,
       onSpawn: run.onSpawn,
+      output: run.output,
     });
   }
 
@@ -242,6 +245,7 @@ export async function runPhase(task: SandboxTask, run: PhaseRun): Promise<AgentR
       stop: run.stop,
       onOutput: run.onOutput,
       onSpawn: run.onSpawn,
+      output: run.output,
       sandboxed: true,
       user,
     });

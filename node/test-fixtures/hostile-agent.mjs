@@ -5,10 +5,12 @@
 //   { "<n>": { "sniff"?: true, "probe"?: { paths, env }, "writeMirror"?: true, "verifyTree"?: true,
 //              "net"?: { direct?: url, proxied?: url, connect?: "host:port" }, "hang"?: true,
 //              "egress"?: { direct?, connect?: ["host:port"], abstract?: [name], get?: [url] },
+//              "files"?: { "<path in tree>": bytes }, "flood"?: true,
 //              "edit"?: true, "readEnv"?: [names], "plant"?: true, "home"?: true,
 //              "rewrite"?: { "<~/path>": text }, "link"?: { "<~/path>": target } } }
 // Started as a preset's CLI (with that CLI's flags), it takes <stateDir> from HOSTILE_STATE_DIR.
 import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { connect } from 'node:net';
@@ -201,10 +203,23 @@ for (const [path, target] of Object.entries(plan.link ?? {})) {
   try { execFileSync('rm', ['-f', p]); symlinkSync(target, p); } catch (e) { out.linkError = e.code; }
 }
 
+// Files of a given size in the tree (random bytes, so nothing compresses them away).
+for (const [path, bytes] of Object.entries(plan.files ?? {})) {
+  mkdirSync(dirname(path), { recursive: true });
+  writeFileSync(path, randomBytes(bytes));
+}
+
 if (plan.edit !== false) {
   appendFileSync('README.md', `\nEdited by the hostile agent for task ${process.env.GAFFER_TASK_ID}.\n`);
 }
 save();
+
+if (plan.flood) {
+  // Print as fast as the pipe takes it, forever.
+  const line = `${'flood '.repeat(10_000)}\n`;
+  const more = () => { while (process.stdout.write(line)); process.stdout.once('drain', more); };
+  more();
+}
 
 if (plan.hang) {
   // Ignore SIGTERM, and leave a session of our own behind that ignores it too.

@@ -1,0 +1,69 @@
+import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
+import { createBareRepo, git } from '../test-support/git-repos.js';
+import { processesMentioning } from '../test-support/helpers.js';
+import { createHostileWorld, type HostileWorld } from '../test-support/hostile-node.js';
+
+// What one sandboxed task may use up, against a hostile agent in the real sandbox.
+
+const TOKEN = 'per-task-secret-bGltaXRz-6502';
+let world: HostileWorld;
+
+beforeAll(async () => {
+  world = await createHostileWorld(TOKEN);
+});
+afterAll(async () => world?.close());
+afterEach(async () => world.stopNodes());
+
+const MiB = 1024 * 1024;
+
+it('an output flood is stopped at the output limit as budget_exceeded, without stalling the node', { timeout: 90_000 }, async () => {
+  await createBareRepo(world.reposRoot, 'flood');
+  const node = await world.startNode({ 1: { flood: true } }, { GAFFER_SANDBOX_MAX_OUTPUT_MIB: '2', GAFFER_TASK_TIMEOUT_SECONDS: '60' });
+  // The node's own timers (heartbeats) run on this event loop: the longest gap between ticks.
+  let last = Date.now();
+  let worstGap = 0;
+  const tick = setInterval(() => {
+    worstGap = Math.max(worstGap, Date.now() - last);
+    last = Date.now();
+  }, 50);
+  const started = Date.now();
+  const req = world.task('flood', 1);
+  let report;
+  try {
+    report = await world.run(node, req);
+  } finally {
+    clearInterval(tick);
+  }
+  expect(report.body).toMatchObject({ status: 'failed', failure_code: 'budget_exceeded', error_message: 'budget exceeded: the agent printed more than 2 MiB of output (GAFFER_SANDBOX_MAX_OUTPUT_MIB)' });
+  expect(Date.now() - started).toBeLessThan(30_000);
+  expect(worstGap).toBeLessThan(1500);
+  expect(await processesMentioning(node.stateDir)).toEqual([]);
+  expect((await git(`${world.reposRoot}/flood.git`, ['branch', '--list'])).trim()).toBe('* main');
+});
+
+it('refuses a commit with a file over the file limit, or changes over the total limit; nothing is pushed', async () => {
+  const bare = await createBareRepo(world.reposRoot, 'big');
+  const node = await world.startNode(
+    {
+      1: { files: { 'assets/huge.bin': 3 * MiB } },
+      2: { files: { 'a.bin': 0.9 * MiB, 'b.bin': 0.9 * MiB, 'c.bin': 0.9 * MiB } },
+      3: { files: { 'small.bin': 0.5 * MiB } },
+    },
+    { GAFFER_COMMIT_MAX_FILE_MIB: '1', GAFFER_COMMIT_MAX_TOTAL_MIB: '2' },
+  );
+  const big = await world.run(node, world.task('big', 1));
+  expect(big.body).toMatchObject({
+    status: 'failed',
+    failure_code: 'agent_failed',
+    error_message: 'the agent\'s change is too large to push: assets/huge.bin is 3.0 MiB (GAFFER_COMMIT_MAX_FILE_MIB is 1); nothing was pushed',
+  });
+  const many = await world.run(node, world.task('big', 2));
+  expect(many.body).toMatchObject({
+    status: 'failed',
+    failure_code: 'agent_failed',
+    error_message: 'the agent\'s change is too large to push: its files come to 2.7 MiB (GAFFER_COMMIT_MAX_TOTAL_MIB is 2); nothing was pushed',
+  });
+  expect((await git(bare, ['branch', '--list'])).trim()).toBe('* main');
+  // Under both limits, it goes through.
+  expect((await world.run(node, world.task('big', 3))).body.status).toBe('success');
+});
