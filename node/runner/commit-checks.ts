@@ -1,4 +1,4 @@
-import { lstat } from 'node:fs/promises';
+import { lstat, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { CommitLimits } from '../config.js';
 
@@ -21,4 +21,46 @@ export async function changeSizeProblem(treePath: string, paths: readonly string
   }
   if (total > limits.maxTotalBytes) return `its files come to ${mib(total)} (GAFFER_COMMIT_MAX_TOTAL_MIB is ${limits.maxTotalBytes / MIB})`;
   return undefined;
+}
+
+/**
+ * The first `.git` below the tree's top (a file, folder or link of that name), or undefined. Git
+ * never tracks such a path, so the base commit has none: one there is the agent's, and `git add`
+ * would follow it, a `gitdir:` file to any repository on the node, and record that repository's
+ * commit as a gitlink. Found by walking the tree (links not followed) before git looks at it.
+ */
+export async function nestedGitPath(treePath: string): Promise<string | undefined> {
+  const walk = async (rel: string): Promise<string | undefined> => {
+    const entries = await readdir(join(treePath, rel), { withFileTypes: true }).catch(() => []);
+    for (const e of entries) {
+      const path = rel ? `${rel}/${e.name}` : e.name;
+      if (e.name === '.git') {
+        if (rel) return path;
+        continue;
+      }
+      if (e.isDirectory()) {
+        const found = await walk(path);
+        if (found) return found;
+      }
+    }
+    return undefined;
+  };
+  return walk('');
+}
+
+/**
+ * Gitlinks (mode 160000, submodule commits) in `tree` that `baseTree` did not have at that path
+ * with that commit: the one way left for a commit id of another repository to reach the push.
+ * `lsTree` lists a tree recursively (`git ls-tree -r -z`).
+ */
+export async function newGitlinks(lsTree: (tree: string) => Promise<string>, tree: string, baseTree: string): Promise<string[]> {
+  const links = async (t: string) =>
+    new Set(
+      (await lsTree(t))
+        .split('\0')
+        .filter((line) => line.startsWith('160000 '))
+        .map((line) => line.replace(/^160000 commit /, '')),
+    );
+  const base = await links(baseTree);
+  return [...(await links(tree))].filter((l) => !base.has(l)).map((l) => l.split('\t')[1] ?? l);
 }

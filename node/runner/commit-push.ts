@@ -1,5 +1,5 @@
 import type { CommitLimits } from '../config.js';
-import { changeSizeProblem } from './commit-checks.js';
+import { changeSizeProblem, nestedGitPath, newGitlinks } from './commit-checks.js';
 import { assertRepositoryConfigSafe } from './config-guard.js';
 import { rm } from 'node:fs/promises';
 import { gitClient, gitLocal } from './git.js';
@@ -44,6 +44,8 @@ export async function commitChanges(args: {
   };
   const g = (argv: string[]) => gitLocal({ cwd: args.treePath, env, signal: args.signal }, argv);
   try {
+    const nested = await nestedGitPath(args.treePath);
+    if (nested) return { kind: 'refused', reason: `the agent's change holds a .git of its own at ${nested} (a link to another repository)` };
     await g(['read-tree', args.baseCommit]);
     // Stat information for the base's files (hashing them once, writing nothing), so what the
     // agent added or changed can be listed, and sized, before anything is hashed into the mirror.
@@ -55,6 +57,8 @@ export async function commitChanges(args: {
     const tree = (await g(['write-tree'])).trim();
     const baseTree = (await g(['rev-parse', `${args.baseCommit}^{tree}`])).trim();
     if (tree === baseTree) return { kind: 'no_changes' };
+    const links = await newGitlinks((t) => g(['ls-tree', '-r', '-z', t]), tree, baseTree);
+    if (links.length > 0) return { kind: 'refused', reason: `the agent's change records a commit of another repository at ${links[0]} (a gitlink)` };
     const head = (await g(['commit-tree', tree, '-p', args.baseCommit, '-m', args.message])).trim();
     return { kind: 'committed', head };
   } catch (err) {

@@ -3,7 +3,8 @@ import { createBareRepo, git } from '../test-support/git-repos.js';
 import { processesMentioning } from '../test-support/helpers.js';
 import { createHostileWorld, type HostileWorld } from '../test-support/hostile-node.js';
 
-// What one sandboxed task may use up, against a hostile agent in the real sandbox.
+// What one sandboxed task may use up, and what its commit may hold, against a hostile agent in
+// the real sandbox.
 
 const TOKEN = 'per-task-secret-bGltaXRz-6502';
 let world: HostileWorld;
@@ -66,4 +67,22 @@ it('refuses a commit with a file over the file limit, or changes over the total 
   expect((await git(bare, ['branch', '--list'])).trim()).toBe('* main');
   // Under both limits, it goes through.
   expect((await world.run(node, world.task('big', 3))).body.status).toBe('success');
+});
+
+it('refuses a .git the base commit did not have: a gitdir: file pointing at another repository on the host, or a nested repository', async () => {
+  const bare = await createBareRepo(world.reposRoot, 'gitlink');
+  // Another repository on the host, whose commit id must not end up in the pushed tree.
+  const other = await createBareRepo(world.reposRoot, 'other-on-host');
+  const otherHead = (await git(other, ['rev-parse', 'main'])).trim();
+  const node = await world.startNode({ 1: { gitdir: { 'vendor/lib': other } }, 2: { nestedRepo: 'sub' } });
+  const viaGitdir = await world.run(node, world.task('gitlink', 1));
+  expect(viaGitdir.body).toMatchObject({
+    status: 'failed',
+    failure_code: 'agent_failed',
+    error_message: 'the agent\'s change holds a .git of its own at vendor/lib/.git (a link to another repository); nothing was pushed',
+  });
+  const nested = await world.run(node, world.task('gitlink', 2));
+  expect(nested.body).toMatchObject({ status: 'failed', error_message: 'the agent\'s change holds a .git of its own at sub/.git (a link to another repository); nothing was pushed' });
+  expect((await git(bare, ['branch', '--list'])).trim()).toBe('* main');
+  expect(await git(bare, ['log', '--all', '--format=%H'])).not.toContain(otherHead);
 });

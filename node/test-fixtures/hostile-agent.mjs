@@ -6,6 +6,7 @@
 //              "net"?: { direct?: url, proxied?: url, connect?: "host:port" }, "hang"?: true,
 //              "egress"?: { direct?, connect?: ["host:port"], abstract?: [name], get?: [url] },
 //              "files"?: { "<path in tree>": bytes }, "flood"?: true,
+//              "gitdir"?: { "<folder in tree>": "<gitdir target>" }, "nestedRepo"?: "<folder>",
 //              "edit"?: true, "readEnv"?: [names], "plant"?: true, "home"?: true,
 //              "rewrite"?: { "<~/path>": text }, "link"?: { "<~/path>": target } } }
 // Started as a preset's CLI (with that CLI's flags), it takes <stateDir> from HOSTILE_STATE_DIR.
@@ -207,6 +208,21 @@ for (const [path, target] of Object.entries(plan.link ?? {})) {
 for (const [path, bytes] of Object.entries(plan.files ?? {})) {
   mkdirSync(dirname(path), { recursive: true });
   writeFileSync(path, randomBytes(bytes));
+}
+
+// A folder whose .git file points at another repository on the host, and a repository of its own.
+for (const [dir, target] of Object.entries(plan.gitdir ?? {})) {
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'file.txt'), 'vendored\n');
+  writeFileSync(join(dir, '.git'), `gitdir: ${target}\n`);
+}
+if (plan.nestedRepo) {
+  mkdirSync(plan.nestedRepo, { recursive: true });
+  const g = (...args) => execFileSync('git', ['-c', 'user.name=a', '-c', 'user.email=a@b', ...args], { cwd: plan.nestedRepo, stdio: 'ignore' });
+  g('init', '-q');
+  writeFileSync(join(plan.nestedRepo, 'x.txt'), 'x\n');
+  g('add', '.');
+  g('commit', '-q', '-m', 'nested');
 }
 
 if (plan.edit !== false) {
