@@ -190,8 +190,10 @@ describe('the agent sandbox against a hostile agent', () => {
     // It sees only its sandbox's processes: itself and the sandbox's init.
     expect(f.processes.join('\n')).not.toMatch(/vitest|git |ls-remote|tsx/);
     expect(f.probe[`/proc/1/environ`].content ?? '').not.toContain(TOKEN);
-    // Its environment is the allow-list and nothing more (PWD is the sandbox shell's own).
-    expect(f.env).toEqual(['GAFFER_BRANCH', 'GAFFER_ISSUE_NUMBER', 'GAFFER_PROMPT_FILE', 'GAFFER_TASK_ID', 'HOME', 'PATH', 'PWD', 'TMPDIR', ...f.env.filter((k: string) => /^(LANG|LANGUAGE|LC_|TZ$)/.test(k))].sort());
+    // Its environment is the allow-list and nothing more (PWD is the sandbox shell's own; the proxy
+    // variables point at the bridge to the node's proxy, its one way out).
+    const proxyVars = ['ALL_PROXY', 'HTTPS_PROXY', 'HTTP_PROXY', 'all_proxy', 'http_proxy', 'https_proxy'];
+    expect(f.env).toEqual(['GAFFER_BRANCH', 'GAFFER_ISSUE_NUMBER', 'GAFFER_PROMPT_FILE', 'GAFFER_TASK_ID', 'HOME', 'PATH', 'PWD', 'TMPDIR', ...proxyVars, ...f.env.filter((k: string) => /^(LANG|LANGUAGE|LC_|TZ$)/.test(k))].sort());
     expect(f.uid).not.toBe(0);
     expect(JSON.stringify(f)).not.toContain(TOKEN);
     expect(JSON.stringify(f)).not.toContain(REG_TOKEN);
