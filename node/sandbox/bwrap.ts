@@ -1,5 +1,6 @@
 import { execFile } from 'node:child_process';
 import { lstatSync, readlinkSync, realpathSync } from 'node:fs';
+import { INSIDE_INIT_SHELL } from './init-shell.js';
 import { type Bind, inSystemDirs, SYSTEM_DIRS, TOP_LINKS, under } from './program-binds.js';
 
 export { type Bind, inSystemDirs, programBinds, which } from './program-binds.js';
@@ -34,6 +35,11 @@ export type SandboxSpec = {
   /** The sandbox's HOME: a fresh, empty tmpfs, or this host folder made for the phase (`homeSrc`). */
   home: string;
   homeSrc?: string;
+  /**
+   * An execute-only copy of /bin/sh on the host to run PID 1 with, so the agent can neither trace
+   * nor stop it (see init-shell.ts); absent: /bin/sh.
+   */
+  initShell?: string;
   /**
    * The sandbox always has a network namespace of its own, with only its own loopback: the host's
    * loopback services, LAN and abstract Unix sockets are not there. With a bridge, the node's
@@ -109,7 +115,7 @@ export function bwrapArgs(spec: SandboxSpec): string[] {
   // the tree, /tmp, HOME, /run and the owner's read-write binds are the only writable places.
   a.push('--remount-ro', '/', '--chdir', spec.cwd, '--clearenv');
   for (const [k, v] of Object.entries(spec.env)) a.push('--setenv', k, v);
-  a.push('--as-pid-1', '--', '/bin/sh', '-c', INIT_SCRIPT, 'gaffer-init');
+  a.push('--as-pid-1', '--', spec.initShell ? INSIDE_INIT_SHELL : '/bin/sh', '-c', INIT_SCRIPT, 'gaffer-init');
   if (spec.bridge) {
     const ready = '/tmp/.gaffer-bridge-ready';
     a.push('--bridge', spec.bridge.nodeBinary, spec.bridge.script, spec.bridge.insideSocket, String(spec.bridge.port), ready);
@@ -139,6 +145,7 @@ function mountArgs(spec: SandboxSpec): string[] {
     ...spec.hidden.filter(maskable).map((h) => ({ op: '--tmpfs', dest: h })),
     ...spec.binds.map((b) => ({ op: b.rw ? (b.optional ? '--bind-try' : '--bind') : b.optional ? '--ro-bind-try' : '--ro-bind', src: b.src, dest: b.dest })),
     { op: '--bind', src: spec.cwd, dest: spec.cwd },
+    ...(spec.initShell ? [{ op: '--ro-bind', src: spec.initShell, dest: INSIDE_INIT_SHELL }] : []),
   ];
   if (spec.bridge) {
     mounts.push({ op: '--ro-bind', src: spec.bridge.outsideSocket, dest: spec.bridge.insideSocket });

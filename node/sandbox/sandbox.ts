@@ -9,6 +9,7 @@ import { baseEnv } from '../runner/git-env.js';
 import { runAgentProcess, type AgentRunOptions, type AgentRunResult, type OutputBudget } from '../runner/spawn-agent.js';
 import { type Bind, bwrapArgs, programBinds, type SandboxSpec, sandboxUser, type SandboxUser } from './bwrap.js';
 import { prepareHome } from './home.js';
+import { initShell } from './init-shell.js';
 import { hostAllowed, startFilteringProxy } from './network-proxy.js';
 import { PRESET_NEEDS } from './presets.js';
 
@@ -212,6 +213,7 @@ export async function runPhase(task: SandboxTask, run: PhaseRun): Promise<AgentR
     hidden,
     home: SANDBOX_HOME,
     homeSrc: home.path,
+    initShell: await initShell(task.workDir),
   };
   try {
     // Every phase has a network namespace of its own; unless the policy is `none`, the node's

@@ -7,12 +7,13 @@
 //              "egress"?: { direct?, connect?: ["host:port"], abstract?: [name], get?: [url] },
 //              "files"?: { "<path in tree>": bytes }, "flood"?: true,
 //              "gitdir"?: { "<folder in tree>": "<gitdir target>" }, "nestedRepo"?: "<folder>",
+//              "stopInit"?: true,
 //              "edit"?: true, "readEnv"?: [names], "plant"?: true, "home"?: true,
 //              "rewrite"?: { "<~/path>": text }, "link"?: { "<~/path>": target } } }
 // Started as a preset's CLI (with that CLI's flags), it takes <stateDir> from HOSTILE_STATE_DIR.
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { appendFileSync, closeSync, existsSync, openSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { connect } from 'node:net';
 import { dirname, join } from 'node:path';
@@ -223,6 +224,18 @@ if (plan.nestedRepo) {
   writeFileSync(join(plan.nestedRepo, 'x.txt'), 'x\n');
   g('add', '.');
   g('commit', '-q', '-m', 'nested');
+}
+
+// Stop the sandbox's init (PID 1) so it never sees this agent exit, and leave a daemon behind.
+if (plan.stopInit) {
+  out.stopInit = {};
+  try { process.kill(1, 'SIGSTOP'); out.stopInit.kill = 'sent'; } catch (e) { out.stopInit.kill = e.code; }
+  try { closeSync(openSync('/proc/1/mem', 'r')); out.stopInit.mem = 'opened'; } catch (e) { out.stopInit.mem = e.code; }
+  // PTRACE_ATTACH (16) through python's ctypes, where python is there: the tracer exits at once,
+  // and the tracee stays stopped.
+  const attach = 'import ctypes,os;l=ctypes.CDLL(None,use_errno=True);r=l.ptrace(16,1,0,0);print(r,os.strerror(ctypes.get_errno()) if r else "ok")';
+  try { out.stopInit.ptrace = execFileSync('python3', ['-c', attach], { encoding: 'utf8' }).trim(); } catch (e) { out.stopInit.ptrace = `no python3: ${e.code}`; }
+  spawn('setsid', [process.execPath, '-e', 'setInterval(() => {}, 1 << 30)', `daemon-of-${stateDir}`], { stdio: 'ignore', detached: true }).unref();
 }
 
 if (plan.edit !== false) {
