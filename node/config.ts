@@ -3,6 +3,7 @@ import { resolve } from 'node:path';
 import { z } from 'zod';
 import { describeConfigIssues } from '../src/protocol/config-issues.js';
 import { defaultAllowList, type LocalEndpoint, parseEndpoint } from './sandbox/egress-policy.js';
+import type { SandboxLimits } from './sandbox/sandbox-limits.js';
 import { AGENT_PRESETS, allowedHost, type AgentPreset, type NetworkPolicy, NODE_MODES, type NodeMode, SANDBOX_MODES, type SandboxMode } from '../src/protocol/node-api.js';
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -181,6 +182,11 @@ const schema = z
     GAFFER_SANDBOX_GID: int(65534, 1, 2 ** 31 - 1),
     GAFFER_SETUP_TIMEOUT_SECONDS: int(900),
     GAFFER_SANDBOX_MAX_OUTPUT_MIB: int(100, 1, 1024 * 1024),
+    GAFFER_SANDBOX_MAX_PROCESSES: int(1024, 16, 1_000_000),
+    GAFFER_SANDBOX_MAX_OPEN_FILES: int(8192, 64, 1_000_000),
+    GAFFER_SANDBOX_MAX_FILE_MIB: int(1024, 1, 1024 * 1024),
+    GAFFER_SANDBOX_TMP_MIB: int(1024, 1, 1024 * 1024),
+    GAFFER_SANDBOX_HOME_MIB: int(512, 1, 1024 * 1024),
     GAFFER_COMMIT_MAX_FILE_MIB: int(10, 1, 1024 * 1024),
     GAFFER_COMMIT_MAX_TOTAL_MIB: int(100, 1, 1024 * 1024),
   })
@@ -279,6 +285,8 @@ export type SandboxSettings = {
   setupTimeoutMs: number;
   /** Bytes of output (stdout and stderr) one task's setup and agent may print together before it is stopped. */
   maxOutputBytes: number;
+  /** What each sandboxed phase may use: processes, open files, file size, and its RAM-backed folders. */
+  limits: SandboxLimits;
 };
 
 /** Thrown by {@link loadNodeConfig}; `keys` names every bad or missing key. */
@@ -355,6 +363,13 @@ export function loadNodeConfig(env: NodeJS.ProcessEnv = process.env): NodeConfig
       gid: e.GAFFER_SANDBOX_GID,
       setupTimeoutMs: e.GAFFER_SETUP_TIMEOUT_SECONDS * 1000,
       maxOutputBytes: e.GAFFER_SANDBOX_MAX_OUTPUT_MIB * MIB,
+      limits: {
+        processes: e.GAFFER_SANDBOX_MAX_PROCESSES,
+        openFiles: e.GAFFER_SANDBOX_MAX_OPEN_FILES,
+        fileBytes: e.GAFFER_SANDBOX_MAX_FILE_MIB * MIB,
+        tmpBytes: e.GAFFER_SANDBOX_TMP_MIB * MIB,
+        homeBytes: e.GAFFER_SANDBOX_HOME_MIB * MIB,
+      },
     },
     commitLimits: { maxFileBytes: e.GAFFER_COMMIT_MAX_FILE_MIB * MIB, maxTotalBytes: e.GAFFER_COMMIT_MAX_TOTAL_MIB * MIB },
   };

@@ -48,6 +48,13 @@ export type AgentRunOptions = {
    * and dropped: a flood can neither fill the log nor keep the node busy.
    */
   output?: OutputBudget;
+  /**
+   * With `sandboxed`: what the sandbox's init writes on fd 4 (sign-in files handed back), kept up
+   * to this many bytes and passed to the result's `handedBack`.
+   */
+  handBackBytes?: number;
+  /** Told what came on fd 4 (see `handBackBytes`) once the sandbox is gone. */
+  onHandedBack?: (data: Buffer) => void;
 };
 
 /** See {@link AgentRunOptions.output}. */
@@ -90,7 +97,7 @@ export function runAgentProcess(opts: AgentRunOptions): Promise<AgentRunResult> 
       env: opts.env,
       detached: true,
       shell: false,
-      stdio: opts.sandboxed ? ['pipe', 'pipe', 'pipe', 'pipe'] : ['pipe', 'pipe', 'pipe'],
+      stdio: opts.sandboxed ? ['pipe', 'pipe', 'pipe', 'pipe', ...(opts.handBackBytes ? (['pipe'] as const) : [])] : ['pipe', 'pipe', 'pipe'],
       ...(opts.user ?? {}),
     });
     let ending: 'timed_out' | 'cancelled' | 'hung' | 'stopped' | 'output' | undefined;
@@ -112,6 +119,14 @@ export function runAgentProcess(opts: AgentRunOptions): Promise<AgentRunResult> 
       });
       fd3?.on('error', () => {});
     }
+    const handedBack: Buffer[] = [];
+    let handedBackBytes = 0;
+    const fd4 = opts.sandboxed && opts.handBackBytes ? (child.stdio[4] as NodeJS.ReadableStream | null) : null;
+    fd4?.on('data', (chunk: Buffer) => {
+      if (handedBackBytes + chunk.length <= (opts.handBackBytes ?? 0)) handedBack.push(chunk);
+      handedBackBytes += chunk.length;
+    });
+    fd4?.on('error', () => {});
 
     const hardKill = () => {
       if (sandboxInit !== undefined) killPid(sandboxInit, 'SIGKILL');
@@ -202,6 +217,7 @@ export function runAgentProcess(opts: AgentRunOptions): Promise<AgentRunResult> 
     });
     child.on('close', (exitCode, signal) => {
       const pid = child.pid ?? 0;
+      opts.onHandedBack?.(Buffer.concat(handedBack));
       if (ending === 'timed_out') finish({ kind: 'timed_out', pid });
       else if (ending === 'cancelled') finish({ kind: 'cancelled', pid });
       else if (ending === 'hung') finish({ kind: 'hung', pid, idleMs });

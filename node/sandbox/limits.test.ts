@@ -86,3 +86,25 @@ it('refuses a .git the base commit did not have: a gitdir: file pointing at anot
   expect((await git(bare, ['branch', '--list'])).trim()).toBe('* main');
   expect(await git(bare, ['log', '--all', '--format=%H'])).not.toContain(otherHead);
 });
+
+it('each sandbox has its own process, open-file and file-size limits, and sized RAM-backed folders', { timeout: 60_000 }, async () => {
+  await createBareRepo(world.reposRoot, 'resources');
+  const node = await world.startNode(
+    { 1: { resources: { procs: 200, fds: 400, tmpMiB: 64, shmMiB: 64, homeMiB: 64, runMiB: 64, fileMiB: 16 } } },
+    { GAFFER_SANDBOX_MAX_PROCESSES: '64', GAFFER_SANDBOX_MAX_OPEN_FILES: '256', GAFFER_SANDBOX_MAX_FILE_MIB: '4', GAFFER_SANDBOX_TMP_MIB: '16', GAFFER_SANDBOX_HOME_MIB: '8' },
+  );
+  const req = world.task('resources', 1);
+  expect((await world.run(node, req)).body.status, world.gaffer.logText(req.task_id)).toBe('success');
+  const r = (await world.findings(node, req)).resources;
+  // Threads count as processes too (node's own, the bridge's): fewer than the limit get through.
+  expect(r.procs).toBeGreaterThan(0);
+  expect(r.procs).toBeLessThan(64);
+  expect([r.fds, r.fdError]).toEqual([expect.any(Number), 'EMFILE']);
+  expect(r.fds).toBeLessThan(256);
+  for (const [where, mib] of [['tmp', 16], ['shm', 16], ['home', 8], ['run', 16]] as const) {
+    expect([where, r[where].error, r[where].written <= mib]).toEqual([where, 'ENOSPC', true]);
+  }
+  expect(r.dev.error).toBe('EROFS');
+  // A file stops growing at 4 MiB.
+  expect(r.fileBytes).toBe(4 * MiB);
+});

@@ -65,7 +65,8 @@ describe('bwrap arguments', () => {
     expect(a.join(' ')).toContain('--bind /srv/gaffer/tasks/t/tree /srv/gaffer/tasks/t/tree');
     // The mask over a folder inside a system folder comes before any bind that could sit in it.
     expect(a.indexOf('/opt/gaffer')).toBeLessThan(a.indexOf('/srv/gaffer/mirrors/m.git/objects'));
-    expect(a.indexOf('--remount-ro')).toBeGreaterThan(a.indexOf('--bind'));
+    expect(a.lastIndexOf('--remount-ro')).toBeGreaterThan(a.indexOf('--bind'));
+    expect(a.slice(a.lastIndexOf('--remount-ro'), a.lastIndexOf('--remount-ro') + 2)).toEqual(['--remount-ro', '/']);
     expect(a.slice(a.indexOf('--setenv'), a.indexOf('--setenv') + 3)).toEqual(['--setenv', 'PATH', '/usr/bin']);
     expect(a.slice(-2)).toEqual(['claude', '-p']);
   });

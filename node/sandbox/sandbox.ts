@@ -8,8 +8,9 @@ import type { SandboxSettings } from '../config.js';
 import { baseEnv } from '../runner/git-env.js';
 import { runAgentProcess, type AgentRunOptions, type AgentRunResult, type OutputBudget } from '../runner/spawn-agent.js';
 import { type Bind, bwrapArgs, programBinds, type SandboxSpec, sandboxUser, type SandboxUser } from './bwrap.js';
-import { prepareHome } from './home.js';
+import { parseHandedBack, prepareHome } from './home.js';
 import { initShell } from './init-shell.js';
+import { findPrlimit, limitCommand } from './sandbox-limits.js';
 import { hostAllowed, startFilteringProxy } from './network-proxy.js';
 import { PRESET_NEEDS } from './presets.js';
 
@@ -21,6 +22,8 @@ const BRIDGE_PORT = 3128;
 const BRIDGE_SCRIPT = fileURLToPath(new URL('./bridge.mjs', import.meta.url));
 /** The node's own source checkout (or installed package). */
 const NODE_CHECKOUT = fileURLToPath(new URL('../../', import.meta.url)).replace(/\/$/, '');
+/** prlimit inside the sandbox sets its rlimits; without it (no util-linux) none are set, as the start-up log says. */
+const prlimit = findPrlimit();
 /** Numbers each phase's HOME within the process, so phases of one task never share one. */
 let homeCount = 0;
 
@@ -212,9 +215,12 @@ export async function runPhase(task: SandboxTask, run: PhaseRun): Promise<AgentR
     binds,
     hidden,
     home: SANDBOX_HOME,
-    homeSrc: home.path,
+    homeSeed: home.path,
+    homeSync: home.sync,
     initShell: await initShell(task.workDir),
+    limits: { ...settings.limits, ...(prlimit ? { prlimitCommand: limitCommand(prlimit, settings.limits) } : {}) },
   };
+  let handedBack: Buffer = Buffer.alloc(0);
   try {
     // Every phase has a network namespace of its own; unless the policy is `none`, the node's
     // proxy is its one way out. No NO_PROXY: loopback inside is the sandbox's own, so the owner's
@@ -249,11 +255,15 @@ export async function runPhase(task: SandboxTask, run: PhaseRun): Promise<AgentR
       onSpawn: run.onSpawn,
       output: run.output,
       sandboxed: true,
+      handBackBytes: home.sync.length > 0 ? 1024 * 1024 : 0,
+      onHandedBack: (data) => {
+        handedBack = data;
+      },
       user,
     });
   } finally {
     await proxy?.close();
-    await home.finish(task.onNote);
+    await home.finish(task.onNote, parseHandedBack(handedBack));
   }
 }
 

@@ -7,13 +7,13 @@
 //              "egress"?: { direct?, connect?: ["host:port"], abstract?: [name], get?: [url] },
 //              "files"?: { "<path in tree>": bytes }, "flood"?: true,
 //              "gitdir"?: { "<folder in tree>": "<gitdir target>" }, "nestedRepo"?: "<folder>",
-//              "stopInit"?: true,
+//              "stopInit"?: true, "resources"?: { procs, fds, tmpMiB, shmMiB, homeMiB, runMiB, fileMiB },
 //              "edit"?: true, "readEnv"?: [names], "plant"?: true, "home"?: true,
 //              "rewrite"?: { "<~/path>": text }, "link"?: { "<~/path>": target } } }
 // Started as a preset's CLI (with that CLI's flags), it takes <stateDir> from HOSTILE_STATE_DIR.
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { appendFileSync, closeSync, existsSync, openSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { appendFileSync, closeSync, existsSync, openSync, statSync, writeSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { connect } from 'node:net';
 import { dirname, join } from 'node:path';
@@ -236,6 +236,58 @@ if (plan.stopInit) {
   const attach = 'import ctypes,os;l=ctypes.CDLL(None,use_errno=True);r=l.ptrace(16,1,0,0);print(r,os.strerror(ctypes.get_errno()) if r else "ok")';
   try { out.stopInit.ptrace = execFileSync('python3', ['-c', attach], { encoding: 'utf8' }).trim(); } catch (e) { out.stopInit.ptrace = `no python3: ${e.code}`; }
   spawn('setsid', [process.execPath, '-e', 'setInterval(() => {}, 1 << 30)', `daemon-of-${stateDir}`], { stdio: 'ignore', detached: true }).unref();
+}
+
+// Use up what it can: processes, file descriptors, RAM-backed folders, one huge file.
+if (plan.resources) {
+  const r = plan.resources;
+  out.resources = {};
+  if (r.procs) {
+    const kids = [];
+    for (let i = 0; i < r.procs; i++) {
+      const ok = await new Promise((resolve) => {
+        const c = spawn('sleep', ['30'], { stdio: 'ignore' });
+        c.once('spawn', () => { kids.push(c); resolve(true); });
+        c.once('error', () => resolve(false));
+      });
+      if (!ok) break;
+    }
+    out.resources.procs = kids.length;
+    await Promise.all(kids.map((c) => new Promise((resolve) => { c.once('exit', resolve); c.kill('SIGKILL'); })));
+  }
+  if (r.fds) {
+    const fds = [];
+    try { for (let i = 0; i < r.fds; i++) fds.push(openSync('/dev/null', 'r')); } catch (e) { out.resources.fdError = e.code; }
+    out.resources.fds = fds.length;
+    for (const fd of fds) closeSync(fd);
+  }
+  // Files of 2 MiB each, so the file-size limit is not what stops it.
+  const fill = (dir, mib) => {
+    const chunk = Buffer.alloc(1024 * 1024, 1);
+    let written = 0;
+    try {
+      for (; written < mib; written++) {
+        const fd = openSync(join(dir, `fill-${Math.floor(written / 2)}`), 'a');
+        try { writeSync(fd, chunk); } finally { closeSync(fd); }
+      }
+      return { written };
+    } catch (e) {
+      return { written, error: e.code };
+    } finally {
+      try { execFileSync('sh', ['-c', `rm -f ${dir}/fill-*`]); } catch {}
+    }
+  };
+  if (r.tmpMiB) out.resources.tmp = fill('/tmp', r.tmpMiB);
+  if (r.shmMiB) out.resources.shm = fill('/dev/shm', r.shmMiB);
+  if (r.homeMiB) out.resources.home = fill(HOME, r.homeMiB);
+  if (r.runMiB) out.resources.run = fill('/run', r.runMiB);
+  out.resources.dev = fill('/dev', 1);
+  if (r.fileMiB) {
+    // In a shell of its own (SIGXFSZ, or EFBIG where it is ignored, ends the writer): how much got written.
+    try { execFileSync('sh', ['-c', `head -c ${r.fileMiB * 1024 * 1024} /dev/zero > huge.bin`], { stdio: 'ignore' }); } catch {}
+    try { out.resources.fileBytes = statSync('huge.bin').size; } catch (e) { out.resources.fileBytes = e.code; }
+    try { execFileSync('rm', ['-f', 'huge.bin']); } catch {}
+  }
 }
 
 if (plan.edit !== false) {
