@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { chmod, chown } from 'node:fs/promises';
+import { chown } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -9,6 +9,7 @@ import { baseEnv } from '../runner/git-env.js';
 import { runAgentProcess, type AgentRunOptions, type AgentRunResult, type OutputBudget } from '../runner/spawn-agent.js';
 import { type Bind, bwrapArgs, programBinds, type SandboxSpec, sandboxUser, type SandboxUser } from './bwrap.js';
 import { parseHandedBack, prepareHome } from './home.js';
+import { restrictWorkFolder } from './folder-modes.js';
 import { initShell } from './init-shell.js';
 import { findPrlimit, limitCommand } from './sandbox-limits.js';
 import { hostAllowed, startFilteringProxy } from './network-proxy.js';
@@ -139,14 +140,14 @@ function chownTree(path: string, user: { uid: number; gid: number }): Promise<vo
 
 /**
  * Prepares the task's folders for the sandbox's user, when it is not the node's own (a root node):
- * the tree and prompt become that user's, and the folders above them may be passed through (not
- * listed), so bwrap, started as that user, can bind them.
+ * the tree and prompt become that user's, and the folders above them may be passed through by the
+ * sandbox's group alone (see restrictWorkFolder), so bwrap, started as that user, can bind them.
  */
 export async function prepareForSandbox(task: SandboxTask): Promise<void> {
   const user = sandboxUser(task.settings);
   if (task.settings.mode !== 'bwrap' || !user) return;
   for (const dir of [task.workDir, join(task.workDir, 'tasks'), task.taskDir, join(task.workDir, 'mirrors')]) {
-    await chmod(dir, 0o711).catch(() => undefined);
+    await restrictWorkFolder(dir, user).catch(() => undefined);
   }
   await chownTree(task.treePath, user);
   await chown(task.promptFile, user.uid, user.gid);
