@@ -57,6 +57,7 @@ async function phaseTask(root: string, mode: 'bwrap' | 'off'): Promise<SandboxTa
     mirrorPath,
     promptFile,
     network: { mode: 'full' },
+    setupSecrets: false,
     taskEnv: { GAFFER_PROMPT_FILE: promptFile, GAFFER_TASK_ID: 't', GAFFER_ISSUE_NUMBER: '1', GAFFER_BRANCH: 'b' },
     onRefuse: () => {},
     onNote: () => {},

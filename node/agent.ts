@@ -113,7 +113,7 @@ export function createNodeAgent(deps: NodeAgentDeps): NodeAgent {
       send: (body) => client.reportBranch(req.issue_id, nodeToken(), body),
       body:
         outcome.status === 'success'
-          ? { task_id: req.task_id, branch_name: outcome.branch, status: 'success', ...(outcome.usage ? { usage: outcome.usage } : {}) }
+          ? { task_id: req.task_id, branch_name: outcome.branch, status: 'success', ...(outcome.usage ? { usage: outcome.usage } : {}), ...refusedField(outcome) }
           : {
               task_id: req.task_id,
               branch_name: '',
@@ -121,6 +121,7 @@ export function createNodeAgent(deps: NodeAgentDeps): NodeAgent {
               error_message: outcome.message,
               failure_code: reportFailureCode(outcome.code),
               ...(outcome.usage ? { usage: outcome.usage } : {}),
+              ...refusedField(outcome),
             },
       deadline: Math.max(deadline, Date.now() + (deps.minReportWindowMs ?? 60_000)),
       logger: log,
@@ -252,4 +253,9 @@ export function createNodeAgent(deps: NodeAgentDeps): NodeAgent {
     },
     registration: () => creds,
   };
+}
+
+/** The report's `network_refused`, when the proxy refused anything during the task. */
+function refusedField(outcome: TaskOutcome): { network_refused?: { count: number; hosts: string[] } } {
+  return outcome.networkRefused ? { network_refused: outcome.networkRefused } : {};
 }

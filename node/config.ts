@@ -2,6 +2,8 @@ import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { z } from 'zod';
 import { describeConfigIssues } from '../src/protocol/config-issues.js';
+import { defaultAllowList, type LocalEndpoint, parseEndpoint } from './sandbox/egress-policy.js';
+import type { SandboxLimits } from './sandbox/sandbox-limits.js';
 import { AGENT_PRESETS, allowedHost, type AgentPreset, type NetworkPolicy, NODE_MODES, type NodeMode, SANDBOX_MODES, type SandboxMode } from '../src/protocol/node-api.js';
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -18,6 +20,8 @@ const emptyToUndefined = (value: unknown) =>
 const optionalString = z.preprocess(emptyToUndefined, z.string().optional());
 const int = (fallback: number, min = 1, max = Number.MAX_SAFE_INTEGER) =>
   z.preprocess(emptyToUndefined, z.coerce.number().int().min(min).max(max).default(fallback));
+
+const MIB = 1024 * 1024;
 
 const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 
@@ -161,8 +165,11 @@ const schema = z
       emptyToUndefined,
       z
         .string()
-        .default('full')
-        .refine((v) => parseNetworkPolicy(v) !== undefined, { message: 'must be full, none, or allow:host1,host2' }),
+        .optional()
+        .refine((v) => v === undefined || parseNetworkPolicy(v) !== undefined, { message: 'must be full, none, or allow:host1,host2' }),
+    ),
+    GAFFER_SANDBOX_LOCAL_ENDPOINTS: commaList.pipe(
+      z.array(z.string().refine((v) => parseEndpoint(v) !== undefined, 'host:port pairs ([v6]:port), comma-separated')).max(100),
     ),
     GAFFER_SANDBOX_ENV: envNameList,
     GAFFER_SANDBOX_SETUP_ENV: envNameList,
@@ -174,6 +181,14 @@ const schema = z
     GAFFER_SANDBOX_UID: int(65534, 1, 2 ** 31 - 1),
     GAFFER_SANDBOX_GID: int(65534, 1, 2 ** 31 - 1),
     GAFFER_SETUP_TIMEOUT_SECONDS: int(900),
+    GAFFER_SANDBOX_MAX_OUTPUT_MIB: int(100, 1, 1024 * 1024),
+    GAFFER_SANDBOX_MAX_PROCESSES: int(1024, 16, 1_000_000),
+    GAFFER_SANDBOX_MAX_OPEN_FILES: int(8192, 64, 1_000_000),
+    GAFFER_SANDBOX_MAX_FILE_MIB: int(1024, 1, 1024 * 1024),
+    GAFFER_SANDBOX_TMP_MIB: int(1024, 1, 1024 * 1024),
+    GAFFER_SANDBOX_HOME_MIB: int(512, 1, 1024 * 1024),
+    GAFFER_COMMIT_MAX_FILE_MIB: int(10, 1, 1024 * 1024),
+    GAFFER_COMMIT_MAX_TOTAL_MIB: int(100, 1, 1024 * 1024),
   })
   .superRefine((env, ctx) => {
     const preset = env.GAFFER_AGENT ?? (env.GAFFER_AGENT_COMMAND !== undefined ? 'custom' : 'claude');
@@ -223,6 +238,16 @@ export type NodeConfig = {
   drainMode: DrainMode;
   logLevel: (typeof LOG_LEVELS)[number];
   sandbox: SandboxSettings;
+  /** What one task's commit may add: larger changes are refused before anything is pushed. */
+  commitLimits: CommitLimits;
+};
+
+/** Limits on the files a task's commit adds or changes (files the base commit had as they were are not counted). */
+export type CommitLimits = {
+  /** Any one added or changed file. */
+  maxFileBytes: number;
+  /** All added and changed files together. */
+  maxTotalBytes: number;
 };
 
 /** What one agent run may use before it is stopped; 0 means no limit. */
@@ -238,8 +263,13 @@ export type AgentBudget = {
 /** How the agent CLI is contained (see node/sandbox/). */
 export type SandboxSettings = {
   mode: SandboxMode;
-  /** The node's own network policy; a repository's can only narrow it. */
+  /**
+   * The node's own network policy; a repository's can only narrow it. Unset, it is an allow-list of
+   * the preset's model API hosts and the common package registries.
+   */
   network: NetworkPolicy;
+  /** host:port pairs on the node or its LAN the sandbox may reach through the proxy, whatever the policy but `none`. */
+  localEndpoints: LocalEndpoint[];
   /** Variables of the node's environment passed to the setup phase and the agent. */
   env: string[];
   /** Variables passed to the setup phase only. */
@@ -253,6 +283,10 @@ export type SandboxSettings = {
   uid: number;
   gid: number;
   setupTimeoutMs: number;
+  /** Bytes of output (stdout and stderr) one task's setup and agent may print together before it is stopped. */
+  maxOutputBytes: number;
+  /** What each sandboxed phase may use: processes, open files, file size, and its RAM-backed folders. */
+  limits: SandboxLimits;
 };
 
 /** Thrown by {@link loadNodeConfig}; `keys` names every bad or missing key. */
@@ -318,7 +352,8 @@ export function loadNodeConfig(env: NodeJS.ProcessEnv = process.env): NodeConfig
     logLevel: e.LOG_LEVEL,
     sandbox: {
       mode: e.GAFFER_SANDBOX,
-      network: parseNetworkPolicy(e.GAFFER_SANDBOX_NETWORK)!,
+      network: e.GAFFER_SANDBOX_NETWORK !== undefined ? parseNetworkPolicy(e.GAFFER_SANDBOX_NETWORK)! : { mode: 'allow', hosts: defaultAllowList(preset) },
+      localEndpoints: e.GAFFER_SANDBOX_LOCAL_ENDPOINTS.map((v) => parseEndpoint(v)!),
       env: e.GAFFER_SANDBOX_ENV,
       setupEnv: e.GAFFER_SANDBOX_SETUP_ENV,
       roBinds: e.GAFFER_SANDBOX_RO_BINDS,
@@ -327,6 +362,15 @@ export function loadNodeConfig(env: NodeJS.ProcessEnv = process.env): NodeConfig
       uid: e.GAFFER_SANDBOX_UID,
       gid: e.GAFFER_SANDBOX_GID,
       setupTimeoutMs: e.GAFFER_SETUP_TIMEOUT_SECONDS * 1000,
+      maxOutputBytes: e.GAFFER_SANDBOX_MAX_OUTPUT_MIB * MIB,
+      limits: {
+        processes: e.GAFFER_SANDBOX_MAX_PROCESSES,
+        openFiles: e.GAFFER_SANDBOX_MAX_OPEN_FILES,
+        fileBytes: e.GAFFER_SANDBOX_MAX_FILE_MIB * MIB,
+        tmpBytes: e.GAFFER_SANDBOX_TMP_MIB * MIB,
+        homeBytes: e.GAFFER_SANDBOX_HOME_MIB * MIB,
+      },
     },
+    commitLimits: { maxFileBytes: e.GAFFER_COMMIT_MAX_FILE_MIB * MIB, maxTotalBytes: e.GAFFER_COMMIT_MAX_TOTAL_MIB * MIB },
   };
 }

@@ -5,6 +5,7 @@ import { createNodeAgent } from './agent.js';
 import { loadNodeConfig, NodeConfigError } from './config.js';
 import { checkAgentCli } from './sandbox/agent-check.js';
 import { checkSandbox } from './sandbox/check.js';
+import { limitGaps } from './sandbox/sandbox-limits.js';
 import { NodeStateError, prepareNodeIdentity } from './state-file.js';
 
 /**
@@ -49,6 +50,8 @@ export async function main(env: NodeJS.ProcessEnv = process.env, argv: string[] 
   logger.info({ agentCli: cli.cli }, 'agent CLI checked inside the sandbox');
   if (config.sandbox.mode === 'off') {
     logger.warn('GAFFER_SANDBOX=off: agent CLIs run as this node\'s user, with its files, processes and network in reach');
+  } else {
+    for (const gap of limitGaps()) logger.warn(`sandbox: ${gap}`);
   }
   const agent = createNodeAgent({ config, logger, identity, agentCli: cli.cli });
 

@@ -411,14 +411,18 @@ export function createOutputWatch(opts: {
     /** A piece of the CLI's output, as it comes. */
     feed(text: string) {
       pending += text;
+      // Lines are cut from one position forward, and the rest kept once: slicing the remainder
+      // after every line would copy a chunk of many short lines over and over.
+      let from = 0;
       let nl: number;
-      while ((nl = pending.indexOf('\n')) >= 0) {
-        const line = pending.slice(0, nl).replace(/\r$/, '');
-        pending = pending.slice(nl + 1);
+      while ((nl = pending.indexOf('\n', from)) >= 0) {
+        const line = pending.slice(from, nl).replace(/\r$/, '');
+        from = nl + 1;
         const done = written;
         written = 0;
         onLine(line, Math.min(done, line.length));
       }
+      if (from > 0) pending = pending.slice(from);
       // Plain text without its newline yet (progress, a prompt) shows now; JSON waits for its line.
       if (pending.length > written && !pending.startsWith('{')) {
         write(pending.slice(written));

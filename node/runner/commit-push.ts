@@ -1,11 +1,13 @@
+import type { CommitLimits } from '../config.js';
+import { changeSizeProblem, nestedGitPath, newGitlinks } from './commit-checks.js';
 import { assertRepositoryConfigSafe } from './config-guard.js';
 import { rm } from 'node:fs/promises';
 import { gitClient, gitLocal } from './git.js';
 import { GitOperationError, toGitError } from './git-error.js';
 import type { GitEnvs } from './mirror.js';
 
-/** Whether the agent left anything to push. */
-export type CommitResult = { kind: 'committed'; head: string } | { kind: 'no_changes' };
+/** Whether the agent left anything to push, or something Gaffer refuses to push (and why). */
+export type CommitResult = { kind: 'committed'; head: string } | { kind: 'no_changes' } | { kind: 'refused'; reason: string };
 
 /**
  * Commits the working tree's content on top of the base commit, as Gaffer, after the agent is gone.
@@ -27,6 +29,7 @@ export async function commitChanges(args: {
   author: { name: string; email: string };
   envs: GitEnvs;
   signal?: AbortSignal;
+  limits: CommitLimits;
 }): Promise<CommitResult> {
   await assertRepositoryConfigSafe(args.mirrorPath, { url: args.repoUrl }, args.envs, 'commit');
   const env = {
@@ -41,11 +44,21 @@ export async function commitChanges(args: {
   };
   const g = (argv: string[]) => gitLocal({ cwd: args.treePath, env, signal: args.signal }, argv);
   try {
+    const nested = await nestedGitPath(args.treePath);
+    if (nested) return { kind: 'refused', reason: `the agent's change holds a .git of its own at ${nested} (a link to another repository)` };
     await g(['read-tree', args.baseCommit]);
+    // Stat information for the base's files (hashing them once, writing nothing), so what the
+    // agent added or changed can be listed, and sized, before anything is hashed into the mirror.
+    await g(['update-index', '-q', '--refresh']).catch(() => undefined);
+    const changed = (await g(['ls-files', '-z', '--others', '--modified', '--exclude-standard'])).split('\0').filter(Boolean);
+    const tooLarge = await changeSizeProblem(args.treePath, changed, args.limits);
+    if (tooLarge) return { kind: 'refused', reason: `the agent's change is too large to push: ${tooLarge}` };
     await g(['add', '--all', '--', '.']);
     const tree = (await g(['write-tree'])).trim();
     const baseTree = (await g(['rev-parse', `${args.baseCommit}^{tree}`])).trim();
     if (tree === baseTree) return { kind: 'no_changes' };
+    const links = await newGitlinks((t) => g(['ls-tree', '-r', '-z', t]), tree, baseTree);
+    if (links.length > 0) return { kind: 'refused', reason: `the agent's change records a commit of another repository at ${links[0]} (a gitlink)` };
     const head = (await g(['commit-tree', tree, '-p', args.baseCommit, '-m', args.message])).trim();
     return { kind: 'committed', head };
   } catch (err) {

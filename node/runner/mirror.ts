@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, realpath, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, realpath, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { assertRepositoryConfigSafe, MIRROR_FETCH_REFSPEC } from './config-guard.js';
 import { gitClient, gitLocal } from './git.js';
@@ -244,7 +244,9 @@ export function createMirrorStore(opts: MirrorStoreOptions): MirrorStore {
       try {
         // The last task's agent could have written the mirror's configuration: check it first.
         await assertRepositoryConfigSafe(mirrorPath, { url: last.repoUrl }, envs, 'spare tree');
-        await mkdir(sparesDir, { recursive: true });
+        // Spare trees are never bound into a sandbox: the node's alone.
+        await mkdir(sparesDir, { recursive: true, mode: 0o700 });
+        await chmod(sparesDir, 0o700);
         const sha = await remoteTip(mirrorPath, last.defaultBranch, envs.plain);
         await initTree(mirrorPath, path, envs.plain);
         const t = local(path, envs.plain);

@@ -31,14 +31,14 @@ const CASE_TIMEOUT = 120_000;
 
 /**
  * The node's environment for these tests: the one place that says how the sandboxed CLI reaches
- * the scripted model. Today the sandbox shares the host's network (`full`), so the loopback port
- * is reachable as it is; when the default egress becomes a proxy, the exception for the model
- * server's host:port goes here.
+ * the scripted model. The sandbox has a network namespace of its own; the node's default egress
+ * (the preset's model API hosts and the package registries, through its proxy) plus the model
+ * server's host:port as a local endpoint: so the CLI reaches it only by honouring HTTPS_PROXY.
  */
 function claudeNodeEnv(model: AnthropicServer, home: string, extra: Record<string, string> = {}): Record<string, string> {
   return {
     GAFFER_AGENT: 'claude',
-    GAFFER_SANDBOX_NETWORK: 'full',
+    GAFFER_SANDBOX_LOCAL_ENDPOINTS: new URL(model.url).host,
     // The node's own HOME: nothing of /root is read or written, and no host config reaches the CLI.
     HOME: home,
     PATH: `${BIN_DIR}:${process.env.PATH ?? '/usr/bin:/bin'}`,
@@ -196,6 +196,9 @@ function defineClaudeCases(name: string, startNode: NodeFactory, nodeIsRoot: boo
       expect(log).toContain('Reading the README first.');
       expect(log).toContain('→ Bash');
       expect(log).not.toContain(API_KEY);
+      // It reached the model through the node's proxy (its one way out), and asked for nothing else.
+      expect(log).not.toContain('network: refused');
+      expect(body).not.toHaveProperty('network_refused');
       expect(await processesUnder(node.workDir)).toEqual([]);
     }, CASE_TIMEOUT);
 

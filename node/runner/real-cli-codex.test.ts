@@ -40,13 +40,14 @@ type NodeFactory = (world: World, env: Record<string, string>) => Promise<TestNo
 
 /**
  * The node's environment for a Codex node against the scripted model: the preset, the model's
- * address and a dummy key. The sandbox shares the host's network today, so 127.0.0.1 reaches the
- * model server; when egress goes through the node's proxy, this is the one place to change.
+ * address and a dummy key. The sandbox has a network namespace of its own: the CLI reaches the
+ * model server on the host's 127.0.0.1 only through the node's proxy, where its host:port is a
+ * local endpoint; the rest is the node's default egress.
  */
 function codexNodeEnv(world: World, model: OpenAIResponsesServer, over: Record<string, string> = {}): Record<string, string> {
   return {
     GAFFER_AGENT: 'codex',
-    GAFFER_SANDBOX_NETWORK: 'full',
+    GAFFER_SANDBOX_LOCAL_ENDPOINTS: new URL(model.baseUrl).host,
     OPENAI_BASE_URL: model.baseUrl,
     CODEX_API_KEY: API_KEY,
     PATH: `${CLI_BIN}:${process.env.PATH ?? '/usr/bin:/bin'}`,

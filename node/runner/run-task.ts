@@ -2,70 +2,27 @@ import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../../src/logger.js';
 import { maskSecrets } from '../../src/logger.js';
-import type { AgentUsage, ProcessIssueRequest, ReportFailureCode } from '../../src/protocol/node-api.js';
+import type { ProcessIssueRequest } from '../../src/protocol/node-api.js';
 import type { NodeConfig } from '../config.js';
 import { agentInvocation } from './agent-command.js';
 import { createOutputWatch, looksLikeInputPrompt, looksLikeQuestion } from './agent-output.js';
 import { branchName } from './branch-name.js';
 import { commitChanges, pushBranch, rebuildOnNewHead } from './commit-push.js';
 import { gitEnv, gitEnvWithCredential } from './git-env.js';
-import { GitOperationError, type GitErrorCode } from './git-error.js';
+import { GitOperationError } from './git-error.js';
 import type { LogStream } from './log-stream.js';
 import { lsRemoteDefaultBranch, type GitEnvs, type MirrorStore, type Worktree } from './mirror.js';
+import { type FailureCode, type NetworkRefusals, type TaskOutcome } from './outcome.js';
 import { buildPrompt, publicRepoUrl } from './prompt.js';
 import { effectiveNetwork, prepareForSandbox, runPhase, type SandboxTask } from '../sandbox/sandbox.js';
+import { runSetup } from './setup-phase.js';
+import type { OutputBudget } from './spawn-agent.js';
 
-/** Why a task failed, for logs and metrics; the server gets `message`. */
-export type FailureCode =
-  | 'cancelled'
-  | 'no_changes'
-  | 'setup_failed'
-  | 'agent_failed'
-  | 'agent_timed_out'
-  | 'agent_not_started'
-  | 'agent_hung'
-  | 'agent_waiting_for_input'
-  | 'agent_fatal_output'
-  | 'budget_exceeded'
-  | `git_${GitErrorCode}`
-  | 'internal';
-
-const WIRE_CODES: Record<FailureCode, ReportFailureCode> = {
-  cancelled: 'cancelled',
-  no_changes: 'no_changes',
-  setup_failed: 'setup_failed',
-  agent_failed: 'agent_failed',
-  agent_timed_out: 'timeout',
-  agent_not_started: 'agent_failed',
-  agent_hung: 'hung',
-  // Waiting on stdin, or exiting 0 after a fatal line: the agent's failure, never a success.
-  agent_waiting_for_input: 'agent_failed',
-  agent_fatal_output: 'agent_failed',
-  budget_exceeded: 'budget_exceeded',
-  git_network: 'git_network',
-  git_auth_failed: 'auth',
-  git_not_found: 'not_found',
-  git_unsafe_config: 'unsafe_config',
-  git_other: 'git_error',
-  internal: 'internal',
-};
-
-/**
- * The code the server is told with a failed report; it decides retries on it (only
- * `git_network` is the infrastructure's fault).
- */
-export function reportFailureCode(code: FailureCode): ReportFailureCode {
-  return WIRE_CODES[code];
-}
-
-/** The result of the work, before it is reported. */
-export type TaskOutcome =
-  | { status: 'success'; branch: string; commit: string; clonedMirror: boolean; usage?: AgentUsage | undefined }
-  | { status: 'failed'; branch: string; code: FailureCode; message: string; usage?: AgentUsage | undefined };
+export { type FailureCode, type NetworkRefusals, reportFailureCode, type TaskOutcome } from './outcome.js';
 
 /** Everything one task run needs from the node. */
 export type TaskContext = {
-  config: Pick<NodeConfig, 'workDir' | 'stateDir' | 'agent' | 'taskTimeoutMs' | 'budget' | 'gitAuthor' | 'gitUsername' | 'branchPrefix' | 'cancelGraceMs' | 'sandbox'>;
+  config: Pick<NodeConfig, 'workDir' | 'stateDir' | 'agent' | 'taskTimeoutMs' | 'budget' | 'gitAuthor' | 'gitUsername' | 'branchPrefix' | 'cancelGraceMs' | 'sandbox' | 'commitLimits'>;
   mirrors: MirrorStore;
   askpassPath: string;
   logs: LogStream;
@@ -93,6 +50,17 @@ export function credentialFreeUrl(url: string): string {
  * an outcome with a reason the server can show.
  */
 export async function runTask(req: ProcessIssueRequest, ctx: TaskContext): Promise<TaskOutcome> {
+  const refused: NetworkRefusals = { count: 0, hosts: [] };
+  const outcome = await runTaskSteps(req, ctx, refused);
+  if (refused.count === 0) return outcome;
+  ctx.logs.note(`network: the proxy refused ${refused.count} request${refused.count === 1 ? '' : 's'} (${refused.hosts.join(', ')}${refused.hosts.length < refused.count ? ', …' : ''})`);
+  return { ...outcome, networkRefused: refused };
+}
+
+/** The hosts a task's report names as samples of what the proxy refused. */
+const MAX_REFUSED_HOSTS = 5;
+
+async function runTaskSteps(req: ProcessIssueRequest, ctx: TaskContext, refused: NetworkRefusals): Promise<TaskOutcome> {
   const { config, logs, logger, signal } = ctx;
   // A follow-up pushes onto its pull request's branch; any other task onto a new one of its own.
   // A new task pushes to the branch the server named; an older server names none.
@@ -149,6 +117,9 @@ export async function runTask(req: ProcessIssueRequest, ctx: TaskContext): Promi
       mirrorPath: tree.mirrorPath,
       promptFile,
       network,
+      // A follow-up's tree is the pull request branch an earlier agent pushed: setup runs what
+      // it wrote (a Makefile, install scripts), so it runs without the setup-only secrets.
+      setupSecrets: req.head_branch === undefined,
       taskEnv: {
         GAFFER_PROMPT_FILE: promptFile,
         GAFFER_TASK_ID: req.task_id,
@@ -156,7 +127,11 @@ export async function runTask(req: ProcessIssueRequest, ctx: TaskContext): Promi
         GAFFER_BRANCH: branch,
         ...(req.model !== undefined ? { GAFFER_MODEL: req.model } : {}),
       },
-      onRefuse: (what) => logs.note(`network: refused ${what}`),
+      onRefuse: (what, host) => {
+        logs.note(`network: refused ${what}`);
+        refused.count++;
+        if (refused.hosts.length < MAX_REFUSED_HOSTS && !refused.hosts.includes(host)) refused.hosts.push(host);
+      },
       onNote: (text) => logs.note(text),
     };
     if (config.sandbox.mode === 'off') {
@@ -167,7 +142,10 @@ export async function runTask(req: ProcessIssueRequest, ctx: TaskContext): Promi
     }
     await prepareForSandbox(sandbox);
 
-    const setupFailure = await runSetup(sandbox, req.setup ?? [], { ...ctx, branch });
+    // One output allowance for the whole task, setup and agent together.
+    const mib = Math.round(config.sandbox.maxOutputBytes / (1024 * 1024));
+    const output: OutputBudget = { used: 0, max: config.sandbox.maxOutputBytes, reason: `setup printed more than ${mib} MiB of output (GAFFER_SANDBOX_MAX_OUTPUT_MIB)` };
+    const setupFailure = await runSetup(sandbox, req.setup ?? [], { ...ctx, branch, output });
     if (setupFailure) return setupFailure;
 
     // CLI state files (aider's histories) go where the agent may write: the sandbox's own /tmp.
@@ -198,6 +176,7 @@ export async function runTask(req: ProcessIssueRequest, ctx: TaskContext): Promi
     // The agent reads untrusted text: it gets no credential and none of the node's own settings.
     // What the agent printed last before it fell silent (anything after is the sandbox's stopping).
     let lastOutput = '';
+    output.reason = `the agent printed more than ${mib} MiB of output (GAFFER_SANDBOX_MAX_OUTPUT_MIB)`;
     const run = await runPhase(sandbox, {
       phase: 'agent',
       argv: invocation.argv,
@@ -212,6 +191,7 @@ export async function runTask(req: ProcessIssueRequest, ctx: TaskContext): Promi
       stop: budgetStop.signal,
       onOutput: (text) => watch.feed(text),
       onSpawn: ctx.onAgentSpawn,
+      output,
     });
     watch.flush();
     const verdict = watch.verdict();
@@ -281,7 +261,13 @@ export async function runTask(req: ProcessIssueRequest, ctx: TaskContext): Promi
       author: config.gitAuthor,
       envs,
       signal,
+      limits: config.commitLimits,
     });
+    if (commit.kind === 'refused') {
+      const message = `${commit.reason}; nothing was pushed`;
+      logs.note(message);
+      return failed('change_refused', message);
+    }
     if (commit.kind === 'no_changes') {
       // A CLI in its non-interactive mode cannot wait for an answer: one that wants one ends its
       // run with the question instead. Nothing was done, and only a person can say why.
@@ -341,43 +327,6 @@ export async function runTask(req: ProcessIssueRequest, ctx: TaskContext): Promi
     if (tree) await ctx.mirrors.release(tree, envs).catch((err: unknown) => logger.warn({ err }, 'could not remove the working tree'));
     await rm(taskDir, { recursive: true, force: true }).catch(() => undefined);
   }
-}
-
-/**
- * The repository's setup commands, one sandbox each, sharing one timeout, with the setup-only
- * variables; undefined when all succeeded, else the failure to report.
- */
-async function runSetup(
-  sandbox: SandboxTask,
-  commands: readonly string[],
-  ctx: Pick<TaskContext, 'config' | 'logs' | 'signal' | 'deadline' | 'onAgentSpawn'> & { branch: string },
-): Promise<TaskOutcome | undefined> {
-  const { config, logs, branch } = ctx;
-  const deadline = Math.min(ctx.deadline, Date.now() + config.sandbox.setupTimeoutMs);
-  for (const command of commands) {
-    logs.note(`setup: $ ${command}`);
-    const r = await runPhase(sandbox, {
-      phase: 'setup',
-      argv: ['/bin/sh', '-c', command],
-      stdin: undefined,
-      timeoutMs: Math.max(1000, deadline - Date.now()),
-      graceMs: config.cancelGraceMs,
-      signal: ctx.signal,
-      onOutput: (text) => logs.write(text),
-      onSpawn: ctx.onAgentSpawn,
-    });
-    if (r.kind === 'cancelled') return cancelled(branch);
-    if (r.kind === 'timed_out' || r.kind === 'hung' || r.kind === 'stopped') {
-      logs.note('setup timed out and was stopped');
-      return { status: 'failed', branch, code: 'setup_failed', message: `setup timed out: ${command}` };
-    }
-    if (r.kind === 'spawn_failed' || r.exitCode !== 0) {
-      const how = r.kind === 'spawn_failed' ? r.message : r.exitCode === null ? `signal ${r.signal}` : `code ${r.exitCode}`;
-      logs.note(`setup failed (${how})`);
-      return { status: 'failed', branch, code: 'setup_failed', message: `setup command failed (${how}): ${command}` };
-    }
-  }
-  return undefined;
 }
 
 /** Removes aider's `.aider.tags.cache.v*` folders from the tree's root (links are removed, never followed). */

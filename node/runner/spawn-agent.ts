@@ -42,7 +42,23 @@ export type AgentRunOptions = {
   sandboxed?: boolean;
   /** Start as this user (a root node's sandbox runs unprivileged). */
   user?: { uid: number; gid: number };
+  /**
+   * Output bytes counted across the runs that share it (a task's setup commands and its agent).
+   * Past `max` the run is stopped (`stopped`, with `reason`) and the rest of its output is read
+   * and dropped: a flood can neither fill the log nor keep the node busy.
+   */
+  output?: OutputBudget;
+  /**
+   * With `sandboxed`: what the sandbox's init writes on fd 4 (sign-in files handed back), kept up
+   * to this many bytes and passed to the result's `handedBack`.
+   */
+  handBackBytes?: number;
+  /** Told what came on fd 4 (see `handBackBytes`) once the sandbox is gone. */
+  onHandedBack?: (data: Buffer) => void;
 };
+
+/** See {@link AgentRunOptions.output}. */
+export type OutputBudget = { used: number; max: number; reason: string };
 
 function killPid(pid: number, signal: NodeJS.Signals): void {
   try {
@@ -81,10 +97,10 @@ export function runAgentProcess(opts: AgentRunOptions): Promise<AgentRunResult> 
       env: opts.env,
       detached: true,
       shell: false,
-      stdio: opts.sandboxed ? ['pipe', 'pipe', 'pipe', 'pipe'] : ['pipe', 'pipe', 'pipe'],
+      stdio: opts.sandboxed ? ['pipe', 'pipe', 'pipe', 'pipe', ...(opts.handBackBytes ? (['pipe'] as const) : [])] : ['pipe', 'pipe', 'pipe'],
       ...(opts.user ?? {}),
     });
-    let ending: 'timed_out' | 'cancelled' | 'hung' | 'stopped' | undefined;
+    let ending: 'timed_out' | 'cancelled' | 'hung' | 'stopped' | 'output' | undefined;
     let killTimer: NodeJS.Timeout | undefined;
     let settled = false;
     // The sandbox's PID 1, as bwrap reports it on fd 3 once the namespaces exist.
@@ -103,6 +119,14 @@ export function runAgentProcess(opts: AgentRunOptions): Promise<AgentRunResult> 
       });
       fd3?.on('error', () => {});
     }
+    const handedBack: Buffer[] = [];
+    let handedBackBytes = 0;
+    const fd4 = opts.sandboxed && opts.handBackBytes ? (child.stdio[4] as NodeJS.ReadableStream | null) : null;
+    fd4?.on('data', (chunk: Buffer) => {
+      if (handedBackBytes + chunk.length <= (opts.handBackBytes ?? 0)) handedBack.push(chunk);
+      handedBackBytes += chunk.length;
+    });
+    fd4?.on('error', () => {});
 
     const hardKill = () => {
       if (sandboxInit !== undefined) killPid(sandboxInit, 'SIGKILL');
@@ -159,14 +183,25 @@ export function runAgentProcess(opts: AgentRunOptions): Promise<AgentRunResult> 
     });
     if (child.pid !== undefined) opts.onSpawn?.(child.pid);
 
+    const output = opts.output;
+    let overOutput = false;
     for (const stream of [child.stdout, child.stderr]) {
       const decoder = new StringDecoder('utf8');
       stream.on('data', (chunk: Buffer) => {
+        if (output) {
+          output.used += chunk.length;
+          if (output.used > output.max && !overOutput) {
+            overOutput = true;
+            terminate('output');
+          }
+          if (overOutput) return;
+        }
         armIdle();
         const text = decoder.write(chunk);
         if (text) opts.onOutput(text);
       });
       stream.on('end', () => {
+        if (overOutput) return;
         const rest = decoder.end();
         if (rest) opts.onOutput(rest);
       });
@@ -182,10 +217,12 @@ export function runAgentProcess(opts: AgentRunOptions): Promise<AgentRunResult> 
     });
     child.on('close', (exitCode, signal) => {
       const pid = child.pid ?? 0;
+      opts.onHandedBack?.(Buffer.concat(handedBack));
       if (ending === 'timed_out') finish({ kind: 'timed_out', pid });
       else if (ending === 'cancelled') finish({ kind: 'cancelled', pid });
       else if (ending === 'hung') finish({ kind: 'hung', pid, idleMs });
       else if (ending === 'stopped') finish({ kind: 'stopped', pid, reason: String(opts.stop?.reason ?? 'stopped') });
+      else if (ending === 'output') finish({ kind: 'stopped', pid, reason: output?.reason ?? 'too much output' });
       else finish({ kind: 'exited', exitCode, signal, pid });
     });
   });

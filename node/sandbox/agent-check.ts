@@ -90,6 +90,7 @@ async function versionInSandbox(
     mirrorPath,
     promptFile,
     network: { mode: 'none' },
+    setupSecrets: false,
     taskEnv: {},
     onRefuse: () => {},
     onNote: () => {},

@@ -1,9 +1,11 @@
 import { execFile } from 'node:child_process';
 import { lstatSync, readlinkSync, realpathSync } from 'node:fs';
+import { INIT_SCRIPT, INSIDE_HOME_SEED, INSIDE_INIT_SHELL } from './init-shell.js';
 import { type Bind, inSystemDirs, SYSTEM_DIRS, TOP_LINKS, under } from './program-binds.js';
+import { RUN_BYTES, type SandboxLimits } from './sandbox-limits.js';
 
 export { type Bind, inSystemDirs, programBinds, which } from './program-binds.js';
-
+export { INIT_SCRIPT } from './init-shell.js';
 
 /** Where the network bridge listens inside the sandbox, and what it forwards to. */
 export type ProxyBridge = {
@@ -31,40 +33,28 @@ export type SandboxSpec = {
    * deeper inside one (the task's own tree) is still there.
    */
   hidden: string[];
-  /** The sandbox's HOME: a fresh, empty tmpfs, or this host folder made for the phase (`homeSrc`). */
+  /**
+   * The sandbox's HOME: a fresh tmpfs (of `limits.homeBytes`), into which the init copies this
+   * phase's prepared folder (`homeSeed`, bound read-only) before the command starts, and from
+   * which it hands the `homeSync` files (sign-in files, HOME-relative) back on fd 4 at the end.
+   */
   home: string;
-  homeSrc?: string;
-  /** `host`: the host's network; `isolated`: a namespace with only its own loopback. */
-  network: 'host' | 'isolated';
+  homeSeed?: string;
+  homeSync?: string[];
+  /** Sizes of its RAM-backed folders, and the rlimits `prlimit` (a system program) sets; absent: none. */
+  limits?: SandboxLimits & { prlimitCommand?: string[] };
+  /**
+   * An execute-only copy of /bin/sh on the host to run PID 1 with, so the agent can neither trace
+   * nor stop it (see init-shell.ts); absent: /bin/sh.
+   */
+  initShell?: string;
+  /**
+   * The sandbox always has a network namespace of its own, with only its own loopback: the host's
+   * loopback services, LAN and abstract Unix sockets are not there. With a bridge, the node's
+   * filtering proxy is its one way out.
+   */
   bridge?: ProxyBridge;
 };
-
-/**
- * The sandbox's PID 1: a POSIX shell that starts the command (stdin handed through explicitly,
- * since a background job would get /dev/null), turns a SIGTERM from outside into a SIGTERM to
- * every process of the namespace (`kill -1`, which reaches `setsid` children too), and exits with
- * the command's status. When PID 1 exits the kernel kills whatever is left in the namespace, so
- * nothing the command started can outlive it. With a bridge, the bridge starts first and the
- * command waits until it listens.
- */
-export const INIT_SCRIPT = `
-if [ "$1" = "--bridge" ]; then
-  "$2" "$3" "$4" "$5" "$6" &
-  i=0
-  while [ ! -e "$6" ] && [ "$i" -lt 500 ]; do sleep 0.01; i=$((i+1)); done
-  shift 6
-fi
-exec 3<&0
-"$@" 0<&3 3<&- &
-child=$!
-exec 3<&-
-trap 'kill -TERM -1 2>/dev/null' TERM INT HUP
-while :; do
-  wait "$child"; rc=$?
-  kill -0 "$child" 2>/dev/null || break
-done
-exit "$rc"
-`;
 
 /** The bwrap arguments for a spec, up to and including the command. */
 export function bwrapArgs(spec: SandboxSpec): string[] {
@@ -74,7 +64,7 @@ export function bwrapArgs(spec: SandboxSpec): string[] {
     '--unshare-ipc',
     '--unshare-uts',
     '--unshare-cgroup-try',
-    ...(spec.network === 'isolated' ? ['--unshare-net'] : []),
+    '--unshare-net',
     '--die-with-parent',
     '--new-session',
     '--hostname',
@@ -100,13 +90,18 @@ export function bwrapArgs(spec: SandboxSpec): string[] {
   } catch {
     // no resolver configuration: nothing to bind
   }
-  a.push('--proc', '/proc', '--dev', '/dev', '--tmpfs', '/tmp', '--tmpfs', '/run');
+  // Every writable tmpfs has a size: they are RAM. /dev itself is read-only (its device nodes
+  // still work); /dev/shm is a tmpfs of /tmp's size.
+  const size = (bytes: number | undefined) => (bytes !== undefined ? ['--size', String(bytes)] : []);
+  a.push('--proc', '/proc', '--dev', '/dev', ...size(spec.limits?.tmpBytes), '--tmpfs', '/dev/shm', '--remount-ro', '/dev');
+  a.push(...size(spec.limits?.tmpBytes), '--tmpfs', '/tmp', ...size(spec.limits ? RUN_BYTES : undefined), '--tmpfs', '/run');
   a.push(...mountArgs(spec));
   // The sandbox's own root (where bwrap made the folders leading to each bind) is read-only too:
-  // the tree, /tmp, HOME, /run and the owner's read-write binds are the only writable places.
+  // the tree, /tmp, /dev/shm, HOME, /run and the owner's read-write binds are the only writable places.
   a.push('--remount-ro', '/', '--chdir', spec.cwd, '--clearenv');
   for (const [k, v] of Object.entries(spec.env)) a.push('--setenv', k, v);
-  a.push('--as-pid-1', '--', '/bin/sh', '-c', INIT_SCRIPT, 'gaffer-init');
+  a.push('--as-pid-1', '--', ...(spec.limits?.prlimitCommand ?? []), spec.initShell ? INSIDE_INIT_SHELL : '/bin/sh', '-c', INIT_SCRIPT, 'gaffer-init');
+  if (spec.homeSeed) a.push('--home', INSIDE_HOME_SEED, (spec.homeSync ?? []).join(' '));
   if (spec.bridge) {
     const ready = '/tmp/.gaffer-bridge-ready';
     a.push('--bridge', spec.bridge.nodeBinary, spec.bridge.script, spec.bridge.insideSocket, String(spec.bridge.port), ready);
@@ -115,7 +110,7 @@ export function bwrapArgs(spec: SandboxSpec): string[] {
   return a;
 }
 
-type Mount = { op: string; src?: string; dest: string };
+type Mount = { op: string; src?: string; dest: string; size?: number };
 
 /** Never masked: the root, and the system folders and their ancestors, which every sandbox needs. */
 function maskable(path: string): boolean {
@@ -132,10 +127,12 @@ const depth = (p: string) => p.split('/').filter(Boolean).length;
  */
 function mountArgs(spec: SandboxSpec): string[] {
   const mounts: Mount[] = [
-    spec.homeSrc ? { op: '--bind', src: spec.homeSrc, dest: spec.home } : { op: '--tmpfs', dest: spec.home },
+    { op: '--tmpfs', dest: spec.home, size: spec.limits?.homeBytes },
+    ...(spec.homeSeed ? [{ op: '--ro-bind', src: spec.homeSeed, dest: INSIDE_HOME_SEED }] : []),
     ...spec.hidden.filter(maskable).map((h) => ({ op: '--tmpfs', dest: h })),
     ...spec.binds.map((b) => ({ op: b.rw ? (b.optional ? '--bind-try' : '--bind') : b.optional ? '--ro-bind-try' : '--ro-bind', src: b.src, dest: b.dest })),
     { op: '--bind', src: spec.cwd, dest: spec.cwd },
+    ...(spec.initShell ? [{ op: '--ro-bind', src: spec.initShell, dest: INSIDE_INIT_SHELL }] : []),
   ];
   if (spec.bridge) {
     mounts.push({ op: '--ro-bind', src: spec.bridge.outsideSocket, dest: spec.bridge.insideSocket });
@@ -143,7 +140,7 @@ function mountArgs(spec: SandboxSpec): string[] {
   }
   // Array.prototype.sort is stable: masks, listed first, stay ahead of binds at the same depth.
   mounts.sort((x, y) => depth(x.dest) - depth(y.dest));
-  return mounts.flatMap((m) => (m.src === undefined ? [m.op, m.dest] : [m.op, m.src, m.dest]));
+  return mounts.flatMap((m) => [...(m.size !== undefined ? ['--size', String(m.size)] : []), m.op, ...(m.src === undefined ? [] : [m.src]), m.dest]);
 }
 
 /** Who the sandbox runs as: the node's own user, or an unprivileged one when the node is root. */

@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { chmod } from 'node:fs/promises';
+import { restrictWorkFolder } from './folder-modes.js';
 import type { NodeConfig } from '../config.js';
 import { probeBwrap, sandboxUser } from './bwrap.js';
 
@@ -14,10 +14,9 @@ export async function checkSandbox(config: Pick<NodeConfig, 'sandbox' | 'workDir
   if (problem) {
     return `The agent sandbox is not available: ${problem}. Install bubblewrap, or set GAFFER_SANDBOX=off to run agent CLIs unsandboxed (not recommended: the issue text steers them).`;
   }
+  // The work folder holds every repository's code: its owner's alone (see workFolderModes).
+  await restrictWorkFolder(config.workDir, user);
   if (user) {
-    // A root node runs the sandbox as GAFFER_SANDBOX_UID, which must reach the work folder to
-    // bind trees from it: the folder may be passed through, not listed.
-    await chmod(config.workDir, 0o711);
     const reachable = await new Promise<boolean>((resolve) =>
       execFile('/bin/sh', ['-c', 'exit 0'], { cwd: config.workDir, ...user }, (err) => resolve(!err)),
     );

@@ -147,7 +147,8 @@ async function findings(node: Node, req: ProcessIssueRequest): Promise<Record<st
   return JSON.parse(await readFile(join(node.stateDir, `${req.task_id}.json`), 'utf8')) as Record<string, any>;
 }
 
-const SIGN_IN: Record<'claude' | 'codex' | 'gemini', string[]> = {
+/** What each preset's fresh HOME holds: its sign-in files, and the settings gemini is seeded with (presets.ts). */
+const FRESH_HOME: Record<'claude' | 'codex' | 'gemini', string[]> = {
   claude: ['.claude/.credentials.json'],
   codex: ['.codex/auth.json'],
   gemini: ['.gemini/google_accounts.json', '.gemini/oauth_creds.json', '.gemini/settings.json'],
@@ -169,8 +170,8 @@ describe('the sandbox HOME against an agent that plants hooks, MCP servers and m
       expect((await run(node, first)).body.status).toBe('success');
       const f1 = await findings(node, first);
       // The fresh HOME holds the preset's sign-in files, byte for byte, and none of the owner's settings.
-      expect(Object.keys(f1.home).sort()).toEqual(SIGN_IN[preset]);
-      for (const p of SIGN_IN[preset]) {
+      expect(Object.keys(f1.home).sort()).toEqual(FRESH_HOME[preset]);
+      for (const p of FRESH_HOME[preset]) {
         if (SEEDED[p]) SEEDED[p](f1.home[p]);
         else expect(f1.home[p]).toBe(OWNER_FILES[p]);
       }
@@ -179,7 +180,7 @@ describe('the sandbox HOME against an agent that plants hooks, MCP servers and m
       const second = task(url, 2);
       expect((await run(node, second)).body.status).toBe('success');
       const f2 = await findings(node, second);
-      expect(Object.keys(f2.home).sort()).toEqual(SIGN_IN[preset]);
+      expect(Object.keys(f2.home).sort()).toEqual(FRESH_HOME[preset]);
       expect(await snapshot(ownerHome)).toEqual(before);
       expect(existsSync(join(node.stateDir, 'hook-ran')) || existsSync(join(node.stateDir, 'mcp-ran'))).toBe(false);
     }, 60_000);

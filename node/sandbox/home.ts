@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { constants } from 'node:fs';
-import { chown, cp, lstat, mkdir, open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { chown, cp, mkdir, open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { AgentPreset } from '../../src/protocol/node-api.js';
@@ -59,14 +59,38 @@ function chownTree(path: string, user: { uid: number; gid: number }): Promise<vo
 
 /** A HOME made for one sandboxed phase, and what to do when the phase is over. */
 export type PhaseHome = {
-  /** The host folder bound as the sandbox's HOME. */
+  /** The host folder the sandbox's HOME (a sized tmpfs) is seeded from; bound read-only. */
   path: string;
+  /** The sign-in files copied in (HOME-relative): the sandbox's init hands them back at the end. */
+  sync: string[];
   /**
-   * Takes back a token refresh the CLI made to a sign-in file (nothing else), then removes the
-   * folder: whatever else the agent wrote to HOME is gone with it.
+   * Takes back a token refresh the CLI made to a sign-in file (nothing else), from what the
+   * sandbox's init handed back (see {@link parseHandedBack}), then removes the folder. Whatever
+   * else the agent wrote to HOME went with its tmpfs.
    */
-  finish(note: (text: string) => void): Promise<void>;
+  finish(note: (text: string) => void, handedBack: ReadonlyMap<string, Buffer>): Promise<void>;
 };
+
+/**
+ * Parses what the sandbox's init wrote on fd 4: `<path> <bytes>\n` and that many bytes, per file.
+ * The agent could have changed the files: what is malformed or too large is dropped, and each
+ * file's content is still checked before anything is taken back.
+ */
+export function parseHandedBack(data: Buffer): Map<string, Buffer> {
+  const files = new Map<string, Buffer>();
+  let at = 0;
+  while (at < data.length) {
+    const nl = data.indexOf(0x0a, at);
+    if (nl < 0 || nl - at > 1024) break;
+    const m = /^(\S+) +(\d+)$/.exec(data.subarray(at, nl).toString('utf8'));
+    if (!m) break;
+    const size = Number(m[2]);
+    if (size > MAX_SIGN_IN_BYTES || nl + 1 + size > data.length) break;
+    files.set(m[1]!, data.subarray(nl + 1, nl + 1 + size));
+    at = nl + 1 + size;
+  }
+  return files;
+}
 
 type Copied = { file: SignInFile; source: string; original: Buffer };
 
@@ -114,9 +138,10 @@ export async function prepareHome(opts: {
 
   return {
     path: dir,
-    async finish(note) {
+    sync: copied.map((c) => c.file.inside),
+    async finish(note, handedBack) {
       try {
-        for (const c of copied) await takeBackRefresh(c, join(dir, c.file.inside), note);
+        for (const c of copied) await takeBackRefresh(c, handedBack.get(c.file.inside), note);
       } finally {
         await rm(dir, { recursive: true, force: true });
       }
@@ -125,11 +150,9 @@ export async function prepareHome(opts: {
 }
 
 /** Puts a refreshed sign-in file back on the node when only its tokens changed, atomically. */
-async function takeBackRefresh(c: Copied, insidePath: string, note: (text: string) => void): Promise<void> {
+async function takeBackRefresh(c: Copied, now: Buffer | undefined, note: (text: string) => void): Promise<void> {
   const shown = `~/${c.file.inside}`;
-  // A link or a folder put in its place is never followed: the node does not read where the agent points.
-  if ((await lstat(insidePath).catch(() => undefined))?.isFile() !== true) return;
-  const now = await readRegular(insidePath);
+  // A link or a folder put in its place was never handed back: the node does not read where the agent points.
   if (!now || now.equals(c.original)) return;
   let prev: unknown;
   let next: unknown;

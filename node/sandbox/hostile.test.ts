@@ -190,8 +190,10 @@ describe('the agent sandbox against a hostile agent', () => {
     // It sees only its sandbox's processes: itself and the sandbox's init.
     expect(f.processes.join('\n')).not.toMatch(/vitest|git |ls-remote|tsx/);
     expect(f.probe[`/proc/1/environ`].content ?? '').not.toContain(TOKEN);
-    // Its environment is the allow-list and nothing more (PWD is the sandbox shell's own).
-    expect(f.env).toEqual(['GAFFER_BRANCH', 'GAFFER_ISSUE_NUMBER', 'GAFFER_PROMPT_FILE', 'GAFFER_TASK_ID', 'HOME', 'PATH', 'PWD', 'TMPDIR', ...f.env.filter((k: string) => /^(LANG|LANGUAGE|LC_|TZ$)/.test(k))].sort());
+    // Its environment is the allow-list and nothing more (PWD is the sandbox shell's own; the proxy
+    // variables point at the bridge to the node's proxy, its one way out).
+    const proxyVars = ['ALL_PROXY', 'HTTPS_PROXY', 'HTTP_PROXY', 'all_proxy', 'http_proxy', 'https_proxy'];
+    expect(f.env).toEqual(['GAFFER_BRANCH', 'GAFFER_ISSUE_NUMBER', 'GAFFER_PROMPT_FILE', 'GAFFER_TASK_ID', 'HOME', 'PATH', 'PWD', 'TMPDIR', ...proxyVars, ...f.env.filter((k: string) => /^(LANG|LANGUAGE|LC_|TZ$)/.test(k))].sort());
     expect(f.uid).not.toBe(0);
     expect(JSON.stringify(f)).not.toContain(TOKEN);
     expect(JSON.stringify(f)).not.toContain(REG_TOKEN);
@@ -251,29 +253,30 @@ describe('the agent sandbox against a hostile agent', () => {
       expect(hits).toEqual([]);
     });
 
-    it('allow: an allowed host answers through the proxy; another is refused, and the refusal is in the task log', async () => {
+    it('allow: a listed name that resolves to this host is still refused, as is an unlisted one; each refusal is in the task log', async () => {
       await createBareRepo(reposRoot, 'net-allow');
       hits.length = 0;
       const node = await startNode(
-        { 1: { net: { direct: `http://127.0.0.1:${port}/direct`, proxied: `http://localhost:${port}/allowed`, connect: `127.0.0.1:${port}` } } },
+        { 1: { net: { direct: `http://127.0.0.1:${port}/direct`, proxied: `http://localhost:${port}/listed`, connect: `127.0.0.1:${port}` } } },
         { GAFFER_SANDBOX_NETWORK: 'allow:localhost,*.example.com' },
       );
       const req = task(`${gitHttp.url}/net-allow.git`, 1);
       expect((await run(node, req)).body.status).toBe('success');
       const f = await findings(node, req);
-      expect(f.net.proxied).toEqual({ status: 200, body: 'hello from the host' });
+      expect(f.net.proxied).toMatchObject({ status: 403 });
       expect(f.net.connect).toBe('HTTP/1.1 403 Forbidden');
       expect(f.net.direct).toEqual({ error: 'ECONNREFUSED' });
-      expect(hits).toEqual([`localhost:${port} /allowed`]);
+      expect(hits).toEqual([]);
       const log = gaffer.logText(req.task_id);
       expect(log).toContain(`network: refused CONNECT 127.0.0.1:${port} (not in the allow list)`);
+      expect(log).toContain(`network: refused GET http://localhost:${port}/ (not a public address`);
       expect(log).toContain('sandbox: bwrap, network allow localhost, *.example.com');
     });
 
     it('a repository narrows the node\'s network: full on the node, none for the task', async () => {
       await createBareRepo(reposRoot, 'net-repo');
       hits.length = 0;
-      const node = await startNode({ 1: { net: { direct: `http://127.0.0.1:${port}/direct` } } });
+      const node = await startNode({ 1: { net: { direct: `http://127.0.0.1:${port}/direct` } } }, { GAFFER_SANDBOX_NETWORK: 'full' });
       const req = task(`${gitHttp.url}/net-repo.git`, 1, { network: { mode: 'none' } });
       expect((await run(node, req)).body.status).toBe('success');
       expect((await findings(node, req)).net.direct).toEqual({ error: 'ECONNREFUSED' });

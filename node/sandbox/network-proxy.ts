@@ -1,18 +1,15 @@
 import { chmod, rm } from 'node:fs/promises';
 import { createServer, request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
-import { connect, isIP, type Socket } from 'node:net';
+import { connect, type Socket } from 'node:net';
+import { decideEgress, type EgressPolicy } from './egress-policy.js';
 
-/** The node's filtering proxy for one task: only the allowed hosts, every refusal told. */
+export { hostAllowed } from './egress-policy.js';
+
+/** The node's filtering proxy for one phase: only what the egress policy lets out, every refusal told. */
 export type FilteringProxy = {
   socketPath: string;
   close(): Promise<void>;
 };
-
-/** Whether `host` is on the list: an exact name, or a subdomain of a `*.` entry. */
-export function hostAllowed(host: string, allow: readonly string[]): boolean {
-  const h = host.toLowerCase().replace(/\.$/, '').replace(/^\[(.*)\]$/, '$1');
-  return allow.some((entry) => (entry.startsWith('*.') ? h.endsWith(entry.slice(1)) && h.length > entry.length - 1 : h === entry));
-}
 
 /** Splits `host:port` (IPv6 in brackets); undefined when it is not one. */
 function splitAuthority(authority: string, defaultPort: number): { host: string; port: number } | undefined {
@@ -26,26 +23,32 @@ function splitAuthority(authority: string, defaultPort: number): { host: string;
 
 /**
  * Starts an HTTP proxy on a Unix socket, outside the sandbox, that the sandbox's bridge forwards
- * to. `CONNECT host:port` (HTTPS and anything tunnelled) and plain `http://` requests are let
- * through to allowed hosts only; everything else gets a 403 and one `onRefuse` call naming it.
+ * to: the sandbox's only way out, since it has a network namespace of its own. `CONNECT host:port`
+ * (HTTPS and anything tunnelled) and plain `http://` requests go where {@link decideEgress} lets
+ * them, to the one address it checked; everything else gets a 403 and one `onRefuse` call naming it.
  */
 export async function startFilteringProxy(opts: {
   socketPath: string;
-  allow: readonly string[];
-  onRefuse: (what: string) => void;
+  policy: EgressPolicy;
+  /** What was refused, for the task log, and the host, for the task's report. */
+  onRefuse: (what: string, host: string) => void;
   /** Sockets reachable by the sandbox's user when it is not the node's. */
   socketMode?: number;
 }): Promise<FilteringProxy> {
   const sockets = new Set<Socket>();
-  const refuse = (what: string) => {
+  const refuse = (what: string, host: string) => {
     try {
-      opts.onRefuse(what);
+      opts.onRefuse(what, host);
     } catch {
       // a logging failure must not break the proxy
     }
   };
 
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    void forward(req, res);
+  });
+
+  const forward = async (req: IncomingMessage, res: ServerResponse) => {
     let target: URL;
     try {
       target = new URL(req.url ?? '');
@@ -58,9 +61,12 @@ export async function startFilteringProxy(opts: {
       return;
     }
     const host = target.hostname.replace(/^\[(.*)\]$/, '$1');
-    if (!hostAllowed(host, opts.allow)) {
-      refuse(`${req.method ?? 'GET'} http://${target.host}/ (not in the allow list)`);
-      res.writeHead(403, { 'content-type': 'text/plain' }).end(`gaffer proxy: ${target.hostname} is not in this task's network allow list\n`);
+    const port = Number(target.port || 80);
+    req.pause();
+    const decision = await decideEgress(host, port, opts.policy);
+    if (!decision.ok) {
+      refuse(`${req.method ?? 'GET'} http://${target.host}/ (${decision.reason})`, host);
+      res.writeHead(403, { 'content-type': 'text/plain' }).end(`gaffer proxy: ${target.host} is refused: ${decision.reason}\n`);
       return;
     }
     const headers = { ...req.headers };
@@ -69,7 +75,7 @@ export async function startFilteringProxy(opts: {
     // RFC 9112 3.2.2: the request target's authority wins over whatever Host the client sent.
     headers.host = target.host;
     const upstream = httpRequest(
-      { host, port: Number(target.port || 80), method: req.method, path: `${target.pathname}${target.search}`, headers },
+      { host: decision.address, port, method: req.method, path: `${target.pathname}${target.search}`, headers },
       (up) => {
         res.writeHead(up.statusCode ?? 502, up.headers);
         up.pipe(res);
@@ -80,9 +86,14 @@ export async function startFilteringProxy(opts: {
       res.end(`gaffer proxy: ${err.message}\n`);
     });
     req.pipe(upstream);
-  });
+    req.resume();
+  };
 
   server.on('connect', (req: IncomingMessage, client: Socket, head: Buffer) => {
+    void tunnel(req, client, head);
+  });
+
+  const tunnel = async (req: IncomingMessage, client: Socket, head: Buffer) => {
     sockets.add(client);
     client.on('close', () => sockets.delete(client));
     client.on('error', () => client.destroy());
@@ -91,12 +102,14 @@ export async function startFilteringProxy(opts: {
       client.end('HTTP/1.1 400 Bad Request\r\n\r\n');
       return;
     }
-    if (!hostAllowed(target.host, opts.allow)) {
-      refuse(`CONNECT ${req.url} (not in the allow list)`);
-      client.end('HTTP/1.1 403 Forbidden\r\ncontent-type: text/plain\r\n\r\ngaffer proxy: host not in the allow list\n');
+    const decision = await decideEgress(target.host, target.port, opts.policy);
+    if (!decision.ok) {
+      refuse(`CONNECT ${req.url} (${decision.reason})`, target.host);
+      client.end(`HTTP/1.1 403 Forbidden\r\ncontent-type: text/plain\r\n\r\ngaffer proxy: refused: ${decision.reason}\n`);
       return;
     }
-    const upstream = connect({ host: target.host, port: target.port, autoSelectFamily: isIP(target.host) === 0 });
+    if (client.destroyed) return;
+    const upstream = connect({ host: decision.address, port: target.port });
     sockets.add(upstream);
     upstream.on('close', () => sockets.delete(upstream));
     upstream.once('connect', () => {
@@ -109,7 +122,7 @@ export async function startFilteringProxy(opts: {
       if (client.writable) client.end(`HTTP/1.1 502 Bad Gateway\r\ncontent-type: text/plain\r\n\r\ngaffer proxy: ${err.message}\n`);
       client.destroy();
     });
-  });
+  };
 
   await rm(opts.socketPath, { force: true });
   await new Promise<void>((resolve, reject) => {

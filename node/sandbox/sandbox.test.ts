@@ -53,7 +53,6 @@ describe('bwrap arguments', () => {
     binds: [{ src: '/srv/gaffer/mirrors/m.git/objects', dest: '/srv/gaffer/mirrors/m.git/objects', rw: false }],
     hidden: ['/opt/gaffer'],
     home: SANDBOX_HOME,
-    network: 'host' as const,
   };
 
   it('isolates namespaces, clears the environment and makes only the tree writable', () => {
@@ -61,19 +60,19 @@ describe('bwrap arguments', () => {
     for (const flag of ['--unshare-user', '--unshare-pid', '--unshare-ipc', '--unshare-uts', '--die-with-parent', '--new-session', '--clearenv', '--as-pid-1']) {
       expect(a).toContain(flag);
     }
-    expect(a).not.toContain('--unshare-net');
     expect(a.join(' ')).toContain('--ro-bind-try /usr /usr');
     expect(a.join(' ')).toContain('--ro-bind /srv/gaffer/mirrors/m.git/objects /srv/gaffer/mirrors/m.git/objects');
     expect(a.join(' ')).toContain('--bind /srv/gaffer/tasks/t/tree /srv/gaffer/tasks/t/tree');
     // The mask over a folder inside a system folder comes before any bind that could sit in it.
     expect(a.indexOf('/opt/gaffer')).toBeLessThan(a.indexOf('/srv/gaffer/mirrors/m.git/objects'));
-    expect(a.indexOf('--remount-ro')).toBeGreaterThan(a.indexOf('--bind'));
+    expect(a.lastIndexOf('--remount-ro')).toBeGreaterThan(a.indexOf('--bind'));
+    expect(a.slice(a.lastIndexOf('--remount-ro'), a.lastIndexOf('--remount-ro') + 2)).toEqual(['--remount-ro', '/']);
     expect(a.slice(a.indexOf('--setenv'), a.indexOf('--setenv') + 3)).toEqual(['--setenv', 'PATH', '/usr/bin']);
     expect(a.slice(-2)).toEqual(['claude', '-p']);
   });
 
-  it('gives an isolated sandbox its own network namespace', () => {
-    expect(bwrapArgs({ ...spec, network: 'isolated' })).toContain('--unshare-net');
+  it('always gives the sandbox its own network namespace: the host\'s network is never shared', () => {
+    expect(bwrapArgs(spec)).toContain('--unshare-net');
   });
 
   it('binds the program and its script arguments when they live outside the system folders', () => {
@@ -131,18 +130,26 @@ describe('bwrap arguments', () => {
 describe('sandbox configuration', () => {
   const base = { GAFFER_SERVER_URL: 'http://127.0.0.1:1', GAFFER_REGISTRATION_TOKEN: 'x'.repeat(16) };
 
-  it('defaults to bwrap with the host network and nothing passed in', () => {
-    expect(loadNodeConfig(base).sandbox).toMatchObject({ mode: 'bwrap', network: { mode: 'full' }, env: [], setupEnv: [], roBinds: [], rwBinds: [] });
+  it('defaults to bwrap, the preset\'s model API and the registries through the proxy, and nothing passed in', () => {
+    const s = loadNodeConfig(base).sandbox;
+    expect(s).toMatchObject({ mode: 'bwrap', network: { mode: 'allow' }, localEndpoints: [], env: [], setupEnv: [], roBinds: [], rwBinds: [] });
+    expect(s.network.mode === 'allow' && s.network.hosts).toEqual(expect.arrayContaining(['api.anthropic.com', 'registry.npmjs.org']));
+    const codex = loadNodeConfig({ ...base, GAFFER_AGENT: 'codex' }).sandbox.network;
+    expect(codex.mode === 'allow' && codex.hosts).toEqual(expect.arrayContaining(['api.openai.com', 'pypi.org']));
+    expect(loadNodeConfig({ ...base, GAFFER_SANDBOX_NETWORK: 'full', GAFFER_SANDBOX_LOCAL_ENDPOINTS: '127.0.0.1:11434, [::1]:8000' }).sandbox).toMatchObject({
+      network: { mode: 'full' },
+      localEndpoints: [{ host: '127.0.0.1', port: 11434 }, { host: '::1', port: 8000 }],
+    });
   });
 
   it('names each bad key, and refuses to pass the node\'s own variables in', () => {
     let err: unknown;
     try {
-      loadNodeConfig({ ...base, GAFFER_SANDBOX: 'docker', GAFFER_SANDBOX_NETWORK: 'some', GAFFER_SANDBOX_ENV: 'OPENAI_API_KEY,GAFFER_REGISTRATION_TOKEN', GAFFER_SANDBOX_RW_BINDS: 'relative/path' });
+      loadNodeConfig({ ...base, GAFFER_SANDBOX: 'docker', GAFFER_SANDBOX_NETWORK: 'some', GAFFER_SANDBOX_ENV: 'OPENAI_API_KEY,GAFFER_REGISTRATION_TOKEN', GAFFER_SANDBOX_RW_BINDS: 'relative/path', GAFFER_SANDBOX_LOCAL_ENDPOINTS: 'localhost' });
     } catch (e) {
       err = e;
     }
     expect(err).toBeInstanceOf(NodeConfigError);
-    expect((err as NodeConfigError).keys.sort()).toEqual(['GAFFER_SANDBOX', 'GAFFER_SANDBOX_ENV', 'GAFFER_SANDBOX_NETWORK', 'GAFFER_SANDBOX_RW_BINDS']);
+    expect((err as NodeConfigError).keys.sort()).toEqual(['GAFFER_SANDBOX', 'GAFFER_SANDBOX_ENV', 'GAFFER_SANDBOX_LOCAL_ENDPOINTS', 'GAFFER_SANDBOX_NETWORK', 'GAFFER_SANDBOX_RW_BINDS']);
   });
 });

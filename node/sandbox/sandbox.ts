@@ -1,14 +1,17 @@
 import { execFile } from 'node:child_process';
-import { chmod, chown } from 'node:fs/promises';
+import { chown } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { AgentPreset, NetworkPolicy } from '../../src/protocol/node-api.js';
 import type { SandboxSettings } from '../config.js';
 import { baseEnv } from '../runner/git-env.js';
-import { runAgentProcess, type AgentRunOptions, type AgentRunResult } from '../runner/spawn-agent.js';
+import { runAgentProcess, type AgentRunOptions, type AgentRunResult, type OutputBudget } from '../runner/spawn-agent.js';
 import { type Bind, bwrapArgs, programBinds, type SandboxSpec, sandboxUser, type SandboxUser } from './bwrap.js';
-import { prepareHome } from './home.js';
+import { parseHandedBack, prepareHome } from './home.js';
+import { restrictWorkFolder } from './folder-modes.js';
+import { initShell } from './init-shell.js';
+import { findPrlimit, limitCommand } from './sandbox-limits.js';
 import { hostAllowed, startFilteringProxy } from './network-proxy.js';
 import { PRESET_NEEDS } from './presets.js';
 
@@ -20,6 +23,8 @@ const BRIDGE_PORT = 3128;
 const BRIDGE_SCRIPT = fileURLToPath(new URL('./bridge.mjs', import.meta.url));
 /** The node's own source checkout (or installed package). */
 const NODE_CHECKOUT = fileURLToPath(new URL('../../', import.meta.url)).replace(/\/$/, '');
+/** prlimit inside the sandbox sets its rlimits; without it (no util-linux) none are set, as the start-up log says. */
+const prlimit = findPrlimit();
 /** Numbers each phase's HOME within the process, so phases of one task never share one. */
 let homeCount = 0;
 
@@ -55,10 +60,13 @@ export function parseBind(spec: string, rw: boolean, home = homedir()): Bind {
   return { src: out(src), dest: inside(dest), rw, optional: true };
 }
 
-/** Variable names whose values go into a phase, from the owner's lists and the preset's. */
-function passedNames(settings: SandboxSettings, preset: AgentPreset, phase: 'setup' | 'agent'): string[] {
+/**
+ * Variable names whose values go into a phase, from the owner's lists and the preset's; the
+ * setup-only ones to setup, and only when `setupSecrets` (a tree no agent wrote).
+ */
+function passedNames(settings: SandboxSettings, preset: AgentPreset, phase: 'setup' | 'agent', setupSecrets = true): string[] {
   const names = new Set([...PRESET_NEEDS[preset].env, ...settings.env]);
-  if (phase === 'setup') for (const n of settings.setupEnv) names.add(n);
+  if (phase === 'setup' && setupSecrets) for (const n of settings.setupEnv) names.add(n);
   return [...names];
 }
 
@@ -83,10 +91,16 @@ export type SandboxTask = {
   mirrorPath: string;
   promptFile: string;
   network: NetworkPolicy;
+  /**
+   * Whether setup gets the setup-only variables (GAFFER_SANDBOX_SETUP_ENV): only on a tree no
+   * agent wrote. A follow-up's tree is a pull request branch an earlier agent pushed, whose
+   * Makefile or install scripts the setup commands would run with them.
+   */
+  setupSecrets: boolean;
   /** The four task variables. */
   taskEnv: Record<string, string>;
-  /** Tells the task log of each request the proxy refused. */
-  onRefuse: (what: string) => void;
+  /** Tells the task log of each request the proxy refused, and the host it named. */
+  onRefuse: (what: string, host: string) => void;
   /** A line for the task log (a sign-in refresh taken back, say). */
   onNote: (text: string) => void;
 };
@@ -107,6 +121,8 @@ export type PhaseRun = {
   stop?: AbortSignal;
   onOutput: (text: string) => void;
   onSpawn?: (pid: number) => void;
+  /** See {@link AgentRunOptions.output}. */
+  output?: OutputBudget;
 };
 
 /**
@@ -124,14 +140,14 @@ function chownTree(path: string, user: { uid: number; gid: number }): Promise<vo
 
 /**
  * Prepares the task's folders for the sandbox's user, when it is not the node's own (a root node):
- * the tree and prompt become that user's, and the folders above them may be passed through (not
- * listed), so bwrap, started as that user, can bind them.
+ * the tree and prompt become that user's, and the folders above them may be passed through by the
+ * sandbox's group alone (see restrictWorkFolder), so bwrap, started as that user, can bind them.
  */
 export async function prepareForSandbox(task: SandboxTask): Promise<void> {
   const user = sandboxUser(task.settings);
   if (task.settings.mode !== 'bwrap' || !user) return;
   for (const dir of [task.workDir, join(task.workDir, 'tasks'), task.taskDir, join(task.workDir, 'mirrors')]) {
-    await chmod(dir, 0o711).catch(() => undefined);
+    await restrictWorkFolder(dir, user).catch(() => undefined);
   }
   await chownTree(task.treePath, user);
   await chown(task.promptFile, user.uid, user.gid);
@@ -149,7 +165,7 @@ export async function runPhase(task: SandboxTask, run: PhaseRun): Promise<AgentR
     return runAgentProcess({
       argv: run.argv,
       cwd: task.treePath,
-      env: { ...baseEnv(), ...PRESET_NEEDS[task.preset].fixedEnv, ...task.taskEnv, ...pick(passedNames(settings, task.preset, run.phase)) },
+      env: { ...baseEnv(), ...PRESET_NEEDS[task.preset].fixedEnv, ...task.taskEnv, ...pick(passedNames(settings, task.preset, run.phase, task.setupSecrets)) },
       stdin: run.stdin,
       timeoutMs: run.timeoutMs,
       graceMs: run.graceMs,
@@ -159,6 +175,7 @@ export async function runPhase(task: SandboxTask, run: PhaseRun): Promise<AgentR
       stop: run.stop,
       onOutput: run.onOutput,
       onSpawn: run.onSpawn,
+      output: run.output,
     });
   }
 
@@ -170,7 +187,7 @@ export async function runPhase(task: SandboxTask, run: PhaseRun): Promise<AgentR
     HOME: SANDBOX_HOME,
     TMPDIR: '/tmp',
     ...PRESET_NEEDS[task.preset].fixedEnv,
-    ...pick(passedNames(settings, task.preset, run.phase)),
+    ...pick(passedNames(settings, task.preset, run.phase, task.setupSecrets)),
     ...task.taskEnv,
   });
 
@@ -199,19 +216,29 @@ export async function runPhase(task: SandboxTask, run: PhaseRun): Promise<AgentR
     binds,
     hidden,
     home: SANDBOX_HOME,
-    homeSrc: home.path,
-    network: task.network.mode === 'full' ? 'host' : 'isolated',
+    homeSeed: home.path,
+    homeSync: home.sync,
+    initShell: await initShell(task.workDir),
+    limits: { ...settings.limits, ...(prlimit ? { prlimitCommand: limitCommand(prlimit, settings.limits) } : {}) },
   };
+  let handedBack: Buffer = Buffer.alloc(0);
   try {
-    if (task.network.mode === 'allow') {
+    // Every phase has a network namespace of its own; unless the policy is `none`, the node's
+    // proxy is its one way out. No NO_PROXY: loopback inside is the sandbox's own, so the owner's
+    // local endpoints (a model server on 127.0.0.1) are reached through the proxy like any host.
+    if (task.network.mode !== 'none') {
       proxy = await startFilteringProxy({
         socketPath: join(task.taskDir, `proxy-${run.phase}.sock`),
-        allow: task.network.hosts,
+        policy: {
+          mode: task.network.mode,
+          hosts: task.network.mode === 'allow' ? task.network.hosts : [],
+          localEndpoints: settings.localEndpoints,
+        },
         onRefuse: task.onRefuse,
         socketMode: user ? 0o666 : 0o600,
       });
       const url = `http://127.0.0.1:${BRIDGE_PORT}`;
-      Object.assign(env, { HTTP_PROXY: url, HTTPS_PROXY: url, http_proxy: url, https_proxy: url, ALL_PROXY: url, NO_PROXY: 'localhost,127.0.0.1', no_proxy: 'localhost,127.0.0.1' });
+      Object.assign(env, { HTTP_PROXY: url, HTTPS_PROXY: url, http_proxy: url, https_proxy: url, ALL_PROXY: url, all_proxy: url });
       spec.bridge = { outsideSocket: proxy.socketPath, insideSocket: INSIDE_SOCKET, port: BRIDGE_PORT, script: BRIDGE_SCRIPT, nodeBinary: process.execPath };
     }
     return await runAgentProcess({
@@ -227,12 +254,17 @@ export async function runPhase(task: SandboxTask, run: PhaseRun): Promise<AgentR
       stop: run.stop,
       onOutput: run.onOutput,
       onSpawn: run.onSpawn,
+      output: run.output,
       sandboxed: true,
+      handBackBytes: home.sync.length > 0 ? 1024 * 1024 : 0,
+      onHandedBack: (data) => {
+        handedBack = data;
+      },
       user,
     });
   } finally {
     await proxy?.close();
-    await home.finish(task.onNote);
+    await home.finish(task.onNote, parseHandedBack(handedBack));
   }
 }
 

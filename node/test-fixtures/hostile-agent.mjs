@@ -4,11 +4,16 @@
 // Usage: hostile-agent.mjs <stateDir>; what it tries comes from <stateDir>/plan.json, by issue number:
 //   { "<n>": { "sniff"?: true, "probe"?: { paths, env }, "writeMirror"?: true, "verifyTree"?: true,
 //              "net"?: { direct?: url, proxied?: url, connect?: "host:port" }, "hang"?: true,
+//              "egress"?: { direct?, connect?: ["host:port"], abstract?: [name], get?: [url] },
+//              "files"?: { "<path in tree>": bytes }, "flood"?: true,
+//              "gitdir"?: { "<folder in tree>": "<gitdir target>" }, "nestedRepo"?: "<folder>",
+//              "stopInit"?: true, "resources"?: { procs, fds, tmpMiB, shmMiB, homeMiB, runMiB, fileMiB },
 //              "edit"?: true, "readEnv"?: [names], "plant"?: true, "home"?: true,
 //              "rewrite"?: { "<~/path>": text }, "link"?: { "<~/path>": target } } }
 // Started as a preset's CLI (with that CLI's flags), it takes <stateDir> from HOSTILE_STATE_DIR.
 import { spawn } from 'node:child_process';
-import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { appendFileSync, closeSync, existsSync, openSync, statSync, writeSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { connect } from 'node:net';
 import { dirname, join } from 'node:path';
@@ -136,6 +141,32 @@ if (plan.net) {
   }
 }
 
+// Every way out it can think of: direct TCP, abstract Unix sockets, CONNECT and GET through the proxy.
+if (plan.egress) {
+  const e = plan.egress;
+  const split = (hp) => { const m = /^\[?([^\]]+?)\]?:(\d+)$/.exec(hp); return { host: m[1], port: Number(m[2]) }; };
+  const tcp = (opts) => new Promise((resolve) => {
+    const s = connect(opts, () => { s.destroy(); resolve('connected'); });
+    s.on('error', (err) => resolve(err.code ?? err.message));
+    setTimeout(() => { s.destroy(); resolve('timeout'); }, 3000).unref();
+  });
+  const proxy = process.env.HTTP_PROXY ? new URL(process.env.HTTP_PROXY) : undefined;
+  const viaProxy = (line) => new Promise((resolve) => {
+    if (!proxy) return resolve('no proxy');
+    const s = connect(Number(proxy.port), proxy.hostname, () => s.write(line));
+    let data = '';
+    s.on('data', (c) => { data += c; if (data.includes('\r\n')) { s.destroy(); resolve(data.split('\r\n')[0]); } });
+    s.on('error', (err) => resolve(err.code));
+    s.on('close', () => resolve(data.split('\r\n')[0]));
+    setTimeout(() => { s.destroy(); resolve(data.split('\r\n')[0] || 'timeout'); }, 5000).unref();
+  });
+  out.egress = { direct: {}, abstract: {}, connect: {}, get: {} };
+  for (const hp of e.direct ?? []) out.egress.direct[hp] = await tcp(split(hp));
+  for (const name of e.abstract ?? []) out.egress.abstract[name] = await tcp({ path: `\0${name}` });
+  for (const hp of e.connect ?? []) out.egress.connect[hp] = await viaProxy(`CONNECT ${hp} HTTP/1.1\r\nHost: ${hp}\r\n\r\n`);
+  for (const url of e.get ?? []) out.egress.get[url] = await viaProxy(`GET ${url} HTTP/1.1\r\nHost: ${new URL(url).host}\r\nConnection: close\r\n\r\n`);
+}
+
 if (plan.readEnv) {
   out.values = Object.fromEntries(plan.readEnv.map((n) => [n, process.env[n] ?? null]));
 }
@@ -174,10 +205,102 @@ for (const [path, target] of Object.entries(plan.link ?? {})) {
   try { execFileSync('rm', ['-f', p]); symlinkSync(target, p); } catch (e) { out.linkError = e.code; }
 }
 
+// Files of a given size in the tree (random bytes, so nothing compresses them away).
+for (const [path, bytes] of Object.entries(plan.files ?? {})) {
+  mkdirSync(dirname(path), { recursive: true });
+  writeFileSync(path, randomBytes(bytes));
+}
+
+// A folder whose .git file points at another repository on the host, and a repository of its own.
+for (const [dir, target] of Object.entries(plan.gitdir ?? {})) {
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'file.txt'), 'vendored\n');
+  writeFileSync(join(dir, '.git'), `gitdir: ${target}\n`);
+}
+if (plan.nestedRepo) {
+  mkdirSync(plan.nestedRepo, { recursive: true });
+  const g = (...args) => execFileSync('git', ['-c', 'user.name=a', '-c', 'user.email=a@b', ...args], { cwd: plan.nestedRepo, stdio: 'ignore' });
+  g('init', '-q');
+  writeFileSync(join(plan.nestedRepo, 'x.txt'), 'x\n');
+  g('add', '.');
+  g('commit', '-q', '-m', 'nested');
+}
+
+// Stop the sandbox's init (PID 1) so it never sees this agent exit, and leave a daemon behind.
+if (plan.stopInit) {
+  out.stopInit = {};
+  try { process.kill(1, 'SIGSTOP'); out.stopInit.kill = 'sent'; } catch (e) { out.stopInit.kill = e.code; }
+  try { closeSync(openSync('/proc/1/mem', 'r')); out.stopInit.mem = 'opened'; } catch (e) { out.stopInit.mem = e.code; }
+  // PTRACE_ATTACH (16) through python's ctypes, where python is there: the tracer exits at once,
+  // and the tracee stays stopped.
+  const attach = 'import ctypes,os;l=ctypes.CDLL(None,use_errno=True);r=l.ptrace(16,1,0,0);print(r,os.strerror(ctypes.get_errno()) if r else "ok")';
+  try { out.stopInit.ptrace = execFileSync('python3', ['-c', attach], { encoding: 'utf8' }).trim(); } catch (e) { out.stopInit.ptrace = `no python3: ${e.code}`; }
+  spawn('setsid', [process.execPath, '-e', 'setInterval(() => {}, 1 << 30)', `daemon-of-${stateDir}`], { stdio: 'ignore', detached: true }).unref();
+}
+
+// Use up what it can: processes, file descriptors, RAM-backed folders, one huge file.
+if (plan.resources) {
+  const r = plan.resources;
+  out.resources = {};
+  if (r.procs) {
+    const kids = [];
+    for (let i = 0; i < r.procs; i++) {
+      const ok = await new Promise((resolve) => {
+        const c = spawn('sleep', ['30'], { stdio: 'ignore' });
+        c.once('spawn', () => { kids.push(c); resolve(true); });
+        c.once('error', () => resolve(false));
+      });
+      if (!ok) break;
+    }
+    out.resources.procs = kids.length;
+    await Promise.all(kids.map((c) => new Promise((resolve) => { c.once('exit', resolve); c.kill('SIGKILL'); })));
+  }
+  if (r.fds) {
+    const fds = [];
+    try { for (let i = 0; i < r.fds; i++) fds.push(openSync('/dev/null', 'r')); } catch (e) { out.resources.fdError = e.code; }
+    out.resources.fds = fds.length;
+    for (const fd of fds) closeSync(fd);
+  }
+  // Files of 2 MiB each, so the file-size limit is not what stops it.
+  const fill = (dir, mib) => {
+    const chunk = Buffer.alloc(1024 * 1024, 1);
+    let written = 0;
+    try {
+      for (; written < mib; written++) {
+        const fd = openSync(join(dir, `fill-${Math.floor(written / 2)}`), 'a');
+        try { writeSync(fd, chunk); } finally { closeSync(fd); }
+      }
+      return { written };
+    } catch (e) {
+      return { written, error: e.code };
+    } finally {
+      try { execFileSync('sh', ['-c', `rm -f ${dir}/fill-*`]); } catch {}
+    }
+  };
+  if (r.tmpMiB) out.resources.tmp = fill('/tmp', r.tmpMiB);
+  if (r.shmMiB) out.resources.shm = fill('/dev/shm', r.shmMiB);
+  if (r.homeMiB) out.resources.home = fill(HOME, r.homeMiB);
+  if (r.runMiB) out.resources.run = fill('/run', r.runMiB);
+  out.resources.dev = fill('/dev', 1);
+  if (r.fileMiB) {
+    // In a shell of its own (SIGXFSZ, or EFBIG where it is ignored, ends the writer): how much got written.
+    try { execFileSync('sh', ['-c', `head -c ${r.fileMiB * 1024 * 1024} /dev/zero > huge.bin`], { stdio: 'ignore' }); } catch {}
+    try { out.resources.fileBytes = statSync('huge.bin').size; } catch (e) { out.resources.fileBytes = e.code; }
+    try { execFileSync('rm', ['-f', 'huge.bin']); } catch {}
+  }
+}
+
 if (plan.edit !== false) {
   appendFileSync('README.md', `\nEdited by the hostile agent for task ${process.env.GAFFER_TASK_ID}.\n`);
 }
 save();
+
+if (plan.flood) {
+  // Print as fast as the pipe takes it, forever.
+  const line = `${'flood '.repeat(10_000)}\n`;
+  const more = () => { while (process.stdout.write(line)); process.stdout.once('drain', more); };
+  more();
+}
 
 if (plan.hang) {
   // Ignore SIGTERM, and leave a session of our own behind that ignores it too.

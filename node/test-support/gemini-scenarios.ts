@@ -50,9 +50,10 @@ export type ScenarioContext = {
 
 /**
  * The node's whole environment for a Gemini CLI run against the scripted server: the one place
- * the test's node is configured. The sandbox shares the host's network (`full`), where the server
- * listens on 127.0.0.1; the settings file is bound in where the CLI looks for it, since the
- * sandbox's HOME starts empty.
+ * the test's node is configured. The sandbox has a network namespace of its own: the server on
+ * the host's 127.0.0.1 is reached through the node's proxy, where its host:port is a local
+ * endpoint; the settings file is bound in where the CLI looks for it, since the sandbox's HOME
+ * starts empty.
  */
 export function geminiNodeEnv(o: { gafferUrl: string; modelUrl: string; home: string; workDir: string; settingsFile: string; extra?: Record<string, string> }): Record<string, string> {
   return {
@@ -61,7 +62,7 @@ export function geminiNodeEnv(o: { gafferUrl: string; modelUrl: string; home: st
     GAFFER_NODE_NAME: 'gemini-node',
     GAFFER_WORK_DIR: o.workDir,
     GAFFER_AGENT: 'gemini',
-    GAFFER_SANDBOX_NETWORK: 'full',
+    GAFFER_SANDBOX_LOCAL_ENDPOINTS: new URL(o.modelUrl).host,
     GAFFER_SANDBOX_RO_BINDS: `${o.settingsFile}:~/.gemini/settings.json`,
     HOME: o.home,
     PATH: `${dirname(GEMINI_BIN)}${delimiter}${process.env.PATH ?? '/usr/bin:/bin'}`,

@@ -37,8 +37,9 @@ export const allowedHost = z
   .pipe(z.string().regex(/^(\*\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/, 'a host name, or "*." and a domain'));
 
 /**
- * The agent's network: `full` (the host's network), `none` (a network namespace of its own with
- * only loopback), or `allow` (only the listed hosts, through the node's filtering proxy).
+ * The agent's network, always a namespace of its own whose one way out is the node's filtering
+ * proxy (which never reaches the node's own services or its LAN): `full` (any public host), `none`
+ * (no proxy, only its own loopback), or `allow` (only the listed hosts).
  */
 export const networkPolicy = z.discriminatedUnion('mode', [
   z.object({ mode: z.literal('full') }),
@@ -245,5 +246,13 @@ export const reportBranchRequest = z.object({
   failure_code: z.enum(REPORT_FAILURE_CODES).optional().catch(undefined),
   /** What the agent CLI reported using; malformed usage reads as absent rather than refusing the report. */
   usage: agentUsage.optional().catch(undefined),
+  /**
+   * Requests the sandbox's network proxy refused during the task (each is in the task log too):
+   * how many, and a few of the hosts they named. Malformed reads as absent.
+   */
+  network_refused: z
+    .object({ count: z.number().int().min(1).max(1e9), hosts: z.array(z.string().max(253)).max(10) })
+    .optional()
+    .catch(undefined),
 });
 export type ReportBranchRequest = z.input<typeof reportBranchRequest>;
