@@ -155,7 +155,8 @@ describe('start, dispatch and report through the API', () => {
     const stranger = await registerDouble(h, otherDouble, { name: `n-stranger-${Date.now()}`, capacity: 0 });
     const { issue } = await startableIssue(h, admin.token);
     const started = await startIssueApi(h, admin.token, issue.id);
-    const report = { task_id: started.body.id, branch_name: taskBranch(issue.number, started.body.id), status: 'success' };
+    // The node says what its sandbox's proxy refused; the task keeps it for the status comment and check run.
+    const report = { task_id: started.body.id, branch_name: taskBranch(issue.number, started.body.id), status: 'success', network_refused: { count: 2, hosts: ['169.254.169.254'] } };
     const url = `/api/v1/issues/${issue.id}/report-branch`;
 
     expect((await h.app.request(url, jsonInit('POST', undefined, report))).status).toBe(401);
@@ -177,6 +178,7 @@ describe('start, dispatch and report through the API', () => {
     expect(await ok.json()).toMatchObject({ status: 'recorded', task: { status: 'success', result_branch: report.branch_name } });
     const task = await getTask(h.db.db, started.body.id);
     expect(task?.completedAt).toBeInstanceOf(Date);
+    expect(task?.networkRefused).toEqual({ count: 2, hosts: ['169.254.169.254'] });
     expect((await getIssue(h.db.db, issue.id))?.status).toBe('pending_merge');
 
     const repeat = await h.app.request(url, jsonInit('POST', holder.token, report));

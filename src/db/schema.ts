@@ -13,7 +13,7 @@ import {
   uniqueIndex,
   uuid,
 } from 'drizzle-orm/pg-core';
-import { type AgentUsage, type NetworkPolicy, SANDBOX_MODES, SANDBOX_REQUIREMENTS } from '../protocol/node-api.js';
+import { type AgentUsage, type NetworkPolicy, type NetworkRefused, SANDBOX_MODES, SANDBOX_REQUIREMENTS } from '../protocol/node-api.js';
 import { ISSUE_STATUSES, NODE_MODES, NODE_STATUSES, TASK_OUTCOMES, TASK_STATUSES } from '../protocol/statuses.js';
 
 /** What a task is for: the issue's own run, or a follow-up on its open pull request. */
@@ -285,6 +285,8 @@ export const tasks = pgTable(
     outcome: text('outcome', { enum: TASK_OUTCOMES }),
     /** Tokens and cost the agent CLI reported, as the node passed them on. */
     usage: jsonb('usage').$type<AgentUsage>(),
+    /** Requests the sandbox's network proxy refused, as the node reported them: how many, and some hosts. */
+    networkRefused: jsonb('network_refused').$type<NetworkRefused>(),
     /** When the node's first log line arrived (time to first PR: webhook → claim → first log → PR). */
     firstLogAt: timestamp('first_log_at', { withTimezone: true }),
     /** The repository's caps from `.github/gaffer.yml` when the task was started; null: none. */

@@ -1,7 +1,7 @@
 import type { NodeRow, TaskRow } from '../db/schema.js';
 import type { TaskOutcome } from '../protocol/statuses.js';
 import { OUTCOME_LABEL } from './outcomes.js';
-import { durationText, usageText } from './status-comment.js';
+import { durationText, refusedText, usageText } from './status-comment.js';
 
 /** The name every Gaffer check run carries. */
 export const CHECK_RUN_NAME = 'Gaffer';
@@ -43,6 +43,8 @@ export function checkRunView(task: TaskRow, node: Pick<NodeRow, 'name'> | null, 
     lines.push(`**Duration:** ${durationText(Math.round((task.completedAt.getTime() - task.startedAt.getTime()) / 1000))}`);
   }
   lines.push(`**Usage:** ${task.usage ? usageText(task.usage) : 'not reported by the agent'}`);
+  // As GitHub's own agent firewall reports it: what the sandbox kept the agent from reaching.
+  lines.push(`**Network:** ${task.networkRefused ? refusedText(task.networkRefused) : 'no request refused'}`);
   if (task.prNumber) lines.push(`**Pull request:** #${task.prNumber}`);
   if (task.status === 'failed' && task.errorMessage) lines.push(`**Reason:** ${span(task.errorMessage)}`);
   lines.push('', log);

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { TaskRow } from '../db/schema.js';
+import { checkRunView } from './check-run.js';
 import { estimateStartSeconds, formatEta } from './queue-info.js';
 import { renderStatusComment, STATUS_MARKER } from './status-comment.js';
 
@@ -72,6 +73,15 @@ describe('status comment', () => {
     expect(body).toContain('outcome: **budget exceeded**');
     expect(body).toContain('12.3k tokens in, 450 out, $3.50, 4 turns');
     expect(body).toContain('took 12 min 3 s');
+  });
+
+  it('lists what the sandbox refused, as the check run does, with the agent\'s host names inert', () => {
+    const refused = { count: 3, hosts: ['169.254.169.254', 'evil.example`](x)', 'localhost'] };
+    const body = render(task({ status: 'success', outcome: 'success', networkRefused: refused }), 'processing');
+    expect(body).toContain("🛡️ 3 network requests refused (`169.254.169.254`, `evil.example](x)`, `localhost`)");
+    const view = checkRunView(task({ status: 'failed', outcome: 'agent_error', networkRefused: { count: 12, hosts: ['a.example'] } }), null, 'https://gaffer.test/admin/tasks/t1');
+    expect(view.summary).toContain('**Network:** 12 network requests refused (`a.example`, …)');
+    expect(checkRunView(task({ status: 'success', outcome: 'success' }), null, 'u').summary).toContain('**Network:** no request refused');
   });
 
   it('gives a queued task its position and an ETA', () => {

@@ -98,10 +98,20 @@ export function renderStatusComment(params: {
   if (task.baseBranch) details.push(`base ${codeSpan(task.baseBranch)}`);
   if (task.outcome) details.push(`outcome: **${OUTCOME_LABEL[task.outcome]}**`);
   if (task.usage) details.push(usageText(task.usage));
+  if (task.networkRefused) details.push(`🛡️ ${refusedText(task.networkRefused)}`);
   const took = task.startedAt && task.completedAt ? Math.round((task.completedAt.getTime() - task.startedAt.getTime()) / 1000) : undefined;
   if (took !== undefined && task.status !== 'pending' && task.status !== 'running') details.push(`took ${durationText(took)}`);
   if (params.taskUrl) details.push(`[task](${params.taskUrl})`);
   return `${STATUS_MARKER}\n**Gaffer** — ${line}\n\n<sub>${details.join(' · ')}</sub>`;
+}
+
+/**
+ * "3 network requests refused (evil.example, 169.254.169.254)": what the agent's sandbox kept it
+ * from reaching. The hosts are the agent's words, so each is a code span.
+ */
+export function refusedText(r: NonNullable<TaskRow['networkRefused']>): string {
+  const hosts = r.hosts.slice(0, 5).map((h) => `\`${h.replace(/[`\r\n]/g, '').slice(0, 100)}\``);
+  return `${r.count} network request${r.count === 1 ? '' : 's'} refused${hosts.length ? ` (${hosts.join(', ')}${r.count > hosts.length ? ', …' : ''})` : ''}`;
 }
 
 /** "12.3k tokens in, 450 out, $0.12, 4 turns". */

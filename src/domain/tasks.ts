@@ -14,7 +14,7 @@ import type { Db, DbOrTx } from '../db/types.js';
 import type { TaskCaps } from '../db/queries/caps.js';
 import { isUniqueViolation } from '../db/unique-violation.js';
 import type { Logger } from '../logger.js';
-import type { AgentUsage, ReportBranchRequest } from '../protocol/node-api.js';
+import type { AgentUsage, NetworkRefused, ReportBranchRequest } from '../protocol/node-api.js';
 import { taskBranch } from '../protocol/task-branch.js';
 import { type CredentialDeps, credentialAvailable } from './credentials.js';
 import { DomainError, isDomainError } from './errors.js';
@@ -355,6 +355,7 @@ export async function failTask(
     /** Decided from the kind when absent (see {@link failureOutcome}). */
     outcome?: TaskOutcome;
     usage?: AgentUsage | undefined;
+    networkRefused?: NetworkRefused | undefined;
   },
 ): Promise<EndResult> {
   const result = await deps.db.transaction(async (tx): Promise<EndResult> => {
@@ -372,6 +373,7 @@ export async function failTask(
         failureKind: params.kind,
         outcome: params.outcome ?? failureOutcome(params.kind),
         ...(params.usage ? { usage: params.usage } : {}),
+        ...(params.networkRefused ? { networkRefused: params.networkRefused } : {}),
         completedAt: deps.now(),
         reportClaimedUntil: null,
       },
@@ -506,6 +508,7 @@ export async function reportBranch(
       nodeId: params.nodeId,
       outcome: failureOutcome(failKind, report.failure_code),
       usage: report.usage,
+      networkRefused: report.network_refused,
     });
     if (r.kind !== 'ended') throw new DomainError('stale_attempt', `task ${task.id} is no longer current`);
     return { kind: 'recorded', task: r.task };
@@ -561,6 +564,7 @@ export async function reportBranch(
         nodeId: params.nodeId,
         overrideClaim: true,
         usage: report.usage,
+        networkRefused: report.network_refused,
       });
       if (r.kind !== 'ended') throw new DomainError('stale_attempt', `task ${task.id} is no longer current`);
       return { kind: 'recorded', task: r.task };
@@ -587,6 +591,7 @@ export async function reportBranch(
         prUrl: pr?.url ?? null,
         outcome: 'success',
         ...(report.usage ? { usage: report.usage } : {}),
+        ...(report.network_refused ? { networkRefused: report.network_refused } : {}),
         reportClaimedUntil: null,
       },
     });

@@ -233,6 +233,10 @@ export const agentUsage = z.object({
 /** See {@link agentUsage}. */
 export type AgentUsage = z.infer<typeof agentUsage>;
 
+/** Requests the sandbox's network proxy refused in a task: how many, and a few of the hosts named. */
+export const networkRefused = z.object({ count: z.number().int().min(1).max(1e9), hosts: z.array(z.string().max(253)).max(10) });
+export type NetworkRefused = z.infer<typeof networkRefused>;
+
 /** Node → server `POST /api/v1/issues/{issue_id}/report-branch`: the seed's body, plus an optional failure code and usage. */
 export const reportBranchRequest = z.object({
   task_id: z.string().uuid(),
@@ -250,9 +254,6 @@ export const reportBranchRequest = z.object({
    * Requests the sandbox's network proxy refused during the task (each is in the task log too):
    * how many, and a few of the hosts they named. Malformed reads as absent.
    */
-  network_refused: z
-    .object({ count: z.number().int().min(1).max(1e9), hosts: z.array(z.string().max(253)).max(10) })
-    .optional()
-    .catch(undefined),
+  network_refused: networkRefused.optional().catch(undefined),
 });
 export type ReportBranchRequest = z.input<typeof reportBranchRequest>;
