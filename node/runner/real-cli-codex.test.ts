@@ -5,18 +5,14 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { failureOutcome } from '../../src/domain/outcomes.js';
-import { createLogger } from '../../src/logger.js';
 import type { ProcessIssueRequest, ReportFailureCode } from '../../src/protocol/node-api.js';
-import { createNodeAgent, type NodeAgent } from '../agent.js';
-import { loadNodeConfig } from '../config.js';
-import { checkSandbox } from '../sandbox/check.js';
 import { startFakeGaffer, type FakeGaffer } from '../test-support/fake-gaffer-server.js';
+import { childProcessNode } from '../test-support/child-process-node.js';
 import { createBareRepo, git, tempDir } from '../test-support/git-repos.js';
 import { startGitHttpServer, type GitHttpServer } from '../test-support/git-http-server.js';
-import { captureStream, processesMentioning, signedInit } from '../test-support/helpers.js';
+import { processesMentioning } from '../test-support/helpers.js';
 import { type OpenAIResponsesServer, type ResponsesTurn, startOpenAIResponsesServer } from '../test-support/model-server/openai-responses.js';
-import { childProcessNode } from '../test-support/child-process-node.js';
-import type { TestNode as ChildNode } from '../test-support/real-cli-node.js';
+import { type NodeFactory as EnvNodeFactory, startInProcessNode, type TestNode as ChildNode } from '../test-support/real-cli-node.js';
 
 // The real Codex CLI (agent-clis/, `npm ci --prefix agent-clis`), run by the node's real code path
 // in the real bwrap sandbox, against a scripted OpenAI Responses server on the host's loopback.
@@ -225,65 +221,26 @@ function codexCases(world: () => World, startNode: NodeFactory): void {
 
 // The node in this process, as `npm run node` runs it, with the node environment applied to
 // process.env for the variables the node reads there (PATH, HOME, the CLI's key and base URL).
-const inProcessNodes: NodeAgent[] = [];
-const savedEnv = new Map<string, string | undefined>();
-const inProcessNode: NodeFactory = async (world, env) => {
-  for (const [k, v] of Object.entries(env)) {
-    if (k.startsWith('GAFFER_')) continue;
-    if (!savedEnv.has(k)) savedEnv.set(k, process.env[k]);
-    process.env[k] = v;
-  }
-  await mkdir(env.HOME!, { recursive: true });
-  const config = {
-    ...loadNodeConfig({
-      GAFFER_SERVER_URL: world.gaffer.url,
-      GAFFER_REGISTRATION_TOKEN: world.gaffer.registrationToken,
-      GAFFER_NODE_NAME: 'codex-node',
-      GAFFER_WORK_DIR: join(world.tmp, `work-${randomUUID().slice(0, 8)}`),
-      ...env,
-    }),
-    cancelGraceMs: 1000,
+const started: ChildNode[] = [];
+/** The codex cases' shape over one of the shared node factories. */
+function codexNode(start: EnvNodeFactory): NodeFactory {
+  return async (world, env) => {
+    await mkdir(env.HOME!, { recursive: true });
+    const node = await start(env, { gaffer: world.gaffer, root: world.tmp });
+    started.push(node);
+    return {
+      workDir: node.workDir,
+      async run(req) {
+        await node.submit(req);
+        const report = await world.gaffer.waitForReport(req.task_id);
+        await node.idle();
+        return report.body as Report;
+      },
+    };
   };
-  await mkdir(config.workDir, { recursive: true });
-  expect(await checkSandbox(config)).toBeUndefined();
-  const agent = createNodeAgent({
-    config,
-    logger: createLogger({ level: 'warn', destination: captureStream().stream }),
-    minReportWindowMs: 5000,
-    logFlushIntervalMs: 50,
-    reportBaseDelayMs: 20,
-  });
-  expect((await agent.register()).ok).toBe(true);
-  inProcessNodes.push(agent);
-  return {
-    workDir: config.workDir,
-    async run(req) {
-      const res = await agent.app.request('/process-issue', signedInit(world.gaffer.signingSecret, req));
-      expect(res.status).toBe(202);
-      const report = await world.gaffer.waitForReport(req.task_id);
-      await agent.tasks.idle();
-      // and the spare tree the mirror checks out after it (git, in the work folder)
-      await agent.mirrors.idle();
-      return report.body as Report;
-    },
-  };
-};
-
-const childNodes: ChildNode[] = [];
-const childNode: NodeFactory = async (world, env) => {
-  await mkdir(env.HOME!, { recursive: true });
-  const node = await childProcessNode()(env, { gaffer: world.gaffer, root: world.tmp });
-  childNodes.push(node);
-  return {
-    workDir: node.workDir,
-    async run(req) {
-      await node.submit(req);
-      const report = await world.gaffer.waitForReport(req.task_id);
-      await node.idle();
-      return report.body as Report;
-    },
-  };
-};
+}
+const inProcessNode = codexNode(startInProcessNode);
+const childNode = codexNode(childProcessNode());
 
 /** A world of its own (repositories, git server, fake Gaffer) and the cases, for one kind of node. */
 function codexWorld(name: string, factory: NodeFactory) {
@@ -305,16 +262,7 @@ function codexWorld(name: string, factory: NodeFactory) {
       };
     });
     afterEach(async () => {
-      for (const n of childNodes.splice(0)) await n.close();
-      for (const a of inProcessNodes.splice(0)) {
-        await a.tasks.drain('cancel');
-        await a.mirrors.idle();
-      }
-      for (const [k, v] of savedEnv) {
-        if (v === undefined) delete process.env[k];
-        else process.env[k] = v;
-      }
-      savedEnv.clear();
+      for (const n of started.splice(0)) await n.close();
     });
     afterAll(async () => {
       await world?.gitHttp.close();

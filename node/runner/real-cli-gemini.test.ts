@@ -1,5 +1,5 @@
 import { chmod, mkdir } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, it } from 'vitest';
 import { startFakeGaffer, type FakeGaffer } from '../test-support/fake-gaffer-server.js';
 import {
@@ -14,8 +14,7 @@ import {
 } from '../test-support/gemini-scenarios.js';
 import { tempDir } from '../test-support/git-repos.js';
 import { startGitHttpServer, type GitHttpServer } from '../test-support/git-http-server.js';
-import { inProcessNode, type NodeFactory } from '../test-support/test-node.js';
-import { childProcessNode } from '../test-support/child-process-node.js';
+import { childNode, inProcessNode, type NodeFactory } from '../test-support/test-node.js';
 
 // The real Gemini CLI, through the node's real code path: signed /process-issue, the bwrap
 // sandbox, git over HTTP, a scripted model server. No request leaves the loopback.
@@ -23,24 +22,6 @@ import { childProcessNode } from '../test-support/child-process-node.js';
 const TOKEN = 'per-task-secret-Z2VtaW5p-7311';
 const installed = geminiInstalled();
 if (!installed) console.warn(`real-cli-gemini: skipped, Gemini CLI not installed at ${GEMINI_BIN} (npm ci --prefix agent-clis)`);
-
-/** The node as an ordinary user, in a process of its own (`npm run node`'s entry point). */
-const childNode: NodeFactory = async (env, gaffer) => {
-  const node = await childProcessNode()(env, { gaffer, root: dirname(env.GAFFER_WORK_DIR!) });
-  return {
-    workDir: node.workDir,
-    agentPids: [],
-    logText: node.log,
-    async run(req) {
-      await node.submit(req);
-      const report = await gaffer.waitForReport(req.task_id);
-      // Waits until nothing runs under the work folder: no process of the sandbox is left.
-      await node.idle();
-      return report;
-    },
-    close: node.close,
-  };
-};
 
 // Run as root, the tests also start the node as an ordinary user in a process of its own.
 const nodes: Array<[string, NodeFactory]> = [['a node in this process', inProcessNode]];

@@ -43,7 +43,7 @@ export type NodeFactory = (env: Record<string, string>, fixtures: NodeFixtures) 
  * back by `close`: one such node at a time.
  */
 export const startInProcessNode: NodeFactory = async (env, { gaffer, root }) => {
-  const workDir = join(root, `work-${randomUUID().slice(0, 8)}`);
+  const workDir = env.GAFFER_WORK_DIR ?? join(root, `work-${randomUUID().slice(0, 8)}`);
   const saved = new Map<string, string | undefined>();
   for (const [k, v] of Object.entries(env)) {
     if (k.startsWith('GAFFER_')) continue;
