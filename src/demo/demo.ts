@@ -129,22 +129,33 @@ export async function demo(env: NodeJS.ProcessEnv = process.env): Promise<void> 
   });
 
   let stopping = false;
-  const stop = async () => {
-    if (stopping) return;
-    stopping = true;
-    agent.stopHeartbeats();
-    await agent.drain('cancel').catch(() => undefined);
-    await new Promise<void>((resolve) => nodeServer.close(() => resolve()));
-    // As `npm start` does, a clean-up that hangs (seen on a loaded machine: the server waiting on
-    // a connection) does not keep the demo up: after 15 s it goes on, and says so.
-    const slow = await Promise.race([
-      running.close().then(() => false),
-      new Promise<boolean>((resolve) => setTimeout(() => resolve(true), 15_000).unref()),
-    ]);
-    if (slow) say('  the server took over 15 s to close; stopping anyway');
+  let finished = false;
+  const finish = async (slow: boolean) => {
+    if (finished) return;
+    finished = true;
+    if (slow) say('  the clean-up took over 15 s; stopping anyway');
     if (!env.GAFFER_DEMO_DIR) await rm(root, { recursive: true, force: true });
     say('demo stopped');
     process.exit(0);
+  };
+  const stop = async () => {
+    if (stopping) return;
+    stopping = true;
+    // As `npm start` does, a clean-up that hangs (seen on a loaded machine: a drain or a close
+    // waiting on a connection) does not keep the demo up. This timer is deliberately not unref'd:
+    // an unref'd one let the process end silently, without removing the demo folder.
+    const hard = setTimeout(() => void finish(true), 15_000);
+    try {
+      agent.stopHeartbeats();
+      await agent.drain('cancel').catch(() => undefined);
+      if ('closeAllConnections' in nodeServer) nodeServer.closeAllConnections();
+      await new Promise<void>((resolve) => nodeServer.close(() => resolve()));
+      await running.close();
+    } catch (err) {
+      say(`  clean-up error: ${err instanceof Error ? err.message : String(err)}`);
+    }
+    clearTimeout(hard);
+    await finish(false);
   };
   // `on`, not `once`: Ctrl+C reaches npm, tsx and this process alike, and tsx passes it on again;
   // a second signal must not kill the demo halfway through its clean-up.
