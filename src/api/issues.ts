@@ -4,7 +4,9 @@ import { getIssueWithRepository, getTask, listIssues } from '../domain/reads.js'
 import type { IssueRow } from '../db/schema.js';
 import { DomainError } from '../domain/errors.js';
 import { ISSUE_STATUSES } from '../domain/issue-status.js';
-import { mayControl, queueViewOf, reportBranch, startIssue, toTaskPublic } from '../domain/tasks.js';
+import { mayControl, queueViewOf, startIssue } from '../domain/tasks.js';
+import { reportBranch } from '../domain/task-report.js';
+import { toTaskPublic } from '../domain/task-public.js';
 import { AGENT_PRESETS, agentLabel, reportBranchRequest } from '../protocol/node-api.js';
 import { isValidBranchName } from '../domain/commands.js';
 import { requireNode, requireUser } from './auth.js';

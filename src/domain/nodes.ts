@@ -24,7 +24,8 @@ import { labelsOutside, registrationTokenState } from './registration-tokens.js'
 import { DomainError } from './errors.js';
 import { expectTransition } from './state-machine.js';
 import { taskTransition } from './task-status.js';
-import { failTask, type TaskDeps } from './tasks.js';
+import { failTask } from './task-end.js';
+import { type TaskDeps } from './tasks.js';
 import { generateToken, hashToken, sameSecret } from './tokens.js';
 
 /** A node as the API shows it: no token, no signing secret. */

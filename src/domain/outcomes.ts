@@ -1,8 +1,22 @@
 import type { ReportFailureCode } from '../protocol/node-api.js';
 import type { TaskOutcome } from '../protocol/statuses.js';
-import type { FailureKind } from './tasks.js';
 
 export { TASK_OUTCOMES, type TaskOutcome } from '../protocol/statuses.js';
+
+/**
+ * Failure kinds that are the infrastructure's fault, and so may be retried automatically:
+ * a lost or unreachable node, and a clone, fetch or push that could not reach the remote.
+ */
+export const INFRA_FAILURES = ['node_lost', 'dispatch_failed', 'git_network'] as const;
+
+/** Why a task failed. */
+export type FailureKind =
+  | (typeof INFRA_FAILURES)[number]
+  | 'timeout'
+  | 'cancelled'
+  | 'agent_failed'
+  | 'credential_unavailable'
+  | 'pull_request_failed';
 
 /** What each code a node reports means for the outcome; absent codes are the agent's failure. */
 const REPORTED: Record<ReportFailureCode, TaskOutcome> = {

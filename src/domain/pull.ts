@@ -8,7 +8,8 @@ import { DomainError, isDomainError } from './errors.js';
 import { processIssueBody, requeue } from './scheduler.js';
 import { expectTransition } from './state-machine.js';
 import { taskTransition } from './task-status.js';
-import { failTask, type TaskDeps } from './tasks.js';
+import { failTask } from './task-end.js';
+import { type TaskDeps } from './tasks.js';
 
 /**
  * Pull mode, the second transport: the scheduler assigns tasks to pull nodes exactly as to push

@@ -8,7 +8,7 @@ import { getIssue } from '../db/queries/issues.js';
 import { getTask } from '../db/queries/tasks.js';
 import { nodes, repositories } from '../db/schema.js';
 import type { PullRequests } from './ports.js';
-import { failTask, REPORT_CLAIM_MS } from './tasks.js';
+import { failTask, REPORT_CLAIM_MS } from './task-end.js';
 import { taskBranch } from '../protocol/task-branch.js';
 
 /** A GitHub double for pull requests whose opening the test holds until it lets go. */

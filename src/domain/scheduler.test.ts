@@ -132,7 +132,7 @@ describe('scheduler', () => {
     const queued = [];
     for (let i = 0; i < 4; i++) queued.push(await queueTask(h));
     await h.services.scheduler.pump();
-    const { toTaskPublic } = await import('./tasks.js');
+    const { toTaskPublic } = await import('./task-public.js');
     const positions = [];
     for (const t of queued) positions.push((await toTaskPublic(h.db.db, (await getTask(h.db.db, t.id))!)).queue_position);
     expect(positions).toEqual([null, 1, 2, 3]);

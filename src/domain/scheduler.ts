@@ -20,7 +20,8 @@ import type { TaskCredential } from './ports.js';
 import { isDomainError } from './errors.js';
 import { expectTransition } from './state-machine.js';
 import { taskTransition } from './task-status.js';
-import { failTask, type TaskDeps } from './tasks.js';
+import { failTask } from './task-end.js';
+import { type TaskDeps } from './tasks.js';
 
 /** How one assignment step went. */
 export type AssignResult =

@@ -10,7 +10,8 @@ import { issues, pullRequestCi, tasks } from '../db/schema.js';
 import { ensureRepository, syncIssue } from '../domain/github-sync.js';
 import { setNodeDraining } from '../domain/nodes.js';
 import { processIssueBody } from '../domain/scheduler.js';
-import { reportBranch, startFollowUp } from '../domain/tasks.js';
+import { reportBranch } from '../domain/task-report.js';
+import { startFollowUp } from '../domain/tasks.js';
 import { STATUS_MARKER } from '../domain/status-comment.js';
 
 const REPO = 'Codertocat/Hello-World';

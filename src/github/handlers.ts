@@ -26,10 +26,10 @@ import {
   sandboxSettingsFor,
 } from '../domain/repo-config.js';
 import type { Scheduler } from '../domain/scheduler.js';
-import { cancelTask, startIssue, type TaskDeps } from '../domain/tasks.js';
+import { cancelTask } from '../domain/task-end.js';
+import { startIssue, type TaskDeps } from '../domain/tasks.js';
 import type { Logger } from '../logger.js';
 import type { StatusFeedback } from './feedback.js';
-import { registerFollowUpHandlers } from './follow-ups.js';
 import { resolveStartOptions } from './start-options.js';
 import {
   installationEventSchema,
@@ -230,8 +230,6 @@ async function backfill(octokit: Octokit, deps: HandlerDeps, installationId: num
 
 /** Registers Gaffer's handlers on the Probot instance. Each is thin: parse, call the domain, write back. */
 export function registerHandlers(probot: Probot, deps: HandlerDeps): void {
-  // Follow-ups on Gaffer's pull requests: `/start` and reviews on the PR, and the CI fix loop.
-  registerFollowUpHandlers(probot, deps);
   probot.on('issues', async (context) => {
     const p = parsePayload(context, issuesEventSchema, deps.logger);
     if (!p || p.issue.pull_request) return;

@@ -19,7 +19,7 @@ import { getIssueByGithubId } from '../db/queries/github-sync.js';
 import { issues, repositories, tasks, webhookDeliveries } from '../db/schema.js';
 import { STATUS_MARKER } from '../domain/status-comment.js';
 import { setNodeDraining } from '../domain/nodes.js';
-import { cancelTask } from '../domain/tasks.js';
+import { cancelTask } from '../domain/task-end.js';
 import { taskBranch } from '../protocol/task-branch.js';
 
 const REPO = 'Codertocat/Hello-World';

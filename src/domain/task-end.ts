@@ -1,0 +1,147 @@
+import { compareAndSetTask, getTask, getTaskContext, insertTask, nextAttemptNumber, recentInfraFailures } from '../db/queries/tasks.js';
+import type { TaskRow } from '../db/schema.js';
+import type { AgentUsage, NetworkRefused } from '../protocol/node-api.js';
+import { DomainError } from './errors.js';
+import { moveIssue } from './issues.js';
+import { failureOutcome, type TaskOutcome } from './outcomes.js';
+import { expectTransition } from './state-machine.js';
+import { taskTransition } from './task-status.js';
+import { INFRA_FAILURES } from './outcomes.js';
+import type { FailureKind } from './outcomes.js';
+import type { TaskDeps, StartActor } from './tasks.js';
+import { mayControl, emit } from './tasks.js';
+
+/** How ending a task went. */
+export type EndResult =
+  | { kind: 'ended'; task: TaskRow; requeued: TaskRow | undefined }
+  | { kind: 'not_active'; task: TaskRow | undefined }
+  /** A success report holds the task while it opens the pull request; try again after. */
+  | { kind: 'claimed'; task: TaskRow };
+
+/**
+ * How long a success report holds its task while GitHub opens the pull request. A lease, so a
+ * server that dies mid-report frees the task for the sweeper after this long.
+ */
+export const REPORT_CLAIM_MS = 2 * 60_000;
+
+/** Whether a task may still end: queued or running. */
+export const isActive = (status: TaskRow['status']) => status === 'pending' || status === 'running';
+/** Whether a success report holds the task's claim at `now`. */
+export const claimHeld = (task: TaskRow, now: Date) => task.reportClaimedUntil !== null && task.reportClaimedUntil > now;
+
+/**
+ * Fails an active task, moving the issue to `terminated`, or, for infrastructure failures
+ * while the retry budget lasts, queueing a new attempt with the issue left `processing`.
+ */
+export async function failTask(
+  deps: Pick<TaskDeps, 'db' | 'now' | 'settings' | 'onEvent' | 'logger' | 'taskTokens'>,
+  params: {
+    taskId: string;
+    kind: FailureKind;
+    message: string;
+    nodeId?: string;
+    /** The report holding the claim fails its own task. */
+    overrideClaim?: boolean;
+    /** Decided from the kind when absent (see {@link failureOutcome}). */
+    outcome?: TaskOutcome;
+    usage?: AgentUsage | undefined;
+    networkRefused?: NetworkRefused | undefined;
+  },
+): Promise<EndResult> {
+  const result = await deps.db.transaction(async (tx): Promise<EndResult> => {
+    const task = await getTask(tx, params.taskId, { forUpdate: true });
+    if (!task || (task.status !== 'pending' && task.status !== 'running')) return { kind: 'not_active', task };
+    if (params.nodeId !== undefined && task.nodeId !== params.nodeId) return { kind: 'not_active', task };
+    if (!params.overrideClaim && claimHeld(task, deps.now())) return { kind: 'claimed', task };
+    const to = expectTransition(`task ${task.id}`, taskTransition(task.status, 'fail'));
+    const failed = await compareAndSetTask(tx, {
+      id: task.id,
+      from: task.status,
+      set: {
+        status: to,
+        errorMessage: params.message,
+        failureKind: params.kind,
+        outcome: params.outcome ?? failureOutcome(params.kind),
+        ...(params.usage ? { usage: params.usage } : {}),
+        ...(params.networkRefused ? { networkRefused: params.networkRefused } : {}),
+        completedAt: deps.now(),
+        reportClaimedUntil: null,
+      },
+    });
+    if (!failed) return { kind: 'not_active', task };
+    const infra = (INFRA_FAILURES as readonly string[]).includes(params.kind);
+    const budget = task.autoRetry ?? deps.settings.autoRetryInfraFailures;
+    if (infra && budget > 0) {
+      const streak = await recentInfraFailures(tx, task.issueId, INFRA_FAILURES);
+      if (streak <= budget) {
+        const requeued = await insertTask(tx, {
+          issueId: task.issueId,
+          kind: task.kind,
+          agent: task.agent,
+          model: task.model,
+          baseBranch: task.baseBranch,
+          headBranch: task.headBranch,
+          prNumber: task.kind === 'follow_up' ? task.prNumber : null,
+          prUrl: task.kind === 'follow_up' ? task.prUrl : null,
+          command: task.command,
+          attempt: await nextAttemptNumber(tx, task.issueId),
+          requiredLabels: task.requiredLabels,
+          trigger: 'retry',
+          autoRetry: task.autoRetry,
+          draftPr: task.draftPr,
+          setup: task.setup,
+          network: task.network,
+          sandboxRequired: task.sandboxRequired,
+          repoMaxPerDay: task.repoMaxPerDay,
+          repoMaxConcurrent: task.repoMaxConcurrent,
+          nextDispatchAt: deps.now(),
+          requestedBy: task.requestedBy,
+          requestedByLogin: task.requestedByLogin,
+        });
+        return { kind: 'ended', task: failed, requeued };
+      }
+    }
+    // A follow-up's failure leaves the pull request, and so the issue (`pending_merge`), as it was.
+    if (task.kind !== 'follow_up') await moveIssue(tx, task.issueId, 'fail');
+    return { kind: 'ended', task: failed, requeued: undefined };
+  });
+  if (result.kind === 'ended') {
+    // However it failed (a report, a cancel, a timeout, a lost node, a delivery given up), the
+    // token minted for it has nothing more to do.
+    await deps.taskTokens.revokeForTask(params.taskId);
+    deps.logger.info({ taskId: params.taskId, kind: params.kind, reason: params.message }, 'task failed');
+    emit(deps, params.kind === 'cancelled' ? 'cancelled' : 'failed', result.task);
+    if (result.requeued) emit(deps, 'requeued', result.requeued);
+  }
+  return result;
+}
+
+/**
+ * Cancels the issue's active task (`/stop`, the API): the task fails as `cancelled`, the issue
+ * ends `terminated`, and the node, if one holds it, is told to stop.
+ */
+export async function cancelTask(
+  deps: TaskDeps,
+  params: { taskId: string; actor: StartActor },
+): Promise<TaskRow> {
+  const ctx = await getTaskContext(deps.db, params.taskId);
+  if (!ctx) throw new DomainError('not_found', `task ${params.taskId} not found`);
+  if (!mayControl(params.actor, ctx.issue)) {
+    throw new DomainError('forbidden', 'only an admin or the issue owner may cancel this task');
+  }
+  const result = await failTask(deps, { taskId: params.taskId, kind: 'cancelled', message: 'cancelled' });
+  if (result.kind === 'claimed') {
+    throw new DomainError('illegal_transition', 'the task has finished and its pull request is being opened: it can no longer be cancelled');
+  }
+  if (result.kind !== 'ended') {
+    throw new DomainError('illegal_transition', `task is ${ctx.task.status}: only pending or running tasks can be cancelled`);
+  }
+  if (ctx.node) {
+    const node = ctx.node;
+    void deps.transport.cancel(node, params.taskId).then(
+      (r) => r.kind !== 'accepted' && deps.logger.warn({ taskId: params.taskId, node: node.name, result: r }, 'node did not take the cancel'),
+    );
+  }
+  return result.task;
+}
+
