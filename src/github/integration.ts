@@ -7,7 +7,8 @@ import type { Services } from '../services.js';
 import { createInstallationTokens, createPullRequests, type GitHubAppConfig } from './client.js';
 import { createCheckRuns } from './check-runs.js';
 import { createStatusFeedback, type StatusFeedback } from './feedback.js';
-import { registerHandlers } from './handlers.js';
+import { registerFollowUpHandlers } from './follow-ups.js';
+import { type HandlerDeps, registerHandlers } from './handlers.js';
 import { createWebhookIngest, type WebhookIngest } from './webhook-route.js';
 
 /** The GitHub App once wired: its webhook endpoint and status feedback. */
@@ -42,13 +43,17 @@ export function attachGitHub(deps: { probot: Probot; config: GitHubAppConfig; db
     publicUrl: deps.config.publicUrl,
     queue: queueViewOf(deps.services.tasks),
   });
-  registerHandlers(deps.probot, {
+  const handlerDeps: HandlerDeps = {
     db: deps.db,
     logger: deps.logger,
     tasks: deps.services.tasks,
     scheduler: deps.services.scheduler,
     feedback,
-  });
+  };
+  // Follow-ups on Gaffer's pull requests (`/start` and reviews on the PR, the CI fix loop) first,
+  // then the issue and installation handlers.
+  registerFollowUpHandlers(deps.probot, handlerDeps);
+  registerHandlers(deps.probot, handlerDeps);
   const unsubscribe = deps.services.subscribe(feedback.onTaskEvent);
   const checkRuns =
     deps.config.checkRuns === false
