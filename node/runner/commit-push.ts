@@ -4,7 +4,7 @@ import { assertRepositoryConfigSafe } from './config-guard.js';
 import { rm } from 'node:fs/promises';
 import { gitClient, gitLocal } from './git.js';
 import { GitOperationError, toGitError } from './git-error.js';
-import type { GitEnvs } from './mirror.js';
+import type { GitEnvs } from './git-env.js';
 
 /** Whether the agent left anything to push, or something Gaffer refuses to push (and why). */
 export type CommitResult = { kind: 'committed'; head: string } | { kind: 'no_changes' } | { kind: 'refused'; reason: string };

@@ -5,7 +5,8 @@ import { createBareRepo, git, tempDir } from '../test-support/git-repos.js';
 import { assertRepositoryConfigSafe, MIRROR_FETCH_REFSPEC, unexpectedConfigKeys } from './config-guard.js';
 import { gitEnv, gitEnvWithCredential } from './git-env.js';
 import { GitOperationError } from './git-error.js';
-import { lsRemoteDefaultBranch, type GitEnvs } from './mirror.js';
+import type { GitEnvs } from './git-env.js';
+import { lsRemoteDefaultBranch } from './mirror.js';
 
 let tmp: { path: string; cleanup: () => Promise<void> };
 const realHome = process.env.HOME;

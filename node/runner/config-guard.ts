@@ -1,6 +1,6 @@
 import { gitClient } from './git.js';
 import { GitOperationError, toGitError } from './git-error.js';
-import type { GitEnvs } from './mirror.js';
+import type { GitEnvs } from './git-env.js';
 
 /** Where a mirror keeps the remote's branches, leaving refs/heads to the tasks' own branches. */
 export const MIRROR_FETCH_REFSPEC = '+refs/heads/*:refs/remotes/origin/*';

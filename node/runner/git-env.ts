@@ -2,6 +2,9 @@ import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
 /** Environment variable the credential helper reads the secret from; never a file, never argv. */
+/** Environments for git: `plain` carries no credential, `withCredential` carries the task's. */
+export type GitEnvs = { plain: Record<string, string>; withCredential: Record<string, string>; secrets: readonly string[] };
+
 export const TOKEN_ENV = 'GAFFER_GIT_TOKEN';
 export const USERNAME_ENV = 'GAFFER_GIT_USERNAME';
 

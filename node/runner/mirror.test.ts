@@ -3,7 +3,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createBareRepo, git, tempDir } from '../test-support/git-repos.js';
 import { gitEnv, gitEnvWithCredential, installAskpass } from './git-env.js';
-import { createMirrorStore, type GitEnvs } from './mirror.js';
+import type { GitEnvs } from './git-env.js';
+import { createMirrorStore } from './mirror.js';
 
 describe('mirror store spare trees', () => {
   let tmp: { path: string; cleanup: () => Promise<void> };

@@ -2,11 +2,9 @@ import { createHash, randomBytes } from 'node:crypto';
 import { chmod, mkdir, realpath, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { assertRepositoryConfigSafe, MIRROR_FETCH_REFSPEC } from './config-guard.js';
+import type { GitEnvs } from './git-env.js';
 import { gitClient, gitLocal } from './git.js';
 import { GitOperationError, toGitError } from './git-error.js';
-
-/** Environments for git: `plain` carries no credential, `withCredential` carries the task's. */
-export type GitEnvs = { plain: Record<string, string>; withCredential: Record<string, string>; secrets: readonly string[] };
 
 /** A task's working tree, checked out from the repository's cached mirror. */
 export type Worktree = { mirrorPath: string; treePath: string; branch: string; baseCommit: string; clonedMirror: boolean };

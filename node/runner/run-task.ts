@@ -1,38 +1,24 @@
 import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Logger } from '../../src/logger.js';
 import { maskSecrets } from '../../src/logger.js';
 import type { ProcessIssueRequest } from '../../src/protocol/node-api.js';
-import type { NodeConfig } from '../config.js';
 import { agentInvocation } from './agent-command.js';
 import { createOutputWatch, looksLikeInputPrompt, looksLikeQuestion } from './agent-output.js';
 import { branchName } from './branch-name.js';
 import { commitChanges, pushBranch, rebuildOnNewHead } from './commit-push.js';
 import { gitEnv, gitEnvWithCredential } from './git-env.js';
 import { GitOperationError } from './git-error.js';
-import type { LogStream } from './log-stream.js';
-import { lsRemoteDefaultBranch, type GitEnvs, type MirrorStore, type Worktree } from './mirror.js';
+import type { GitEnvs } from './git-env.js';
+import { lsRemoteDefaultBranch, type Worktree } from './mirror.js';
 import { type FailureCode, type NetworkRefusals, type TaskOutcome } from './outcome.js';
 import { buildPrompt, publicRepoUrl } from './prompt.js';
 import { effectiveNetwork, prepareForSandbox, runPhase, type SandboxTask } from '../sandbox/sandbox.js';
 import { runSetup } from './setup-phase.js';
+import type { TaskContext } from './task-context.js';
 import type { OutputBudget } from './spawn-agent.js';
 
+export type { TaskContext } from './task-context.js';
 export { type FailureCode, type NetworkRefusals, reportFailureCode, type TaskOutcome } from './outcome.js';
-
-/** Everything one task run needs from the node. */
-export type TaskContext = {
-  config: Pick<NodeConfig, 'workDir' | 'stateDir' | 'agent' | 'taskTimeoutMs' | 'budget' | 'gitAuthor' | 'gitUsername' | 'branchPrefix' | 'cancelGraceMs' | 'sandbox' | 'commitLimits'>;
-  mirrors: MirrorStore;
-  askpassPath: string;
-  logs: LogStream;
-  logger: Logger;
-  signal: AbortSignal;
-  /** Epoch ms when the task must be over: the agent gets what is left of it. */
-  deadline: number;
-  /** Tests learn the agent's pid here to check the process group is gone. */
-  onAgentSpawn?: (pid: number) => void;
-};
 
 const cancelled = (branch: string): TaskOutcome => ({ status: 'failed', branch, code: 'cancelled', message: 'cancelled' });
 

@@ -1,6 +1,6 @@
 import { runPhase, type SandboxTask } from '../sandbox/sandbox.js';
 import type { TaskOutcome } from './outcome.js';
-import type { TaskContext } from './run-task.js';
+import type { TaskContext } from './task-context.js';
 import type { OutputBudget } from './spawn-agent.js';
 
 /**

@@ -1,0 +1,18 @@
+import type { Logger } from '../../src/logger.js';
+import type { NodeConfig } from '../config.js';
+import type { LogStream } from './log-stream.js';
+import type { MirrorStore } from './mirror.js';
+
+/** Everything one task run needs from the node. */
+export type TaskContext = {
+  config: Pick<NodeConfig, 'workDir' | 'stateDir' | 'agent' | 'taskTimeoutMs' | 'budget' | 'gitAuthor' | 'gitUsername' | 'branchPrefix' | 'cancelGraceMs' | 'sandbox' | 'commitLimits'>;
+  mirrors: MirrorStore;
+  askpassPath: string;
+  logs: LogStream;
+  logger: Logger;
+  signal: AbortSignal;
+  /** Epoch ms when the task must be over: the agent gets what is left of it. */
+  deadline: number;
+  /** Tests learn the agent's pid here to check the process group is gone. */
+  onAgentSpawn?: (pid: number) => void;
+};
