@@ -1,0 +1,153 @@
+import { eq } from 'drizzle-orm';
+import nock from 'nock';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { createTestDb, type TestDb } from '../../test/db.js';
+import { API, createGitHubHarness, example, type GitHubHarness, INSTALLATION_ID, mockInstallationAuth, mockPermission, mockRepoConfig } from '../../test/github.js';
+import { getIssueByGithubId } from '../db/queries/github-sync.js';
+import { issues, repositories, tasks } from '../db/schema.js';
+import { STATUS_MARKER } from '../domain/status-comment.js';
+import { commentEvent, REPO, taskCount } from '../../test/github-events.js';
+
+describe('GitHub App webhooks', () => {
+  let db: TestDb;
+  let h: GitHubHarness;
+  beforeAll(async () => {
+    db = await createTestDb();
+  });
+  afterAll(async () => {
+    await db?.close();
+  });
+  beforeEach(async () => {
+    // A fresh Probot per test, so its installation-token cache never hides a mock.
+    h = await createGitHubHarness({ db });
+  });
+  afterEach(async () => {
+    await h.settle();
+    await h.close();
+  });
+
+  it('makes one task from two /start comments arriving at once', async () => {
+    const first = commentEvent('/start');
+    const second = structuredClone(first);
+    second.comment.id += 50_000;
+    const api = nock(API);
+    mockInstallationAuth(api);
+    // Both deliveries may find Probot's token cache empty and mint their own at once.
+    nock(API).post(`/app/installations/${INSTALLATION_ID}/access_tokens`).optionally().reply(201, { token: 'ghs_probotinstallationtoken0000000000', expires_at: new Date(Date.now() + 3600_000).toISOString(), permissions: {} });
+    mockRepoConfig(api, REPO);
+    mockPermission(api, REPO, 'maintainer', 'write');
+    // The two deliveries race: which one wins, and how far the other gets before it finds the
+    // issue taken, depends on timing. One of each call is required; the loser's may or may not
+    // come; the one task and the one status comment are what is asserted.
+    api.post(`/repos/${REPO}/issues/comments/${first.comment.id}/reactions`).optionally().reply(201, {});
+    const [owner] = REPO.split('/');
+    const loser = nock(API);
+    loser.get(`/repos/${REPO}/contents/.github%2Fgaffer.yml`).optionally().reply(404, { message: 'Not Found' });
+    loser.get(`/repos/${owner}/.github/contents/.github%2Fgaffer.yml`).optionally().reply(404, { message: 'Not Found' });
+    loser
+      .get(`/repos/${REPO}/collaborators/maintainer/permission`)
+      .optionally()
+      .reply(200, { permission: 'write', role_name: 'write', user: { login: 'maintainer' } });
+    api.post(`/repos/${REPO}/issues/comments/${second.comment.id}/reactions`).optionally().reply(201, {});
+    api.get(`/repos/${REPO}/issues/${first.issue.number}/comments`).query(true).reply(200, []);
+    api.post(`/repos/${REPO}/issues/${first.issue.number}/comments`, (b) => b.body.includes(STATUS_MARKER)).reply(201, { id: 7 });
+    // The loser may be told the issue is already processing, or lose the race silently.
+    api
+      .post(`/repos/${REPO}/issues/${first.issue.number}/comments`, (b) => b.body.includes('already') || b.body.includes('processing'))
+      .optionally()
+      .reply(201, { id: 8 });
+    await Promise.all([h.deliver('issue_comment', first), h.deliver('issue_comment', second)]);
+    await h.settle();
+    expect(await taskCount(h, first.issue.id)).toBe(1);
+  });
+
+  it('starts on the trigger label and stops on /stop', async () => {
+    const labeled = example('issues', 'labeled');
+    labeled.issue.id = 666_001;
+    labeled.issue.number = 66;
+    labeled.label.name = 'ai-please';
+    const api = nock(API);
+    mockInstallationAuth(api);
+    mockRepoConfig(api, REPO, 'trigger_label: ai-please\n');
+    mockPermission(api, REPO, labeled.sender.login, 'maintain');
+    api.get(`/repos/${REPO}/issues/66/comments`).query(true).reply(200, []);
+    api.post(`/repos/${REPO}/issues/66/comments`).reply(201, { id: 66 });
+    await h.deliver('issues', labeled);
+    await h.settle();
+    const issue = await getIssueByGithubId(h.db.db, 666_001);
+    expect(issue?.status).toBe('processing');
+    const [task] = await h.db.db.select().from(tasks).where(eq(tasks.issueId, issue!.id));
+    expect(task?.trigger).toBe('label');
+
+    const otherLabel = structuredClone(labeled);
+    otherLabel.label.name = 'bug';
+    const api2 = nock(API);
+    // Probot reuses its installation token within a test.
+    mockRepoConfig(api2, REPO, 'trigger_label: ai-please\n');
+    await h.deliver('issues', otherLabel);
+    await h.settle();
+
+    const stop = example('issue_comment', 'created');
+    stop.issue = labeled.issue;
+    stop.comment.body = '/stop';
+    stop.comment.user.login = 'maintainer';
+    const api3 = nock(API);
+    mockRepoConfig(api3, REPO);
+    mockPermission(api3, REPO, 'maintainer', 'write');
+    api3.post(`/repos/${REPO}/issues/comments/${stop.comment.id}/reactions`).reply(201, {});
+    api3.patch(`/repos/${REPO}/issues/comments/66`, (b) => b.body.includes('Cancelled')).reply(200, {});
+    await h.deliver('issue_comment', stop);
+    await h.settle();
+    expect((await getIssueByGithubId(h.db.db, 666_001))?.status).toBe('terminated');
+  });
+
+  it('backfills open issues of installed repositories across pages, skipping pull requests', async () => {
+    const p = example('installation', 'created');
+    const api = nock(API);
+    mockInstallationAuth(api);
+    api.get(`/repos/${REPO}`).reply(200, {
+      id: 186853002,
+      full_name: REPO,
+      clone_url: `https://github.com/${REPO}.git`,
+      default_branch: 'main',
+      private: false,
+    });
+    const page = (from: number, n: number) =>
+      Array.from({ length: n }, (_, i) => ({
+        id: 800_000 + from + i,
+        number: from + i,
+        title: `Backlog ${from + i}`,
+        body: null,
+        user: { login: 'someone' },
+        labels: [],
+        state: 'open',
+        ...(i === 0 ? { pull_request: { url: 'x' } } : {}),
+      }));
+    api
+      .get(`/repos/${REPO}/issues`)
+      .query({ state: 'open', per_page: 100 })
+      .reply(200, page(1001, 100), { link: `<${API}/repositories/186853002/issues?state=open&per_page=100&page=2>; rel="next"` });
+    api.get('/repositories/186853002/issues').query({ state: 'open', per_page: 100, page: 2 }).reply(200, page(1101, 30));
+    await h.deliver('installation', p);
+    await h.settle();
+    const [repo] = await h.db.db.select().from(repositories).where(eq(repositories.githubId, 186853002));
+    expect(repo).toMatchObject({ installationId: p.installation.id, defaultBranch: 'main' });
+    const rows = await h.db.db.select().from(issues).where(eq(issues.repositoryId, repo!.id));
+    expect(rows.filter((r) => r.title.startsWith('Backlog'))).toHaveLength(128);
+  });
+
+  it('retries a GitHub 5xx and leaves no half-written state', async () => {
+    const p = commentEvent('/start');
+    const api = nock(API);
+    mockInstallationAuth(api);
+    mockRepoConfig(api, REPO);
+    api.get(`/repos/${REPO}/collaborators/maintainer/permission`).reply(502, { message: 'Bad gateway' });
+    mockPermission(api, REPO, 'maintainer', 'write');
+    api.post(`/repos/${REPO}/issues/comments/${p.comment.id}/reactions`).reply(201, {});
+    api.get(`/repos/${REPO}/issues/${p.issue.number}/comments`).query(true).reply(200, []);
+    api.post(`/repos/${REPO}/issues/${p.issue.number}/comments`).reply(201, { id: 9 });
+    await h.deliver('issue_comment', p);
+    await h.settle();
+    expect(await taskCount(h, p.issue.id)).toBe(1);
+  });
+});
