@@ -3,23 +3,14 @@ import nock from 'nock';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createTestDb, type TestDb } from '../../test/db.js';
 import { registerDouble } from '../../test/flow.js';
-import { API, createGitHubHarness, example, type GitHubHarness, INSTALLATION_ID, mockInstallationAuth, mockPermission, mockRepoConfig } from '../../test/github.js';
+import { API, createGitHubHarness, example, type GitHubHarness, mockInstallationAuth, mockPermission, mockRepoConfig } from '../../test/github.js';
 import { type NodeDouble, startNodeDouble } from '../../test/node-double.js';
-import { insertTask } from '../db/queries/tasks.js';
 import { issues, pullRequestCi, tasks } from '../db/schema.js';
-import { ensureRepository, syncIssue } from '../domain/github-sync.js';
 import { setNodeDraining } from '../domain/nodes.js';
 import { processIssueBody } from '../domain/scheduler.js';
 import { reportBranch } from '../domain/task-report.js';
 import { startFollowUp } from '../domain/tasks.js';
-import { STATUS_MARKER } from '../domain/status-comment.js';
-
-const REPO = 'Codertocat/Hello-World';
-const REPO_ID = 186853002;
-let seq = 0;
-
-const human = (login: string) => ({ login, id: 1, type: 'User' });
-const botUser = { login: 'gaffer[bot]', id: 2, type: 'Bot' };
+import { botUser, gafferPr, human, nextSeq, issueComment, mockStatusComment, REPO, tasksOf } from '../../test/follow-up-fixtures.js';
 
 describe('follow-ups and /start options', () => {
   let db: TestDb;
@@ -36,7 +27,7 @@ describe('follow-ups and /start options', () => {
     h = await createGitHubHarness({ db });
     node = await startNodeDouble();
     // Online and running codex, but with no room: tasks stay queued, so no dispatch is mocked.
-    ({ id: nodeId } = await registerDouble(h, node, { name: `fu-node-${++seq}`, labels: ['agent:codex'], capacity: 0 }));
+    ({ id: nodeId } = await registerDouble(h, node, { name: `fu-node-${nextSeq()}`, labels: ['agent:codex'], capacity: 0 }));
   });
   afterEach(async () => {
     await h.settle();
@@ -45,87 +36,9 @@ describe('follow-ups and /start options', () => {
     await node.close();
   });
 
-  /** An issue whose Gaffer task opened pull request `pr` from its branch, the issue `pending_merge`. */
-  async function gafferPr(opts: { lastRunAt?: Date } = {}) {
-    seq += 1;
-    const repository = await ensureRepository(h.db.db, INSTALLATION_ID, {
-      githubId: REPO_ID,
-      fullName: REPO,
-      cloneUrl: `https://github.com/${REPO}.git`,
-      defaultBranch: 'master',
-      isPrivate: false,
-    });
-    const issue = await syncIssue(h.db.db, repository, {
-      githubId: 5_000_000 + seq,
-      number: 500 + seq,
-      title: 'Make it faster',
-      body: 'It is slow.',
-      authorLogin: 'Codertocat',
-      labels: [],
-      state: 'open',
-    });
-    await h.db.db.update(issues).set({ status: 'pending_merge' }).where(eq(issues.id, issue.id));
-    const prNumber = 800 + seq;
-    const branch = `gaffer/issue-${issue.number}-abcd1234`;
-    const lastRun = await insertTask(h.db.db, {
-      issueId: issue.id,
-      command: 'process issue',
-      status: 'success',
-      resultBranch: branch,
-      prNumber,
-      prUrl: `https://github.com/${REPO}/pull/${prNumber}`,
-      agent: 'codex',
-      completedAt: opts.lastRunAt ?? new Date('2026-01-01T00:00:00Z'),
-    });
-    return { repository, issue, prNumber, branch, lastRun };
-  }
-
-  /**
-   * Mocks the comments of issue or pull request `number` as GitHub keeps them: `listed` plus the
-   * status comment once Gaffer created it, which later updates edit. Returns the bodies written.
-   */
-  function mockStatusComment(_api: nock.Scope, number: number, listed: unknown[] = [], opts: { updated?: boolean } = {}) {
-    const bodies: string[] = [];
-    let mine: { id: number; user: typeof botUser; body: string; created_at: string } | undefined;
-    // Its own scope: nock's persist() applies to the whole scope.
-    const scope = nock(API).persist();
-    scope.get(`/repos/${REPO}/issues/${number}/comments`).query(true).reply(200, () => [...listed, ...(mine ? [mine] : [])]);
-    scope.post(`/repos/${REPO}/issues/${number}/comments`, (b) => String(b.body).includes(STATUS_MARKER)).reply(201, (_u, b) => {
-      bodies.push((b as { body: string }).body);
-      mine = { id: 990_000 + number, user: botUser, body: (b as { body: string }).body, created_at: new Date().toISOString() };
-      return mine;
-    });
-    if (opts.updated) {
-      scope.patch(`/repos/${REPO}/issues/comments/${990_000 + number}`).reply(200, (_u, b) => {
-        bodies.push((b as { body: string }).body);
-        mine!.body = (b as { body: string }).body;
-        return mine;
-      });
-    }
-    return bodies;
-  }
-
-  async function tasksOf(issueId: string) {
-    return h.db.db.select().from(tasks).where(eq(tasks.issueId, issueId)).orderBy(tasks.attempt);
-  }
-
-  function issueComment(body: string, opts: { number: number; pullRequest: boolean; login?: string; bot?: boolean }) {
-    const p = example('issue_comment', 'created');
-    seq += 1;
-    p.issue.id = 6_000_000 + seq;
-    p.issue.number = opts.number;
-    if (opts.pullRequest) p.issue.pull_request = { url: `${API}/repos/${REPO}/pulls/${opts.number}` };
-    else delete p.issue.pull_request;
-    p.comment.id = 710_000 + seq;
-    p.comment.body = body;
-    p.comment.user = opts.bot ? botUser : human(opts.login ?? 'maintainer');
-    p.sender = p.comment.user;
-    return p;
-  }
-
   describe('/start options on an issue', () => {
     it('records agent, model and base on the task, and requires the agent’s node label', async () => {
-      const p = issueComment('/start agent=codex model=o4 base=release-1.2 keep it small', { number: 40 + ++seq, pullRequest: false });
+      const p = issueComment('/start agent=codex model=o4 base=release-1.2 keep it small', { number: 40 + nextSeq(), pullRequest: false });
       const api = nock(API);
       mockInstallationAuth(api);
       mockRepoConfig(api, REPO);
@@ -136,7 +49,7 @@ describe('follow-ups and /start options', () => {
       await h.deliver('issue_comment', p);
       await h.settle();
       const [issue] = await h.db.db.select().from(issues).where(eq(issues.githubId, p.issue.id));
-      const [task] = await tasksOf(issue!.id);
+      const [task] = await tasksOf(h.db.db, issue!.id);
       expect(task).toMatchObject({ kind: 'issue', agent: 'codex', model: 'o4', baseBranch: 'release-1.2', command: 'keep it small', status: 'pending' });
       expect(task!.requiredLabels).toContain('agent:codex');
       expect(bodies.at(-1)).toContain('agent `codex` · model `o4` · base `release-1.2`');
@@ -158,7 +71,7 @@ describe('follow-ups and /start options', () => {
       const api = nock(API);
       mockInstallationAuth(api);
       for (const [body, expected, extra] of cases) {
-        const p = issueComment(body, { number: 60 + ++seq, pullRequest: false });
+        const p = issueComment(body, { number: 60 + nextSeq(), pullRequest: false });
         mockRepoConfig(api, REPO);
         mockPermission(api, REPO, 'maintainer', 'write');
         api.post(`/repos/${REPO}/issues/comments/${p.comment.id}/reactions`).reply(201, {});
@@ -174,7 +87,7 @@ describe('follow-ups and /start options', () => {
         expect(replies[0]).toContain('Gaffer cannot start');
         expect(replies[0]).toContain(expected);
         const [issue] = await h.db.db.select().from(issues).where(eq(issues.githubId, p.issue.id));
-        expect(await tasksOf(issue!.id)).toEqual([]);
+        expect(await tasksOf(h.db.db, issue!.id)).toEqual([]);
         expect(issue!.status).toBe('pending');
       }
     });
@@ -182,7 +95,7 @@ describe('follow-ups and /start options', () => {
 
   describe('review iteration', () => {
     it('/start on a Gaffer PR queues one follow-up on its branch with the batched review; the issue stays pending_merge', async () => {
-      const { issue, prNumber, branch, lastRun } = await gafferPr();
+      const { issue, prNumber, branch, lastRun } = await gafferPr(h.db.db);
       const p = issueComment('/start also update the docs', { number: prNumber, pullRequest: true });
       const api = nock(API);
       mockInstallationAuth(api);
@@ -208,7 +121,7 @@ describe('follow-ups and /start options', () => {
       await h.deliver('issue_comment', p);
       await h.settle();
 
-      const all = await tasksOf(issue.id);
+      const all = await tasksOf(h.db.db, issue.id);
       expect(all).toHaveLength(2);
       const followUp = all[1]!;
       expect(followUp).toMatchObject({ kind: 'follow_up', trigger: 'comment', status: 'pending', headBranch: branch, prNumber, agent: 'codex' });
@@ -237,7 +150,7 @@ describe('follow-ups and /start options', () => {
     });
 
     it('a follow-up that fails leaves the issue pending_merge', async () => {
-      const { issue, prNumber } = await gafferPr();
+      const { issue, prNumber } = await gafferPr(h.db.db);
       const api = nock(API);
       mockInstallationAuth(api);
       mockStatusComment(api, prNumber, [], { updated: true });
@@ -250,7 +163,7 @@ describe('follow-ups and /start options', () => {
     });
 
     it('bots and people without write access never start a follow-up', async () => {
-      const { issue, prNumber } = await gafferPr();
+      const { issue, prNumber } = await gafferPr(h.db.db);
       await h.deliver('issue_comment', issueComment('/start', { number: prNumber, pullRequest: true, bot: true }));
       const api = nock(API);
       mockInstallationAuth(api);
@@ -265,11 +178,11 @@ describe('follow-ups and /start options', () => {
       review.pull_request.number = prNumber;
       await h.deliver('pull_request_review', review);
       await h.settle();
-      expect(await tasksOf(issue.id)).toHaveLength(1);
+      expect(await tasksOf(h.db.db, issue.id)).toHaveLength(1);
     });
 
     it('a changes-requested review starts a follow-up only where the repository opts in', async () => {
-      const { issue, prNumber } = await gafferPr();
+      const { issue, prNumber } = await gafferPr(h.db.db);
       const review = example('pull_request_review', 'submitted');
       review.review.state = 'changes_requested';
       review.review.body = 'The loop is still quadratic.';
@@ -281,7 +194,7 @@ describe('follow-ups and /start options', () => {
       mockRepoConfig(api, REPO);
       await h.deliver('pull_request_review', review);
       await h.settle();
-      expect(await tasksOf(issue.id)).toHaveLength(1);
+      expect(await tasksOf(h.db.db, issue.id)).toHaveLength(1);
 
       api = nock(API);
       mockRepoConfig(api, REPO, 'follow_up: on_review\n');
@@ -293,7 +206,7 @@ describe('follow-ups and /start options', () => {
       mockStatusComment(api, prNumber);
       await h.deliver('pull_request_review', review);
       await h.settle();
-      const all = await tasksOf(issue.id);
+      const all = await tasksOf(h.db.db, issue.id);
       expect(all).toHaveLength(2);
       expect(all[1]).toMatchObject({ kind: 'follow_up', trigger: 'review' });
       expect(all[1]!.command).toContain('The loop is still quadratic.');
@@ -312,7 +225,7 @@ describe('follow-ups and /start options', () => {
     }
 
     it('re-runs once, then starts a fix with the failed job, its annotations and log tail; the cap holds and is reported', async () => {
-      const { issue, prNumber } = await gafferPr();
+      const { issue, prNumber } = await gafferPr(h.db.db);
       const config = 'ci_fix:\n  max_attempts: 1\n';
       let api = nock(API);
       mockInstallationAuth(api);
@@ -320,7 +233,7 @@ describe('follow-ups and /start options', () => {
       api.post(`/repos/${REPO}/actions/runs/901/rerun-failed-jobs`).reply(201, {});
       await h.deliver('workflow_run', workflowRun(prNumber, 'sha1', 'failure', 901));
       await h.settle();
-      expect(await tasksOf(issue.id)).toHaveLength(1);
+      expect(await tasksOf(h.db.db, issue.id)).toHaveLength(1);
 
       // The re-run fails too: a follow-up with the failure.
       api = nock(API);
@@ -339,7 +252,7 @@ describe('follow-ups and /start options', () => {
       mockStatusComment(api, prNumber);
       await h.deliver('workflow_run', workflowRun(prNumber, 'sha1', 'failure', 901));
       await h.settle();
-      const all = await tasksOf(issue.id);
+      const all = await tasksOf(h.db.db, issue.id);
       expect(all).toHaveLength(2);
       expect(all[1]).toMatchObject({ kind: 'follow_up', trigger: 'ci' });
       expect(all[1]!.command).toContain('## test: failure');
@@ -351,7 +264,7 @@ describe('follow-ups and /start options', () => {
       mockRepoConfig(api, REPO, config);
       await h.deliver('workflow_run', workflowRun(prNumber, 'sha1', 'failure', 901));
       await h.settle();
-      expect(await tasksOf(issue.id)).toHaveLength(2);
+      expect(await tasksOf(h.db.db, issue.id)).toHaveLength(2);
 
       // The fix pushed sha2, which fails, is re-run, fails again: the cap (1) is spent, said on the PR.
       await h.db.db.update(tasks).set({ status: 'success', completedAt: new Date() }).where(eq(tasks.id, all[1]!.id));
@@ -370,13 +283,13 @@ describe('follow-ups and /start options', () => {
         .reply(201, { id: 1 });
       await h.deliver('workflow_run', workflowRun(prNumber, 'sha2', 'failure', 902));
       await h.settle();
-      expect(await tasksOf(issue.id)).toHaveLength(2);
+      expect(await tasksOf(h.db.db, issue.id)).toHaveLength(2);
       const [state] = await h.db.db.select().from(pullRequestCi).where(eq(pullRequestCi.issueId, issue.id));
       expect(state).toMatchObject({ attempts: 1, stoppedReason: 'exhausted' });
     });
 
     it('a green run ends the loop, and a human push stops it', async () => {
-      const { issue, prNumber } = await gafferPr();
+      const { issue, prNumber } = await gafferPr(h.db.db);
       const config = 'ci_fix: { max_attempts: 2 }\n';
       let api = nock(API);
       mockInstallationAuth(api);
@@ -403,11 +316,11 @@ describe('follow-ups and /start options', () => {
       await h.settle();
       [state] = await h.db.db.select().from(pullRequestCi).where(eq(pullRequestCi.issueId, issue.id));
       expect(state).toMatchObject({ stoppedReason: 'human_push' });
-      expect(await tasksOf(issue.id)).toHaveLength(1);
+      expect(await tasksOf(h.db.db, issue.id)).toHaveLength(1);
     });
 
     it('a failed check suite of another CI app is re-requested once', async () => {
-      const { issue, prNumber } = await gafferPr();
+      const { issue, prNumber } = await gafferPr(h.db.db);
       const p = example('check_suite', 'completed');
       p.check_suite.conclusion = 'failure';
       p.check_suite.id = 5151;
