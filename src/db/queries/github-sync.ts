@@ -1,4 +1,4 @@
-import { and, eq, sql } from 'drizzle-orm';
+import { and, eq, isNull, sql } from 'drizzle-orm';
 import {
   installations,
   issues,
@@ -9,7 +9,8 @@ import {
   type IssueRow,
   type RepositoryRow,
 } from '../schema.js';
-import type { DbOrTx } from '../types.js';
+import type { Db, DbOrTx } from '../types.js';
+import { isUniqueViolation } from '../unique-violation.js';
 
 export async function upsertInstallation(
   db: DbOrTx,
@@ -71,42 +72,64 @@ export async function getRepositoryByGithubId(db: DbOrTx, githubId: number): Pro
   return row;
 }
 
+/** An issue's GitHub fields, as a delivery or a backfill gives them. */
+export type GithubIssueValues = {
+  repositoryId: string;
+  githubId: number;
+  number: number;
+  title: string;
+  body: string;
+  authorLogin: string | null;
+  labels: string[];
+  githubState: string;
+};
+
 /**
  * Inserts or refreshes an issue by GitHub id, keeping Gaffer's status. The owner is the Gaffer
  * user whose GitHub login wrote the issue, when there is one.
+ *
+ * The insert arbitrates on `github_id` only, so two deliveries inserting the same new issue at once
+ * can fail on the other unique key (repository and number): PostgreSQL checks the arbiter first,
+ * then meets the other transaction's row in `issues_repository_number_uq`. That delivery is
+ * already answered, so failing it would drop its command. It tries again, and then finds the row;
+ * a row for the same repository and number that has no GitHub id (added by hand) is adopted.
+ * Takes a `Db`, not a transaction: a failed statement would abort the caller's transaction.
  */
-export async function upsertGithubIssue(
-  db: DbOrTx,
-  values: {
-    repositoryId: string;
-    githubId: number;
-    number: number;
-    title: string;
-    body: string;
-    authorLogin: string | null;
-    labels: string[];
-    githubState: string;
-  },
-): Promise<IssueRow> {
+export async function upsertGithubIssue(db: Db, values: GithubIssueValues): Promise<IssueRow> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await insertOrRefreshIssue(db, values);
+    } catch (err) {
+      if (!isUniqueViolation(err, 'issues_repository_number_uq') || attempt >= 3) throw err;
+    }
+    const adopted = await db
+      .update(issues)
+      .set({ ...refreshed(values), githubId: values.githubId })
+      .where(and(eq(issues.repositoryId, values.repositoryId), eq(issues.number, values.number), isNull(issues.githubId)))
+      .returning();
+    if (adopted[0]) return adopted[0];
+  }
+}
+
+const refreshed = (values: GithubIssueValues) => ({
+  repositoryId: values.repositoryId,
+  number: values.number,
+  title: values.title,
+  body: values.body,
+  authorLogin: values.authorLogin,
+  labels: values.labels,
+  githubState: values.githubState,
+  updatedAt: new Date(),
+});
+
+async function insertOrRefreshIssue(db: Db, values: GithubIssueValues): Promise<IssueRow> {
   const ownerId = values.authorLogin
     ? sql`(select ${users.id} from ${users} where lower(${users.githubLogin}) = lower(${values.authorLogin}) limit 1)`
     : sql`null`;
   const [row] = await db
     .insert(issues)
     .values({ ...values, ownerId })
-    .onConflictDoUpdate({
-      target: issues.githubId,
-      set: {
-        repositoryId: values.repositoryId,
-        number: values.number,
-        title: values.title,
-        body: values.body,
-        authorLogin: values.authorLogin,
-        labels: values.labels,
-        githubState: values.githubState,
-        updatedAt: new Date(),
-      },
-    })
+    .onConflictDoUpdate({ target: issues.githubId, set: refreshed(values) })
     .returning();
   return row!;
 }
