@@ -2,10 +2,20 @@ import { readFileSync } from 'node:fs';
 import { nodeConfigDefault } from '../config.js';
 import { settingsInOrder } from './settings.js';
 
-/** The package's version, read from package.json next to the sources (nothing else is opened). */
+/**
+ * The package's version, from Gaffer's package.json: the first one up from this file, whether it
+ * runs from the sources (node/cli/) or compiled (dist/node/cli/). Nothing else is opened.
+ */
 export function packageVersion(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: string };
-  return pkg.version ?? 'unknown';
+  for (const up of ['../../package.json', '../../../package.json']) {
+    try {
+      const pkg = JSON.parse(readFileSync(new URL(up, import.meta.url), 'utf8')) as { name?: string; version?: string };
+      if (pkg.name === 'gaffer' && pkg.version) return pkg.version;
+    } catch {
+      // Not here (or not readable): look one folder further up.
+    }
+  }
+  return 'unknown';
 }
 
 function defaultWords(key: Parameters<typeof nodeConfigDefault>[0], text?: string): string {

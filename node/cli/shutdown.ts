@@ -98,6 +98,7 @@ export function createShutdown(deps: ShutdownDeps): { onSignal(signal: string): 
     const results = await Promise.all(tasks.map((t) => agent.reportStopped(t, NODE_STOPPED, deps.reportTimeoutMs ?? 10_000).then((r) => ({ t, r }))));
     for (const { t, r } of results) {
       if (r.ok) logger.info({ taskId: t.taskId }, 'task reported cancelled');
+      else if (r.kind === 'http' && r.status === 409) logger.info({ taskId: t.taskId }, 'the task had already ended on the server');
       else logger.warn({ taskId: t.taskId, kind: r.kind, status: 'status' in r ? r.status : undefined }, 'could not report the task cancelled; the server ends it when the node\'s heartbeat times out');
     }
     // The agents are stopped (and bwrap dies with the node in any case); their own reports are refused as stale.
