@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -98,6 +98,31 @@ describe('gaffer-node command line (real processes)', () => {
     expectOneLine(r.stderr);
     expect(r.stderr).toContain('has not registered with http://127.0.0.1:9 yet');
     expect(r.stderr).toContain('--registration-token-file');
+  });
+
+  it('names a broken state file and the way out, exit code 1', async () => {
+    const work = join(tmp.path, 'broken-state');
+    await mkdir(join(work, 'state'), { recursive: true });
+    await writeFile(join(work, 'state', 'node-state.json'), '{ not json');
+    const r = await gafferNode(['--server-url', 'http://127.0.0.1:9', '--work-dir', work, '--mode', 'pull'], { cwd: tmp.path });
+    expect(r.code).toBe(1);
+    expectOneLine(r.stderr);
+    expect(r.stderr).toBe(
+      `gaffer-node: the node state file ${join(work, 'state', 'node-state.json')} is not JSON; restore it, or delete it to register as a new node (the state folder is --state-dir or GAFFER_STATE_DIR)\n`,
+    );
+  });
+
+  it('says the sandbox is missing and how to get it, exit code 1', async () => {
+    const empty = join(tmp.path, 'empty-path');
+    await mkdir(empty, { recursive: true });
+    const r = await gafferNode(['--server-url', 'http://127.0.0.1:9', '--work-dir', join(tmp.path, 'no-bwrap'), '--mode', 'pull'], {
+      cwd: tmp.path,
+      // No bwrap on this PATH.
+      env: { PATH: empty, GAFFER_REGISTRATION_TOKEN: 'a-registration-token-of-some-length' },
+    });
+    expect(r.code).toBe(1);
+    expectOneLine(r.stderr);
+    expect(r.stderr).toMatch(/^gaffer-node: The agent sandbox is not available: .*Install bubblewrap, or set GAFFER_SANDBOX=off/);
   });
 
   describe('with a port in use', () => {

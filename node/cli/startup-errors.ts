@@ -61,9 +61,10 @@ export function describeConfigError(err: NodeConfigError, env: NodeJS.ProcessEnv
     const example = text.secret ? `${flagFor(key)} /etc/gaffer-node/token or ${key}=${text.example}` : `${flagFor(key)} ${text.example}`;
     const unset = (env[key] ?? '').trim() === '';
     const why = [...new Set((err.problems[key] ?? []).map(plain))].join('; ');
-    return unset && /^is not a value|^must be/.test(why)
-      ? `${name} is not set: ${text.meaning.replace(/\.$/, '').replace(/^[A-Z](?=[a-z ])/, (c) => c.toLowerCase())}; e.g. ${example}`
-      : `${name} is not valid: ${why}; e.g. ${example}`;
+    if (!unset) return `${name} is not valid: ${why}; e.g. ${example}`;
+    // Unset: zod's own words say only that a value is missing; the meaning says what to give.
+    const meaning = text.meaning.replace(/\.$/, '').replace(/^[A-Z](?=[a-z ])/, (c) => c.toLowerCase());
+    return `${name} is not set: ${/^is not a value|^must be/.test(why) ? meaning : why}; e.g. ${example}`;
   });
   return lines.join('\n');
 }

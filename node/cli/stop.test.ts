@@ -45,6 +45,23 @@ describe('gaffer-node: Ctrl+C', () => {
     await tmp?.cleanup();
   });
 
+  it('stops with one line and exit code 2 when the server refuses the registration token', async () => {
+    const workDir = join(tmp.path, 'refused');
+    const r = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
+      const p = spawn(process.execPath, [LAUNCHER, '--server-url', server.url, '--mode', 'pull', '--sandbox', 'off', '--work-dir', workDir, '--agent', 'custom'], {
+        env: { PATH: process.env.PATH ?? '/usr/bin:/bin', GAFFER_REGISTRATION_TOKEN: 'not-the-registration-token', GAFFER_AGENT_COMMAND: 'true' },
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
+      let stderr = '';
+      p.stderr.on('data', (c: Buffer) => (stderr += c.toString('utf8')));
+      p.once('exit', (code) => resolve({ code, stderr }));
+    });
+    expect(r.code).toBe(2);
+    expect(r.stderr.trimEnd().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(/^gaffer-node: the server at http:\/\/127\.0\.0\.1:\d+ refused the registration \(401.*\): create a registration token in the admin page/);
+    expect(r.stderr).not.toContain('not-the-registration-token');
+  });
+
   it('waits for the running task on the first SIGINT, and reports it cancelled on the second', async () => {
     const call = async (method: string, path: string, body?: unknown) => {
       const res = await fetch(`${server.url}/api/v1${path}`, jsonInit(method, admin.token, body));
