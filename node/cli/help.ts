@@ -45,7 +45,7 @@ export function helpText(): string {
   for (const { key, flag, text } of settingsInOrder()) {
     const arg = text.boolean ? '' : text.secret ? ' <file>' : ' <value>';
     lines.push(`  ${`${flag}${arg}`.padEnd(40)} ${key} (default: ${defaultWords(key, text.defaultText)})`);
-    lines.push(`      ${text.meaning}${text.secret ? ' The flag names a file holding it: a command line is visible to every user.' : ''}`);
+    lines.push(`      ${text.meaning}${text.secret ? ' The flag reads it from a file (any user can read a command line).' : ''}`);
   }
   lines.push(
     '',

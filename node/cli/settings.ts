@@ -25,7 +25,7 @@ export type SettingText = {
 export const SETTINGS: Record<NodeConfigKey, SettingText> = {
   GAFFER_SERVER_URL: { meaning: 'The Gaffer server\'s URL (required).', example: 'https://gaffer.example.com', defaultText: 'none' },
   GAFFER_REGISTRATION_TOKEN: {
-    meaning: 'A registration token from the admin page; needed only until the node has registered (its own credential is then kept in the state file).',
+    meaning: 'A registration token from the admin page, needed until the node has registered.',
     example: 'gfr_0123456789abcdef',
     defaultText: 'none',
     secret: true,
