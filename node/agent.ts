@@ -11,7 +11,7 @@ import { reportFailureCode, runTask, type TaskOutcome } from './runner/run-task.
 import { passedSecretValues } from './sandbox/sandbox.js';
 import { createServerClient, type CallResult, type ServerClient } from './server-client.js';
 import type { NodeStateStore } from './state-file.js';
-import { createTaskManager, type TaskManager } from './task-manager.js';
+import { createTaskManager, type RunningTask, type TaskManager } from './task-manager.js';
 
 /** What the agent is composed from; tests swap the client and watch the hooks. */
 export type NodeAgentDeps = {
@@ -58,6 +58,12 @@ export type NodeAgent = {
    */
   drain(mode: DrainMode): Promise<void>;
   stopHeartbeats(): void;
+  /**
+   * Tells the server a running task ended because the node is stopping (a second Ctrl+C): it is
+   * recorded `cancelled` with this reason at once, rather than held `running` until the heartbeat
+   * times out. One attempt, bounded by `timeoutMs`: the node is on its way out.
+   */
+  reportStopped(task: RunningTask, reason: string, timeoutMs: number): Promise<CallResult<unknown>>;
   /** The registration currently in use, if any. */
   registration(): RegisterNodeResponse | undefined;
 };
@@ -250,6 +256,20 @@ export function createNodeAgent(deps: NodeAgentDeps): NodeAgent {
     stopHeartbeats() {
       if (heartbeatTimer) clearTimeout(heartbeatTimer);
       heartbeatTimer = undefined;
+    },
+    async reportStopped(task, reason, timeoutMs) {
+      const timeout = new Promise<CallResult<unknown>>((resolve) => {
+        const t = setTimeout(() => resolve({ ok: false, kind: 'network', message: `no answer within ${timeoutMs} ms` }), timeoutMs);
+        t.unref();
+      });
+      const sent = client.reportBranch(task.issueId, nodeToken(), {
+        task_id: task.taskId,
+        branch_name: '',
+        status: 'failed',
+        failure_code: 'cancelled',
+        error_message: reason,
+      });
+      return Promise.race([sent, timeout]);
     },
     registration: () => creds,
   };

@@ -289,12 +289,24 @@ export type SandboxSettings = {
   limits: SandboxLimits;
 };
 
-/** Thrown by {@link loadNodeConfig}; `keys` names every bad or missing key. */
+/** Every key the node reads from its environment, in the order above (the CLI derives its flags from them). */
+export const NODE_CONFIG_KEYS = Object.keys(schema.shape) as NodeConfigKey[];
+/** One of {@link NODE_CONFIG_KEYS}. */
+export type NodeConfigKey = keyof typeof schema.shape;
+
+/** A key's default as its schema gives it when unset (undefined where it is computed or none). */
+export function nodeConfigDefault(key: NodeConfigKey): unknown {
+  const r = schema.shape[key].safeParse(undefined);
+  return r.success ? r.data : undefined;
+}
+
+/** Thrown by {@link loadNodeConfig}; `keys` names every bad or missing key, `problems` what zod said of each. */
 export class NodeConfigError extends Error {
   readonly code = 'config_invalid' as const;
   constructor(
     readonly keys: string[],
     message: string,
+    readonly problems: Record<string, string[]> = {},
   ) {
     super(message);
     this.name = 'NodeConfigError';
@@ -316,7 +328,9 @@ export function loadNodeConfig(env: NodeJS.ProcessEnv = process.env): NodeConfig
   const parsed = schema.safeParse(env);
   if (!parsed.success) {
     const { keys, message } = describeConfigIssues('Invalid node configuration', parsed.error.issues);
-    throw new NodeConfigError(keys, message);
+    const problems: Record<string, string[]> = {};
+    for (const i of parsed.error.issues) (problems[String(i.path[0] ?? '(root)')] ??= []).push(i.message);
+    throw new NodeConfigError(keys, message, problems);
   }
   const e = parsed.data;
   const preset = e.GAFFER_AGENT ?? (e.GAFFER_AGENT_COMMAND !== undefined ? 'custom' : 'claude');

@@ -20,6 +20,8 @@ export type TaskManager = {
   submit(req: ProcessIssueRequest): SubmitResult;
   cancel(taskId: string): boolean;
   runningIds(): string[];
+  /** The running tasks: what the node says it waits for when it stops. */
+  running(): RunningTask[];
   readonly capacity: number;
   readonly draining: boolean;
   /** Refuses new tasks, cancels running ones if asked, and resolves when all are done. */
@@ -28,7 +30,10 @@ export type TaskManager = {
   idle(): Promise<void>;
 };
 
-type Running = { controller: AbortController; done: Promise<void> };
+/** A task running here, as the node names it in its own messages. */
+export type RunningTask = { taskId: string; issueId: string; issueNumber: number; repositoryUrl: string; startedAt: number };
+
+type Running = { controller: AbortController; done: Promise<void>; info: RunningTask };
 
 /**
  * How long an accepted task id is remembered: a signed request stays valid while its timestamp
@@ -73,7 +78,8 @@ export function createTaskManager(opts: {
         .then(() => opts.execute(req, controller.signal))
         .catch((err: unknown) => opts.logger.error({ err, taskId: req.task_id }, 'task executor failed'))
         .finally(() => running.delete(req.task_id));
-      running.set(req.task_id, { controller, done });
+      const info = { taskId: req.task_id, issueId: req.issue_id, issueNumber: req.issue_number, repositoryUrl: req.repository_url, startedAt: now() };
+      running.set(req.task_id, { controller, done, info });
       accepted.set(req.task_id, now());
       return { kind: 'accepted' };
     },
@@ -84,6 +90,7 @@ export function createTaskManager(opts: {
       return true;
     },
     runningIds: () => [...running.keys()],
+    running: () => [...running.values()].map((t) => t.info),
     get capacity() {
       return opts.capacity;
     },

@@ -328,4 +328,15 @@ describe('failure codes in reports, with automatic retry of infrastructure failu
     const res = await report(issue.id, { task_id: started.body.id, status: 'failed', error_message: 'x', usage: { input_tokens: 'lots' } });
     expect(res).toMatchObject({ status: 200, body: { task: { outcome: 'agent_error', usage: null } } });
   });
+
+  it('records a task the node cancelled (it was stopped) as cancelled at once, with its reason, and does not retry it', async () => {
+    const { issue } = await startableIssue(h, admin.token);
+    const started = await startIssueApi(h, admin.token, issue.id);
+    const body = { task_id: started.body.id, status: 'failed', error_message: 'node stopped', failure_code: 'cancelled' };
+    const res = await report(issue.id, body);
+    expect(res).toMatchObject({ status: 200, body: { task: { status: 'failed', outcome: 'cancelled', failure_kind: 'cancelled', error_message: 'node stopped' } } });
+    expect(await attempts(issue.id)).toHaveLength(1);
+    // Sent again (a retry whose answer was lost): the same, not a conflict.
+    expect(await report(issue.id, body)).toMatchObject({ status: 200, body: { status: 'duplicate' } });
+  });
 });

@@ -32,6 +32,15 @@ describe('status comment', () => {
     expect(queued).not.toContain('10.0.3.7');
   });
 
+  it('says a cancel is a cancel, with the node\'s reason when it stopped, inert', () => {
+    expect(render(task({ failureKind: 'cancelled', errorMessage: 'cancelled' }))).toContain('🛑 Cancelled. Comment');
+    expect(render(task({ failureKind: 'cancelled', errorMessage: 'node stopped' }))).toContain('🛑 Cancelled: `node stopped`. Comment');
+    // In a code span, where a link does nothing, and with no mention.
+    expect(render(task({ failureKind: 'cancelled', errorMessage: 'see @octocat [x](https://evil.example)' }))).toContain(
+      '🛑 Cancelled: `see @\u200boctocat [x](https://evil.example)`.',
+    );
+  });
+
   it("shows the agent's reason short, with no @mention that would notify anyone", () => {
     const body = render(task({ failureKind: 'agent_failed', errorMessage: `agent exited 3: ask @octocat ${'x'.repeat(500)}` }));
     expect(body).toContain('Failed: `agent exited 3: ask @\u200boctocat');

@@ -87,7 +87,9 @@ export function renderStatusComment(params: {
       : `🔀 Branch \`${inline(task.resultBranch ?? '')}\` pushed.`;
     if (issue.status === 'terminated') line = `🚫 Pull request #${task.prNumber ?? '?'} was closed without merging.`;
   } else {
-    line = task.failureKind === 'cancelled' ? '🛑 Cancelled.' : `❌ Failed: ${publicReason(task)}`;
+    // A node that stopped says so ("node stopped"); a cancel from here says only "cancelled".
+    const why = task.errorMessage && task.errorMessage !== 'cancelled' ? `: ${publicReason(task)}.` : '.';
+    line = task.failureKind === 'cancelled' ? `🛑 Cancelled${why}` : `❌ Failed: ${publicReason(task)}`;
     line += ' Comment `/start` to try again.';
   }
   if (task.kind === 'follow_up' && issue.status === 'pending_merge') line = followUpLine(task, node, params.queuePosition) ?? line;

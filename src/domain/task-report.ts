@@ -14,11 +14,13 @@ import { failTask, isActive, claimHeld, REPORT_CLAIM_MS } from './task-end.js';
 
 /**
  * The failure kind a node's failed report is recorded as. Only a network failure talking to the
- * git remote is the infrastructure's fault; everything else (no changes, the agent, a refused
- * token) would fail the same way again, so it stays `agent_failed` and is never retried alone.
+ * git remote is the infrastructure's fault; a task the node cancelled (it was stopping, or told
+ * to) is a cancel, as a cancel from here would be; everything else (no changes, the agent, a
+ * refused token) would fail the same way again, so it stays `agent_failed` and is never retried alone.
  */
 export function reportedFailureKind(report: Pick<ReportBranchRequest, 'failure_code'>): FailureKind {
-  return report.failure_code === 'git_network' ? 'git_network' : 'agent_failed';
+  if (report.failure_code === 'git_network') return 'git_network';
+  return report.failure_code === 'cancelled' ? 'cancelled' : 'agent_failed';
 }
 
 /** How a report was taken. */
