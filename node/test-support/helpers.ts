@@ -14,6 +14,26 @@ export async function waitFor<T>(fn: () => T | undefined | false | Promise<T | u
   }
 }
 
+/**
+ * Waits until `count()` reaches `target`, failing only when it makes no progress for `stallMs`:
+ * a volume of work gets as long as it needs on a loaded machine, and a stuck one still fails.
+ */
+export async function waitForProgress(count: () => number | Promise<number>, target: number, stallMs: number, what = 'work'): Promise<void> {
+  let last = -1;
+  let lastChange = Date.now();
+  for (;;) {
+    const n = await count();
+    if (n >= target) return;
+    if (n !== last) {
+      last = n;
+      lastChange = Date.now();
+    } else if (Date.now() - lastChange > stallMs) {
+      throw new Error(`no progress for ${stallMs} ms waiting for ${what}: ${n} of ${target}`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
 /** True while the process exists and is not a zombie (PID 1 here may not reap orphans). */
 export async function isAlive(pid: number): Promise<boolean> {
   const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => undefined);
