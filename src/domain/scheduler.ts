@@ -339,14 +339,20 @@ export function createScheduler(deps: TaskDeps, options: { workers?: number } = 
     return { lost, timedOut, stranded, unacknowledged, tokensRevoked: tokens.revoked };
   }
 
-  const tick = async () => {
-    try {
-      await sweep();
-      await pump();
-    } catch (err) {
-      deps.logger.error({ err }, 'scheduler tick failed');
-    }
-  };
+  // One tick at a time: a sweep that waits on GitHub (a revocation in a slow queue) must not be
+  // joined by the next interval's sweep, which would act on the same rows again.
+  let ticking: Promise<void> | undefined;
+  const tick = (): Promise<void> =>
+    (ticking ??= (async () => {
+      try {
+        await sweep();
+        await pump();
+      } catch (err) {
+        deps.logger.error({ err }, 'scheduler tick failed');
+      }
+    })().finally(() => {
+      ticking = undefined;
+    }));
 
   return {
     kick: () => {
@@ -361,6 +367,7 @@ export function createScheduler(deps: TaskDeps, options: { workers?: number } = 
     stop: async () => {
       if (timer) clearInterval(timer);
       timer = undefined;
+      await ticking;
       await current?.catch(() => undefined);
     },
   };

@@ -1,4 +1,5 @@
 import {
+  claimTaskTokens,
   deleteExpiredTaskTokens,
   deleteTaskToken,
   dueTaskTokens,
@@ -36,6 +37,11 @@ export function revokeBackoffMs(attempts: number): number {
 }
 
 const SWEEP_BATCH = 100;
+/**
+ * How long a claimed revocation is held before another replica may try it: longer than a DELETE
+ * waits in a busy write queue, short enough that a crash delays it only a little.
+ */
+export const REVOKE_LEASE_MS = 2 * 60_000;
 
 /** What keeping and revoking task tokens needs. Without the App (no `installationTokens`) it does nothing. */
 export type TaskTokenDeps = {
@@ -80,6 +86,12 @@ export function createTaskTokens(deps: TaskTokenDeps): TaskTokens {
     return false;
   }
 
+  /** Each token is claimed before its DELETE, so it is revoked once however many callers race. */
+  const claim = (ids: string[]) => {
+    const now = deps.now();
+    return claimTaskTokens(deps.db, { ids, now, leaseUntil: new Date(now.getTime() + REVOKE_LEASE_MS) });
+  };
+
   return {
     record: async ({ taskId, token, expiresAt }) => {
       if (!installationTokens) return;
@@ -91,7 +103,8 @@ export function createTaskTokens(deps: TaskTokenDeps): TaskTokens {
     revokeForTask: async (taskId) => {
       if (!installationTokens) return;
       try {
-        for (const row of await taskTokensForTask(deps.db, taskId)) await revokeRow(row);
+        const kept = await taskTokensForTask(deps.db, taskId);
+        for (const row of await claim(kept.map((r) => r.id))) await revokeRow(row);
       } catch (err) {
         log.error({ err, taskId }, 'task token revocation failed; the sweeper retries');
       }
@@ -102,7 +115,8 @@ export function createTaskTokens(deps: TaskTokenDeps): TaskTokens {
       const expired = await deleteExpiredTaskTokens(deps.db, now);
       let revoked = 0;
       let failed = 0;
-      for (const row of await dueTaskTokens(deps.db, { now, limit: SWEEP_BATCH })) {
+      const due = await dueTaskTokens(deps.db, { now, limit: SWEEP_BATCH });
+      for (const row of await claim(due.map((r) => r.id))) {
         if (await revokeRow(row)) revoked++;
         else failed++;
       }

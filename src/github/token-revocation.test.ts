@@ -242,6 +242,36 @@ describe('installation tokens minted for tasks', () => {
     expect(h.logLines.join('\n')).not.toContain(token);
   });
 
+  it('revokes a token exactly once when its task end, overlapping sweeps and a second caller race, the DELETE slow', async () => {
+    const { task, token } = await dispatched();
+    await h.db.db.update(tasks).set({ status: 'failed', failureKind: 'node_lost' }).where(eq(tasks.id, task.id));
+    let calls = 0;
+    // A slow GitHub: every racer is in flight before the first DELETE returns. Up to 10 calls are
+    // answered, so a second revocation would be counted rather than fail on a missing mock.
+    nock(API)
+      .delete('/installation/token')
+      .matchHeader('authorization', `token ${token}`)
+      .times(10)
+      .delay(300)
+      .reply(() => {
+        calls++;
+        return calls === 1 ? [204, ''] : [401, { message: 'Bad credentials' }];
+      });
+    await Promise.all([
+      h.services.tasks.taskTokens.revokeForTask(task.id),
+      h.services.tasks.taskTokens.revokeForTask(task.id),
+      h.services.scheduler.sweep(),
+      h.services.scheduler.sweep(),
+      h.services.tasks.taskTokens.sweep(),
+    ]);
+    expect(calls).toBe(1);
+    expect(await kept(task.id)).toEqual([]);
+    // Later sweeps find nothing to do.
+    expect((await h.services.scheduler.sweep()).tokensRevoked).toBe(0);
+    expect(calls).toBe(1);
+    nock.cleanAll();
+  });
+
   async function repoName(taskId: string): Promise<string> {
     return (await getTaskContext(h.db.db, taskId))!.repository.fullName;
   }

@@ -14,6 +14,21 @@ export async function taskTokensForTask(db: DbOrTx, taskId: string): Promise<Tas
   return db.select().from(taskTokens).where(eq(taskTokens.taskId, taskId));
 }
 
+/**
+ * Claims tokens for revocation: of `ids`, those whose next try is due move their next try to
+ * `leaseUntil` and are returned. The update re-checks each row under its lock, so of two callers
+ * (the task's end, the sweeper, another replica) exactly one gets a row; a claimer that dies leaves
+ * it due again when the lease runs out.
+ */
+export async function claimTaskTokens(db: DbOrTx, params: { ids: string[]; now: Date; leaseUntil: Date }): Promise<TaskTokenRow[]> {
+  if (params.ids.length === 0) return [];
+  return db
+    .update(taskTokens)
+    .set({ nextRevokeAt: params.leaseUntil })
+    .where(and(inArray(taskTokens.id, params.ids), lte(taskTokens.nextRevokeAt, params.now)))
+    .returning();
+}
+
 export async function deleteTaskToken(db: DbOrTx, id: string): Promise<void> {
   await db.delete(taskTokens).where(eq(taskTokens.id, id));
 }
