@@ -5,6 +5,7 @@ import { startNodeDouble, type NodeDouble } from '../../test/node-double.js';
 import { getIssue } from '../db/queries/issues.js';
 import { getTask } from '../db/queries/tasks.js';
 import { nodes } from '../db/schema.js';
+import { taskBranch } from '../protocol/task-branch.js';
 
 describe('nodes API', () => {
   let h: Harness;
@@ -113,6 +114,26 @@ describe('nodes API', () => {
     const res = await h.app.request(`/api/v1/nodes/${me.id}/heartbeat`, jsonInit('POST', me.token, { running_task_ids: [unknown] }));
     expect(await res.json()).toEqual({ status: 'active', cancel_task_ids: [unknown] });
     await other.close();
+  });
+
+  it('never tells a node to cancel a task whose success is recorded (its report may still be in flight), but does one that was stopped', async () => {
+    const me = await registerDouble(h, double, { name: `ended-${Date.now()}`, capacity: 2 });
+    const beat = async (ids: string[]) =>
+      (await h.app.request(`/api/v1/nodes/${me.id}/heartbeat`, jsonInit('POST', me.token, { running_task_ids: ids }))).json();
+    const done = await startableIssue(h, admin.token);
+    const succeeded = await startIssueApi(h, admin.token, done.issue.id);
+    const stoppedIssue = await startableIssue(h, admin.token);
+    const stopped = await startIssueApi(h, admin.token, stoppedIssue.issue.id);
+    const report = await h.app.request(
+      `/api/v1/issues/${done.issue.id}/report-branch`,
+      jsonInit('POST', me.token, { task_id: succeeded.body.id, branch_name: taskBranch(done.issue.number, succeeded.body.id), status: 'success' }),
+    );
+    expect(report.status).toBe(200);
+    const cancel = await h.app.request(`/api/v1/tasks/${stopped.body.id}/cancel`, jsonInit('POST', admin.token));
+    expect(cancel.status).toBe(200);
+    // The node timed out on its report and still lists the task while it tries again.
+    expect(await beat([succeeded.body.id, stopped.body.id])).toEqual({ status: 'active', cancel_task_ids: [stopped.body.id] });
+    expect((await getTask(h.db.db, succeeded.body.id))?.status).toBe('success');
   });
 
   it('fails a running task the node stops reporting as node lost, but only after a grace for a task just accepted', async () => {

@@ -210,13 +210,18 @@ export async function listTasks(db: DbOrTx, filter: TaskFilter): Promise<TaskRow
     .offset(filter.offset);
 }
 
-/** Tasks the node still holds among those it says it runs. */
+/**
+ * Tasks the node still holds among those it says it runs: active ones, and ones that succeeded on
+ * it. A node lists a task until its report is answered, and the server records a success before
+ * the node hears so (its request may have timed out): such a task has ended well and must not be
+ * named to the node as one to cancel.
+ */
 export async function tasksHeldByNode(db: DbOrTx, nodeId: string, ids: string[]): Promise<TaskRow[]> {
   if (ids.length === 0) return [];
   return db
     .select()
     .from(tasks)
-    .where(and(eq(tasks.nodeId, nodeId), inArray(tasks.id, ids), inArray(tasks.status, ACTIVE_TASK_STATUSES)));
+    .where(and(eq(tasks.nodeId, nodeId), inArray(tasks.id, ids), inArray(tasks.status, [...ACTIVE_TASK_STATUSES, 'success'])));
 }
 
 /** How many infrastructure failures in a row the latest tasks ended with. */
