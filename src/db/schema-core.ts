@@ -121,6 +121,11 @@ export const issues = pgTable(
     status: text('status', { enum: ISSUE_STATUSES }).notNull().default('pending'),
     /** Gaffer's one status comment on the GitHub issue, updated in place. */
     statusCommentId: bigint('status_comment_id', { mode: 'number' }),
+    /**
+     * When Gaffer last replied that a `/start` on this issue was refused (it is already running,
+     * say): a burst of `/start` comments gets one such reply per window, not one each.
+     */
+    refusalRepliedAt: timestamp('refusal_replied_at', { withTimezone: true }),
     ...timestamps,
   },
   (t) => [

@@ -9,6 +9,7 @@ import {
 
 } from '../domain/follow-up-prompt.js';
 import { findGafferPullRequest, type GafferPullRequest } from '../domain/follow-ups.js';
+import { shouldReplyToRefusal } from '../domain/github-sync.js';
 import { requiredNodeLabels, sandboxSettingsFor, type RepoConfig } from '../domain/repo-config.js';
 import { codeSpan } from '../domain/status-comment.js';
 import { cancelTask } from '../domain/task-end.js';
@@ -107,8 +108,10 @@ async function queueFollowUp(
     return true;
   } catch (err) {
     if (isDomainError(err, 'conflict')) {
-      params.log.info('follow-up not started: a task is already running for this issue');
-      if (params.login) await reply(octokit, pr.repository, params.prNumber, `@${params.login} Gaffer is already working on this pull request; it takes new feedback on its next run.`);
+      // A burst of review comments or `/start`s while it runs gets one "already working" reply per window.
+      const answer = params.login !== undefined && (await shouldReplyToRefusal(deps.db, pr.issue.id, deps.tasks.now()));
+      params.log.info({ replied: answer }, 'follow-up not started: a task is already running for this issue');
+      if (answer) await reply(octokit, pr.repository, params.prNumber, `@${params.login!} Gaffer is already working on this pull request; it takes new feedback on its next run.`);
       return false;
     }
     if (isDomainError(err, 'illegal_transition') || isDomainError(err, 'not_configured')) {

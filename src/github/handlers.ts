@@ -13,6 +13,7 @@ import {
   pullRequestClosed,
   removeInstallation,
   removeRepositories,
+  shouldReplyToRefusal,
   syncInstallation,
   syncIssue,
 } from '../domain/github-sync.js';
@@ -195,6 +196,10 @@ async function handleCommand(
     // A concurrent start won the race: that one answers.
     if (isDomainError(err, 'conflict')) return;
     if (isDomainError(err, 'illegal_transition') || isDomainError(err, 'not_configured')) {
+      if (isDomainError(err, 'illegal_transition') && !(await shouldReplyToRefusal(deps.db, issue.id, deps.tasks.now()))) {
+        log.info({ reason: err.message }, 'start refused; already answered on this issue within the window');
+        return;
+      }
       log.info({ reason: err.message }, 'start refused');
       await reply(octokit, repository, issue.number, `@${login} Gaffer cannot start: ${err.message}.`);
       return;

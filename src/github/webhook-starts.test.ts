@@ -5,6 +5,7 @@ import { createTestDb, type TestDb } from '../../test/db.js';
 import { API, createGitHubHarness, example, type GitHubHarness, INSTALLATION_ID, mockInstallationAuth, mockPermission, mockRepoConfig } from '../../test/github.js';
 import { getIssueByGithubId } from '../db/queries/github-sync.js';
 import { issues, repositories, tasks } from '../db/schema.js';
+import { REFUSAL_REPLY_WINDOW_MS } from '../domain/github-sync.js';
 import { STATUS_MARKER } from '../domain/status-comment.js';
 import { commentEvent, REPO, taskCount } from '../../test/github-events.js';
 
@@ -59,6 +60,47 @@ describe('GitHub App webhooks', () => {
     await Promise.all([h.deliver('issue_comment', first), h.deliver('issue_comment', second)]);
     await h.settle();
     expect(await taskCount(h, first.issue.id)).toBe(1);
+  });
+
+  it('answers a burst of /start comments on a running issue with one reply, not one each', async () => {
+    const first = commentEvent('/start');
+    const [owner] = REPO.split('/');
+    const refusals: string[] = [];
+    // Everything but the replies is answered as often as asked: these are not what is counted.
+    const any = nock(API).persist();
+    any.post(`/app/installations/${INSTALLATION_ID}/access_tokens`).reply(201, { token: 'ghs_probotinstallationtoken0000000000', expires_at: new Date(Date.now() + 3600_000).toISOString(), permissions: {} });
+    any.get(`/repos/${REPO}/contents/.github%2Fgaffer.yml`).reply(404, { message: 'Not Found' });
+    any.get(`/repos/${owner}/.github/contents/.github%2Fgaffer.yml`).reply(404, { message: 'Not Found' });
+    any.get(`/repos/${REPO}/collaborators/maintainer/permission`).reply(200, { permission: 'write', role_name: 'write', user: { login: 'maintainer' } });
+    any.post(new RegExp(`/repos/${REPO}/issues/comments/\\d+/reactions`)).reply(201, {});
+    any.get(`/repos/${REPO}/issues/${first.issue.number}/comments`).query(true).reply(200, []);
+    any.patch(/\/repos\/.*\/issues\/comments\/\d+/).reply(200, { id: 7 });
+    any.post(`/repos/${REPO}/issues/${first.issue.number}/comments`).reply(201, (_uri, body) => {
+      const text = (body as { body: string }).body;
+      if (!text.includes(STATUS_MARKER)) refusals.push(text);
+      return { id: 7 };
+    });
+    await h.deliver('issue_comment', first);
+    await h.settle();
+    expect(await taskCount(h, first.issue.id)).toBe(1);
+    const burst = Array.from({ length: 10 }, (_, i) => {
+      const p = structuredClone(first);
+      p.comment.id += 10_000 + i;
+      return p;
+    });
+    await Promise.all(burst.map((p) => h.deliver('issue_comment', p)));
+    await h.settle();
+    expect(await taskCount(h, first.issue.id)).toBe(1);
+    expect(refusals).toHaveLength(1);
+    expect(refusals[0]).toMatch(/cannot start: .*processing/);
+    // A later refusal, past the window, is answered again.
+    h.clock.advance(REFUSAL_REPLY_WINDOW_MS + 1000);
+    const later = structuredClone(first);
+    later.comment.id += 20_000;
+    await h.deliver('issue_comment', later);
+    await h.settle();
+    expect(refusals).toHaveLength(2);
+    nock.cleanAll();
   });
 
   it('starts on the trigger label and stops on /stop', async () => {

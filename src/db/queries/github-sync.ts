@@ -1,4 +1,4 @@
-import { and, eq, isNull, sql } from 'drizzle-orm';
+import { and, eq, isNull, lt, or, sql } from 'drizzle-orm';
 import {
   installations,
   issues,
@@ -150,6 +150,19 @@ export async function getIssueByGithubId(db: DbOrTx, githubId: number): Promise<
 
 export async function setStatusCommentId(db: DbOrTx, issueId: string, commentId: number): Promise<void> {
   await db.update(issues).set({ statusCommentId: commentId }).where(eq(issues.id, issueId));
+}
+
+/**
+ * Takes the issue's refusal reply for this window: true for the first caller since `notBefore`
+ * (which records `now`), false for every other, on any replica (one conditional update).
+ */
+export async function claimRefusalReply(db: DbOrTx, params: { issueId: string; now: Date; notBefore: Date }): Promise<boolean> {
+  const rows = await db
+    .update(issues)
+    .set({ refusalRepliedAt: params.now })
+    .where(and(eq(issues.id, params.issueId), or(isNull(issues.refusalRepliedAt), lt(issues.refusalRepliedAt, params.notBefore))))
+    .returning({ id: issues.id });
+  return rows.length > 0;
 }
 
 /** The task whose pull request this is, found by PR number or by head branch. */

@@ -1,0 +1,1 @@
+ALTER TABLE "issues" ADD COLUMN "refusal_replied_at" timestamp with time zone;
