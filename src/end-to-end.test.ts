@@ -77,6 +77,8 @@ describe('server and node agent, end to end', () => {
 
   afterAll(async () => {
     agent?.stopHeartbeats();
+    await agent?.drain('cancel');
+    await agent?.mirrors.idle();
     await new Promise((resolve) => nodeServer?.server.close(resolve));
     await new Promise((resolve) => server?.server.close(resolve));
     await h?.close();

@@ -19,7 +19,8 @@ export async function git(cwd: string, args: string[], input?: string): Promise<
 /** A temp folder, removed by the returned cleanup. */
 export async function tempDir(prefix = 'gaffer-node-'): Promise<{ path: string; cleanup: () => Promise<void> }> {
   const path = await mkdtemp(join(tmpdir(), prefix));
-  return { path, cleanup: () => rm(path, { recursive: true, force: true }) };
+  // Retries as rm allows (ENOTEMPTY, EBUSY): a process the test just stopped may still be exiting.
+  return { path, cleanup: () => rm(path, { recursive: true, force: true, maxRetries: 5, retryDelay: 100 }) };
 }
 
 /** Creates `<root>/<name>.git`, a bare repository on branch main with one commit. */

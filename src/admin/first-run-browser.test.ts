@@ -85,9 +85,12 @@ describe.runIf(haveChromium)('first run to first branch, in Chromium', () => {
   afterAll(async () => {
     await browser?.close();
     agent?.stopHeartbeats();
+    // The node's background work (a task, a spare tree) ends before its folder is removed.
+    await agent?.drain('cancel');
+    await agent?.mirrors.idle();
     if (nodeServer) await new Promise((resolve) => nodeServer!.close(resolve));
     await running?.close();
-    if (root) await rm(root, { recursive: true, force: true });
+    if (root) await rm(root, { recursive: true, force: true, maxRetries: 5, retryDelay: 100 });
   });
 
   it('adds a repository and an issue, registers a node with the copied command, starts the issue, and sees 待合入', async () => {

@@ -128,6 +128,8 @@ describe('pull mode', () => {
   afterAll(async () => {
     await Promise.all(agents.map((a) => a.stopPulling()));
     await Promise.all(agents.map((a) => a.drain('cancel')));
+    // Spare trees are checked out after each task: the folder goes only once they are done.
+    await Promise.all(agents.map((a) => a.mirrors.idle()));
     for (const r of new Set(replicas ?? [])) {
       await new Promise<void>((resolve) => r.server.close(() => resolve()));
       await r.h.close();
