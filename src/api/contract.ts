@@ -21,7 +21,7 @@
  *  `invalid_input` (422) or `not_found` (404) error, answered as `{ error, detail }` by
  *  `errors.ts`, and logged once.
  */
-import { OpenAPIHono, z } from '@hono/zod-openapi';
+import { type Hook, OpenAPIHono, z } from '@hono/zod-openapi';
 import type { MiddlewareHandler } from 'hono';
 import { DomainError } from '../domain/errors.js';
 import { storableText } from '../protocol/text.js';
@@ -34,15 +34,15 @@ import { parseJsonText, UUID_RE } from './validate.js';
  * What the library calls when a request's params, query or body fail their schema. A malformed
  * id is a 404 (no such row can exist); anything else a 422 naming each field.
  */
-export function defaultHook(result: { success: true } | { success: false; error: z.ZodError; target: string }): void {
+export const defaultHook: Hook<unknown, ApiEnv, string, void> = (result) => {
   if (result.success) return;
   if (result.target === 'param') throw new DomainError('not_found', result.error.issues[0]?.message ?? 'not found');
   throw new DomainError('invalid_input', describeZodError(result.error));
-}
+};
 
 /** A router for one resource's routes; mount it in `v1.ts`. */
 export function apiRouter() {
-  return new OpenAPIHono<ApiEnv>({ defaultHook: defaultHook as never });
+  return new OpenAPIHono<ApiEnv>({ defaultHook });
 }
 
 // The library's own test for a JSON media type (its gate would answer a bare 415 otherwise).
