@@ -2,20 +2,12 @@ import { Hono } from 'hono';
 import { createLiveBus, type LiveBus } from './admin/live-bus.js';
 import { FAVICON_SVG } from './admin/assets.js';
 import { adminRoutes, renderAdminProblem } from './admin/routes.js';
-import { accountRoutes } from './api/accounts.js';
-import { credentialRoutes } from './api/credentials.js';
 import { bodyLimits } from './api/body-limits.js';
 import type { ApiDeps } from './api/env.js';
 import { createErrorHandler } from './api/errors.js';
 import { healthRoutes } from './api/health.js';
-import { issueRoutes } from './api/issues.js';
-import { loginRoutes } from './api/login.js';
 import { metricsRoutes } from './api/metrics.js';
-import { nodeRoutes } from './api/nodes.js';
-import { openApiRoutes } from './api/openapi.js';
-import { registrationTokenRoutes } from './api/registration-tokens.js';
-import { repositoryRoutes } from './api/repositories.js';
-import { taskRoutes } from './api/tasks.js';
+import { apiV1Routes } from './api/v1.js';
 import type { Config } from './config.js';
 import type { DbHandle } from './db/client.js';
 import { checkDatabase, expectedMigrationCount } from './db/migrate.js';
@@ -48,16 +40,7 @@ export function createApp(deps: AppDeps) {
     scheduler: deps.services.scheduler,
     wakeups: createPullWakeups(live, deps.logger.child({ component: 'pull' })),
   };
-  const v1 = new Hono()
-    .route('/', loginRoutes(api))
-    .route('/', accountRoutes(api))
-    .route('/', issueRoutes(api))
-    .route('/', taskRoutes(api))
-    .route('/', nodeRoutes(api))
-    .route('/', registrationTokenRoutes(api))
-    .route('/', repositoryRoutes(api))
-    .route('/', credentialRoutes(api, deps.services.cipher))
-    .route('/', openApiRoutes());
+  const v1 = apiV1Routes(api, deps.services.cipher);
 
   const app = new Hono();
   app.onError(createErrorHandler(deps.logger, renderAdminProblem));

@@ -1,5 +1,4 @@
-import { Hono } from 'hono';
-import { z } from 'zod';
+import { createRoute, z } from '@hono/zod-openapi';
 import { getIssueWithRepository, getTask, listIssues } from '../domain/reads.js';
 import type { IssueRow } from '../db/schema.js';
 import { DomainError } from '../domain/errors.js';
@@ -10,14 +9,15 @@ import { toTaskPublic } from '../domain/task-public.js';
 import { AGENT_PRESETS, agentLabel, reportBranchRequest } from '../protocol/node-api.js';
 import { isValidBranchName } from '../domain/commands.js';
 import { requireNode, requireUser } from './auth.js';
-import type { ApiDeps, ApiEnv } from './env.js';
-import { jsonBody, queryParams, uuidParam } from './validate.js';
+import { apiRouter, describeCaughtFields, errors, idParams, jsonBody, jsonInput, NODE, ok, USER } from './contract.js';
+import type { ApiDeps } from './env.js';
+import { issuePublic, taskPublic } from './schemas.js';
 
 const startBody = z.object({
   command: z.string().max(10_000).optional(),
   labels: z.array(z.string().min(1).max(64)).max(50).optional(),
   /** The `/start` options: the agent CLI (only nodes running it take the task), its model, the base branch. */
-  agent: z.enum(AGENT_PRESETS).optional(),
+  agent: z.enum(AGENT_PRESETS).optional().openapi({ description: 'The agent CLI: only nodes running it take the task' }),
   model: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,99}$/, 'a model name').optional(),
   base_branch: z.string().min(1).max(255).refine(isValidBranchName, 'a branch name').optional(),
   // A user's request: a misspelt field is refused rather than silently ignored. (Node protocol
@@ -26,7 +26,7 @@ const startBody = z.object({
 
 const listQuery = z.object({
   status: z.enum(ISSUE_STATUSES).optional(),
-  repository_id: z.string().uuid().optional(),
+  repository_id: z.uuid().optional(),
   limit: z.coerce.number().int().min(1).max(200).default(50),
   offset: z.coerce.number().int().min(0).default(0),
 });
@@ -50,12 +50,66 @@ export function toIssuePublic(issue: IssueRow, repositoryFullName: string) {
   };
 }
 
+const reportBranchResponse = z.object({
+  status: z.enum(['recorded', 'duplicate']).openapi({ description: '`duplicate`: this report was taken before' }),
+  task: taskPublic,
+});
+
 /** Issues: list and read, the seed's start, and the node's report-branch. */
 export function issueRoutes(deps: ApiDeps) {
   const { db } = deps;
-  return new Hono<ApiEnv>()
-    .get('/issues', requireUser(db), async (c) => {
-      const q = queryParams(c, listQuery);
+  const user = requireUser(db);
+  const tags = ['issues'];
+
+  const list = createRoute({
+    method: 'get',
+    path: '/issues',
+    operationId: 'listIssues',
+    summary: "List issues (an admin sees all; a user their own)",
+    tags,
+    security: USER,
+    middleware: [user] as const,
+    request: { query: listQuery },
+    responses: { 200: ok('A page of issues, and how many match', z.object({ data: z.array(issuePublic), count: z.number().int() })), ...errors(401, 403, 422) },
+  });
+  const read = createRoute({
+    method: 'get',
+    path: '/issues/{id}',
+    operationId: 'getIssue',
+    summary: 'Read an issue',
+    tags,
+    security: USER,
+    middleware: [user] as const,
+    request: { params: idParams('issue') },
+    responses: { 200: ok('The issue', issuePublic), ...errors(401, 403, 404) },
+  });
+  const start = createRoute({
+    method: 'post',
+    path: '/issues/{id}/start',
+    operationId: 'startIssue',
+    summary: 'Start or restart an issue',
+    description: 'The task is placed on a node at once when one is free, so the answer usually shows it. 409 names the state that cannot start.',
+    tags,
+    security: USER,
+    middleware: [user, jsonInput] as const,
+    request: { params: idParams('issue'), body: jsonBody(startBody) },
+    responses: { 201: ok('The new task', taskPublic), ...errors(401, 403, 404, 409, 413, 422, 503) },
+  });
+  const report = createRoute({
+    method: 'post',
+    path: '/issues/{id}/report-branch',
+    operationId: 'reportBranch',
+    summary: "Report a task's result (the node that holds the task)",
+    tags: ['node protocol'],
+    security: NODE,
+    middleware: [requireNode(db), jsonInput] as const,
+    request: { params: idParams('issue'), body: jsonBody(describeCaughtFields(reportBranchRequest)) },
+    responses: { 200: ok('Recorded, or a duplicate of a report taken before', reportBranchResponse), ...errors(401, 403, 404, 409, 413, 422) },
+  });
+
+  return apiRouter()
+    .openapi(list, async (c) => {
+      const q = c.req.valid('query');
       const actor = c.get('actor');
       const { rows, total } = await listIssues(db, {
         status: q.status,
@@ -64,17 +118,18 @@ export function issueRoutes(deps: ApiDeps) {
         limit: q.limit,
         offset: q.offset,
       });
-      return c.json({ data: rows.map((r) => toIssuePublic(r.issue, r.repositoryFullName)), count: total });
+      return c.json({ data: rows.map((r) => toIssuePublic(r.issue, r.repositoryFullName)), count: total }, 200);
     })
-    .get('/issues/:id', requireUser(db), async (c) => {
-      const found = await getIssueWithRepository(db, uuidParam(c, 'id', 'issue'));
+    .openapi(read, async (c) => {
+      const { id } = c.req.valid('param');
+      const found = await getIssueWithRepository(db, id);
       // Another user's issue is reported as missing, so ids do not leak what exists.
       if (!found || !mayControl(c.get('actor'), found.issue)) throw new DomainError('not_found', `issue ${c.req.param('id')} not found`);
-      return c.json(toIssuePublic(found.issue, found.repository.fullName));
+      return c.json(toIssuePublic(found.issue, found.repository.fullName), 200);
     })
-    .post('/issues/:id/start', requireUser(db), async (c) => {
-      const issueId = uuidParam(c, 'id', 'issue');
-      const body = await jsonBody(c, startBody);
+    .openapi(start, async (c) => {
+      const { id: issueId } = c.req.valid('param');
+      const body = c.req.valid('json');
       const task = await startIssue(deps.tasks, {
         issueId,
         actor: c.get('actor'),
@@ -91,15 +146,15 @@ export function issueRoutes(deps: ApiDeps) {
       clearTimeout(timer);
       return c.json(await toTaskPublic(db, (await getTask(db, task.id)) ?? task, queueViewOf(deps.tasks)), 201);
     })
-    .post('/issues/:id/report-branch', requireNode(db), async (c) => {
-      const issueId = uuidParam(c, 'id', 'issue');
-      const body = await jsonBody(c, reportBranchRequest);
+    .openapi(report, async (c) => {
+      const { id: issueId } = c.req.valid('param');
+      const body = c.req.valid('json');
       const result = await reportBranch(deps.tasks, {
         nodeId: c.get('node').id,
         issueId,
         report: { ...body, branch_name: body.branch_name ?? '' },
       });
       deps.scheduler.kick();
-      return c.json({ status: result.kind, task: await toTaskPublic(db, result.task, queueViewOf(deps.tasks)) });
+      return c.json({ status: result.kind, task: await toTaskPublic(db, result.task, queueViewOf(deps.tasks)) }, 200);
     });
 }

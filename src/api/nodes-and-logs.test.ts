@@ -91,7 +91,9 @@ describe('nodes API', () => {
     expect(await listed(boxed.id)).toMatchObject({ sandbox: 'bwrap', running: 1 });
 
     const doc = (await (await h.app.request('/api/v1/openapi.json')).json()) as any;
-    const nodeSchema = doc.paths['/nodes'].get.responses[200].content['application/json'].schema.properties.data.items;
+    // The node's shape is a named component of the document.
+    const nodeRef = doc.paths['/nodes'].get.responses[200].content['application/json'].schema.properties.data.items.$ref as string;
+    const nodeSchema = doc.components.schemas[nodeRef.replace('#/components/schemas/', '')];
     expect(nodeSchema.properties.sandbox.enum).toEqual(['bwrap', 'off']);
     expect(doc.paths['/nodes/{id}/heartbeat'].post.requestBody.content['application/json'].schema.properties.sandbox.enum).toEqual(['bwrap', 'off']);
   });

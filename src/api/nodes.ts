@@ -1,38 +1,106 @@
-import { Hono } from 'hono';
+import { createRoute, z } from '@hono/zod-openapi';
+import type { Context } from 'hono';
 import { assertNodeUrlAllowed } from '../domain/node-url.js';
-import { getNode } from '../domain/reads.js';
 import { DomainError } from '../domain/errors.js';
-import {
-  addNode,
-  editNode,
-  heartbeat,
-  listNodes,
-  registerNode,
-  removeNode,
-  setNodeDraining,
-  toNodePublic,
-} from '../domain/nodes.js';
-import { ackRequest, claimRequest, heartbeatRequest, nodeFields, registerNodeRequest } from '../protocol/node-api.js';
+import { heartbeat, registerNode } from '../domain/nodes.js';
 import { acknowledgeTask, claimForNode, recordPoll } from '../domain/pull.js';
 import { authenticateSession } from '../domain/users.js';
-import { bearerToken, requireAdmin, requireNode } from './auth.js';
+import {
+  ackRequest,
+  claimRequest,
+  claimResponse,
+  heartbeatRequest,
+  heartbeatResponse,
+  registerNodeRequest,
+  registerNodeResponse,
+} from '../protocol/node-api.js';
+import { TASK_STATUSES } from '../protocol/statuses.js';
+import { bearerToken, requireNode } from './auth.js';
+import { apiRouter, errors, idParams, jsonBody, jsonInput, NODE, ok } from './contract.js';
 import type { ApiDeps, ApiEnv } from './env.js';
-import { jsonBody, uuidParam } from './validate.js';
 
-const editBody = nodeFields.pick({ url: true, labels: true, capacity: true }).partial();
+/** When a node counts as online, and how often it is told to beat; shared with the admin routes. */
+export function nodeTiming(deps: Pick<ApiDeps, 'config' | 'tasks'>) {
+  const timeoutMs = deps.config.nodeHeartbeatTimeoutMs;
+  const heartbeatInterval = Math.max(5, Math.min(30, Math.floor(timeoutMs / 6000)));
+  return {
+    onlineSince: () => new Date(deps.tasks.now().getTime() - timeoutMs),
+    heartbeatInterval,
+    // Two beats, and never under 30 s: a heartbeat composed just before a task was accepted may
+    // take the node's whole request timeout (15 s) to land, and must not read as the task's loss.
+    leaseGraceMs: Math.max(2 * heartbeatInterval * 1000, 30_000),
+  };
+}
 
-/** Nodes: registration and heartbeat (node side); list, add, edit, drain, resume, remove (admins). */
+/** The node in the path must be the caller: a node acts only for itself. */
+function ownNode(c: Context<ApiEnv>, id: string, doing: string) {
+  const node = c.get('node');
+  if (node.id !== id) throw new DomainError('forbidden', `a node may only ${doing}`);
+  return node;
+}
+
+const ackResponse = z.object({ task_id: z.string().openapi({ format: 'uuid' }), status: z.enum(TASK_STATUSES) });
+
+/** The node protocol: registration, heartbeat, and pull mode's claim and ack. */
 export function nodeRoutes(deps: ApiDeps) {
   const { db, config } = deps;
-  const onlineSince = () => new Date(deps.tasks.now().getTime() - config.nodeHeartbeatTimeoutMs);
-  const heartbeatInterval = Math.max(5, Math.min(30, Math.floor(config.nodeHeartbeatTimeoutMs / 6000)));
-  // Two beats, and never under 30 s: a heartbeat composed just before a task was accepted may
-  // take the node's whole request timeout (15 s) to land, and must not read as the task's loss.
-  const leaseGraceMs = Math.max(2 * heartbeatInterval * 1000, 30_000);
+  const { onlineSince, heartbeatInterval, leaseGraceMs } = nodeTiming(deps);
+  const node = requireNode(db);
+  const tags = ['node protocol'];
 
-  return new Hono<ApiEnv>()
-    .post('/nodes/register', async (c) => {
-      const body = await jsonBody(c, registerNodeRequest);
+  const register = createRoute({
+    method: 'post',
+    path: '/nodes/register',
+    operationId: 'registerNode',
+    summary: 'Register a node; its token and signing secret are in this answer only',
+    description:
+      "The bearer is a registration token, the bootstrap token, the node's own token (a restart), or an admin's session. " +
+      'A name that is taken is a 409, unless the bearer is that node\'s own token, or `replace` is set by an admin or with a registration token that allows it.',
+    tags,
+    security: [{ registrationBearer: [] }],
+    middleware: [jsonInput] as const,
+    request: { body: jsonBody(registerNodeRequest) },
+    responses: { 201: ok("The node's id and credentials", registerNodeResponse), ...errors(401, 403, 409, 413, 422) },
+  });
+  const beat = createRoute({
+    method: 'post',
+    path: '/nodes/{id}/heartbeat',
+    operationId: 'nodeHeartbeat',
+    summary: 'Heartbeat: the tasks the node runs; answers its status and the tasks to cancel',
+    tags,
+    security: NODE,
+    middleware: [node, jsonInput] as const,
+    request: { params: idParams('node'), body: jsonBody(heartbeatRequest) },
+    responses: { 200: ok('Status and tasks to cancel', heartbeatResponse), ...errors(401, 403, 404, 413, 422) },
+  });
+  const claim = createRoute({
+    method: 'post',
+    path: '/nodes/{id}/claim',
+    operationId: 'claimTask',
+    summary: 'Pull mode: long-poll for an assigned task and cancels',
+    description: 'Answers at once with a task or cancels, or after `wait_seconds` with neither. Counts as a heartbeat. A push-mode node gets 409.',
+    tags,
+    security: NODE,
+    middleware: [node, jsonInput] as const,
+    request: { params: idParams('node'), body: jsonBody(claimRequest) },
+    responses: { 200: ok('A task to acknowledge, or none, and tasks to cancel', claimResponse), ...errors(401, 403, 404, 409, 413, 422) },
+  });
+  const ack = createRoute({
+    method: 'post',
+    path: '/nodes/{id}/ack',
+    operationId: 'acknowledgeTask',
+    summary: 'Pull mode: take a claimed task; only a 200 lets the node run it',
+    description: 'A 409 means the claim expired and the task went back to the queue: do not run it.',
+    tags,
+    security: NODE,
+    middleware: [node, jsonInput] as const,
+    request: { params: idParams('node'), body: jsonBody(ackRequest) },
+    responses: { 200: ok('The task is running on this node', ackResponse), ...errors(401, 403, 404, 409, 413, 422) },
+  });
+
+  return apiRouter()
+    .openapi(register, async (c) => {
+      const body = c.req.valid('json');
       if (body.url !== undefined) assertNodeUrlAllowed(body.url, config.allowInsecureNodeUrls);
       const presented = bearerToken(c);
       // An admin's session may register or replace a node by hand; any other user may not.
@@ -69,11 +137,9 @@ export function nodeRoutes(deps: ApiDeps) {
         201,
       );
     })
-    .post('/nodes/:id/heartbeat', requireNode(db), async (c) => {
-      const id = uuidParam(c, 'id', 'node');
-      const node = c.get('node');
-      if (node.id !== id) throw new DomainError('forbidden', 'a node may only heartbeat for itself');
-      const body = await jsonBody(c, heartbeatRequest);
+    .openapi(beat, async (c) => {
+      const node = ownNode(c, c.req.valid('param').id, 'heartbeat for itself');
+      const body = c.req.valid('json');
       const wasOffline = node.lastHeartbeatAt === null || node.lastHeartbeatAt <= onlineSince();
       const result = await heartbeat(deps.tasks, {
         node,
@@ -86,13 +152,11 @@ export function nodeRoutes(deps: ApiDeps) {
       // A node back online (or newly sandboxed) can take work; a lost task may have been requeued.
       const nowSandboxed = body.sandbox === 'bwrap' && node.sandbox !== 'bwrap';
       if (wasOffline || nowSandboxed || result.lostTaskIds.length > 0) deps.scheduler.kick();
-      return c.json(result.response);
+      return c.json(result.response, 200);
     })
-    .post('/nodes/:id/claim', requireNode(db), async (c) => {
-      const id = uuidParam(c, 'id', 'node');
-      const caller = c.get('node');
-      if (caller.id !== id) throw new DomainError('forbidden', 'a node may only claim work for itself');
-      const body = await jsonBody(c, claimRequest);
+    .openapi(claim, async (c) => {
+      const caller = ownNode(c, c.req.valid('param').id, 'claim work for itself');
+      const body = c.req.valid('json');
       if (caller.mode !== 'pull') {
         throw new DomainError('conflict', 'this node registered in push mode: work is sent to it; register with mode "pull" to claim work');
       }
@@ -113,7 +177,7 @@ export function nodeRoutes(deps: ApiDeps) {
           });
           if (found.task || found.cancelTaskIds.length > 0 || Date.now() >= deadline || gone.aborted) {
             if (found.task) deps.logger.info({ taskId: found.task.task_id, node: node.name }, 'task claimed by a pull node');
-            return c.json({ status: node.status, task: found.task, cancel_task_ids: found.cancelTaskIds });
+            return c.json({ status: node.status, task: found.task, cancel_task_ids: found.cancelTaskIds }, 200);
           }
           await watch.next(deadline - Date.now(), gone);
         }
@@ -121,44 +185,9 @@ export function nodeRoutes(deps: ApiDeps) {
         watch.close();
       }
     })
-    .post('/nodes/:id/ack', requireNode(db), async (c) => {
-      const id = uuidParam(c, 'id', 'node');
-      const node = c.get('node');
-      if (node.id !== id) throw new DomainError('forbidden', 'a node may only acknowledge its own tasks');
-      const body = await jsonBody(c, ackRequest);
-      const task = await acknowledgeTask(deps.tasks, { node, taskId: body.task_id });
-      return c.json({ task_id: task.id, status: task.status });
-    })
-    .get('/nodes', requireAdmin(db), async (c) => c.json({ data: await listNodes(db, onlineSince()) }))
-    .post('/nodes', requireAdmin(db), async (c) => {
-      const body = await jsonBody(c, registerNodeRequest);
-      if (body.url !== undefined) assertNodeUrlAllowed(body.url, config.allowInsecureNodeUrls);
-      const creds = await addNode(db, { name: body.name, url: body.url, labels: body.labels, capacity: body.capacity, mode: body.mode, sandbox: body.sandbox });
-      return c.json(
-        { ...toNodePublic(creds.node, 0, onlineSince()), node_token: creds.token, signing_secret: creds.signingSecret },
-        201,
-      );
-    })
-    .patch('/nodes/:id', requireAdmin(db), async (c) => {
-      const body = await jsonBody(c, editBody);
-      if (body.url !== undefined) assertNodeUrlAllowed(body.url, config.allowInsecureNodeUrls);
-      const node = await editNode(db, uuidParam(c, 'id', 'node'), body);
-      deps.scheduler.kick();
-      return c.json(toNodePublic(node, 0, onlineSince()));
-    })
-    .post('/nodes/:id/drain', requireAdmin(db), async (c) => {
-      const node = await setNodeDraining(db, uuidParam(c, 'id', 'node'), true);
-      return c.json(toNodePublic(node, 0, onlineSince()));
-    })
-    .post('/nodes/:id/resume', requireAdmin(db), async (c) => {
-      const node = await setNodeDraining(db, uuidParam(c, 'id', 'node'), false);
-      deps.scheduler.kick();
-      return c.json(toNodePublic(node, 0, onlineSince()));
-    })
-    .delete('/nodes/:id', requireAdmin(db), async (c) => {
-      const id = uuidParam(c, 'id', 'node');
-      if (!(await getNode(db, id))) throw new DomainError('not_found', `node ${id} not found`);
-      await removeNode(db, id);
-      return c.body(null, 204);
+    .openapi(ack, async (c) => {
+      const node = ownNode(c, c.req.valid('param').id, 'acknowledge its own tasks');
+      const task = await acknowledgeTask(deps.tasks, { node, taskId: c.req.valid('json').task_id });
+      return c.json({ task_id: task.id, status: task.status }, 200);
     });
 }

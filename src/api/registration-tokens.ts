@@ -1,5 +1,4 @@
-import { Hono } from 'hono';
-import { z } from 'zod';
+import { createRoute, z } from '@hono/zod-openapi';
 import {
   createRegistrationToken,
   listRegistrationTokensPublic,
@@ -8,8 +7,9 @@ import {
 } from '../domain/registration-tokens.js';
 import { bootstrapTokenRetirement, retireBootstrapToken } from '../domain/bootstrap-token.js';
 import { requireAdmin } from './auth.js';
-import type { ApiDeps, ApiEnv } from './env.js';
-import { jsonBody, uuidParam } from './validate.js';
+import { ADMIN, apiRouter, errors, idParams, jsonBody, jsonInput, noContent, ok } from './contract.js';
+import type { ApiDeps } from './env.js';
+import { bootstrapTokenState, listOf, registrationTokenPublic } from './schemas.js';
 
 const HOUR_MS = 3_600_000;
 
@@ -34,14 +34,74 @@ export const createRegistrationTokenBody = z
     message: 'give expires_at or expires_in_hours, not both',
   });
 
+const createdToken = registrationTokenPublic.extend({ token: z.string().openapi({ description: 'The token; shown once' }) });
+
 /** Registration tokens (admins): create (the token is shown once), list, revoke; and retiring the bootstrap token. */
 export function registrationTokenRoutes(deps: ApiDeps) {
   const { db } = deps;
   const now = () => deps.tasks.now();
-  return new Hono<ApiEnv>()
-    .get('/registration-tokens', requireAdmin(db), async (c) => c.json({ data: await listRegistrationTokensPublic(db, now()) }))
-    .post('/registration-tokens', requireAdmin(db), async (c) => {
-      const body = await jsonBody(c, createRegistrationTokenBody);
+  const admin = requireAdmin(db);
+  const tags = ['registration-tokens'];
+  const common = { tags, security: ADMIN, middleware: [admin] as [typeof admin] };
+
+  const list = createRoute({
+    ...common,
+    method: 'get',
+    path: '/registration-tokens',
+    operationId: 'listRegistrationTokens',
+    summary: 'List registration tokens, never the tokens (admin)',
+    responses: { 200: ok('The registration tokens', listOf(registrationTokenPublic)), ...errors(401, 403) },
+  });
+  const create = createRoute({
+    ...common,
+    method: 'post',
+    path: '/registration-tokens',
+    operationId: 'createRegistrationToken',
+    summary: 'Create a registration token; the token is in this answer only (admin)',
+    middleware: [admin, jsonInput] as const,
+    request: { body: jsonBody(createRegistrationTokenBody) },
+    responses: { 201: ok('The registration token, with the token', createdToken), ...errors(401, 403, 413, 422) },
+  });
+  const revoke = createRoute({
+    ...common,
+    method: 'post',
+    path: '/registration-tokens/{id}/revoke',
+    operationId: 'revokeRegistrationToken',
+    summary: 'Revoke a registration token (admin)',
+    request: { params: idParams('registration token') },
+    responses: { 200: ok('The registration token', registrationTokenPublic), ...errors(401, 403, 404) },
+  });
+  const remove = createRoute({
+    ...common,
+    method: 'delete',
+    path: '/registration-tokens/{id}',
+    operationId: 'deleteRegistrationToken',
+    summary: 'Revoke a registration token, answering nothing (admin)',
+    request: { params: idParams('registration token') },
+    responses: { 204: noContent('Revoked'), ...errors(401, 403, 404) },
+  });
+  const bootstrap = createRoute({
+    ...common,
+    method: 'get',
+    path: '/bootstrap-token',
+    operationId: 'getBootstrapToken',
+    summary: 'Whether the bootstrap token (NODE_REGISTRATION_TOKEN) is set, and whether it was retired (admin)',
+    responses: { 200: ok("The bootstrap token's state", bootstrapTokenState), ...errors(401, 403) },
+  });
+  const retire = createRoute({
+    ...common,
+    method: 'post',
+    path: '/bootstrap-token/retire',
+    operationId: 'retireBootstrapToken',
+    summary: 'Retire the bootstrap token for good (admin)',
+    description: 'From then on it is refused with 401 (reason: retired), even while it is still set.',
+    responses: { 200: ok("The bootstrap token's state", bootstrapTokenState), ...errors(401, 403) },
+  });
+
+  return apiRouter()
+    .openapi(list, async (c) => c.json({ data: await listRegistrationTokensPublic(db, now()) }, 200))
+    .openapi(create, async (c) => {
+      const body = c.req.valid('json');
       const at = now();
       const expiresAt = body.expires_at ? new Date(body.expires_at) : new Date(at.getTime() + (body.expires_in_hours ?? 24) * HOUR_MS);
       const created = await createRegistrationToken(db, {
@@ -57,22 +117,22 @@ export function registrationTokenRoutes(deps: ApiDeps) {
       deps.logger.info({ tokenId: created.row.id, name: created.row.name }, 'registration token created');
       return c.json({ ...toRegistrationTokenPublic(created.row, at), token: created.token }, 201);
     })
-    .post('/registration-tokens/:id/revoke', requireAdmin(db), async (c) => {
-      const row = await revokeRegistration(db, uuidParam(c, 'id', 'registration token'), now());
+    .openapi(revoke, async (c) => {
+      const row = await revokeRegistration(db, c.req.valid('param').id, now());
       deps.logger.info({ tokenId: row.id }, 'registration token revoked');
-      return c.json(toRegistrationTokenPublic(row, now()));
+      return c.json(toRegistrationTokenPublic(row, now()), 200);
     })
-    .get('/bootstrap-token', requireAdmin(db), async (c) => {
+    .openapi(bootstrap, async (c) => {
       const retired = await bootstrapTokenRetirement(db);
-      return c.json({ configured: deps.config.nodeRegistrationToken !== undefined, retired: retired !== undefined, retired_at: retired?.retiredAt.toISOString() ?? null });
+      return c.json({ configured: deps.config.nodeRegistrationToken !== undefined, retired: retired !== undefined, retired_at: retired?.retiredAt.toISOString() ?? null }, 200);
     })
-    .post('/bootstrap-token/retire', requireAdmin(db), async (c) => {
+    .openapi(retire, async (c) => {
       const retired = await retireBootstrapToken(db, { now: now(), by: c.get('actor').id });
       deps.logger.info({ by: c.get('actor').id }, 'bootstrap token retired: NODE_REGISTRATION_TOKEN registers no more nodes');
-      return c.json({ configured: deps.config.nodeRegistrationToken !== undefined, retired: true, retired_at: retired.retiredAt.toISOString() });
+      return c.json({ configured: deps.config.nodeRegistrationToken !== undefined, retired: true, retired_at: retired.retiredAt.toISOString() }, 200);
     })
-    .delete('/registration-tokens/:id', requireAdmin(db), async (c) => {
-      await revokeRegistration(db, uuidParam(c, 'id', 'registration token'), now());
+    .openapi(remove, async (c) => {
+      await revokeRegistration(db, c.req.valid('param').id, now());
       return c.body(null, 204);
     });
 }

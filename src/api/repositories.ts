@@ -1,14 +1,14 @@
-import { Hono } from 'hono';
-import { z } from 'zod';
+import { createRoute, z } from '@hono/zod-openapi';
 import { getRepository, listRepositories } from '../domain/reads.js';
 import type { RepositoryRow } from '../db/schema.js';
 import { DomainError } from '../domain/errors.js';
 import { SANDBOX_REQUIREMENTS } from '../domain/repo-config.js';
 import { addRepository, createIssue } from '../domain/repositories.js';
 import { requireAdmin, requireUser } from './auth.js';
-import type { ApiDeps, ApiEnv } from './env.js';
+import { ADMIN, apiRouter, errors, idParams, jsonBody, jsonInput, ok, USER } from './contract.js';
+import type { ApiDeps } from './env.js';
 import { toIssuePublic } from './issues.js';
-import { jsonBody, uuidParam } from './validate.js';
+import { issuePublic, listOf, repositoryPublic } from './schemas.js';
 
 const createRepo = z.object({
   full_name: z.string().regex(/^[\w.-]+\/[\w.-]+$/, 'must be owner/name'),
@@ -46,10 +46,46 @@ function toRepositoryPublic(r: RepositoryRow) {
 /** Repositories and hand-made issues, for setups without the GitHub App (admins write). */
 export function repositoryRoutes(deps: ApiDeps) {
   const { db } = deps;
-  return new Hono<ApiEnv>()
-    .get('/repositories', requireUser(db), async (c) => c.json({ data: (await listRepositories(db)).map(toRepositoryPublic) }))
-    .post('/repositories', requireAdmin(db), async (c) => {
-      const body = await jsonBody(c, createRepo);
+  const admin = requireAdmin(db);
+  const tags = ['repositories'];
+
+  const list = createRoute({
+    method: 'get',
+    path: '/repositories',
+    operationId: 'listRepositories',
+    summary: 'List repositories',
+    tags,
+    security: USER,
+    middleware: [requireUser(db)] as const,
+    responses: { 200: ok('The repositories', listOf(repositoryPublic)), ...errors(401, 403) },
+  });
+  const add = createRoute({
+    method: 'post',
+    path: '/repositories',
+    operationId: 'addRepository',
+    summary: 'Add a repository by hand (admin)',
+    tags,
+    security: ADMIN,
+    middleware: [admin, jsonInput] as const,
+    request: { body: jsonBody(createRepo) },
+    responses: { 201: ok('The repository', repositoryPublic), ...errors(401, 403, 409, 413, 422) },
+  });
+  const addIssue = createRoute({
+    method: 'post',
+    path: '/repositories/{id}/issues',
+    operationId: 'createIssue',
+    summary: 'Create an issue in Gaffer (admin); the next free number unless given',
+    tags,
+    security: ADMIN,
+    middleware: [admin, jsonInput] as const,
+    request: { params: idParams('repository'), body: jsonBody(createIssueBody) },
+    responses: { 201: ok('The issue', issuePublic), ...errors(401, 403, 404, 409, 413, 422) },
+  });
+
+  return apiRouter()
+    .openapi(list, async (c) => c.json({ data: (await listRepositories(db)).map(toRepositoryPublic) }, 200))
+    .openapi(add, async (c) => {
+      const body = c.req.valid('json');
       const repo = await addRepository(db, {
         fullName: body.full_name,
         cloneUrl: body.clone_url,
@@ -58,9 +94,9 @@ export function repositoryRoutes(deps: ApiDeps) {
       });
       return c.json(toRepositoryPublic(repo), 201);
     })
-    .post('/repositories/:id/issues', requireAdmin(db), async (c) => {
-      const repositoryId = uuidParam(c, 'id', 'repository');
-      const body = await jsonBody(c, createIssueBody);
+    .openapi(addIssue, async (c) => {
+      const { id: repositoryId } = c.req.valid('param');
+      const body = c.req.valid('json');
       const repo = await getRepository(db, repositoryId);
       if (!repo) throw new DomainError('not_found', `repository ${repositoryId} not found`);
       const issue = await createIssue(db, {

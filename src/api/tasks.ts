@@ -1,5 +1,4 @@
-import { Hono } from 'hono';
-import { z } from 'zod';
+import { createRoute, z } from '@hono/zod-openapi';
 import { getTaskContext, listTasks } from '../domain/reads.js';
 import { DomainError } from '../domain/errors.js';
 import { TASK_STATUSES } from '../domain/task-status.js';
@@ -7,10 +6,11 @@ import { appendTaskLog, readTaskLog } from '../domain/task-logs.js';
 import { cancelTask } from '../domain/task-end.js';
 import { mayControl, queueViewOf } from '../domain/tasks.js';
 import { toTaskPublic } from '../domain/task-public.js';
-import { logChunkRequest } from '../protocol/node-api.js';
+import { logChunkRequest, logChunkResponse } from '../protocol/node-api.js';
 import { requireNode, requireUser } from './auth.js';
-import type { ApiDeps, ApiEnv } from './env.js';
-import { jsonBody, queryParams, uuidParam } from './validate.js';
+import { apiRouter, errors, idParams, jsonBody, jsonInput, NODE, ok, USER } from './contract.js';
+import type { ApiDeps } from './env.js';
+import { listOf, taskPublic } from './schemas.js';
 
 const listQuery = z.object({
   status: z.enum(TASK_STATUSES).optional(),
@@ -20,11 +20,17 @@ const listQuery = z.object({
   offset: z.coerce.number().int().min(0).default(0),
 });
 
-const logQuery = z.object({ offset: z.coerce.number().int().min(0).default(0) });
+const logQuery = z.object({ offset: z.coerce.number().int().min(0).default(0).openapi({ description: 'The byte offset to read from' }) });
+
+const logRead = z
+  .object({ content: z.string(), offset: z.number().int().openapi({ description: 'Where the next read starts' }) })
+  .openapi('TaskLog');
 
 /** Tasks: read, cancel, and logs (nodes append, users read). */
 export function taskRoutes(deps: ApiDeps) {
   const { db } = deps;
+  const user = requireUser(db);
+  const tags = ['tasks'];
 
   async function visibleTask(id: string, actor: Parameters<typeof mayControl>[0]) {
     const ctx = await getTaskContext(db, id);
@@ -32,9 +38,65 @@ export function taskRoutes(deps: ApiDeps) {
     return ctx;
   }
 
-  return new Hono<ApiEnv>()
-    .get('/tasks', requireUser(db), async (c) => {
-      const q = queryParams(c, listQuery);
+  const list = createRoute({
+    method: 'get',
+    path: '/tasks',
+    operationId: 'listTasks',
+    summary: 'List tasks, newest first (an admin sees all; a user those of their issues)',
+    tags,
+    security: USER,
+    middleware: [user] as const,
+    request: { query: listQuery },
+    responses: { 200: ok('A page of tasks', listOf(taskPublic)), ...errors(401, 403, 422) },
+  });
+  const read = createRoute({
+    method: 'get',
+    path: '/tasks/{id}',
+    operationId: 'getTask',
+    summary: 'Read a task',
+    tags,
+    security: USER,
+    middleware: [user] as const,
+    request: { params: idParams('task') },
+    responses: { 200: ok('The task', taskPublic), ...errors(401, 403, 404) },
+  });
+  const cancel = createRoute({
+    method: 'post',
+    path: '/tasks/{id}/cancel',
+    operationId: 'cancelTask',
+    summary: 'Cancel a queued or running task',
+    tags,
+    security: USER,
+    middleware: [user] as const,
+    request: { params: idParams('task') },
+    responses: { 200: ok('The cancelled task', taskPublic), ...errors(401, 403, 404, 409) },
+  });
+  const appendLog = createRoute({
+    method: 'post',
+    path: '/tasks/{id}/logs',
+    operationId: 'appendTaskLog',
+    summary: 'Append a log chunk at a byte offset (the node that holds the task)',
+    tags: ['node protocol'],
+    security: NODE,
+    middleware: [requireNode(db), jsonInput] as const,
+    request: { params: idParams('task'), body: jsonBody(logChunkRequest) },
+    responses: { 200: ok("The server's offset: where the next chunk must start", logChunkResponse), ...errors(401, 403, 404, 409, 413, 422) },
+  });
+  const readLog = createRoute({
+    method: 'get',
+    path: '/tasks/{id}/logs',
+    operationId: 'readTaskLog',
+    summary: "Read a task's log from a byte offset",
+    tags,
+    security: USER,
+    middleware: [user] as const,
+    request: { params: idParams('task'), query: logQuery },
+    responses: { 200: ok('The log from the offset', logRead), ...errors(401, 403, 404, 422) },
+  });
+
+  return apiRouter()
+    .openapi(list, async (c) => {
+      const q = c.req.valid('query');
       const actor = c.get('actor');
       const rows = await listTasks(db, {
         status: q.status,
@@ -44,31 +106,30 @@ export function taskRoutes(deps: ApiDeps) {
         limit: q.limit,
         offset: q.offset,
       });
-      return c.json({ data: await Promise.all(rows.map((t) => toTaskPublic(db, t, queueViewOf(deps.tasks)))) });
+      return c.json({ data: await Promise.all(rows.map((t) => toTaskPublic(db, t, queueViewOf(deps.tasks)))) }, 200);
     })
-    .get('/tasks/:id', requireUser(db), async (c) => {
-      const ctx = await visibleTask(uuidParam(c, 'id', 'task'), c.get('actor'));
-      return c.json(await toTaskPublic(db, ctx.task, queueViewOf(deps.tasks)));
+    .openapi(read, async (c) => {
+      const ctx = await visibleTask(c.req.valid('param').id, c.get('actor'));
+      return c.json(await toTaskPublic(db, ctx.task, queueViewOf(deps.tasks)), 200);
     })
-    .post('/tasks/:id/cancel', requireUser(db), async (c) => {
-      const task = await cancelTask(deps.tasks, { taskId: uuidParam(c, 'id', 'task'), actor: c.get('actor') });
+    .openapi(cancel, async (c) => {
+      const task = await cancelTask(deps.tasks, { taskId: c.req.valid('param').id, actor: c.get('actor') });
       deps.scheduler.kick();
-      return c.json(await toTaskPublic(db, task, queueViewOf(deps.tasks)));
+      return c.json(await toTaskPublic(db, task, queueViewOf(deps.tasks)), 200);
     })
-    .post('/tasks/:id/logs', requireNode(db), async (c) => {
-      const body = await jsonBody(c, logChunkRequest);
+    .openapi(appendLog, async (c) => {
+      const body = c.req.valid('json');
       const result = await appendTaskLog(db, {
-        taskId: uuidParam(c, 'id', 'task'),
+        taskId: c.req.valid('param').id,
         nodeId: c.get('node').id,
         offset: body.offset,
         content: body.content,
         maxBytes: deps.config.taskLogMaxBytes,
       });
-      return c.json(result);
+      return c.json(result, 200);
     })
-    .get('/tasks/:id/logs', requireUser(db), async (c) => {
-      const ctx = await visibleTask(uuidParam(c, 'id', 'task'), c.get('actor'));
-      const q = queryParams(c, logQuery);
-      return c.json(await readTaskLog(db, ctx.task.id, q.offset));
+    .openapi(readLog, async (c) => {
+      const ctx = await visibleTask(c.req.valid('param').id, c.get('actor'));
+      return c.json(await readTaskLog(db, ctx.task.id, c.req.valid('query').offset), 200);
     });
 }

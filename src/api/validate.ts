@@ -26,11 +26,13 @@ function jsonDepth(text: string, limit: number): number {
   return max;
 }
 
-/** Parses a JSON body with a zod schema; a bad body is a 422 naming each field. */
-export async function jsonBody<S extends z.ZodType>(c: Context, schema: S): Promise<z.infer<S>> {
+/**
+ * A request body's text as JSON: empty reads as `{}`; too deep or not JSON is a typed
+ * `invalid_input` error; every string in it is made storable (see {@link parseWith}).
+ */
+export function parseJsonText(text: string): unknown {
   let raw: unknown;
   try {
-    const text = await c.req.text();
     if (jsonDepth(text, MAX_JSON_DEPTH) > MAX_JSON_DEPTH) {
       throw new DomainError('invalid_input', `body: nested deeper than ${MAX_JSON_DEPTH} levels`);
     }
@@ -39,7 +41,12 @@ export async function jsonBody<S extends z.ZodType>(c: Context, schema: S): Prom
     if (cause instanceof DomainError) throw cause;
     throw new DomainError('invalid_input', 'body: not valid JSON', { cause });
   }
-  return parseWith(schema, raw, 'body');
+  return storableDeep(raw, MAX_JSON_DEPTH + 1);
+}
+
+/** Parses a JSON body with a zod schema; a bad body is a 422 naming each field. */
+export async function jsonBody<S extends z.ZodType>(c: Context, schema: S): Promise<z.infer<S>> {
+  return parseWith(schema, parseJsonText(await c.req.text()), 'body');
 }
 
 /** Parses query parameters with a zod schema. */
@@ -58,10 +65,13 @@ export function parseWith<S extends z.ZodType>(schema: S, value: unknown, _where
   return parsed.data;
 }
 
+/** A UUID, in either case (no `i` flag: it is also an OpenAPI `pattern`). */
+export const UUID_RE = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
+
 /** A path parameter that must be a UUID; anything else is a 404, as no such row can exist. */
 export function uuidParam(c: Context, name: string, what: string): string {
   const value = c.req.param(name) ?? '';
-  if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(value)) {
+  if (!UUID_RE.test(value)) {
     throw new DomainError('not_found', `${what} ${value} not found`);
   }
   return value.toLowerCase();
