@@ -38,6 +38,11 @@ a { color:var(--blue); }
 @keyframes spin { to { transform:rotate(360deg); } }
 form.filters { display:flex; gap:12px; align-items:end; margin-bottom:12px; flex-wrap:wrap; }
 form.filters label, form.stack label { display:flex; flex-direction:column; gap:4px; font-size:12px; color:#334155; }
+/* A checkbox sits left of its label's text, centred on its line (not above it, as the column labels would put it). */
+form.stack label.check { flex-direction:row; align-items:center; gap:8px; font-size:14px; color:var(--fg); }
+input[type=checkbox] { margin:0; padding:0; width:16px; height:16px; flex:none; }
+fieldset { border:1px solid var(--line); border-radius:6px; padding:8px 12px; margin:0; display:flex; flex-direction:column; gap:6px; }
+legend { font-size:12px; color:#334155; padding:0 4px; }
 select, input { padding:6px 8px; border:1px solid #cbd5e1; border-radius:6px; font-size:14px; background:#fff; }
 form.stack { display:flex; flex-direction:column; gap:12px; max-width:420px; background:#fff; padding:16px; border:1px solid var(--line); border-radius:8px; }
 form.inline { display:inline; margin:0; }

@@ -1,3 +1,4 @@
+export type { CapHold } from '../db/queries/caps.js';
 import { type CapHold, capHolding, type TaskCaps } from '../db/queries/caps.js';
 import { countNodes } from '../db/queries/stats.js';
 import { countTasksOnNodes, medianRecentDurationSeconds, queuePosition } from '../db/queries/tasks.js';
@@ -12,6 +13,8 @@ export type QueueInfo = {
   position: number | null;
   /** Set when a repository or installation cap holds it back. */
   reason: string | null;
+  /** The cap that holds it back, for pages that word it in their own language. */
+  hold: CapHold | null;
   /** Seconds until it should start, from the median run time of recent tasks; null when unknown. */
   etaSeconds: number | null;
 };
@@ -38,7 +41,7 @@ export function estimateStartSeconds(params: { position: number; onNodes: number
 /** The queue view of a task; all null for a task that is not queued. */
 export async function queueInfo(db: DbOrTx, task: TaskRow, view: QueueView | undefined): Promise<QueueInfo> {
   const position = await queuePosition(db, task);
-  if (position === null || !view) return { position, reason: null, etaSeconds: null };
+  if (position === null || !view) return { position, reason: null, hold: null, etaSeconds: null };
   const now = view.now();
   const [hold, median, onNodes, nodes] = await Promise.all([
     capHolding(db, task, view.caps, now),
@@ -49,6 +52,7 @@ export async function queueInfo(db: DbOrTx, task: TaskRow, view: QueueView | und
   return {
     position,
     reason: hold ? capReason(hold) : null,
+    hold: hold ?? null,
     etaSeconds: estimateStartSeconds({ position, onNodes, capacity: nodes.capacity, medianSeconds: median }),
   };
 }
