@@ -7,7 +7,10 @@ export const ADMIN_CSS = `
   --bg:#f8fafc; --fg:#0f172a; --muted:#64748b; --line:#e2e8f0; font-family: system-ui, -apple-system, "Segoe UI", "Noto Sans SC", "PingFang SC", sans-serif; }
 * { box-sizing: border-box; }
 body { margin:0; background:var(--bg); color:var(--fg); font-size:14px; }
-header.top { display:flex; align-items:center; gap:16px; padding:10px 20px; background:#0f172a; color:#fff; }
+header.top { display:flex; align-items:center; gap:12px; padding:10px 20px; background:#0f172a; color:#fff; }
+/* Items keep their words on one line; a narrow window wraps whole items instead. */
+header.top { flex-wrap:wrap; row-gap:6px; }
+header.top a, header.top .brand, header.top .who, header.top button.link { white-space:nowrap; }
 header.top a { color:#cbd5e1; text-decoration:none; padding:4px 8px; border-radius:4px; }
 header.top a.current, header.top a:hover { color:#fff; background:#1e293b; }
 header.top .brand { font-weight:700; color:#fff; margin-right:8px; }
@@ -90,6 +93,8 @@ export const ADMIN_JS = `
     setTimeout(function () { el.remove(); }, 10000);
   }
 
+  function msg(name) { return body.getAttribute('data-msg-' + name) || name; }
+
   function fragment(html) {
     var tpl = document.createElement('template');
     tpl.innerHTML = html.trim();
@@ -146,11 +151,14 @@ export const ADMIN_JS = `
       }).then(function (res) {
         if (res.ok) return refreshIssue(id);
         return res.json().catch(function () { return {}; }).then(function (err) {
-          toast((err && err.detail) || ('HTTP ' + res.status));
+          // The page's own words (its language) for refusals it knows; the server's reason after them.
+          var code = err && err.error;
+          var known = code === 'not_configured' ? msg('no-credential') : code === 'illegal_transition' ? msg('not-startable') : '';
+          toast(known || (msg('start-failed') + ' (' + res.status + ')' + (err && err.detail ? ': ' + err.detail : '')));
           btn.disabled = false;
         });
-      }).catch(function (err) {
-        toast(String(err && err.message || err));
+      }).catch(function () {
+        toast(msg('offline'));
         btn.disabled = false;
       });
       return;

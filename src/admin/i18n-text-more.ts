@@ -71,6 +71,14 @@ export const MORE_TEXT = {
   noTargetsYet: { zh: '还没有通知目标', en: 'No notification targets yet' },
   noDeliveries: { zh: '还没有投递记录', en: 'No deliveries yet' },
   addressPlaceholder: { zh: 'https://example.com/hook 或 ops@example.com', en: 'https://example.com/hook or ops@example.com' },
+  // Toasts of the Start button: the page's words first, then the server's reason.
+  toastStartFailed: { zh: '启动失败', en: 'Could not start' },
+  toastNoCredential: {
+    zh: '无法启动:这个仓库没有可用的凭证。请安装 GitHub App,或在“凭证”页添加 PAT。',
+    en: 'Cannot start: this repository has no usable credential. Install the GitHub App on it, or add a PAT on the Credentials page.',
+  },
+  toastNotStartable: { zh: '无法启动:只有“待处理”或“已终止”的 issue 可以启动。', en: 'Cannot start: only pending or terminated issues can be started.' },
+  toastOffline: { zh: '无法连接服务器', en: 'The server cannot be reached' },
   // The setup page's organization form: it chooses, it does not filter.
   setupUseOrg: { zh: '使用该组织', en: 'Use this organization' },
 } as const satisfies Record<string, { zh: string; en: string }>;

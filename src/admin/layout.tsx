@@ -62,6 +62,10 @@ export const Page: FC<PageProps> = (p) => {
         data-live-issue={p.live?.issueId}
         data-live-task={p.live?.taskId}
         data-refresh-seconds={p.live?.refreshSeconds}
+        data-msg-start-failed={p.actor ? p.t('toastStartFailed') : undefined}
+        data-msg-no-credential={p.actor ? p.t('toastNoCredential') : undefined}
+        data-msg-not-startable={p.actor ? p.t('toastNotStartable') : undefined}
+        data-msg-offline={p.actor ? p.t('toastOffline') : undefined}
       >
         <header class="top">
           <span class="brand">{p.t('appName')}</span>
