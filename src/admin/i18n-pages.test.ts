@@ -40,7 +40,7 @@ describe('every admin page speaks one language', () => {
       defaultBranch: keep('main'),
     });
     const cipher = h.services.cipher;
-    await addCredential({ db, cipher }, { name: keep('deploy bot'), token: 'ghp_i18nTokenValue1234', ownerId: a.user.id, repositoryId: repo.id });
+    const credential = await addCredential({ db, cipher }, { name: keep('deploy bot'), token: 'ghp_i18nTokenValue1234', ownerId: a.user.id, repositoryId: repo.id });
     const node = await registerDouble(h, double, { name: keep('rack-node-1'), labels: [keep('linux')], capacity: 2 });
     data.push(double.url);
     const issueIds: string[] = [];
@@ -117,6 +117,7 @@ describe('every admin page speaks one language', () => {
     asAdmin('nodes', '/admin/nodes');
     asAdmin('registration tokens', '/admin/registration-tokens');
     asAdmin('credentials', '/admin/credentials');
+    asAdmin('credential added', `/admin/credentials?added=${credential.id}`);
     asAdmin('notifications', '/admin/notifications');
     asAdmin('statistics', '/admin/stats');
     asAdmin('account', '/admin/account');
@@ -127,6 +128,13 @@ describe('every admin page speaks one language', () => {
     pages.push({ name: 'issues as a user', path: '/admin/issues', as: 'user', status: 200 });
     pages.push({ name: 'tasks as a user', path: '/admin/tasks', as: 'user', status: 200 });
     pages.push({ name: 'admins only', path: '/admin/nodes', as: 'user', status: 403 });
+    pages.push({
+      name: 'registration token created',
+      path: '/admin/registration-tokens',
+      as: 'admin',
+      status: 201,
+      post: { name: keep('rack token 2'), expires_in_hours: '2', max_uses: '1', allowed_labels: '', max_capacity: '1' },
+    });
     pages.push({
       name: 'repository refused',
       path: '/admin/repositories',
