@@ -96,25 +96,34 @@ describe('the task list', () => {
     expect(none.html).toContain('No tasks match these filters');
   });
 
-  it('pages with a page size, keeping the filters in the links', async () => {
-    const p1 = await get('/admin/tasks?limit=3&kind=issue');
-    expect(ids(p1.html)).toEqual([made[6], made[4], made[3]]);
-    const older = p1.html.match(/href="([^"]*page=2[^"]*)"/)![1]!.replaceAll('&amp;', '&');
+  it('pages by keyset with a page size, forwards and back, keeping the filters in the links', async () => {
+    const link = (html: string, k: 'after' | 'before') => html.match(new RegExp(`href="([^"]*${k}=[^"]+)"`))?.[1]?.replaceAll('&amp;', '&');
+    const p1 = await get('/admin/tasks?limit=2&kind=issue');
+    expect(ids(p1.html)).toEqual([made[6], made[4]]);
+    // The first page has no newer page.
+    expect(link(p1.html, 'before')).toBeUndefined();
+    const older = link(p1.html, 'after')!;
     expect(older).toContain('kind=issue');
-    expect(older).toContain('limit=3');
+    expect(older).toContain('limit=2');
     const p2 = await get(older);
-    expect(ids(p2.html)).toEqual([made[2], made[1], made[0]]);
-    const p3 = await get(p2.html.match(/href="([^"]*page=3[^"]*)"/)?.[1]?.replaceAll('&amp;', '&') ?? '/admin/tasks?kind=issue&limit=3&page=3');
-    expect(ids(p3.html)).toEqual([]);
-    // The first page has no newer link; the last has no older one.
-    expect(p1.html).not.toMatch(/href="[^"]*page=0/);
-    expect(p2.html).not.toMatch(/href="[^"]*page=3/);
-    const back = p2.html.match(/href="(\/admin\/tasks\?[^"]*)">← Newer/)![1]!.replaceAll('&amp;', '&');
-    expect(ids((await get(back)).html)).toEqual(ids(p1.html));
+    expect(ids(p2.html)).toEqual([made[3], made[2]]);
+    const p3 = await get(link(p2.html, 'after')!);
+    expect(ids(p3.html)).toEqual([made[1], made[0]]);
+    // The last page has no older page; newer goes back the same way.
+    expect(link(p3.html, 'after')).toBeUndefined();
+    const back = await get(link(p3.html, 'before')!);
+    expect(ids(back.html)).toEqual(ids(p2.html));
+    expect(ids((await get(link(back.html, 'before')!)).html)).toEqual(ids(p1.html));
+    // A task added since does not shift the pages already open.
+    const late = await insertIssue(h.db.db, { repositoryId: repoA, number: 100, title: 'Late', body: '' });
+    const added = await insertTask(h.db.db, { issueId: late.id, status: 'success', outcome: 'success', command: 'run' });
+    expect(ids((await get('/admin/tasks?limit=2&kind=issue')).html)[0]).toBe(added.id);
+    const again = await get(older);
+    expect(ids(again.html)).toEqual(ids(p2.html));
   });
 
   it('refuses a bad filter with a page naming it, and changes nothing', async () => {
-    for (const q of ['status=done', 'outcome=great', 'repository=not-a-uuid', 'node=1', 'kind=other', 'page=0', 'limit=100000']) {
+    for (const q of ['status=done', 'outcome=great', 'repository=not-a-uuid', 'node=1', 'kind=other', 'after=1', 'before=x', 'limit=0', 'limit=100000']) {
       const res = await get(`/admin/tasks?${q}`);
       expect(res.status, q).toBe(422);
       expect(res.html, q).toContain('<html lang="en"');

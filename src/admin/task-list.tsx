@@ -22,7 +22,8 @@ const listQuery = z.object({
   repository: z.preprocess(blank, z.string().uuid().optional()),
   node: z.preprocess(blank, z.string().uuid().optional()),
   kind: z.preprocess(blank, z.enum(TASK_KINDS).optional()),
-  page: z.preprocess(blank, z.coerce.number().int().min(1).max(100_000).default(1)),
+  after: z.preprocess(blank, z.string().uuid().optional()),
+  before: z.preprocess(blank, z.string().uuid().optional()),
   limit: z.preprocess(blank, z.coerce.number().int().min(1).max(200).default(DEFAULT_PAGE_SIZE)),
 });
 type ListQuery = z.infer<typeof listQuery>;
@@ -57,22 +58,21 @@ const TaskRowView: FC<{ row: TaskListRow; lang: Lang; t: T }> = ({ row, lang, t 
   );
 };
 
-/** A link to another page of the same filters. */
-function pageLink(q: ListQuery, page: number): string {
+/** A link to the page after (`after`: older) or before (`before`: newer) a task, with the same filters. */
+function pageLink(q: ListQuery, k: 'after' | 'before', id: string): string {
   const p = new URLSearchParams();
   for (const key of ['status', 'outcome', 'repository', 'node', 'kind'] as const) {
     const v = q[key];
     if (v) p.set(key, v);
   }
   if (q.limit !== DEFAULT_PAGE_SIZE) p.set('limit', String(q.limit));
-  if (page > 1) p.set('page', String(page));
-  const s = p.toString();
-  return s ? `/admin/tasks?${s}` : '/admin/tasks';
+  p.set(k, id);
+  return `/admin/tasks?${p.toString()}`;
 }
 
 /**
  * Every task, newest first, filtered by status, outcome, repository, node and kind, paged by
- * offset with a page size. Users who are not admins see only their own issues' tasks.
+ * keyset with a page size. Users who are not admins see only their own issues' tasks.
  */
 export function taskListPages(deps: { db: Db }) {
   const { db } = deps;
@@ -91,12 +91,16 @@ export function taskListPages(deps: { db: Db }) {
         kind: q.kind,
         ownerId,
         limit: q.limit,
-        offset: (q.page - 1) * q.limit,
+        after: q.after,
+        before: q.after ? undefined : q.before,
       }),
       listFilterRepositories(db, { ownerId }),
       listFilterNodes(db),
     ]);
     const url = new URL(c.req.url);
+    const first = page.rows[0]?.task.id;
+    const last = page.rows[page.rows.length - 1]?.task.id;
+    const firstPage = !q.after && !q.before;
     const sizes = (PAGE_SIZES as readonly number[]).includes(q.limit) ? PAGE_SIZES : [...PAGE_SIZES, q.limit].sort((a, b) => a - b);
     return c.html(
       <Page
@@ -107,7 +111,8 @@ export function taskListPages(deps: { db: Db }) {
         csrf={c.get('csrf')}
         section="tasks"
         here={url.pathname + url.search}
-        live={q.page === 1 ? { kinds: ['task'] } : undefined}
+        // New tasks belong on the first page only; deeper pages keep their rows.
+        live={firstPage ? { kinds: ['task'] } : undefined}
       >
         <h1>{t('tasks')}</h1>
         <form class="filters" id="task-filters" method="get" action="/admin/tasks">
@@ -197,7 +202,7 @@ export function taskListPages(deps: { db: Db }) {
               {page.rows.length === 0 ? (
                 <tr>
                   <td colspan={7} class="muted" id="empty-tasks">
-                    {q.page === 1 && !q.status && !q.outcome && !q.repository && !q.node && !q.kind ? t('noTasks') : t('noTasksMatch')}
+                    {firstPage && !q.status && !q.outcome && !q.repository && !q.node && !q.kind ? t('noTasks') : t('noTasksMatch')}
                   </td>
                 </tr>
               ) : (
@@ -206,8 +211,8 @@ export function taskListPages(deps: { db: Db }) {
             </tbody>
           </table>
           <nav class="pager">
-            {q.page > 1 ? <a href={pageLink(q, q.page - 1)}>{t('newer')}</a> : <span>{t('newer')}</span>}
-            {page.hasOlder ? <a href={pageLink(q, q.page + 1)}>{t('older')}</a> : <span>{t('older')}</span>}
+            {page.hasNewer && first ? <a href={pageLink(q, 'before', first)}>{t('newer')}</a> : <span>{t('newer')}</span>}
+            {page.hasOlder && last ? <a href={pageLink(q, 'after', last)}>{t('older')}</a> : <span>{t('older')}</span>}
           </nav>
         </div>
       </Page>,
