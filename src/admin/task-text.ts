@@ -1,5 +1,5 @@
 import type { CapHold } from '../domain/queue-info.js';
-import type { TaskRow } from '../db/schema.js';
+import type { AgentUsage } from '../protocol/node-api.js';
 import type { T } from './i18n.js';
 
 /** When a queued task should start, in the page's language: "about 3 min", "less than a minute". */
@@ -16,7 +16,7 @@ export function capText(t: T, hold: CapHold): string {
 }
 
 /** What the agent used, in the page's language: tokens, cost, turns. */
-export function usageLine(t: T, u: NonNullable<TaskRow['usage']>): string {
+export function usageLine(t: T, u: AgentUsage): string {
   const k = (n: number) => (n >= 10_000 ? `${(n / 1000).toFixed(1)}k` : String(n));
   return [
     t('usageLine', { in: k(u.input_tokens), out: k(u.output_tokens) }),

@@ -1,9 +1,10 @@
-export type { CapHold } from '../db/queries/caps.js';
 import { type CapHold, capHolding, type TaskCaps } from '../db/queries/caps.js';
 import { countNodes } from '../db/queries/stats.js';
 import { countTasksOnNodes, medianRecentDurationSeconds, queuePosition } from '../db/queries/tasks.js';
 import type { TaskRow } from '../db/schema.js';
 import type { DbOrTx } from '../db/types.js';
+
+export type { CapHold } from '../db/queries/caps.js';
 
 /** What queue views need from the server: its caps, when a node counts as online, the clock. */
 export type QueueView = { caps?: TaskCaps | undefined; heartbeatTimeoutMs: number; now: () => Date };
