@@ -142,6 +142,8 @@ describe('admin page: issues', () => {
         `/admin/issues/${issue.id}`,
         `/admin/issues/${issue.id}/row`,
         `/admin/tasks/${task.id}`,
+        '/admin/tasks',
+        `/admin/tasks?repository=${repository.id}`,
         '/admin/nodes',
         '/admin/credentials',
         '/admin/stats',
@@ -160,6 +162,9 @@ describe('admin page: issues', () => {
       const missing = await h.app.request(`/admin/issues/${encodeURIComponent(XSS)}`, pageInit(admin));
       expect(missing.status).toBe(404);
       expect(await missing.text()).not.toContain('<script>alert');
+      const unknown = await h.app.request(`/admin/${encodeURIComponent(XSS)}`, pageInit(admin));
+      expect(unknown.status).toBe(404);
+      expect(await unknown.text()).not.toContain('<script>alert');
     });
   });
 
@@ -207,7 +212,7 @@ describe('admin page: issues', () => {
       expect(list).not.toContain('href="/admin/nodes"');
       expect((await h.app.request(`/admin/issues/${theirs.issue.id}`, pageInit(s))).status).toBe(404);
       expect((await h.app.request(`/admin/issues/${theirs.issue.id}/row`, pageInit(s))).status).toBe(404);
-      for (const path of ['/admin/nodes', '/admin/credentials', '/admin/stats']) {
+      for (const path of ['/admin/nodes', '/admin/credentials', '/admin/stats', '/admin/repositories']) {
         const res = await h.app.request(path, pageInit(s));
         expect(res.status, path).toBe(403);
         expect(await res.text()).toContain('admins only');
