@@ -1,10 +1,8 @@
 /** More of the admin page's text: the task list, the repository PAT rule, error pages, notifications. */
 export const MORE_TEXT = {
   // The task list.
-  allTasks: { zh: '全部任务', en: 'All tasks' },
   noTasksMatch: { zh: '没有符合条件的任务', en: 'No tasks match these filters' },
   pageSize: { zh: '每页条数', en: 'Per page' },
-  created_at: { zh: '创建时间', en: 'Created' },
   trigger: { zh: '触发方式', en: 'Trigger' },
   // The repository form: when a PAT is needed.
   repoPatRequired: { zh: '推送用的 PAT(必填,除非某个节点已有 PAT)', en: 'PAT to push with (required unless a node carries one)' },
