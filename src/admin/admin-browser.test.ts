@@ -196,12 +196,12 @@ describe.runIf(haveChromium)('admin page in Chromium', () => {
     await page.context().close();
   }, 90_000);
 
-  it('shows the server’s reason in a toast when a start is not possible', async () => {
+  it('says in the page’s language, in a toast, why a start is not possible', async () => {
     const page = await signedInPage('zh-CN');
     await row(page, noCredential).locator('button', { hasText: '启动' }).click();
     const toast = page.locator('#toasts .toast');
     await toast.waitFor(WAIT);
-    expect(await toast.textContent()).toMatch(/^no credential for octo\/repo-\d+-\d+: install the GitHub App on it or add a PAT$/);
+    expect(await toast.textContent()).toBe('无法启动:这个仓库没有可用的凭证。请安装 GitHub App,或在“凭证”页添加 PAT。');
     // The button is usable again and the issue did not move.
     expect(await row(page, noCredential).locator('button').isEnabled()).toBe(true);
     expect(await row(page, noCredential).locator('.badge').textContent()).toBe('待处理');

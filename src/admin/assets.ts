@@ -7,7 +7,10 @@ export const ADMIN_CSS = `
   --bg:#f8fafc; --fg:#0f172a; --muted:#64748b; --line:#e2e8f0; font-family: system-ui, -apple-system, "Segoe UI", "Noto Sans SC", "PingFang SC", sans-serif; }
 * { box-sizing: border-box; }
 body { margin:0; background:var(--bg); color:var(--fg); font-size:14px; }
-header.top { display:flex; align-items:center; gap:16px; padding:10px 20px; background:#0f172a; color:#fff; }
+header.top { display:flex; align-items:center; gap:12px; padding:10px 20px; background:#0f172a; color:#fff; }
+/* Items keep their words on one line; a narrow window wraps whole items instead. */
+header.top { flex-wrap:wrap; row-gap:6px; }
+header.top a, header.top .brand, header.top .who, header.top button.link { white-space:nowrap; }
 header.top a { color:#cbd5e1; text-decoration:none; padding:4px 8px; border-radius:4px; }
 header.top a.current, header.top a:hover { color:#fff; background:#1e293b; }
 header.top .brand { font-weight:700; color:#fff; margin-right:8px; }
@@ -38,6 +41,11 @@ a { color:var(--blue); }
 @keyframes spin { to { transform:rotate(360deg); } }
 form.filters { display:flex; gap:12px; align-items:end; margin-bottom:12px; flex-wrap:wrap; }
 form.filters label, form.stack label { display:flex; flex-direction:column; gap:4px; font-size:12px; color:#334155; }
+/* A checkbox sits left of its label's text, centred on its line (not above it, as the column labels would put it). */
+form.stack label.check { flex-direction:row; align-items:center; gap:8px; font-size:14px; color:var(--fg); }
+input[type=checkbox] { margin:0; padding:0; width:16px; height:16px; flex:none; }
+fieldset { border:1px solid var(--line); border-radius:6px; padding:8px 12px; margin:0; display:flex; flex-direction:column; gap:6px; }
+legend { font-size:12px; color:#334155; padding:0 4px; }
 select, input { padding:6px 8px; border:1px solid #cbd5e1; border-radius:6px; font-size:14px; background:#fff; }
 form.stack { display:flex; flex-direction:column; gap:12px; max-width:420px; background:#fff; padding:16px; border:1px solid var(--line); border-radius:8px; }
 form.inline { display:inline; margin:0; }
@@ -84,6 +92,8 @@ export const ADMIN_JS = `
     toasts.appendChild(el);
     setTimeout(function () { el.remove(); }, 10000);
   }
+
+  function msg(name) { return body.getAttribute('data-msg-' + name) || name; }
 
   function fragment(html) {
     var tpl = document.createElement('template');
@@ -141,11 +151,14 @@ export const ADMIN_JS = `
       }).then(function (res) {
         if (res.ok) return refreshIssue(id);
         return res.json().catch(function () { return {}; }).then(function (err) {
-          toast((err && err.detail) || ('HTTP ' + res.status));
+          // The page's own words (its language) for refusals it knows; the server's reason after them.
+          var code = err && err.error;
+          var known = code === 'not_configured' ? msg('no-credential') : code === 'illegal_transition' ? msg('not-startable') : '';
+          toast(known || (msg('start-failed') + ' (' + res.status + ')' + (err && err.detail ? ': ' + err.detail : '')));
           btn.disabled = false;
         });
-      }).catch(function (err) {
-        toast(String(err && err.message || err));
+      }).catch(function () {
+        toast(msg('offline'));
         btn.disabled = false;
       });
       return;

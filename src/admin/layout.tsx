@@ -5,7 +5,7 @@ import { ISSUE_STATUS_UI, type Lang, START_BUTTON_UI, type T, TASK_STATUS_UI } f
 import { CSRF_FIELD } from './session.js';
 
 /** Which section of the navigation a page belongs to. */
-export type Section = 'issues' | 'repositories' | 'nodes' | 'credentials' | 'stats' | 'notifications' | 'admins' | 'account' | 'none';
+export type Section = 'issues' | 'tasks' | 'repositories' | 'nodes' | 'credentials' | 'stats' | 'notifications' | 'admins' | 'account' | 'none';
 
 /** What the live script does on a page: the data-* attributes on its body. */
 export type LiveOptions = {
@@ -33,7 +33,10 @@ export type PageProps = {
 
 /** The page shell: navigation, language switcher, sign-out, the toast area, and the one script. */
 export const Page: FC<PageProps> = (p) => {
-  const nav: Array<[Section, string, string]> = [['issues', '/admin/issues', p.t('issues')]];
+  const nav: Array<[Section, string, string]> = [
+    ['issues', '/admin/issues', p.t('issues')],
+    ['tasks', '/admin/tasks', p.t('tasks')],
+  ];
   if (p.actor?.isAdmin) {
     nav.push(['repositories', '/admin/repositories', p.t('repositories')], ['nodes', '/admin/nodes', p.t('nodes')], ['credentials', '/admin/credentials', p.t('credentials')], [
       'stats',
@@ -59,6 +62,10 @@ export const Page: FC<PageProps> = (p) => {
         data-live-issue={p.live?.issueId}
         data-live-task={p.live?.taskId}
         data-refresh-seconds={p.live?.refreshSeconds}
+        data-msg-start-failed={p.actor ? p.t('toastStartFailed') : undefined}
+        data-msg-no-credential={p.actor ? p.t('toastNoCredential') : undefined}
+        data-msg-not-startable={p.actor ? p.t('toastNotStartable') : undefined}
+        data-msg-offline={p.actor ? p.t('toastOffline') : undefined}
       >
         <header class="top">
           <span class="brand">{p.t('appName')}</span>
@@ -143,14 +150,21 @@ export function formatTime(at: Date): string {
   return `${at.toISOString().slice(0, 19).replace('T', ' ')} UTC`;
 }
 
-/** A duration in seconds, short: `850ms`, `42s`, `3m 5s`, `2h 10m`. */
-export function formatDuration(seconds: number | null): string {
+/** Duration units in each language. */
+const UNITS: Record<Lang, { ms: string; s: string; m: string; h: string; gap: string }> = {
+  en: { ms: 'ms', s: 's', m: 'm', h: 'h', gap: ' ' },
+  zh: { ms: '毫秒', s: '秒', m: '分', h: '小时', gap: '' },
+};
+
+/** A duration in seconds, short: `850ms`, `42s`, `3m 5s`, `2h 10m` (in Chinese `3分5秒`). */
+export function formatDuration(seconds: number | null, lang: Lang = 'en'): string {
   if (seconds === null || !Number.isFinite(seconds)) return '—';
-  if (seconds < 1) return `${Math.round(seconds * 1000)}ms`;
-  if (seconds < 60) return `${Math.round(seconds * 10) / 10}s`;
+  const u = UNITS[lang];
+  if (seconds < 1) return `${Math.round(seconds * 1000)}${u.ms}`;
+  if (seconds < 60) return `${Math.round(seconds * 10) / 10}${u.s}`;
   const s = Math.round(seconds);
-  if (s < 3600) return `${Math.floor(s / 60)}m ${s % 60}s`;
-  return `${Math.floor(s / 3600)}h ${Math.floor((s % 3600) / 60)}m`;
+  if (s < 3600) return `${Math.floor(s / 60)}${u.m}${u.gap}${s % 60}${u.s}`;
+  return `${Math.floor(s / 3600)}${u.h}${u.gap}${Math.floor((s % 3600) / 60)}${u.m}`;
 }
 
 /** The hidden CSRF field every form carries. */

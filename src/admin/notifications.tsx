@@ -3,7 +3,8 @@ import { z } from 'zod';
 import { parseWith, queryParams, uuidParam } from '../api/validate.js';
 import { listDeliveries, listNotificationTargets, listUserChoices } from '../db/queries/notifications.js';
 import type { Db } from '../db/types.js';
-import { NOTIFICATION_EVENTS, NOTIFICATION_KINDS, type Notifications } from '../domain/notifications.js';
+import { NOTIFICATION_EVENTS, NOTIFICATION_KINDS, type NotificationEvent, type Notifications } from '../domain/notifications.js';
+import type { T } from './i18n.js';
 import { listRepositories } from '../domain/reads.js';
 import { CsrfField, Page, Time } from './layout.js';
 import { type AdminEnv, formBody, requireAdminSession } from './session.js';
@@ -17,6 +18,11 @@ const addForm = z.object({
 });
 
 const pageQuery = z.object({ added: z.string().uuid().optional() });
+
+/** An event's name in the page's language; a stored name this version does not know is shown as is. */
+function eventText(t: T, event: string): string {
+  return (NOTIFICATION_EVENTS as readonly string[]).includes(event) ? t(`notifyEvent_${event as NotificationEvent}`) : event;
+}
 
 /**
  * The receiver's answer as the page shows it: its class (2xx, 4xx, 5xx), or a dash for none. Not
@@ -52,11 +58,11 @@ export function notificationPages(deps: { db: Db; notifications: Notifications; 
       return c.html(
         <Page title={t('notifications')} lang={lang} t={t} actor={c.get('actor')} csrf={csrf} section="notifications" here="/admin/notifications">
           <h1>{t('notifications')}</h1>
-          {!deps.hasKey && <div class="notice warn">CREDENTIAL_KEY is not set: webhook signing secrets cannot be stored.</div>}
-          {!deps.hasSmtp && <div class="notice warn">SMTP_URL is not set: email notifications cannot be sent.</div>}
+          {!deps.hasKey && <div class="notice warn">{t('notifyNoKey')}</div>}
+          {!deps.hasSmtp && <div class="notice warn">{t('notifyNoSmtp')}</div>}
           {secret && (
             <div class="notice ok" id="secret-once">
-              ✓ {t('secret')}: <code data-secret>{secret}</code> (shown once)
+              ✓ {t('secret')}: <code data-secret>{secret}</code> ({t('shownOnce')})
             </div>
           )}
           <table id="notification-targets">
@@ -71,14 +77,21 @@ export function notificationPages(deps: { db: Db; notifications: Notifications; 
               </tr>
             </thead>
             <tbody>
+              {targets.length === 0 && (
+                <tr>
+                  <td colspan={6} class="muted" id="empty-targets">
+                    {t('noTargetsYet')}
+                  </td>
+                </tr>
+              )}
               {targets.map(({ target, repository, user }) => (
                 <tr data-target-id={target.id}>
-                  <td>{target.kind}</td>
+                  <td data-kind={target.kind}>{t(`notifyKind_${target.kind}`)}</td>
                   <td>
                     <code>{target.address}</code>
                   </td>
                   <td>{repository ? `${t('repository')}: ${repository}` : user ? `${t('user')}: ${user}` : t('everything')}</td>
-                  <td>{target.events.join(', ')}</td>
+                  <td>{target.events.map((e) => eventText(t, e)).join(lang === 'zh' ? '、' : ', ')}</td>
                   <td>
                     <Time at={target.createdAt} t={t} />
                   </td>
@@ -94,23 +107,24 @@ export function notificationPages(deps: { db: Db; notifications: Notifications; 
               ))}
             </tbody>
           </table>
-          <h2>{t('add')}</h2>
+          <h2>{t('addTarget')}</h2>
           <form class="stack" method="post" action="/admin/notifications" autocomplete="off">
             <CsrfField csrf={csrf} />
             <label>
               {t('kind')}
               <select name="kind">
-                <option value="webhook">webhook</option>
-                <option value="email">email</option>
+                {NOTIFICATION_KINDS.map((k) => (
+                  <option value={k}>{t(`notifyKind_${k}`)}</option>
+                ))}
               </select>
             </label>
             <label>
               {t('address')}
-              <input name="address" required maxlength={2000} placeholder="https://example.com/hook · ops@example.com" />
+              <input name="address" required maxlength={2000} placeholder={t('addressPlaceholder')} />
             </label>
             <label>
               {t('secret')}
-              <input name="secret" type="password" maxlength={200} autocomplete="new-password" placeholder="(generated when empty)" />
+              <input name="secret" type="password" maxlength={200} autocomplete="new-password" placeholder={t('generatedWhenEmpty')} />
             </label>
             <label>
               {t('scope')}
@@ -131,8 +145,8 @@ export function notificationPages(deps: { db: Db; notifications: Notifications; 
             <fieldset>
               <legend>{t('events')}</legend>
               {NOTIFICATION_EVENTS.map((e) => (
-                <label>
-                  <input type="checkbox" name="events" value={e} checked /> {e}
+                <label class="check">
+                  <input type="checkbox" name="events" value={e} checked /> <span>{t(`notifyEvent_${e}`)}</span>
                 </label>
               ))}
             </fieldset>
@@ -153,18 +167,27 @@ export function notificationPages(deps: { db: Db; notifications: Notifications; 
               </tr>
             </thead>
             <tbody>
+              {deliveries.length === 0 && (
+                <tr>
+                  <td colspan={6} class="muted" id="empty-deliveries">
+                    {t('noDeliveries')}
+                  </td>
+                </tr>
+              )}
               {deliveries.map(({ delivery, kind, address }) => (
                 <tr data-delivery-id={delivery.id} data-status={delivery.status}>
                   <td>
                     <Time at={delivery.createdAt} t={t} />
                   </td>
-                  <td>{delivery.event}</td>
+                  <td>{eventText(t, delivery.event)}</td>
                   <td>
-                    {kind}: <code>{address}</code>
+                    {t(`notifyKind_${kind}`)}: <code>{address}</code>
                   </td>
-                  <td>{delivery.status}</td>
+                  <td>{t(`delivery_${delivery.status}`)}</td>
                   <td data-attempts>{delivery.attempts}</td>
-                  <td data-result={statusClass(delivery.lastStatusCode)}>{statusClass(delivery.lastStatusCode)}</td>
+                  <td data-result={statusClass(delivery.lastStatusCode)}>
+                    <code>{statusClass(delivery.lastStatusCode)}</code>
+                  </td>
                 </tr>
               ))}
             </tbody>

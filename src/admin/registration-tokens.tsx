@@ -105,8 +105,8 @@ export function registrationTokenPages(deps: { db: Db; now: () => Date }) {
             {t('maxCapacity')}
             <input name="max_capacity" type="number" min={0} max={1000} value="1" required />
           </label>
-          <label>
-            <input name="allow_replace" type="checkbox" /> {t('allowReplace')}
+          <label class="check">
+            <input name="allow_replace" type="checkbox" /> <span>{t('allowReplace')}</span>
           </label>
           <button class="btn blue" type="submit">
             {t('create')}

@@ -23,7 +23,9 @@ import { repositoryPages } from './repositories.js';
 import { setupPages } from './setup.js';
 import { type AdminEnv, requireSession, withLang } from './session.js';
 import { statsPages } from './stats.js';
+import { taskListPages } from './task-list.js';
 import { taskPages } from './tasks.js';
+import { DomainError } from '../domain/errors.js';
 
 /** What the admin page is built from. */
 export type AdminDeps = {
@@ -70,6 +72,7 @@ export function adminRoutes(deps: AdminDeps) {
     .use(requireSession(db))
     .get('/', (c) => c.redirect('/admin/issues', 303))
     .route('/', issuePages({ db }))
+    .route('/', taskListPages({ db }))
     .route('/repositories', repositoryPages({ db, config: deps.config, cipher: deps.cipher }))
     .route('/setup', setupPages({ config: deps.config, logger, db, now: deps.now }))
     .route(
@@ -91,7 +94,11 @@ export function adminRoutes(deps: AdminDeps) {
     )
     .route('/stats', statsPages({ db }))
     .route('/account', accountPages({ db, config: deps.config, secureCookies, logger, now: deps.now }))
-    .route('/admins', adminPages({ db, config: deps.config, logger }));
+    .route('/admins', adminPages({ db, config: deps.config, logger }))
+    // Last: any other admin path is the admin's own 404 page (JSON for scripts), never the API's.
+    .all('*', (c) => {
+      throw new DomainError('not_found', `no admin page at ${c.req.path}`);
+    });
 
   return new Hono<AdminEnv>()
     .use(securityHeaders())
@@ -113,13 +120,20 @@ export const renderAdminProblem: HtmlProblemRenderer = (c, problem) => {
   const lang = langOf(c);
   const t = translator(lang);
   const heading = problem.status === 404 ? t('notFound') : t('error');
+  const known = [400, 401, 403, 404, 409, 413, 422, 429, 503] as const;
+  const status = known.find((s) => s === problem.status);
   return c.html(
     <Page title={heading} lang={lang} t={t} section="none" here={c.req.path}>
       <h1>
         {problem.status} · {heading}
       </h1>
-      <p class="error-text" id="problem" data-error={problem.error}>
-        {problem.detail}
+      <p id="problem-text">{t(status ? `problem${status}` : 'problemOther')}</p>
+      {/* The server's own reason, naming fields and values: diagnostic text, shown as is. */}
+      <p>
+        {t('problemDetail')}:{' '}
+        <code class="error-text" id="problem" data-error={problem.error}>
+          {problem.detail}
+        </code>
       </p>
       <p>
         <a href={problem.error === 'unauthenticated' ? '/admin/login' : '/admin/issues'}>

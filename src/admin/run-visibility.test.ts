@@ -42,9 +42,13 @@ describe('admin pages: outcome, usage, queue and time to first PR', () => {
       `/api/v1/issues/${issue.id}/report-branch`,
       jsonInit('POST', node.token, { task_id: task.id, status: 'failed', error_message: 'budget exceeded: cost $3.50 passed the cap of $1.00', failure_code: 'budget_exceeded', usage }),
     );
-    const done = await (await h.app.request(`/admin/tasks/${task.id}`, pageInit(page))).text();
-    expect(done).toMatch(/data-field="outcome"[^>]*>budget exceeded</);
+    const done = await (await h.app.request(`/admin/tasks/${task.id}`, pageInit(page, { lang: 'en' }))).text();
+    expect(done).toMatch(/data-field="outcome"[^>]*>\s*Budget exceeded\s*</);
     expect(done).toMatch(/data-field="usage"[^>]*>1500 tokens in, 450 out, \$3\.50, 4 turns</);
+    // In Chinese, the outcome and usage are Chinese too.
+    const doneZh = await (await h.app.request(`/admin/tasks/${task.id}`, pageInit(page, { lang: 'zh' }))).text();
+    expect(doneZh).toMatch(/data-field="outcome"[^>]*>\s*超出预算\s*</);
+    expect(doneZh).toMatch(/data-field="usage"[^>]*>输入 1500 词元,输出 450 词元, \$3\.50, 4 轮</);
 
     const stats = await (await h.app.request('/admin/stats?period=all', pageInit(page))).text();
     expect(stats).toContain('id="time-to-first-pr"');

@@ -54,8 +54,8 @@ export function setupPages(deps: { config: Config; logger: Logger; db: Db; now: 
                   {t('setupOrg')}
                   <input name="org" value={q.org ?? ''} placeholder="my-org" />
                 </label>
-                <button class="btn" type="submit">
-                  {t('filter')}
+                <button class="btn blue" type="submit" id="use-org">
+                  {t('setupUseOrg')}
                 </button>
               </form>
               <form class="stack" id="manifest-form" method="post" action={action}>

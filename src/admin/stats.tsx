@@ -3,10 +3,10 @@ import type { FC } from 'hono/jsx';
 import { z } from 'zod';
 import { queryParams } from '../api/validate.js';
 import { countTasksByOutcome, firstPrMedians, type TaskStatsRow, taskStats } from '../domain/reads.js';
-import { OUTCOME_LABEL, TASK_OUTCOMES } from '../domain/outcomes.js';
+import { TASK_OUTCOMES } from '../domain/outcomes.js';
 import type { Db } from '../db/types.js';
 import { TASK_STATUSES } from '../protocol/statuses.js';
-import { type Lang, type T, TASK_STATUS_UI, type TextKey } from './i18n.js';
+import { type Lang, outcomeText, type T, TASK_STATUS_UI, type TextKey } from './i18n.js';
 import { formatDuration, Page, TaskBadge } from './layout.js';
 import { type AdminEnv, requireAdminSession } from './session.js';
 
@@ -60,8 +60,8 @@ const GroupTable: FC<{ id: string; rows: TaskStatsRow[]; t: T; lang: Lang; headi
             <td class="num">{r.success}</td>
             <td class="num">{r.failed}</td>
             <td class="num">{pct(successRate(r))}</td>
-            <td class="num">{formatDuration(r.medianSeconds)}</td>
-            <td class="num">{formatDuration(r.p90Seconds)}</td>
+            <td class="num">{formatDuration(r.medianSeconds, p.lang)}</td>
+            <td class="num">{formatDuration(r.p90Seconds, p.lang)}</td>
           </tr>
         ))
       )}
@@ -123,11 +123,11 @@ export function statsPages(deps: { db: Db }) {
             </div>
             <div class="card">
               <div class="k">{t('median')}</div>
-              <div class="v" data-stat="median">{formatDuration(all.medianSeconds)}</div>
+              <div class="v" data-stat="median">{formatDuration(all.medianSeconds, lang)}</div>
             </div>
             <div class="card">
               <div class="k">{t('p90')}</div>
-              <div class="v" data-stat="p90">{formatDuration(all.p90Seconds)}</div>
+              <div class="v" data-stat="p90">{formatDuration(all.p90Seconds, lang)}</div>
             </div>
           </div>
           <h2>{t('byStatus')}</h2>
@@ -154,7 +154,7 @@ export function statsPages(deps: { db: Db }) {
               <div class="card">
                 <div class="k">{t(label)}</div>
                 <div class="v" data-first-pr={stage}>
-                  {formatDuration(firstPr[stage])}
+                  {formatDuration(firstPr[stage], lang)}
                 </div>
               </div>
             ))}
@@ -165,7 +165,7 @@ export function statsPages(deps: { db: Db }) {
               <tr>
                 {TASK_OUTCOMES.map((o) => (
                   <td>
-                    {OUTCOME_LABEL[o]} <strong data-outcome={o}>{outcomes.find((r) => r.outcome === o)?.n ?? 0}</strong>
+                    {outcomeText(t, o)} <strong data-outcome={o}>{outcomes.find((r) => r.outcome === o)?.n ?? 0}</strong>
                   </td>
                 ))}
               </tr>

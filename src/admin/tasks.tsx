@@ -7,13 +7,13 @@ import type { Db } from '../db/types.js';
 import { DomainError } from '../domain/errors.js';
 import { readTaskLog } from '../domain/task-logs.js';
 import { mayControl } from '../domain/tasks.js';
-import { OUTCOME_LABEL } from '../domain/outcomes.js';
-import { formatEta, queueInfo, type QueueView } from '../domain/queue-info.js';
-import { usageText } from '../domain/status-comment.js';
+import { queueInfo, type QueueView } from '../domain/queue-info.js';
 import type { Actor } from '../domain/users.js';
 import { ACTIVE_TASK_STATUSES, type TaskStatus } from '../protocol/statuses.js';
 import type { Logger } from '../logger.js';
+import { outcomeText } from './i18n.js';
 import { IssueBadge, Page, TaskBadge, Time } from './layout.js';
+import { capText, etaText, usageLine } from './task-text.js';
 import { KEEPALIVE_MS } from './events.js';
 import type { LiveBus } from './live-bus.js';
 import type { AdminEnv } from './session.js';
@@ -49,7 +49,7 @@ export function taskPages(deps: { db: Db; live: LiveBus; logger: Logger; queue?:
           t={t}
           actor={actor}
           csrf={c.get('csrf')}
-          section="issues"
+          section="tasks"
           here={new URL(c.req.url).pathname}
           live={{ taskId: task.id, issueId: issue.id }}
         >
@@ -74,16 +74,24 @@ export function taskPages(deps: { db: Db; live: LiveBus; logger: Logger; queue?:
               <dt>{t('attempt')}</dt>
               <dd data-field="attempt">{task.attempt}</dd>
               <dt>{t('taskKind')}</dt>
-              <dd data-field="kind">{task.kind === 'follow_up' ? `${t('followUp')} (${task.trigger})` : t('issueRun')}</dd>
+              <dd data-field="kind">
+                {task.kind === 'follow_up' ? t('followUp') : t('issueRun')} · {t('trigger')}: <code>{task.trigger}</code>
+              </dd>
               <dt>{t('runOptions')}</dt>
               <dd data-field="run-options">
-                {[
-                  task.agent ? `agent=${task.agent}` : undefined,
-                  task.model ? `model=${task.model}` : undefined,
-                  task.baseBranch ? `base=${task.baseBranch}` : undefined,
-                ]
-                  .filter(Boolean)
-                  .join(' ') || '—'}
+                {task.agent || task.model || task.baseBranch ? (
+                  <code>
+                    {[
+                      task.agent ? `agent=${task.agent}` : undefined,
+                      task.model ? `model=${task.model}` : undefined,
+                      task.baseBranch ? `base=${task.baseBranch}` : undefined,
+                    ]
+                      .filter(Boolean)
+                      .join(' ')}
+                  </code>
+                ) : (
+                  '—'
+                )}
               </dd>
               <dt>{t('branch')}</dt>
               <dd data-field="branch">{task.resultBranch ?? '—'}</dd>
@@ -98,7 +106,9 @@ export function taskPages(deps: { db: Db; live: LiveBus; logger: Logger; queue?:
                 )}
               </dd>
               <dt>{t('command')}</dt>
-              <dd>{task.command}</dd>
+              <dd>
+                <code>{task.command}</code>
+              </dd>
               <dt>{t('created')}</dt>
               <dd>
                 <Time at={task.createdAt} t={t} />
@@ -116,24 +126,27 @@ export function taskPages(deps: { db: Db; live: LiveBus; logger: Logger; queue?:
                 <Time at={task.updatedAt} t={t} />
               </dd>
               <dt>{t('outcome')}</dt>
-              <dd data-field="outcome">{task.outcome ? OUTCOME_LABEL[task.outcome] : '—'}</dd>
+              <dd data-field="outcome" data-outcome={task.outcome ?? undefined}>
+                {task.outcome ? outcomeText(t, task.outcome) : '—'}
+              </dd>
               <dt>{t('usage')}</dt>
-              <dd data-field="usage">{task.usage ? usageText(task.usage) : '—'}</dd>
+              <dd data-field="usage">{task.usage ? usageLine(t, task.usage) : '—'}</dd>
               {queue.position !== null && (
                 <>
                   <dt>{t('queuePosition')}</dt>
                   <dd data-field="queue-position">{queue.position}</dd>
                   <dt>{t('queueEta')}</dt>
-                  <dd data-field="queue-eta">{queue.etaSeconds !== null ? formatEta(queue.etaSeconds) : '—'}</dd>
+                  <dd data-field="queue-eta">{queue.etaSeconds !== null ? etaText(t, queue.etaSeconds) : '—'}</dd>
                   <dt>{t('queueReason')}</dt>
-                  <dd data-field="queue-reason">{queue.reason ?? '—'}</dd>
+                  <dd data-field="queue-reason">{queue.hold ? capText(t, queue.hold) : '—'}</dd>
                 </>
               )}
               <dt>{t('failureKind')}</dt>
-              <dd>{task.failureKind ?? '—'}</dd>
+              <dd>{task.failureKind ? <code>{task.failureKind}</code> : '—'}</dd>
               <dt>{t('errorMessage')}</dt>
               <dd data-field="error" class={task.errorMessage ? 'error-text' : undefined}>
-                {task.errorMessage ?? '—'}
+                {/* The node's or server's own words: diagnostic text, shown as is. */}
+                {task.errorMessage ? <code>{task.errorMessage}</code> : '—'}
               </dd>
             </dl>
           </div>

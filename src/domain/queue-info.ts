@@ -4,6 +4,8 @@ import { countTasksOnNodes, medianRecentDurationSeconds, queuePosition } from '.
 import type { TaskRow } from '../db/schema.js';
 import type { DbOrTx } from '../db/types.js';
 
+export type { CapHold } from '../db/queries/caps.js';
+
 /** What queue views need from the server: its caps, when a node counts as online, the clock. */
 export type QueueView = { caps?: TaskCaps | undefined; heartbeatTimeoutMs: number; now: () => Date };
 
@@ -12,6 +14,8 @@ export type QueueInfo = {
   position: number | null;
   /** Set when a repository or installation cap holds it back. */
   reason: string | null;
+  /** The cap that holds it back, for pages that word it in their own language. */
+  hold: CapHold | null;
   /** Seconds until it should start, from the median run time of recent tasks; null when unknown. */
   etaSeconds: number | null;
 };
@@ -38,7 +42,7 @@ export function estimateStartSeconds(params: { position: number; onNodes: number
 /** The queue view of a task; all null for a task that is not queued. */
 export async function queueInfo(db: DbOrTx, task: TaskRow, view: QueueView | undefined): Promise<QueueInfo> {
   const position = await queuePosition(db, task);
-  if (position === null || !view) return { position, reason: null, etaSeconds: null };
+  if (position === null || !view) return { position, reason: null, hold: null, etaSeconds: null };
   const now = view.now();
   const [hold, median, onNodes, nodes] = await Promise.all([
     capHolding(db, task, view.caps, now),
@@ -49,6 +53,7 @@ export async function queueInfo(db: DbOrTx, task: TaskRow, view: QueueView | und
   return {
     position,
     reason: hold ? capReason(hold) : null,
+    hold: hold ?? null,
     etaSeconds: estimateStartSeconds({ position, onNodes, capacity: nodes.capacity, medianSeconds: median }),
   };
 }

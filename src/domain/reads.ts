@@ -19,3 +19,5 @@ export {
 } from '../db/queries/stats.js';
 export { getIssueListRow, type IssueListRow, listFilterRepositories, listIssueAttempts, pageIssues } from '../db/queries/issue-pages.js';
 export { type TaskStatsRow, taskStats } from '../db/queries/task-stats.js';
+export { listFilterNodes, pageTaskList, type TaskListRow } from '../db/queries/task-list.js';
+export { TASK_KINDS, type TaskKind } from '../db/schema.js';
