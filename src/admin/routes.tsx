@@ -20,6 +20,7 @@ import { registrationTokenPages } from './registration-tokens.js';
 import { notificationPages } from './notifications.js';
 import type { Notifications } from '../domain/notifications.js';
 import { repositoryPages } from './repositories.js';
+import { ADMIN_CSP } from './csp.js';
 import { setupPages } from './setup.js';
 import { type AdminEnv, requireSession, withLang } from './session.js';
 import { statsPages } from './stats.js';
@@ -38,11 +39,6 @@ export type AdminDeps = {
   live: LiveBus;
   notifications: Notifications;
 };
-
-/** The admin page's Content Security Policy: its own script and stylesheet only, no inline code, no framing. */
-export const ADMIN_CSP =
-  "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; " +
-  "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'";
 
 function securityHeaders(): MiddlewareHandler {
   return async (c, next) => {

@@ -9,7 +9,7 @@ import { DomainError } from '../domain/errors.js';
 import { consumeManifestState, createManifestState } from '../domain/manifest-states.js';
 import { buildManifest, convertManifestCode, githubUrls, manifestPostUrl, storeApp } from '../github/manifest.js';
 import type { Logger } from '../logger.js';
-import { ADMIN_CSP } from './routes.js';
+import { ADMIN_CSP } from './csp.js';
 import { Page } from './layout.js';
 import { type AdminEnv, requireAdminSession } from './session.js';
 
