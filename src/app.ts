@@ -13,6 +13,7 @@ import { loginRoutes } from './api/login.js';
 import { metricsRoutes } from './api/metrics.js';
 import { nodeRoutes } from './api/nodes.js';
 import { openApiRoutes } from './api/openapi.js';
+import { queueRoutes } from './api/queue.js';
 import { registrationTokenRoutes } from './api/registration-tokens.js';
 import { repositoryRoutes } from './api/repositories.js';
 import { taskRoutes } from './api/tasks.js';
@@ -55,6 +56,7 @@ export function createApp(deps: AppDeps) {
     .route('/', taskRoutes(api))
     .route('/', nodeRoutes(api))
     .route('/', registrationTokenRoutes(api))
+    .route('/', queueRoutes(api))
     .route('/', repositoryRoutes(api))
     .route('/', credentialRoutes(api, deps.services.cipher))
     .route('/', openApiRoutes());

@@ -13,6 +13,7 @@ import {
   toNodePublic,
 } from '../domain/nodes.js';
 import { ackRequest, claimRequest, heartbeatRequest, nodeFields, registerNodeRequest } from '../protocol/node-api.js';
+import { deregisterNode } from '../domain/ephemeral-nodes.js';
 import { acknowledgeTask, claimForNode, recordPoll } from '../domain/pull.js';
 import { authenticateSession } from '../domain/users.js';
 import { bearerToken, requireAdmin, requireNode } from './auth.js';
@@ -53,6 +54,7 @@ export function nodeRoutes(deps: ApiDeps) {
         sandbox: body.sandbox,
         agentCli: body.agent_cli,
         replace: body.replace,
+        ephemeral: body.ephemeral,
         now: deps.tasks.now(),
       });
       const log = { node: creds.node.name, url: creds.node.url, mode: creds.node.mode, sandbox: creds.node.sandbox, agentCli: creds.node.agentCli };
@@ -129,10 +131,20 @@ export function nodeRoutes(deps: ApiDeps) {
       const task = await acknowledgeTask(deps.tasks, { node, taskId: body.task_id });
       return c.json({ task_id: task.id, status: task.status });
     })
+    .post('/nodes/:id/deregister', requireNode(db), async (c) => {
+      const id = uuidParam(c, 'id', 'node');
+      const node = c.get('node');
+      // The credential names the node: it can remove only itself, whatever the path says.
+      if (node.id !== id) throw new DomainError('forbidden', 'a node may only deregister itself');
+      const result = await deregisterNode(deps.tasks, node);
+      if (result.released > 0 || result.failed > 0) deps.scheduler.kick();
+      return c.json({ deregistered: true, released_task_count: result.released, failed_task_count: result.failed });
+    })
     .get('/nodes', requireAdmin(db), async (c) => c.json({ data: await listNodes(db, onlineSince()) }))
     .post('/nodes', requireAdmin(db), async (c) => {
       const body = await jsonBody(c, registerNodeRequest);
       if (body.url !== undefined) assertNodeUrlAllowed(body.url, config.allowInsecureNodeUrls);
+      if (body.ephemeral) throw new DomainError('invalid_input', 'ephemeral: a node added by hand is never ephemeral; ephemeral nodes register with a token marked for them');
       const creds = await addNode(db, { name: body.name, url: body.url, labels: body.labels, capacity: body.capacity, mode: body.mode, sandbox: body.sandbox });
       return c.json(
         { ...toNodePublic(creds.node, 0, onlineSince()), node_token: creds.token, signing_secret: creds.signingSecret },

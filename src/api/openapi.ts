@@ -150,6 +150,21 @@ export function openApiDocument() {
           responses: { 200: ok('the task is running on this node') },
         },
       },
+      '/nodes/{id}/deregister': {
+        post: {
+          summary: 'An ephemeral node removes itself: tasks it was offered go back to the queue, tasks it held running fail as node_lost (its own node token only)',
+          security: bearer,
+          parameters: [idParam('id')],
+          responses: { 200: ok('{ deregistered, released_task_count, failed_task_count }') },
+        },
+      },
+      '/queue': {
+        get: {
+          summary: 'Queue depth per required label set and sandbox requirement; with ?labels=&sandbox=, how many a node of that shape could take (admin, or a registration token for ephemeral nodes)',
+          security: bearer,
+          responses: { 200: ok('{ queued, groups: [{ labels, sandbox_required, queued }], for_node? }') },
+        },
+      },
       '/registration-tokens': {
         get: { summary: 'List registration tokens, never the tokens (admin)', security: bearer, responses: { 200: ok('registration tokens') } },
         post: {

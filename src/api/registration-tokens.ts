@@ -3,6 +3,7 @@ import { z } from 'zod';
 import {
   createRegistrationToken,
   listRegistrationTokensPublic,
+  MAX_EPHEMERAL_USES,
   revokeRegistration,
   toRegistrationTokenPublic,
 } from '../domain/registration-tokens.js';
@@ -12,6 +13,7 @@ import type { ApiDeps, ApiEnv } from './env.js';
 import { jsonBody, uuidParam } from './validate.js';
 
 const HOUR_MS = 3_600_000;
+
 
 /** A label a token allows: a node label, or a prefix of one ending in `*`. */
 const allowedLabel = z.string().trim().min(1).max(64);
@@ -23,12 +25,16 @@ export const createRegistrationTokenBody = z
     /** When it stops working: a time, or hours from now (24 when neither is given). */
     expires_at: z.iso.datetime({ offset: true }).optional(),
     expires_in_hours: z.number().int().min(1).max(24 * 366).optional(),
-    max_uses: z.number().int().min(1).max(10_000).default(1),
+    /** Up to 10,000 uses; a token for ephemeral nodes (one use per node started) up to 1,000,000. */
+    max_uses: z.number().int().min(1).max(MAX_EPHEMERAL_USES).default(1),
     /** Exact labels, or prefixes ending in `*`; the agent label a node adds itself counts too. */
     allowed_labels: z.array(allowedLabel).max(50).default(['agent:*']),
     max_capacity: z.number().int().min(0).max(1000).default(1),
     allow_replace: z.boolean().default(false),
+    /** Nodes registered with it are ephemeral (one task each, then gone); only such nodes may use it. */
+    ephemeral: z.boolean().default(false),
   })
+
   .refine((b) => b.expires_at === undefined || b.expires_in_hours === undefined, {
     path: ['expires_at'],
     message: 'give expires_at or expires_in_hours, not both',
@@ -51,6 +57,7 @@ export function registrationTokenRoutes(deps: ApiDeps) {
         allowedLabels: body.allowed_labels,
         maxCapacity: body.max_capacity,
         allowReplace: body.allow_replace,
+        ephemeral: body.ephemeral,
         createdBy: c.get('actor').id,
         now: at,
       });
