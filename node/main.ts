@@ -1,12 +1,14 @@
 import { serve } from '@hono/node-server';
 import { mkdir } from 'node:fs/promises';
 import { createLogger } from '../src/logger.js';
+import { randomBytes } from 'node:crypto';
 import { createNodeAgent } from './agent.js';
+import { runOneTask } from './ephemeral.js';
 import { loadNodeConfig, NodeConfigError } from './config.js';
 import { checkAgentCli } from './sandbox/agent-check.js';
 import { checkSandbox } from './sandbox/check.js';
 import { limitGaps } from './sandbox/sandbox-limits.js';
-import { NodeStateError, prepareNodeIdentity } from './state-file.js';
+import { defaultNodeName, NodeStateError, prepareNodeIdentity } from './state-file.js';
 
 /**
  * Starts the node agent: config, work folder, registration (retried while the server is
@@ -19,15 +21,23 @@ export async function main(env: NodeJS.ProcessEnv = process.env, argv: string[] 
   try {
     config = loadNodeConfig(env);
     if (argv.includes('--replace')) config = { ...config, replace: true };
+    // Kept tiny until the flag table: --ephemeral is GAFFER_NODE_EPHEMERAL=1.
+    if (argv.includes('--ephemeral') && !config.ephemeral) config = loadNodeConfig({ ...env, GAFFER_NODE_EPHEMERAL: '1' });
     // No child process (the agent CLI, git, setup commands) inherits the registration token, and
     // the default name is unique per machine: the host name and the id kept in the state file.
     ({ config, identity } = await prepareNodeIdentity(config, env));
+    // Ephemeral nodes started side by side from one image or folder each need a name of their own.
+    if (config.ephemeral && !config.nameGiven) config = { ...config, name: defaultNodeName(`${identity.machineId}-${randomBytes(3).toString('hex')}`) };
   } catch (err) {
     if (err instanceof NodeConfigError || err instanceof NodeStateError) {
       process.stderr.write(`${err.message}\n`);
       process.exit(2);
     }
     throw err;
+  }
+  if (config.ephemeral && !config.registrationToken) {
+    process.stderr.write('GAFFER_REGISTRATION_TOKEN is required for an ephemeral node: it registers afresh each time, with a token marked for ephemeral nodes\n');
+    process.exit(2);
   }
   if (!config.registrationToken && !identity.credential(config.serverUrl)) {
     process.stderr.write('GAFFER_REGISTRATION_TOKEN is required until this node has registered (its credential is then kept in the state file)\n');
@@ -64,6 +74,8 @@ export async function main(env: NodeJS.ProcessEnv = process.env, argv: string[] 
         })
       : undefined;
 
+  // An ephemeral node that cannot register within its idle time gives up, so its job ends.
+  const registerBy = config.ephemeral && config.ephemeral.idleMs > 0 ? Date.now() + config.ephemeral.idleMs : Infinity;
   for (let attempt = 1; ; attempt++) {
     const res = await agent.register();
     if (res.ok) break;
@@ -75,16 +87,15 @@ export async function main(env: NodeJS.ProcessEnv = process.env, argv: string[] 
       process.stderr.write(`registration refused: ${res.message}\nA node of this name is registered already: choose another GAFFER_NODE_NAME, or replace it with --replace (a registration token that allows it).\n`);
       process.exit(2);
     }
-    const delay = Math.min(60_000, 1000 * 2 ** Math.min(attempt, 6));
+    if (Date.now() >= registerBy) {
+      process.stderr.write(`ephemeral node: could not register within GAFFER_NODE_EPHEMERAL_IDLE_SECONDS (${res.message}); check GAFFER_SERVER_URL\n`);
+      process.exit(1);
+    }
+    const delay = Math.min(60_000, 1000 * 2 ** Math.min(attempt, 6), Math.max(0, registerBy - Date.now()));
     logger.warn({ attempt, retryInMs: delay }, 'server unreachable; retrying registration');
     await new Promise((r) => setTimeout(r, delay));
   }
   agent.startHeartbeats();
-  if (config.mode === 'pull') {
-    agent.startPulling();
-    logger.info({ workDir: config.workDir }, 'node agent polling the server for work (pull mode)');
-  }
-
   let stopping = false;
   const shutdown = async (signal: string) => {
     if (stopping) return;
@@ -97,13 +108,28 @@ export async function main(env: NodeJS.ProcessEnv = process.env, argv: string[] 
     // A spare tree half checked out would only be swept at the next start: let it finish.
     await agent.mirrors.idle();
     agent.stopHeartbeats();
-    await agent.heartbeat().catch(() => undefined);
+    // An ephemeral node leaves the Nodes page; any other says it stopped and stays listed.
+    if (config.ephemeral) await agent.deregister();
+    else await agent.heartbeat().catch(() => undefined);
     if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
     logger.info('stopped');
     process.exit(0);
   };
   process.once('SIGTERM', () => void shutdown('SIGTERM'));
   process.once('SIGINT', () => void shutdown('SIGINT'));
+  if (config.ephemeral) {
+    // The one task, or none within the idle time; then the same way out as a signal's.
+    void runOneTask(agent, { idleMs: config.ephemeral.idleMs, logger }).then(
+      (outcome) => shutdown(outcome.kind === 'ran' ? 'task done' : 'idle'),
+      (err: unknown) => {
+        logger.error({ err }, 'ephemeral node failed');
+        void shutdown('error');
+      },
+    );
+  } else if (config.mode === 'pull') {
+    agent.startPulling();
+    logger.info({ workDir: config.workDir }, 'node agent polling the server for work (pull mode)');
+  }
 }
 
 const isEntry = import.meta.url === `file://${process.argv[1]}` || process.argv[1]?.endsWith('node/main.ts');
