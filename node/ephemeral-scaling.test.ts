@@ -1,4 +1,6 @@
-import { chmod } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
+import { chmod, mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { serve, type ServerType } from '@hono/node-server';
 import { eq } from 'drizzle-orm';
@@ -33,6 +35,7 @@ describe('ephemeral nodes started from the queue depth', () => {
   let tmp: { path: string; cleanup: () => Promise<void> };
   let bare: string;
   let scaler: LocalScaler | undefined;
+  let ephemeralToken: string | undefined;
 
   beforeAll(async () => {
     tmp = await tempDir('gaffer-ephemeral-');
@@ -114,5 +117,35 @@ describe('ephemeral nodes started from the queue depth', () => {
     console.info(`ephemeral scaling: ${started.length} nodes started for ${TASKS} tasks, at most ${PARALLEL} at a time`);
     const queue = await (await fetch(`${url}/api/v1/queue`, { headers: { authorization: `Bearer ${token}` } })).json();
     expect(queue).toMatchObject({ queued: 0, groups: [] });
+    ephemeralToken = token;
   }, 400_000);
+
+  it('a node started with --ephemeral that gets no task within its idle time deregisters and exits 0', async () => {
+    expect(ephemeralToken).toBeDefined();
+    const workDir = join(tmp.path, 'idle-node');
+    await mkdir(workDir, { recursive: true, mode: 0o700 });
+    let output = '';
+    const child = spawn(process.execPath, ['--import', 'tsx', 'node/main.ts', '--ephemeral'], {
+      cwd: fileURLToPath(new URL('../', import.meta.url)),
+      env: {
+        PATH: process.env.PATH ?? '/usr/bin:/bin',
+        HOME: workDir,
+        GAFFER_SERVER_URL: url,
+        GAFFER_REGISTRATION_TOKEN: ephemeralToken!,
+        GAFFER_NODE_EPHEMERAL_IDLE_SECONDS: '1',
+        GAFFER_WORK_DIR: workDir,
+        GAFFER_SANDBOX: 'off',
+        GAFFER_AGENT: 'custom',
+        GAFFER_AGENT_COMMAND: JSON.stringify([process.execPath, FAKE_AGENT, 'edit']),
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    child.stdout.on('data', (c: Buffer) => (output += c.toString('utf8')));
+    child.stderr.on('data', (c: Buffer) => (output += c.toString('utf8')));
+    const code = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
+    expect(code, output).toBe(0);
+    expect(output).toMatch(/ephemeral node: no task came; leaving/);
+    expect(output).toMatch(/deregistered from the server/);
+    expect(await h.db.db.select().from(nodes).where(eq(nodes.ephemeral, true))).toEqual([]);
+  }, 120_000);
 });
