@@ -153,6 +153,9 @@ describe('deploy/kubernetes', () => {
     const env = envOf(container, docs, 'gaffer', { CREDENTIAL_KEY: 'ab'.repeat(32), ADMIN_PASSWORD: 'a-long-password' });
     const config = loadConfig(env);
     expect(config.port).toBe(3000);
+    // Every key is one the server knows: a misspelt name would be ignored, not refused.
+    const documented = readFileSync(join(ROOT, '.env.example'), 'utf8');
+    for (const key of Object.keys(env)) expect(documented, `${key} is in .env.example`).toMatch(new RegExp(`^#? ?${key}=`, 'm'));
     const service = byKind(docs, 'Service', 'gaffer')[0]!;
     expect(service.spec.selector).toEqual(deployment.spec.template.metadata.labels);
     expect(container.ports.map((p: any) => p.name)).toContain(service.spec.ports[0].targetPort);
@@ -171,6 +174,11 @@ describe('deploy/kubernetes', () => {
     // The node's environment is a valid ephemeral pull node's configuration.
     const env = envOf(container, docs, 'gaffer-nodes', { GAFFER_REGISTRATION_TOKEN: 'gfr_' + 'x'.repeat(40) });
     const node = loadNodeConfig(env);
+    const documented = readFileSync(join(ROOT, 'node/.env.example'), 'utf8');
+    const passed = new Set(env.GAFFER_SANDBOX_ENV!.split(','));
+    for (const key of Object.keys(env).filter((k) => !passed.has(k))) {
+      expect(documented, `${key} is in node/.env.example`).toMatch(new RegExp(`^#? ?${key}=`, 'm'));
+    }
     expect(node).toMatchObject({ mode: 'pull', capacity: 1, ephemeral: { idleMs: 120_000 }, sandbox: { mode: 'bwrap' }, agent: { preset: 'claude' } });
     const service = byKind(docs, 'Service', 'gaffer')[0]!;
     expect(new URL(node.serverUrl).host).toBe(`${service.metadata.name}.${service.metadata.namespace}.svc.cluster.local:${service.spec.ports[0].port}`);
