@@ -162,6 +162,8 @@ const TEXT = {
   maxCapacity: { zh: '最大容量', en: 'Max capacity' },
   allowReplace: { zh: '允许替换同名节点(--replace)', en: 'May replace a node of the same name (--replace)' },
   ephemeralToken: { zh: '用于临时节点(--ephemeral)', en: 'For ephemeral nodes (--ephemeral)' },
+  ephemeralNode: { zh: '临时', en: 'ephemeral' },
+  ephemeralNodeHint: { zh: '执行一个任务后注销并从此列表中消失', en: 'Takes one task, then deregisters and leaves this list' },
   ephemeralTokenHint: {
     zh: '临时节点只执行一个任务,随后注销并从节点列表中消失(用于自动扩缩容)。此令牌只能注册临时节点,临时节点也只能用此类令牌注册。可用次数最多 1,000,000。',
     en: 'An ephemeral node takes one task, then deregisters and leaves the Nodes page (for autoscaling). Such a token registers only ephemeral nodes, and ephemeral nodes register only with such a token. Up to 1,000,000 uses.',

@@ -34,6 +34,7 @@ const nodePublic = z.object({
   status: z.enum(NODE_STATUSES),
   mode: z.enum(NODE_MODES).describe('`push`: the server sends work to `url`; `pull`: the node long-polls for it.'),
   sandbox: z.enum(SANDBOX_MODES).describe('How the node runs the agent: `bwrap`, or `off` (no sandbox, by its owner\'s choice). Tasks that require a sandbox never go to an `off` node.'),
+  ephemeral: z.boolean().describe('Takes one task, then deregisters (registered with a token for ephemeral nodes).'),
   online: z.boolean(),
   running: z.number().int(),
   last_heartbeat_at: z.string().nullable(),

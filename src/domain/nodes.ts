@@ -41,6 +41,8 @@ export type NodePublic = {
   sandbox: SandboxMode;
   /** The agent CLI and its version the node found at start; null for a node that did not say. */
   agent_cli: string | null;
+  /** Takes one task and deregisters (registered with a token for ephemeral nodes). */
+  ephemeral: boolean;
   online: boolean;
   running: number;
   last_heartbeat_at: string | null;
@@ -59,6 +61,7 @@ export function toNodePublic(node: NodeRow, running: number, onlineSince: Date):
     status: node.status,
     sandbox: node.sandbox,
     agent_cli: node.agentCli,
+    ephemeral: node.ephemeral,
     online: node.lastHeartbeatAt !== null && node.lastHeartbeatAt > onlineSince,
     running,
     last_heartbeat_at: node.lastHeartbeatAt?.toISOString() ?? null,
