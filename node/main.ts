@@ -1,7 +1,7 @@
 import { serve } from '@hono/node-server';
+import { randomBytes } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { createLogger } from '../src/logger.js';
-import { randomBytes } from 'node:crypto';
 import { createNodeAgent } from './agent.js';
 import { runOneTask } from './ephemeral.js';
 import { loadNodeConfig, NodeConfigError } from './config.js';
