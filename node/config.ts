@@ -196,15 +196,10 @@ const schema = z
   })
   .superRefine((env, ctx) => {
     if (env.GAFFER_NODE_EPHEMERAL === 'true' || env.GAFFER_NODE_EPHEMERAL === '1') {
-      if (env.GAFFER_NODE_MODE === 'push') {
-        ctx.addIssue({ code: 'custom', path: ['GAFFER_NODE_MODE'], message: 'an ephemeral node runs in pull mode: leave GAFFER_NODE_MODE unset or set it to pull' });
-      }
-      if (env.GAFFER_NODE_CAPACITY !== 1) {
-        ctx.addIssue({ code: 'custom', path: ['GAFFER_NODE_CAPACITY'], message: 'an ephemeral node takes exactly one task: leave GAFFER_NODE_CAPACITY unset or set it to 1' });
-      }
-      if (env.GAFFER_NODE_REPLACE === 'true' || env.GAFFER_NODE_REPLACE === '1') {
-        ctx.addIssue({ code: 'custom', path: ['GAFFER_NODE_REPLACE'], message: 'an ephemeral node registers under a name of its own and replaces none' });
-      }
+      const clash = (key: string, when: boolean, message: string) => when && ctx.addIssue({ code: 'custom', path: [key], message: `an ephemeral node ${message}` });
+      clash('GAFFER_NODE_MODE', env.GAFFER_NODE_MODE === 'push', 'runs in pull mode: leave GAFFER_NODE_MODE unset or set it to pull');
+      clash('GAFFER_NODE_CAPACITY', env.GAFFER_NODE_CAPACITY !== 1, 'takes exactly one task: leave GAFFER_NODE_CAPACITY unset or set it to 1');
+      clash('GAFFER_NODE_REPLACE', env.GAFFER_NODE_REPLACE === 'true' || env.GAFFER_NODE_REPLACE === '1', 'registers under a name of its own and replaces none');
     }
     const preset = env.GAFFER_AGENT ?? (env.GAFFER_AGENT_COMMAND !== undefined ? 'custom' : 'claude');
     if (preset === 'custom') {
@@ -236,11 +231,7 @@ export type NodeConfig = {
   stateDir: string;
   /** Take over a node registered under this name (the runner's `--replace`). */
   replace: boolean;
-  /**
-   * `--ephemeral`: register (pull mode, one slot), take exactly one task, report it, deregister and
-   * exit 0; the credential is never saved. `idleMs` (0: none) bounds the wait for that task, and
-   * the wait to register, so a scaled job never hangs.
-   */
+  /** `--ephemeral`: one task in pull mode, then deregister and exit 0 (see node/ephemeral.ts); `idleMs` (0: none) bounds the wait. */
   ephemeral: { idleMs: number } | undefined;
   labels: string[];
   capacity: number;

@@ -14,7 +14,6 @@ import { jsonBody, uuidParam } from './validate.js';
 
 const HOUR_MS = 3_600_000;
 
-
 /** A label a token allows: a node label, or a prefix of one ending in `*`. */
 const allowedLabel = z.string().trim().min(1).max(64);
 
@@ -34,7 +33,6 @@ export const createRegistrationTokenBody = z
     /** Nodes registered with it are ephemeral (one task each, then gone); only such nodes may use it. */
     ephemeral: z.boolean().default(false),
   })
-
   .refine((b) => b.expires_at === undefined || b.expires_in_hours === undefined, {
     path: ['expires_at'],
     message: 'give expires_at or expires_in_hours, not both',
