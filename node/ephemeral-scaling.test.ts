@@ -132,32 +132,45 @@ describe('ephemeral nodes started from the queue depth', () => {
     ephemeralToken = token;
   }, 0);
 
-  it('a node started with --ephemeral that gets no task within its idle time deregisters and exits 0', async () => {
-    expect(ephemeralToken).toBeDefined();
-    const workDir = join(tmp.path, 'idle-node');
+  /** Runs `npm run node`'s entry point once, unsandboxed with the scripted agent, to its exit. */
+  async function runNode(name: string, args: string[], env: Record<string, string>): Promise<{ code: number | null; output: string }> {
+    const workDir = join(tmp.path, name);
     await mkdir(workDir, { recursive: true, mode: 0o700 });
     let output = '';
-    const child = spawn(process.execPath, ['--import', 'tsx', 'node/main.ts', '--ephemeral'], {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'node/main.ts', ...args], {
       cwd: fileURLToPath(new URL('../', import.meta.url)),
       env: {
         PATH: process.env.PATH ?? '/usr/bin:/bin',
         HOME: workDir,
         GAFFER_SERVER_URL: url,
-        GAFFER_REGISTRATION_TOKEN: ephemeralToken!,
-        GAFFER_NODE_EPHEMERAL_IDLE_SECONDS: '1',
         GAFFER_WORK_DIR: workDir,
         GAFFER_SANDBOX: 'off',
         GAFFER_AGENT: 'custom',
         GAFFER_AGENT_COMMAND: JSON.stringify([process.execPath, FAKE_AGENT, 'edit']),
+        ...env,
       },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     child.stdout.on('data', (c: Buffer) => (output += c.toString('utf8')));
     child.stderr.on('data', (c: Buffer) => (output += c.toString('utf8')));
     const code = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
+    return { code, output };
+  }
+
+  it('a node started with --ephemeral that gets no task within its idle time deregisters and exits 0', async () => {
+    expect(ephemeralToken).toBeDefined();
+    const { code, output } = await runNode('idle-node', ['--ephemeral'], { GAFFER_REGISTRATION_TOKEN: ephemeralToken!, GAFFER_NODE_EPHEMERAL_IDLE_SECONDS: '1' });
     expect(code, output).toBe(0);
     expect(output).toMatch(/ephemeral node: no task came; leaving/);
     expect(output).toMatch(/deregistered from the server/);
     expect(await h.db.db.select().from(nodes).where(eq(nodes.ephemeral, true))).toEqual([]);
+  }, 120_000);
+
+  it('a node without --ephemeral is refused the ephemeral token, and says why', async () => {
+    const { code, output } = await runNode('plain-node', [], { GAFFER_REGISTRATION_TOKEN: ephemeralToken!, GAFFER_NODE_MODE: 'pull' });
+    expect(code, output).toBe(2);
+    expect(output).toContain('registration refused (403): this registration token is for ephemeral nodes only: start the node with --ephemeral');
+    expect(output).not.toContain(ephemeralToken!);
+    expect(await h.db.db.select().from(nodes)).toEqual([]);
   }, 120_000);
 });

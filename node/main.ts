@@ -80,7 +80,9 @@ export async function main(env: NodeJS.ProcessEnv = process.env, argv: string[] 
     const res = await agent.register();
     if (res.ok) break;
     if (res.kind === 'http' && (res.status === 401 || res.status === 403 || res.status === 422)) {
-      process.stderr.write(`registration refused (${res.status}): check GAFFER_REGISTRATION_TOKEN and the node settings\n`);
+      // The server's reason names the fix (an ephemeral token without --ephemeral, a label outside the token's scope).
+      const detail = serverReason(res.message);
+      process.stderr.write(`registration refused (${res.status}): ${detail ? `${detail}; ` : ''}check GAFFER_REGISTRATION_TOKEN and the node settings\n`);
       process.exit(2);
     }
     if (res.kind === 'http' && res.status === 409) {
@@ -129,6 +131,16 @@ export async function main(env: NodeJS.ProcessEnv = process.env, argv: string[] 
   } else if (config.mode === 'pull') {
     agent.startPulling();
     logger.info({ workDir: config.workDir }, 'node agent polling the server for work (pull mode)');
+  }
+}
+
+/** The `detail` of the server's error answer, when it is one. */
+function serverReason(body: string): string | undefined {
+  try {
+    const detail = (JSON.parse(body) as { detail?: unknown }).detail;
+    return typeof detail === 'string' ? detail.slice(0, 300) : undefined;
+  } catch {
+    return undefined;
   }
 }
 
