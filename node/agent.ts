@@ -73,7 +73,8 @@ export type NodeAgent = {
 export function createNodeAgent(deps: NodeAgentDeps): NodeAgent {
   const { config, logger } = deps;
   const client = deps.client ?? createServerClient({ baseUrl: config.serverUrl });
-  const mirrors = createMirrorStore({ workDir: config.workDir, author: config.gitAuthor });
+  // An ephemeral node runs no next task: a spare tree would only delay its exit.
+  const mirrors = createMirrorStore({ workDir: config.workDir, author: config.gitAuthor, spares: !config.ephemeral });
   let creds: RegisterNodeResponse | undefined;
   let askpass: Promise<string> | undefined;
   let heartbeatTimer: NodeJS.Timeout | undefined;
