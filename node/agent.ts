@@ -66,13 +66,21 @@ export type NodeAgent = {
   reportStopped(task: RunningTask, reason: string, timeoutMs: number): Promise<CallResult<unknown>>;
   /** The registration currently in use, if any. */
   registration(): RegisterNodeResponse | undefined;
+  /** Calls `listener` with each task's id as it starts running here. */
+  onTaskStart(listener: (taskId: string) => void): void;
+  /**
+   * An ephemeral node removes itself from the server (retried a few times while the server is
+   * unreachable); without a registration it does nothing. The credential is forgotten.
+   */
+  deregister(): Promise<CallResult<unknown> | undefined>;
 };
 
 /** Composes the agent. Nothing is sent or started until `register` or a request. */
 export function createNodeAgent(deps: NodeAgentDeps): NodeAgent {
   const { config, logger } = deps;
   const client = deps.client ?? createServerClient({ baseUrl: config.serverUrl });
-  const mirrors = createMirrorStore({ workDir: config.workDir, author: config.gitAuthor });
+  // An ephemeral node runs no next task: a spare tree would only delay its exit.
+  const mirrors = createMirrorStore({ workDir: config.workDir, author: config.gitAuthor, spares: !config.ephemeral });
   let creds: RegisterNodeResponse | undefined;
   let askpass: Promise<string> | undefined;
   let heartbeatTimer: NodeJS.Timeout | undefined;
@@ -138,9 +146,13 @@ export function createNodeAgent(deps: NodeAgentDeps): NodeAgent {
 
   // In pull mode a task's end frees a slot the node should poll with at once.
   let onSlotFreed: (() => void) | undefined;
+  const startListeners = new Set<(taskId: string) => void>();
   const tasks = createTaskManager({
     capacity: config.capacity,
-    execute: (req, signal) => execute(req, signal).finally(() => setImmediate(() => onSlotFreed?.())),
+    execute: (req, signal) => {
+      for (const l of startListeners) l(req.task_id);
+      return execute(req, signal).finally(() => setImmediate(() => onSlotFreed?.()));
+    },
     logger,
   });
   const app = createNodeApp({ tasks, signingSecret: () => creds?.signing_secret, logger });
@@ -160,8 +172,10 @@ export function createNodeAgent(deps: NodeAgentDeps): NodeAgent {
       mode: config.mode,
       ...(deps.agentCli ? { agent_cli: deps.agentCli } : {}),
       ...(config.replace ? { replace: true } : {}),
+      ...(config.ephemeral ? { ephemeral: true } : {}),
     };
-    const own = creds?.node_token ?? deps.identity?.credential(config.serverUrl)?.node_token;
+    // An ephemeral node never reuses a saved credential: each run is a node of its own.
+    const own = creds?.node_token ?? (config.ephemeral ? undefined : deps.identity?.credential(config.serverUrl)?.node_token);
     let res: CallResult<RegisterNodeResponse> | undefined;
     if (own) {
       res = await client.register(own, body);
@@ -182,7 +196,8 @@ export function createNodeAgent(deps: NodeAgentDeps): NodeAgent {
     if (res.ok) {
       creds = res.data;
       registrationToken = undefined;
-      await deps.identity?.saveRegistration(config.serverUrl, config.name, res.data);
+      // An ephemeral node's credential dies with it: nothing is written to the state file.
+      if (!config.ephemeral) await deps.identity?.saveRegistration(config.serverUrl, config.name, res.data);
       logger.info({ nodeId: res.data.node_id, name: config.name, mode: config.mode, url: config.mode === 'push' ? config.publicUrl : undefined }, 'registered with the server');
     } else {
       logger.error({ kind: res.kind, status: 'status' in res ? res.status : undefined, detail: res.message }, 'registration failed');
@@ -272,6 +287,24 @@ export function createNodeAgent(deps: NodeAgentDeps): NodeAgent {
       return Promise.race([sent, timeout]);
     },
     registration: () => creds,
+    onTaskStart: (listener) => void startListeners.add(listener),
+    async deregister() {
+      const reg = creds;
+      if (!reg) return undefined;
+      let res = await client.deregister(reg.node_id, reg.node_token);
+      for (let i = 0; i < 4 && !res.ok && res.kind === 'network'; i++) {
+        await new Promise((r) => setTimeout(r, 500 * 2 ** i));
+        res = await client.deregister(reg.node_id, reg.node_token);
+      }
+      if (res.ok) {
+        creds = undefined;
+        logger.info({ nodeId: reg.node_id }, 'deregistered from the server');
+      } else {
+        // The server removes an ephemeral node once it has been silent for the heartbeat timeout.
+        logger.warn({ kind: res.kind, status: 'status' in res ? res.status : undefined }, 'deregistration failed; the server removes this node once it is offline');
+      }
+      return res;
+    },
   };
 }
 

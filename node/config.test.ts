@@ -31,6 +31,19 @@ describe('loadNodeConfig', () => {
     expect(c.workDir).toMatch(/\.gaffer-node$/);
   });
 
+  it('an ephemeral node runs in pull mode with one slot, and says so when told otherwise', () => {
+    expect(loadNodeConfig(base)).toMatchObject({ mode: 'push', ephemeral: undefined });
+    expect(loadNodeConfig({ ...base, GAFFER_NODE_EPHEMERAL: '1' })).toMatchObject({ mode: 'pull', capacity: 1, ephemeral: { idleMs: 0 } });
+    expect(loadNodeConfig({ ...base, GAFFER_NODE_EPHEMERAL: 'true', GAFFER_NODE_MODE: 'pull', GAFFER_NODE_EPHEMERAL_IDLE_SECONDS: '90' })).toMatchObject({
+      mode: 'pull',
+      ephemeral: { idleMs: 90_000 },
+    });
+    const err = errorOf({ ...base, GAFFER_NODE_EPHEMERAL: '1', GAFFER_NODE_MODE: 'push', GAFFER_NODE_CAPACITY: '2', GAFFER_NODE_REPLACE: '1' });
+    expect(err.keys.sort()).toEqual(['GAFFER_NODE_CAPACITY', 'GAFFER_NODE_MODE', 'GAFFER_NODE_REPLACE']);
+    expect(err.message).toMatch(/GAFFER_NODE_MODE: an ephemeral node runs in pull mode/);
+    expect(errorOf({ ...base, GAFFER_NODE_EPHEMERAL: 'yes' }).keys).toEqual(['GAFFER_NODE_EPHEMERAL']);
+  });
+
   it('names every bad or missing key and never echoes a value', () => {
     const err = errorOf({
       GAFFER_REGISTRATION_TOKEN: 'short-secret',

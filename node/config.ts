@@ -121,9 +121,13 @@ const schema = z
     GAFFER_SERVER_URL: z.preprocess(emptyToUndefined, z.url({ protocol: /^https?$/ })),
     // Needed only until the node has a credential of its own in its state file.
     GAFFER_REGISTRATION_TOKEN: z.preprocess(emptyToUndefined, z.string().min(16, 'must be at least 16 characters').optional()),
-    GAFFER_NODE_MODE: z.preprocess(emptyToUndefined, z.enum(NODE_MODES).default('push')),
+    // No default here: an ephemeral node runs in pull mode, and an explicit push is refused for it.
+    GAFFER_NODE_MODE: z.preprocess(emptyToUndefined, z.enum(NODE_MODES).optional()),
     GAFFER_STATE_DIR: optionalString,
     GAFFER_NODE_REPLACE: z.preprocess(emptyToUndefined, z.enum(['true', 'false', '1', '0']).default('false')),
+    GAFFER_NODE_EPHEMERAL: z.preprocess(emptyToUndefined, z.enum(['true', 'false', '1', '0']).default('false')),
+    // 0: an ephemeral node waits for its task as long as it takes.
+    GAFFER_NODE_EPHEMERAL_IDLE_SECONDS: int(0, 0, 7 * 24 * 3600),
     GAFFER_NODE_NAME: z.preprocess(
       emptyToUndefined,
       z.string().max(100).regex(NAME_PATTERN, 'letters, digits, ".", "_" and "-" only').optional(),
@@ -191,6 +195,12 @@ const schema = z
     GAFFER_COMMIT_MAX_TOTAL_MIB: int(100, 1, 1024 * 1024),
   })
   .superRefine((env, ctx) => {
+    if (env.GAFFER_NODE_EPHEMERAL === 'true' || env.GAFFER_NODE_EPHEMERAL === '1') {
+      const clash = (key: string, when: boolean, message: string) => when && ctx.addIssue({ code: 'custom', path: [key], message: `an ephemeral node ${message}` });
+      clash('GAFFER_NODE_MODE', env.GAFFER_NODE_MODE === 'push', 'runs in pull mode: leave GAFFER_NODE_MODE unset or set it to pull');
+      clash('GAFFER_NODE_CAPACITY', env.GAFFER_NODE_CAPACITY !== 1, 'takes exactly one task: leave GAFFER_NODE_CAPACITY unset or set it to 1');
+      clash('GAFFER_NODE_REPLACE', env.GAFFER_NODE_REPLACE === 'true' || env.GAFFER_NODE_REPLACE === '1', 'registers under a name of its own and replaces none');
+    }
     const preset = env.GAFFER_AGENT ?? (env.GAFFER_AGENT_COMMAND !== undefined ? 'custom' : 'claude');
     if (preset === 'custom') {
       if (env.GAFFER_AGENT_COMMAND === undefined) {
@@ -221,6 +231,8 @@ export type NodeConfig = {
   stateDir: string;
   /** Take over a node registered under this name (the runner's `--replace`). */
   replace: boolean;
+  /** `--ephemeral`: one task in pull mode, then deregister and exit 0 (see node/ephemeral.ts); `idleMs` (0: none) bounds the wait. */
+  ephemeral: { idleMs: number } | undefined;
   labels: string[];
   capacity: number;
   publicUrl: string;
@@ -334,14 +346,16 @@ export function loadNodeConfig(env: NodeJS.ProcessEnv = process.env): NodeConfig
   }
   const e = parsed.data;
   const preset = e.GAFFER_AGENT ?? (e.GAFFER_AGENT_COMMAND !== undefined ? 'custom' : 'claude');
+  const ephemeral = e.GAFFER_NODE_EPHEMERAL === 'true' || e.GAFFER_NODE_EPHEMERAL === '1';
   return {
     serverUrl: e.GAFFER_SERVER_URL.replace(/\/+$/, ''),
     registrationToken: e.GAFFER_REGISTRATION_TOKEN,
     name: e.GAFFER_NODE_NAME ?? defaultName(),
     nameGiven: e.GAFFER_NODE_NAME !== undefined,
-    mode: e.GAFFER_NODE_MODE,
+    mode: ephemeral ? 'pull' : (e.GAFFER_NODE_MODE ?? 'push'),
     stateDir: resolve(e.GAFFER_STATE_DIR ?? `${e.GAFFER_WORK_DIR}/state`),
     replace: e.GAFFER_NODE_REPLACE === 'true' || e.GAFFER_NODE_REPLACE === '1',
+    ephemeral: ephemeral ? { idleMs: e.GAFFER_NODE_EPHEMERAL_IDLE_SECONDS * 1000 } : undefined,
     labels: e.GAFFER_NODE_LABELS,
     capacity: e.GAFFER_NODE_CAPACITY,
     publicUrl: (e.GAFFER_NODE_PUBLIC_URL ?? `http://127.0.0.1:${e.NODE_PORT}`).replace(/\/+$/, ''),

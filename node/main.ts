@@ -1,4 +1,5 @@
 import { createAdaptorServer } from '@hono/node-server';
+import { randomBytes } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import { createLogger, type Logger } from '../src/logger.js';
@@ -10,10 +11,11 @@ import { flagFor } from './cli/settings.js';
 import { createShutdown } from './cli/shutdown.js';
 import { describeConfigError, listenFailure, StartupFailure, unexpectedFailure } from './cli/startup-errors.js';
 import { loadNodeConfig, NodeConfigError, type NodeConfig } from './config.js';
+import { runOneTask } from './ephemeral.js';
 import { checkAgentCli } from './sandbox/agent-check.js';
 import { checkSandbox } from './sandbox/check.js';
 import { limitGaps } from './sandbox/sandbox-limits.js';
-import { NodeStateError, prepareNodeIdentity } from './state-file.js';
+import { defaultNodeName, NodeStateError, prepareNodeIdentity } from './state-file.js';
 
 /** Where the CLI writes and how it ends; tests pass their own. */
 export type CliIo = {
@@ -68,6 +70,15 @@ export async function configure(argv: string[], env: NodeJS.ProcessEnv): Promise
     // No child process (the agent CLI, git, setup commands) inherits the registration token, and
     // the default name is unique per machine: the host name and the id kept in the state file.
     const prepared = await prepareNodeIdentity(config, env);
+    if (prepared.config.ephemeral) {
+      if (!prepared.config.registrationToken) {
+        throw new StartupFailure('config_invalid', `an ephemeral node registers afresh each time: give it a registration token marked for ephemeral nodes with GAFFER_REGISTRATION_TOKEN or ${flagFor('GAFFER_REGISTRATION_TOKEN')} <file>`);
+      }
+      // Ephemeral nodes started side by side from one image or folder each need a name of their own.
+      if (!prepared.config.nameGiven) {
+        prepared.config = { ...prepared.config, name: defaultNodeName(`${prepared.identity.machineId}-${randomBytes(3).toString('hex')}`) };
+      }
+    }
     if (!prepared.config.registrationToken && !prepared.identity.credential(prepared.config.serverUrl)) {
       throw new StartupFailure(
         'config_invalid',
@@ -148,9 +159,20 @@ export async function main(argv: string[] = process.argv.slice(2), env: NodeJS.P
   process.on('SIGTERM', () => shutdown.onSignal('SIGTERM'));
   process.on('SIGINT', () => shutdown.onSignal('SIGINT'));
 
-  await register(agent, config, logger);
+  // An ephemeral node that cannot register within its idle time gives up, so its job ends.
+  const registerBy = config.ephemeral && config.ephemeral.idleMs > 0 ? Date.now() + config.ephemeral.idleMs : Infinity;
+  await register(agent, config, logger, undefined, registerBy);
   agent.startHeartbeats();
-  if (config.mode === 'pull') {
+  if (config.ephemeral) {
+    // The one task, or none within the idle time; then the way out a signal takes (drain, deregister).
+    void runOneTask(agent, { idleMs: config.ephemeral.idleMs, logger }).then(
+      () => shutdown.onSignal('task done'),
+      (err: unknown) => {
+        logger.error({ err }, 'ephemeral node failed');
+        shutdown.onSignal('error');
+      },
+    );
+  } else if (config.mode === 'pull') {
     agent.startPulling();
     logger.info({ workDir: config.workDir }, 'node agent polling the server for work (pull mode)');
   }

@@ -34,6 +34,8 @@ export type ServerClient = {
   heartbeat(nodeId: string, nodeToken: string, body: HeartbeatRequest): Promise<CallResult<HeartbeatResponse>>;
   sendLog(taskId: string, nodeToken: string, body: LogChunkRequest): Promise<CallResult<LogChunkResponse>>;
   reportBranch(issueId: string, nodeToken: string, body: ReportBranchRequest): Promise<CallResult<unknown>>;
+  /** An ephemeral node removes itself; its credential stops working. */
+  deregister(nodeId: string, nodeToken: string): Promise<CallResult<unknown>>;
 };
 
 export type ServerClientOptions = {
@@ -106,5 +108,6 @@ export function createServerClient(opts: ServerClientOptions): ServerClient {
     ack: (nodeId, token, body) => call(`/api/v1/nodes/${encodeURIComponent(nodeId)}/ack`, token, body, undefined),
     reportBranch: (issueId, token, body) =>
       call(`/api/v1/issues/${encodeURIComponent(issueId)}/report-branch`, token, body, undefined),
+    deregister: (nodeId, token) => call(`/api/v1/nodes/${encodeURIComponent(nodeId)}/deregister`, token, {}, undefined),
   };
 }

@@ -24,6 +24,8 @@ export async function register(
   config: Pick<NodeConfig, 'serverUrl' | 'name'>,
   logger: Logger,
   sleep: (ms: number) => Promise<void> = (ms) => new Promise((r) => setTimeout(r, ms)),
+  /** Epoch ms after which an unreachable server is a failure (an ephemeral node's idle time). */
+  registerBy = Infinity,
 ): Promise<void> {
   for (let attempt = 1; ; attempt++) {
     const res = await agent.register();
@@ -48,8 +50,11 @@ export async function register(
     if (res.kind === 'http' && res.status === 404) {
       throw new StartupFailure('registration_refused', `${config.serverUrl} has no Gaffer registration endpoint (404): check ${flagFor('GAFFER_SERVER_URL')} or GAFFER_SERVER_URL (the server's base URL, e.g. https://gaffer.example.com)`);
     }
-    const delay = Math.min(60_000, 1000 * 2 ** Math.min(attempt, 6));
     const why = res.kind === 'network' ? res.message.replace(/[\x00-\x1f\x7f]+/g, ' ').slice(0, 200) : `HTTP ${'status' in res ? res.status : ''}`;
+    if (Date.now() >= registerBy) {
+      throw new StartupFailure('server_unreachable', `could not register with ${config.serverUrl} within the ephemeral node's idle time (${why}): check ${flagFor('GAFFER_SERVER_URL')} or GAFFER_SERVER_URL`);
+    }
+    const delay = Math.min(60_000, 1000 * 2 ** Math.min(attempt, 6), Math.max(0, registerBy - Date.now()));
     logger.warn(
       { attempt, retryInMs: delay },
       `cannot reach the Gaffer server at ${config.serverUrl} (${why}): check ${flagFor('GAFFER_SERVER_URL')} or GAFFER_SERVER_URL and that the server is up; retrying in ${Math.round(delay / 1000)} s`,

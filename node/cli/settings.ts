@@ -33,6 +33,12 @@ export const SETTINGS: Record<NodeConfigKey, SettingText> = {
   GAFFER_NODE_MODE: { meaning: 'push: the server sends tasks to this node\'s port; pull: the node polls the server and opens no port.', example: 'pull' },
   GAFFER_STATE_DIR: { meaning: 'Where the state file (credential and machine id, mode 0600) is kept.', example: '/var/lib/gaffer-node/state', defaultText: '<work dir>/state' },
   GAFFER_NODE_REPLACE: { meaning: 'Take over a node already registered under this name (the registration token must allow it).', example: '1', boolean: true },
+  GAFFER_NODE_EPHEMERAL: {
+    meaning: 'Take exactly one task in pull mode, report it, deregister and exit 0 (autoscaling); needs a registration token marked for ephemeral nodes.',
+    example: '1',
+    boolean: true,
+  },
+  GAFFER_NODE_EPHEMERAL_IDLE_SECONDS: { meaning: 'An ephemeral node that gets no task (or cannot register) within this many seconds leaves; 0 waits as long as it takes.', example: '300' },
   GAFFER_NODE_NAME: { meaning: 'The name shown in the admin page: letters, digits, ".", "_" and "-".', example: 'build-01', defaultText: 'host name and machine id' },
   GAFFER_NODE_LABELS: { meaning: 'Comma-separated labels repositories can require.', example: 'gpu,linux' },
   GAFFER_NODE_CAPACITY: { meaning: 'How many tasks run at once (0 takes no work).', example: '2' },

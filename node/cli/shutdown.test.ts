@@ -39,12 +39,13 @@ function fakeNode(opts: { report?: CallResult<unknown> } = {}) {
       mirrors: { idle: async () => undefined } as unknown as ShutdownDeps['agent']['mirrors'],
       stopHeartbeats: () => undefined,
       heartbeat: async () => ({ ok: true, status: 200, data: {} }),
+      deregister: async () => undefined,
       reportStopped: async (t, reason) => {
         reported.push(`${t.taskId}:${reason}`);
         return opts.report ?? { ok: true, status: 200, data: {} };
       },
     },
-    config: { drainMode: 'finish', taskTimeoutMs: 3_600_000, cancelGraceMs: 10_000 },
+    config: { drainMode: 'finish', taskTimeoutMs: 3_600_000, cancelGraceMs: 10_000, ephemeral: undefined },
     logger: createLogger({ level: 'info', destination: { write: (s: string) => void lines.push(JSON.parse(s).msg as string) } }),
     exit: (code) => void exits.push(code),
     progressEveryMs: 5,

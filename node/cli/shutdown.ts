@@ -5,8 +5,8 @@ import type { RunningTask } from '../task-manager.js';
 
 /** What stopping works with; `exit` and the timings are swapped in tests. */
 export type ShutdownDeps = {
-  agent: Pick<NodeAgent, 'tasks' | 'drain' | 'stopPulling' | 'mirrors' | 'stopHeartbeats' | 'heartbeat' | 'reportStopped'>;
-  config: Pick<NodeConfig, 'drainMode' | 'taskTimeoutMs' | 'cancelGraceMs'>;
+  agent: Pick<NodeAgent, 'tasks' | 'drain' | 'stopPulling' | 'mirrors' | 'stopHeartbeats' | 'heartbeat' | 'reportStopped' | 'deregister'>;
+  config: Pick<NodeConfig, 'drainMode' | 'taskTimeoutMs' | 'cancelGraceMs' | 'ephemeral'>;
   logger: Logger;
   /** Closes the HTTP server (push mode). */
   closeServer?: () => Promise<void>;
@@ -80,7 +80,9 @@ export function createShutdown(deps: ShutdownDeps): { onSignal(signal: string): 
     // A spare tree half checked out would only be swept at the next start: let it finish.
     await agent.mirrors.idle();
     agent.stopHeartbeats();
-    await agent.heartbeat().catch(() => undefined);
+    // An ephemeral node leaves the Nodes page; any other says it stopped and stays listed.
+    if (config.ephemeral) await agent.deregister();
+    else await agent.heartbeat().catch(() => undefined);
     await deps.closeServer?.();
     logger.info('stopped');
     deps.exit(0);

@@ -12,6 +12,7 @@ export type StartupFailureCode =
   | 'state_file'
   | 'sandbox'
   | 'agent_cli'
+  | 'server_unreachable'
   | 'internal';
 
 /** Configuration mistakes exit 2, everything else 1 (a service manager may restart on 1). */

@@ -79,4 +79,11 @@ export const MORE_TEXT = {
   toastOffline: { zh: '无法连接服务器', en: 'The server cannot be reached' },
   // The setup page's organization form: it chooses, it does not filter.
   setupUseOrg: { zh: '使用该组织', en: 'Use this organization' },
+  ephemeralToken: { zh: '用于临时节点(--ephemeral)', en: 'For ephemeral nodes (--ephemeral)' },
+  ephemeralNode: { zh: '临时', en: 'ephemeral' },
+  ephemeralNodeHint: { zh: '执行一个任务后注销并从此列表中消失', en: 'Takes one task, then deregisters and leaves this list' },
+  ephemeralTokenHint: {
+    zh: '临时节点只执行一个任务,随后注销并从节点列表中消失(用于自动扩缩容)。此令牌只能注册临时节点,临时节点也只能用此类令牌注册。可用次数最多 1,000,000。',
+    en: 'An ephemeral node takes one task, then deregisters and leaves the Nodes page (for autoscaling). Such a token registers only ephemeral nodes, and ephemeral nodes register only with such a token. Up to 1,000,000 uses.',
+  },
 } as const satisfies Record<string, { zh: string; en: string }>;

@@ -132,6 +132,30 @@ describe('admin page: nodes, registration tokens and credentials', () => {
       expect(refused.status).toBe(401);
     });
 
+    it('creates a token for ephemeral nodes from the form: marked in the list, registering only ephemeral pull nodes', async () => {
+      const form = await (await h.app.request('/admin/registration-tokens', pageInit(admin, { lang: 'en' }))).text();
+      expect(form).toMatch(/<input name="ephemeral" type="checkbox"\/?> For ephemeral nodes \(--ephemeral\)/);
+      const add = await h.app.request('/admin/registration-tokens', formInit(admin, { name: 'scaled', expires_in_hours: '24', max_uses: '50000', allowed_labels: 'agent:*', max_capacity: '1', ephemeral: 'on' }));
+      expect(add.status).toBe(201);
+      const page = await add.text();
+      const token = page.match(/<code data-token="?[^>]*>(gfr_[A-Za-z0-9_-]+)<\/code>/)![1]!;
+      expect(page.match(/<tr data-registration-token-id="[^"]+">(?:(?!<\/tr>).)*scaled.*?<\/tr>/s)![0]).toContain('0 / 50000');
+      const plain = await h.app.request('/api/v1/nodes/register', jsonInit('POST', token, { name: 'not-ephemeral', mode: 'pull' }));
+      expect(plain.status).toBe(403);
+      const ephemeral = await h.app.request('/api/v1/nodes/register', jsonInit('POST', token, { name: 'ephemeral-from-page', mode: 'pull', ephemeral: true }));
+      expect(ephemeral.status).toBe(201);
+      const gone = (await ephemeral.json()) as { node_id: string; node_token: string };
+      const nodesPage = await (await h.app.request('/admin/nodes', pageInit(admin, { lang: 'en' }))).text();
+      expect(nodesPage.match(/<tr[^>]*>(?:(?!<\/tr>).)*ephemeral-from-page.*?<\/tr>/s)![0]).toContain('data-ephemeral="1"');
+      expect((await h.app.request(`/api/v1/nodes/${gone.node_id}/deregister`, jsonInit('POST', gone.node_token))).status).toBe(200);
+      // An ephemeral token cannot replace, and only it may allow over 10,000 uses.
+      const both = await h.app.request('/admin/registration-tokens', formInit(admin, { name: 'x', expires_in_hours: '1', max_uses: '1', allowed_labels: '', max_capacity: '1', ephemeral: 'on', allow_replace: 'on' }));
+      expect(both.status).toBe(422);
+      expect(await both.text()).toContain('allow_replace: a token for ephemeral nodes cannot replace nodes');
+      const many = await h.app.request('/admin/registration-tokens', formInit(admin, { name: 'x', expires_in_hours: '1', max_uses: '10001', allowed_labels: '', max_capacity: '1' }));
+      expect(many.status).toBe(422);
+    });
+
     it('refuses a bad form with a reason, and non-admins', async () => {
       const res = await h.app.request('/admin/registration-tokens', formInit(admin, { name: '', expires_in_hours: '0', max_uses: '1', allowed_labels: '', max_capacity: '1' }));
       expect(res.status).toBe(422);

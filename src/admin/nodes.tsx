@@ -126,6 +126,14 @@ export function nodePages(deps: { db: Db; scheduler: Scheduler; now: () => Date;
                         <span class={`badge ${n.mode === 'pull' ? 'yellow' : 'gray'}`} data-mode={n.mode}>
                           {t(n.mode)}
                         </span>
+                        {n.ephemeral && (
+                          <>
+                            {' '}
+                            <span class="badge gray" data-ephemeral="1" title={t('ephemeralNodeHint')}>
+                              {t('ephemeralNode')}
+                            </span>
+                          </>
+                        )}
                       </td>
                       <td class="num">
                         {n.running} / {n.capacity}

@@ -5,6 +5,7 @@ import type { Db } from '../db/types.js';
 import {
   createRegistrationToken,
   listRegistrationTokensPublic,
+  MAX_EPHEMERAL_USES,
   type RegistrationTokenPublic,
   revokeRegistration,
 } from '../domain/registration-tokens.js';
@@ -18,7 +19,7 @@ const intField = (min: number, max: number) => z.coerce.number().int().min(min).
 const createForm = z.object({
   name: z.string().trim().min(1, 'required').max(100),
   expires_in_hours: intField(1, 24 * 366),
-  max_uses: intField(1, 10_000),
+  max_uses: intField(1, MAX_EPHEMERAL_USES),
   allowed_labels: z
     .string()
     .max(4000)
@@ -26,6 +27,7 @@ const createForm = z.object({
     .pipe(z.array(z.string().max(64, 'each label at most 64 characters')).max(50, 'at most 50 labels')),
   max_capacity: intField(0, 1000),
   allow_replace: z.literal('on').optional(),
+  ephemeral: z.literal('on').optional(),
 });
 
 const STATE_COLOUR: Record<RegistrationTokenPublic['state'], string> = { usable: 'green', expired: 'gray', used_up: 'gray', revoked: 'red' };
@@ -94,7 +96,7 @@ export function registrationTokenPages(deps: { db: Db; now: () => Date }) {
           </label>
           <label>
             {t('maxUses')}
-            <input name="max_uses" type="number" min={1} max={10000} value="1" required />
+            <input name="max_uses" type="number" min={1} max={MAX_EPHEMERAL_USES} value="1" required />
           </label>
           <label>
             {t('allowedLabels')}
@@ -108,6 +110,10 @@ export function registrationTokenPages(deps: { db: Db; now: () => Date }) {
           <label class="check">
             <input name="allow_replace" type="checkbox" /> <span>{t('allowReplace')}</span>
           </label>
+          <label>
+            <input name="ephemeral" type="checkbox" /> {t('ephemeralToken')}
+          </label>
+          <p class="muted">{t('ephemeralTokenHint')}</p>
           <button class="btn blue" type="submit">
             {t('create')}
           </button>
@@ -130,6 +136,7 @@ export function registrationTokenPages(deps: { db: Db; now: () => Date }) {
         allowedLabels: form.allowed_labels,
         maxCapacity: form.max_capacity,
         allowReplace: form.allow_replace === 'on',
+        ephemeral: form.ephemeral === 'on',
         createdBy: c.get('actor').id,
         now,
       });
@@ -148,6 +155,7 @@ function TokenRow(p: { rt: RegistrationTokenPublic; t: T; csrf: string }) {
       <td>
         <div>{rt.name}</div>
         {rt.allow_replace && <div class="muted">{t('allowReplace')}</div>}
+        {rt.ephemeral && <div class="muted">{t('ephemeralToken')}</div>}
       </td>
       <td>
         <span class={`badge ${STATE_COLOUR[rt.state]}`} data-state={rt.state}>

@@ -2,6 +2,8 @@ import { Hono } from 'hono';
 import { countNodes, countQueued, countTasksByOutcome, countTasksByStatus, FIRST_PR_STAGES, firstPrHistogram } from '../domain/reads.js';
 import { TASK_OUTCOMES } from '../domain/outcomes.js';
 import type { Db } from '../db/types.js';
+import { readQueue } from '../domain/queue-depth.js';
+import { queueDepthLines } from './queue-metrics.js';
 import { TASK_STATUSES } from '../domain/task-status.js';
 
 /** Histogram buckets for time to first PR, in seconds. */
@@ -10,7 +12,8 @@ export const FIRST_PR_BUCKETS = [1, 5, 15, 30, 60, 120, 300, 600, 1200, 1800, 36
 /** `/metrics` in Prometheus text format: tasks by status and outcome, queue length, nodes, time to first PR. */
 export function metricsRoutes(db: Db, heartbeatTimeoutMs: number, now: () => Date) {
   return new Hono().get('/metrics', async (c) => {
-    const [byStatus, queued, nodeCounts, byOutcome, ...stages] = await Promise.all([
+    const [depth, byStatus, queued, nodeCounts, byOutcome, ...stages] = await Promise.all([
+      readQueue(db),
       countTasksByStatus(db),
       countQueued(db),
       countNodes(db, new Date(now().getTime() - heartbeatTimeoutMs)),
@@ -26,6 +29,7 @@ export function metricsRoutes(db: Db, heartbeatTimeoutMs: number, now: () => Dat
       '# HELP gaffer_queue_length Tasks queued for a node.',
       '# TYPE gaffer_queue_length gauge',
       `gaffer_queue_length ${queued}`,
+      ...queueDepthLines(depth.groups),
       '# HELP gaffer_nodes Nodes by liveness.',
       '# TYPE gaffer_nodes gauge',
       `gaffer_nodes{state="online"} ${nodeCounts.online}`,

@@ -81,6 +81,7 @@ export function nodeAdminRoutes(deps: ApiDeps) {
     .openapi(add, async (c) => {
       const body = c.req.valid('json');
       if (body.url !== undefined) assertNodeUrlAllowed(body.url, config.allowInsecureNodeUrls);
+      if (body.ephemeral) throw new DomainError('invalid_input', 'ephemeral: a node added by hand is never ephemeral; ephemeral nodes register with a token marked for them');
       const creds = await addNode(db, { name: body.name, url: body.url, labels: body.labels, capacity: body.capacity, mode: body.mode, sandbox: body.sandbox });
       return c.json({ ...toNodePublic(creds.node, 0, onlineSince()), node_token: creds.token, signing_secret: creds.signingSecret }, 201);
     })

@@ -3,6 +3,7 @@ import type { Context } from 'hono';
 import { assertNodeUrlAllowed } from '../domain/node-url.js';
 import { DomainError } from '../domain/errors.js';
 import { heartbeat, registerNode } from '../domain/nodes.js';
+import { deregisterNode } from '../domain/ephemeral-nodes.js';
 import { acknowledgeTask, claimForNode, recordPoll } from '../domain/pull.js';
 import { authenticateSession } from '../domain/users.js';
 import {
@@ -40,6 +41,11 @@ function ownNode(c: Context<ApiEnv>, id: string, doing: string) {
 }
 
 const ackResponse = z.object({ task_id: z.string().openapi({ format: 'uuid' }), status: z.enum(TASK_STATUSES) });
+const deregisterResponse = z.object({
+  deregistered: z.literal(true),
+  released_task_count: z.number().int().openapi({ description: 'Tasks offered to it but never taken, back in the queue with no attempt spent' }),
+  failed_task_count: z.number().int().openapi({ description: 'Tasks it held running that had not been reported, failed as node_lost' }),
+});
 
 /** The node protocol: registration, heartbeat, and pull mode's claim and ack. */
 export function nodeRoutes(deps: ApiDeps) {
@@ -97,6 +103,18 @@ export function nodeRoutes(deps: ApiDeps) {
     request: { params: idParams('node'), body: jsonBody(ackRequest) },
     responses: { 200: ok('The task is running on this node', ackResponse), ...errors(401, 403, 404, 409, 413, 422) },
   });
+  const deregister = createRoute({
+    method: 'post',
+    path: '/nodes/{id}/deregister',
+    operationId: 'deregisterNode',
+    summary: 'An ephemeral node removes itself: tasks it was offered go back to the queue, tasks it held running fail as node_lost',
+    description: "Only with the node's own token, and only for an ephemeral node (409 otherwise).",
+    tags,
+    security: NODE,
+    middleware: [node] as const,
+    request: { params: idParams('node') },
+    responses: { 200: ok('The node is gone', deregisterResponse), ...errors(401, 403, 404, 409) },
+  });
 
   return apiRouter()
     .openapi(register, async (c) => {
@@ -121,6 +139,7 @@ export function nodeRoutes(deps: ApiDeps) {
         sandbox: body.sandbox,
         agentCli: body.agent_cli,
         replace: body.replace,
+        ephemeral: body.ephemeral,
         now: deps.tasks.now(),
       });
       const log = { node: creds.node.name, url: creds.node.url, mode: creds.node.mode, sandbox: creds.node.sandbox, agentCli: creds.node.agentCli };
@@ -189,5 +208,12 @@ export function nodeRoutes(deps: ApiDeps) {
       const node = ownNode(c, c.req.valid('param').id, 'acknowledge its own tasks');
       const task = await acknowledgeTask(deps.tasks, { node, taskId: c.req.valid('json').task_id });
       return c.json({ task_id: task.id, status: task.status }, 200);
+    })
+    .openapi(deregister, async (c) => {
+      // The credential names the node: it can remove only itself, whatever the path says.
+      const self = ownNode(c, c.req.valid('param').id, 'deregister itself');
+      const result = await deregisterNode(deps.tasks, self);
+      if (result.released > 0 || result.failed > 0) deps.scheduler.kick();
+      return c.json({ deregistered: true as const, released_task_count: result.released, failed_task_count: result.failed }, 200);
     });
 }

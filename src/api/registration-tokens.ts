@@ -2,6 +2,7 @@ import { createRoute, z } from '@hono/zod-openapi';
 import {
   createRegistrationToken,
   listRegistrationTokensPublic,
+  MAX_EPHEMERAL_USES,
   revokeRegistration,
   toRegistrationTokenPublic,
 } from '../domain/registration-tokens.js';
@@ -23,11 +24,14 @@ export const createRegistrationTokenBody = z
     /** When it stops working: a time, or hours from now (24 when neither is given). */
     expires_at: z.iso.datetime({ offset: true }).optional(),
     expires_in_hours: z.number().int().min(1).max(24 * 366).optional(),
-    max_uses: z.number().int().min(1).max(10_000).default(1),
+    /** Up to 10,000 uses; a token for ephemeral nodes (one use per node started) up to 1,000,000. */
+    max_uses: z.number().int().min(1).max(MAX_EPHEMERAL_USES).default(1),
     /** Exact labels, or prefixes ending in `*`; the agent label a node adds itself counts too. */
     allowed_labels: z.array(allowedLabel).max(50).default(['agent:*']),
     max_capacity: z.number().int().min(0).max(1000).default(1),
     allow_replace: z.boolean().default(false),
+    /** Nodes registered with it are ephemeral (one task each, then gone); only such nodes may use it. */
+    ephemeral: z.boolean().default(false),
   })
   .refine((b) => b.expires_at === undefined || b.expires_in_hours === undefined, {
     path: ['expires_at'],
@@ -111,6 +115,7 @@ export function registrationTokenRoutes(deps: ApiDeps) {
         allowedLabels: body.allowed_labels,
         maxCapacity: body.max_capacity,
         allowReplace: body.allow_replace,
+        ephemeral: body.ephemeral,
         createdBy: c.get('actor').id,
         now: at,
       });

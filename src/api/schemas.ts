@@ -75,6 +75,7 @@ export const nodePublic = z
       .enum(SANDBOX_MODES)
       .openapi({ description: "How the node runs the agent: `bwrap`, or `off` (no sandbox, by its owner's choice). Tasks that require a sandbox never go to an `off` node." }),
     agent_cli: z.string().nullable().openapi({ description: 'The agent CLI and its version the node found at start' }),
+    ephemeral: z.boolean().openapi({ description: 'Takes one task, then deregisters (registered with a token for ephemeral nodes)' }),
     online: z.boolean(),
     running: z.number().int(),
     last_heartbeat_at: time.nullable(),
@@ -122,6 +123,7 @@ export const registrationTokenPublic = z
     allowed_labels: z.array(z.string()),
     max_capacity: z.number().int(),
     allow_replace: z.boolean(),
+    ephemeral: z.boolean().openapi({ description: 'Registers only ephemeral nodes (one task each), and only it registers them' }),
     revoked_at: time.nullable(),
     last_used_at: time.nullable(),
     created_at: time,

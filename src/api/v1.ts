@@ -9,6 +9,7 @@ import { loginRoutes } from './login.js';
 import { nodeAdminRoutes } from './node-admin.js';
 import { nodeRoutes } from './nodes.js';
 import { openApiRoutes } from './openapi.js';
+import { queueRoutes } from './queue.js';
 import { registrationTokenRoutes } from './registration-tokens.js';
 import { repositoryRoutes } from './repositories.js';
 import { taskRoutes } from './tasks.js';
@@ -26,6 +27,7 @@ export function apiV1Routes(api: ApiDeps, cipher: CredentialCipher | undefined) 
     .route('/', nodeRoutes(api))
     .route('/', nodeAdminRoutes(api))
     .route('/', registrationTokenRoutes(api))
+    .route('/', queueRoutes(api))
     .route('/', repositoryRoutes(api))
     .route('/', credentialRoutes(api, cipher))
     .route('/', openApiRoutes(() => v1));

@@ -162,6 +162,11 @@ export const registrationTokens = pgTable(
     maxCapacity: integer('max_capacity').notNull(),
     /** Whether a node may use it to take over a name already registered (`--replace`). */
     allowReplace: boolean('allow_replace').notNull().default(false),
+    /**
+     * Nodes registered with it are ephemeral: each takes one task, then deregisters, and its row
+     * is removed when it goes offline. Only an ephemeral node may use it, and only it makes one.
+     */
+    ephemeral: boolean('ephemeral').notNull().default(false),
     createdBy: uuid('created_by').references(() => users.id, { onDelete: 'set null' }),
     revokedAt: timestamp('revoked_at', { withTimezone: true }),
     lastUsedAt: timestamp('last_used_at', { withTimezone: true }),
@@ -207,6 +212,8 @@ export const nodes = pgTable(
     allowedLabels: text('allowed_labels').array(),
     maxCapacity: integer('max_capacity'),
     registrationTokenId: uuid('registration_token_id').references(() => registrationTokens.id, { onDelete: 'set null' }),
+    /** Registered with an ephemeral token: it deregisters after one task, and is removed once offline. */
+    ephemeral: boolean('ephemeral').notNull().default(false),
     ...timestamps,
   },
   (t) => [

@@ -42,6 +42,8 @@ export type NodePublic = {
   sandbox: SandboxMode;
   /** The agent CLI and its version the node found at start; null for a node that did not say. */
   agent_cli: string | null;
+  /** Takes one task and deregisters (registered with a token for ephemeral nodes). */
+  ephemeral: boolean;
   online: boolean;
   running: number;
   last_heartbeat_at: string | null;
@@ -60,6 +62,7 @@ export function toNodePublic(node: NodeRow, running: number, onlineSince: Date):
     status: node.status,
     sandbox: node.sandbox,
     agent_cli: node.agentCli,
+    ephemeral: node.ephemeral,
     online: node.lastHeartbeatAt !== null && node.lastHeartbeatAt > onlineSince,
     running,
     last_heartbeat_at: node.lastHeartbeatAt?.toISOString() ?? null,
@@ -93,6 +96,8 @@ export type RegisterNodeParams = {
   sandbox?: SandboxMode | undefined;
   agentCli?: string | undefined;
   replace?: boolean;
+  /** The node says it is ephemeral; it must match what the token (or the node's row) says. */
+  ephemeral?: boolean;
   now: Date;
 };
 
@@ -107,24 +112,30 @@ export type RegisterNodeParams = {
  *   node, or asks to `replace` as an admin or with a registration token that allows it; such a
  *   token replaces only a node it registered, or one whose labels are all inside its scope
  *   (`forbidden` otherwise);
- * - a retired bootstrap token is refused (`unauthenticated`, reason `retired`).
+ * - a retired bootstrap token is refused (`unauthenticated`, reason `retired`);
+ * - `ephemeral` must match: a token marked ephemeral registers only nodes that say so, and an
+ *   ephemeral node registers only with such a token (`forbidden`), never the bootstrap token or an
+ *   admin's session, so that only an admin's deliberate choice makes rows that remove themselves.
  * A node registered again keeps its id and history; its old credential and secret stop working.
  */
 export async function registerNode(db: Db, params: RegisterNodeParams): Promise<NodeCredentials> {
   const mode = params.mode ?? 'push';
   const presented = params.presented;
+  const ephemeral = params.ephemeral === true;
   try {
     return await db.transaction(async (tx) => {
       let scope: Scope = ANY;
       let self: NodeRow | undefined;
       let tokenRow: RegistrationTokenRow | undefined;
       let mayReplace = false;
+      if (ephemeral && !presented?.startsWith('gfr_') && !presented?.startsWith('gfn_')) throw ephemeralMismatch(false);
       if (params.admin) {
         mayReplace = params.replace === true;
       } else if (presented?.startsWith('gfn_')) {
         self = await getNodeByTokenHash(tx, hashToken(presented));
         if (!self) throw new DomainError('unauthenticated', 'node credential is invalid: the node was removed or replaced; register it with a registration token');
         scope = { allowedLabels: self.allowedLabels, maxCapacity: self.maxCapacity };
+        if (self.ephemeral !== ephemeral) throw ephemeralMismatch(self.ephemeral);
         const moved = movedAway(self, params.url, mode);
         if (moved) {
           throw new DomainError(
@@ -141,6 +152,7 @@ export async function registerNode(db: Db, params: RegisterNodeParams): Promise<
           throw new DomainError('unauthenticated', `registration token ${why}`, { details: { reason: state } });
         }
         scope = { allowedLabels: tokenRow.allowedLabels, maxCapacity: tokenRow.maxCapacity };
+        if (tokenRow.ephemeral !== ephemeral) throw ephemeralMismatch(tokenRow.ephemeral);
         mayReplace = params.replace === true && tokenRow.allowReplace;
       } else {
         // Retired for good in the admin page: refused wherever the token still is (env, data folder).
@@ -208,7 +220,7 @@ export async function registerNode(db: Db, params: RegisterNodeParams): Promise<
         signingSecret,
         lastHeartbeatAt: params.now,
         // A node's own re-registration keeps the scope it was given; a new grant replaces it.
-        ...(self ? {} : { allowedLabels: scope.allowedLabels, maxCapacity: scope.maxCapacity, registrationTokenId: tokenRow?.id ?? null }),
+        ...(self ? {} : { allowedLabels: scope.allowedLabels, maxCapacity: scope.maxCapacity, registrationTokenId: tokenRow?.id ?? null, ephemeral }),
       };
       if (tokenRow) await useRegistrationToken(tx, tokenRow.id, params.now);
       if (!target) return { node: await insertNode(tx, values), token, signingSecret };
@@ -222,6 +234,17 @@ export async function registerNode(db: Db, params: RegisterNodeParams): Promise<
     if (isUniqueViolation(err)) throw new DomainError('conflict', `a node named ${params.name} is already registered`, { cause: err });
     throw err;
   }
+}
+
+/** An ephemeral node with an ordinary token (or credential), or the other way round. */
+function ephemeralMismatch(ephemeralGrant: boolean): DomainError {
+  return ephemeralGrant
+    ? new DomainError('forbidden', 'this registration token is for ephemeral nodes only: start the node with --ephemeral (GAFFER_NODE_EPHEMERAL=1)', {
+        details: { reason: 'ephemeral_only' },
+      })
+    : new DomainError('forbidden', 'an ephemeral node registers only with a registration token marked for ephemeral nodes (create one on the admin page)', {
+        details: { reason: 'not_ephemeral' },
+      });
 }
 
 /**

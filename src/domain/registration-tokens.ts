@@ -1,5 +1,6 @@
 import {
   getRegistrationToken,
+  getRegistrationTokenByHash,
   insertRegistrationToken,
   listRegistrationTokens,
   revokeRegistrationToken,
@@ -31,6 +32,8 @@ export type RegistrationTokenPublic = {
   allowed_labels: string[];
   max_capacity: number;
   allow_replace: boolean;
+  /** Registers ephemeral nodes only (one task each, then they deregister). */
+  ephemeral: boolean;
   revoked_at: string | null;
   last_used_at: string | null;
   created_at: string;
@@ -47,6 +50,7 @@ export function toRegistrationTokenPublic(row: RegistrationTokenRow, now: Date):
     allowed_labels: row.allowedLabels,
     max_capacity: row.maxCapacity,
     allow_replace: row.allowReplace,
+    ephemeral: row.ephemeral,
     revoked_at: row.revokedAt?.toISOString() ?? null,
     last_used_at: row.lastUsedAt?.toISOString() ?? null,
     created_at: row.createdAt.toISOString(),
@@ -67,6 +71,10 @@ export function labelsOutside(labels: readonly string[], allowed: readonly strin
   return labels.filter((l) => !labelAllowed(l, allowed));
 }
 
+/** Uses a token may allow; a token for ephemeral nodes is spent once per node started, so it may allow more. */
+export const MAX_USES = 10_000;
+export const MAX_EPHEMERAL_USES = 1_000_000;
+
 /** What an admin sets on a new registration token. */
 export type NewRegistrationTokenParams = {
   name: string;
@@ -75,6 +83,8 @@ export type NewRegistrationTokenParams = {
   allowedLabels: string[];
   maxCapacity: number;
   allowReplace: boolean;
+  /** Nodes registered with it take one task and deregister; defaults to false. */
+  ephemeral?: boolean;
   createdBy: string | null;
 };
 
@@ -84,6 +94,12 @@ export async function createRegistrationToken(
   params: NewRegistrationTokenParams & { now: Date },
 ): Promise<{ row: RegistrationTokenRow; token: string }> {
   if (params.expiresAt <= params.now) throw new DomainError('invalid_input', 'expires_at: must be in the future');
+  if (params.maxUses > (params.ephemeral ? MAX_EPHEMERAL_USES : MAX_USES)) {
+    throw new DomainError('invalid_input', `max_uses: at most ${MAX_USES} (up to ${MAX_EPHEMERAL_USES} for a token for ephemeral nodes)`);
+  }
+  if (params.ephemeral && params.allowReplace) {
+    throw new DomainError('invalid_input', 'allow_replace: a token for ephemeral nodes cannot replace nodes; each ephemeral node registers under a name of its own');
+  }
   const token = generateToken('gfr');
   const row = await insertRegistrationToken(db, {
     name: params.name,
@@ -93,6 +109,7 @@ export async function createRegistrationToken(
     allowedLabels: [...new Set(params.allowedLabels)],
     maxCapacity: params.maxCapacity,
     allowReplace: params.allowReplace,
+    ephemeral: params.ephemeral ?? false,
     createdBy: params.createdBy,
   });
   return { row, token };
@@ -107,5 +124,19 @@ export async function revokeRegistration(db: DbOrTx, id: string, now: Date): Pro
   if (!(await getRegistrationToken(db, id))) throw new DomainError('not_found', `registration token ${id} not found`);
   const row = await revokeRegistrationToken(db, id, now);
   if (!row) throw new DomainError('not_found', `registration token ${id} not found`);
+  return row;
+}
+
+/**
+ * An autoscaler's credential for reading the queue: a registration token for ephemeral nodes, the
+ * one the nodes it starts register with, while it can still register one (unrevoked, unexpired,
+ * a use left). Reading spends no use. Any other registration token is refused.
+ */
+export async function authenticateScalerToken(db: DbOrTx, token: string, now: Date): Promise<RegistrationTokenRow> {
+  const row = await getRegistrationTokenByHash(db, hashToken(token));
+  if (!row) throw new DomainError('unauthenticated', 'registration token is invalid');
+  if (!row.ephemeral) throw new DomainError('forbidden', 'only a registration token for ephemeral nodes may read the queue');
+  const state = registrationTokenState(row, now);
+  if (state !== 'usable') throw new DomainError('unauthenticated', `registration token is ${state.replace('_', ' ')}`, { details: { reason: state } });
   return row;
 }

@@ -15,6 +15,7 @@ import type { NodeRow, TaskRow } from '../db/schema.js';
 import { maskSecrets } from '../logger.js';
 import { taskBranch } from '../protocol/task-branch.js';
 import type { ProcessIssueRequest } from '../protocol/node-api.js';
+import { removeOfflineEphemeralNodes } from './ephemeral-nodes.js';
 import { needsNodeCredential, resolveTaskCredential } from './credentials.js';
 import type { TaskCredential } from './ports.js';
 import { isDomainError } from './errors.js';
@@ -231,9 +232,10 @@ export type Scheduler = {
   /**
    * Fails lost and timed-out tasks, returns to the queue stranded assignments and tasks a pull
    * node claimed (or was offered) but did not acknowledge within the dispatch timeout, and revokes
-   * the tokens of ended tasks that an earlier revocation left behind.
+   * the tokens of ended tasks that an earlier revocation left behind; then removes ephemeral nodes
+   * that went silent holding nothing.
    */
-  sweep: () => Promise<{ lost: number; timedOut: number; stranded: number; unacknowledged: number; tokensRevoked: number }>;
+  sweep: () => Promise<{ lost: number; timedOut: number; stranded: number; unacknowledged: number; tokensRevoked: number; ephemeralRemoved: number }>;
   /** Starts the periodic sweep and pump. */
   start: (intervalMs: number) => void;
   /** Stops the timer and waits for a pump under way. */
@@ -336,7 +338,9 @@ export function createScheduler(deps: TaskDeps, options: { workers?: number } = 
       }
     }
     const tokens = await deps.taskTokens.sweep();
-    return { lost, timedOut, stranded, unacknowledged, tokensRevoked: tokens.revoked };
+    // Last, so the tasks such a node held were freed above; one still holding some waits a sweep.
+    const ephemeralRemoved = await removeOfflineEphemeralNodes(deps, silentSince);
+    return { lost, timedOut, stranded, unacknowledged, tokensRevoked: tokens.revoked, ephemeralRemoved };
   }
 
   // One tick at a time: a sweep that waits on GitHub (a revocation in a slow queue) must not be

@@ -115,6 +115,11 @@ export const registerNodeRequest = nodeFields
     agent_cli: z.string().max(200).optional(),
     /** Take over the node registered under this name (the runner's `--replace`). */
     replace: z.boolean().default(false),
+    /**
+     * The node takes one task and deregisters (`--ephemeral`). It must match the registration
+     * token: an ephemeral token registers only ephemeral nodes, and only it registers them.
+     */
+    ephemeral: z.boolean().default(false),
   })
   .superRefine((body, ctx) => {
     if (body.mode === 'push' && body.url === undefined) {

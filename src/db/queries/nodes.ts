@@ -45,6 +45,7 @@ export async function updateNode(
       | 'maxCapacity'
       | 'registrationTokenId'
       | 'sandbox'
+      | 'ephemeral'
     >
   >,
 ): Promise<NodeRow | undefined> {

@@ -15,6 +15,12 @@ export async function lockRegistrationTokenByHash(db: DbOrTx, tokenHash: string)
   return row;
 }
 
+/** The token behind a hash, unlocked: for reads that spend no use. */
+export async function getRegistrationTokenByHash(db: DbOrTx, tokenHash: string): Promise<RegistrationTokenRow | undefined> {
+  const [row] = await db.select().from(registrationTokens).where(eq(registrationTokens.tokenHash, tokenHash));
+  return row;
+}
+
 export async function getRegistrationToken(db: DbOrTx, id: string): Promise<RegistrationTokenRow | undefined> {
   const [row] = await db.select().from(registrationTokens).where(eq(registrationTokens.id, id));
   return row;
