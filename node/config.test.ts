@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { loadNodeConfig, NodeConfigError, parseCommand, splitShellWords } from './config.js';
+import { parseCommand, splitShellWords } from './command-words.js';
+import { loadNodeConfig, NodeConfigError } from './config.js';
 
 const base = { GAFFER_SERVER_URL: 'http://gaffer.test:3000/', GAFFER_REGISTRATION_TOKEN: 'x'.repeat(20) };
 
