@@ -169,7 +169,7 @@ describe('ephemeral nodes started from the queue depth', () => {
   it('a node without --ephemeral is refused the ephemeral token, and says why', async () => {
     const { code, output } = await runNode('plain-node', [], { GAFFER_REGISTRATION_TOKEN: ephemeralToken!, GAFFER_NODE_MODE: 'pull' });
     expect(code, output).toBe(2);
-    expect(output).toContain('registration refused (403): this registration token is for ephemeral nodes only: start the node with --ephemeral');
+    expect(output).toContain('refused the registration (403: this registration token is for ephemeral nodes only: start the node with --ephemeral');
     expect(output).not.toContain(ephemeralToken!);
     expect(await h.db.db.select().from(nodes)).toEqual([]);
   }, 120_000);
