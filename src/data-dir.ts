@@ -1,9 +1,6 @@
 import { isMainThread } from 'node:worker_threads';
-import { chmod, lstat, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, lstat, mkdir, readdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-
-/** The file a server on the embedded database keeps its process id in, for `npm run admin` to see. */
-export const SERVER_PID_FILE = 'gaffer-server.pid';
 
 /** The data folder cannot be made private: it belongs to someone else, or cannot be changed. */
 export class DataDirError extends Error {
@@ -64,39 +61,4 @@ async function restrict(root: string, path: string, uid: number | undefined): Pr
     }
   }
   if (st.isDirectory()) for (const name of await readdir(path)) await restrict(root, join(path, name), uid);
-}
-
-/** Records that this process serves the embedded database in `dir`; the returned function clears it. */
-export async function markServerRunning(dir: string): Promise<() => Promise<void>> {
-  const path = join(dir, SERVER_PID_FILE);
-  await writeFile(path, `${process.pid}\n`, { mode: 0o600 });
-  return async () => {
-    // Only our own record: a server started since on the same folder keeps its own.
-    if ((await readPid(path)) === process.pid) await rm(path, { force: true });
-  };
-}
-
-/**
- * The process id of a live server that recorded itself in `dir`, if any. A record left by a
- * server that died is ignored (no process has that id), as is this process's own.
- */
-export async function runningServerPid(dir: string): Promise<number | undefined> {
-  const pid = await readPid(join(dir, SERVER_PID_FILE));
-  if (pid === undefined || pid === process.pid) return undefined;
-  try {
-    process.kill(pid, 0);
-    return pid;
-  } catch (err) {
-    // EPERM: the process exists, under another user.
-    return (err as NodeJS.ErrnoException).code === 'EPERM' ? pid : undefined;
-  }
-}
-
-async function readPid(path: string): Promise<number | undefined> {
-  try {
-    const pid = Number((await readFile(path, 'utf8')).trim());
-    return Number.isSafeInteger(pid) && pid > 0 ? pid : undefined;
-  } catch {
-    return undefined;
-  }
 }
