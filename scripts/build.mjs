@@ -6,11 +6,13 @@
 import { spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname, join, relative } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const out = join(root, 'dist');
+// `--out-dir PATH` builds elsewhere (the image test lays out an image in a temporary folder).
+const at = process.argv.indexOf('--out-dir');
+const out = at > 0 && process.argv[at + 1] ? resolve(process.argv[at + 1]) : join(root, 'dist');
 let tsc;
 try {
   tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
@@ -21,7 +23,7 @@ try {
   console.error('npm run build: typescript is not installed and there is no dist/ yet; run npm ci (with dev dependencies) first.');
   process.exit(1);
 }
-const built = spawnSync(process.execPath, [tsc, '-p', 'tsconfig.build.json', '--incremental', '--tsBuildInfoFile', join(out, '.tsbuildinfo')], {
+const built = spawnSync(process.execPath, [tsc, '-p', 'tsconfig.build.json', '--outDir', out, '--incremental', '--tsBuildInfoFile', join(out, '.tsbuildinfo')], {
   cwd: root,
   stdio: 'inherit',
 });
