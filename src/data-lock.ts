@@ -75,7 +75,7 @@ export function describeHolder(dir: string, holder: LockHolder | undefined): str
   if (!holder) return `DATA_DIR: ${where} is being taken by another Gaffer process starting now; stop it, or set DATA_DIR to another folder.`;
   const who =
     holder.role === 'server'
-      ? `a running Gaffer server (pid ${holder.pid}, port ${holder.port ?? 'unknown'}, started ${holder.startedAt})`
+      ? `a running Gaffer server (pid ${holder.pid}, ${holder.port ? `port ${holder.port}` : 'port not bound yet'}, started ${holder.startedAt})`
       : `npm run admin (pid ${holder.pid}, started ${holder.startedAt})`;
   return `DATA_DIR: the embedded database in ${where} is in use by ${who}: stop it first, or set DATA_DIR to another folder.`;
 }
