@@ -49,8 +49,10 @@ function treeRss(pid: number): { mib: number; names: string[] } {
   for (const p of tree(pid)) {
     try {
       const status = readFileSync(`/proc/${p}/status`, 'utf8');
-      kib += Number(/^VmRSS:\s+(\d+)/m.exec(status)?.[1] ?? 0);
-      names.push(readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0').filter(Boolean).slice(0, 2).join(' '));
+      const own = Number(/^VmRSS:\s+(\d+)/m.exec(status)?.[1] ?? 0);
+      kib += own;
+      const name = readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0').filter(Boolean).slice(0, 2).join(' ');
+      names.push(`${name} (${Math.round(own / 1024)} MiB)`);
     } catch {
       // Gone meanwhile.
     }

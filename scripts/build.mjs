@@ -1,10 +1,9 @@
-// `npm run build`: compiles src/ and node/ to dist/ with tsc (incremental: a build with nothing
-// changed takes a few seconds, which `npm start` pays each time), then copies the plain JavaScript
+// `npm run build`: compiles src/ and node/ to dist/ with tsc (incremental), then copies the plain JavaScript
 // files the compiled code loads beside itself (the demo's scripted agent, the sandbox's bridge).
 // Data files (drizzle/, app.yml, .env.example, package.json) stay at the package's top, where
 // src/package-root.ts finds them from src/ and dist/ alike.
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, readdirSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -13,6 +12,11 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 // `--out-dir PATH` builds elsewhere (the image test lays out an image in a temporary folder).
 const at = process.argv.indexOf('--out-dir');
 const out = at > 0 && process.argv[at + 1] ? resolve(process.argv[at + 1]) : join(root, 'dist');
+const stamp = join(out, '.build-stamp');
+// `--if-stale` (npm start, npm run node, npm run admin): skip the compiler when nothing it reads
+// changed since the last build, so a start pays a few milliseconds rather than a no-op tsc run.
+if (process.argv.includes('--if-stale') && existsSync(stamp) && newestInput() <= statSync(stamp).mtimeMs) process.exit(0);
+
 let tsc;
 try {
   tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
@@ -42,4 +46,19 @@ for (const top of ['src', 'node']) {
     mkdirSync(dirname(target), { recursive: true });
     copyFileSync(file, target);
   }
+}
+writeFileSync(stamp, `${new Date().toISOString()}\n`);
+
+/** The newest modification time among what a build reads: src/, node/, the tsconfigs, package.json and this script. */
+function newestInput() {
+  let newest = 0;
+  const visit = (path) => {
+    // The Docker image has no sources: only what it has counts.
+    const st = statSync(path, { throwIfNoEntry: false });
+    if (!st) return;
+    if (st.isDirectory()) for (const name of readdirSync(path)) visit(join(path, name));
+    else newest = Math.max(newest, st.mtimeMs);
+  };
+  for (const p of ['src', 'node', 'tsconfig.json', 'tsconfig.build.json', 'package.json', 'scripts/build.mjs']) visit(join(root, p));
+  return newest;
 }
