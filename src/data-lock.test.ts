@@ -62,6 +62,16 @@ describe('the data folder lock', () => {
     await lock.release();
   });
 
+  it('echoes only a pid, a date and a port from a lock file, never its text', async () => {
+    const lock = await lockDataDir(dir, { port: 7, role: 'server' });
+    const own = await record();
+    await writeFile(lockPath(), JSON.stringify({ ...own, port: '\u001b[31mred', role: '\u001b]0;title\u0007' }));
+    const refused = (await lockDataDir(dir, { port: 1, role: 'admin' }).catch((e: unknown) => e)) as DataLockError;
+    expect(refused.holder).toMatchObject({ pid: process.pid, port: null, role: 'server' });
+    expect(refused.message).not.toMatch(/\u001b|\u0007/);
+    await lock.release();
+  });
+
   it('release leaves a lock that is no longer its own', async () => {
     const lock = await lockDataDir(dir, { port: 1, role: 'server' });
     const other = { pid: process.pid, startedAt: '2001-01-01T00:00:00.000Z', port: 2, role: 'server' };

@@ -131,9 +131,11 @@ async function readLock(path: string): Promise<Seen> {
   }
   try {
     const v = JSON.parse(raw) as Partial<LockHolder>;
-    if (Number.isSafeInteger(v.pid) && (v.pid as number) > 0 && typeof v.startedAt === 'string') {
-      const port = typeof v.port === 'number' ? v.port : null;
-      return { raw, holder: { pid: v.pid as number, startedAt: v.startedAt, port, role: v.role === 'admin' ? 'admin' : 'server' } };
+    // Only a pid, a date and a port number come out of the file: its text is never echoed as is.
+    const started = typeof v.startedAt === 'string' ? Date.parse(v.startedAt) : NaN;
+    if (Number.isSafeInteger(v.pid) && (v.pid as number) > 0 && Number.isFinite(started)) {
+      const port = Number.isSafeInteger(v.port) && (v.port as number) >= 0 && (v.port as number) <= 65535 ? (v.port as number) : null;
+      return { raw, holder: { pid: v.pid as number, startedAt: new Date(started).toISOString(), port, role: v.role === 'admin' ? 'admin' : 'server' } };
     }
   } catch {
     // Half written, or not ours: treated as unreadable.

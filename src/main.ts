@@ -167,7 +167,7 @@ export async function main(env: NodeJS.ProcessEnv = process.env, argv: readonly 
     running.logger.info('stopped');
     process.exit(0);
   };
-  // `on`, not `once`: Ctrl+C under `npm start` reaches npm, tsx and this process, and tsx passes it
+  // `on`, not `once`: Ctrl+C under `npm start` reaches npm and this process (and tsx, in development), which passes it
   // on again; a repeat must not cut the shutdown short (the timer above bounds it).
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
   process.on('SIGINT', () => void shutdown('SIGINT'));
