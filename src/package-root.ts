@@ -7,8 +7,10 @@ import { fileURLToPath } from 'node:url';
  * Worked out from this file's own path, without touching the disk.
  */
 export function packageRoot(): string {
-  const above = dirname(dirname(fileURLToPath(import.meta.url)));
-  return basename(above) === 'dist' ? dirname(above) : above;
+  const file = fileURLToPath(import.meta.url);
+  const above = dirname(dirname(file));
+  // Compiled (dist/src/package-root.js) one level deeper; a checkout itself named dist runs the .ts.
+  return file.endsWith('.js') && basename(above) === 'dist' ? dirname(above) : above;
 }
 
 /** A path under {@link packageRoot}. */
