@@ -46,13 +46,16 @@ export async function runAdminCli(args: string[], io: AdminCliIo): Promise<void>
     throw err;
   }
   restrictUmask();
-  const piped = await io.readStdin();
-  const password = piped ?? generatePassword();
-  let handle;
   let lock: DataLock | undefined;
+  let handle;
+  let password: string;
+  let piped: string | undefined;
   try {
-    // Held while the database is open: no server may open it meanwhile, nor this while one runs.
+    // Taken first, so a running server is named before anything is typed, and held while the
+    // database is open: no server may open it meanwhile.
     if (usesEmbeddedDatabase(config)) lock = await lockDataDir(config.dataDir, { port: null, role: 'admin' });
+    piped = await io.readStdin();
+    password = piped ?? generatePassword();
     await prepareDataDir(config);
     handle = await openDatabase(config);
   } catch (err) {
