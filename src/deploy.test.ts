@@ -245,6 +245,12 @@ describe('Dockerfile and compose.yaml', () => {
         // With FIRST_RUN_KEYS=true the compose server can take nodes and PATs from the start.
         expect(existsSync(join(app, 'data', 'node-registration-token'))).toBe(true);
         expect(out).toContain(`Gaffer admin page: http://127.0.0.1:${port}/admin`);
+        if (!env.DATABASE_URL) {
+          // On the embedded database, a second compiled server on the same folder refuses, naming the first.
+          const second = spawnSync(process.execPath, args, { cwd: app, env: { ...env, PORT: '0' }, encoding: 'utf8' });
+          expect(second.status).toBe(2);
+          expect(second.stderr.trim()).toMatch(new RegExp(`^DATA_DIR: .* in use by a running Gaffer server \\(pid ${child!.pid}, port ${port}, `));
+        }
       } finally {
         child!.kill('SIGTERM');
       }
