@@ -77,7 +77,8 @@ describe('start-up order: nothing is opened before the configuration, the data f
     expect(help.code).toBe(0);
     expect(help.stderr).toBe('');
     expect(help.stdout).toMatch(/^Gaffer server \d+\.\d+\.\d+/);
-    for (const key of CONFIG_KEYS) expect(help.stdout).toMatch(new RegExp(`^  ${key}$`, 'm'));
+    // Each key, then what .env.example says of it, indented.
+    for (const key of CONFIG_KEYS) expect(help.stdout).toMatch(new RegExp(`^  ${key}\\n      \\S`, 'm'));
     expect(help.stdout).toContain('HTTP port (default 3000).');
     expect(existsSync(dataDir)).toBe(false);
 
