@@ -14,7 +14,6 @@ import { ADMIN_CSP } from './routes.js';
 import { Page } from './layout.js';
 import { type AdminEnv, requireAdminSession } from './session.js';
 
-
 const pageQuery = z.object({ org: z.string().regex(/^[A-Za-z0-9-]{1,39}$/, 'a GitHub organization login').optional() });
 const callbackQuery = z.object({ code: z.string().min(1).max(200), state: z.string().min(1).max(200) });
 
