@@ -25,9 +25,10 @@ export function restrictUmask(): void {
  * every folder in it 0700 and every file 0600 (symbolic links are left alone). The embedded
  * database writes some files 0666 itself, and a folder restored from a backup or made by hand
  * may be open; its keys and write-ahead log hold secrets. Refuses, naming the fix, a folder that
- * belongs to another user (as PostgreSQL does) or a path it cannot change.
+ * belongs to another user (as PostgreSQL does) or a path it cannot change. `recurse: false`
+ * checks and fixes the folder alone (before the lock is taken, when nothing in it may be touched).
  */
-export async function secureDataDir(dir: string, opts: { create: boolean }): Promise<void> {
+export async function secureDataDir(dir: string, opts: { create: boolean; recurse?: boolean }): Promise<void> {
   const root = resolve(dir);
   if (opts.create) await mkdir(root, { recursive: true, mode: 0o700 });
   let st;
@@ -44,10 +45,10 @@ export async function secureDataDir(dir: string, opts: { create: boolean }): Pro
       `DATA_DIR: ${root} belongs to uid ${st.uid}, not to the user Gaffer runs as (uid ${uid}); its keys and database must be private to one user. Run Gaffer as its owner, or hand it over: chown -R ${uid} ${root}`,
     );
   }
-  await restrict(root, root, uid);
+  await restrict(root, root, uid, opts.recurse !== false);
 }
 
-async function restrict(root: string, path: string, uid: number | undefined): Promise<void> {
+async function restrict(root: string, path: string, uid: number | undefined, recurse = true): Promise<void> {
   const st = await lstat(path);
   if (st.isSymbolicLink()) return;
   const want = st.isDirectory() ? 0o700 : 0o600;
@@ -60,5 +61,5 @@ async function restrict(root: string, path: string, uid: number | undefined): Pr
       throw new DataDirError(`DATA_DIR: cannot make ${path} private (${code}); run Gaffer as the owner of ${root}, or fix it: ${fix}`, { cause: err });
     }
   }
-  if (st.isDirectory()) for (const name of await readdir(path)) await restrict(root, join(path, name), uid);
+  if (recurse && st.isDirectory()) for (const name of await readdir(path)) await restrict(root, join(path, name), uid);
 }

@@ -1,9 +1,10 @@
 import { existsSync, readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseServerArgs, serverUsage, serverVersion } from './cli-usage.js';
-import { openAndCompose, type Ready } from './compose-server.js';
+import { asStartupError, openAndCompose, type Ready } from './compose-server.js';
 import { type Config, ConfigError, loadConfig } from './config.js';
-import { restrictUmask } from './data-dir.js';
+import { restrictUmask, secureDataDir } from './data-dir.js';
 import { type DataLock, DataLockError, lockDataDir } from './data-lock.js';
 import { createRetention } from './domain/retention.js';
 import { gitHubAppConfig } from './github/client.js';
@@ -83,10 +84,16 @@ export async function startServer(
   // naming the first), then the port. A start that fails here has touched no database file.
   let lock: DataLock | undefined;
   if (usesEmbeddedDatabase(config)) {
+    // The folder itself first: one of another user's is refused with the fix, not an EACCES.
+    await asStartupError(() => secureDataDir(config.dataDir, { create: true, recurse: false }));
     try {
       lock = await lockDataDir(config.dataDir, { port: config.port, role: 'server' });
     } catch (err) {
       if (err instanceof DataLockError) throw new StartupError('data_dir_locked', err.message, { cause: err });
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code) {
+        throw new StartupError('data_dir_insecure', `DATA_DIR: cannot create its lock file in ${resolve(config.dataDir)} (${code}); run Gaffer as the owner of that folder, or set DATA_DIR to a folder it can write.`, { cause: err });
+      }
       throw err;
     }
   }
