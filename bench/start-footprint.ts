@@ -7,7 +7,7 @@
  * checkout of each.
  */
 import { spawn } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -91,8 +91,10 @@ for (let run = 1; run <= runs; run++) {
   const atReady = treeRss(child.pid!);
   await new Promise((r) => setTimeout(r, 5000));
   const settled = treeRss(child.pid!);
+  const pids = tree(child.pid!);
   process.kill(-child.pid!, 'SIGTERM');
-  await new Promise((r) => (child.exitCode !== null ? r(null) : child.once('exit', r)));
+  // npm may exit before the server has closed its database: wait for the whole tree.
+  while (pids.some((p) => existsSync(`/proc/${p}`))) await new Promise((r) => setTimeout(r, 50));
   await rm(dataDir, { recursive: true, force: true });
   rows.push([String(run), String(readyMs), String(atReady.mib), String(settled.mib), String(settled.names.length)]);
   if (run === 1) console.log(`process tree: ${settled.names.join(' | ')}`);
