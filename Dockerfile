@@ -1,7 +1,18 @@
 # Gaffer: the server (target `server`, the default) and the node agent (target `node-agent`).
-# Both run the TypeScript sources with tsx, exactly as `npm start` and `npm run node` do.
+# Both run the JavaScript that `npm run build` compiles in the `build` stage; the image that runs
+# has production dependencies only (no TypeScript, tsx or esbuild), as `npm start` runs dist/ too.
 #   docker build -t gaffer .                          # the server
 #   docker build -t gaffer-node --target node-agent .  # a node
+FROM node:20-bookworm-slim AS build
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY tsconfig.json tsconfig.build.json ./
+COPY scripts ./scripts
+COPY src ./src
+COPY node ./node
+RUN npm run build
+
 FROM node:20-bookworm-slim AS base
 # git for the node's mirrors and pushes; bubblewrap for its agent sandbox.
 RUN apt-get update \
@@ -10,10 +21,12 @@ RUN apt-get update \
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
-COPY tsconfig.json app.yml ./
+# What the compiled code reads at run time from the package's top (src/package-root.ts), and the
+# build script, which `npm start` and `npm run admin` run first and which keeps the built dist/.
+COPY app.yml .env.example ./
+COPY scripts ./scripts
 COPY drizzle ./drizzle
-COPY src ./src
-COPY node ./node
+COPY --from=build /app/dist ./dist
 ENV NODE_ENV=production
 
 FROM base AS node-agent
@@ -22,7 +35,7 @@ RUN mkdir -p /work && chown node:node /work
 USER node
 VOLUME /work
 EXPOSE 8007
-CMD ["node_modules/.bin/tsx", "node/main.ts"]
+CMD ["node", "dist/node/main.js"]
 
 # Last, so a plain `docker build .` gives the server.
 FROM base AS server
@@ -32,4 +45,4 @@ USER node
 VOLUME /data
 EXPOSE 3000
 HEALTHCHECK --interval=10s --timeout=3s --start-period=60s CMD node -e "fetch('http://127.0.0.1:'+(process.env.PORT||3000)+'/readyz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"
-CMD ["node_modules/.bin/tsx", "src/main.ts"]
+CMD ["node", "dist/src/main.js"]

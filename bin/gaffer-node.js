@@ -1,9 +1,15 @@
 #!/usr/bin/env node
 // The `gaffer-node` command. It loads the node agent and runs its command line; nothing else
-// belongs here. The sources are TypeScript, loaded through tsx for now: once the build ships
-// compiled JavaScript, this becomes `import('../dist/node/main.js')` without the register call.
-import { register } from 'tsx/esm/api';
-
-register();
-const { runCli } = await import('../node/main.ts');
-await runCli();
+// belongs here. A production install (`npm ci --omit=dev && npm run build`, the Docker image)
+// has no tsx and runs the compiled dist/; a checkout with dev dependencies runs the TypeScript
+// sources through tsx, so it is never behind them.
+let main;
+try {
+  const { register } = await import('tsx/esm/api');
+  register();
+  main = await import('../node/main.ts');
+} catch (err) {
+  if (err?.code !== 'ERR_MODULE_NOT_FOUND' || !String(err.message).includes("'tsx")) throw err;
+  main = await import('../dist/node/main.js');
+}
+await main.runCli();

@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { type Config, ConfigError, loadConfig } from './config.js';
-import { DataDirError, restrictUmask, runningServerPid } from './data-dir.js';
+import { DataDirError, restrictUmask } from './data-dir.js';
+import { type DataLock, DataLockError, lockDataDir } from './data-lock.js';
 import { resetPassword } from './domain/accounts.js';
 import { isDomainError } from './domain/errors.js';
 import { generatePassword } from './domain/passwords.js';
@@ -45,23 +46,27 @@ export async function runAdminCli(args: string[], io: AdminCliIo): Promise<void>
     throw err;
   }
   restrictUmask();
-  if (usesEmbeddedDatabase(config)) {
-    const pid = await runningServerPid(config.dataDir);
-    if (pid !== undefined) {
-      throw new AdminCliError(
-        1,
-        `the embedded database in ${config.dataDir} is in use by a running Gaffer server (pid ${pid}): stop it first, then run this again (or change the password in the admin page)`,
-      );
-    }
-  }
-  const piped = await io.readStdin();
-  const password = piped ?? generatePassword();
+  let lock: DataLock | undefined;
   let handle;
+  let password: string;
+  let piped: string | undefined;
   try {
+    // Taken first, so a running server is named before anything is typed, and held while the
+    // database is open: no server may open it meanwhile.
+    if (usesEmbeddedDatabase(config)) lock = await lockDataDir(config.dataDir, { port: null, role: 'admin' });
+    piped = await io.readStdin();
+    password = piped ?? generatePassword();
     await prepareDataDir(config);
     handle = await openDatabase(config);
   } catch (err) {
-    if (err instanceof StartupError || err instanceof DataDirError) throw new AdminCliError(1, err.message);
+    await lock?.release();
+    if (err instanceof DataLockError && err.holder?.role === 'server') {
+      throw new AdminCliError(
+        1,
+        `the embedded database in ${config.dataDir} is in use by a running Gaffer server (pid ${err.holder.pid}, port ${err.holder.port ?? 'unknown'}): stop it first, then run this again (or change the password in the admin page)`,
+      );
+    }
+    if (err instanceof StartupError || err instanceof DataDirError || err instanceof DataLockError) throw new AdminCliError(1, err.message);
     throw err;
   }
   try {
@@ -75,6 +80,7 @@ export async function runAdminCli(args: string[], io: AdminCliIo): Promise<void>
     await handle.close();
     // The embedded database may have written files of its own mode meanwhile.
     if (usesEmbeddedDatabase(config)) await prepareDataDir(config).catch(() => undefined);
+    await lock?.release();
   }
 }
 

@@ -109,7 +109,7 @@ describe('the admin password at start, and npm run admin -- reset-password', () 
   });
 
   it('npm run admin -- reset-password: refuses while a server holds the embedded database, then resets from stdin or generates one', async () => {
-    expect((JSON.parse(readFileSync('package.json', 'utf8')) as { scripts: Record<string, string> }).scripts.admin).toBe('tsx src/admin-cli.ts');
+    expect((JSON.parse(readFileSync('package.json', 'utf8')) as { scripts: Record<string, string> }).scripts.admin).toBe('node dist/src/admin-cli.js');
     const env = { ...base(), ADMIN_PASSWORD: 'rotated password 2' };
     if (!running) await start('rotated password 2');
     const session = await signIn('rotated password 2');
@@ -117,7 +117,7 @@ describe('the admin password at start, and npm run admin -- reset-password', () 
     const busy = await runAdminCli(['reset-password', 'boss@example.com'], env, 'typed on stdin 1\n');
     expect(busy.code).toBe(1);
     expect(busy.stderr.trim().split('\n')).toHaveLength(1);
-    expect(busy.stderr).toMatch(/in use by a running Gaffer server \(pid \d+\): stop it first/);
+    expect(busy.stderr).toMatch(/in use by a running Gaffer server \(pid \d+, port \d+\): stop it first/);
     await stop();
 
     const unknown = await runAdminCli(['reset-password', 'nobody@example.com'], env, 'typed on stdin 1\n');

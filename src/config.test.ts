@@ -95,6 +95,22 @@ describe('loadConfig', () => {
     expect(err.code).toBe('config_invalid');
   });
 
+  it("turns zod's messages into plain sentences naming the key and an example, echoing only numbers and choices", () => {
+    expect(errorOf({ PORT: 'abc' }).message).toBe('Invalid configuration: PORT: must be a whole number such as 3000 (got "abc")');
+    expect(errorOf({ PORT: '70000' }).message).toBe('Invalid configuration: PORT: must be at most 65535, such as 3000 (got "70000")');
+    expect(errorOf({ LOG_LEVEL: 'verbose' }).message).toBe(
+      'Invalid configuration: LOG_LEVEL: must be one of fatal, error, warn, info, debug, trace, silent (got "verbose")',
+    );
+    expect(errorOf({ PUBLIC_URL: 'not a url' }).message).toBe('Invalid configuration: PUBLIC_URL: must be a URL such as https://gaffer.example.com');
+    const several = errorOf({ TASK_TIMEOUT_SECONDS: '0', ADMIN_EMAIL: 'secret-looking@', ADMIN_PASSWORD: 'long enough secret' }).message;
+    expect(several).toContain('- TASK_TIMEOUT_SECONDS: must be at least 1, such as 4500 (got "0")');
+    expect(several).toContain('- ADMIN_EMAIL: must be an email address such as admin@example.com');
+    expect(several).not.toContain('secret-looking');
+    for (const env of [{ PORT: 'abc' }, { APP_ID: 'x', PRIVATE_KEY: 'k', WEBHOOK_SECRET: 's' }, { LOG_LEVEL: '1' }, { PUBLIC_URL: 'x' }] as Array<Record<string, string>>) {
+      expect(errorOf(env).message).not.toMatch(/Invalid input|Invalid option|Too (small|big)|expected number|received NaN/);
+    }
+  });
+
   it('names keys that must come together', () => {
     expect(errorOf({ APP_ID: '1' }).keys).toEqual(['PRIVATE_KEY', 'WEBHOOK_SECRET']);
     expect(errorOf({ PRIVATE_KEY_PATH: '/k.pem' }).keys).toEqual(['APP_ID']);

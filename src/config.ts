@@ -2,6 +2,7 @@ import { z } from 'zod';
 import type { TaskCaps } from './db/queries/caps.js';
 import { SAMPLE_PASSWORD } from './domain/passwords.js';
 import { describeConfigIssues } from './protocol/config-issues.js';
+import { defaultExample } from './protocol/plain-config-issue.js';
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
@@ -121,6 +122,9 @@ const schema = z
     }
   });
 
+/** Every environment key the server reads, in the schema's order (for `--help`). */
+export const CONFIG_KEYS: readonly string[] = Object.keys(schema.shape);
+
 /** Validated server configuration. Secrets stay in this object and never reach a log. */
 export type Config = {
   github:
@@ -198,7 +202,10 @@ export function decodeKey(value: string): Buffer | undefined {
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const parsed = schema.safeParse(env);
   if (!parsed.success) {
-    const { keys, message } = describeConfigIssues('Invalid configuration', parsed.error.issues);
+    const { keys, message } = describeConfigIssues('Invalid configuration', parsed.error.issues, {
+      input: env,
+      example: (key) => defaultExample(schema.shape[key as keyof typeof schema.shape]),
+    });
     throw new ConfigError(keys, message);
   }
   const e = parsed.data;

@@ -1,9 +1,6 @@
 import { isMainThread } from 'node:worker_threads';
-import { chmod, lstat, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, lstat, mkdir, readdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-
-/** The file a server on the embedded database keeps its process id in, for `npm run admin` to see. */
-export const SERVER_PID_FILE = 'gaffer-server.pid';
 
 /** The data folder cannot be made private: it belongs to someone else, or cannot be changed. */
 export class DataDirError extends Error {
@@ -28,9 +25,10 @@ export function restrictUmask(): void {
  * every folder in it 0700 and every file 0600 (symbolic links are left alone). The embedded
  * database writes some files 0666 itself, and a folder restored from a backup or made by hand
  * may be open; its keys and write-ahead log hold secrets. Refuses, naming the fix, a folder that
- * belongs to another user (as PostgreSQL does) or a path it cannot change.
+ * belongs to another user (as PostgreSQL does) or a path it cannot change. `recurse: false`
+ * checks and fixes the folder alone (before the lock is taken, when nothing in it may be touched).
  */
-export async function secureDataDir(dir: string, opts: { create: boolean }): Promise<void> {
+export async function secureDataDir(dir: string, opts: { create: boolean; recurse?: boolean }): Promise<void> {
   const root = resolve(dir);
   if (opts.create) await mkdir(root, { recursive: true, mode: 0o700 });
   let st;
@@ -47,10 +45,10 @@ export async function secureDataDir(dir: string, opts: { create: boolean }): Pro
       `DATA_DIR: ${root} belongs to uid ${st.uid}, not to the user Gaffer runs as (uid ${uid}); its keys and database must be private to one user. Run Gaffer as its owner, or hand it over: chown -R ${uid} ${root}`,
     );
   }
-  await restrict(root, root, uid);
+  await restrict(root, root, uid, opts.recurse !== false);
 }
 
-async function restrict(root: string, path: string, uid: number | undefined): Promise<void> {
+async function restrict(root: string, path: string, uid: number | undefined, recurse = true): Promise<void> {
   const st = await lstat(path);
   if (st.isSymbolicLink()) return;
   const want = st.isDirectory() ? 0o700 : 0o600;
@@ -63,40 +61,5 @@ async function restrict(root: string, path: string, uid: number | undefined): Pr
       throw new DataDirError(`DATA_DIR: cannot make ${path} private (${code}); run Gaffer as the owner of ${root}, or fix it: ${fix}`, { cause: err });
     }
   }
-  if (st.isDirectory()) for (const name of await readdir(path)) await restrict(root, join(path, name), uid);
-}
-
-/** Records that this process serves the embedded database in `dir`; the returned function clears it. */
-export async function markServerRunning(dir: string): Promise<() => Promise<void>> {
-  const path = join(dir, SERVER_PID_FILE);
-  await writeFile(path, `${process.pid}\n`, { mode: 0o600 });
-  return async () => {
-    // Only our own record: a server started since on the same folder keeps its own.
-    if ((await readPid(path)) === process.pid) await rm(path, { force: true });
-  };
-}
-
-/**
- * The process id of a live server that recorded itself in `dir`, if any. A record left by a
- * server that died is ignored (no process has that id), as is this process's own.
- */
-export async function runningServerPid(dir: string): Promise<number | undefined> {
-  const pid = await readPid(join(dir, SERVER_PID_FILE));
-  if (pid === undefined || pid === process.pid) return undefined;
-  try {
-    process.kill(pid, 0);
-    return pid;
-  } catch (err) {
-    // EPERM: the process exists, under another user.
-    return (err as NodeJS.ErrnoException).code === 'EPERM' ? pid : undefined;
-  }
-}
-
-async function readPid(path: string): Promise<number | undefined> {
-  try {
-    const pid = Number((await readFile(path, 'utf8')).trim());
-    return Number.isSafeInteger(pid) && pid > 0 ? pid : undefined;
-  } catch {
-    return undefined;
-  }
+  if (recurse && st.isDirectory()) for (const name of await readdir(path)) await restrict(root, join(path, name), uid);
 }

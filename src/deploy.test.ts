@@ -1,6 +1,6 @@
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { cp, mkdir, mkdtemp, rm, symlink } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readdir, rm, symlink } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,9 +9,27 @@ import { describe, expect, it } from 'vitest';
 import { createTestDb, onRealPostgres } from '../test/db.js';
 
 const ROOT = process.cwd();
+/** The packages `npm ci --omit=dev` leaves out that matter here: the TypeScript toolchain. */
+const DEV_ONLY = ['tsx', 'esbuild', '@esbuild', 'typescript', 'get-tsconfig'];
+
+/** The pids whose parent is `pid` (Linux /proc). */
+function childrenOf(pid: number): number[] {
+  return readdirSync('/proc')
+    .filter((d) => /^\d+$/.test(d))
+    .filter((d) => {
+      try {
+        const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
+        return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid;
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
+}
 const read = (p: string) => readFileSync(join(ROOT, p), 'utf8');
 
-type Stage = { name: string; from: string; copies: Array<{ sources: string[]; dest: string }>; cmd: string[] | undefined; env: Record<string, string> };
+type Copy = { sources: string[]; dest: string; /** `COPY --from=STAGE`: out of that stage, not the build context. */ stage?: string };
+type Stage = { name: string; from: string; copies: Copy[]; cmd: string[] | undefined; env: Record<string, string> };
 
 /** The Dockerfile's stages, with their COPY instructions, ENV and exec-form CMD. */
 function parseDockerfile(text: string): Stage[] {
@@ -28,8 +46,8 @@ function parseDockerfile(text: string): Stage[] {
     const stage = stages[stages.length - 1]!;
     if (op === 'COPY') {
       const parts = rest.filter((p) => !p.startsWith('--'));
-      if (rest.some((p) => p.startsWith('--from'))) continue;
-      stage.copies.push({ sources: parts.slice(0, -1), dest: parts[parts.length - 1]! });
+      const from = rest.find((p) => p.startsWith('--from='))?.slice('--from='.length);
+      stage.copies.push({ sources: parts.slice(0, -1), dest: parts[parts.length - 1]!, ...(from ? { stage: from } : {}) });
     } else if (op === 'CMD') {
       stage.cmd = JSON.parse(args) as string[];
     } else if (op === 'ENV') {
@@ -40,7 +58,7 @@ function parseDockerfile(text: string): Stage[] {
 }
 
 /** A stage's COPY instructions, its ancestors' first. */
-function copiesOf(stages: Stage[], name: string): Stage['copies'] {
+function copiesOf(stages: Stage[], name: string): Copy[] {
   const stage = stages.find((s) => s.name === name)!;
   const parent = stages.find((s) => s.name === stage.from);
   return [...(parent ? copiesOf(stages, parent.name) : []), ...stage.copies];
@@ -85,13 +103,19 @@ describe('Dockerfile and compose.yaml', () => {
   const ignored = read('.dockerignore').split('\n').map((l) => l.trim()).filter(Boolean);
 
   it('copies only files that exist and that .dockerignore lets through, including what the server reads at run time', () => {
-    const sources = copiesOf(stages, 'server').flatMap((c) => c.sources);
+    const sources = [...copiesOf(stages, 'server'), ...copiesOf(stages, 'build')].filter((c) => !c.stage).flatMap((c) => c.sources);
     for (const s of sources) {
       expect(existsSync(join(ROOT, s)), `${s} exists`).toBe(true);
       expect(ignored.some((i) => s === i || s.startsWith(`${i}/`)), `${s} is not ignored`).toBe(false);
     }
-    // Migrations, the App manifest, and the tsconfig tsx takes JSX settings from.
-    for (const needed of ['package.json', 'package-lock.json', 'drizzle', 'app.yml', 'tsconfig.json', 'src', 'node']) expect(sources).toContain(needed);
+    // The build stage compiles src/ and node/; the image that runs has the compiled dist/, and the
+    // migrations, App manifest and .env.example (for --help) that it reads from the package's top.
+    for (const needed of ['tsconfig.json', 'tsconfig.build.json', 'scripts', 'src', 'node']) expect(copiesOf(stages, 'build').map((c) => c.sources).flat()).toContain(needed);
+    const runtime = copiesOf(stages, 'server');
+    for (const needed of ['package.json', 'package-lock.json', 'drizzle', 'app.yml', '.env.example', 'scripts']) expect(runtime.flatMap((c) => c.sources)).toContain(needed);
+    expect(runtime.filter((c) => c.stage === 'build')).toEqual([{ sources: ['/app/dist'], dest: './dist', stage: 'build' }]);
+    // No TypeScript source in the image that runs.
+    expect(runtime.flatMap((c) => c.sources).filter((s) => s === 'src' || s === 'node')).toEqual([]);
     for (const kept of ['node_modules', '.data', '.env']) expect(ignored).toContain(kept);
   });
 
@@ -114,14 +138,20 @@ describe('Dockerfile and compose.yaml', () => {
     expect([...used].filter((u) => !deps.includes(u))).toEqual([]);
   });
 
-  it('starts the server and the node agent with the production start commands', () => {
-    const tsx = (script: string) => {
+  it('starts the server and the node agent as `npm start` and `npm run node` do: compiled JavaScript, built with dev dependencies only in the build stage', () => {
+    const nodeCmd = (script: string) => {
       const [bin, ...args] = script.split(' ');
-      expect(bin).toBe('tsx');
-      return ['node_modules/.bin/tsx', ...args];
+      expect(bin).toBe('node');
+      return ['node', ...args];
     };
-    expect(stages.find((s) => s.name === 'server')?.cmd).toEqual(tsx(pkg.scripts.start!));
-    expect(stages.find((s) => s.name === 'node-agent')?.cmd).toEqual(tsx(pkg.scripts.node!));
+    expect(stages.find((s) => s.name === 'server')?.cmd).toEqual(nodeCmd(pkg.scripts.start!));
+    expect(stages.find((s) => s.name === 'node-agent')?.cmd).toEqual(nodeCmd(pkg.scripts.node!));
+    const text = read('Dockerfile');
+    expect(text).toMatch(/^RUN npm ci --no-audit --no-fund$/m);
+    expect(text).toMatch(/^RUN npm run build$/m);
+    expect(text).toMatch(/^RUN npm ci --omit=dev /m);
+    const deps = (JSON.parse(read('package.json')) as { dependencies: Record<string, string> }).dependencies;
+    for (const devOnly of ['tsx', 'esbuild', 'typescript']) expect(Object.keys(deps)).not.toContain(devOnly);
     // A plain `docker build .` builds the last stage: the server.
     expect(stages[stages.length - 1]!.name).toBe('server');
     expect(stages[0]!.from).toMatch(/^node:20\b/);
@@ -154,15 +184,27 @@ describe('Dockerfile and compose.yaml', () => {
     const app = await mkdtemp(join(tmpdir(), 'gaffer-image-'));
     const testDb = onRealPostgres ? await createTestDb() : undefined;
     try {
-      // The image's /app: each COPY in order; node_modules stands for the `npm ci --omit=dev` layer.
-      for (const { sources, dest } of copiesOf(stages, 'server')) {
+      // The image's /app: each COPY in order, the build stage's dist/ built by `npm run build`'s
+      // script straight into it.
+      for (const { sources, dest, stage } of copiesOf(stages, 'server')) {
+        if (stage === 'build') {
+          const built = spawnSync(process.execPath, ['scripts/build.mjs', '--out-dir', join(app, dest)], { cwd: ROOT, encoding: 'utf8' });
+          expect(built.status, built.stdout + built.stderr).toBe(0);
+          continue;
+        }
         for (const s of sources) {
           const target = dest.endsWith('/') ? join(app, dest, s.split('/').pop()!) : join(app, dest);
           await mkdir(join(target, '..'), { recursive: true });
           await cp(join(ROOT, s), target, { recursive: true });
         }
       }
-      await symlink(join(ROOT, 'node_modules'), join(app, 'node_modules'));
+      // node_modules stands for the `npm ci --omit=dev` layer: the checkout's packages without the
+      // compilers, so a run that needed tsx, esbuild or TypeScript fails here as in the image.
+      await mkdir(join(app, 'node_modules'));
+      for (const name of await readdir(join(ROOT, 'node_modules'))) {
+        if (DEV_ONLY.includes(name) || name.startsWith('.')) continue;
+        await symlink(join(ROOT, 'node_modules', name), join(app, 'node_modules', name));
+      }
       const env: Record<string, string> = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: app, ...envOf(stages, 'server') };
       const given = { ADMIN_PASSWORD: 'an admin password for the image test' };
       for (const [k, v] of Object.entries(compose.services.server.environment as Record<string, string>)) env[k] = composeDefault(String(v), given);
@@ -181,7 +223,7 @@ describe('Dockerfile and compose.yaml', () => {
         port = await freePort();
         Object.assign(env, { PORT: String(port), PUBLIC_URL: `http://127.0.0.1:${port}` });
         out = '';
-        const c = spawn(join(app, cmd!), args, { cwd: app, env, stdio: ['ignore', 'pipe', 'pipe'] });
+        const c = spawn(cmd === 'node' ? process.execPath : join(app, cmd!), args, { cwd: app, env, stdio: ['ignore', 'pipe', 'pipe'] });
         child = c;
         c.stdout!.on('data', (d: Buffer) => (out += d.toString()));
         c.stderr!.on('data', (d: Buffer) => (out += d.toString()));
@@ -195,10 +237,20 @@ describe('Dockerfile and compose.yaml', () => {
       }
       try {
         expect((await fetch(`http://127.0.0.1:${port}/readyz`)).status).toBe(200);
+        // Plain node on compiled JavaScript: no tsx loader in its arguments, and no child process.
+        const cmdline = readFileSync(`/proc/${child!.pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
+        expect(cmdline.slice(1)).toEqual(['dist/src/main.js']);
+        expect(childrenOf(child!.pid!)).toEqual([]);
         expect((await fetch(`http://127.0.0.1:${port}/admin/login`)).status).toBe(200);
         // With FIRST_RUN_KEYS=true the compose server can take nodes and PATs from the start.
         expect(existsSync(join(app, 'data', 'node-registration-token'))).toBe(true);
         expect(out).toContain(`Gaffer admin page: http://127.0.0.1:${port}/admin`);
+        if (!env.DATABASE_URL) {
+          // On the embedded database, a second compiled server on the same folder refuses, naming the first.
+          const second = spawnSync(process.execPath, args, { cwd: app, env: { ...env, PORT: '0' }, encoding: 'utf8' });
+          expect(second.status).toBe(2);
+          expect(second.stderr.trim()).toMatch(new RegExp(`^DATA_DIR: .* in use by a running Gaffer server \\(pid ${child!.pid}, port ${port}, `));
+        }
       } finally {
         child!.kill('SIGTERM');
       }
@@ -207,5 +259,5 @@ describe('Dockerfile and compose.yaml', () => {
       await testDb?.close();
       await rm(app, { recursive: true, force: true });
     }
-  }, 90_000);
+  }, 180_000);
 });

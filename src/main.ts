@@ -1,21 +1,18 @@
 import { existsSync, readFileSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
-import { serve, type ServerType } from '@hono/node-server';
-import { createLiveBus } from './admin/live-bus.js';
-import { createApp } from './app.js';
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { parseServerArgs, serverUsage, serverVersion } from './cli-usage.js';
+import { asStartupError, openAndCompose, type Ready } from './compose-server.js';
 import { type Config, ConfigError, loadConfig } from './config.js';
-import { DataDirError, markServerRunning, restrictUmask } from './data-dir.js';
-import { ensureFirstRunSecrets } from './first-run.js';
-import { bootstrapTokenRetirement } from './domain/bootstrap-token.js';
+import { restrictUmask, secureDataDir } from './data-dir.js';
+import { type DataLock, DataLockError, lockDataDir } from './data-lock.js';
 import { createRetention } from './domain/retention.js';
-import { ensureFirstAdmin } from './domain/users.js';
-import { createProbot, gitHubAppConfig } from './github/client.js';
-import { attachGitHub, githubPorts } from './github/integration.js';
+import { gitHubAppConfig } from './github/client.js';
 import { readStoredApp } from './github/manifest.js';
+import { type BoundPort, bindPort } from './listen.js';
 import { createLogger, type Logger } from './logger.js';
-import { openDatabase, prepareDataDir, usesEmbeddedDatabase } from './open-database.js';
+import { usesEmbeddedDatabase } from './open-database.js';
 import { StartupError } from './startup-error.js';
-import { createServices } from './services.js';
 
 export { describeDatabaseFailure } from './open-database.js';
 export { StartupError } from './startup-error.js';
@@ -33,8 +30,10 @@ export type RunningServer = {
 };
 
 /**
- * Composes and starts the server: config, first-run keys, database, migrations, then HTTP.
- * Fails with a {@link StartupError} for what the operator can fix.
+ * Composes and starts the server, in an order that touches no database until the rest is known
+ * good: the config, the data folder's lock (embedded database), the port, and only then first-run
+ * keys, the database and its migrations, and the app. Fails with a {@link StartupError} for what
+ * the operator can fix.
  */
 export async function startServer(
   env: NodeJS.ProcessEnv = process.env,
@@ -81,59 +80,43 @@ export async function startServer(
     if (err instanceof ConfigError) throw new StartupError('config_invalid', err.message, { cause: err });
     throw err;
   }
-  await asStartupError(() => prepareDataDir(config));
-  config = (await ensureFirstRunSecrets(config, logger)).config;
-
-  const handle = await openDatabase(config);
-  let released: (() => Promise<void>) | undefined;
+  // Before anything opens the embedded database: the folder's lock (a second server on it refuses,
+  // naming the first), then the port. A start that fails here has touched no database file.
+  let lock: DataLock | undefined;
   if (usesEmbeddedDatabase(config)) {
+    // The folder itself first: one of another user's is refused with the fix, not an EACCES.
+    await asStartupError(() => secureDataDir(config.dataDir, { create: true, recurse: false }));
     try {
-      // The embedded database writes its own files 0666 on creation: private again now it is open.
-      await asStartupError(() => prepareDataDir(config));
-      released = await markServerRunning(config.dataDir);
+      lock = await lockDataDir(config.dataDir, { port: config.port, role: 'server' });
     } catch (err) {
-      await handle.close();
+      if (err instanceof DataLockError) throw new StartupError('data_dir_locked', err.message, { cause: err });
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code) {
+        throw new StartupError('data_dir_insecure', `DATA_DIR: cannot create its lock file in ${resolve(config.dataDir)} (${code}); run Gaffer as the owner of that folder, or set DATA_DIR to a folder it can write.`, { cause: err });
+      }
       throw err;
     }
   }
-  logger.info({ driver: handle.driver }, 'database opened');
-  logger.info('migrations applied');
-
-  if (config.admin) {
-    const admin = await ensureFirstAdmin(handle.db, config.admin, config.passwordHashCost);
-    if (admin.password === 'applied') {
-      logger.warn(
-        { email: admin.user.email, signedOut: admin.signedOut },
-        'ADMIN_PASSWORD applied: it differs from the one last applied, so it replaced the admin\'s password and signed them out everywhere',
-      );
-    }
-    logger.info({ email: admin.user.email }, 'first admin ready');
-  }
-  if (config.nodeRegistrationToken && (await bootstrapTokenRetirement(handle.db))) {
-    logger.info('the bootstrap token was retired in the admin page: NODE_REGISTRATION_TOKEN (set, or kept in DATA_DIR) is refused; nodes register with registration tokens');
-  }
-  const probot = appConfig ? createProbot(appConfig, logger) : undefined;
-  const services = createServices(
-    { config, db: handle.db, logger },
-    probot && appConfig ? githubPorts(probot, appConfig) : {},
-  );
-  const github =
-    probot && appConfig ? attachGitHub({ probot, config: appConfig, db: handle.db, logger, services }) : undefined;
-  if (!github) logger.warn('no GitHub App configured: webhooks are off; repositories and issues come from the API and the admin page');
-  const live = createLiveBus(handle, logger);
-  const app = createApp({ config, handle, logger, services, live, github: github && { routes: github.ingest.routes } });
-
-  let server: ServerType;
+  let bound: BoundPort;
   try {
-    server = await listen(app.fetch, config.port);
+    bound = await bindPort(config.port);
+    await lock?.setPort(bound.port);
   } catch (err) {
-    await live.close();
-    await services.close();
-    await handle.close();
-    await released?.();
+    await lock?.release();
     throw err;
   }
-  const port = (server.address() as AddressInfo).port;
+  let ready: Ready;
+  try {
+    ready = await openAndCompose(config, appConfig, logger);
+  } catch (err) {
+    await bound.close();
+    await lock?.release();
+    throw err;
+  }
+  const { handle, services, github, live, app } = ready;
+  config = ready.config;
+  bound.serve(app.fetch);
+  const { server, port } = bound;
   logger.info({ port, publicUrl: config.publicUrl }, `gaffer listening on port ${port}`);
   services.scheduler.start(config.schedulerIntervalMs);
   services.notifications.start(config.schedulerIntervalMs);
@@ -153,13 +136,23 @@ export async function startServer(
     await retention.stop();
     await services.close();
     await handle.close();
-    await released?.();
+    await lock?.release();
   };
   return { config, logger, url: `http://127.0.0.1:${port}`, adminUrl, webhookUrl, close };
 }
 
-/** Starts the server for `npm start`: one line and exit 2 for a mistake, a clean stop on SIGTERM/SIGINT. */
-export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> {
+/**
+ * `npm start`: `--help` and `--version` print and return, opening nothing; otherwise the server
+ * starts, with one line and exit 2 for a mistake, and a clean stop on SIGTERM/SIGINT.
+ */
+export async function main(env: NodeJS.ProcessEnv = process.env, argv: readonly string[] = process.argv.slice(2)): Promise<void> {
+  const command = parseServerArgs(argv);
+  if (command.kind === 'help') return void process.stdout.write(serverUsage());
+  if (command.kind === 'version') return void process.stdout.write(`${serverVersion()}\n`);
+  if (command.kind === 'bad') {
+    process.stderr.write(`${command.message}\n`);
+    process.exit(2);
+  }
   let running: RunningServer;
   try {
     running = await startServer(env);
@@ -181,7 +174,7 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
     running.logger.info('stopped');
     process.exit(0);
   };
-  // `on`, not `once`: Ctrl+C under `npm start` reaches npm, tsx and this process, and tsx passes it
+  // `on`, not `once`: Ctrl+C under `npm start` reaches npm and this process (and tsx, in development), which passes it
   // on again; a repeat must not cut the shutdown short (the timer above bounds it).
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
   process.on('SIGINT', () => void shutdown('SIGINT'));
@@ -198,30 +191,6 @@ export function withStoredApp(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   return { ...env, APP_ID: String(stored.id), PRIVATE_KEY: stored.pem, WEBHOOK_SECRET: env.WEBHOOK_SECRET || stored.webhook_secret };
 }
 
-/** Runs `fn`, turning a data folder that cannot be made private into a {@link StartupError}. */
-async function asStartupError(fn: () => Promise<void>): Promise<void> {
-  try {
-    await fn();
-  } catch (err) {
-    if (err instanceof DataDirError) throw new StartupError('data_dir_insecure', err.message, { cause: err });
-    throw err;
-  }
-}
-
-/** Listens on `port`; a port already taken is one line naming PORT. */
-function listen(fetch: Parameters<typeof serve>[0]['fetch'], port: number): Promise<ServerType> {
-  return new Promise((resolve, reject) => {
-    const server = serve({ fetch, port }, () => resolve(server));
-    server.once('error', (err: NodeJS.ErrnoException) => {
-      if (err.code === 'EADDRINUSE') {
-        reject(new StartupError('port_in_use', `PORT: port ${port} is already in use. Stop the program that listens there, or set PORT to a free port (e.g. PORT=${port + 1}).`, { cause: err }));
-      } else if (err.code === 'EACCES') {
-        reject(new StartupError('port_in_use', `PORT: port ${port} needs privileges this process lacks; set PORT to 1024 or above.`, { cause: err }));
-      } else reject(err);
-    });
-  });
-}
-
 /** Reads PRIVATE_KEY_PATH, failing as a config error that names the key rather than a stack. */
 function readPrivateKey(path: string): string {
   try {
@@ -232,7 +201,7 @@ function readPrivateKey(path: string): string {
   }
 }
 
-const isEntry = import.meta.url === `file://${process.argv[1]}` || process.argv[1]?.endsWith('src/main.ts');
+const isEntry = process.argv[1] !== undefined && (import.meta.url === pathToFileURL(process.argv[1]).href || process.argv[1].endsWith('src/main.ts'));
 if (isEntry) {
   // A .env beside the server fills in what the environment leaves unset, as .env.example says.
   if (existsSync('.env')) process.loadEnvFile('.env');

@@ -212,6 +212,8 @@ describe('the data folder is private at every start', () => {
       expect(lines(r.stderr)).toEqual([
         `DATA_DIR: ${dataDir} belongs to uid 65534, not to the user Gaffer runs as (uid 0); its keys and database must be private to one user. Run Gaffer as its owner, or hand it over: chown -R 0 ${dataDir}`,
       ]);
+      // Refused before the lock or anything else was written there.
+      expect(await readdir(dataDir)).toEqual([]);
     } finally {
       await rm(dataDir, { recursive: true, force: true });
     }

@@ -3,6 +3,7 @@ import { chown } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { packageRoot } from '../../src/package-root.js';
 import type { AgentPreset, NetworkPolicy } from '../../src/protocol/node-api.js';
 import type { SandboxSettings } from '../config.js';
 import { baseEnv } from '../runner/git-env.js';
@@ -21,8 +22,8 @@ export const SANDBOX_HOME = '/home/gaffer';
 const INSIDE_SOCKET = '/run/gaffer/proxy.sock';
 const BRIDGE_PORT = 3128;
 const BRIDGE_SCRIPT = fileURLToPath(new URL('./bridge.mjs', import.meta.url));
-/** The node's own source checkout (or installed package). */
-const NODE_CHECKOUT = fileURLToPath(new URL('../../', import.meta.url)).replace(/\/$/, '');
+/** The node's own source checkout (or installed package), whether it runs from node/ or dist/node/. */
+const NODE_CHECKOUT = packageRoot();
 /** prlimit inside the sandbox sets its rlimits; without it (no util-linux) none are set, as the start-up log says. */
 const prlimit = findPrlimit();
 /** Numbers each phase's HOME within the process, so phases of one task never share one. */

@@ -9,11 +9,10 @@ import { DomainError } from '../domain/errors.js';
 import { consumeManifestState, createManifestState } from '../domain/manifest-states.js';
 import { buildManifest, convertManifestCode, githubUrls, manifestPostUrl, storeApp } from '../github/manifest.js';
 import type { Logger } from '../logger.js';
+import { packagePath } from '../package-root.js';
 import { ADMIN_CSP } from './csp.js';
 import { Page } from './layout.js';
 import { type AdminEnv, requireAdminSession } from './session.js';
-
-const APP_YML = new URL('../../app.yml', import.meta.url);
 
 const pageQuery = z.object({ org: z.string().regex(/^[A-Za-z0-9-]{1,39}$/, 'a GitHub organization login').optional() });
 const callbackQuery = z.object({ code: z.string().min(1).max(200), state: z.string().min(1).max(200) });
@@ -33,7 +32,7 @@ export function setupPages(deps: { config: Config; logger: Logger; db: Db; now: 
     .get('/', async (c) => {
       const t = c.get('t');
       const q = queryParams(c, pageQuery);
-      const manifest = buildManifest(await readFile(APP_YML, 'utf8'), config.publicUrl, config.webhookProxyUrl);
+      const manifest = buildManifest(await readFile(packagePath('app.yml'), 'utf8'), config.publicUrl, config.webhookProxyUrl);
       // Only for the form that leaves for GitHub: a page that shows the configured App needs none.
       const state = config.github ? undefined : await createManifestState(db, { sessionToken: sessionCookie(c)!, now: deps.now() });
       const action = state ? manifestPostUrl(urls.web, q.org, state) : '';

@@ -53,3 +53,46 @@ describe('/metrics: outcomes and time to first PR', () => {
     expect(buckets).toEqual([...buckets].sort((a, b) => a - b));
   });
 });
+
+describe('/metrics: prom-client, one registry per app', () => {
+  it('has the process metrics and every Gaffer metric once, in valid exposition format, in two apps of one process', async () => {
+    const first = await createHarness();
+    const second = await createHarness();
+    try {
+      for (const h of [first, second, first]) {
+        const res = await h.app.request('/metrics');
+        expect(res.status).toBe(200);
+        expect(res.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
+        const text = await res.text();
+        // Node's own: memory, event-loop lag, GC, CPU.
+        for (const name of ['process_resident_memory_bytes', 'nodejs_eventloop_lag_seconds', 'process_cpu_seconds_total']) {
+          expect(line(text, `${name} `)).toMatch(new RegExp(`^${name} \\d`));
+        }
+        expect(text).toContain('# TYPE nodejs_gc_duration_seconds histogram');
+        // Gaffer's, with the names, types and label sets they had before prom-client.
+        for (const [name, type] of [
+          ['gaffer_tasks', 'gauge'],
+          ['gaffer_queue_length', 'gauge'],
+          ['gaffer_nodes', 'gauge'],
+          ['gaffer_node_capacity', 'gauge'],
+          ['gaffer_task_outcomes', 'gauge'],
+          ['gaffer_time_to_first_pr_seconds', 'histogram'],
+        ]) {
+          expect(text.split('\n').filter((l) => l === `# TYPE ${name} ${type}`)).toHaveLength(1);
+        }
+        expect(text).toContain('gaffer_tasks{status="pending"} 0');
+        expect(text).toContain('gaffer_queue_length 0');
+        expect(text).toContain('gaffer_nodes{state="online"} 0');
+        expect(text).toContain('gaffer_time_to_first_pr_seconds_bucket{stage="pr_opened",le="+Inf"} 0');
+        // Every sample line is `name{labels} value`, and no metric is declared twice.
+        const samples = text.split('\n').filter((l) => l !== '' && !l.startsWith('#'));
+        for (const l of samples) expect(l).toMatch(/^[a-zA-Z_:][a-zA-Z0-9_:]*(\{[^}]*\})? [-+0-9.eE]+(Inf)?$|^[a-zA-Z_:][a-zA-Z0-9_:]*(\{[^}]*\})? (NaN|Nan)$/);
+        const helps = text.split('\n').filter((l) => l.startsWith('# HELP '));
+        expect(new Set(helps).size).toBe(helps.length);
+      }
+    } finally {
+      await second.close();
+      await first.close();
+    }
+  });
+});

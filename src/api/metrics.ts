@@ -1,57 +1,79 @@
 import { Hono } from 'hono';
+import type { Registry } from 'prom-client';
 import { countNodes, countQueued, countTasksByOutcome, countTasksByStatus, FIRST_PR_STAGES, firstPrHistogram } from '../domain/reads.js';
 import { TASK_OUTCOMES } from '../domain/outcomes.js';
 import type { Db } from '../db/types.js';
 import { readQueue } from '../domain/queue-depth.js';
-import { queueDepthLines } from './queue-metrics.js';
 import { TASK_STATUSES } from '../domain/task-status.js';
+import { createPromRegistry } from './prom-registry.js';
 
 /** Histogram buckets for time to first PR, in seconds. */
 export const FIRST_PR_BUCKETS = [1, 5, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200] as const;
 
-/** `/metrics` in Prometheus text format: tasks by status and outcome, queue length, nodes, time to first PR. */
+/**
+ * `/metrics` in Prometheus text format (prom-client): the process's default metrics (RSS, CPU,
+ * event-loop lag, GC), and Gaffer's, read from the database at each scrape: tasks by status and
+ * outcome, queue length, nodes, capacity, time to first PR. The registry is made at the first
+ * scrape, so an app that is never scraped starts no event-loop or GC observers.
+ */
 export function metricsRoutes(db: Db, heartbeatTimeoutMs: number, now: () => Date) {
+  let registry: Registry | undefined;
+  const nodes = () => countNodes(db, new Date(now().getTime() - heartbeatTimeoutMs));
+  const build = () =>
+    createPromRegistry({
+      gauges: [
+        {
+          name: 'gaffer_tasks',
+          help: 'Tasks by status.',
+          labelNames: ['status'],
+          read: async () => {
+            const counts = new Map((await countTasksByStatus(db)).map((r) => [r.status, r.n]));
+            return TASK_STATUSES.map((status) => ({ labels: { status }, value: counts.get(status) ?? 0 }));
+          },
+        },
+        { name: 'gaffer_queue_length', help: 'Tasks queued for a node.', read: async () => [{ value: await countQueued(db) }] },
+        {
+          // Per required label set (sorted, comma-joined; empty for none): what an autoscaler follows.
+          name: 'gaffer_queue_depth',
+          help: 'Tasks waiting for a node, by required labels and sandbox requirement.',
+          labelNames: ['labels', 'sandbox_required'],
+          read: async () =>
+            (await readQueue(db)).groups.map((g) => ({ labels: { labels: g.labels.join(','), sandbox_required: String(g.sandboxRequired) }, value: g.queued })),
+        },
+        {
+          name: 'gaffer_nodes',
+          help: 'Nodes by liveness.',
+          labelNames: ['state'],
+          read: async () => {
+            const n = await nodes();
+            return [
+              { labels: { state: 'online' }, value: n.online },
+              { labels: { state: 'offline' }, value: n.total - n.online },
+            ];
+          },
+        },
+        { name: 'gaffer_node_capacity', help: 'Task slots on online, active nodes.', read: async () => [{ value: (await nodes()).capacity }] },
+        {
+          name: 'gaffer_task_outcomes',
+          help: 'Finished tasks by outcome.',
+          labelNames: ['outcome'],
+          read: async () => {
+            const counts = new Map((await countTasksByOutcome(db)).map((r) => [r.outcome, r.n]));
+            return TASK_OUTCOMES.map((outcome) => ({ labels: { outcome }, value: counts.get(outcome) ?? 0 }));
+          },
+        },
+      ],
+      histograms: [
+        {
+          name: 'gaffer_time_to_first_pr_seconds',
+          help: 'Seconds from the webhook (task created) to each stage: node claimed, first log line, PR opened.',
+          buckets: FIRST_PR_BUCKETS,
+          read: () => Promise.all(FIRST_PR_STAGES.map(async (stage) => ({ labels: { stage }, ...(await firstPrHistogram(db, stage, FIRST_PR_BUCKETS)) }))),
+        },
+      ],
+    });
   return new Hono().get('/metrics', async (c) => {
-    const [depth, byStatus, queued, nodeCounts, byOutcome, ...stages] = await Promise.all([
-      readQueue(db),
-      countTasksByStatus(db),
-      countQueued(db),
-      countNodes(db, new Date(now().getTime() - heartbeatTimeoutMs)),
-      countTasksByOutcome(db),
-      ...FIRST_PR_STAGES.map((stage) => firstPrHistogram(db, stage, FIRST_PR_BUCKETS)),
-    ]);
-    const outcomes = new Map(byOutcome.map((r) => [r.outcome, r.n]));
-    const counts = new Map(byStatus.map((r) => [r.status, r.n]));
-    const lines = [
-      '# HELP gaffer_tasks Tasks by status.',
-      '# TYPE gaffer_tasks gauge',
-      ...TASK_STATUSES.map((s) => `gaffer_tasks{status="${s}"} ${counts.get(s) ?? 0}`),
-      '# HELP gaffer_queue_length Tasks queued for a node.',
-      '# TYPE gaffer_queue_length gauge',
-      `gaffer_queue_length ${queued}`,
-      ...queueDepthLines(depth.groups),
-      '# HELP gaffer_nodes Nodes by liveness.',
-      '# TYPE gaffer_nodes gauge',
-      `gaffer_nodes{state="online"} ${nodeCounts.online}`,
-      `gaffer_nodes{state="offline"} ${nodeCounts.total - nodeCounts.online}`,
-      '# HELP gaffer_node_capacity Task slots on online, active nodes.',
-      '# TYPE gaffer_node_capacity gauge',
-      `gaffer_node_capacity ${nodeCounts.capacity}`,
-      '# HELP gaffer_task_outcomes Finished tasks by outcome.',
-      '# TYPE gaffer_task_outcomes gauge',
-      ...TASK_OUTCOMES.map((o) => `gaffer_task_outcomes{outcome="${o}"} ${outcomes.get(o) ?? 0}`),
-      '# HELP gaffer_time_to_first_pr_seconds Seconds from the webhook (task created) to each stage: node claimed, first log line, PR opened.',
-      '# TYPE gaffer_time_to_first_pr_seconds histogram',
-      ...FIRST_PR_STAGES.flatMap((stage, i) => {
-        const h = stages[i]!;
-        return [
-          ...FIRST_PR_BUCKETS.map((b, j) => `gaffer_time_to_first_pr_seconds_bucket{stage="${stage}",le="${b}"} ${h.buckets[j]}`),
-          `gaffer_time_to_first_pr_seconds_bucket{stage="${stage}",le="+Inf"} ${h.count}`,
-          `gaffer_time_to_first_pr_seconds_sum{stage="${stage}"} ${h.sum}`,
-          `gaffer_time_to_first_pr_seconds_count{stage="${stage}"} ${h.count}`,
-        ];
-      }),
-    ];
-    return c.text(`${lines.join('\n')}\n`, 200, { 'content-type': 'text/plain; version=0.0.4' });
+    registry ??= build();
+    return c.text(await registry.metrics(), 200, { 'content-type': registry.contentType });
   });
 }

@@ -1,0 +1,103 @@
+/**
+ * `npm run bench:start -- [--cwd DIR] [--runs N] -- COMMAND...`: starts the server with COMMAND
+ * (default `npm start`) on a fresh embedded database N times (default 3), and prints, per run,
+ * the milliseconds from spawn to the first 200 from /readyz, and the resident memory (VmRSS) of
+ * the whole process tree (npm, sh, node, a tsx child if any) at that moment and 5 s later.
+ * Used to compare the tsx start with the compiled one (README, "Production"): run it in a
+ * checkout of each.
+ */
+import { spawn } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { printTable } from './bench-support.js';
+
+const argv = process.argv.slice(2);
+const split = argv.indexOf('--');
+const opts = split >= 0 ? argv.slice(0, split) : argv;
+const command = split >= 0 ? argv.slice(split + 1) : ['npm', 'start'];
+const flag = (name: string) => {
+  const i = opts.indexOf(name);
+  return i >= 0 ? opts[i + 1] : undefined;
+};
+const cwd = resolve(flag('--cwd') ?? '.');
+const runs = Number(flag('--runs') ?? 3);
+
+/** `pid` and all its descendants, from /proc. */
+function tree(pid: number): number[] {
+  const parents = new Map<number, number>();
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
+      parents.set(Number(d), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  const out = [pid];
+  for (let i = 0; i < out.length; i++) for (const [child, parent] of parents) if (parent === out[i]) out.push(child);
+  return out;
+}
+
+/** Summed VmRSS of the tree, in MiB, and the command names in it. */
+function treeRss(pid: number): { mib: number; names: string[] } {
+  let kib = 0;
+  const names: string[] = [];
+  for (const p of tree(pid)) {
+    try {
+      const status = readFileSync(`/proc/${p}/status`, 'utf8');
+      const own = Number(/^VmRSS:\s+(\d+)/m.exec(status)?.[1] ?? 0);
+      kib += own;
+      const name = readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0').filter(Boolean).slice(0, 2).join(' ');
+      names.push(`${name} (${Math.round(own / 1024)} MiB)`);
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  return { mib: Math.round(kib / 102.4) / 10, names };
+}
+
+async function freePort(): Promise<number> {
+  const srv = createServer();
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  const { port } = srv.address() as { port: number };
+  await new Promise((r) => srv.close(r));
+  return port;
+}
+
+const rows: string[][] = [];
+for (let run = 1; run <= runs; run++) {
+  const dataDir = await mkdtemp(join(tmpdir(), 'gaffer-bench-start-'));
+  const port = await freePort();
+  const started = performance.now();
+  const child = spawn(command[0]!, command.slice(1), {
+    cwd,
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: dataDir, DATA_DIR: join(dataDir, 'data'), PORT: String(port), LOG_LEVEL: 'warn' },
+    stdio: ['ignore', 'ignore', 'inherit'],
+    detached: true,
+  });
+  let readyMs = NaN;
+  while (child.exitCode === null) {
+    const ok = await fetch(`http://127.0.0.1:${port}/readyz`).then((r) => r.status === 200, () => false);
+    if (ok) {
+      readyMs = Math.round(performance.now() - started);
+      break;
+    }
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  const atReady = treeRss(child.pid!);
+  await new Promise((r) => setTimeout(r, 5000));
+  const settled = treeRss(child.pid!);
+  const pids = tree(child.pid!);
+  process.kill(-child.pid!, 'SIGTERM');
+  // npm may exit before the server has closed its database: wait for the whole tree.
+  while (pids.some((p) => existsSync(`/proc/${p}`))) await new Promise((r) => setTimeout(r, 50));
+  await rm(dataDir, { recursive: true, force: true });
+  rows.push([String(run), String(readyMs), String(atReady.mib), String(settled.mib), String(settled.names.length)]);
+  if (run === 1) console.log(`process tree: ${settled.names.join(' | ')}`);
+}
+console.log(`${command.join(' ')} in ${cwd}`);
+printTable(['run', 'ms to /readyz', 'tree RSS at ready (MiB)', 'tree RSS +5 s (MiB)', 'processes'], rows);

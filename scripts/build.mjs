@@ -1,0 +1,64 @@
+// `npm run build`: compiles src/ and node/ to dist/ with tsc (incremental), then copies the plain JavaScript
+// files the compiled code loads beside itself (the demo's scripted agent, the sandbox's bridge).
+// Data files (drizzle/, app.yml, .env.example, package.json) stay at the package's top, where
+// src/package-root.ts finds them from src/ and dist/ alike.
+import { spawnSync } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join, relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+// `--out-dir PATH` builds elsewhere (the image test lays out an image in a temporary folder).
+const at = process.argv.indexOf('--out-dir');
+const out = at > 0 && process.argv[at + 1] ? resolve(process.argv[at + 1]) : join(root, 'dist');
+const stamp = join(out, '.build-stamp');
+// `--if-stale` (npm start, npm run node, npm run admin): skip the compiler when nothing it reads
+// changed since the last build, so a start pays a few milliseconds rather than a no-op tsc run.
+if (process.argv.includes('--if-stale') && existsSync(stamp) && newestInput() <= statSync(stamp).mtimeMs) process.exit(0);
+
+let tsc;
+try {
+  tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
+} catch {
+  // A production install (npm ci --omit=dev, as in the Docker image) has no compiler: it runs the
+  // dist/ built with the image, so `npm start` and `npm run admin` work there too.
+  if (existsSync(join(out, 'src', 'main.js'))) process.exit(0);
+  console.error('npm run build: typescript is not installed and there is no dist/ yet; run npm ci (with dev dependencies) first.');
+  process.exit(1);
+}
+const built = spawnSync(process.execPath, [tsc, '-p', 'tsconfig.build.json', '--outDir', out, '--incremental', '--tsBuildInfoFile', join(out, '.tsbuildinfo')], {
+  cwd: root,
+  stdio: 'inherit',
+});
+if (built.status !== 0) process.exit(built.status ?? 1);
+
+function* scripts(dir) {
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) yield* scripts(path);
+    else if (entry.name.endsWith('.mjs')) yield path;
+  }
+}
+for (const top of ['src', 'node']) {
+  for (const file of scripts(join(root, top))) {
+    const target = join(out, relative(root, file));
+    mkdirSync(dirname(target), { recursive: true });
+    copyFileSync(file, target);
+  }
+}
+writeFileSync(stamp, `${new Date().toISOString()}\n`);
+
+/** The newest modification time among what a build reads: src/, node/, the tsconfigs, package.json and this script. */
+function newestInput() {
+  let newest = 0;
+  const visit = (path) => {
+    // The Docker image has no sources: only what it has counts.
+    const st = statSync(path, { throwIfNoEntry: false });
+    if (!st) return;
+    if (st.isDirectory()) for (const name of readdirSync(path)) visit(join(path, name));
+    else newest = Math.max(newest, st.mtimeMs);
+  };
+  for (const p of ['src', 'node', 'tsconfig.json', 'tsconfig.build.json', 'package.json', 'scripts/build.mjs']) visit(join(root, p));
+  return newest;
+}

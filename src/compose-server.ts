@@ -1,0 +1,85 @@
+import { createLiveBus, type LiveBus } from './admin/live-bus.js';
+import { createApp } from './app.js';
+import type { Config } from './config.js';
+import { DataDirError } from './data-dir.js';
+import type { DbHandle } from './db/client.js';
+import { bootstrapTokenRetirement } from './domain/bootstrap-token.js';
+import { ensureFirstAdmin } from './domain/users.js';
+import { ensureFirstRunSecrets } from './first-run.js';
+import { createProbot, type GitHubAppConfig } from './github/client.js';
+import { attachGitHub, type GitHubIntegration, githubPorts } from './github/integration.js';
+import type { Logger } from './logger.js';
+import { openDatabase, prepareDataDir, usesEmbeddedDatabase } from './open-database.js';
+import { type Services, createServices } from './services.js';
+import { StartupError } from './startup-error.js';
+
+/** The server's parts once its database is open, ready to take requests. */
+export type Ready = {
+  /** The configuration with what a first run generated filled in. */
+  config: Config;
+  handle: DbHandle;
+  services: Services;
+  github: GitHubIntegration | undefined;
+  live: LiveBus;
+  app: ReturnType<typeof createApp>;
+};
+
+/**
+ * The part of the start that touches the database, run once the configuration is valid, the data
+ * folder locked and the port bound: first-run keys, the database and its migrations, the first
+ * admin, then the services and the app. Closes the database again when a later step fails.
+ */
+export async function openAndCompose(initial: Config, appConfig: GitHubAppConfig | undefined, logger: Logger): Promise<Ready> {
+  await asStartupError(() => prepareDataDir(initial));
+  const config = (await ensureFirstRunSecrets(initial, logger)).config;
+
+  const handle = await openDatabase(config);
+  try {
+    // The embedded database writes its own files 0666 on creation: private again now it is open.
+    if (usesEmbeddedDatabase(config)) await asStartupError(() => prepareDataDir(config));
+    return await compose(config, appConfig, logger, handle);
+  } catch (err) {
+    await handle.close();
+    throw err;
+  }
+}
+
+async function compose(config: Config, appConfig: GitHubAppConfig | undefined, logger: Logger, handle: DbHandle): Promise<Ready> {
+  logger.info({ driver: handle.driver }, 'database opened');
+  logger.info('migrations applied');
+
+  if (config.admin) {
+    const admin = await ensureFirstAdmin(handle.db, config.admin, config.passwordHashCost);
+    if (admin.password === 'applied') {
+      logger.warn(
+        { email: admin.user.email, signedOut: admin.signedOut },
+        'ADMIN_PASSWORD applied: it differs from the one last applied, so it replaced the admin\'s password and signed them out everywhere',
+      );
+    }
+    logger.info({ email: admin.user.email }, 'first admin ready');
+  }
+  if (config.nodeRegistrationToken && (await bootstrapTokenRetirement(handle.db))) {
+    logger.info('the bootstrap token was retired in the admin page: NODE_REGISTRATION_TOKEN (set, or kept in DATA_DIR) is refused; nodes register with registration tokens');
+  }
+  const probot = appConfig ? createProbot(appConfig, logger) : undefined;
+  const services = createServices(
+    { config, db: handle.db, logger },
+    probot && appConfig ? githubPorts(probot, appConfig) : {},
+  );
+  const github =
+    probot && appConfig ? attachGitHub({ probot, config: appConfig, db: handle.db, logger, services }) : undefined;
+  if (!github) logger.warn('no GitHub App configured: webhooks are off; repositories and issues come from the API and the admin page');
+  const live = createLiveBus(handle, logger);
+  const app = createApp({ config, handle, logger, services, live, github: github && { routes: github.ingest.routes } });
+  return { config, handle, services, github, live, app };
+}
+
+/** Runs `fn`, turning a data folder that cannot be made private into a {@link StartupError}. */
+export async function asStartupError(fn: () => Promise<void>): Promise<void> {
+  try {
+    await fn();
+  } catch (err) {
+    if (err instanceof DataDirError) throw new StartupError('data_dir_insecure', err.message, { cause: err });
+    throw err;
+  }
+}
