@@ -10,6 +10,7 @@ import { ISSUE_STATUSES } from '../domain/issue-status.js';
 import { mayControl } from '../domain/tasks.js';
 import type { Actor } from '../domain/users.js';
 import { ISSUE_STATUS_UI, type Lang, type T } from './i18n.js';
+import { FilterSelect } from './filter-select.js';
 import { CsrfField, IssueBadge, Page, StartButton, TaskBadge, Time } from './layout.js';
 import { type AdminEnv, formBody, requireAdminSession } from './session.js';
 
@@ -165,28 +166,8 @@ export function issuePages(deps: { db: Db }) {
         >
           <h1>{t('issues')}</h1>
           <form class="filters" method="get" action="/admin/issues">
-            <label>
-              {t('repository')}
-              <select name="repository">
-                <option value="">{t('all')}</option>
-                {repos.map((r) => (
-                  <option value={r.id} selected={r.id === q.repository}>
-                    {r.fullName}
-                  </option>
-                ))}
-              </select>
-            </label>
-            <label>
-              {t('status')}
-              <select name="status">
-                <option value="">{t('all')}</option>
-                {ISSUE_STATUSES.map((s) => (
-                  <option value={s} selected={s === q.status}>
-                    {ISSUE_STATUS_UI[s][lang]}
-                  </option>
-                ))}
-              </select>
-            </label>
+            <FilterSelect label={t('repository')} name="repository" all={t('all')} options={repos.map((r) => ({ value: r.id, text: r.fullName }))} selected={q.repository} />
+            <FilterSelect label={t('status')} name="status" all={t('all')} options={ISSUE_STATUSES.map((s) => ({ value: s, text: ISSUE_STATUS_UI[s][lang] }))} selected={q.status} />
             <button class="btn blue" type="submit">
               {t('filter')}
             </button>

@@ -105,7 +105,7 @@ describe.runIf(haveChromium)('admin layout in Chromium', () => {
   const shot = (page: Page, name: string) => page.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage: true });
 
   for (const [path, name, count] of [
-    ['/admin/registration-tokens', 'registration-tokens', 1],
+    ['/admin/registration-tokens', 'registration-tokens', 2],
     ['/admin/notifications', 'notifications', 3],
   ] as const) {
     it(`puts each checkbox on ${path} left of its label, centred on the label's line`, async () => {

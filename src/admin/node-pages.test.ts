@@ -134,7 +134,7 @@ describe('admin page: nodes, registration tokens and credentials', () => {
 
     it('creates a token for ephemeral nodes from the form: marked in the list, registering only ephemeral pull nodes', async () => {
       const form = await (await h.app.request('/admin/registration-tokens', pageInit(admin, { lang: 'en' }))).text();
-      expect(form).toMatch(/<input name="ephemeral" type="checkbox"\/?> For ephemeral nodes \(--ephemeral\)/);
+      expect(form).toMatch(/<input name="ephemeral" type="checkbox"\/?> <span>For ephemeral nodes \(--ephemeral\)<\/span>/);
       const add = await h.app.request('/admin/registration-tokens', formInit(admin, { name: 'scaled', expires_in_hours: '24', max_uses: '50000', allowed_labels: 'agent:*', max_capacity: '1', ephemeral: 'on' }));
       expect(add.status).toBe(201);
       const page = await add.text();

@@ -110,8 +110,8 @@ export function registrationTokenPages(deps: { db: Db; now: () => Date }) {
           <label class="check">
             <input name="allow_replace" type="checkbox" /> <span>{t('allowReplace')}</span>
           </label>
-          <label>
-            <input name="ephemeral" type="checkbox" /> {t('ephemeralToken')}
+          <label class="check">
+            <input name="ephemeral" type="checkbox" /> <span>{t('ephemeralToken')}</span>
           </label>
           <p class="muted">{t('ephemeralTokenHint')}</p>
           <button class="btn blue" type="submit">

@@ -6,6 +6,7 @@ import type { Db } from '../db/types.js';
 import { listFilterNodes, listFilterRepositories, pageTaskList, TASK_KINDS, type TaskListRow } from '../domain/reads.js';
 import { TASK_OUTCOMES, TASK_STATUSES } from '../protocol/statuses.js';
 import { type Lang, outcomeText, type T, TASK_STATUS_UI } from './i18n.js';
+import { FilterSelect } from './filter-select.js';
 import { Page, TaskBadge, Time } from './layout.js';
 import type { AdminEnv } from './session.js';
 
@@ -116,71 +117,12 @@ export function taskListPages(deps: { db: Db }) {
       >
         <h1>{t('tasks')}</h1>
         <form class="filters" id="task-filters" method="get" action="/admin/tasks">
-          <label>
-            {t('status')}
-            <select name="status">
-              <option value="">{t('all')}</option>
-              {TASK_STATUSES.map((s) => (
-                <option value={s} selected={s === q.status}>
-                  {TASK_STATUS_UI[s][lang]}
-                </option>
-              ))}
-            </select>
-          </label>
-          <label>
-            {t('outcome')}
-            <select name="outcome">
-              <option value="">{t('all')}</option>
-              {TASK_OUTCOMES.map((o) => (
-                <option value={o} selected={o === q.outcome}>
-                  {outcomeText(t, o)}
-                </option>
-              ))}
-            </select>
-          </label>
-          <label>
-            {t('repository')}
-            <select name="repository">
-              <option value="">{t('all')}</option>
-              {repos.map((r) => (
-                <option value={r.id} selected={r.id === q.repository}>
-                  {r.fullName}
-                </option>
-              ))}
-            </select>
-          </label>
-          <label>
-            {t('node')}
-            <select name="node">
-              <option value="">{t('all')}</option>
-              {nodes.map((n) => (
-                <option value={n.id} selected={n.id === q.node}>
-                  {n.name}
-                </option>
-              ))}
-            </select>
-          </label>
-          <label>
-            {t('taskKind')}
-            <select name="kind">
-              <option value="">{t('all')}</option>
-              {TASK_KINDS.map((k) => (
-                <option value={k} selected={k === q.kind}>
-                  {kindText(t, k)}
-                </option>
-              ))}
-            </select>
-          </label>
-          <label>
-            {t('pageSize')}
-            <select name="limit">
-              {sizes.map((n) => (
-                <option value={String(n)} selected={n === q.limit}>
-                  {n}
-                </option>
-              ))}
-            </select>
-          </label>
+          <FilterSelect label={t('status')} name="status" all={t('all')} options={TASK_STATUSES.map((s) => ({ value: s, text: TASK_STATUS_UI[s][lang] }))} selected={q.status} />
+          <FilterSelect label={t('outcome')} name="outcome" all={t('all')} options={TASK_OUTCOMES.map((o) => ({ value: o, text: outcomeText(t, o) }))} selected={q.outcome} />
+          <FilterSelect label={t('repository')} name="repository" all={t('all')} options={repos.map((r) => ({ value: r.id, text: r.fullName }))} selected={q.repository} />
+          <FilterSelect label={t('node')} name="node" all={t('all')} options={nodes.map((n) => ({ value: n.id, text: n.name }))} selected={q.node} />
+          <FilterSelect label={t('taskKind')} name="kind" all={t('all')} options={TASK_KINDS.map((k) => ({ value: k, text: kindText(t, k) }))} selected={q.kind} />
+          <FilterSelect label={t('pageSize')} name="limit" options={sizes.map((n) => ({ value: String(n), text: String(n) }))} selected={q.limit} />
           <button class="btn blue" type="submit">
             {t('filter')}
           </button>
