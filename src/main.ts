@@ -120,6 +120,8 @@ export async function startServer(
   logger.info({ port, publicUrl: config.publicUrl }, `gaffer listening on port ${port}`);
   services.scheduler.start(config.schedulerIntervalMs);
   services.notifications.start(config.schedulerIntervalMs);
+  // A delivery whose handling failed after its 202 is retried from its stored body.
+  github?.start(DELIVERY_RETRY_INTERVAL_MS);
   services.scheduler.kick();
   // Webhook delivery records and old task logs would otherwise only grow.
   const retention = createRetention({ db: handle.db, logger, settings: config });
@@ -132,7 +134,7 @@ export async function startServer(
     (server as { closeIdleConnections?: () => void }).closeIdleConnections?.();
     await closed;
     await github?.idle();
-    github?.stop();
+    await github?.stop();
     await retention.stop();
     await services.close();
     await handle.close();
@@ -182,6 +184,8 @@ export async function main(env: NodeJS.ProcessEnv = process.env, argv: readonly 
 
 /** How often expired records are pruned. */
 const RETENTION_INTERVAL_MS = 60 * 60 * 1000;
+/** How often failed webhook deliveries are looked at for a due retry (the first is due after 10 s). */
+const DELIVERY_RETRY_INTERVAL_MS = 5000;
 
 /** The App `/setup` created and kept in the data folder, for keys the environment leaves unset. */
 export function withStoredApp(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {

@@ -78,9 +78,23 @@ export const webhookDeliveries = pgTable(
     event: text('event').notNull(),
     action: text('action'),
     receivedAt: timestamp('received_at', { withTimezone: true }).notNull().defaultNow(),
+    /**
+     * Only for a delivery whose handling failed after it was answered: its body (raw JSON text,
+     * as signed), kept until a retry succeeds or the retries give up. Null otherwise, so the
+     * ingest path writes no more than the id.
+     */
+    payload: text('payload'),
+    /** Handling attempts that failed. */
+    attempts: integer('attempts').notNull().default(0),
+    /** When the next retry is due (or, while one runs, its lease); null when none is pending. */
+    retryAt: timestamp('retry_at', { withTimezone: true }),
+    lastError: text('last_error'),
   },
-  // Retention prunes the oldest first.
-  (t) => [index('webhook_deliveries_received_idx').on(t.receivedAt)],
+  (t) => [
+    // Retention prunes the oldest first.
+    index('webhook_deliveries_received_idx').on(t.receivedAt),
+    index('webhook_deliveries_retry_idx').on(t.retryAt).where(sql`retry_at is not null`),
+  ],
 );
 
 export const taskLogChunks = pgTable(

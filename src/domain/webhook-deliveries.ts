@@ -1,7 +1,9 @@
 import { type DeliveryRecord, forgetDelivery as deleteDelivery, insertDeliveries } from '../db/queries/github-sync.js';
+import { claimDueDeliveries, deliveryHandled, type DueDelivery, scheduleDeliveryRetry } from '../db/queries/webhook-retries.js';
 import type { Db } from '../db/types.js';
 
 export type { DeliveryRecord } from '../db/queries/github-sync.js';
+export type { DueDelivery } from '../db/queries/webhook-retries.js';
 
 /** Most delivery records written by one insert. */
 const MAX_RECORD_BATCH = 256;
@@ -50,4 +52,51 @@ export function createDeliveryRecorder(db: Db): (record: DeliveryRecord) => Prom
 /** Forgets a delivery whose handling failed, so GitHub's redelivery is taken as new. */
 export async function forgetDelivery(db: Db, deliveryId: string): Promise<void> {
   await deleteDelivery(db, deliveryId);
+}
+
+/** How many times a delivery's handling is tried in all before Gaffer gives it up. */
+export const MAX_DELIVERY_ATTEMPTS = 6;
+
+/**
+ * The wait before retry `attempt` (1 after the first failure): 10 s, 40 s, 160 s, then 10 minutes;
+ * about 31 minutes from the first failure to the last try.
+ */
+export function deliveryRetryDelayMs(attempt: number): number {
+  return Math.min(600_000, 10_000 * 4 ** Math.max(0, attempt - 1));
+}
+
+/** How long one replica holds a claimed retry before another may take it. */
+const RETRY_LEASE_MS = 5 * 60_000;
+
+/**
+ * A delivery's handling failed after it was answered 202 (GitHub will not send it again by
+ * itself). `attempts` is how many tries have failed, this one included. Below the limit its body
+ * is kept and a retry scheduled: `'retry'`. At the limit the record is forgotten, so a redelivery
+ * from GitHub's settings is taken as new: `'gave_up'`.
+ */
+export async function deliveryFailed(
+  db: Db,
+  params: { deliveryId: string; payload: string; attempts: number; error: string; now: Date },
+): Promise<'retry' | 'gave_up'> {
+  if (params.attempts >= MAX_DELIVERY_ATTEMPTS) {
+    await deleteDelivery(db, params.deliveryId);
+    return 'gave_up';
+  }
+  await scheduleDeliveryRetry(db, {
+    deliveryId: params.deliveryId,
+    payload: params.payload,
+    retryAt: new Date(params.now.getTime() + deliveryRetryDelayMs(params.attempts)),
+    lastError: params.error.slice(0, 2000),
+  });
+  return 'retry';
+}
+
+/** The failed deliveries due for another try, each claimed by this caller alone. */
+export function claimDeliveryRetries(db: Db, now: Date, limit = 20): Promise<DueDelivery[]> {
+  return claimDueDeliveries(db, { now, leaseUntil: new Date(now.getTime() + RETRY_LEASE_MS), limit });
+}
+
+/** A retry succeeded. */
+export function deliveryRetried(db: Db, deliveryId: string): Promise<void> {
+  return deliveryHandled(db, deliveryId);
 }

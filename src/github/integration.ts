@@ -18,7 +18,10 @@ export type GitHubIntegration = {
   feedback: StatusFeedback;
   /** Waits for deliveries and status comments under way. */
   idle: () => Promise<void>;
-  stop: () => void;
+  /** Starts retrying failed deliveries every `intervalMs`. */
+  start: (intervalMs: number) => void;
+  /** Stops listening to task events and retrying deliveries. */
+  stop: () => Promise<void>;
 };
 
 /**
@@ -60,7 +63,7 @@ export function attachGitHub(deps: { probot: Probot; config: GitHubAppConfig; db
       ? undefined
       : createCheckRuns({ probot: deps.probot, db: deps.db, logger: deps.logger, publicUrl: deps.config.publicUrl });
   const unsubscribeChecks = checkRuns ? deps.services.subscribe(checkRuns.onTaskEvent) : () => {};
-  const ingest = createWebhookIngest({ probot: deps.probot, db: deps.db, logger: deps.logger });
+  const ingest = createWebhookIngest({ probot: deps.probot, db: deps.db, logger: deps.logger, now: deps.services.tasks.now });
   return {
     probot: deps.probot,
     ingest,
@@ -70,9 +73,11 @@ export function attachGitHub(deps: { probot: Probot; config: GitHubAppConfig; db
       await feedback.idle();
       await checkRuns?.idle();
     },
-    stop: () => {
+    start: (intervalMs) => ingest.start(intervalMs),
+    stop: async () => {
       unsubscribe();
       unsubscribeChecks();
+      await ingest.stop();
     },
   };
 }

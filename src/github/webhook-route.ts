@@ -2,7 +2,7 @@ import { Hono } from 'hono';
 import type { Probot } from 'probot';
 import type { Db } from '../db/types.js';
 import { DomainError } from '../domain/errors.js';
-import { createDeliveryRecorder, forgetDelivery } from '../domain/webhook-deliveries.js';
+import { claimDeliveryRetries, createDeliveryRecorder, deliveryFailed, deliveryRetried } from '../domain/webhook-deliveries.js';
 import type { Logger } from '../logger.js';
 
 /** The webhook endpoint, and a way to wait for the work it started after answering. */
@@ -10,17 +10,70 @@ export type WebhookIngest = {
   routes: Hono;
   /** Resolves once every delivery taken so far has been handled (tests, shutdown). */
   idle: () => Promise<void>;
+  /** Handles the failed deliveries whose retry is due, once each; resolves with how many succeeded. */
+  retryDue: () => Promise<number>;
+  /** Runs {@link WebhookIngest.retryDue} every `intervalMs`, one run at a time. */
+  start: (intervalMs: number) => void;
+  /** Stops the retries and waits for the one under way. */
+  stop: () => Promise<void>;
 };
 
 /**
  * `POST /api/github/webhooks`: checks `X-Hub-Signature-256` over the raw body, records the
  * delivery id (a redelivery is acknowledged and changes nothing), answers 202 at once, and runs
- * the handlers after the response. A delivery whose handling fails is forgotten, so GitHub's
- * redelivery can try it again.
+ * the handlers after the response. GitHub does not send an answered delivery again by itself, so
+ * one whose handling fails (GitHub down, a database error) is kept with its body and retried
+ * here, with backoff, on any replica, until it succeeds or MAX_DELIVERY_ATTEMPTS give it up
+ * (then its record is forgotten, so a redelivery from GitHub's settings is taken as new). A
+ * `/start` is never silently dropped. Only failing deliveries store a body: the ingest path
+ * writes just the id.
  */
-export function createWebhookIngest(deps: { probot: Probot; db: Db; logger: Logger }): WebhookIngest {
+export function createWebhookIngest(deps: { probot: Probot; db: Db; logger: Logger; now?: () => Date }): WebhookIngest {
   const inFlight = new Set<Promise<void>>();
   const recordDelivery = createDeliveryRecorder(deps.db);
+  const now = deps.now ?? (() => new Date());
+
+  /** Records a failed try; never throws (a failure to record it is logged). */
+  async function failed(id: string, name: string, action: string | null, raw: string, attempts: number, err: unknown): Promise<void> {
+    const log = deps.logger.child({ deliveryId: id, event: name, action });
+    const error = err instanceof Error ? err.message : String(err);
+    try {
+      const next = await deliveryFailed(deps.db, { deliveryId: id, payload: raw, attempts, error, now: now() });
+      if (next === 'retry') log.warn({ err, attempts }, 'webhook handling failed; it will be retried');
+      else log.error({ err, attempts }, 'webhook handling failed; giving up after every retry (redeliver it from the App settings to try again)');
+    } catch (recordErr) {
+      log.error({ err, recordErr }, 'webhook handling failed, and so did keeping it for a retry');
+    }
+  }
+
+  let retrying: Promise<number> | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  const retryDue = (): Promise<number> =>
+    (retrying ??= (async () => {
+      let handled = 0;
+      for (const d of await claimDeliveryRetries(deps.db, now())) {
+        let payload: { action?: unknown };
+        try {
+          payload = JSON.parse(d.payload) as { action?: unknown };
+        } catch (err) {
+          // It was parsed once before it was kept; a row that no longer parses cannot be retried.
+          await failed(d.deliveryId, d.event, null, d.payload, Number.MAX_SAFE_INTEGER, err);
+          continue;
+        }
+        const action = typeof payload.action === 'string' ? payload.action : null;
+        try {
+          await deps.probot.receive({ id: d.deliveryId, name: d.event as never, payload: payload as never });
+          await deliveryRetried(deps.db, d.deliveryId);
+          deps.logger.child({ deliveryId: d.deliveryId, event: d.event, action }).info({ attempts: d.attempts + 1 }, 'webhook handled on retry');
+          handled++;
+        } catch (err) {
+          await failed(d.deliveryId, d.event, action, d.payload, d.attempts + 1, err);
+        }
+      }
+      return handled;
+    })().finally(() => {
+      retrying = undefined;
+    }));
 
   const routes = new Hono().post('/api/github/webhooks', async (c) => {
     const id = c.req.header('x-github-delivery');
@@ -47,11 +100,8 @@ export function createWebhookIngest(deps: { probot: Probot; db: Db; logger: Logg
     }
     const work = deps.probot
       .receive({ id: id!, name: name as never, payload: payload as never })
-      .catch(async (err: unknown) => {
-        // The child logger is made only here: with redaction configured, one per delivery is not free.
-        deps.logger.child({ deliveryId: id, event: name, action }).error({ err }, 'webhook handling failed');
-        await forgetDelivery(deps.db, id!).catch(() => undefined);
-      })
+      // The child logger is made only on failure: with redaction configured, one per delivery is not free.
+      .catch((err: unknown) => failed(id!, name!, action, raw, 1, err))
       .finally(() => inFlight.delete(work));
     inFlight.add(work);
     return c.json({ status: 'accepted' }, 202);
@@ -61,6 +111,16 @@ export function createWebhookIngest(deps: { probot: Probot; db: Db; logger: Logg
     routes,
     idle: async () => {
       while (inFlight.size > 0) await Promise.all([...inFlight]);
+    },
+    retryDue,
+    start: (intervalMs) => {
+      timer ??= setInterval(() => void retryDue().catch((err: unknown) => deps.logger.error({ err }, 'webhook retries failed')), intervalMs);
+      timer.unref();
+    },
+    stop: async () => {
+      if (timer) clearInterval(timer);
+      timer = undefined;
+      await retrying?.catch(() => undefined);
     },
   };
 }

@@ -1,0 +1,92 @@
+import { eq } from 'drizzle-orm';
+import nock from 'nock';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { createTestDb, type TestDb } from '../../test/db.js';
+import { commentEvent, REPO, taskCount } from '../../test/github-events.js';
+import { API, createGitHubHarness, type GitHubHarness, mockInstallationAuth, mockPermission, mockRepoConfig } from '../../test/github.js';
+import { webhookDeliveries } from '../db/schema.js';
+import { deliveryRetryDelayMs, MAX_DELIVERY_ATTEMPTS } from '../domain/webhook-deliveries.js';
+import { createWebhookIngest } from './webhook-route.js';
+
+/**
+ * GitHub sends a delivery once: Gaffer answered it 202, so if handling it then fails (GitHub
+ * briefly refusing a read, say) the command in it must not be lost. It is kept with its body and
+ * retried here, once per retry across replicas, until it succeeds or the retries give up.
+ */
+describe('webhook deliveries whose handling failed', () => {
+  let db: TestDb;
+  let h: GitHubHarness;
+  beforeAll(async () => {
+    db = await createTestDb();
+  });
+  afterAll(async () => {
+    await db?.close();
+  });
+  beforeEach(async () => {
+    h = await createGitHubHarness({ db });
+  });
+  afterEach(async () => {
+    await h.settle();
+    await h.close();
+    nock.cleanAll();
+  });
+
+  const record = async (id: string) => (await h.db.db.select().from(webhookDeliveries).where(eq(webhookDeliveries.deliveryId, id)))[0];
+
+  it('retries a /start whose handling failed after the 202, once across two replicas, and then ignores a redelivery', async () => {
+    const p = commentEvent('/start');
+    const id = `retry-${p.comment.id}`;
+    const failing = nock(API);
+    mockInstallationAuth(failing);
+    mockRepoConfig(failing, REPO);
+    // A refusal the client does not retry by itself (403): the handler throws.
+    failing.get(`/repos/${REPO}/collaborators/maintainer/permission`).reply(403, { message: 'Resource not accessible by integration' });
+    expect((await h.deliver('issue_comment', p, { id })).status).toBe(202);
+    await h.settle();
+    expect(await taskCount(h, p.issue.id)).toBe(0);
+    const kept = await record(id);
+    expect(kept).toMatchObject({ attempts: 1, event: 'issue_comment', lastError: expect.stringContaining('Resource not accessible') });
+    expect(JSON.parse(kept!.payload!)).toMatchObject({ comment: { id: p.comment.id } });
+    expect(kept!.retryAt!.getTime()).toBe(h.clock.now().getTime() + deliveryRetryDelayMs(1));
+
+    // Not due yet: nothing happens.
+    expect(await h.github.ingest.retryDue()).toBe(0);
+    h.clock.advance(deliveryRetryDelayMs(1) + 1000);
+    const api = nock(API);
+    mockRepoConfig(api, REPO);
+    mockPermission(api, REPO, 'maintainer', 'write');
+    api.post(`/repos/${REPO}/issues/comments/${p.comment.id}/reactions`).reply(201, {});
+    api.get(`/repos/${REPO}/issues/${p.issue.number}/comments`).query(true).reply(200, []);
+    api.post(`/repos/${REPO}/issues/${p.issue.number}/comments`).reply(201, { id: 11 });
+    // A second replica retries at the same moment: the claim gives the delivery to one of them.
+    const other = createWebhookIngest({ probot: h.github.probot, db: h.db.db, logger: h.logger, now: h.clock.now });
+    const handled = await Promise.all([h.github.ingest.retryDue(), other.retryDue()]);
+    await h.settle();
+    expect(handled[0] + handled[1]).toBe(1);
+    expect(await taskCount(h, p.issue.id)).toBe(1);
+    expect(await record(id)).toMatchObject({ payload: null, retryAt: null, lastError: null });
+    // GitHub's own redelivery of it (same id) is still a repeat.
+    const again = await h.deliver('issue_comment', p, { id });
+    expect(await again.json()).toEqual({ status: 'duplicate' });
+    expect(await taskCount(h, p.issue.id)).toBe(1);
+  });
+
+  it(`gives a delivery up after ${MAX_DELIVERY_ATTEMPTS} failed tries, forgetting it so a manual redelivery counts`, async () => {
+    const p = commentEvent('/start');
+    const id = `give-up-${p.comment.id}`;
+    const api = nock(API).persist();
+    api.post(/\/app\/installations\/\d+\/access_tokens/).reply(201, { token: 'ghs_probotinstallationtoken0000000000', expires_at: new Date(Date.now() + 3600_000).toISOString(), permissions: {} });
+    api.get(/gaffer\.yml/).reply(404, { message: 'Not Found' });
+    api.get(`/repos/${REPO}/collaborators/maintainer/permission`).reply(403, { message: 'Resource not accessible by integration' });
+    await h.deliver('issue_comment', p, { id });
+    await h.settle();
+    for (let attempt = 1; attempt < MAX_DELIVERY_ATTEMPTS; attempt++) {
+      expect((await record(id))?.attempts).toBe(attempt);
+      h.clock.advance(deliveryRetryDelayMs(attempt) + 1000);
+      expect(await h.github.ingest.retryDue()).toBe(0);
+    }
+    expect(await record(id)).toBeUndefined();
+    expect(h.logLines.join('\n')).toContain('giving up after every retry');
+    expect(await taskCount(h, p.issue.id)).toBe(0);
+  });
+});
