@@ -20,6 +20,7 @@ const BENCHES = [
   { name: 'bench:clone', file: 'clone.ts' },
   { name: 'bench:sandbox', file: 'sandbox.ts' },
   { name: 'bench:first-pr', file: 'time-to-first-pr.ts' },
+  { name: 'bench:start', file: 'start-footprint.ts' },
 ] as const;
 
 /**

@@ -5,6 +5,9 @@
  * the whole process tree (npm, sh, node, a tsx child if any) at that moment and 5 s later.
  * Used to compare the tsx start with the compiled one (README, "Production"): run it in a
  * checkout of each.
+ *
+ * `--smoke` (bench:smoke): one run, settling 1 s; it checks that the server answered /readyz, that
+ * its memory was read, and that the whole tree exited on SIGTERM and its data folder went; never a time.
  */
 import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
@@ -12,18 +15,21 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { printTable } from './bench-support.js';
+import { printTable, smokeMode, workChecks } from './bench-support.js';
 
 const argv = process.argv.slice(2);
 const split = argv.indexOf('--');
-const opts = split >= 0 ? argv.slice(0, split) : argv;
+const opts = (split >= 0 ? argv.slice(0, split) : argv).filter((a) => a !== '--smoke');
 const command = split >= 0 ? argv.slice(split + 1) : ['npm', 'start'];
 const flag = (name: string) => {
   const i = opts.indexOf(name);
   return i >= 0 ? opts[i + 1] : undefined;
 };
 const cwd = resolve(flag('--cwd') ?? '.');
-const runs = Number(flag('--runs') ?? 3);
+const SMOKE = smokeMode();
+const runs = SMOKE ? 1 : Number(flag('--runs') ?? 3);
+const SETTLE_MS = SMOKE ? 1000 : 5000;
+const checks = workChecks('bench:start');
 
 /** `pid` and all its descendants, from /proc. */
 function tree(pid: number): number[] {
@@ -89,15 +95,22 @@ for (let run = 1; run <= runs; run++) {
     await new Promise((r) => setTimeout(r, 25));
   }
   const atReady = treeRss(child.pid!);
-  await new Promise((r) => setTimeout(r, 5000));
+  await new Promise((r) => setTimeout(r, SETTLE_MS));
   const settled = treeRss(child.pid!);
   const pids = tree(child.pid!);
   process.kill(-child.pid!, 'SIGTERM');
   // npm may exit before the server has closed its database: wait for the whole tree.
   while (pids.some((p) => existsSync(`/proc/${p}`))) await new Promise((r) => setTimeout(r, 50));
   await rm(dataDir, { recursive: true, force: true });
+  if (SMOKE) {
+    checks.check(Number.isFinite(readyMs), 'the server answered /readyz with 200', Number.isFinite(readyMs) ? undefined : `exited with ${child.exitCode}`);
+    checks.check(settled.mib > 0 && settled.names.length > 0, 'the process tree and its memory were read', `${settled.names.length} processes`);
+    checks.check(!pids.some((p) => existsSync(`/proc/${p}`)), 'every process of the tree exited on SIGTERM');
+    checks.check(!existsSync(dataDir), 'the data folder was removed');
+  }
   rows.push([String(run), String(readyMs), String(atReady.mib), String(settled.mib), String(settled.names.length)]);
   if (run === 1) console.log(`process tree: ${settled.names.join(' | ')}`);
 }
 console.log(`${command.join(' ')} in ${cwd}`);
-printTable(['run', 'ms to /readyz', 'tree RSS at ready (MiB)', 'tree RSS +5 s (MiB)', 'processes'], rows);
+printTable(['run', 'ms to /readyz', 'tree RSS at ready (MiB)', `tree RSS +${SETTLE_MS / 1000} s (MiB)`, 'processes'], rows);
+if (SMOKE) checks.finish();
