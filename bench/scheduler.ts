@@ -1,17 +1,21 @@
 /**
- * Scheduler benchmark (`npm run bench:scheduler`): 1,000 nodes (capacity 10 each, so exactly
- * room for the queue) and 10,000 queued tasks, nodes accepting every delivery at once (a
- * NodeTransport double). On each database it measures, with the real scheduler code:
+ * Scheduler benchmark (`npm run bench:scheduler`): 10,000 queued tasks, placed once over a small
+ * pool (10 nodes) and once over a large one (1,000 nodes), each node with room for its share of
+ * the queue, nodes accepting every delivery at once (a NodeTransport double). On each database,
+ * each pool in a fresh database, it measures with the real scheduler code:
  *   1. decisions: one dispatcher taking the queue a task at a time, as a pump worker does
  *      (`anyNodeHasRoom`, then `assignNext`, then `deliver`), timing each decision (p50/p99);
- *   2. drain: the queue put back, then `scheduler.pump()` with its default workers, timed whole.
- * Runs on in-memory PGlite, then on Postgres (BENCH_DATABASE_URL, or the local server), in a fresh
- * database dropped afterwards; Postgres is skipped with a note when it does not answer. Fixture
- * rows go in by batch inserts and are not timed. Nodes say they run the agent in bubblewrap, as
- * tasks require by default (a repository's `sandbox: required`).
+ *   2. drain (large pool only): the queue put back, then `scheduler.pump()` with its default
+ *      workers, timed whole.
+ * It prints p99 at the large pool over p99 at the small one: a decision whose cost does not grow
+ * with the pool keeps that near 1. Runs on in-memory PGlite, then on Postgres (BENCH_DATABASE_URL,
+ * or the local server), in fresh databases dropped afterwards; Postgres is skipped with a note when
+ * it does not answer. Fixture rows go in by batch inserts and are not timed. Nodes say they run the
+ * agent in bubblewrap, as tasks require by default (a repository's `sandbox: required`).
+ * BENCH_TASKS, BENCH_NODES and BENCH_SMALL_NODES change the sizes.
  *
- * `--smoke` (or BENCH_SMOKE=1): 5 nodes and 20 tasks, on PGlite, and on Postgres only when
- * BENCH_DATABASE_URL or TEST_DATABASE_URL names one. Either way it checks that both phases placed
+ * `--smoke` (or BENCH_SMOKE=1): 2 and 5 nodes and 20 tasks, on PGlite, and on Postgres only when
+ * BENCH_DATABASE_URL or TEST_DATABASE_URL names one. Either way it checks that every phase placed
  * every task, the node double was handed each one, and no node went over its capacity.
  */
 import { and, inArray, sql } from 'drizzle-orm';
@@ -41,10 +45,11 @@ import {
 
 const SMOKE = smokeMode();
 const NODES = envInt('BENCH_NODES', SMOKE ? 5 : 1000);
+const SMALL_NODES = envInt('BENCH_SMALL_NODES', SMOKE ? 2 : 10);
 const TASKS = envInt('BENCH_TASKS', SMOKE ? 20 : 10_000);
 const REPOSITORIES = Math.min(100, TASKS);
-/** Room for every task: the drain ends with each node full. */
-const CAPACITY = Math.ceil(TASKS / NODES);
+/** Room for every task in a pool of `nodes`: the drain ends with each node full. */
+const capacityFor = (nodes: number) => Math.ceil(TASKS / nodes);
 const INSERT_BATCH = 1000;
 /** Each timed phase stops here even if the queue is not empty, and says so. */
 const PHASE_LIMIT_MS = envInt('BENCH_PHASE_LIMIT_SECONDS', 300) * 1000;
@@ -69,15 +74,15 @@ async function insertInBatches<T>(rows: T[], insert: (batch: T[]) => Promise<unk
 }
 
 /** Nodes online and empty; repositories with a PAT; one `processing` issue per queued task. */
-async function seed(db: Db, services: Services): Promise<void> {
+async function seed(db: Db, services: Services, pool: number): Promise<void> {
   const now = new Date();
   // Heard from "later", so no node goes offline during a long run; in life each would heartbeat.
   const heartbeat = new Date(now.getTime() + 24 * 3600_000);
   await insertInBatches(
-    Array.from({ length: NODES }, (_, i) => ({
+    Array.from({ length: pool }, (_, i) => ({
       name: `bench-node-${String(i).padStart(4, '0')}`,
       url: `http://127.0.0.1:9/node-${i}`,
-      capacity: CAPACITY,
+      capacity: capacityFor(pool),
       lastHeartbeatAt: heartbeat,
       tokenHash: `bench-token-hash-${i}`,
       signingSecret: `bench-signing-secret-${i}`,
@@ -208,90 +213,114 @@ async function timedPump(services: Services): Promise<{ totalMs: number; deliver
   return { totalMs, delivered, hitLimit: how === 'limit' };
 }
 
-type Row = { label: string; decisions: DecisionRun; pump: Awaited<ReturnType<typeof timedPump>>; workers: number; setupMs: number; maxLoad: number };
+type PumpRun = Awaited<ReturnType<typeof timedPump>>;
+type Row = { label: string; pool: number; decisions: DecisionRun; pump: PumpRun | undefined; maxLoad: number };
 
-async function benchOn(db: BenchDb, checks: WorkChecks): Promise<Row> {
+/** One pool size on one fresh database: the timed decisions, then (`withPump`) the timed drain. */
+async function benchOn(db: BenchDb, pool: number, withPump: boolean, checks: WorkChecks): Promise<Row> {
   const config = loadConfig({ CREDENTIAL_KEY: 'ab'.repeat(32), NODE_REGISTRATION_TOKEN: 'bench-registration-token' });
   // Production log level: each delivery logs one line at info; the sink only counts them.
   const sink = { lines: 0, write: (_s: string) => void sink.lines++ };
   const logger = createLogger({ level: config.logLevel, destination: sink });
   const double = instantTransport();
   const services = createServices({ config, db: db.db, logger }, { transport: double.transport });
+  const capacity = capacityFor(pool);
+  const name = `${db.label}, ${pool} nodes`;
   try {
     const setupStart = process.hrtime.bigint();
-    await seed(db.db, services);
+    await seed(db.db, services, pool);
     const setupMs = msSince(setupStart);
-    process.stdout.write(`  ${db.label}: seeded ${NODES} nodes, ${TASKS} queued tasks in ${(setupMs / 1000).toFixed(1)} s; deciding...\n`);
+    process.stdout.write(`  ${name}: seeded ${pool} nodes, ${TASKS} queued tasks in ${(setupMs / 1000).toFixed(1)} s; deciding...\n`);
 
     const decisions = await timedDecisions(services);
     const afterDecisions = await countQueue(db.db);
     const load1 = await maxLoad(db.db);
     process.stdout.write(
-      `  ${db.label}: one dispatcher placed ${decisions.decisions} in ${(decisions.totalMs / 1000).toFixed(1)} s ` +
-        `(queued left ${afterDecisions.queued}, running ${afterDecisions.running}, busiest node ${load1}/${CAPACITY}); pumping...\n`,
+      `  ${name}: one dispatcher placed ${decisions.decisions} in ${(decisions.totalMs / 1000).toFixed(1)} s ` +
+        `(queued left ${afterDecisions.queued}, running ${afterDecisions.running}, busiest node ${load1}/${capacity})\n`,
     );
-    checkPhase(checks, `${db.label}, one dispatcher`, decisions.decisions, afterDecisions, load1);
+    checkPhase(checks, `${name}, one dispatcher`, decisions.decisions, afterDecisions, load1, capacity);
+    if (!withPump) {
+      checks.check(double.delivered === TASKS, `${name}: the node double was handed every task`, `${double.delivered} of ${TASKS}`);
+      return { label: db.label, pool, decisions, pump: undefined, maxLoad: load1 };
+    }
 
     await requeueAll(db.db);
+    process.stdout.write(`  ${name}: pumping...\n`);
     const pump = await timedPump(services);
     const afterPump = await countQueue(db.db);
     const load2 = await maxLoad(db.db);
     process.stdout.write(
-      `  ${db.label}: pump delivered ${pump.delivered} in ${(pump.totalMs / 1000).toFixed(1)} s ` +
-        `(queued left ${afterPump.queued}, running ${afterPump.running}, busiest node ${load2}/${CAPACITY})\n`,
+      `  ${name}: pump delivered ${pump.delivered} in ${(pump.totalMs / 1000).toFixed(1)} s ` +
+        `(queued left ${afterPump.queued}, running ${afterPump.running}, busiest node ${load2}/${capacity})\n`,
     );
-    checkPhase(checks, `${db.label}, pump`, pump.delivered, afterPump, load2);
-    checks.check(double.delivered === 2 * TASKS, `${db.label}: the node double was handed every task in both phases`, `${double.delivered} of ${2 * TASKS}`);
-    return { label: db.label, decisions, pump, workers: 4, setupMs, maxLoad: Math.max(load1, load2) };
+    checkPhase(checks, `${name}, pump`, pump.delivered, afterPump, load2, capacity);
+    checks.check(double.delivered === 2 * TASKS, `${name}: the node double was handed every task in both phases`, `${double.delivered} of ${2 * TASKS}`);
+    return { label: db.label, pool, decisions, pump, maxLoad: Math.max(load1, load2) };
   } finally {
     await services.close();
   }
 }
 
 /** One phase placed every task, each is running, and no node holds more than its capacity. */
-function checkPhase(checks: WorkChecks, phase: string, placed: number, after: { queued: number; running: number }, busiest: number): void {
+function checkPhase(
+  checks: WorkChecks,
+  phase: string,
+  placed: number,
+  after: { queued: number; running: number },
+  busiest: number,
+  capacity: number,
+): void {
   checks.check(placed === TASKS, `${phase}: placed every task`, `${placed} of ${TASKS}`);
   checks.check(after.queued === 0 && after.running === TASKS, `${phase}: none left queued, all running`, `queued ${after.queued}, running ${after.running}`);
-  checks.check(busiest <= CAPACITY, `${phase}: no node over its capacity`, `busiest ${busiest}/${CAPACITY}`);
+  checks.check(busiest <= capacity, `${phase}: no node over its capacity`, `busiest ${busiest}/${capacity}`);
+}
+
+/** Both pool sizes on one database (small first), each in a database of its own. */
+async function benchDatabase(url: string | undefined, checks: WorkChecks): Promise<Row[]> {
+  const rows: Row[] = [];
+  for (const pool of [SMALL_NODES, NODES]) {
+    const db = await openBenchDb(url);
+    try {
+      rows.push(await benchOn(db, pool, pool === NODES, checks));
+    } finally {
+      await db.close();
+    }
+  }
+  return rows;
 }
 
 const ms = (x: number) => (Number.isNaN(x) ? '-' : x < 10 ? x.toFixed(2) : x.toFixed(1));
 const secs = (x: number, partial: boolean) => `${(x / 1000).toFixed(1)} s${partial ? ' (limit hit)' : ''}`;
+const p99 = (r: Row) => quantile(sorted(r.decisions.all), 0.99);
 
 async function main(): Promise<void> {
-  process.stdout.write(`scheduler${SMOKE ? ' (smoke)' : ''}: ${NODES} nodes x capacity ${CAPACITY}, ${TASKS} queued tasks, nodes accept at once\n`);
+  process.stdout.write(
+    `scheduler${SMOKE ? ' (smoke)' : ''}: ${TASKS} queued tasks over ${SMALL_NODES} nodes (capacity ${capacityFor(SMALL_NODES)}) ` +
+      `and over ${NODES} nodes (capacity ${capacityFor(NODES)}), nodes accept at once\n`,
+  );
   const checks = workChecks('bench:scheduler');
-  const rows: Row[] = [];
-  const pglite = await openBenchDb(undefined);
-  try {
-    rows.push(await benchOn(pglite, checks));
-  } finally {
-    await pglite.close();
-  }
+  const rows: Row[] = await benchDatabase(undefined, checks);
   const pgUrl = SMOKE ? smokePostgresUrl('BENCH_DATABASE_URL') : process.env.BENCH_DATABASE_URL || DEFAULT_POSTGRES_URL;
   if (!pgUrl) {
     process.stdout.write('  Postgres: none named (BENCH_DATABASE_URL, TEST_DATABASE_URL): PGlite only\n');
   } else if (SMOKE || (await postgresReachable(pgUrl))) {
     // A smoke run was told to use this server: one that does not answer fails it, not skips it.
-    const pg = await openBenchDb(pgUrl);
-    try {
-      rows.push(await benchOn(pg, checks));
-    } finally {
-      await pg.close();
-    }
+    rows.push(...(await benchDatabase(pgUrl, checks)));
   } else {
     process.stdout.write(`  Postgres at ${new URL(pgUrl).host} does not answer: skipped (set BENCH_DATABASE_URL)\n`);
   }
 
   process.stdout.write('\nper decision, one dispatcher (anyNodeHasRoom + assignNext + deliver), ms\n');
   printTable(
-    ['database', 'decisions', 'p50', 'p99', 'max', 'select p50', 'select p99', 'deliver p50', 'deliver p99', 'drain, 1 worker'],
+    ['database', 'nodes', 'decisions', 'p50', 'p99', 'max', 'select p50', 'select p99', 'deliver p50', 'deliver p99', 'drain, 1 worker'],
     rows.map((r) => {
       const all = sorted(r.decisions.all);
       const sel = sorted(r.decisions.select);
       const dis = sorted(r.decisions.dispatch);
       return [
         r.label,
+        String(r.pool),
         String(r.decisions.decisions),
         ms(quantile(all, 0.5)),
         ms(quantile(all, 0.99)),
@@ -304,16 +333,26 @@ async function main(): Promise<void> {
       ];
     }),
   );
-  process.stdout.write('\ndrain of the whole queue by scheduler.pump() (default workers)\n');
+  process.stdout.write(`\ndecision p99 at ${NODES} nodes over p99 at ${SMALL_NODES} nodes, same ${TASKS} queued tasks\n`);
+  const labels = [...new Set(rows.map((r) => r.label))];
+  printTable(
+    ['database', `p99, ${SMALL_NODES} nodes`, `p99, ${NODES} nodes`, 'ratio'],
+    labels.map((label) => {
+      const small = rows.find((r) => r.label === label && r.pool === SMALL_NODES);
+      const large = rows.find((r) => r.label === label && r.pool === NODES);
+      const a = small ? p99(small) : Number.NaN;
+      const b = large ? p99(large) : Number.NaN;
+      return [label, ms(a), ms(b), Number.isNaN(a / b) ? '-' : `${(b / a).toFixed(2)}x`];
+    }),
+  );
+  process.stdout.write(`\ndrain of the whole queue by scheduler.pump() (default workers), ${NODES} nodes\n`);
   printTable(
     ['database', 'delivered', 'total', 'tasks/s', 'busiest node'],
-    rows.map((r) => [
-      r.label,
-      String(r.pump.delivered),
-      secs(r.pump.totalMs, r.pump.hitLimit),
-      ((r.pump.delivered / r.pump.totalMs) * 1000).toFixed(0),
-      `${r.maxLoad}/${CAPACITY}`,
-    ]),
+    rows.flatMap((r) =>
+      r.pump
+        ? [[r.label, String(r.pump.delivered), secs(r.pump.totalMs, r.pump.hitLimit), ((r.pump.delivered / r.pump.totalMs) * 1000).toFixed(0), `${r.maxLoad}/${capacityFor(r.pool)}`]]
+        : [],
+    ),
   );
   checks.finish();
 }

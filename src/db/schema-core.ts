@@ -187,6 +187,13 @@ export const nodes = pgTable(
     url: text('url').notNull(),
     labels: text('labels').array().notNull().default(sql`'{}'::text[]`),
     capacity: integer('capacity').notNull().default(1),
+    /**
+     * How many of its tasks hold the node (pending or running), kept exact by the trigger
+     * `tasks_node_running` in every transaction that changes a task (migration 0018), so that the
+     * scheduler picks a node through `nodes_pick_idx` instead of counting each node's tasks. The
+     * application never writes it.
+     */
+    running: integer('running').notNull().default(0),
     /** `active` takes work; `draining` (an admin's) and `stopping` (the node's own shutdown) finish what they have and take no more. */
     status: text('status', { enum: NODE_STATUSES }).notNull().default('active'),
     lastHeartbeatAt: timestamp('last_heartbeat_at', { withTimezone: true }),
@@ -218,6 +225,11 @@ export const nodes = pgTable(
   },
   (t) => [
     check('nodes_capacity_check', sql`${t.capacity} >= 0`),
+    // The scheduler's pick order (least loaded, then least recently assigned), over the nodes that
+    // take work: lockCandidateNode orders by exactly these expressions and stops at the first fit.
+    index('nodes_pick_idx')
+      .using('btree', sql`(running::float8 / greatest(capacity, 1))`, t.lastAssignedAt.asc().nullsFirst(), t.id.asc())
+      .where(sql`status = 'active'`),
     check('nodes_mode_check', sql`${t.mode} in (${inList(NODE_MODES)})`),
     check('nodes_status_check', sql`${t.status} in (${inList(NODE_STATUSES)})`),
     check('nodes_sandbox_check', sql`${t.sandbox} in (${inList(SANDBOX_MODES)})`),

@@ -1,0 +1,2 @@
+ALTER TABLE "nodes" ADD COLUMN "running" integer DEFAULT 0 NOT NULL;--> statement-breakpoint
+CREATE INDEX "nodes_pick_idx" ON "nodes" USING btree ((running::float8 / greatest(capacity, 1)),"last_assigned_at" NULLS FIRST,"id") WHERE status = 'active';
