@@ -13,7 +13,7 @@ import {
   upsertRepository,
 } from '../db/queries/github-sync.js';
 import type { IssueRow, RepositoryRow } from '../db/schema.js';
-import type { Db, DbOrTx } from '../db/types.js';
+import type { DbOrTx } from '../db/types.js';
 import { storableText } from '../protocol/text.js';
 import { moveIssue } from './issues.js';
 
@@ -83,7 +83,7 @@ export async function ensureRepository(db: DbOrTx, installationId: number | null
 }
 
 /** Stores an issue's GitHub fields; Gaffer's status is left as it is. */
-export async function syncIssue(db: Db, repository: RepositoryRow, issue: GithubIssue): Promise<IssueRow> {
+export async function syncIssue(db: DbOrTx, repository: RepositoryRow, issue: GithubIssue): Promise<IssueRow> {
   return upsertGithubIssue(db, {
     repositoryId: repository.id,
     githubId: issue.githubId,

@@ -18,8 +18,8 @@ const issueValues = (repository: RepositoryRow, githubId: number, number: number
 
 /**
  * Deliveries for one new issue arriving at once: on real PostgreSQL, the loser of the insert race
- * met `issues_repository_number_uq` (not the `github_id` arbiter) and its delivery, already
- * answered 202, was dropped with its command.
+ * met `issues_repository_number_uq` (not the `github_id` arbiter), or deadlocked on it, and its
+ * delivery, already answered 202, was dropped with its command.
  */
 describe('upsertGithubIssue', () => {
   let db: TestDb;

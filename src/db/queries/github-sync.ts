@@ -9,8 +9,7 @@ import {
   type IssueRow,
   type RepositoryRow,
 } from '../schema.js';
-import type { Db, DbOrTx } from '../types.js';
-import { isUniqueViolation } from '../unique-violation.js';
+import type { DbOrTx } from '../types.js';
 
 export async function upsertInstallation(
   db: DbOrTx,
@@ -88,30 +87,34 @@ export type GithubIssueValues = {
  * Inserts or refreshes an issue by GitHub id, keeping Gaffer's status. The owner is the Gaffer
  * user whose GitHub login wrote the issue, when there is one.
  *
- * The insert arbitrates on `github_id` only, so two deliveries inserting the same new issue at once
- * can fail on the other unique key (repository and number): PostgreSQL checks the arbiter first,
- * then meets the other transaction's row in `issues_repository_number_uq`. That delivery is
- * already answered, so failing it would drop its command. It tries again, and then finds the row;
- * a row for the same repository and number that has no GitHub id (added by hand) is adopted.
- * Takes a `Db`, not a transaction: a failed statement would abort the caller's transaction.
+ * Deliveries for one new issue arrive at once, and an `INSERT … ON CONFLICT (github_id) DO UPDATE`
+ * then failed on the other unique key (repository and number), or deadlocked on it: PostgreSQL
+ * arbitrates only on the named index. That delivery was already answered, so its command was
+ * lost. So: refresh by GitHub id (the usual case, one statement); else insert with `ON CONFLICT DO
+ * NOTHING`, which arbitrates on every unique index and never fails on a race; else adopt a row of
+ * the same repository and number that has no GitHub id (added by hand); else another delivery
+ * inserted it meanwhile, and the refresh now finds it.
  */
-export async function upsertGithubIssue(db: Db, values: GithubIssueValues): Promise<IssueRow> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await insertOrRefreshIssue(db, values);
-    } catch (err) {
-      if (!isUniqueViolation(err, 'issues_repository_number_uq') || attempt >= 3) throw err;
-    }
-    const adopted = await db
+export async function upsertGithubIssue(db: DbOrTx, values: GithubIssueValues): Promise<IssueRow> {
+  for (let attempt = 1; attempt <= 3; attempt++) {
+    const [refreshed] = await db.update(issues).set(refreshedFields(values)).where(eq(issues.githubId, values.githubId)).returning();
+    if (refreshed) return refreshed;
+    const ownerId = values.authorLogin
+      ? sql`(select ${users.id} from ${users} where lower(${users.githubLogin}) = lower(${values.authorLogin}) limit 1)`
+      : sql`null`;
+    const [inserted] = await db.insert(issues).values({ ...values, ownerId }).onConflictDoNothing().returning();
+    if (inserted) return inserted;
+    const [adopted] = await db
       .update(issues)
-      .set({ ...refreshed(values), githubId: values.githubId })
+      .set({ ...refreshedFields(values), githubId: values.githubId })
       .where(and(eq(issues.repositoryId, values.repositoryId), eq(issues.number, values.number), isNull(issues.githubId)))
       .returning();
-    if (adopted[0]) return adopted[0];
+    if (adopted) return adopted;
   }
+  throw new Error(`issue ${values.githubId} (#${values.number}) conflicts with another issue of the same number in its repository`);
 }
 
-const refreshed = (values: GithubIssueValues) => ({
+const refreshedFields = (values: GithubIssueValues) => ({
   repositoryId: values.repositoryId,
   number: values.number,
   title: values.title,
@@ -121,18 +124,6 @@ const refreshed = (values: GithubIssueValues) => ({
   githubState: values.githubState,
   updatedAt: new Date(),
 });
-
-async function insertOrRefreshIssue(db: Db, values: GithubIssueValues): Promise<IssueRow> {
-  const ownerId = values.authorLogin
-    ? sql`(select ${users.id} from ${users} where lower(${users.githubLogin}) = lower(${values.authorLogin}) limit 1)`
-    : sql`null`;
-  const [row] = await db
-    .insert(issues)
-    .values({ ...values, ownerId })
-    .onConflictDoUpdate({ target: issues.githubId, set: refreshed(values) })
-    .returning();
-  return row!;
-}
 
 export async function setGithubState(db: DbOrTx, githubId: number, githubState: string): Promise<IssueRow | undefined> {
   const [row] = await db
