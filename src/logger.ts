@@ -22,8 +22,10 @@ const SECRET_KEYS = [
 const redactPaths = SECRET_KEYS.flatMap((k) => [k, `*.${k}`, `*.*.${k}`, `req.headers.${k.toLowerCase()}`]);
 
 // Shapes of tokens GitHub and Gaffer issue (gfn_ node, gfs_ session, gfr_ registration, gfb_
-// generated bootstrap token), so one pasted into free text is still masked.
-const TOKEN_PATTERN = /\b(gh[pousr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,}|gf[nsrb]_[A-Za-z0-9_-]{20,})\b/g;
+// generated bootstrap token), so one pasted into free text is still masked. Gaffer's are base64url
+// and may end in `-`: their end is "no more token characters", not a word boundary, which would
+// have left a trailing `-` (a token's last characters) unmasked.
+const TOKEN_PATTERN = /\b(?:gh[pousr]_[A-Za-z0-9]{20,}\b|github_pat_[A-Za-z0-9_]{20,}\b|gf[nsrb]_[A-Za-z0-9_-]{20,}(?![A-Za-z0-9_-]))/g;
 
 /** Masks known token shapes, and each given secret, in free text. */
 export function maskSecrets(text: string, secrets: readonly string[] = []): string {
