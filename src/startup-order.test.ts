@@ -7,43 +7,9 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CONFIG_KEYS } from './config.js';
 import { DATA_LOCK_FILE } from './data-lock.js';
+import { startServerProcess } from '../test/server-process.js';
 
-const TSX = join(process.cwd(), 'node_modules', '.bin', 'tsx');
-
-type Run = { code: number | null; stdout: string; stderr: string; child: ChildProcess };
-
-/**
- * Runs the server's start command (the TypeScript entry, as the other start-up tests do; the
- * compiled one is started by deploy.test.ts) with only the given environment, until it exits or
- * `until` matches its stdout.
- */
-function run(env: Record<string, string>, args: string[] = [], until?: RegExp): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(TSX, ['src/main.ts', ...args], {
-      cwd: process.cwd(),
-      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp', PASSWORD_HASH_COST: '10', ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`no exit within 90 s\nstdout: ${stdout}\nstderr: ${stderr}`));
-    }, 90_000);
-    child.stdout!.on('data', (d: Buffer) => {
-      stdout += d.toString();
-      if (until?.test(stdout)) {
-        clearTimeout(timer);
-        resolve({ code: null, stdout, stderr, child });
-      }
-    });
-    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr, child });
-    });
-  });
-}
+const run = (env: Record<string, string>, args: string[] = [], until?: RegExp) => startServerProcess(env, { args, until });
 
 /** Whether `pid` is `parent` or its child: tsx runs the entry in a child process of its own. */
 async function isOrChildOf(pid: unknown, parent: number | undefined): Promise<boolean> {

@@ -1,4 +1,4 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { chmod, chown, lstat, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
@@ -8,40 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from './config.js';
 import { ensureFirstRunSecrets, FIRST_RUN_FILES } from './first-run.js';
 import { createLogger, maskSecrets } from './logger.js';
-
-const TSX = join(process.cwd(), 'node_modules', '.bin', 'tsx');
-
-/** Runs `npm start`'s command with only the given environment (no .env), until it exits or `until` matches its stdout. */
-function startServerProcess(
-  env: Record<string, string>,
-  until?: RegExp,
-): Promise<{ code: number | null; stdout: string; stderr: string; child: ChildProcess }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(TSX, ['src/main.ts'], {
-      cwd: process.cwd(),
-      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp', PASSWORD_HASH_COST: '10', ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`no exit within 60 s\nstdout: ${stdout}\nstderr: ${stderr}`));
-    }, 60_000);
-    child.stdout!.on('data', (d: Buffer) => {
-      stdout += d.toString();
-      if (until && until.test(stdout)) {
-        clearTimeout(timer);
-        resolve({ code: null, stdout, stderr, child });
-      }
-    });
-    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr, child });
-    });
-  });
-}
+import { SERVER_TSX, startServerProcess } from '../test/server-process.js';
 
 /** The lines a failed start printed on stderr. */
 const lines = (text: string) => text.split('\n').filter((l) => l.trim() !== '');
@@ -127,7 +94,7 @@ describe('logs on a terminal', () => {
     try {
       // script(1) gives the server a pseudo-terminal for stdout, as a person's shell does.
       const out = await new Promise<string>((resolve) => {
-        const child = spawn('/usr/bin/script', ['-qec', `${TSX} src/main.ts`, '/dev/null'], {
+        const child = spawn('/usr/bin/script', ['-qec', `${SERVER_TSX} src/main.ts`, '/dev/null'], {
           cwd: process.cwd(),
           env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: dataDir, PORT: String(port), DATA_DIR: dataDir, TERM: 'dumb' },
           stdio: ['ignore', 'pipe', 'pipe'],
@@ -176,7 +143,7 @@ describe('the data folder is private at every start', () => {
 
       const r = await startServerProcess(
         { DATA_DIR: dataDir, PORT: '0', ADMIN_EMAIL: 'modes@example.com', ADMIN_PASSWORD: 'a password for modes' },
-        /gaffer listening on port (\d+)/,
+        { until: /gaffer listening on port (\d+)/ },
       );
       try {
         expect(r.code).toBeNull();

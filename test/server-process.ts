@@ -1,0 +1,41 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { join } from 'node:path';
+
+/** The tsx the server's TypeScript entry is run with. */
+export const SERVER_TSX = join(process.cwd(), 'node_modules', '.bin', 'tsx');
+
+/** How a server process ended (or, with `until`, what it had printed when that matched). */
+export type ServerRun = { code: number | null; stdout: string; stderr: string; child: ChildProcess };
+
+/**
+ * Runs `npm start`'s entry (the TypeScript one; deploy.test.ts starts the compiled one) with only
+ * the given environment (no .env) and arguments, until it exits or `until` matches its stdout.
+ * A process that does neither within 90 s is killed and the run fails, with what it printed.
+ */
+export function startServerProcess(env: Record<string, string>, opts: { args?: string[]; until?: RegExp } = {}): Promise<ServerRun> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(SERVER_TSX, ['src/main.ts', ...(opts.args ?? [])], {
+      cwd: process.cwd(),
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp', PASSWORD_HASH_COST: '10', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`no exit within 90 s\nstdout: ${stdout}\nstderr: ${stderr}`));
+    }, 90_000);
+    child.stdout!.on('data', (d: Buffer) => {
+      stdout += d.toString();
+      if (opts.until?.test(stdout)) {
+        clearTimeout(timer);
+        resolve({ code: null, stdout, stderr, child });
+      }
+    });
+    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr, child });
+    });
+  });
+}
