@@ -87,13 +87,14 @@ describe('embedded PostgreSQL server', () => {
     expect(err.message).toMatch(/^the embedded PostgreSQL server in .+ stopped by itself \(SIGKILL\)/);
   });
 
-  it('takes the server down with its owner when the owner is killed, and starts again on the same folder', async () => {
-    const dir = join(root, 'owner-killed', 'postgres');
-    const script = join(root, 'owner.mts');
+  /** Starts a server from a separate process, SIGKILLs that process, and gives the server's pid. */
+  async function ownerKilled(dir: string, parentDeathSignal: boolean): Promise<number> {
+    const script = join(root, `owner-${parentDeathSignal}.mts`);
     await writeFile(
       script,
       `import { startEmbeddedPostgres } from ${JSON.stringify(resolve('src/db/embedded-postgres.ts'))};\n` +
-        `const s = await startEmbeddedPostgres({ dir: ${JSON.stringify(dir)}, maxConnections: 3 });\nconsole.log(String(s.pid));\nsetInterval(() => {}, 1000);\n`,
+        `const s = await startEmbeddedPostgres({ dir: ${JSON.stringify(dir)}, maxConnections: 3, parentDeathSignal: ${parentDeathSignal} });\n` +
+        'console.log(String(s.pid));\nsetInterval(() => {}, 1000);\n',
     );
     const owner = spawn(join(process.cwd(), 'node_modules', '.bin', 'tsx'), [script], { stdio: ['ignore', 'pipe', 'inherit'] });
     const pid = await new Promise<number>((r, reject) => {
@@ -106,11 +107,12 @@ describe('embedded PostgreSQL server', () => {
       owner.once('exit', (code) => reject(new Error(`owner exited ${code}`)));
     });
     // tsx runs the script in a child node process: kill every process between this test and the server.
-    const chain = [owner.pid!, ...children(owner.pid!)];
+    const chain = [owner.pid!, ...children(owner.pid!)].filter((p) => p !== pid);
     for (const p of chain.reverse()) process.kill(p, 'SIGKILL');
-    await gone(pid);
-    expect(alive(pid)).toBe(false);
+    return pid;
+  }
 
+  async function startsAgain(dir: string): Promise<void> {
     const next = await startEmbeddedPostgres({ dir, maxConnections: 3 });
     const sql = connect(next);
     try {
@@ -119,6 +121,22 @@ describe('embedded PostgreSQL server', () => {
       await sql.end();
       await next.stop();
     }
+  }
+
+  it.runIf(existsSync('/usr/bin/setpriv') || existsSync('/bin/setpriv'))('takes the server down with its owner when the owner is killed, and starts again on the same folder', async () => {
+    const dir = join(root, 'owner-killed', 'postgres');
+    const pid = await ownerKilled(dir, true);
+    await gone(pid);
+    expect(alive(pid)).toBe(false);
+    await startsAgain(dir);
+  });
+
+  it('stops a server left running by a killed owner (no parent-death signal) at the next start on its folder', async () => {
+    const dir = join(root, 'left-over', 'postgres');
+    const pid = await ownerKilled(dir, false);
+    expect(alive(pid)).toBe(true);
+    await startsAgain(dir);
+    expect(alive(pid)).toBe(false);
   });
 
   it.runIf(process.getuid?.() === 0)('as root, runs the server as nobody in a user namespace of its own, its files still root-owned and private', async () => {

@@ -39,6 +39,8 @@ export type EmbeddedPostgresOptions = {
   maxConnections: number;
   /** Told once when the server exits without having been asked to. */
   onCrash?: (err: EmbeddedPostgresError) => void;
+  /** Whether the server gets SIGINT when this process dies (default true, where `setpriv` exists); tests turn it off. */
+  parentDeathSignal?: boolean;
 };
 
 /** The uid and gid PostgreSQL runs as, inside its own user namespace, when Gaffer runs as root. */
@@ -59,7 +61,7 @@ const MAX_SOCKET_PATH = 100;
 export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Promise<EmbeddedPostgres> {
   const dir = resolve(opts.dir);
   const bin = await binaries();
-  const wrap = wrapper();
+  const wrap = wrapper(opts.parentDeathSignal !== false);
   const fresh = !existsSync(join(dir, 'PG_VERSION'));
   if (fresh) await initCluster(bin, wrap, dir);
   else await stopLeftover(dir);
@@ -74,7 +76,7 @@ export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Prom
     listen_addresses: '',
     port: PORT,
     unix_socket_directories: socketDir,
-    unix_socket_permissions: '0700',
+    unix_socket_permissions: '0600',
     max_connections: opts.maxConnections,
     superuser_reserved_connections: 1,
     shared_buffers: '16MB',
@@ -159,7 +161,7 @@ async function binaries(): Promise<Binaries> {
 }
 
 /** What runs before a PostgreSQL binary: the user namespace for root, the parent-death signal. */
-function wrapper(): string[] {
+function wrapper(deathSignal: boolean): string[] {
   const out: string[] = [];
   if (process.getuid?.() === 0) {
     const unshare = onPath('unshare');
@@ -169,7 +171,7 @@ function wrapper(): string[] {
     out.push(unshare, '--user', `--map-user=${NOBODY}`, `--map-group=${NOBODY}`);
   }
   const setpriv = onPath('setpriv');
-  if (setpriv) out.push(setpriv, '--pdeathsig', 'SIGINT');
+  if (setpriv && deathSignal) out.push(setpriv, '--pdeathsig', 'SIGINT');
   return out;
 }
 
@@ -223,7 +225,16 @@ async function stopLeftover(dir: string): Promise<void> {
   } catch {
     return;
   }
-  for (let i = 0; i < 600 && existsSync(`/proc/${pid}`); i++) await new Promise((r) => setTimeout(r, 50));
+  // Until it has exited (a zombie nobody reaps counts as exited), 30 s at most: PostgreSQL then says why it cannot start.
+  for (let i = 0; i < 600 && running(pid); i++) await new Promise((r) => setTimeout(r, 50));
+}
+
+function running(pid: number): boolean {
+  try {
+    return !/^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  } catch {
+    return false;
+  }
 }
 
 /** fsyncs every file and folder under `dir`, one at a time (it runs beside the server's start). */
