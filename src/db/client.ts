@@ -59,7 +59,7 @@ export async function createDb(config: DbConfig): Promise<DbHandle> {
     // The pool, a LISTEN connection, the migrations' lock connection, and one spare.
     const server = await startEmbeddedPostgres({ dir: join(dataDir, 'postgres'), maxConnections: max + 3, onCrash: config.onEmbeddedCrash });
     try {
-      // Connections idle for a few seconds close: each is a PostgreSQL process on this machine, and
+      // Connections idle for a second close: each is a PostgreSQL process on this machine, and
       // one over a unix socket reopens in milliseconds.
       const client = postgres({ ...clientOptions(max), idle_timeout: EMBEDDED_IDLE_SECONDS, host: server.socketDir, port: server.port, user: server.user, database: server.database });
       const handle = openPostgres(client);
@@ -74,7 +74,7 @@ export async function createDb(config: DbConfig): Promise<DbHandle> {
 }
 
 /** How long a connection to the embedded server may sit idle before it is closed. */
-const EMBEDDED_IDLE_SECONDS = 3;
+const EMBEDDED_IDLE_SECONDS = 1;
 
 function clientOptions(max: number): postgres.Options<Record<string, never>> {
   return { max, onnotice: () => {}, connection: { application_name: 'gaffer' } };
