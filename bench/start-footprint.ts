@@ -1,8 +1,12 @@
 /**
- * `npm run bench:start -- [--cwd DIR] [--runs N] -- COMMAND...`: starts the server with COMMAND
+ * `npm run bench:start -- [--cwd DIR] [--runs N] [--same-dir] -- COMMAND...`: starts the server with COMMAND
  * (default `npm start`) on a fresh embedded database N times (default 3), and prints, per run,
- * the milliseconds from spawn to the first 200 from /readyz, and the resident memory (VmRSS) of
- * the whole process tree (npm, sh, node, a tsx child if any) at that moment and 5 s later.
+ * the milliseconds from spawn to the first 200 from /readyz, and the resident memory of the whole
+ * process tree (npm, sh, node, a tsx child if any, the embedded PostgreSQL server and its workers)
+ * at that moment and 5 s later, and the CPU time the tree had used when ready: VmRSS summed (counts memory shared between processes, such as
+ * PostgreSQL's shared buffers, once per process: an upper bound) and PSS summed (shared pages
+ * split between their users: what the tree takes together). `--same-dir` keeps one data folder
+ * for all runs: the first run creates the database, the later ones are restarts.
  * Used to compare the tsx start with the compiled one (README, "Production"): run it in a
  * checkout of each.
  *
@@ -20,6 +24,7 @@ import { printTable, smokeMode, workChecks } from './bench-support.js';
 const argv = process.argv.slice(2);
 const split = argv.indexOf('--');
 const opts = (split >= 0 ? argv.slice(0, split) : argv).filter((a) => a !== '--smoke');
+const sameDir = opts.includes('--same-dir');
 const command = split >= 0 ? argv.slice(split + 1) : ['npm', 'start'];
 const flag = (name: string) => {
   const i = opts.indexOf(name);
@@ -48,22 +53,43 @@ function tree(pid: number): number[] {
   return out;
 }
 
-/** Summed VmRSS of the tree, in MiB, and the command names in it. */
-function treeRss(pid: number): { mib: number; names: string[] } {
+/**
+ * CPU seconds the tree has used (user + system, children it has reaped included, such as initdb):
+ * on a loaded machine, where the wall-clock time to /readyz mostly measures the wait for a core.
+ */
+function treeCpu(pid: number): number {
+  let ticks = 0;
+  for (const p of tree(pid)) {
+    try {
+      const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      // utime, stime, cutime, cstime; USER_HZ is 100 on every Linux that Node supports.
+      ticks += Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]);
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  return Math.round(ticks) / 100;
+}
+
+/** Summed VmRSS and PSS of the tree, in MiB, and the command names in it. */
+function treeRss(pid: number): { mib: number; pss: number; names: string[] } {
   let kib = 0;
+  let pssKib = 0;
   const names: string[] = [];
   for (const p of tree(pid)) {
     try {
       const status = readFileSync(`/proc/${p}/status`, 'utf8');
       const own = Number(/^VmRSS:\s+(\d+)/m.exec(status)?.[1] ?? 0);
       kib += own;
+      pssKib += Number(/^Pss:\s+(\d+)/m.exec(readFileSync(`/proc/${p}/smaps_rollup`, 'utf8'))?.[1] ?? 0);
       const name = readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0').filter(Boolean).slice(0, 2).join(' ');
       names.push(`${name} (${Math.round(own / 1024)} MiB)`);
     } catch {
       // Gone meanwhile.
     }
   }
-  return { mib: Math.round(kib / 102.4) / 10, names };
+  return { mib: Math.round(kib / 102.4) / 10, pss: Math.round(pssKib / 102.4) / 10, names };
 }
 
 async function freePort(): Promise<number> {
@@ -75,8 +101,9 @@ async function freePort(): Promise<number> {
 }
 
 const rows: string[][] = [];
+const shared = sameDir ? await mkdtemp(join(tmpdir(), 'gaffer-bench-start-')) : undefined;
 for (let run = 1; run <= runs; run++) {
-  const dataDir = await mkdtemp(join(tmpdir(), 'gaffer-bench-start-'));
+  const dataDir = shared ?? (await mkdtemp(join(tmpdir(), 'gaffer-bench-start-')));
   const port = await freePort();
   const started = performance.now();
   const child = spawn(command[0]!, command.slice(1), {
@@ -94,23 +121,27 @@ for (let run = 1; run <= runs; run++) {
     }
     await new Promise((r) => setTimeout(r, 25));
   }
+  const cpuAtReady = treeCpu(child.pid!);
   const atReady = treeRss(child.pid!);
   await new Promise((r) => setTimeout(r, SETTLE_MS));
   const settled = treeRss(child.pid!);
   const pids = tree(child.pid!);
   process.kill(-child.pid!, 'SIGTERM');
   // npm may exit before the server has closed its database: wait for the whole tree.
-  while (pids.some((p) => existsSync(`/proc/${p}`))) await new Promise((r) => setTimeout(r, 50));
-  await rm(dataDir, { recursive: true, force: true });
+  // A process that outlives the server (an orphaned PostgreSQL) fails the smoke check rather than hanging it.
+  for (let i = 0; i < 600 && pids.some((p) => existsSync(`/proc/${p}`)); i++) await new Promise((r) => setTimeout(r, 50));
+  if (!sameDir || run === runs) await rm(dataDir, { recursive: true, force: true });
   if (SMOKE) {
     checks.check(Number.isFinite(readyMs), 'the server answered /readyz with 200', Number.isFinite(readyMs) ? undefined : `exited with ${child.exitCode}`);
     checks.check(settled.mib > 0 && settled.names.length > 0, 'the process tree and its memory were read', `${settled.names.length} processes`);
-    checks.check(!pids.some((p) => existsSync(`/proc/${p}`)), 'every process of the tree exited on SIGTERM');
+    checks.check(!pids.some((p) => existsSync(`/proc/${p}`)), 'every process of the tree (the embedded PostgreSQL server too) exited on SIGTERM');
+    checks.check(atReady.names.some((n) => n.includes('postgres')), 'the embedded PostgreSQL server was in the tree', atReady.names.join(' | '));
     checks.check(!existsSync(dataDir), 'the data folder was removed');
   }
-  rows.push([String(run), String(readyMs), String(atReady.mib), String(settled.mib), String(settled.names.length)]);
+  rows.push([String(run), String(readyMs), String(cpuAtReady), String(atReady.mib), String(settled.mib), String(atReady.pss), String(settled.pss), String(settled.names.length)]);
   if (run === 1) console.log(`process tree: ${settled.names.join(' | ')}`);
 }
 console.log(`${command.join(' ')} in ${cwd}`);
-printTable(['run', 'ms to /readyz', 'tree RSS at ready (MiB)', `tree RSS +${SETTLE_MS / 1000} s (MiB)`, 'processes'], rows);
+console.log(sameDir ? 'one data folder: run 1 creates the database, later runs restart on it' : 'a fresh data folder per run');
+printTable(['run', 'ms to /readyz', 'CPU s to /readyz', 'RSS at ready (MiB)', `RSS +${SETTLE_MS / 1000} s (MiB)`, 'PSS at ready (MiB)', `PSS +${SETTLE_MS / 1000} s (MiB)`, 'processes'], rows);
 if (SMOKE) checks.finish();

@@ -46,6 +46,7 @@ export async function openAndCompose(initial: Config, appConfig: GitHubAppConfig
 
 async function compose(config: Config, appConfig: GitHubAppConfig | undefined, logger: Logger, handle: DbHandle): Promise<Ready> {
   logger.info({ driver: handle.driver }, 'database opened');
+  if (handle.notice) logger.warn(handle.notice);
   logger.info('migrations applied');
 
   if (config.admin) {

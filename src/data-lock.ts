@@ -35,7 +35,7 @@ export type DataLock = {
 
 /**
  * Takes the lock on `dir` (created 0700 when missing) before anything opens the embedded database there:
- * two PGlite processes on one folder corrupt it. The lock file is created with O_EXCL, so of two
+ * two processes each starting a server on one folder (or two PGlite processes) would fight over it. The lock file is created with O_EXCL, so of two
  * processes starting at once exactly one gets it. A lock whose process is gone (or whose pid now
  * belongs to a process started at another time) is stale and taken over. Throws a
  * {@link DataLockError} naming the live holder.

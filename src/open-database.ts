@@ -1,10 +1,14 @@
 import type { Config } from './config.js';
 import { secureDataDir } from './data-dir.js';
 import { createDb, type DbHandle } from './db/client.js';
+import { EmbeddedPostgresError } from './db/embedded-postgres.js';
 import { runMigrations } from './db/migrate.js';
 import { StartupError } from './startup-error.js';
 
-/** Whether the server keeps its database in DATA_DIR (PGlite), rather than on PostgreSQL or in memory. */
+/**
+ * Whether the server keeps its database in DATA_DIR (an embedded PostgreSQL server, or PGlite for
+ * a folder made by an earlier Gaffer), rather than on PostgreSQL at DATABASE_URL or in memory.
+ */
 export function usesEmbeddedDatabase(config: Pick<Config, 'databaseUrl' | 'dataDir'>): boolean {
   return !config.databaseUrl && !config.dataDir.startsWith('memory://');
 }
@@ -23,16 +27,25 @@ export async function prepareDataDir(config: Pick<Config, 'databaseUrl' | 'dataD
 
 /**
  * Opens the configured database as the server does, and applies migrations; an unreachable
- * PostgreSQL is one line naming DATABASE_URL. The server and `npm run admin` both open it here.
+ * PostgreSQL is one line naming DATABASE_URL, an embedded server that cannot start one line
+ * saying why. The server and `npm run admin` both open it here. `onLost` is told when the
+ * embedded server stops by itself afterwards (by default: one line on stderr, and exit 1, since
+ * nothing works without it and a supervisor restarts the whole).
  */
-export async function openDatabase(config: Pick<Config, 'databaseUrl' | 'dataDir'>): Promise<DbHandle> {
+export async function openDatabase(
+  config: Pick<Config, 'databaseUrl' | 'dataDir'>,
+  onLost: (err: Error) => void = exitOnLost,
+): Promise<DbHandle> {
   let handle: DbHandle | undefined;
   try {
-    handle = await createDb({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
+    handle = await createDb({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, onEmbeddedCrash: onLost });
     await runMigrations(handle);
     return handle;
   } catch (err) {
     await handle?.close().catch(() => undefined);
+    if (err instanceof EmbeddedPostgresError) {
+      throw new StartupError('embedded_database_failed', `DATA_DIR: ${err.message}`, { cause: err });
+    }
     if (!config.databaseUrl) throw err;
     throw new StartupError('database_unreachable', describeDatabaseFailure(config.databaseUrl, err), { cause: err });
   }
@@ -50,4 +63,9 @@ export function describeDatabaseFailure(databaseUrl: string, err: unknown): stri
   const e = err as { code?: string; message?: string };
   const reason = [e.code, e.message?.split('\n')[0]].filter((x) => x && !x.includes(databaseUrl)).join(': ') || 'unknown error';
   return `DATABASE_URL: cannot use the PostgreSQL database at ${where} (${reason}). Start PostgreSQL or fix DATABASE_URL; unset it to run on the embedded database in DATA_DIR.`;
+}
+
+function exitOnLost(err: Error): void {
+  process.stderr.write(`gaffer: ${err.message}; stopping (start it again, or set DATABASE_URL to a PostgreSQL server)\n`);
+  process.exit(1);
 }

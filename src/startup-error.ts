@@ -4,7 +4,7 @@
  */
 export class StartupError extends Error {
   constructor(
-    readonly code: 'config_invalid' | 'database_unreachable' | 'port_in_use' | 'data_dir_insecure' | 'data_dir_locked',
+    readonly code: 'config_invalid' | 'database_unreachable' | 'port_in_use' | 'data_dir_insecure' | 'data_dir_locked' | 'embedded_database_failed',
     message: string,
     options?: { cause?: unknown },
   ) {

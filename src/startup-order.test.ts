@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CONFIG_KEYS } from './config.js';
 import { DATA_LOCK_FILE } from './data-lock.js';
-import { startServerProcess } from '../test/server-process.js';
+import { postgresServersOn, startServerProcess } from '../test/server-process.js';
 
 const run = (env: Record<string, string>, args: string[] = [], until?: RegExp) => startServerProcess(env, { args, until });
 
@@ -85,7 +85,7 @@ describe('start-up order: nothing is opened before the configuration, the data f
       const held = JSON.parse(await readFile(join(dataDir, DATA_LOCK_FILE), 'utf8')) as Record<string, unknown>;
       expect(held).toMatchObject({ port, role: 'server' });
       expect(await isOrChildOf(held.pid, first.child.pid)).toBe(true);
-      const before = await readdir(join(dataDir, 'pglite'));
+      const before = await readdir(join(dataDir, 'postgres'));
 
       // Another port, so that only the lock can stop it; then the same port, where the lock speaks first.
       for (const env of [{ PORT: '0' }, { PORT: String(port) }]) {
@@ -100,12 +100,14 @@ describe('start-up order: nothing is opened before the configuration, the data f
       }
       // The first one still serves, on a database the others never opened.
       expect((await fetch(`http://127.0.0.1:${port}/readyz`)).status).toBe(200);
-      expect(await readdir(join(dataDir, 'pglite'))).toEqual(before);
+      expect(await readdir(join(dataDir, 'postgres'))).toEqual(before);
     } finally {
       first.child.kill('SIGTERM');
     }
     expect(await exited(first.child)).toBe(0);
     expect(existsSync(join(dataDir, DATA_LOCK_FILE))).toBe(false);
+    // The embedded PostgreSQL server stopped with it.
+    expect(postgresServersOn(dataDir)).toEqual([]);
 
     // A lock left by a process that is gone (killed, say) does not keep the folder locked.
     const dead = spawn(process.execPath, ['-e', '0']);
@@ -116,10 +118,22 @@ describe('start-up order: nothing is opened before the configuration, the data f
       expect(again.code).toBeNull();
       const held = JSON.parse(await readFile(join(dataDir, DATA_LOCK_FILE), 'utf8')) as Record<string, unknown>;
       expect(await isOrChildOf(held.pid, again.child.pid)).toBe(true);
+      expect(postgresServersOn(dataDir)).toHaveLength(1);
+      // Killed outright (tsx's node child, which runs the server, first): its lock stays, its PostgreSQL goes.
+      process.kill(held.pid as number, 'SIGKILL');
     } finally {
-      again.child.kill('SIGTERM');
+      again.child.kill('SIGKILL');
     }
-    expect(await exited(again.child)).toBe(0);
+    await exited(again.child);
+    while (postgresServersOn(dataDir).length > 0) await new Promise((r) => setTimeout(r, 50));
+    const third = await run({ DATA_DIR: dataDir, PORT: '0' }, [], /gaffer listening on port \d+/);
+    try {
+      expect(third.code).toBeNull();
+    } finally {
+      third.child.kill('SIGTERM');
+    }
+    expect(await exited(third.child)).toBe(0);
+    expect(postgresServersOn(dataDir)).toEqual([]);
   }, 180_000);
 
   it('two servers started at once on a fresh folder: exactly one runs', async () => {

@@ -148,7 +148,7 @@ describe('the data folder is private at every start', () => {
       try {
         expect(r.code).toBeNull();
         expect(await openModes(dataDir)).toEqual([]);
-        expect((await stat(join(dataDir, 'pglite', 'PG_VERSION'))).mode & 0o777).toBe(0o600);
+        expect((await stat(join(dataDir, 'postgres', 'PG_VERSION'))).mode & 0o777).toBe(0o600);
         // Writes after the start (a session, the write-ahead log) are as private.
         const port = r.stdout.match(/gaffer listening on port (\d+)/)![1];
         for (let i = 0; i < 3; i++) {

@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { join } from 'node:path';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 
 /** The tsx the server's TypeScript entry is run with. */
 export const SERVER_TSX = join(process.cwd(), 'node_modules', '.bin', 'tsx');
@@ -38,4 +39,27 @@ export function startServerProcess(env: Record<string, string>, opts: { args?: s
       resolve({ code, stdout, stderr, child });
     });
   });
+}
+
+/**
+ * The running PostgreSQL servers (postmasters) whose data folder is under `dataDir`, from /proc;
+ * a zombie (exited, not reaped) does not count.
+ */
+export function postgresServersOn(dataDir: string): number[] {
+  const out: Array<{ pid: number; ppid: number }> = [];
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const args = readFileSync(`/proc/${d}/cmdline`, 'utf8').split('\0');
+      if (!args[0]?.endsWith('/postgres') || !args.some((a) => a.startsWith(resolve(dataDir)))) continue;
+      const status = readFileSync(`/proc/${d}/status`, 'utf8');
+      if (/^State:\s+Z/m.test(status)) continue;
+      out.push({ pid: Number(d), ppid: Number(/^PPid:\s+(\d+)/m.exec(status)?.[1]) });
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  // Its workers, forked before they rename themselves, may still show the server's command line.
+  const pids = new Set(out.map((p) => p.pid));
+  return out.filter((p) => !pids.has(p.ppid)).map((p) => p.pid);
 }

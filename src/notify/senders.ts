@@ -1,6 +1,6 @@
 import { lookup as dnsLookup } from 'node:dns/promises';
 import type { LookupFunction } from 'node:net';
-import nodemailer from 'nodemailer';
+import type { Transporter } from 'nodemailer';
 import { Agent, request } from 'undici';
 import type { NotificationSenders, SendResult } from '../domain/notifications.js';
 import { isNonPublicAddress } from '../domain/public-address.js';
@@ -100,12 +100,18 @@ export function createWebhookSender(opts: { timeoutMs: number; allowPrivate: boo
   return Object.assign(send, { close: () => agent.close() });
 }
 
-/** Sends email over SMTP with nodemailer; `smtpUrl` is `smtp://` or `smtps://`, credentials included. */
+/**
+ * Sends email over SMTP with nodemailer; `smtpUrl` is `smtp://` or `smtps://`, credentials included.
+ * nodemailer is loaded at the first email, not with the server: most servers never send one.
+ */
 export function createEmailSender(opts: { smtpUrl: string; from: string }): NonNullable<NotificationSenders['email']> & { close: () => void } {
-  const transport = nodemailer.createTransport(opts.smtpUrl);
+  let transport: Promise<Transporter> | undefined;
+  let opened: Transporter | undefined;
+  const open = () =>
+    (transport ??= import('nodemailer').then(({ default: nodemailer }) => (opened = nodemailer.createTransport(opts.smtpUrl))));
   const send = async (msg: { to: string; subject: string; text: string }): Promise<SendResult> => {
     try {
-      await transport.sendMail({ from: opts.from, to: msg.to, subject: msg.subject, text: msg.text });
+      await (await open()).sendMail({ from: opts.from, to: msg.to, subject: msg.subject, text: msg.text });
       return { ok: true };
     } catch (err) {
       const code = (err as { responseCode?: number }).responseCode;
@@ -115,5 +121,5 @@ export function createEmailSender(opts: { smtpUrl: string; from: string }): NonN
       return { ok: false, retryable, error: `SMTP: ${(err as Error).message}` };
     }
   };
-  return Object.assign(send, { close: () => transport.close() });
+  return Object.assign(send, { close: () => opened?.close() });
 }
