@@ -23,6 +23,20 @@ export type TaskKind = (typeof TASK_KINDS)[number];
 /** A SQL `in (…)` list of string literals, for check constraints. */
 export const inList = (values: readonly string[]) => sql.raw(values.map((v) => `'${v}'`).join(', '));
 
+/**
+ * A run's best-of-N request as it started (see the domain's `BestOfRun`): candidates (`n` or
+ * `auto`), the agents named per candidate, whether touching tests or config is allowed, and the
+ * repository's strategy, selection and cap at the start.
+ */
+export type TaskBestOf = {
+  n: number | 'auto';
+  agents: string[] | null;
+  testsOk: boolean;
+  strategy: 'best' | 'first';
+  select: 'verify' | 'checks' | 'verify+checks';
+  max: number;
+};
+
 // Manifest states and server settings live in their own file, to keep this one readable.
 
 /** `created_at` and `updated_at`, as every mutable table has them. */
@@ -283,6 +297,10 @@ export const tasks = pgTable(
     network: jsonb('network').$type<NetworkPolicy>().notNull().default({ mode: 'full' }),
     /** Only a node running the agent in a sandbox may take it (repository config `sandbox: required`, the default). */
     sandboxRequired: boolean('sandbox_required').notNull().default(true),
+    /** Commands the node runs in the sandbox after the agent to verify the change (repository config `verify`). */
+    verify: text('verify').array().notNull().default(sql`'{}'::text[]`),
+    /** The run's best-of-N request (`/start n=`, `agents=`, `tests=ok`, config `best_of`); null: started before it existed. */
+    bestOf: jsonb('best_of').$type<TaskBestOf>(),
     /**
      * `issue`: the issue's own run, which moves the issue. `follow_up`: a run on the open pull
      * request's branch (review comments, failing CI) that leaves the issue `pending_merge`.

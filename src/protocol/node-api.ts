@@ -67,6 +67,11 @@ export const processIssueRequest = z.object({
   credential_token: z.string().min(1),
   command: z.string(),
   setup: z.array(z.string().min(1).max(4000)).max(20).optional(),
+  /**
+   * Shell commands the node runs after the agent, in the same sandbox settings and without the
+   * setup-only secrets, to verify the change (repository config `verify`). An older node ignores it.
+   */
+  verify: z.array(z.string().min(1).max(4000)).max(20).optional(),
   network: networkPolicy.optional(),
   /** The branch to start from (`/start base=`); absent: the remote's default branch. */
   base_branch: z.string().min(1).max(255).regex(BRANCH_RE).optional(),

@@ -1,0 +1,2 @@
+ALTER TABLE "tasks" ADD COLUMN "verify" text[] DEFAULT '{}'::text[] NOT NULL;--> statement-breakpoint
+ALTER TABLE "tasks" ADD COLUMN "best_of" jsonb;
