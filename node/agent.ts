@@ -127,7 +127,15 @@ export function createNodeAgent(deps: NodeAgentDeps): NodeAgent {
       send: (body) => client.reportBranch(req.issue_id, nodeToken(), body),
       body:
         outcome.status === 'success'
-          ? { task_id: req.task_id, branch_name: outcome.branch, status: 'success', ...(outcome.usage ? { usage: outcome.usage } : {}), ...refusedField(outcome) }
+          ? {
+              task_id: req.task_id,
+              branch_name: outcome.branch,
+              status: 'success',
+              ...(outcome.usage ? { usage: outcome.usage } : {}),
+              ...refusedField(outcome),
+              ...(outcome.change ? { change: outcome.change } : {}),
+              ...(outcome.verify ? { verify: outcome.verify } : {}),
+            }
           : {
               task_id: req.task_id,
               branch_name: '',

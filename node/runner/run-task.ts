@@ -14,6 +14,8 @@ import { type FailureCode, type NetworkRefusals, type TaskOutcome } from './outc
 import { buildPrompt, publicRepoUrl } from './prompt.js';
 import { effectiveNetwork, prepareForSandbox, runPhase, type SandboxTask } from '../sandbox/sandbox.js';
 import { runSetup } from './setup-phase.js';
+import { changeSummary } from './change-summary.js';
+import { runVerify } from './verify-phase.js';
 import type { TaskContext } from './task-context.js';
 import type { OutputBudget } from './spawn-agent.js';
 
@@ -266,6 +268,11 @@ async function runTaskSteps(req: ProcessIssueRequest, ctx: TaskContext, refused:
       return failed('no_changes', 'no changes');
     }
     if (signal.aborted) return cancelled(branch);
+    const change = await changeSummary({ mirrorPath: tree.mirrorPath, base: tree.baseCommit, head: commit.head, envs, signal });
+
+    // 6b. The repository's verify commands, on what was committed, before anything is pushed.
+    const verify = await runVerify(sandbox, req.verify ?? [], ctx);
+    if (verify.kind === 'cancelled') return { ...cancelled(branch), usage };
 
     // 7. Push.
     logs.note(`pushing ${branch}`);
@@ -296,7 +303,7 @@ async function runTaskSteps(req: ProcessIssueRequest, ctx: TaskContext, refused:
       }
     }
     logs.note(`pushed ${head.slice(0, 12)} to ${branch}`);
-    return { status: 'success', branch, commit: head, clonedMirror: tree.clonedMirror, usage };
+    return { status: 'success', branch, commit: head, clonedMirror: tree.clonedMirror, usage, change, ...(req.verify?.length ? { verify: verify.results } : {}) };
   } catch (err) {
     if (signal.aborted) return cancelled(branch);
     if (err instanceof GitOperationError) {

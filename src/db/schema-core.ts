@@ -12,7 +12,15 @@ import {
   uniqueIndex,
   uuid,
 } from 'drizzle-orm/pg-core';
-import { type AgentUsage, type NetworkPolicy, type NetworkRefused, SANDBOX_MODES, SANDBOX_REQUIREMENTS } from '../protocol/node-api.js';
+import {
+  type AgentUsage,
+  type ChangeSummary,
+  type NetworkPolicy,
+  type NetworkRefused,
+  SANDBOX_MODES,
+  SANDBOX_REQUIREMENTS,
+  type VerifyCommandResult,
+} from '../protocol/node-api.js';
 import { ISSUE_STATUSES, NODE_MODES, NODE_STATUSES, TASK_OUTCOMES, TASK_STATUSES } from '../protocol/statuses.js';
 
 /** What a task is for: the issue's own run, or a follow-up on its open pull request. */
@@ -301,6 +309,10 @@ export const tasks = pgTable(
     verify: text('verify').array().notNull().default(sql`'{}'::text[]`),
     /** The run's best-of-N request (`/start n=`, `agents=`, `tests=ok`, config `best_of`); null: started before it existed. */
     bestOf: jsonb('best_of').$type<TaskBestOf>(),
+    /** What the pushed commit changes (files, lines, paths), as the node reported it; null: not reported. */
+    change: jsonb('change').$type<ChangeSummary>(),
+    /** The verify commands' results as the node ran them; null: none asked for, or not reported. */
+    verifyResults: jsonb('verify_results').$type<VerifyCommandResult[]>(),
     /**
      * `issue`: the issue's own run, which moves the issue. `follow_up`: a run on the open pull
      * request's branch (review comments, failing CI) that leaves the issue `pending_merge`.
