@@ -113,6 +113,7 @@ export function createNodeAgent(deps: NodeAgentDeps): NodeAgent {
       signal,
       deadline,
       onAgentSpawn: (pid) => deps.hooks?.onAgentSpawn?.(req.task_id, pid),
+      agentCli: deps.agentCli,
     });
     // A failure's message may quote the agent's output, and so whatever it printed.
     const outcome: TaskOutcome = result.status === 'failed' ? { ...result, message: maskSecrets(result.message, secrets) } : result;

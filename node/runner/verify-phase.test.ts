@@ -62,6 +62,9 @@ it('runs verify after the agent, committed first, with exit codes, durations and
   // What verify wrote was not pushed: the commit was made from the agent's tree before it ran.
   const pushed = await git(bare, ['ls-tree', '-r', '--name-only', req.branch_name ?? `refs/heads/${parsed.branch_name}`]);
   expect(pushed.split('\n').filter(Boolean).sort()).toEqual(['README.md', 'reports/junit.xml', 'reports/late.xml']);
+  // The commit carries its provenance as trailers.
+  const message = await git(bare, ['log', '-1', '--format=%B', `refs/heads/${parsed.branch_name}`]);
+  expect(message).toContain(`\n\nGaffer-Task: ${req.task_id}\nGaffer-Agent: custom\nGaffer-Model: default\nGaffer-Node: hostile-node\n`);
   expect(parsed.change).toEqual({ files: 3, additions: expect.any(Number), deletions: 0, paths: ['README.md', 'reports/junit.xml', 'reports/late.xml'] });
 });
 
