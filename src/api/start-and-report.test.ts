@@ -293,7 +293,9 @@ describe('failure codes in reports, with automatic retry of infrastructure failu
 
   it('requeues a new attempt after a git network failure, and takes the repeat as a no-op', async () => {
     const { issue } = await startableIssue(h, admin.token);
-    const started = await startIssueApi(h, admin.token, issue.id);
+    const started = await startIssueApi(h, admin.token, issue.id, { tests_ok: true });
+    // As if started from .github/gaffer.yml with verify commands: the retry keeps them, and the run's best-of request.
+    await h.db.db.update(tasks).set({ verify: ['npm test'] }).where(eq(tasks.id, started.body.id));
     const body = {
       task_id: started.body.id,
       branch_name: '',
@@ -309,6 +311,7 @@ describe('failure codes in reports, with automatic retry of infrastructure failu
       [1, 'api'],
       [2, 'retry'],
     ]);
+    expect(rows[1]).toMatchObject({ verify: ['npm test'], bestOf: { n: 1, testsOk: true } });
     expect((await report(issue.id, body)).body).toMatchObject({ status: 'duplicate' });
     expect(await attempts(issue.id)).toHaveLength(2);
   });

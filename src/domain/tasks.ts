@@ -180,6 +180,8 @@ export async function startFollowUp(
     autoRetry?: number | undefined;
     sandbox?: TaskSandboxSettings | undefined;
     options?: TaskRunOptions | undefined;
+    /** The repository's `verify:` commands, run by the node after the agent. */
+    verify?: string[] | undefined;
   },
 ): Promise<TaskRow> {
   const sandbox = params.sandbox ?? sandboxSettingsFor();
@@ -222,6 +224,7 @@ export async function startFollowUp(
         model: options.model ?? last.model,
         baseBranch: last.baseBranch,
         headBranch: last.resultBranch,
+        verify: params.verify ?? [],
         prNumber: last.prNumber,
         prUrl: last.prUrl,
         nextDispatchAt: deps.now(),
