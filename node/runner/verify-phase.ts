@@ -3,6 +3,7 @@ import { lstat, open, readdir } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import type { VerifyCommandResult, VerifyTestCounts } from '../../src/protocol/node-api.js';
 import { runPhase, type SandboxTask } from '../sandbox/sandbox.js';
+import type { LogStream } from './log-stream.js';
 import type { OutputBudget } from './spawn-agent.js';
 import type { TaskContext } from './task-context.js';
 import { createTapCounter, sumJUnit } from './test-counts.js';
@@ -38,17 +39,22 @@ async function xmlFiles(treePath: string): Promise<Map<string, string>> {
   const stack = [treePath];
   let entries = 0;
   while (stack.length > 0 && entries < MAX_ENTRIES) {
-    const dir = stack.pop()!;
-    const list = await readdir(dir, { withFileTypes: true }).catch(() => []);
-    for (const d of list) {
-      if (++entries > MAX_ENTRIES) break;
-      const path = join(dir, d.name);
-      if (d.isDirectory() && !SKIP_DIRS.has(d.name)) stack.push(path);
-      else if (d.isFile() && d.name.toLowerCase().endsWith('.xml')) {
-        const st = await lstat(path).catch(() => undefined);
-        if (st?.isFile()) found.set(path, `${st.ino}:${st.size}:${st.mtimeMs}`);
+    // One level at a time, its folders read together: a walk is many small calls, not much data.
+    const level = stack.splice(0, 64);
+    const lists = await Promise.all(level.map((dir) => readdir(dir, { withFileTypes: true }).then((l) => ({ dir, l }), () => ({ dir, l: [] }))));
+    const xml: string[] = [];
+    for (const { dir, l } of lists) {
+      for (const d of l) {
+        if (++entries > MAX_ENTRIES) break;
+        const path = join(dir, d.name);
+        if (d.isDirectory() && !SKIP_DIRS.has(d.name)) stack.push(path);
+        else if (d.isFile() && d.name.toLowerCase().endsWith('.xml')) xml.push(path);
       }
     }
+    const stats = await Promise.all(xml.map((path) => lstat(path).catch(() => undefined)));
+    stats.forEach((st, i) => {
+      if (st?.isFile()) found.set(xml[i]!, `${st.ino}:${st.size}:${st.mtimeMs}`);
+    });
   }
   return found;
 }
@@ -89,7 +95,7 @@ export type VerifyRun = { kind: 'ran'; results: VerifyCommandResult[] } | { kind
 export async function runVerify(
   sandbox: SandboxTask,
   commands: readonly string[],
-  ctx: Pick<TaskContext, 'config' | 'logs' | 'signal' | 'deadline' | 'onAgentSpawn'>,
+  ctx: Pick<TaskContext, 'config' | 'signal' | 'deadline' | 'onAgentSpawn'> & { logs: Pick<LogStream, 'note' | 'write'> },
 ): Promise<VerifyRun> {
   const { config, logs } = ctx;
   const results: VerifyCommandResult[] = [];
