@@ -19,6 +19,7 @@ const BENCHES = [
   { name: 'bench:webhooks', file: 'webhooks.ts' },
   { name: 'bench:clone', file: 'clone.ts' },
   { name: 'bench:sandbox', file: 'sandbox.ts' },
+  { name: 'bench:verify', file: 'verify.ts' },
   { name: 'bench:first-pr', file: 'time-to-first-pr.ts' },
   { name: 'bench:start', file: 'start-footprint.ts' },
 ] as const;

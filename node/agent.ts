@@ -113,6 +113,7 @@ export function createNodeAgent(deps: NodeAgentDeps): NodeAgent {
       signal,
       deadline,
       onAgentSpawn: (pid) => deps.hooks?.onAgentSpawn?.(req.task_id, pid),
+      agentCli: deps.agentCli,
     });
     // A failure's message may quote the agent's output, and so whatever it printed.
     const outcome: TaskOutcome = result.status === 'failed' ? { ...result, message: maskSecrets(result.message, secrets) } : result;
@@ -127,7 +128,15 @@ export function createNodeAgent(deps: NodeAgentDeps): NodeAgent {
       send: (body) => client.reportBranch(req.issue_id, nodeToken(), body),
       body:
         outcome.status === 'success'
-          ? { task_id: req.task_id, branch_name: outcome.branch, status: 'success', ...(outcome.usage ? { usage: outcome.usage } : {}), ...refusedField(outcome) }
+          ? {
+              task_id: req.task_id,
+              branch_name: outcome.branch,
+              status: 'success',
+              ...(outcome.usage ? { usage: outcome.usage } : {}),
+              ...refusedField(outcome),
+              ...(outcome.change ? { change: outcome.change } : {}),
+              ...(outcome.verify ? { verify: outcome.verify } : {}),
+            }
           : {
               task_id: req.task_id,
               branch_name: '',

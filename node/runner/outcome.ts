@@ -1,4 +1,4 @@
-import type { AgentUsage, ReportFailureCode } from '../../src/protocol/node-api.js';
+import type { AgentUsage, ChangeSummary, ReportFailureCode, VerifyCommandResult } from '../../src/protocol/node-api.js';
 import type { GitErrorCode } from './git-error.js';
 
 /** Why a task failed, for logs and metrics; the server gets `message`. */
@@ -49,7 +49,18 @@ export function reportFailureCode(code: FailureCode): ReportFailureCode {
 
 /** The result of the work, before it is reported. */
 export type TaskOutcome =
-  | { status: 'success'; branch: string; commit: string; clonedMirror: boolean; usage?: AgentUsage | undefined; networkRefused?: NetworkRefusals }
+  | {
+      status: 'success';
+      branch: string;
+      commit: string;
+      clonedMirror: boolean;
+      usage?: AgentUsage | undefined;
+      networkRefused?: NetworkRefusals;
+      /** What the pushed commit changes against its base. */
+      change?: ChangeSummary;
+      /** The verify commands' results, when the task had any. */
+      verify?: VerifyCommandResult[];
+    }
   | { status: 'failed'; branch: string; code: FailureCode; message: string; usage?: AgentUsage | undefined; networkRefused?: NetworkRefusals };
 
 /** Requests the sandbox's proxy refused during a task: how many, and the first few hosts they named. */

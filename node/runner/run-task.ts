@@ -14,6 +14,9 @@ import { type FailureCode, type NetworkRefusals, type TaskOutcome } from './outc
 import { buildPrompt, publicRepoUrl } from './prompt.js';
 import { effectiveNetwork, prepareForSandbox, runPhase, type SandboxTask } from '../sandbox/sandbox.js';
 import { runSetup } from './setup-phase.js';
+import { changeSummary } from './change-summary.js';
+import { commitMessage } from './commit-message.js';
+import { runVerify } from './verify-phase.js';
 import type { TaskContext } from './task-context.js';
 import type { OutputBudget } from './spawn-agent.js';
 
@@ -236,14 +239,15 @@ async function runTaskSteps(req: ProcessIssueRequest, ctx: TaskContext, refused:
     // Aider keeps a repository map cache in the tree's root on every run; it is aider's, not the change.
     if (config.agent.preset === 'aider') await removeAiderCache(tree.treePath);
 
-    // 6. Commit.
+    // 6. Commit, with provenance trailers.
+    const message = commitMessage(req, { agent: config.agent.preset, agentCli: ctx.agentCli, node: config.name });
     const commit = await commitChanges({
       mirrorPath: tree.mirrorPath,
       repoUrl,
       treePath: tree.treePath,
       indexPath: join(taskDir, 'gaffer-index'),
       baseCommit: tree.baseCommit,
-      message: commitMessage(req),
+      message: message,
       author: config.gitAuthor,
       envs,
       signal,
@@ -266,6 +270,11 @@ async function runTaskSteps(req: ProcessIssueRequest, ctx: TaskContext, refused:
       return failed('no_changes', 'no changes');
     }
     if (signal.aborted) return cancelled(branch);
+    const change = await changeSummary({ mirrorPath: tree.mirrorPath, base: tree.baseCommit, head: commit.head, envs, signal });
+
+    // 6b. The repository's verify commands, on what was committed, before anything is pushed.
+    const verify = await runVerify(sandbox, req.verify ?? [], ctx);
+    if (verify.kind === 'cancelled') return { ...cancelled(branch), usage };
 
     // 7. Push.
     logs.note(`pushing ${branch}`);
@@ -281,7 +290,7 @@ async function runTaskSteps(req: ProcessIssueRequest, ctx: TaskContext, refused:
         const moved = `the branch ${branch} moved while the task ran (someone pushed to it)`;
         const newHead = rebuilds < MAX_REBUILDS ? await ctx.mirrors.branchHead({ repoUrl, branch, envs, signal }) : undefined;
         const rebuilt = newHead
-          ? await rebuildOnNewHead({ mirrorPath: tree.mirrorPath, repoUrl, commit: commit.head, newHead, message: commitMessage(req), author: config.gitAuthor, envs, signal })
+          ? await rebuildOnNewHead({ mirrorPath: tree.mirrorPath, repoUrl, commit: commit.head, newHead, message: message, author: config.gitAuthor, envs, signal })
           : undefined;
         if (!newHead || rebuilt?.kind !== 'rebuilt') {
           const why = !newHead
@@ -296,7 +305,7 @@ async function runTaskSteps(req: ProcessIssueRequest, ctx: TaskContext, refused:
       }
     }
     logs.note(`pushed ${head.slice(0, 12)} to ${branch}`);
-    return { status: 'success', branch, commit: head, clonedMirror: tree.clonedMirror, usage };
+    return { status: 'success', branch, commit: head, clonedMirror: tree.clonedMirror, usage, change, ...(req.verify?.length ? { verify: verify.results } : {}) };
   } catch (err) {
     if (signal.aborted) return cancelled(branch);
     if (err instanceof GitOperationError) {
@@ -329,11 +338,4 @@ const MAX_REBUILDS = 2;
 function isRejectedPush(err: GitOperationError): boolean {
   const text = `${err.message}\n${String((err.cause as Error | undefined)?.message ?? '')}`;
   return /\[rejected\]|non-fast-forward|fetch first|\(stale info\)/i.test(text);
-}
-
-/** Subject from the issue; git takes it as one argv element, so its content is inert. */
-function commitMessage(req: ProcessIssueRequest): string {
-  const title = req.issue_title.replace(/\s+/g, ' ').trim().slice(0, 72);
-  const subject = `${title || `Issue #${req.issue_number}`} (#${req.issue_number})`;
-  return `${req.head_branch !== undefined ? `Follow-up: ${subject}` : subject}\n\nGaffer task ${req.task_id}`;
 }

@@ -5,7 +5,7 @@ import type { MirrorStore } from './mirror.js';
 
 /** Everything one task run needs from the node. */
 export type TaskContext = {
-  config: Pick<NodeConfig, 'workDir' | 'stateDir' | 'agent' | 'taskTimeoutMs' | 'budget' | 'gitAuthor' | 'gitUsername' | 'branchPrefix' | 'cancelGraceMs' | 'sandbox' | 'commitLimits'>;
+  config: Pick<NodeConfig, 'name' | 'workDir' | 'stateDir' | 'agent' | 'taskTimeoutMs' | 'budget' | 'gitAuthor' | 'gitUsername' | 'branchPrefix' | 'cancelGraceMs' | 'sandbox' | 'commitLimits'>;
   mirrors: MirrorStore;
   askpassPath: string;
   logs: LogStream;
@@ -13,6 +13,8 @@ export type TaskContext = {
   signal: AbortSignal;
   /** Epoch ms when the task must be over: the agent gets what is left of it. */
   deadline: number;
+  /** The agent CLI and its version as the node read it at start, for the commit's trailers. */
+  agentCli?: string | undefined;
   /** Tests learn the agent's pid here to check the process group is gone. */
   onAgentSpawn?: (pid: number) => void;
 };

@@ -65,7 +65,7 @@ export function parseBind(spec: string, rw: boolean, home = homedir()): Bind {
  * Variable names whose values go into a phase, from the owner's lists and the preset's; the
  * setup-only ones to setup, and only when `setupSecrets` (a tree no agent wrote).
  */
-function passedNames(settings: SandboxSettings, preset: AgentPreset, phase: 'setup' | 'agent', setupSecrets = true): string[] {
+function passedNames(settings: SandboxSettings, preset: AgentPreset, phase: 'setup' | 'agent' | 'verify', setupSecrets = true): string[] {
   const names = new Set([...PRESET_NEEDS[preset].env, ...settings.env]);
   if (phase === 'setup' && setupSecrets) for (const n of settings.setupEnv) names.add(n);
   return [...names];
@@ -106,9 +106,9 @@ export type SandboxTask = {
   onNote: (text: string) => void;
 };
 
-/** One phase: setup commands or the agent. */
+/** One phase: setup commands, the agent, or a verify command (which gets what the agent gets, never the setup-only variables). */
 export type PhaseRun = {
-  phase: 'setup' | 'agent';
+  phase: 'setup' | 'agent' | 'verify';
   argv: string[];
   stdin: string | undefined;
   timeoutMs: number;

@@ -9,11 +9,11 @@
 //              "gitdir"?: { "<folder in tree>": "<gitdir target>" }, "nestedRepo"?: "<folder>",
 //              "stopInit"?: true, "resources"?: { procs, fds, tmpMiB, shmMiB, homeMiB, runMiB, fileMiB },
 //              "edit"?: true, "readEnv"?: [names], "plant"?: true, "home"?: true,
-//              "rewrite"?: { "<~/path>": text }, "link"?: { "<~/path>": target } } }
+//              "rewrite"?: { "<~/path>": text }, "link"?: { "<~/path>": target }, "forgeVerify"?: true } }
 // Started as a preset's CLI (with that CLI's flags), it takes <stateDir> from HOSTILE_STATE_DIR.
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { appendFileSync, closeSync, existsSync, openSync, statSync, writeSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { appendFileSync, closeSync, existsSync, openSync, statSync, writeSync, mkdirSync, readdirSync, readFileSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { connect } from 'node:net';
 import { dirname, join } from 'node:path';
@@ -288,6 +288,20 @@ if (plan.resources) {
     try { out.resources.fileBytes = statSync('huge.bin').size; } catch (e) { out.resources.fileBytes = e.code; }
     try { execFileSync('rm', ['-f', 'huge.bin']); } catch {}
   }
+}
+
+if (plan.forgeVerify) {
+  // Fake the verify results: a JUnit report of 99 passes planted with a future mtime, and a
+  // process in a session of its own that keeps writing another, hoping to outlive the agent.
+  const forged = `<testsuite>${'<testcase name="forged"/>'.repeat(99)}</testsuite>`;
+  mkdirSync('reports', { recursive: true });
+  writeFileSync('reports/junit.xml', forged);
+  const future = new Date(Date.now() + 86_400_000);
+  utimesSync('reports/junit.xml', future, future);
+  const forger = `const fs = require('fs'); setInterval(() => { try { fs.writeFileSync('reports/late.xml', ${JSON.stringify(forged)}); fs.appendFileSync(${JSON.stringify(join(stateDir, 'forger-alive'))}, '.'); } catch {} }, 5);`;
+  spawn('setsid', [process.execPath, '-e', forger, `forger-of-${stateDir}`], { stdio: 'ignore', detached: true }).unref();
+  while (!existsSync('reports/late.xml')) await new Promise((r) => setTimeout(r, 5));
+  out.forgerStarted = true;
 }
 
 if (plan.edit !== false) {

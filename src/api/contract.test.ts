@@ -94,9 +94,9 @@ describe('the OpenAPI document', () => {
     }
   });
 
-  it('lists the options /issues/{id}/start accepts: command, labels, agent, model, base_branch', () => {
+  it('lists the options /issues/{id}/start accepts: command, labels, agent, model, base_branch, n, agents, tests_ok', () => {
     const schema = doc.paths['/issues/{id}/start']!.post!.requestBody!.content['application/json'] as { schema: { properties: Record<string, unknown>; additionalProperties: boolean } };
-    expect(Object.keys(schema.schema.properties).sort()).toEqual(['agent', 'base_branch', 'command', 'labels', 'model']);
+    expect(Object.keys(schema.schema.properties).sort()).toEqual(['agent', 'agents', 'base_branch', 'command', 'labels', 'model', 'n', 'tests_ok']);
     expect(schema.schema.additionalProperties).toBe(false);
   });
 });

@@ -8,6 +8,9 @@ import { reportBranch } from '../domain/task-report.js';
 import { toTaskPublic } from '../domain/task-public.js';
 import { AGENT_PRESETS, agentLabel, reportBranchRequest } from '../protocol/node-api.js';
 import { isValidBranchName } from '../domain/commands.js';
+import { bestOfRunFor } from '../domain/best-of.js';
+import { BEST_OF_HARD_MAX } from '../domain/best-of-config.js';
+import { DEFAULT_REPO_CONFIG } from '../domain/repo-config.js';
 import { requireNode, requireUser } from './auth.js';
 import { apiRouter, describeCaughtFields, errors, idParams, jsonBody, jsonInput, NODE, ok, USER } from './contract.js';
 import type { ApiDeps } from './env.js';
@@ -20,9 +23,16 @@ const startBody = z.object({
   agent: z.enum(AGENT_PRESETS).optional().openapi({ description: 'The agent CLI: only nodes running it take the task' }),
   model: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,99}$/, 'a model name').optional(),
   base_branch: z.string().min(1).max(255).refine(isValidBranchName, 'a branch name').optional(),
+  /** Best-of-N, as `/start n=`, `agents=` and `tests=ok` take it. */
+  n: z.union([z.number().int().min(1).max(BEST_OF_HARD_MAX), z.literal('auto')]).optional().openapi({ description: 'Candidates to run (or `auto`); more than one is refused until candidates are orchestrated' }),
+  agents: z.array(z.enum(AGENT_PRESETS)).min(1).max(BEST_OF_HARD_MAX).optional().openapi({ description: 'One candidate per agent named; names may repeat' }),
+  tests_ok: z.boolean().optional().openapi({ description: 'A candidate that touches tests or CI/agent config ranks with the others' }),
   // A user's request: a misspelt field is refused rather than silently ignored. (Node protocol
   // bodies stay lenient, so a newer node can talk to an older server.)
-}).strict();
+}).strict().superRefine((b, ctx) => {
+  if (b.agent !== undefined && b.agents !== undefined) ctx.addIssue({ code: 'custom', path: ['agents'], message: 'give either agent or agents, not both' });
+  if (typeof b.n === 'number' && b.agents !== undefined && b.n !== b.agents.length) ctx.addIssue({ code: 'custom', path: ['n'], message: `agents names ${b.agents.length} candidates` });
+});
 
 const listQuery = z.object({
   status: z.enum(ISSUE_STATUSES).optional(),
@@ -130,13 +140,17 @@ export function issueRoutes(deps: ApiDeps) {
     .openapi(start, async (c) => {
       const { id: issueId } = c.req.valid('param');
       const body = c.req.valid('json');
+      // No `.github/gaffer.yml` is read for an API start: the best_of defaults apply.
+      const bestOf = bestOfRunFor(DEFAULT_REPO_CONFIG.best_of, { n: body.n, agents: body.agents, tests: body.tests_ok ? 'ok' : undefined });
+      if (!bestOf.ok) throw new DomainError('invalid_input', bestOf.errors.join('; '));
+      const agent = body.agent ?? (body.agents?.length === 1 ? body.agents[0] : undefined);
       const task = await startIssue(deps.tasks, {
         issueId,
         actor: c.get('actor'),
         command: body.command,
-        labels: body.agent ? [...new Set([...(body.labels ?? []), agentLabel(body.agent)])] : body.labels,
+        labels: agent ? [...new Set([...(body.labels ?? []), agentLabel(agent)])] : body.labels,
         trigger: 'api',
-        options: { agent: body.agent, model: body.model, baseBranch: body.base_branch },
+        options: { agent, model: body.model, baseBranch: body.base_branch, bestOf: bestOf.run },
       });
       // Try to place it now, so the answer usually shows the node; but never hold the answer
       // longer than one delivery may take, nor fail a start that is already queued.

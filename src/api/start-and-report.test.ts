@@ -100,6 +100,30 @@ describe('start, dispatch and report through the API', () => {
     expect(node.dispatches().at(-1)).not.toHaveProperty('head_branch');
   });
 
+  it('takes n, agents and tests_ok: one candidate is recorded, several are refused as not available yet', async () => {
+    await registerDouble(h, node, { name: `n-bestof-${Date.now()}`, labels: ['agent:codex'] });
+    const { issue } = await startableIssue(h, admin.token);
+    for (const [body, detail] of [
+      [{ n: 3 }, 'best-of-N (3 candidates) is not available yet'],
+      [{ agents: ['codex', 'claude'] }, 'best-of-N (2 candidates) is not available yet'],
+      [{ n: 'auto' }, 'best-of-N (n=auto) is not available yet'],
+      [{ n: 6 }, 'more than this repository\'s best_of.max (5)'],
+      [{ n: 2, agents: ['codex'] }, 'n: agents names 1 candidates'],
+      [{ agent: 'codex', agents: ['codex'] }, 'agents: give either agent or agents'],
+    ] as const) {
+      const refused = await startIssueApi(h, admin.token, issue.id, body);
+      expect(refused.status).toBe(422);
+      expect(refused.body.detail).toContain(detail);
+    }
+    expect((await getIssue(h.db.db, issue.id))?.status).toBe('pending');
+    const res = await startIssueApi(h, admin.token, issue.id, { agents: ['codex'], tests_ok: true });
+    expect(res.status).toBe(201);
+    expect(res.body).toMatchObject({ agent: 'codex' });
+    const task = await getTask(h.db.db, res.body.id);
+    expect(task?.bestOf).toEqual({ n: 1, agents: ['codex'], testsOk: true, strategy: 'best', select: 'verify', max: 5 });
+    expect(task?.requiredLabels).toContain('agent:codex');
+  });
+
   it('answers 404, 409, 401 and 403 with reasons', async () => {
     await registerDouble(h, node, { name: `n-errors-${Date.now()}` });
     const missing = await startIssueApi(h, admin.token, '7b0c5a4e-1111-4222-8333-944455556666');
@@ -269,7 +293,9 @@ describe('failure codes in reports, with automatic retry of infrastructure failu
 
   it('requeues a new attempt after a git network failure, and takes the repeat as a no-op', async () => {
     const { issue } = await startableIssue(h, admin.token);
-    const started = await startIssueApi(h, admin.token, issue.id);
+    const started = await startIssueApi(h, admin.token, issue.id, { tests_ok: true });
+    // As if started from .github/gaffer.yml with verify commands: the retry keeps them, and the run's best-of request.
+    await h.db.db.update(tasks).set({ verify: ['npm test'] }).where(eq(tasks.id, started.body.id));
     const body = {
       task_id: started.body.id,
       branch_name: '',
@@ -285,6 +311,7 @@ describe('failure codes in reports, with automatic retry of infrastructure failu
       [1, 'api'],
       [2, 'retry'],
     ]);
+    expect(rows[1]).toMatchObject({ verify: ['npm test'], bestOf: { n: 1, testsOk: true } });
     expect((await report(issue.id, body)).body).toMatchObject({ status: 'duplicate' });
     expect(await attempts(issue.id)).toHaveLength(2);
   });

@@ -12,7 +12,15 @@ import {
   uniqueIndex,
   uuid,
 } from 'drizzle-orm/pg-core';
-import { type AgentUsage, type NetworkPolicy, type NetworkRefused, SANDBOX_MODES, SANDBOX_REQUIREMENTS } from '../protocol/node-api.js';
+import {
+  type AgentUsage,
+  type ChangeSummary,
+  type NetworkPolicy,
+  type NetworkRefused,
+  SANDBOX_MODES,
+  SANDBOX_REQUIREMENTS,
+  type VerifyCommandResult,
+} from '../protocol/node-api.js';
 import { ISSUE_STATUSES, NODE_MODES, NODE_STATUSES, TASK_OUTCOMES, TASK_STATUSES } from '../protocol/statuses.js';
 
 /** What a task is for: the issue's own run, or a follow-up on its open pull request. */
@@ -22,6 +30,20 @@ export type TaskKind = (typeof TASK_KINDS)[number];
 
 /** A SQL `in (…)` list of string literals, for check constraints. */
 export const inList = (values: readonly string[]) => sql.raw(values.map((v) => `'${v}'`).join(', '));
+
+/**
+ * A run's best-of-N request as it started (see the domain's `BestOfRun`): candidates (`n` or
+ * `auto`), the agents named per candidate, whether touching tests or config is allowed, and the
+ * repository's strategy, selection and cap at the start.
+ */
+export type TaskBestOf = {
+  n: number | 'auto';
+  agents: string[] | null;
+  testsOk: boolean;
+  strategy: 'best' | 'first';
+  select: 'verify' | 'checks' | 'verify+checks';
+  max: number;
+};
 
 // Manifest states and server settings live in their own file, to keep this one readable.
 
@@ -283,6 +305,14 @@ export const tasks = pgTable(
     network: jsonb('network').$type<NetworkPolicy>().notNull().default({ mode: 'full' }),
     /** Only a node running the agent in a sandbox may take it (repository config `sandbox: required`, the default). */
     sandboxRequired: boolean('sandbox_required').notNull().default(true),
+    /** Commands the node runs in the sandbox after the agent to verify the change (repository config `verify`). */
+    verify: text('verify').array().notNull().default(sql`'{}'::text[]`),
+    /** The run's best-of-N request (`/start n=`, `agents=`, `tests=ok`, config `best_of`); null: started before it existed. */
+    bestOf: jsonb('best_of').$type<TaskBestOf>(),
+    /** What the pushed commit changes (files, lines, paths), as the node reported it; null: not reported. */
+    change: jsonb('change').$type<ChangeSummary>(),
+    /** The verify commands' results as the node ran them; null: none asked for, or not reported. */
+    verifyResults: jsonb('verify_results').$type<VerifyCommandResult[]>(),
     /**
      * `issue`: the issue's own run, which moves the issue. `follow_up`: a run on the open pull
      * request's branch (review comments, failing CI) that leaves the issue `pending_merge`.

@@ -28,12 +28,19 @@ export function parseCommand(body: string): Command | undefined {
   return undefined;
 }
 
-/** The keys `/start` takes before its free text: `/start agent=codex model=o4 base=release-1.2 fix it`. */
-export const START_OPTION_KEYS = ['agent', 'model', 'base'] as const;
+/**
+ * The keys `/start` takes before its free text: `/start agent=codex model=o4 base=release-1.2 fix it`.
+ * Best-of-N: `n=3` (or `n=auto`) candidates, `agents=claude,codex,claude` one candidate per name,
+ * `tests=ok` lets a candidate that touches tests or config rank with the others.
+ */
+export const START_OPTION_KEYS = ['agent', 'model', 'base', 'n', 'agents', 'tests'] as const;
 export type StartOptionKey = (typeof START_OPTION_KEYS)[number];
 
 /** What `/start` asked for: its options, and the free text after them. */
-export type StartOptions = { agent?: string; model?: string; base?: string };
+export type StartOptions = { agent?: string; model?: string; base?: string; n?: number | 'auto'; agents?: string[]; tests?: 'ok' };
+
+/** The most candidates `n=` or `agents=` may name before the repository's own `best_of.max` is even read. */
+const MAX_CANDIDATES = 10;
 
 export type StartOptionsResult = { ok: true; options: StartOptions; text: string } | { ok: false; errors: string[] };
 
@@ -74,11 +81,53 @@ export function parseStartOptions(text: string, agents: readonly string[]): Star
       errors.push(`${lit(k)}: given twice`);
       continue;
     }
-    if (value === '') errors.push(`${lit(k)}: needs a value`);
-    else if (k === 'agent' && !agents.includes(value)) errors.push(`${lit(`agent=${value}`)}: not an agent Gaffer knows (known: ${agents.join(', ')})`);
-    else if (k === 'model' && !MODEL_RE.test(value)) errors.push(`${lit(`model=${value}`)}: not a model name`);
-    else if (k === 'base' && !isValidBranchName(value)) errors.push(`${lit(`base=${value}`)}: not a branch name`);
-    else options[k] = value;
+    const problem = value === '' ? `${lit(k)}: needs a value` : setOption(options, k, value, agents);
+    if (problem) errors.push(problem);
+  }
+  if (options.agent !== undefined && options.agents !== undefined) errors.push(`${lit('agents')}: give either agent= or agents=, not both`);
+  if (typeof options.n === 'number' && options.agents !== undefined && options.n !== options.agents.length) {
+    errors.push(`${lit(`n=${options.n}`)}: agents= names ${options.agents.length} candidate${options.agents.length === 1 ? '' : 's'}`);
   }
   return errors.length > 0 ? { ok: false, errors } : { ok: true, options, text: rest.trim() };
+}
+
+/** Checks one option's value and stores it; the problem, named, if it is not right. */
+function setOption(options: StartOptions, k: StartOptionKey, value: string, agents: readonly string[]): string | undefined {
+  const known = `known: ${agents.join(', ')}`;
+  switch (k) {
+    case 'agent':
+      if (!agents.includes(value)) return `${lit(`agent=${value}`)}: not an agent Gaffer knows (${known})`;
+      options.agent = value;
+      return undefined;
+    case 'model':
+      if (!MODEL_RE.test(value)) return `${lit(`model=${value}`)}: not a model name`;
+      options.model = value;
+      return undefined;
+    case 'base':
+      if (!isValidBranchName(value)) return `${lit(`base=${value}`)}: not a branch name`;
+      options.base = value;
+      return undefined;
+    case 'n': {
+      if (value.toLowerCase() === 'auto') {
+        options.n = 'auto';
+        return undefined;
+      }
+      const n = /^\d{1,3}$/.test(value) ? Number(value) : NaN;
+      if (!(n >= 1 && n <= MAX_CANDIDATES)) return `${lit(`n=${value}`)}: a number of candidates from 1 to ${MAX_CANDIDATES}, or auto`;
+      options.n = n;
+      return undefined;
+    }
+    case 'agents': {
+      const names = value.split(',');
+      const unknown = names.filter((a) => !agents.includes(a));
+      if (unknown.length > 0) return `${lit(`agents=${value}`)}: ${unknown.map((a) => (a === '' ? 'an empty name' : lit(a))).join(', ')} not an agent Gaffer knows (${known})`;
+      if (names.length > MAX_CANDIDATES) return `${lit('agents')}: at most ${MAX_CANDIDATES} candidates`;
+      options.agents = names;
+      return undefined;
+    }
+    case 'tests':
+      if (value.toLowerCase() !== 'ok') return `${lit(`tests=${value}`)}: the only value is ok`;
+      options.tests = 'ok';
+      return undefined;
+  }
 }

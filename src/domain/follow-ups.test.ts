@@ -21,11 +21,11 @@ describe('/start options', () => {
     expect(r.ok).toBe(false);
     if (r.ok) return;
     expect(r.errors).toEqual([
-      '`colour`: unknown option (known: agent, model, base)',
+      '`colour`: unknown option (known: agent, model, base, n, agents, tests)',
       '`agent=gpt9`: not an agent Gaffer knows (known: claude, codex, aider, gemini, custom)',
       '`model`: given twice',
       '`base=../etc`: not a branch name',
-      '`foo`: unknown option (known: agent, model, base)',
+      '`foo`: unknown option (known: agent, model, base, n, agents, tests)',
     ]);
   });
 

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { isValidBranchName } from './commands.js';
+import { bestOfConfigSchema, verifyConfigSchema } from './best-of-config.js';
 import { AGENT_PRESETS, type AgentPreset, agentLabel, allowedHost, type NetworkPolicy, SANDBOX_REQUIREMENTS } from '../protocol/node-api.js';
 
 export { SANDBOX_REQUIREMENTS, type SandboxRequirement } from '../protocol/node-api.js';
@@ -35,6 +36,10 @@ export const repoConfigSchema = z
     /** The agent's network; the node applies the stricter of its own policy and this one. */
     network: networkConfig.default('full'),
     sandbox: z.enum(SANDBOX_REQUIREMENTS).default('required'),
+    /** Best-of-N: how many candidates a start runs, with which agents, and how the winner is chosen. */
+    best_of: bestOfConfigSchema.default(bestOfConfigSchema.parse({})),
+    /** Shell commands the node runs in the sandbox after the agent, to verify its change. */
+    verify: verifyConfigSchema,
     /**
      * This repository's own caps; the server's caps (REPO_MAX_*) still apply, the lower wins. A
      * task over a cap waits in the queue, with the reason shown, and is not failed.

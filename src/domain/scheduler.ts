@@ -185,6 +185,7 @@ export function processIssueBody(
     // Only when they say something: a task with no setup and the full network (the defaults)
     // is sent with exactly the seed's body, and an absent field means the same to the node.
     ...(ctx.task.setup.length > 0 ? { setup: ctx.task.setup } : {}),
+    ...(ctx.task.verify.length > 0 ? { verify: ctx.task.verify } : {}),
     ...(ctx.task.network.mode !== 'full' ? { network: ctx.task.network } : {}),
     ...(ctx.task.baseBranch ? { base_branch: ctx.task.baseBranch } : {}),
     ...(ctx.task.kind === 'follow_up' && ctx.task.headBranch

@@ -90,6 +90,8 @@ export async function failTask(
           autoRetry: task.autoRetry,
           draftPr: task.draftPr,
           setup: task.setup,
+          verify: task.verify,
+          bestOf: task.bestOf,
           network: task.network,
           sandboxRequired: task.sandboxRequired,
           repoMaxPerDay: task.repoMaxPerDay,

@@ -1,4 +1,4 @@
-import { compareAndSetTask, getTask, getTaskContext, setReportClaim } from '../db/queries/tasks.js';
+import { compareAndSetTask, getTask, getTaskContext, recordPushedChange, setReportClaim } from '../db/queries/tasks.js';
 import type { TaskRow } from '../db/schema.js';
 import type { ReportBranchRequest } from '../protocol/node-api.js';
 import { taskBranch } from '../protocol/task-branch.js';
@@ -77,11 +77,14 @@ export async function reportBranch(
   // Claim the task under its lock before GitHub is called: while the claim holds, nothing else
   // ends it (cancel, timeout, node lost), so no pull request is opened for a task that has ended.
   const claimedAt = deps.now();
+  const pushed = { change: report.change ?? null, verifyResults: report.verify ?? null };
   const claim = await deps.db.transaction(async (tx) => {
     const current = await getTask(tx, task.id, { forUpdate: true });
     if (!current || current.nodeId !== params.nodeId || !isActive(current.status)) return 'ended' as const;
     if (claimHeld(current, claimedAt)) return 'busy' as const;
     await setReportClaim(tx, task.id, new Date(claimedAt.getTime() + REPORT_CLAIM_MS));
+    // Before the pull request is opened: its body says what the change touches.
+    await recordPushedChange(tx, task.id, pushed);
     return 'claimed' as const;
   });
   if (claim === 'ended') throw new DomainError('stale_attempt', `task ${task.id} is no longer current`);
@@ -107,7 +110,7 @@ export async function reportBranch(
       pr = await deps.pullRequests.ensurePullRequest({
         repository: ctx.repository,
         issue: ctx.issue,
-        task,
+        task: { ...task, ...pushed },
         branch: report.branch_name,
       });
     } catch (err) {

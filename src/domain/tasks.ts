@@ -6,6 +6,7 @@ import type { TaskCaps } from '../db/queries/caps.js';
 import { isUniqueViolation } from '../db/unique-violation.js';
 import type { Logger } from '../logger.js';
 import { type CredentialDeps, credentialAvailable } from './credentials.js';
+import { type BestOfRun, bestOfUnavailable } from './best-of.js';
 import { DomainError } from './errors.js';
 import { canStart } from './issue-status.js';
 import { moveIssue } from './issues.js';
@@ -90,9 +91,15 @@ export async function startIssue(
     repoCaps?: RepoTaskCaps | undefined;
     /** What `/start` (or the repository config) asked for; recorded on the task. */
     options?: TaskRunOptions | undefined;
+    /** The repository's `verify:` commands, run by the node after the agent. */
+    verify?: string[] | undefined;
   },
 ): Promise<TaskRow> {
   const options = params.options ?? {};
+  // Candidates are not orchestrated yet: a run of several is refused here, whoever asks, rather
+  // than quietly run as one.
+  const unavailable = options.bestOf ? bestOfUnavailable(options.bestOf, 'start') : undefined;
+  if (unavailable) throw new DomainError('invalid_input', unavailable);
   let task: TaskRow;
   try {
     task = await deps.db.transaction(async (tx) => {
@@ -132,6 +139,8 @@ export async function startIssue(
         agent: options.agent ?? null,
         model: options.model ?? null,
         baseBranch: options.baseBranch ?? null,
+        verify: params.verify ?? [],
+        bestOf: options.bestOf ?? null,
         nextDispatchAt: deps.now(),
         requestedBy: params.actor.kind === 'user' ? params.actor.id : null,
         requestedByLogin: params.actor.kind === 'github' ? params.actor.login : params.actor.kind === 'user' ? params.actor.email : null,
@@ -145,8 +154,8 @@ export async function startIssue(
   return task;
 }
 
-/** What a run asked for beyond the repository's defaults: the agent CLI, its model, the base branch. */
-export type TaskRunOptions = { agent?: string | undefined; model?: string | undefined; baseBranch?: string | undefined };
+/** What a run asked for beyond the repository's defaults: the agent CLI, its model, the base branch, its candidates. */
+export type TaskRunOptions = { agent?: string | undefined; model?: string | undefined; baseBranch?: string | undefined; bestOf?: BestOfRun | undefined };
 
 /** Why a follow-up runs: `/start` on the pull request, a review asking for changes, or failing CI. */
 export type FollowUpTrigger = 'comment' | 'review' | 'ci';
@@ -171,6 +180,8 @@ export async function startFollowUp(
     autoRetry?: number | undefined;
     sandbox?: TaskSandboxSettings | undefined;
     options?: TaskRunOptions | undefined;
+    /** The repository's `verify:` commands, run by the node after the agent. */
+    verify?: string[] | undefined;
   },
 ): Promise<TaskRow> {
   const sandbox = params.sandbox ?? sandboxSettingsFor();
@@ -213,6 +224,7 @@ export async function startFollowUp(
         model: options.model ?? last.model,
         baseBranch: last.baseBranch,
         headBranch: last.resultBranch,
+        verify: params.verify ?? [],
         prNumber: last.prNumber,
         prUrl: last.prUrl,
         nextDispatchAt: deps.now(),

@@ -1,6 +1,7 @@
 import { Probot, ProbotOctokit } from 'probot';
 import type { Config } from '../config.js';
 import type { InstallationTokens, PullRequests } from '../domain/ports.js';
+import { touchesNote } from '../domain/change-notes.js';
 import { type Logger, maskSecrets } from '../logger.js';
 import { classifyGitHubError, statusOf } from './errors.js';
 
@@ -129,6 +130,8 @@ export function createPullRequests(probot: Probot, publicUrl: string): PullReque
           `Closes #${issue.number}`,
           '',
           `Opened by Gaffer from branch \`${branch}\`, attempt ${task.attempt} ([task](${publicUrl}/admin/tasks/${task.id})).`,
+          '',
+          touchesNote(task),
           '',
           taskMarker(task.id),
         ].join('\n');

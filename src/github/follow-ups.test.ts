@@ -99,7 +99,7 @@ describe('follow-ups and /start options', () => {
       const p = issueComment('/start also update the docs', { number: prNumber, pullRequest: true });
       const api = nock(API);
       mockInstallationAuth(api);
-      mockRepoConfig(api, REPO);
+      mockRepoConfig(api, REPO, 'verify:\n  - make test\n');
       mockPermission(api, REPO, 'maintainer', 'write');
       api.post(`/repos/${REPO}/issues/comments/${p.comment.id}/reactions`).reply(201, {});
       api.get(`/repos/${REPO}/pulls/${prNumber}/reviews`).query(true).reply(200, [
@@ -124,7 +124,7 @@ describe('follow-ups and /start options', () => {
       const all = await tasksOf(h.db.db, issue.id);
       expect(all).toHaveLength(2);
       const followUp = all[1]!;
-      expect(followUp).toMatchObject({ kind: 'follow_up', trigger: 'comment', status: 'pending', headBranch: branch, prNumber, agent: 'codex' });
+      expect(followUp).toMatchObject({ kind: 'follow_up', trigger: 'comment', status: 'pending', headBranch: branch, prNumber, agent: 'codex', verify: ['make test'] });
       expect(followUp.requiredLabels).toContain('agent:codex');
       for (const text of ['also update the docs', 'Please rename foo to bar.', 'src/speed.ts:42', '+fast()', 'Use a cache here.', 'Could you also handle the empty case?']) {
         expect(followUp.command).toContain(text);

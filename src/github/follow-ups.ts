@@ -102,6 +102,7 @@ async function queueFollowUp(
       autoRetry: config.auto_retry,
       sandbox: sandboxSettingsFor(config),
       options: { agent: params.agent, model: params.model },
+      verify: config.verify,
     });
     params.log.info({ trigger: params.trigger }, 'follow-up queued');
     deps.scheduler.kick();

@@ -4,6 +4,7 @@ import { activeTaskForIssue } from '../domain/reads.js';
 import type { IssueRow, RepositoryRow } from '../db/schema.js';
 import type { Db } from '../db/types.js';
 import { isDomainError } from '../domain/errors.js';
+import { bestOfUnavailable } from '../domain/best-of.js';
 import { parseCommand } from '../domain/commands.js';
 import {
   addRepositories,
@@ -177,6 +178,12 @@ async function handleCommand(
     return;
   }
   const { start } = resolved;
+  const unavailable = bestOfUnavailable(start.bestOf, start.fromStart ? 'start' : 'config');
+  if (unavailable) {
+    log.info({ bestOf: start.bestOf }, 'start refused: best-of-N asked for');
+    await reply(octokit, repository, issue.number, `@${login} Gaffer cannot start: ${unavailable}.`);
+    return;
+  }
   try {
     await startIssue(deps.tasks, {
       issueId: issue.id,
@@ -188,7 +195,8 @@ async function handleCommand(
       draftPr: config.draft_pr,
       sandbox: sandboxSettingsFor(config),
       repoCaps: repoCapsFor(config),
-      options: { agent: start.agent, model: start.model, baseBranch: start.baseBranch },
+      options: { agent: start.agent, model: start.model, baseBranch: start.baseBranch, bestOf: start.bestOf },
+      verify: config.verify,
     });
     log.info('task queued');
     deps.scheduler.kick();

@@ -1,6 +1,7 @@
 import type { Context } from 'probot';
 import type { RepositoryRow } from '../db/schema.js';
 import type { Db } from '../db/types.js';
+import { type BestOfRun, bestOfRunFor } from '../domain/best-of.js';
 import { agentOnline } from '../domain/follow-ups.js';
 import { parseStartOptions } from '../domain/commands.js';
 import { codeSpan } from '../domain/status-comment.js';
@@ -11,7 +12,15 @@ import { statusOf } from './errors.js';
 type Octokit = Context['octokit'];
 
 /** What a `/start` runs with: its options over the repository's defaults, and its free text. */
-export type ResolvedStart = { agent: AgentPreset | undefined; model: string | undefined; baseBranch: string | undefined; text: string };
+export type ResolvedStart = {
+  agent: AgentPreset | undefined;
+  model: string | undefined;
+  baseBranch: string | undefined;
+  text: string;
+  /** The candidates asked for; `fromStart`: by `n=` or `agents=` rather than the config's `best_of.n`. */
+  bestOf: BestOfRun;
+  fromStart: boolean;
+};
 
 /**
  * Parses and checks `/start`'s options against the repository and the pool: keys and values, an
@@ -27,9 +36,16 @@ export async function resolveStartOptions(
   const { options } = parsed;
   const errors: string[] = [];
   if (params.followUp && options.base !== undefined) errors.push(`${codeSpan('base')}: a follow-up stays on its pull request's branch and base`);
-  const agent = (options.agent ?? params.config.agent) as AgentPreset | undefined;
-  if (options.agent !== undefined && !(await agentOnline(params.db, agent!, params.onlineSince))) {
-    errors.push(`${codeSpan(`agent=${options.agent}`)}: no online node runs this agent`);
+  for (const k of ['n', 'agents', 'tests'] as const) {
+    if (params.followUp && options[k] !== undefined) errors.push(`${codeSpan(k)}: a follow-up continues its pull request's one change`);
+  }
+  const bestOf = bestOfRunFor(params.config.best_of, params.followUp ? {} : options);
+  if (!bestOf.ok) errors.push(...bestOf.errors);
+  // One name in agents= is one candidate of that agent: the same as agent=.
+  const single = options.agents?.length === 1 ? options.agents[0] : undefined;
+  const agent = (options.agent ?? single ?? params.config.agent) as AgentPreset | undefined;
+  for (const name of new Set(options.agent !== undefined ? [options.agent] : (options.agents ?? []))) {
+    if (!(await agentOnline(params.db, name as AgentPreset, params.onlineSince))) errors.push(`${codeSpan(`agent=${name}`)}: no online node runs this agent`);
   }
   const baseBranch = params.followUp ? undefined : (options.base ?? params.config.base_branch);
   if (baseBranch !== undefined && baseBranch !== params.repository.defaultBranch && errors.length === 0) {
@@ -42,6 +58,7 @@ export async function resolveStartOptions(
       errors.push(`${codeSpan(`${from}=${baseBranch}`)}: no such branch in ${params.repository.fullName}`);
     }
   }
-  if (errors.length > 0) return { ok: false, errors };
-  return { ok: true, start: { agent, model: options.model ?? params.config.model, baseBranch, text: parsed.text } };
+  if (errors.length > 0 || !bestOf.ok) return { ok: false, errors };
+  const fromStart = options.n !== undefined || options.agents !== undefined;
+  return { ok: true, start: { agent, model: options.model ?? params.config.model, baseBranch, text: parsed.text, bestOf: bestOf.run, fromStart } };
 }

@@ -67,6 +67,11 @@ export const processIssueRequest = z.object({
   credential_token: z.string().min(1),
   command: z.string(),
   setup: z.array(z.string().min(1).max(4000)).max(20).optional(),
+  /**
+   * Shell commands the node runs after the agent, in the same sandbox settings and without the
+   * setup-only secrets, to verify the change (repository config `verify`). An older node ignores it.
+   */
+  verify: z.array(z.string().min(1).max(4000)).max(20).optional(),
   network: networkPolicy.optional(),
   /** The branch to start from (`/start base=`); absent: the remote's default branch. */
   base_branch: z.string().min(1).max(255).regex(BRANCH_RE).optional(),
@@ -242,6 +247,39 @@ export type AgentUsage = z.infer<typeof agentUsage>;
 export const networkRefused = z.object({ count: z.number().int().min(1).max(1e9), hosts: z.array(z.string().max(253)).max(10) });
 export type NetworkRefused = z.infer<typeof networkRefused>;
 
+/** Test counts read from a verify command's JUnit XML files or TAP output. */
+export const verifyTestCounts = z.object({
+  passed: z.number().int().min(0).max(1e9),
+  failed: z.number().int().min(0).max(1e9),
+  skipped: z.number().int().min(0).max(1e9),
+  /** Where they were read: JUnit XML files the command wrote, or TAP on its output. */
+  source: z.enum(['junit', 'tap']),
+});
+export type VerifyTestCounts = z.infer<typeof verifyTestCounts>;
+
+/**
+ * One `verify:` command as the node ran it after the agent: `passed` (exit 0), `failed`,
+ * `timed_out`, `not_started`, `cancelled`, or `skipped` (an earlier command failed).
+ */
+export const verifyCommandResult = z.object({
+  command: z.string().max(4000),
+  status: z.enum(['passed', 'failed', 'timed_out', 'not_started', 'cancelled', 'skipped']),
+  exit_code: z.number().int().nullable(),
+  duration_ms: z.number().int().min(0).max(1e10),
+  tests: verifyTestCounts.optional(),
+});
+export type VerifyCommandResult = z.infer<typeof verifyCommandResult>;
+
+/** What the pushed commit changes against its base: file and line counts, and the paths (deletions included). */
+export const changeSummary = z.object({
+  files: z.number().int().min(0).max(1e7),
+  additions: z.number().int().min(0).max(1e10),
+  deletions: z.number().int().min(0).max(1e10),
+  /** The changed paths, the first 1000; `files` says how many there are. */
+  paths: z.array(z.string().max(4096)).max(1000),
+});
+export type ChangeSummary = z.infer<typeof changeSummary>;
+
 /** Node → server `POST /api/v1/issues/{issue_id}/report-branch`: the seed's body, plus an optional failure code and usage. */
 export const reportBranchRequest = z.object({
   task_id: z.string().uuid(),
@@ -260,5 +298,12 @@ export const reportBranchRequest = z.object({
    * how many, and a few of the hosts they named. Malformed reads as absent.
    */
   network_refused: networkRefused.optional().catch(undefined),
+  /**
+   * The repository's `verify:` commands as the node ran them after the agent, in order. Absent:
+   * none were asked for, or an older node. Malformed reads as absent.
+   */
+  verify: z.array(verifyCommandResult).max(20).optional().catch(undefined),
+  /** What the pushed commit changes (with `success`). Malformed reads as absent. */
+  change: changeSummary.optional().catch(undefined),
 });
 export type ReportBranchRequest = z.input<typeof reportBranchRequest>;

@@ -1,0 +1,51 @@
+import type { TaskBestOf } from '../db/schema-core.js';
+import type { BestOfConfig, BestOfSelect, BestOfStrategy } from './best-of-config.js';
+import type { StartOptions } from './commands.js';
+import { codeSpan } from './status-comment.js';
+
+/**
+ * What a run asked for in candidates, fixed when it starts (so a server restart mid-run, or an
+ * edit of `.github/gaffer.yml`, does not change a run under way): `n` candidates (or `auto`),
+ * the agents named one per candidate (`agents=`; null: the task's agent, or the config's list
+ * for `auto`), whether touching tests or config is allowed, and the repository's strategy,
+ * selection and cap at the start.
+ */
+export type BestOfRun = TaskBestOf & { strategy: BestOfStrategy; select: BestOfSelect };
+
+/** The result of {@link bestOfRunFor}: the run, or each problem named. */
+export type BestOfRunResult = { ok: true; run: BestOfRun } | { ok: false; errors: string[] };
+
+/**
+ * The candidates a start asks for: `agents=` (one candidate per name), else `n=`, else the
+ * repository's `best_of.n`, held to its `best_of.max`. `tests=ok` is the start's; the repository
+ * has no switch for it yet.
+ */
+export function bestOfRunFor(config: BestOfConfig, options: Pick<StartOptions, 'n' | 'agents' | 'tests'>): BestOfRunResult {
+  const n = options.agents !== undefined ? options.agents.length : (options.n ?? config.n);
+  const errors: string[] = [];
+  if (n !== 'auto' && n > config.max) {
+    const asked = options.agents !== undefined ? `agents=${options.agents.join(',')}` : options.n !== undefined ? `n=${n}` : `best_of.n: ${n}`;
+    errors.push(`${codeSpan(asked)}: ${n} candidates, more than this repository's best_of.max (${config.max})`);
+  }
+  if (errors.length > 0) return { ok: false, errors };
+  return {
+    ok: true,
+    run: { n, agents: options.agents ?? null, testsOk: options.tests === 'ok', strategy: config.strategy, select: config.select, max: config.max },
+  };
+}
+
+/** Whether a run has more than one candidate, or may have (`auto`). */
+export function isMultiCandidate(run: Pick<BestOfRun, 'n'>): boolean {
+  return run.n === 'auto' || run.n > 1;
+}
+
+/**
+ * Why this Gaffer cannot run the start as asked, or undefined. Candidates are not orchestrated
+ * yet: a start that asks for several is refused with this, rather than quietly running one.
+ */
+export function bestOfUnavailable(run: Pick<BestOfRun, 'n'>, from: 'start' | 'config'): string | undefined {
+  if (!isMultiCandidate(run)) return undefined;
+  const what = run.n === 'auto' ? 'n=auto' : `${run.n} candidates`;
+  const how = from === 'config' ? 'this repository\'s `.github/gaffer.yml` sets `best_of.n`; start with `n=1`, or set `best_of.n: 1`' : 'start with one agent (`n=1`)';
+  return `best-of-N (${what}) is not available yet in this Gaffer: ${how}`;
+}
