@@ -10,7 +10,7 @@ import { createEffectWorker, type EffectPerformer } from './effect-worker.js';
 import { EFFECT_PRIORITY, type EffectKind } from './effects.js';
 import { DomainError } from './errors.js';
 
-const logger = createLogger({ level: 'silent' });
+const logger = createLogger({ level: process.env.DEBUG_EFFECTS ? 'debug' : 'silent' });
 let seq = 0;
 /** An effect for `installationId`, unique per call unless a key is given. */
 function effect(installationId: number, over: Partial<NewEffect> & { kind?: EffectKind } = {}): NewEffect {

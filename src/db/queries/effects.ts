@@ -55,7 +55,7 @@ export async function dueHeads(
       and(
         claimable(params.now),
         params.exclude.length > 0 ? notInArray(effects.installationId, [...params.exclude]) : undefined,
-        sql`not exists (select 1 from effects r where r.coalesce_key = ${effects.coalesceKey} and r.id <> ${effects.id} and r.state = 'running' and r.lease_until > ${params.now})`,
+        sql`not exists (select 1 from effects r where r.coalesce_key = ${effects.coalesceKey} and r.id <> ${effects.id} and r.state = 'running' and r.lease_until > ${params.now.toISOString()}::timestamptz)`,
       ),
     )
     .orderBy(effects.installationId, asc(effects.priority), asc(effects.runAfter), asc(effects.id));
@@ -111,7 +111,7 @@ export async function settleEffect(
 export async function pauseInstallation(db: DbOrTx, params: { installationId: number; until: Date }): Promise<void> {
   await db
     .update(effects)
-    .set({ runAfter: sql`greatest(${effects.runAfter}, ${params.until})` })
+    .set({ runAfter: sql`greatest(${effects.runAfter}, ${params.until.toISOString()}::timestamptz)` })
     .where(and(eq(effects.installationId, params.installationId), eq(effects.state, 'pending')));
 }
 
