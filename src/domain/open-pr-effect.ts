@@ -1,4 +1,4 @@
-import { compareAndSetTask, getTask, getTaskContext } from '../db/queries/tasks.js';
+import { compareAndSetTask, getTask, getTaskContext, nextAttemptNumber } from '../db/queries/tasks.js';
 import { getIssue } from '../db/queries/issues.js';
 import type { EffectRow } from '../db/schema.js';
 import type { DbOrTx } from '../db/types.js';
@@ -46,10 +46,21 @@ export function openPullRequestPerformer(deps: TaskDeps): EffectPerformer {
     const row = await deps.db.transaction(async (tx) => {
       const current = await getTask(tx, ctx.task.id, { forUpdate: true });
       if (!current || current.prNumber !== null) return undefined;
-      const updated = await compareAndSetTask(tx, { id: current.id, from: 'success', set: { prNumber: pr.number, prUrl: pr.url } });
+      // A retried dead effect clears the failure its giving up recorded.
+      const recovered = current.failureKind === 'pull_request_failed';
+      const updated = await compareAndSetTask(tx, {
+        id: current.id,
+        from: 'success',
+        set: { prNumber: pr.number, prUrl: pr.url, ...(recovered ? { failureKind: null, errorMessage: null } : {}) },
+      });
+      // Only while this is the issue's latest attempt: a restart since then owns the issue now.
+      const latest = current.attempt === (await nextAttemptNumber(tx, current.issueId)) - 1;
       const issue = await getIssue(tx, current.issueId);
+      if (!updated || !issue || !latest) return updated;
+      // Giving up ended the issue `terminated`; the pull request now exists after all.
+      const status = recovered && issue.status === 'terminated' ? (await moveIssue(tx, issue.id, 'start')).status : issue.status;
       // The issue waits in `processing` for its pull request; only then is it pending merge.
-      if (updated && issue && issueTransition(issue.status, 'succeed').ok) await moveIssue(tx, issue.id, 'succeed');
+      if (issueTransition(status, 'succeed').ok) await moveIssue(tx, issue.id, 'succeed');
       return updated;
     });
     if (!row) return;
