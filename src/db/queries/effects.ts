@@ -168,8 +168,9 @@ export async function writesPerInstallation(db: DbOrTx, since: Date): Promise<Ar
     .groupBy(effects.installationId);
 }
 
-/** Forgets performed effects done before `before` (retention); dead ones stay until retried or handled. */
-export async function pruneDoneEffects(db: DbOrTx, before: Date): Promise<number> {
-  const rows = await db.delete(effects).where(and(eq(effects.state, 'done'), lte(effects.doneAt, before))).returning({ id: effects.id });
+/** Forgets up to `limit` performed effects done before `before` (retention); dead ones stay until retried. */
+export async function pruneDoneEffects(db: DbOrTx, before: Date, limit: number): Promise<number> {
+  const old = db.select({ id: effects.id }).from(effects).where(and(eq(effects.state, 'done'), lte(effects.doneAt, before))).limit(limit);
+  const rows = await db.delete(effects).where(inArray(effects.id, old)).returning({ id: effects.id });
   return rows.length;
 }
