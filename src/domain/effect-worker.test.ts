@@ -210,4 +210,19 @@ describe('the outbox', () => {
     const waiting = await rowsOf(a);
     expect(waiting.every((r) => r.state === 'pending' && r.runAfter.getTime() >= clock.now().getTime() + 60_000)).toBe(true);
   });
+
+  it('wakes on a record made elsewhere (LISTEN/NOTIFY: another replica, or PGlite in process)', async () => {
+    const a = nextInstallation();
+    let performed: (id: number) => void = () => {};
+    const seen = new Promise<number>((resolve) => (performed = resolve));
+    const w = worker(db.db, { open_pr: async (e) => void (e.installationId === a && performed(e.id)) });
+    // An hour between polls: only the notification can wake it in time for the test.
+    await w.start({ pollMs: 3_600_000, listen: db.listen });
+    await w.idle();
+    const other = onRealPostgres ? await db.reopen() : undefined;
+    await (other?.db ?? db.db).transaction((tx) => recordEffect(tx, effect(a)));
+    const [row] = await rowsOf(a);
+    expect(await seen).toBe(row!.id);
+    await w.stop();
+  });
 });
