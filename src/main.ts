@@ -123,7 +123,8 @@ export async function startServer(
   // A delivery whose handling failed after its 202 is retried from its stored body.
   github?.start(DELIVERY_RETRY_INTERVAL_MS);
   // GitHub writes recorded by any replica: woken in process, by LISTEN, and by a poll for backoffs and leases.
-  await services.effects.start({ pollMs: EFFECT_POLL_INTERVAL_MS, listen: handle.listen });
+  // Not awaited: nothing may come between the "listening" line and the signal handlers below.
+  void services.effects.start({ pollMs: EFFECT_POLL_INTERVAL_MS, listen: handle.listen });
   services.scheduler.kick();
   // Webhook delivery records and old task logs would otherwise only grow.
   const retention = createRetention({ db: handle.db, logger, settings: config });

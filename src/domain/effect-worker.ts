@@ -161,7 +161,10 @@ export function createEffectWorker(deps: EffectWorkerDeps): EffectWorker {
       poll.unref?.();
       if (listen) {
         try {
-          unlisten = await listen(EFFECTS_CHANNEL, wake, wake);
+          const stop = await listen(EFFECTS_CHANNEL, wake, wake);
+          // Stopped while the LISTEN was being set up: end it here, stop() could not.
+          if (stopped) await stop();
+          else unlisten = stop;
         } catch (err) {
           log.warn({ err }, 'cannot LISTEN for effects; polling only');
         }
