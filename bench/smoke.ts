@@ -15,6 +15,7 @@ import { envInt, printTable } from './bench-support.js';
 /** The benchmarks, by their npm script name, cheapest first so a broken one is found early. */
 const BENCHES = [
   { name: 'bench:scheduler', file: 'scheduler.ts' },
+  { name: 'bench:outbox', file: 'outbox-fairness.ts' },
   { name: 'bench:pull', file: 'pull-latency.ts' },
   { name: 'bench:webhooks', file: 'webhooks.ts' },
   { name: 'bench:clone', file: 'clone.ts' },

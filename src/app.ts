@@ -59,6 +59,7 @@ export function createApp(deps: AppDeps) {
       scheduler: api.scheduler,
       cipher: deps.services.cipher,
       notifications: deps.services.notifications,
+      wakeEffects: deps.services.effects.wake,
       live,
     }),
   );

@@ -122,6 +122,9 @@ export async function startServer(
   services.notifications.start(config.schedulerIntervalMs);
   // A delivery whose handling failed after its 202 is retried from its stored body.
   github?.start(DELIVERY_RETRY_INTERVAL_MS);
+  // GitHub writes recorded by any replica: woken in process, by LISTEN, and by a poll for backoffs and leases.
+  // Not awaited: nothing may come between the "listening" line and the signal handlers below.
+  void services.effects.start({ pollMs: EFFECT_POLL_INTERVAL_MS, listen: handle.listen });
   services.scheduler.kick();
   // Webhook delivery records and old task logs would otherwise only grow.
   const retention = createRetention({ db: handle.db, logger, settings: config });
@@ -184,6 +187,8 @@ export async function main(env: NodeJS.ProcessEnv = process.env, argv: readonly 
 
 /** How often expired records are pruned. */
 const RETENTION_INTERVAL_MS = 60 * 60 * 1000;
+/** How often the outbox looks for effects whose backoff ended or whose worker died. */
+const EFFECT_POLL_INTERVAL_MS = 2000;
 /** How often failed webhook deliveries are looked at for a due retry (the first is due after 10 s). */
 const DELIVERY_RETRY_INTERVAL_MS = 5000;
 

@@ -8,6 +8,8 @@ import { createScheduler, type Scheduler } from './domain/scheduler.js';
 import { createTaskTokens } from './domain/task-tokens.js';
 import type { TaskDeps } from './domain/tasks.js';
 import { createNotifications, type Notifications } from './domain/notifications.js';
+import { createEffectWorker, type EffectWorker } from './domain/effect-worker.js';
+import { openPullRequestDead, openPullRequestPerformer } from './domain/open-pr-effect.js';
 import type { Logger } from './logger.js';
 import { createEmailSender, createWebhookSender } from './notify/senders.js';
 
@@ -18,6 +20,8 @@ export type Services = {
   cipher: CredentialCipher | undefined;
   /** Outgoing webhooks and email on task finished, failed and PR merged. */
   notifications: Notifications;
+  /** The outbox worker: performs the GitHub effects the lifecycle records. */
+  effects: EffectWorker;
   /** Adds a listener for task events (GitHub status comments, live pages). */
   subscribe: (listener: TaskEventListener) => () => void;
   close: () => Promise<void>;
@@ -32,6 +36,8 @@ export type ServiceOverrides = {
   /** The key task tokens are kept with when CREDENTIAL_KEY is not set (the GitHub App derives one). */
   taskTokenKey?: Buffer;
   schedulerWorkers?: number;
+  /** Spacing between two GitHub writes of one installation (tests: 0). */
+  effectSpacingMs?: number;
 };
 
 /** Wires the task lifecycle: transport, credentials, scheduler and event fan-out. */
@@ -73,6 +79,15 @@ export function createServices(
       for (const l of listeners) l(event);
     },
   };
+  const effects = createEffectWorker({
+    db,
+    logger,
+    now,
+    performers: { open_pr: openPullRequestPerformer(tasks) },
+    onDead: { open_pr: openPullRequestDead(tasks) },
+    settings: { batch: EFFECT_BATCH, leaseMs: EFFECT_LEASE_MS, spacingMs: overrides.effectSpacingMs ?? EFFECT_SPACING_MS },
+  });
+  tasks.wakeEffects = effects.wake;
   const scheduler = createScheduler(tasks, { workers: overrides.schedulerWorkers });
   const email = config.notifications.smtpUrl ? createEmailSender({ smtpUrl: config.notifications.smtpUrl, from: config.notifications.smtpFrom }) : undefined;
   const webhook = createWebhookSender({ timeoutMs: 10_000, allowPrivate: config.notifications.allowPrivateTargets });
@@ -95,12 +110,14 @@ export function createServices(
     scheduler,
     cipher,
     notifications,
+    effects,
     subscribe: (listener) => {
       listeners.add(listener);
       return () => listeners.delete(listener);
     },
     close: async () => {
       await scheduler.stop();
+      await effects.stop();
       await notifications.stop();
       await notifications.idle();
       email?.close();
@@ -109,3 +126,10 @@ export function createServices(
     },
   };
 }
+
+/** Installations the outbox serves per tick, one write each. */
+const EFFECT_BATCH = 16;
+/** How long a claimed effect is held before another worker may take it over (its worker died). */
+const EFFECT_LEASE_MS = 2 * 60_000;
+/** GitHub's guidance for mutating requests: at least one second apart, per installation. */
+const EFFECT_SPACING_MS = 1000;

@@ -108,6 +108,9 @@ export async function createGitHubHarness(
       await github.idle();
       await base.services.scheduler.pump();
       await github.idle();
+      // Effects the above recorded (a pull request), then the status comments their events cause.
+      await base.services.effects.idle();
+      await github.idle();
     },
   };
   return h;

@@ -86,4 +86,17 @@ export const MORE_TEXT = {
     zh: '临时节点只执行一个任务,随后注销并从节点列表中消失(用于自动扩缩容)。此令牌只能注册临时节点,临时节点也只能用此类令牌注册。可用次数最多 1,000,000。',
     en: 'An ephemeral node takes one task, then deregisters and leaves the Nodes page (for autoscaling). Such a token registers only ephemeral nodes, and ephemeral nodes register only with such a token. Up to 1,000,000 uses.',
   },
+  outbox: { zh: 'GitHub 发件箱', en: 'GitHub outbox' },
+  outboxHint: {
+    zh: 'Gaffer 对 GitHub 的写操作(打开 PR 等)先记录在此,再由一个工作进程按安装轮流执行。多次失败的操作进入“dead”,可在此重试。',
+    en: "Gaffer's writes to GitHub (opening a pull request, …) are recorded here first, then performed by one worker, installation by installation in turn. One that kept failing is dead; retry it here.",
+  },
+  outboxEmpty: { zh: '没有等待或失败的操作', en: 'Nothing waiting or dead' },
+  waiting: { zh: '等待中', en: 'Waiting' },
+  dead: { zh: '已放弃', en: 'Dead' },
+  oldestAge: { zh: '最久等待', en: 'Oldest waiting' },
+  installation: { zh: '安装', en: 'Installation' },
+  lastError: { zh: '最后错误', en: 'Last error' },
+  created: { zh: '创建于', en: 'Created' },
+  retry: { zh: '重试', en: 'Retry' },
 } as const satisfies Record<string, { zh: string; en: string }>;

@@ -24,6 +24,7 @@ import { ADMIN_CSP } from './csp.js';
 import { setupPages } from './setup.js';
 import { type AdminEnv, requireSession, withLang } from './session.js';
 import { statsPages } from './stats.js';
+import { outboxPages } from './outbox.js';
 import { taskListPages } from './task-list.js';
 import { taskPages } from './tasks.js';
 import { DomainError } from '../domain/errors.js';
@@ -38,6 +39,8 @@ export type AdminDeps = {
   cipher: CredentialCipher | undefined;
   live: LiveBus;
   notifications: Notifications;
+  /** Wakes the GitHub outbox worker (after an admin's retry). */
+  wakeEffects?: (() => void) | undefined;
 };
 
 function securityHeaders(): MiddlewareHandler {
@@ -89,6 +92,7 @@ export function adminRoutes(deps: AdminDeps) {
       notificationPages({ db, notifications: deps.notifications, hasKey: deps.cipher !== undefined, hasSmtp: deps.config.notifications.smtpUrl !== undefined }),
     )
     .route('/stats', statsPages({ db }))
+    .route('/outbox', outboxPages({ db, now: deps.now, wakeEffects: deps.wakeEffects }))
     .route('/account', accountPages({ db, config: deps.config, secureCookies, logger, now: deps.now }))
     .route('/admins', adminPages({ db, config: deps.config, logger }))
     // Last: any other admin path is the admin's own 404 page (JSON for scripts), never the API's.

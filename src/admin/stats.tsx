@@ -96,6 +96,9 @@ export function statsPages(deps: { db: Db }) {
         live={{ kinds: ['task'] }}
       >
         <h1>{t('statistics')}</h1>
+        <p>
+          <a href="/admin/outbox">{t('outbox')} →</a>
+        </p>
         <form class="filters" method="get" action="/admin/stats">
           <label>
             {t('period')}

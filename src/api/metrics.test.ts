@@ -77,11 +77,16 @@ describe('/metrics: prom-client, one registry per app', () => {
           ['gaffer_node_capacity', 'gauge'],
           ['gaffer_task_outcomes', 'gauge'],
           ['gaffer_time_to_first_pr_seconds', 'histogram'],
+          ['gaffer_outbox_depth', 'gauge'],
+          ['gaffer_outbox_oldest_age_seconds', 'gauge'],
+          ['gaffer_github_writes_last_hour', 'gauge'],
         ]) {
           expect(text.split('\n').filter((l) => l === `# TYPE ${name} ${type}`)).toHaveLength(1);
         }
         expect(text).toContain('gaffer_tasks{status="pending"} 0');
         expect(text).toContain('gaffer_queue_length 0');
+        expect(text).toContain('gaffer_outbox_depth{kind="open_pr",state="waiting"} 0');
+        expect(text).toContain('gaffer_outbox_oldest_age_seconds{kind="open_pr"} 0');
         expect(text).toContain('gaffer_nodes{state="online"} 0');
         expect(text).toContain('gaffer_time_to_first_pr_seconds_bucket{stage="pr_opened",le="+Inf"} 0');
         // Every sample line is `name{labels} value`, and no metric is declared twice.

@@ -4,6 +4,7 @@ import { countNodes, countQueued, countTasksByOutcome, countTasksByStatus, FIRST
 import { TASK_OUTCOMES } from '../domain/outcomes.js';
 import type { Db } from '../db/types.js';
 import { readQueue } from '../domain/queue-depth.js';
+import { readOutbox, readWritesPerInstallation } from '../domain/outbox.js';
 import { TASK_STATUSES } from '../domain/task-status.js';
 import { createPromRegistry } from './prom-registry.js';
 
@@ -61,6 +62,29 @@ export function metricsRoutes(db: Db, heartbeatTimeoutMs: number, now: () => Dat
             const counts = new Map((await countTasksByOutcome(db)).map((r) => [r.outcome, r.n]));
             return TASK_OUTCOMES.map((outcome) => ({ labels: { outcome }, value: counts.get(outcome) ?? 0 }));
           },
+        },
+        {
+          name: 'gaffer_outbox_depth',
+          help: 'GitHub effects in the outbox, by kind and state (waiting: pending or running; dead: gave up, retry from the admin page).',
+          labelNames: ['kind', 'state'],
+          read: async () =>
+            (await readOutbox(db, now())).flatMap((k) => [
+              { labels: { kind: k.kind, state: 'waiting' }, value: k.waiting },
+              { labels: { kind: k.kind, state: 'dead' }, value: k.dead },
+            ]),
+        },
+        {
+          name: 'gaffer_outbox_oldest_age_seconds',
+          help: 'Age of the oldest waiting GitHub effect, by kind (0 when none waits).',
+          labelNames: ['kind'],
+          read: async () => (await readOutbox(db, now())).map((k) => ({ labels: { kind: k.kind }, value: k.oldestAgeSeconds })),
+        },
+        {
+          name: 'gaffer_github_writes_last_hour',
+          help: 'GitHub writes the outbox performed in the last hour, by installation.',
+          labelNames: ['installation'],
+          read: async () =>
+            (await readWritesPerInstallation(db, now())).map((w) => ({ labels: { installation: String(w.installationId) }, value: w.count })),
         },
       ],
       histograms: [

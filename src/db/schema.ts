@@ -5,3 +5,4 @@
 export * from './schema-core.js';
 export * from './schema-records.js';
 export * from './schema-settings.js';
+export * from './schema-effects.js';

@@ -8,7 +8,8 @@ import { getIssue } from '../db/queries/issues.js';
 import { getTask } from '../db/queries/tasks.js';
 import { nodes, repositories } from '../db/schema.js';
 import type { PullRequests } from './ports.js';
-import { failTask, REPORT_CLAIM_MS } from './task-end.js';
+import { failTask } from './task-end.js';
+import { DomainError } from './errors.js';
 import { taskBranch } from '../protocol/task-branch.js';
 
 /** A GitHub double for pull requests whose opening the test holds until it lets go. */
@@ -16,12 +17,19 @@ function heldPullRequests() {
   const opened: Array<{ taskId: string; release: (pr: { number: number; url: string }) => void }> = [];
   const closed: Array<{ number: number; comment: string }> = [];
   let arrived: (() => void) | undefined;
+  let refusal: Error | undefined;
   const port: PullRequests = {
-    ensurePullRequest: ({ task }) =>
-      new Promise((resolve) => {
+    ensurePullRequest: ({ task }) => {
+      if (refusal) {
+        const err = refusal;
+        refusal = undefined;
+        return Promise.reject(err);
+      }
+      return new Promise((resolve) => {
         opened.push({ taskId: task.id, release: resolve });
         arrived?.();
-      }),
+      });
+    },
     closePullRequest: async ({ number, comment }) => {
       closed.push({ number, comment });
     },
@@ -30,10 +38,13 @@ function heldPullRequests() {
     new Promise<void>((resolve) => {
       arrived = resolve;
     });
-  return { port, opened, closed, nextOpen };
+  const refuseNext = (err: Error) => {
+    refusal = err;
+  };
+  return { port, opened, closed, nextOpen, refuseNext };
 }
 
-describe('a success report claims its task before GitHub is called', () => {
+describe('a success report is answered before GitHub is called', () => {
   let h: Harness;
   let node: NodeDouble;
   let admin: { token: string };
@@ -70,49 +81,44 @@ describe('a success report claims its task before GitHub is called', () => {
     return { taskId: started.body.id as string, issueId: issue.id, report };
   }
 
-  it('holds off a cancel and the sweeper while the pull request is opened, then records the success', async () => {
+  it('answers a success report at once; the outbox opens the pull request, then the issue is pending merge', async () => {
     const t = await runningTask();
     const opening = prs.nextOpen();
-    const reporting = t.report();
+    const res = await t.report();
+    // The node has its answer while GitHub has not yet been asked (the double holds the call).
+    expect(res.status).toBe(200);
+    expect(await getTask(h.db.db, t.taskId)).toMatchObject({ status: 'success', prNumber: null });
+    expect((await getIssue(h.db.db, t.issueId))?.status).toBe('processing');
     await opening;
 
+    // The task has ended: a cancel or a timeout changes nothing now.
     const cancel = await h.app.request(`/api/v1/tasks/${t.taskId}/cancel`, jsonInit('POST', admin.token));
     expect(cancel.status).toBe(409);
-    expect(await cancel.json()).toMatchObject({ error: 'illegal_transition', detail: expect.stringContaining('pull request is being opened') });
     const timeout = await failTask(h.services.tasks, { taskId: t.taskId, kind: 'timeout', message: 'timed out' });
-    expect(timeout.kind).toBe('claimed');
-    expect((await getTask(h.db.db, t.taskId))?.status).toBe('running');
+    expect(timeout.kind).toBe('not_active');
 
     prs.opened.at(-1)!.release({ number: 71, url: 'https://github.com/octo/x/pull/71' });
-    const res = await reporting;
-    expect(res.status).toBe(200);
-    const task = await getTask(h.db.db, t.taskId);
-    expect(task).toMatchObject({ status: 'success', prNumber: 71, reportClaimedUntil: null });
+    await h.services.effects.idle();
+    expect(await getTask(h.db.db, t.taskId)).toMatchObject({ status: 'success', prNumber: 71 });
     expect((await getIssue(h.db.db, t.issueId))?.status).toBe('pending_merge');
+    // A repeated report records nothing more: GitHub is not asked again.
+    expect((await t.report()).status).toBe(200);
+    await h.services.effects.idle();
+    expect(prs.opened.filter((o) => o.taskId === t.taskId)).toHaveLength(1);
     expect(prs.closed).toEqual([]);
   });
 
-  it('closes, with a comment saying why, a pull request opened in a race the report lost', async () => {
+  it('ends the issue terminated, with the reason, when GitHub refuses the pull request', async () => {
     const t = await runningTask();
-    const opening = prs.nextOpen();
-    const reporting = t.report();
-    await opening;
-
-    // GitHub took longer than the claim: the task may end now, and is cancelled.
-    h.clock.advance(REPORT_CLAIM_MS + 1000);
-    const cancel = await h.app.request(`/api/v1/tasks/${t.taskId}/cancel`, jsonInit('POST', admin.token));
-    expect(cancel.status).toBe(200);
-
-    prs.opened.at(-1)!.release({ number: 72, url: 'https://github.com/octo/x/pull/72' });
-    const res = await reporting;
-    expect(res.status).toBe(409);
-    expect(await res.json()).toMatchObject({ error: 'stale_attempt' });
-    expect(prs.closed).toHaveLength(1);
-    expect(prs.closed[0]!.number).toBe(72);
-    expect(prs.closed[0]!.comment).toContain(`task ${t.taskId}`);
-    expect(prs.closed[0]!.comment).toContain('had ended before its report was recorded');
-    expect(prs.closed[0]!.comment).toContain('cancelled');
-    expect(await getTask(h.db.db, t.taskId)).toMatchObject({ status: 'failed', failureKind: 'cancelled', prNumber: null });
+    prs.refuseNext(new DomainError('invalid_input', 'GitHub refused opening the pull request (422): Validation Failed'));
+    expect((await t.report()).status).toBe(200);
+    await h.services.effects.idle();
+    expect(await getTask(h.db.db, t.taskId)).toMatchObject({
+      status: 'success',
+      prNumber: null,
+      failureKind: 'pull_request_failed',
+      errorMessage: expect.stringContaining('Validation Failed'),
+    });
     expect((await getIssue(h.db.db, t.issueId))?.status).toBe('terminated');
   });
 

@@ -1,5 +1,6 @@
 import { pruneThrottles } from '../db/queries/login-throttles.js';
 import { pruneTaskLogChunks, pruneWebhookDeliveries } from '../db/queries/retention.js';
+import { pruneDoneEffects } from '../db/queries/effects.js';
 import type { Db } from '../db/types.js';
 import type { Logger } from '../logger.js';
 
@@ -15,9 +16,11 @@ export type RetentionSettings = {
 
 /** Sign-in throttle rows quiet this long are forgotten (their counts have reset by then anyway). */
 const THROTTLE_RETENTION_MS = 24 * 60 * 60 * 1000;
+/** Performed GitHub effects are kept a week (idempotency of late repeats, the admin's view), then forgotten. */
+const EFFECT_RETENTION_MS = 7 * 24 * 60 * 60 * 1000;
 
 /** Rows each prune deleted in one run. */
-export type PruneCounts = { webhookDeliveries: number; taskLogChunks: number; loginThrottles: number };
+export type PruneCounts = { webhookDeliveries: number; taskLogChunks: number; loginThrottles: number; effects: number };
 
 const yieldTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
@@ -51,6 +54,7 @@ export async function pruneExpired(db: Db, settings: RetentionSettings, now: Dat
         ? await inBatches((n) => pruneTaskLogChunks(db, before(settings.taskLogRetentionMs), n), batch, max)
         : 0,
     loginThrottles: await inBatches((n) => pruneThrottles(db, before(THROTTLE_RETENTION_MS), n), batch, max),
+    effects: await inBatches((n) => pruneDoneEffects(db, before(EFFECT_RETENTION_MS), n), batch, max),
   };
 }
 
@@ -63,7 +67,7 @@ export function createRetention(deps: { db: Db; logger: Logger; settings: Retent
   const runOnce = () => {
     running ??= pruneExpired(deps.db, deps.settings, (deps.now ?? (() => new Date()))())
       .then((counts) => {
-        if (counts.webhookDeliveries + counts.taskLogChunks + counts.loginThrottles > 0) deps.logger.info(counts, 'pruned expired records');
+        if (counts.webhookDeliveries + counts.taskLogChunks + counts.loginThrottles + counts.effects > 0) deps.logger.info(counts, 'pruned expired records');
         return counts;
       })
       .finally(() => {

@@ -1,8 +1,8 @@
-import { compareAndSetTask, getTask, getTaskContext, recordPushedChange, setReportClaim } from '../db/queries/tasks.js';
+import { compareAndSetTask, getTask, getTaskContext } from '../db/queries/tasks.js';
 import type { TaskRow } from '../db/schema.js';
 import type { ReportBranchRequest } from '../protocol/node-api.js';
 import { taskBranch } from '../protocol/task-branch.js';
-import { DomainError, isDomainError } from './errors.js';
+import { DomainError } from './errors.js';
 import { moveIssue } from './issues.js';
 import { failureOutcome } from './outcomes.js';
 import { expectTransition } from './state-machine.js';
@@ -10,7 +10,8 @@ import { taskTransition } from './task-status.js';
 import type { FailureKind } from './outcomes.js';
 import type { TaskDeps } from './tasks.js';
 import { emit } from './tasks.js';
-import { failTask, isActive, claimHeld, REPORT_CLAIM_MS } from './task-end.js';
+import { failTask, isActive } from './task-end.js';
+import { recordOpenPullRequest } from './open-pr-effect.js';
 
 /**
  * The failure kind a node's failed report is recorded as. Only a network failure talking to the
@@ -27,9 +28,9 @@ export function reportedFailureKind(report: Pick<ReportBranchRequest, 'failure_c
 export type ReportResult = { kind: 'recorded'; task: TaskRow } | { kind: 'duplicate'; task: TaskRow };
 
 /**
- * Takes a node's report for a task it holds. Success opens (or finds) the pull request first,
- * then records the branch and moves the issue to `pending_merge`, so a GitHub outage leaves
- * nothing half-written: the node retries the report. Failure moves the issue to `terminated`.
+ * Takes a node's report for a task it holds. Success records the branch and, with a GitHub
+ * installation, the `open_pr` effect in one transaction and answers at once; the effect worker
+ * opens the pull request and moves the issue to `pending_merge`. Failure moves the issue to `terminated`.
  * An identical repeat is a no-op; a report for a task that is no longer current is a conflict.
  */
 export async function reportBranch(
@@ -74,64 +75,23 @@ export async function reportBranch(
   }
 
   if (!report.branch_name) throw new DomainError('invalid_input', 'branch_name: required when status is success');
-  // Claim the task under its lock before GitHub is called: while the claim holds, nothing else
-  // ends it (cancel, timeout, node lost), so no pull request is opened for a task that has ended.
-  const claimedAt = deps.now();
-  const pushed = { change: report.change ?? null, verifyResults: report.verify ?? null };
-  const claim = await deps.db.transaction(async (tx) => {
-    const current = await getTask(tx, task.id, { forUpdate: true });
-    if (!current || current.nodeId !== params.nodeId || !isActive(current.status)) return 'ended' as const;
-    if (claimHeld(current, claimedAt)) return 'busy' as const;
-    await setReportClaim(tx, task.id, new Date(claimedAt.getTime() + REPORT_CLAIM_MS));
-    // Before the pull request is opened: its body says what the change touches.
-    await recordPushedChange(tx, task.id, pushed);
-    return 'claimed' as const;
-  });
-  if (claim === 'ended') throw new DomainError('stale_attempt', `task ${task.id} is no longer current`);
-  if (claim === 'busy') {
-    throw new DomainError('upstream_unavailable', `another report for task ${task.id} is opening its pull request; try again shortly`);
-  }
-
   let pr: { number: number; url: string } | undefined;
   if (task.kind === 'follow_up') {
     // The commit went onto the pull request's own branch: the pull request is the one it had.
     if (report.branch_name !== task.headBranch) {
-      await setReportClaim(deps.db, task.id, null);
       throw new DomainError('invalid_input', `branch_name: a follow-up pushes to ${task.headBranch ?? 'its pull request branch'}`);
     }
     pr = task.prNumber !== null && task.prUrl !== null ? { number: task.prNumber, url: task.prUrl } : undefined;
   } else if (report.branch_name !== taskBranch(ctx.issue.number, task.id)) {
     // Only the branch the task was given: a node that names another (a default branch, another
     // pull request's) gets no pull request from it.
-    await setReportClaim(deps.db, task.id, null);
     throw new DomainError('invalid_input', `branch_name: this task pushes to ${taskBranch(ctx.issue.number, task.id)}`);
-  } else if (deps.pullRequests && ctx.repository.installationId !== null) {
-    try {
-      pr = await deps.pullRequests.ensurePullRequest({
-        repository: ctx.repository,
-        issue: ctx.issue,
-        task: { ...task, ...pushed },
-        branch: report.branch_name,
-      });
-    } catch (err) {
-      if (isDomainError(err, 'upstream_unavailable')) {
-        await setReportClaim(deps.db, task.id, null);
-        throw err;
-      }
-      const message = `could not open the pull request: ${(err as Error).message}`;
-      const r = await failTask(deps, {
-        taskId: task.id,
-        kind: 'pull_request_failed',
-        message,
-        nodeId: params.nodeId,
-        overrideClaim: true,
-        usage: report.usage,
-        networkRefused: report.network_refused,
-      });
-      if (r.kind !== 'ended') throw new DomainError('stale_attempt', `task ${task.id} is no longer current`);
-      return { kind: 'recorded', task: r.task };
-    }
   }
+  // With a GitHub installation the pull request is opened by the outbox, recorded here in the
+  // same transaction: the node gets its answer without waiting on GitHub, and a crash after the
+  // commit still opens the pull request (once). The issue waits in `processing` until then.
+  const installationId = ctx.repository.installationId;
+  const viaOutbox = task.kind !== 'follow_up' && deps.pullRequests !== undefined && installationId !== null;
 
   const done = await deps.db.transaction(async (tx) => {
     const current = await getTask(tx, task.id, { forUpdate: true });
@@ -155,39 +115,24 @@ export async function reportBranch(
         ...(report.usage ? { usage: report.usage } : {}),
         ...(report.network_refused ? { networkRefused: report.network_refused } : {}),
         reportClaimedUntil: null,
+        // Stored with the success: the pull request body (opened by the outbox) says what the change touches.
+        change: report.change ?? null,
+        verifyResults: report.verify ?? null,
       },
     });
     if (!row) return undefined;
-    if (task.kind !== 'follow_up') await moveIssue(tx, task.issueId, 'succeed');
+    if (viaOutbox) {
+      await recordOpenPullRequest(tx, { installationId: installationId!, taskId: task.id, issueId: task.issueId, branch: report.branch_name!, now });
+    } else if (task.kind !== 'follow_up') {
+      await moveIssue(tx, task.issueId, 'succeed');
+    }
     return row;
   });
-  if (!done && pr && task.kind !== 'follow_up') await closeLostPullRequest(deps, { ctx, taskId: task.id, pr });
   if (!done) throw new DomainError('stale_attempt', `task ${task.id} is no longer current`);
+  if (viaOutbox) deps.wakeEffects?.();
   // The branch is pushed and reported: the node needs the token no longer.
   await deps.taskTokens.revokeForTask(task.id);
   deps.logger.info({ taskId: task.id, branch: report.branch_name, pr: pr?.number }, 'task succeeded');
   emit(deps, 'succeeded', done);
-  if (pr && task.kind !== 'follow_up') emit(deps, 'pr_opened', done);
   return { kind: 'recorded', task: done };
 }
-
-/**
- * The task ended while its pull request was being opened (the claim ran out first): the pull
- * request belongs to nothing, so it is closed, with a comment saying why. Failing to close it
- * is logged, not thrown: the report is refused as stale either way.
- */
-async function closeLostPullRequest(
-  deps: TaskDeps,
-  params: { ctx: NonNullable<Awaited<ReturnType<typeof getTaskContext>>>; taskId: string; pr: { number: number; url: string } },
-): Promise<void> {
-  const current = await getTask(deps.db, params.taskId);
-  const why = current?.status === 'failed' ? `it ended as failed (${current.failureKind ?? 'unknown'})` : 'it is no longer current';
-  const comment = `Gaffer closed this pull request: task ${params.taskId} for #${params.ctx.issue.number} had ended before its report was recorded; ${why}. Comment \`/start\` on the issue to try again.`;
-  try {
-    await deps.pullRequests?.closePullRequest({ repository: params.ctx.repository, number: params.pr.number, comment });
-    deps.logger.warn({ taskId: params.taskId, pr: params.pr.number }, 'closed a pull request opened for a task that had ended');
-  } catch (err) {
-    deps.logger.error({ err, taskId: params.taskId, pr: params.pr.number }, 'could not close a pull request opened for a task that had ended');
-  }
-}
-

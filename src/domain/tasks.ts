@@ -40,6 +40,8 @@ export type TaskDeps = {
   /** Installation tokens minted for tasks, revoked as each task ends. */
   taskTokens: TaskTokens;
   onEvent: TaskEventListener;
+  /** Tells the effect worker an effect was recorded (after the recording transaction commits). */
+  wakeEffects?: () => void;
 };
 
 /** Who asks for a start: a signed-in user, a GitHub user already checked by the App, or Gaffer. */

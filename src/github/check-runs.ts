@@ -13,7 +13,8 @@ export type CheckRuns = {
   idle: () => Promise<void>;
 };
 
-const ENDED: ReadonlySet<TaskEvent['type']> = new Set(['succeeded', 'failed', 'cancelled']);
+// `pr_opened`: a success completes its run once the outbox has opened the pull request, so the run names it.
+const ENDED: ReadonlySet<TaskEvent['type']> = new Set(['succeeded', 'failed', 'cancelled', 'pr_opened']);
 
 /**
  * The check run of a task: created in progress on the branch's head commit when the node takes the
@@ -37,6 +38,8 @@ export function createCheckRuns(deps: { probot: Probot; db: Db; logger: Logger; 
     if (event.type === 'running' && task.checkRunId !== null) return;
     if (ENDED.has(event.type) && task.checkRunId === null && task.startedAt === null) return;
     if (event.type !== 'running' && !ENDED.has(event.type)) return;
+    // Its pull request is still in the outbox: `pr_opened` (or `failed`, if GitHub refuses it) completes the run.
+    if (event.type === 'succeeded' && task.kind !== 'follow_up' && task.prNumber === null && task.failureKind === null) return;
 
     const octokit = await deps.probot.auth(repository.installationId ?? undefined);
     const [owner, repo] = repository.fullName.split('/') as [string, string];

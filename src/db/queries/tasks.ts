@@ -80,11 +80,6 @@ export async function setReportClaim(db: DbOrTx, id: string, until: Date | null)
   await db.update(tasks).set({ reportClaimedUntil: until, updatedAt: new Date() }).where(eq(tasks.id, id));
 }
 
-/** Records what a success report says the pushed commit changes and how its verify commands went. */
-export async function recordPushedChange(db: DbOrTx, id: string, values: Pick<TaskRow, 'change' | 'verifyResults'>): Promise<void> {
-  await db.update(tasks).set({ ...values, updatedAt: new Date() }).where(eq(tasks.id, id));
-}
-
 /**
  * Queued tasks due for dispatch, oldest first, locked and skipping those another dispatcher
  * holds. `afterId` walks the queue past tasks that cannot be placed yet; the comparison runs in

@@ -1,0 +1,190 @@
+import { claimEffects, dueHeads, pauseInstallation, settleEffect } from '../db/queries/effects.js';
+import type { EffectRow } from '../db/schema.js';
+import type { Db } from '../db/types.js';
+import type { Logger } from '../logger.js';
+import { afterFailure, classifyEffectError, EFFECT_MAX_ATTEMPTS, type EffectKind } from './effects.js';
+
+/** Performs one claimed effect on GitHub; throws (a typed GitHub error, ideally) when it could not. */
+export type EffectPerformer = (effect: EffectRow) => Promise<void>;
+/** Called once an effect is dead-lettered, so its cause can be told (the issue moves on, say). */
+export type DeadEffectHandler = (effect: EffectRow, reason: string) => Promise<void>;
+
+/** The one worker that performs recorded effects: fair between installations, paced per installation. */
+export type EffectWorker = {
+  /** Something was recorded (or revived): look now. Never starts a second tick while one runs. */
+  wake: () => void;
+  /** Polls every `pollMs` (leases that ran out, backoffs that ended) and listens for other replicas' records. */
+  start: (opts: { pollMs: number; listen?: ListenFn | undefined }) => Promise<void>;
+  /** Stops polling and listening, and waits for the tick under way. */
+  stop: () => Promise<void>;
+  /** Wakes the worker and waits until it finds nothing it may perform now. */
+  idle: () => Promise<void>;
+  /** GitHub writes performed by this process, per installation. */
+  writes: () => ReadonlyMap<number, number>;
+};
+
+/** LISTEN on a channel; resolves to a function that stops listening (DbHandle['listen']). */
+export type ListenFn = (channel: string, onPayload: (payload: string) => void, onReconnect?: () => void) => Promise<() => Promise<void>>;
+
+export type EffectWorkerSettings = {
+  /** Installations served per tick (one effect each). */
+  batch: number;
+  /** How long a claim holds before another worker may take the effect over. */
+  leaseMs: number;
+  /**
+   * Spacing between two writes of one installation. GitHub asks integrators to leave at least a
+   * second between mutating requests of one user or installation; other installations are not held.
+   */
+  spacingMs: number;
+  maxAttempts?: number;
+};
+
+export type EffectWorkerDeps = {
+  db: Db;
+  logger: Logger;
+  now: () => Date;
+  performers: Partial<Record<EffectKind, EffectPerformer>>;
+  onDead?: Partial<Record<EffectKind, DeadEffectHandler>>;
+  settings: EffectWorkerSettings;
+};
+
+/** The channel drizzle/0020_effects_notify.sql announces new effects on. */
+export const EFFECTS_CHANNEL = 'gaffer_effects';
+
+/** Creates the worker; nothing runs until it is woken or started. */
+export function createEffectWorker(deps: EffectWorkerDeps): EffectWorker {
+  const log = deps.logger.child({ component: 'effects' });
+  const { settings } = deps;
+  /** Wall-clock time before which an installation gets no further write (pacing, retry-after). */
+  const heldUntil = new Map<number, number>();
+  /** Round-robin order: the tick each installation was last served in. */
+  const lastServed = new Map<number, number>();
+  const writes = new Map<number, number>();
+  let serveSeq = 0;
+  let loop: Promise<void> | undefined;
+  let again = false;
+  let stopped = false;
+  let poll: ReturnType<typeof setInterval> | undefined;
+  let pacingTimer: ReturnType<typeof setTimeout> | undefined;
+  let unlisten: (() => Promise<void>) | undefined;
+
+  /** One tick: claim the head effect of each installation that may write now, perform them all. */
+  async function tick(): Promise<number> {
+    const wall = Date.now();
+    const held = [...heldUntil].filter(([, until]) => until > wall).map(([id]) => id);
+    const now = deps.now();
+    const heads = await dueHeads(deps.db, { now, exclude: held, limit: 1000 });
+    // Least recently served first: a burst on one installation takes one slot per tick at most.
+    heads.sort((a, b) => (lastServed.get(a.installationId) ?? 0) - (lastServed.get(b.installationId) ?? 0));
+    const picked = heads.slice(0, settings.batch);
+    const claimed = await claimEffects(deps.db, {
+      ids: picked.map((h) => h.id),
+      now,
+      leaseUntil: new Date(now.getTime() + settings.leaseMs),
+    });
+    serveSeq++;
+    await Promise.all(claimed.map((e) => perform(e)));
+    schedulePacingWake(held.length > 0);
+    return claimed.length;
+  }
+
+  async function perform(effect: EffectRow): Promise<void> {
+    lastServed.set(effect.installationId, serveSeq);
+    heldUntil.set(effect.installationId, Date.now() + settings.spacingMs);
+    const performer = deps.performers[effect.kind as EffectKind];
+    try {
+      if (!performer) throw Object.assign(new Error(`no performer for effect kind ${effect.kind}`), { permanent: true });
+      await performer(effect);
+      writes.set(effect.installationId, (writes.get(effect.installationId) ?? 0) + 1);
+      await settleEffect(deps.db, { id: effect.id, attempts: effect.attempts, now: deps.now(), state: 'done' });
+    } catch (err) {
+      await failed(effect, err).catch((e: unknown) => log.error({ err: e, effectId: effect.id }, 'could not record an effect failure; its lease will run out'));
+    }
+  }
+
+  async function failed(effect: EffectRow, err: unknown): Promise<void> {
+    const failure = (err as { permanent?: boolean }).permanent
+      ? { transient: false, message: (err as Error).message, retryAfterMs: undefined }
+      : classifyEffectError(err);
+    const now = deps.now();
+    if (failure.retryAfterMs !== undefined) {
+      // GitHub said to wait: this installation waits, on every replica; the others go on.
+      heldUntil.set(effect.installationId, Date.now() + failure.retryAfterMs);
+      await pauseInstallation(deps.db, { installationId: effect.installationId, until: new Date(now.getTime() + failure.retryAfterMs) });
+    }
+    const next = afterFailure(failure, effect.attempts, now, settings.maxAttempts ?? EFFECT_MAX_ATTEMPTS);
+    const settled = await settleEffect(deps.db, { id: effect.id, attempts: effect.attempts, now, ...next, lastError: failure.message });
+    const fields = { effectId: effect.id, kind: effect.kind, installationId: effect.installationId, attempts: effect.attempts, reason: failure.message };
+    if (next.state === 'pending') {
+      log.warn({ ...fields, retryAt: next.runAfter }, 'GitHub effect failed; retrying later');
+      return;
+    }
+    log.error(fields, 'GitHub effect dead-lettered; retry it from the admin page');
+    if (settled) await deps.onDead?.[effect.kind as EffectKind]?.(effect, failure.message);
+  }
+
+  /** Work was held back by pacing: look again when the first hold ends. */
+  function schedulePacingWake(someHeld: boolean) {
+    if (!someHeld || stopped || pacingTimer) return;
+    const wall = Date.now();
+    const next = Math.min(...[...heldUntil.values()].filter((u) => u > wall));
+    if (!Number.isFinite(next)) return;
+    pacingTimer = setTimeout(() => {
+      pacingTimer = undefined;
+      wake();
+    }, next - wall);
+    pacingTimer.unref?.();
+  }
+
+  function wake(): void {
+    again = true;
+    if (loop || stopped) return;
+    loop = (async () => {
+      while (again && !stopped) {
+        again = false;
+        try {
+          if ((await tick()) > 0) again = true;
+        } catch (err) {
+          log.error({ err }, 'effect worker tick failed; the next poll tries again');
+        }
+      }
+    })().finally(() => {
+      loop = undefined;
+    });
+  }
+
+  return {
+    wake,
+    start: async ({ pollMs, listen }) => {
+      stopped = false;
+      poll = setInterval(wake, pollMs);
+      poll.unref?.();
+      if (listen) {
+        try {
+          const stop = await listen(EFFECTS_CHANNEL, wake, wake);
+          // Stopped while the LISTEN was being set up: end it here, stop() could not.
+          if (stopped) await stop();
+          else unlisten = stop;
+        } catch (err) {
+          log.warn({ err }, 'cannot LISTEN for effects; polling only');
+        }
+      }
+      wake();
+    },
+    stop: async () => {
+      stopped = true;
+      if (poll) clearInterval(poll);
+      if (pacingTimer) clearTimeout(pacingTimer);
+      pacingTimer = undefined;
+      await unlisten?.().catch(() => undefined);
+      unlisten = undefined;
+      await loop;
+    },
+    idle: async () => {
+      if (stopped) return;
+      wake();
+      while (loop) await loop;
+    },
+    writes: () => writes,
+  };
+}
