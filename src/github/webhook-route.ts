@@ -1,5 +1,6 @@
 import { Hono } from 'hono';
 import type { Probot } from 'probot';
+import { requestHeader } from '../api/request-headers.js';
 import type { Db } from '../db/types.js';
 import { DomainError } from '../domain/errors.js';
 import { claimDeliveryRetries, createDeliveryRecorder, deliveryFailed, deliveryRetried } from '../domain/webhook-deliveries.js';
@@ -76,9 +77,9 @@ export function createWebhookIngest(deps: { probot: Probot; db: Db; logger: Logg
     }));
 
   const routes = new Hono().post('/api/github/webhooks', async (c) => {
-    const id = c.req.header('x-github-delivery');
-    const name = c.req.header('x-github-event');
-    const signature = c.req.header('x-hub-signature-256');
+    const id = requestHeader(c, 'x-github-delivery');
+    const name = requestHeader(c, 'x-github-event');
+    const signature = requestHeader(c, 'x-hub-signature-256');
     const missing = [
       !id && 'X-GitHub-Delivery',
       !name && 'X-GitHub-Event',
