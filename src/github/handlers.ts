@@ -1,4 +1,4 @@
-import type { Context, Probot } from 'probot';
+import type { Context } from 'probot';
 import type { z } from 'zod';
 import { activeTaskForIssue } from '../domain/reads.js';
 import type { IssueRow, RepositoryRow } from '../db/schema.js';
@@ -30,6 +30,7 @@ import type { Scheduler } from '../domain/scheduler.js';
 import { cancelTask } from '../domain/task-end.js';
 import { startIssue, type TaskDeps } from '../domain/tasks.js';
 import type { Logger } from '../logger.js';
+import type { EventHooks } from './event-hooks.js';
 import type { StatusFeedback } from './feedback.js';
 import { resolveStartOptions } from './start-options.js';
 import {
@@ -233,8 +234,8 @@ async function backfill(octokit: Octokit, deps: HandlerDeps, installationId: num
   }
 }
 
-/** Registers Gaffer's handlers on the Probot instance. Each is thin: parse, call the domain, write back. */
-export function registerHandlers(probot: Probot, deps: HandlerDeps): void {
+/** Registers Gaffer's handlers on Probot's events. Each is thin: parse, call the domain, write back. */
+export function registerHandlers(probot: EventHooks, deps: HandlerDeps): void {
   probot.on('issues', async (context) => {
     const p = parsePayload(context, issuesEventSchema, deps.logger);
     if (!p || p.issue.pull_request) return;

@@ -6,6 +6,7 @@ import type { Logger } from '../logger.js';
 import type { Services } from '../services.js';
 import { createInstallationTokens, createPullRequests, type GitHubAppConfig } from './client.js';
 import { createCheckRuns } from './check-runs.js';
+import { oneHookPerEvent } from './event-hooks.js';
 import { createStatusFeedback, type StatusFeedback } from './feedback.js';
 import { registerFollowUpHandlers } from './follow-ups.js';
 import { type HandlerDeps, registerHandlers } from './handlers.js';
@@ -55,8 +56,9 @@ export function attachGitHub(deps: { probot: Probot; config: GitHubAppConfig; db
   };
   // Follow-ups on Gaffer's pull requests (`/start` and reviews on the PR, the CI fix loop) first,
   // then the issue and installation handlers.
-  registerFollowUpHandlers(deps.probot, handlerDeps);
-  registerHandlers(deps.probot, handlerDeps);
+  const events = oneHookPerEvent(deps.probot);
+  registerFollowUpHandlers(events, handlerDeps);
+  registerHandlers(events, handlerDeps);
   const unsubscribe = deps.services.subscribe(feedback.onTaskEvent);
   const checkRuns =
     deps.config.checkRuns === false
