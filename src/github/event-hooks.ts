@@ -1,7 +1,15 @@
 import type { Probot } from 'probot';
 
 /** Where Gaffer's handlers register: `probot.on`'s signature, so each handler keeps its typed context. */
-export type EventHooks = Pick<Probot, 'on'>;
+export type EventHooks = Pick<Probot, 'on'> & {
+  /**
+   * Declares that every handler of `name` (`event.action`) returns without doing anything for a
+   * payload on which `nothingToDo` is true, so such a delivery need not reach Probot at all.
+   */
+  skipWhen: (name: string, nothingToDo: (payload: unknown) => boolean) => void;
+  /** Whether a delivery can go without being handled: a `skipWhen` rule says so, and no handler listens to its bare event name or to all events. */
+  skips: (event: { name: string; payload: unknown }) => boolean;
+};
 
 type Handler = (context: unknown) => unknown;
 
@@ -12,6 +20,8 @@ type Handler = (context: unknown) => unknown;
  * cost two of them per delivery; here they share one. As in Probot, every handler runs even when
  * another fails, and the event fails with the handlers' errors: the one error itself when only one
  * failed (Probot wraps it as before), or an AggregateError with Probot's joined message.
+ * `skipWhen` rules let the webhook route leave out, before Probot builds anything, deliveries that
+ * every handler would return on at once.
  */
 export function oneHookPerEvent(probot: Probot): EventHooks {
   const byName = new Map<string, Handler[]>();
@@ -41,5 +51,14 @@ export function oneHookPerEvent(probot: Probot): EventHooks {
       handlers.push(handler);
     }
   };
-  return { on: on as unknown as Probot['on'] };
+  const skipRules = new Map<string, (payload: unknown) => boolean>();
+  return {
+    on: on as unknown as Probot['on'],
+    skipWhen: (name, nothingToDo) => void skipRules.set(name, nothingToDo),
+    skips: ({ name, payload }) => {
+      const action = (payload as { action?: unknown } | null)?.action;
+      const rule = typeof action === 'string' ? skipRules.get(`${name}.${action}`) : undefined;
+      return rule !== undefined && !byName.has(name) && !byName.has('*') && rule(payload);
+    },
+  };
 }

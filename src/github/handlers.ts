@@ -234,6 +234,17 @@ async function backfill(octokit: Octokit, deps: HandlerDeps, installationId: num
   }
 }
 
+/**
+ * An `issue_comment.created` payload that both comment handlers (the issue's here, the pull
+ * request's in follow-ups) return on without doing anything: well-formed, and its comment is no
+ * `/start` or `/stop`. Most comments are such; a malformed payload is left to the handlers, which
+ * log it.
+ */
+export function commentStartsNothing(payload: unknown): boolean {
+  const parsed = issueCommentEventSchema.safeParse(payload);
+  return parsed.success && parseCommand(parsed.data.comment.body ?? '') === undefined;
+}
+
 /** Registers Gaffer's handlers on Probot's events. Each is thin: parse, call the domain, write back. */
 export function registerHandlers(probot: EventHooks, deps: HandlerDeps): void {
   probot.on('issues', async (context) => {

@@ -9,7 +9,7 @@ import { createCheckRuns } from './check-runs.js';
 import { oneHookPerEvent } from './event-hooks.js';
 import { createStatusFeedback, type StatusFeedback } from './feedback.js';
 import { registerFollowUpHandlers } from './follow-ups.js';
-import { type HandlerDeps, registerHandlers } from './handlers.js';
+import { commentStartsNothing, type HandlerDeps, registerHandlers } from './handlers.js';
 import { createWebhookIngest, type WebhookIngest } from './webhook-route.js';
 
 /** The GitHub App once wired: its webhook endpoint and status feedback. */
@@ -59,13 +59,14 @@ export function attachGitHub(deps: { probot: Probot; config: GitHubAppConfig; db
   const events = oneHookPerEvent(deps.probot);
   registerFollowUpHandlers(events, handlerDeps);
   registerHandlers(events, handlerDeps);
+  events.skipWhen('issue_comment.created', commentStartsNothing);
   const unsubscribe = deps.services.subscribe(feedback.onTaskEvent);
   const checkRuns =
     deps.config.checkRuns === false
       ? undefined
       : createCheckRuns({ probot: deps.probot, db: deps.db, logger: deps.logger, publicUrl: deps.config.publicUrl });
   const unsubscribeChecks = checkRuns ? deps.services.subscribe(checkRuns.onTaskEvent) : () => {};
-  const ingest = createWebhookIngest({ probot: deps.probot, db: deps.db, logger: deps.logger, now: deps.services.tasks.now });
+  const ingest = createWebhookIngest({ probot: deps.probot, db: deps.db, logger: deps.logger, now: deps.services.tasks.now, skips: events.skips });
   return {
     probot: deps.probot,
     ingest,
