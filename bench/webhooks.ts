@@ -5,6 +5,9 @@
  *   - a bare Probot app with one no-op handler, behind Probot's own Node middleware, and
  *   - Gaffer as `src/main.ts` composes it: the Hono app from `createApp` with the GitHub App
  *     attached (signature check, parse, delivery record in the database, handlers after the answer).
+ *     A comment that is no command never reaches Gaffer's handlers (they would ignore it), so
+ *     Gaffer skips the per-event context (installation Octokit, child logger) that Probot builds
+ *     before any handler runs; the bare app's no-op handler still gets one.
  * The load comes from a child process, so the server keeps its event loop to itself. Prints
  * requests, throughput and latency for both, and the ratio. Runs on in-memory PGlite, or on a
  * fresh database on the Postgres server at DATABASE_URL (dropped afterwards).
