@@ -19,10 +19,10 @@ const MAX_CONCURRENT_WRITES = 4;
  * came in this turn have had theirs; a lone delivery waits for nothing else. Up to
  * MAX_CONCURRENT_WRITES inserts run at once, so a delivery does not wait for a whole round trip
  * of an insert it is not in (on PostgreSQL most of an insert is waiting for its commit, which
- * concurrent ones share); past that, records gather until one finishes. Within one batch the
- * first of two equal ids is new and the second a redelivery; across concurrent batches the
- * primary key decides. If an insert fails, every delivery in its batch fails, and GitHub
- * redelivers them.
+ * concurrent ones share); past that, records gather until one finishes. Of two equal ids the
+ * first to arrive is new and the second a redelivery (it waits for the first; should the first's
+ * insert fail, it is tried afresh); between replicas the primary key decides. If an insert fails,
+ * every delivery in its batch fails, and GitHub redelivers them.
  */
 export function createDeliveryRecorder(db: Db): (record: DeliveryRecord) => Promise<boolean> {
   let queue: Array<{ record: DeliveryRecord; resolve: (isNew: boolean) => void; reject: (err: unknown) => void }> = [];
@@ -58,11 +58,25 @@ export function createDeliveryRecorder(db: Db): (record: DeliveryRecord) => Prom
     }
   }
 
-  return (record) =>
-    new Promise<boolean>((resolve, reject) => {
+  // Ids this recorder has queued or is writing. A second record of one of them waits for the
+  // first, so with inserts running at once the first to arrive is still the one that is new.
+  const pending = new Map<string, Promise<boolean>>();
+  const recordOnce = (record: DeliveryRecord): Promise<boolean> => {
+    const earlier = pending.get(record.deliveryId);
+    // A redelivery of one under way is not new; if that one's insert failed, this one tries afresh.
+    if (earlier) return earlier.then(() => false, () => recordOnce(record));
+    const answer = new Promise<boolean>((resolve, reject) => {
       queue.push({ record, resolve, reject });
       schedule();
     });
+    pending.set(record.deliveryId, answer);
+    const done = () => {
+      if (pending.get(record.deliveryId) === answer) pending.delete(record.deliveryId);
+    };
+    answer.then(done, done);
+    return answer;
+  };
+  return recordOnce;
 }
 
 /** Forgets a delivery whose handling failed, so GitHub's redelivery is taken as new. */
