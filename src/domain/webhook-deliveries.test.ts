@@ -30,6 +30,27 @@ describe('delivery recorder', () => {
     expect(await record({ deliveryId: 'd-7', event: 'issues', action: 'opened' })).toBe(true);
   });
 
+  it('takes each id as new exactly once across recorders writing the same ids at once (replicas), in any order', async () => {
+    const replicas = [createDeliveryRecorder(db.db), createDeliveryRecorder(db.db), createDeliveryRecorder(db.db)];
+    const ids = Array.from({ length: 600 }, (_, i) => `r-${i}`);
+    // Each replica gets every id, in its own order, spread over several turns so batches overlap.
+    const orders = [ids, [...ids].reverse(), [...ids.filter((_, i) => i % 2), ...ids.filter((_, i) => i % 2 === 0)]];
+    const answers = await Promise.all(
+      replicas.map(async (record, r) => {
+        const pending: Array<Promise<[string, boolean]>> = [];
+        for (const [n, id] of orders[r]!.entries()) {
+          pending.push(record({ deliveryId: id, event: 'issues', action: 'opened' }).then((isNew) => [id, isNew]));
+          if (n % 50 === 49) await new Promise((resolve) => setImmediate(resolve));
+        }
+        return Promise.all(pending);
+      }),
+    );
+    const newCount = new Map<string, number>();
+    for (const [id, isNew] of answers.flat()) if (isNew) newCount.set(id, (newCount.get(id) ?? 0) + 1);
+    expect(newCount.size).toBe(600);
+    expect([...newCount.values()].every((n) => n === 1)).toBe(true);
+  });
+
   it('fails every delivery of a batch whose insert fails, and keeps working after', async () => {
     const record = createDeliveryRecorder(db.db);
     const bad = record({ deliveryId: 'x-1', event: null as unknown as string, action: null });

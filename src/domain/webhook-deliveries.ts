@@ -8,45 +8,75 @@ export type { DueDelivery } from '../db/queries/webhook-retries.js';
 /** Most delivery records written by one insert. */
 const MAX_RECORD_BATCH = 256;
 
+/** Most inserts under way at once: a few share the wait for the database (its commits); more would only shrink batches. */
+const MAX_CONCURRENT_WRITES = 4;
+
 /**
  * Records delivery ids, resolving to whether each one is new: a redelivery resolves false and must
- * change nothing. Records asked for in one turn of the event loop, or while a write is under way,
- * go into one insert: one statement for many rows costs the database a fraction of one per row
- * (PGlite most of all: it runs on the request thread). The write starts on `setImmediate`, after
- * the requests whose data came in this turn have had theirs; a lone delivery waits for nothing
- * else. Within one batch the first of two equal ids is new and the second a redelivery. If the
- * insert fails, every delivery in the batch fails, and GitHub redelivers them.
+ * change nothing. Records asked for in one turn of the event loop go into one insert: one
+ * statement for many rows costs the database a fraction of one per row (PGlite most of all: it
+ * runs on the request thread). The write starts on `setImmediate`, after the requests whose data
+ * came in this turn have had theirs; a lone delivery waits for nothing else. Up to
+ * MAX_CONCURRENT_WRITES inserts run at once, so a delivery does not wait for a whole round trip
+ * of an insert it is not in (on PostgreSQL most of an insert is waiting for its commit, which
+ * concurrent ones share); past that, records gather until one finishes. Of two equal ids the
+ * first to arrive is new and the second a redelivery (it waits for the first; should the first's
+ * insert fail, it is tried afresh); between replicas the primary key decides. If an insert fails,
+ * every delivery in its batch fails, and GitHub redelivers them.
  */
 export function createDeliveryRecorder(db: Db): (record: DeliveryRecord) => Promise<boolean> {
   let queue: Array<{ record: DeliveryRecord; resolve: (isNew: boolean) => void; reject: (err: unknown) => void }> = [];
-  let writing = false;
+  let writers = 0;
+  let scheduled = false;
 
-  async function drain(): Promise<void> {
+  function schedule(): void {
+    if (scheduled || writers >= MAX_CONCURRENT_WRITES || queue.length === 0) return;
+    scheduled = true;
+    setImmediate(() => {
+      scheduled = false;
+      void write();
+    });
+  }
+
+  async function write(): Promise<void> {
+    if (queue.length === 0 || writers >= MAX_CONCURRENT_WRITES) return;
+    const batch = queue.length <= MAX_RECORD_BATCH ? queue : queue.slice(0, MAX_RECORD_BATCH);
+    queue = queue.length <= MAX_RECORD_BATCH ? [] : queue.slice(MAX_RECORD_BATCH);
+    writers++;
+    // What is left over, or comes in while this insert waits, may start its own.
+    schedule();
     try {
-      while (queue.length > 0) {
-        const batch = queue.slice(0, MAX_RECORD_BATCH);
-        queue = queue.slice(batch.length);
-        const unique = new Map(batch.map((b) => [b.record.deliveryId, b.record]));
-        try {
-          const inserted = await insertDeliveries(db, [...unique.values()]);
-          // `delete` answers true once per id, so only the first of duplicates in a batch is new.
-          for (const b of batch) b.resolve(inserted.delete(b.record.deliveryId));
-        } catch (err) {
-          for (const b of batch) b.reject(err);
-        }
-      }
+      const unique = new Map(batch.map((b) => [b.record.deliveryId, b.record]));
+      const inserted = await insertDeliveries(db, [...unique.values()]);
+      // `delete` answers true once per id, so only the first of duplicates in a batch is new.
+      for (const b of batch) b.resolve(inserted.delete(b.record.deliveryId));
+    } catch (err) {
+      for (const b of batch) b.reject(err);
     } finally {
-      writing = false;
+      writers--;
+      schedule();
     }
   }
 
-  return (record) =>
-    new Promise<boolean>((resolve, reject) => {
+  // Ids this recorder has queued or is writing. A second record of one of them waits for the
+  // first, so with inserts running at once the first to arrive is still the one that is new.
+  const pending = new Map<string, Promise<boolean>>();
+  const recordOnce = (record: DeliveryRecord): Promise<boolean> => {
+    const earlier = pending.get(record.deliveryId);
+    // A redelivery of one under way is not new; if that one's insert failed, this one tries afresh.
+    if (earlier) return earlier.then(() => false, () => recordOnce(record));
+    const answer = new Promise<boolean>((resolve, reject) => {
       queue.push({ record, resolve, reject });
-      if (writing) return;
-      writing = true;
-      setImmediate(() => void drain());
+      schedule();
     });
+    pending.set(record.deliveryId, answer);
+    const done = () => {
+      if (pending.get(record.deliveryId) === answer) pending.delete(record.deliveryId);
+    };
+    answer.then(done, done);
+    return answer;
+  };
+  return recordOnce;
 }
 
 /** Forgets a delivery whose handling failed, so GitHub's redelivery is taken as new. */

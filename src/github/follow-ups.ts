@@ -1,4 +1,3 @@
-import type { Probot } from 'probot';
 import { type CiAction, type CiEvent, recordCiEvent, releaseCiAttempt } from '../domain/ci-fix.js';
 import { parseCommand } from '../domain/commands.js';
 import { isDomainError } from '../domain/errors.js';
@@ -36,6 +35,7 @@ import {
   workflowRunEventSchema,
 } from './payloads.js';
 import { failedCheckRuns, failedJobs } from './ci-failures.js';
+import type { EventHooks } from './event-hooks.js';
 import { statusOf } from './errors.js';
 import { resolveStartOptions } from './start-options.js';
 
@@ -197,7 +197,7 @@ async function actOnCi(
  * write access, a review requesting changes (with `follow_up: on_review`), and the CI fix loop
  * (with `ci_fix`). Each one is a `follow_up` task on the PR's branch; the issue stays `pending_merge`.
  */
-export function registerFollowUpHandlers(probot: Probot, deps: HandlerDeps): void {
+export function registerFollowUpHandlers(probot: EventHooks, deps: HandlerDeps): void {
   const onlineSince = () => new Date(deps.tasks.now().getTime() - deps.tasks.settings.heartbeatTimeoutMs);
 
   probot.on('issue_comment.created', async (context) => {

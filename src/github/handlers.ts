@@ -1,4 +1,4 @@
-import type { Context, Probot } from 'probot';
+import type { Context } from 'probot';
 import type { z } from 'zod';
 import { activeTaskForIssue } from '../domain/reads.js';
 import type { IssueRow, RepositoryRow } from '../db/schema.js';
@@ -31,6 +31,7 @@ import type { Scheduler } from '../domain/scheduler.js';
 import { cancelTask } from '../domain/task-end.js';
 import { startIssue, type TaskDeps } from '../domain/tasks.js';
 import type { Logger } from '../logger.js';
+import type { EventHooks } from './event-hooks.js';
 import type { StatusFeedback } from './feedback.js';
 import { resolveStartOptions } from './start-options.js';
 import {
@@ -241,8 +242,19 @@ async function backfill(octokit: Octokit, deps: HandlerDeps, installationId: num
   }
 }
 
-/** Registers Gaffer's handlers on the Probot instance. Each is thin: parse, call the domain, write back. */
-export function registerHandlers(probot: Probot, deps: HandlerDeps): void {
+/**
+ * An `issue_comment.created` payload that both comment handlers (the issue's here, the pull
+ * request's in follow-ups) return on without doing anything: well-formed, and its comment is no
+ * `/start` or `/stop`. Most comments are such; a malformed payload is left to the handlers, which
+ * log it.
+ */
+export function commentStartsNothing(payload: unknown): boolean {
+  const parsed = issueCommentEventSchema.safeParse(payload);
+  return parsed.success && parseCommand(parsed.data.comment.body ?? '') === undefined;
+}
+
+/** Registers Gaffer's handlers on Probot's events. Each is thin: parse, call the domain, write back. */
+export function registerHandlers(probot: EventHooks, deps: HandlerDeps): void {
   probot.on('issues', async (context) => {
     const p = parsePayload(context, issuesEventSchema, deps.logger);
     if (!p || p.issue.pull_request) return;

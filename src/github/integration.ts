@@ -6,9 +6,10 @@ import type { Logger } from '../logger.js';
 import type { Services } from '../services.js';
 import { createInstallationTokens, createPullRequests, type GitHubAppConfig } from './client.js';
 import { createCheckRuns } from './check-runs.js';
+import { oneHookPerEvent } from './event-hooks.js';
 import { createStatusFeedback, type StatusFeedback } from './feedback.js';
 import { registerFollowUpHandlers } from './follow-ups.js';
-import { type HandlerDeps, registerHandlers } from './handlers.js';
+import { commentStartsNothing, type HandlerDeps, registerHandlers } from './handlers.js';
 import { createWebhookIngest, type WebhookIngest } from './webhook-route.js';
 
 /** The GitHub App once wired: its webhook endpoint and status feedback. */
@@ -55,15 +56,17 @@ export function attachGitHub(deps: { probot: Probot; config: GitHubAppConfig; db
   };
   // Follow-ups on Gaffer's pull requests (`/start` and reviews on the PR, the CI fix loop) first,
   // then the issue and installation handlers.
-  registerFollowUpHandlers(deps.probot, handlerDeps);
-  registerHandlers(deps.probot, handlerDeps);
+  const events = oneHookPerEvent(deps.probot);
+  registerFollowUpHandlers(events, handlerDeps);
+  registerHandlers(events, handlerDeps);
+  events.skipWhen('issue_comment.created', commentStartsNothing);
   const unsubscribe = deps.services.subscribe(feedback.onTaskEvent);
   const checkRuns =
     deps.config.checkRuns === false
       ? undefined
       : createCheckRuns({ probot: deps.probot, db: deps.db, logger: deps.logger, publicUrl: deps.config.publicUrl });
   const unsubscribeChecks = checkRuns ? deps.services.subscribe(checkRuns.onTaskEvent) : () => {};
-  const ingest = createWebhookIngest({ probot: deps.probot, db: deps.db, logger: deps.logger, now: deps.services.tasks.now });
+  const ingest = createWebhookIngest({ probot: deps.probot, db: deps.db, logger: deps.logger, now: deps.services.tasks.now, skips: events.skips });
   return {
     probot: deps.probot,
     ingest,

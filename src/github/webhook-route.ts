@@ -1,9 +1,11 @@
 import { Hono } from 'hono';
 import type { Probot } from 'probot';
+import { requestHeader } from '../api/request-headers.js';
 import type { Db } from '../db/types.js';
 import { DomainError } from '../domain/errors.js';
 import { claimDeliveryRetries, createDeliveryRecorder, deliveryFailed, deliveryRetried } from '../domain/webhook-deliveries.js';
 import type { Logger } from '../logger.js';
+import type { EventHooks } from './event-hooks.js';
 
 /** The webhook endpoint, and a way to wait for the work it started after answering. */
 export type WebhookIngest = {
@@ -28,8 +30,21 @@ export type WebhookIngest = {
  * `/start` is never silently dropped. Only failing deliveries store a body: the ingest path
  * writes just the id.
  */
-export function createWebhookIngest(deps: { probot: Probot; db: Db; logger: Logger; now?: () => Date }): WebhookIngest {
+export function createWebhookIngest(deps: {
+  probot: Probot;
+  db: Db;
+  logger: Logger;
+  now?: () => Date;
+  /** Deliveries every handler would ignore ({@link EventHooks.skips}): recorded, never handed to Probot. */
+  skips?: EventHooks['skips'];
+}): WebhookIngest {
   const inFlight = new Set<Promise<void>>();
+  // Probot builds a context per delivery (an installation Octokit, a child logger) before any
+  // handler looks at it; a delivery no handler acts on (a comment that is not a command) skips that.
+  const handle = async (id: string, name: string, payload: unknown): Promise<void> => {
+    if (deps.skips?.({ name, payload })) return;
+    await deps.probot.receive({ id, name: name as never, payload: payload as never });
+  };
   const recordDelivery = createDeliveryRecorder(deps.db);
   const now = deps.now ?? (() => new Date());
 
@@ -62,7 +77,7 @@ export function createWebhookIngest(deps: { probot: Probot; db: Db; logger: Logg
         }
         const action = typeof payload.action === 'string' ? payload.action : null;
         try {
-          await deps.probot.receive({ id: d.deliveryId, name: d.event as never, payload: payload as never });
+          await handle(d.deliveryId, d.event, payload);
           await deliveryRetried(deps.db, d.deliveryId);
           deps.logger.child({ deliveryId: d.deliveryId, event: d.event, action }).info({ attempts: d.attempts + 1 }, 'webhook handled on retry');
           handled++;
@@ -76,9 +91,9 @@ export function createWebhookIngest(deps: { probot: Probot; db: Db; logger: Logg
     }));
 
   const routes = new Hono().post('/api/github/webhooks', async (c) => {
-    const id = c.req.header('x-github-delivery');
-    const name = c.req.header('x-github-event');
-    const signature = c.req.header('x-hub-signature-256');
+    const id = requestHeader(c, 'x-github-delivery');
+    const name = requestHeader(c, 'x-github-event');
+    const signature = requestHeader(c, 'x-hub-signature-256');
     const missing = [
       !id && 'X-GitHub-Delivery',
       !name && 'X-GitHub-Event',
@@ -98,8 +113,7 @@ export function createWebhookIngest(deps: { probot: Probot; db: Db; logger: Logg
     if (!(await recordDelivery({ deliveryId: id!, event: name!, action }))) {
       return c.json({ status: 'duplicate' }, 200);
     }
-    const work = deps.probot
-      .receive({ id: id!, name: name as never, payload: payload as never })
+    const work = handle(id!, name!, payload)
       // The child logger is made only on failure: with redaction configured, one per delivery is not free.
       .catch((err: unknown) => failed(id!, name!, action, raw, 1, err))
       .finally(() => inFlight.delete(work));

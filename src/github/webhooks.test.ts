@@ -1,6 +1,6 @@
 import { eq } from 'drizzle-orm';
 import nock from 'nock';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createTestDb, type TestDb } from '../../test/db.js';
 import { API, createGitHubHarness, example, type GitHubHarness, INSTALLATION_ID, mockInstallationAuth, mockPermission, mockRepoConfig } from '../../test/github.js';
 import { getIssueByGithubId } from '../db/queries/github-sync.js';
@@ -80,6 +80,22 @@ describe('GitHub App webhooks', () => {
     await h.deliver('issues', deleted);
     await h.settle();
     expect((await getIssueByGithubId(h.db.db, 555_001))?.githubState).toBe('deleted');
+  });
+
+  it('records a comment that is no command and hands it to no handler; a malformed one still reaches them', async () => {
+    const receive = vi.spyOn(h.github.probot, 'receive');
+    const plain = commentEvent('Thanks, looks right to me.\n\n    /start (indented: code, not a command)');
+    expect((await h.deliver('issue_comment', plain, { id: 'plain-comment' })).status).toBe(202);
+    await h.settle();
+    expect(receive).not.toHaveBeenCalled();
+    expect(await h.db.db.select().from(webhookDeliveries).where(eq(webhookDeliveries.deliveryId, 'plain-comment'))).toHaveLength(1);
+    expect(await getIssueByGithubId(h.db.db, plain.issue.id)).toBeUndefined();
+
+    const malformed = commentEvent('Thanks');
+    malformed.comment.id = 'not a number';
+    expect((await h.deliver('issue_comment', malformed, { id: 'malformed-comment' })).status).toBe(202);
+    await h.settle();
+    expect(receive).toHaveBeenCalledTimes(1);
   });
 
   it('starts a task from /start by a writer: 👀, one status comment, free text as the command', async () => {

@@ -180,15 +180,24 @@ export async function findTaskForPullRequest(
 /** A webhook delivery, by GitHub's X-GitHub-Delivery id. */
 export type DeliveryRecord = { deliveryId: string; event: string; action: string | null };
 
-/** Records deliveries in one statement; resolves to the ids that were new (not seen before). */
+/**
+ * Records deliveries in one statement; resolves to the ids that were new (not seen before). The
+ * rows go as one JSON parameter, so the statement's text is the same for any number of them:
+ * Postgres prepares it once per connection, and neither database parses three parameters a row
+ * (on PGlite, which runs on the request thread, a multi-row VALUES cost half as much again).
+ * Rows go in id order, so two inserts that share ids (concurrent writers, replicas) take their
+ * row locks in the same order and cannot deadlock.
+ */
 export async function insertDeliveries(db: DbOrTx, records: DeliveryRecord[]): Promise<Set<string>> {
   if (records.length === 0) return new Set();
-  const rows = await db
-    .insert(webhookDeliveriesTable)
-    .values(records)
-    .onConflictDoNothing()
-    .returning({ id: webhookDeliveriesTable.deliveryId });
-  return new Set(rows.map((r) => r.id));
+  const sortedRecords = [...records].sort((a, b) => (a.deliveryId < b.deliveryId ? -1 : a.deliveryId > b.deliveryId ? 1 : 0));
+  const json = JSON.stringify(sortedRecords.map((r) => ({ delivery_id: r.deliveryId, event: r.event, action: r.action })));
+  const result = await db.execute(sql`
+    insert into ${webhookDeliveriesTable} (delivery_id, event, action)
+    select d.delivery_id, d.event, d.action from json_to_recordset(${json}::json) as d(delivery_id text, event text, action text)
+    on conflict do nothing returning delivery_id`);
+  const rows = (Array.isArray(result) ? result : (result as { rows: unknown[] }).rows) as Array<{ delivery_id: string }>;
+  return new Set(rows.map((r) => r.delivery_id));
 }
 
 export async function forgetDelivery(db: DbOrTx, deliveryId: string): Promise<void> {
