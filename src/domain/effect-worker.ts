@@ -48,7 +48,7 @@ export type EffectWorkerDeps = {
   settings: EffectWorkerSettings;
 };
 
-/** The channel drizzle/0020_effects_notify.sql announces new effects on. */
+/** The channel drizzle/0021_effects_notify.sql announces new effects on. */
 export const EFFECTS_CHANNEL = 'gaffer_effects';
 
 /** Creates the worker; nothing runs until it is woken or started. */
