@@ -176,18 +176,20 @@ BEGIN
       || ' ORDER BY (running::float8 / greatest(capacity, 1)), last_assigned_at NULLS FIRST, id LIMIT 1 FOR UPDATE SKIP LOCKED'
       INTO n USING p_online_since, t.required_labels, excluded;
     EXIT WHEN n.id IS NULL;
-    -- `running` is kept by a trigger; counted again under the node's lock all the same, so a count
-    -- that ever went wrong cannot put a task over capacity.
-    SELECT count(*)::int INTO held FROM tasks c WHERE c.node_id = n.id AND c.status IN ('pending', 'running');
-    IF held >= n.capacity THEN
-      excluded := excluded || n.id;
-      CONTINUE;
-    END IF;
     UPDATE tasks SET node_id = n.id, updated_at = p_written_at
      WHERE id = t.id AND status = 'pending' AND node_id IS NULL
      RETURNING * INTO assigned;
     IF NOT FOUND THEN
       RETURN jsonb_build_object('kind', 'no_node', 'constrained', is_constrained, 'task', to_jsonb(t));
+    END IF;
+    -- The node's lock is held, so no other transaction changes its load meanwhile, and the trigger
+    -- on tasks has just counted its tasks again (migration 0018): a node this leaves over its
+    -- capacity had a `running` gone wrong (healed now), and the task goes back.
+    SELECT running INTO held FROM nodes WHERE id = n.id;
+    IF held > n.capacity THEN
+      UPDATE tasks SET node_id = NULL, updated_at = t.updated_at WHERE id = t.id;
+      excluded := excluded || n.id;
+      CONTINUE;
     END IF;
     UPDATE nodes SET last_assigned_at = p_now WHERE id = n.id RETURNING * INTO n;
     RETURN jsonb_build_object('kind', 'assigned', 'task', to_jsonb(assigned), 'node', to_jsonb(n));

@@ -82,6 +82,22 @@ describe('gaffer_assign_next', () => {
     expect(await assignNextTask(db.db, { ...params(), afterId: labelled.id })).toEqual({ kind: 'full' });
   });
 
+  it('never fills a node past its capacity when its running count went wrong, and heals the count', async () => {
+    const full = await addNode(1);
+    const first = await queueTask(3000);
+    expect(await assignNextTask(db.db, params())).toMatchObject({ kind: 'assigned', node: { id: full.id } });
+    // A node that says it is full: with nothing to fall back to, the task has to wait.
+    const other = await addNode(1);
+    await db.db.update(nodes).set({ running: 1 }).where(sql`${nodes.id} = ${other.id}`);
+    // Written by hand, as the application never does: the full node looks empty and first in pick order.
+    await db.db.update(nodes).set({ running: 0, lastAssignedAt: null }).where(sql`${nodes.id} = ${full.id}`);
+    const second = await queueTask(2000);
+    expect(await assignNextTask(db.db, params())).toMatchObject({ kind: 'no_node', task: { id: second.id } });
+    expect(await getTask(db.db, second.id)).toMatchObject({ nodeId: null, status: 'pending' });
+    expect((await getNode(db.db, full.id))?.running).toBe(1);
+    expect((await getTask(db.db, first.id))?.nodeId).toBe(full.id);
+  });
+
   it(`places each task once, oldest first, within capacity, with dispatchers racing${onRealPostgres ? ' from two connection pools' : ''}`, async () => {
     const capacities = [3, 5, 1, 7, 4];
     const slots = capacities.reduce((a, b) => a + b, 0);
