@@ -12,7 +12,8 @@
  * or the local server), in fresh databases dropped afterwards; Postgres is skipped with a note when
  * it does not answer. Fixture rows go in by batch inserts and are not timed. Nodes say they run the
  * agent in bubblewrap, as tasks require by default (a repository's `sandbox: required`).
- * BENCH_TASKS, BENCH_NODES and BENCH_SMALL_NODES change the sizes.
+ * BENCH_TASKS, BENCH_NODES and BENCH_SMALL_NODES change the sizes; BENCH_DATABASES=postgres (or pglite)
+ * runs on one database only.
  *
  * `--smoke` (or BENCH_SMOKE=1): 2 and 5 nodes and 20 tasks, on PGlite, and on Postgres only when
  * BENCH_DATABASE_URL or TEST_DATABASE_URL names one. Either way it checks that every phase placed
@@ -47,6 +48,8 @@ const NODES = envInt('BENCH_NODES', SMOKE ? 5 : 1000);
 const SMALL_NODES = envInt('BENCH_SMALL_NODES', SMOKE ? 2 : 10);
 const TASKS = envInt('BENCH_TASKS', SMOKE ? 20 : 10_000);
 const REPOSITORIES = Math.min(100, TASKS);
+/** Which databases to run on, comma-separated (`pglite,postgres`, the default): a quicker look at one. */
+const DATABASES = (process.env.BENCH_DATABASES ?? 'pglite,postgres').split(',').map((d) => d.trim());
 /** Room for every task in a pool of `nodes`: the drain ends with each node full. */
 const capacityFor = (nodes: number) => Math.ceil(TASKS / nodes);
 const INSERT_BATCH = 1000;
@@ -297,9 +300,11 @@ async function main(): Promise<void> {
       `and over ${NODES} nodes (capacity ${capacityFor(NODES)}), nodes accept at once\n`,
   );
   const checks = workChecks('bench:scheduler');
-  const rows: Row[] = await benchDatabase(undefined, checks);
+  const rows: Row[] = DATABASES.includes('pglite') ? await benchDatabase(undefined, checks) : [];
   const pgUrl = SMOKE ? smokePostgresUrl('BENCH_DATABASE_URL') : process.env.BENCH_DATABASE_URL || DEFAULT_POSTGRES_URL;
-  if (!pgUrl) {
+  if (!DATABASES.includes('postgres')) {
+    process.stdout.write('  Postgres: left out (BENCH_DATABASES)\n');
+  } else if (!pgUrl) {
     process.stdout.write('  Postgres: none named (BENCH_DATABASE_URL, TEST_DATABASE_URL): PGlite only\n');
   } else if (SMOKE || (await postgresReachable(pgUrl))) {
     // A smoke run was told to use this server: one that does not answer fails it, not skips it.

@@ -101,7 +101,7 @@ describe('gaffer_assign_next', () => {
   it(`places each task once, oldest first, within capacity, with dispatchers racing${onRealPostgres ? ' from two connection pools' : ''}`, async () => {
     const capacities = [3, 5, 1, 7, 4];
     const slots = capacities.reduce((a, b) => a + b, 0);
-    const made = [];
+    const made: Array<{ id: string }> = [];
     for (const c of capacities) made.push(await addNode(c));
     const queued = [];
     // Oldest first in queue order: the first inserted is the oldest.
