@@ -76,7 +76,8 @@ $$;
 -- eligible node, holding the cluster-wide assignment lock, so decisions are made one at a time and
 -- the queue stays FIFO across dispatchers, replicas, push and pull nodes. The task and the node are
 -- locked SKIP LOCKED; caps are counted again once the repository's and installation's rows are
--- locked; the node's load is counted again once its row is locked. Returns jsonb:
+-- locked; the node's load, recounted by the tasks trigger under the node's lock as the task is
+-- assigned, is checked against its capacity before the decision stands. Returns jsonb:
 --   {kind: 'full'}      no node has room for anything (the queue is not read);
 --   {kind: 'empty'}     no due queued task past p_after (that the caps let through);
 --   {kind: 'no_node', constrained, task}  the task fits no node now; constrained: it asked more than
