@@ -177,7 +177,9 @@ BEGIN
       || ' ORDER BY (running::float8 / greatest(capacity, 1)), last_assigned_at NULLS FIRST, id LIMIT 1 FOR UPDATE SKIP LOCKED'
       INTO n USING p_online_since, t.required_labels, excluded;
     EXIT WHEN n.id IS NULL;
-    UPDATE tasks SET node_id = n.id, updated_at = p_written_at
+    -- The caller's clock when it sent the call, plus the time since (the lock may have been waited
+    -- for): the assignment's time on the clock the sweep compares it with.
+    UPDATE tasks SET node_id = n.id, updated_at = p_written_at + (clock_timestamp() - statement_timestamp())
      WHERE id = t.id AND status = 'pending' AND node_id IS NULL
      RETURNING * INTO assigned;
     IF NOT FOUND THEN
