@@ -248,7 +248,7 @@ export const nodes = pgTable(
   (t) => [
     check('nodes_capacity_check', sql`${t.capacity} >= 0`),
     // The scheduler's pick order (least loaded, then least recently assigned), over the nodes that
-    // take work: lockCandidateNode orders by exactly these expressions and stops at the first fit.
+    // take work: gaffer_assign_next (migration 0019) orders by exactly these expressions and stops at the first fit.
     index('nodes_pick_idx')
       .using('btree', sql`(running::float8 / greatest(capacity, 1))`, t.lastAssignedAt.asc().nullsFirst(), t.id.asc())
       .where(sql`status = 'active'`),

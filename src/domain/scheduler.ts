@@ -1,4 +1,4 @@
-import { anyNodeHasRoom, countActiveTasksOnNode, lockCandidateNode, markAssigned } from '../db/queries/nodes.js';
+import { type AssignDecision, assignNextTask } from '../db/queries/assign.js';
 import {
   compareAndSetTask,
   findLostTasks,
@@ -6,17 +6,13 @@ import {
   findTimedOutTasks,
   findUnacknowledgedPullTasks,
   getTaskContext,
-  lockAssignment,
-  lockQueuedTasks,
 } from '../db/queries/tasks.js';
-import { capHolding, capsMayApply, lockCapScope } from '../db/queries/caps.js';
-import { getIssueWithRepository } from '../db/queries/issues.js';
 import type { NodeRow, TaskRow } from '../db/schema.js';
 import { maskSecrets } from '../logger.js';
 import { taskBranch } from '../protocol/task-branch.js';
 import type { ProcessIssueRequest } from '../protocol/node-api.js';
 import { removeOfflineEphemeralNodes } from './ephemeral-nodes.js';
-import { needsNodeCredential, resolveTaskCredential } from './credentials.js';
+import { resolveTaskCredential } from './credentials.js';
 import type { TaskCredential } from './ports.js';
 import { isDomainError } from './errors.js';
 import { expectTransition } from './state-machine.js';
@@ -24,15 +20,13 @@ import { taskTransition } from './task-status.js';
 import { failTask } from './task-end.js';
 import { type TaskDeps } from './tasks.js';
 
-/** How one assignment step went. */
-export type AssignResult =
-  | { kind: 'empty' }
-  /**
-   * `constrained`: the task asked for more than any node (labels, a node PAT), so others may still
-   * fit. A sandbox-required task says the same of tasks that may run unsandboxed.
-   */
-  | { kind: 'no_node'; task: TaskRow; constrained: boolean }
-  | { kind: 'assigned'; task: TaskRow; node: NodeRow };
+/**
+ * How one assignment step went. `full`: no node has room for any task, so the queue was not read.
+ * `no_node` with `constrained`: the task asked for more than any node (labels, a node PAT) or a cap
+ * held it, so others may still fit. A sandbox-required task says the same of tasks that may run
+ * unsandboxed.
+ */
+export type AssignResult = AssignDecision;
 
 /**
  * How one delivery went, after the task was moved accordingly. `offered`: the node pulls its
@@ -45,63 +39,27 @@ export function dispatchBackoffMs(attempts: number): number {
   return Math.min(60_000, 1000 * 2 ** Math.max(0, attempts - 1));
 }
 
-const SELECTION_TRIES = 8;
-
 /**
- * Takes the oldest due queued task past `afterId` and puts it on the best eligible node, in one
- * transaction holding the assignment lock: the task row and the node row are locked (SKIP
- * LOCKED), and the node's load is counted again once its lock is held, so two dispatchers sharing
- * a database never put more tasks on a node than its capacity, nor a younger task on a node an
- * older one could have taken. A task that requires a sandbox goes only to a node whose agent runs
- * in one; `sandboxOptionalOnly` looks only at tasks that do not.
+ * Takes the oldest due queued task past `afterId` and puts it on the best eligible node: one
+ * decision, one statement (see {@link assignNextTask}), holding the cluster-wide assignment lock,
+ * so two dispatchers sharing a database never put more tasks on a node than its capacity, nor a
+ * younger task on a node an older one could have taken. A task that requires a sandbox goes only
+ * to a node whose agent runs in one; `sandboxOptionalOnly` looks only at tasks that do not.
  */
 export async function assignNext(
   deps: Pick<TaskDeps, 'db' | 'now' | 'settings' | 'credentials'>,
   afterId?: string,
   opts: { sandboxOptionalOnly?: boolean } = {},
 ): Promise<AssignResult> {
-  return deps.db.transaction(async (tx): Promise<AssignResult> => {
-    // One decision at a time, cluster-wide: the queue stays FIFO across push and pull nodes.
-    await lockAssignment(tx);
-    const now = deps.now();
-    const [task] = await lockQueuedTasks(tx, {
-      now,
-      limit: 1,
-      afterId,
-      sandboxOptionalOnly: opts.sandboxOptionalOnly ?? false,
-      caps: deps.settings.caps,
-    });
-    if (!task) return { kind: 'empty' };
-    // The queue query passed it as under its caps; counted again once the cap's rows are locked,
-    // so dispatchers racing for one repository or installation never place one task too many.
-    if (capsMayApply(deps.settings.caps, task)) {
-      await lockCapScope(tx, task.id);
-      if (await capHolding(tx, task, deps.settings.caps, now)) return { kind: 'no_node', task, constrained: true };
-    }
-    const found = await getIssueWithRepository(tx, task.issueId);
-    const withNodeCredential = found ? await needsNodeCredential({ ...deps.credentials, db: tx }, found.repository) : false;
-    const onlineSince = new Date(now.getTime() - deps.settings.heartbeatTimeoutMs);
-    const constrained = task.requiredLabels.length > 0 || withNodeCredential;
-    const exclude: string[] = [];
-    for (let i = 0; i < SELECTION_TRIES; i++) {
-      const node = await lockCandidateNode(tx, {
-        requiredLabels: task.requiredLabels,
-        onlineSince,
-        exclude,
-        withNodeCredential,
-        sandboxed: task.sandboxRequired,
-      });
-      if (!node) break;
-      if ((await countActiveTasksOnNode(tx, node.id)) >= node.capacity) {
-        exclude.push(node.id);
-        continue;
-      }
-      const assigned = await compareAndSetTask(tx, { id: task.id, from: 'pending', nodeId: null, set: { nodeId: node.id } });
-      if (!assigned) return { kind: 'no_node', task, constrained };
-      await markAssigned(tx, node.id, now);
-      return { kind: 'assigned', task: assigned, node };
-    }
-    return { kind: 'no_node', task, constrained };
+  const now = deps.now();
+  return assignNextTask(deps.db, {
+    now,
+    onlineSince: new Date(now.getTime() - deps.settings.heartbeatTimeoutMs),
+    afterId,
+    sandboxOptionalOnly: opts.sandboxOptionalOnly ?? false,
+    caps: deps.settings.caps,
+    // Installation tokens serve an installed repository only when this server can mint them.
+    installationTokens: deps.credentials.installationTokens !== undefined,
   });
 }
 
@@ -254,11 +212,9 @@ export function createScheduler(deps: TaskDeps, options: { workers?: number } = 
     let delivered = 0;
     let afterId: string | undefined;
     let sandboxOptionalOnly = false;
-    const onlineSince = () => new Date(deps.now().getTime() - deps.settings.heartbeatTimeoutMs);
     for (;;) {
-      if (!(await anyNodeHasRoom(deps.db, onlineSince()))) return delivered;
       const r = await assignNext(deps, afterId, { sandboxOptionalOnly });
-      if (r.kind === 'empty') return delivered;
+      if (r.kind === 'empty' || r.kind === 'full') return delivered;
       if (r.kind === 'no_node') {
         afterId = r.task.id;
         if (r.constrained) continue;

@@ -1,6 +1,6 @@
 import { and, asc, count, eq, getTableColumns, gt, lt, sql } from 'drizzle-orm';
 import { ACTIVE_TASK_STATUSES } from '../../protocol/statuses.js';
-import { credentials, nodes, tasks, type NodeRow, type TaskRow } from '../schema.js';
+import { nodes, tasks, type NodeRow, type TaskRow } from '../schema.js';
 import type { DbOrTx } from '../types.js';
 
 export type NewNode = typeof nodes.$inferInsert;
@@ -111,56 +111,6 @@ export async function countActiveTasksOnNode(db: DbOrTx, nodeId: string): Promis
  */
 const activeCount = sql<number>`(select count(*)::int from ${tasks} where ${tasks.nodeId} = ${sql.identifier('nodes')}.${sql.identifier('id')} and ${holdsNode})`;
 
-/** Nodes that take work, as a literal: only then can a generic plan prove `nodes_pick_idx` applies. */
-const takesWork = sql`${nodes.status} = 'active'`;
-
-/**
- * The scheduler's pick order, least loaded first, then least recently assigned: exactly the keys
- * of the partial index `nodes_pick_idx`, so that Postgres walks the index and stops at the first
- * node that fits instead of reading every node and sorting. `running` is kept by a trigger.
- */
-const pickOrder = [
-  sql`(${nodes.running}::float8 / greatest(${nodes.capacity}, 1))`,
-  sql`${nodes.lastAssignedAt} asc nulls first`,
-  asc(nodes.id),
-];
-
-/**
- * The best eligible node for a task, locked for update and skipping nodes another dispatcher
- * holds: active, heard from since `onlineSince`, carrying every required label, with room.
- * Least loaded first, then least recently assigned. `exclude` skips nodes already found full;
- * `withNodeCredential` keeps to nodes that carry a PAT, for repositories only a node's PAT serves;
- * `sandboxed` keeps to nodes that run the agent in a sandbox (`bwrap`).
- * The load read here may be stale; the caller re-counts once it holds the lock.
- */
-export async function lockCandidateNode(
-  db: DbOrTx,
-  params: { requiredLabels: string[]; onlineSince: Date; exclude: string[]; withNodeCredential?: boolean; sandboxed?: boolean },
-): Promise<NodeRow | undefined> {
-  const conditions = [takesWork, gt(nodes.lastHeartbeatAt, params.onlineSince), gt(nodes.capacity, nodes.running)];
-  // Only when the task asks for labels (every array holds the empty one): a generic plan guesses
-  // `labels @> $n` keeps almost no row, and would then read every node and sort rather than walk
-  // the index, as EXPLAIN at 1,000 nodes showed.
-  if (params.requiredLabels.length > 0) conditions.push(sql`${nodes.labels} @> ${sql.param(params.requiredLabels, nodes.labels)}`);
-  if (params.withNodeCredential) {
-    conditions.push(sql`exists (select 1 from ${credentials} where ${credentials.nodeId} = ${nodes.id})`);
-  }
-  if (params.sandboxed) conditions.push(sql`${nodes.sandbox} = 'bwrap'`);
-  if (params.exclude.length > 0) conditions.push(sql`${nodes.id} <> all(${sql.param(params.exclude)}::uuid[])`);
-  const [row] = await db
-    .select()
-    .from(nodes)
-    .where(and(...conditions))
-    .orderBy(...pickOrder)
-    .limit(1)
-    .for('update', { skipLocked: true });
-  return row;
-}
-
-export async function markAssigned(db: DbOrTx, nodeId: string, at: Date): Promise<void> {
-  await db.update(nodes).set({ lastAssignedAt: at }).where(eq(nodes.id, nodeId));
-}
-
 export type NodeWithLoad = NodeRow & { running: number };
 
 /** Every node with its active task count, for the API and admin page. */
@@ -172,18 +122,6 @@ export async function listNodesWithLoad(db: DbOrTx): Promise<NodeWithLoad[]> {
     })
     .from(nodes)
     .orderBy(asc(nodes.name));
-}
-
-/** Whether any node could take an unlabeled task right now: a cheap check before scanning the queue. */
-export async function anyNodeHasRoom(db: DbOrTx, onlineSince: Date): Promise<boolean> {
-  // In pick order, nodes with room come first: the index answers at its first entries.
-  const [row] = await db
-    .select({ id: nodes.id })
-    .from(nodes)
-    .where(and(takesWork, gt(nodes.lastHeartbeatAt, onlineSince), gt(nodes.capacity, nodes.running)))
-    .orderBy(...pickOrder)
-    .limit(1);
-  return row !== undefined;
 }
 
 /** Whether an active node heard from since `onlineSince` carries every one of these labels (say, `agent:codex`). */

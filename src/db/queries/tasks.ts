@@ -1,8 +1,7 @@
-import { and, asc, count, desc, eq, inArray, isNotNull, isNull, lt, lte, max, or, sql } from 'drizzle-orm';
+import { and, asc, count, desc, eq, inArray, isNotNull, isNull, lt, max, or, sql } from 'drizzle-orm';
 import { ACTIVE_TASK_STATUSES, type TaskStatus } from '../../protocol/statuses.js';
 import { issues, nodes, repositories, tasks, type IssueRow, type NodeRow, type RepositoryRow, type TaskRow } from '../schema.js';
 import type { DbOrTx } from '../types.js';
-import { type TaskCaps, withinCaps } from './caps.js';
 
 export type NewTask = typeof tasks.$inferInsert;
 
@@ -78,42 +77,6 @@ export async function compareAndSetTask(
 /** Sets or clears the lease a success report holds its task by while the pull request is opened. */
 export async function setReportClaim(db: DbOrTx, id: string, until: Date | null): Promise<void> {
   await db.update(tasks).set({ reportClaimedUntil: until, updatedAt: new Date() }).where(eq(tasks.id, id));
-}
-
-/**
- * Queued tasks due for dispatch, oldest first, locked and skipping those another dispatcher
- * holds. `afterId` walks the queue past tasks that cannot be placed yet; the comparison runs in
- * SQL, since JavaScript dates drop Postgres's microseconds. `sandboxOptionalOnly` skips tasks that
- * require a sandboxed node, once the walk knows none has room.
- */
-export async function lockQueuedTasks(
-  db: DbOrTx,
-  params: { now: Date; limit: number; afterId?: string | undefined; sandboxOptionalOnly?: boolean; caps?: TaskCaps | undefined },
-): Promise<TaskRow[]> {
-  // `'pending'` as a literal, so the partial index `tasks_queue_idx` serves generic plans too.
-  const conditions = [sql`${tasks.status} = 'pending'`, isNull(tasks.nodeId), lte(tasks.nextDispatchAt, params.now)];
-  if (params.sandboxOptionalOnly) conditions.push(eq(tasks.sandboxRequired, false));
-  // Tasks held back by a repository or installation cap stay queued, passed over.
-  const caps = withinCaps(params.caps, params.now);
-  if (caps) conditions.push(caps);
-  if (params.afterId) conditions.push(sql`(${tasks.createdAt}, ${tasks.id}) > ${queueKey(params.afterId)}`);
-  return db
-    .select()
-    .from(tasks)
-    .where(and(...conditions))
-    .orderBy(asc(tasks.createdAt), asc(tasks.id))
-    .limit(params.limit)
-    .for('update', { skipLocked: true });
-}
-
-/**
- * Takes the cluster-wide assignment lock for the rest of the transaction, so assignment decisions
- * are made one at a time, each for the oldest task that is due: two dispatchers (pump workers, or
- * replicas) can otherwise each hold a task and race for the same free node, and the younger task
- * may win it. Deliveries, the slow part, still run side by side.
- */
-export async function lockAssignment(tx: DbOrTx): Promise<void> {
-  await tx.execute(sql`select pg_advisory_xact_lock(hashtext('gaffer:assign'))`);
 }
 
 /** A task's place in queue order, (created_at, id), read in SQL at full precision. */
