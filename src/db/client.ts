@@ -52,10 +52,12 @@ export type DbConfig = {
  * already holds a PGlite database (`dataDir/pglite`, from before), and `memory://`.
  */
 export async function createDb(config: DbConfig): Promise<DbHandle> {
-  const max = config.maxConnections ?? 10;
-  if (config.databaseUrl) return openPostgres(postgres(config.databaseUrl, clientOptions(max)));
+  if (config.databaseUrl) return openPostgres(postgres(config.databaseUrl, clientOptions(config.maxConnections ?? 10)));
   const dataDir = config.dataDir ?? '.data';
   if (dataDir !== 'memory://' && !existsSync(join(dataDir, 'pglite'))) {
+    // A small pool: every connection is a PostgreSQL process on this machine (10–14 MiB each),
+    // one instance serves one team, and over a unix socket a query waits little for a free one.
+    const max = config.maxConnections ?? EMBEDDED_POOL;
     // The pool, a LISTEN connection, the migrations' lock connection, and one spare.
     const server = await startEmbeddedPostgres({ dir: join(dataDir, 'postgres'), maxConnections: max + 3, onCrash: config.onEmbeddedCrash });
     try {
@@ -72,6 +74,9 @@ export async function createDb(config: DbConfig): Promise<DbHandle> {
   }
   return openPglite(dataDir);
 }
+
+/** Pool size on the embedded server unless `maxConnections` says otherwise. */
+const EMBEDDED_POOL = 3;
 
 /** How long a connection to the embedded server may sit idle before it is closed. */
 const EMBEDDED_IDLE_SECONDS = 1;
