@@ -7,7 +7,7 @@ import { type Config, ConfigError, loadConfig } from './config.js';
 import { restrictUmask, secureDataDir } from './data-dir.js';
 import { type DataLock, DataLockError, lockDataDir } from './data-lock.js';
 import { createRetention } from './domain/retention.js';
-import { gitHubAppConfig } from './github/client.js';
+import { gitHubAppConfig } from './github/app-config.js';
 import { readStoredApp } from './github/manifest.js';
 import { type BoundPort, bindPort } from './listen.js';
 import { createLogger, type Logger } from './logger.js';

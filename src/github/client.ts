@@ -1,26 +1,11 @@
 import { Probot, ProbotOctokit } from 'probot';
-import type { Config } from '../config.js';
 import type { InstallationTokens, PullRequests } from '../domain/ports.js';
 import { touchesNote } from '../domain/change-notes.js';
 import { type Logger, maskSecrets } from '../logger.js';
+import { type GitHubAppConfig, githubBaseUrl } from './app-config.js';
 import { classifyGitHubError, statusOf } from './errors.js';
 
-/** The GitHub App identity: what Probot needs, resolved from config (the key already read). */
-export type GitHubAppConfig = {
-  appId: number;
-  privateKey: string;
-  webhookSecret: string;
-  gheHost: string | undefined;
-  gheProtocol: 'http' | 'https';
-  publicUrl: string;
-  /** Keep a "Gaffer" check run on each task's commit (needs the App's `checks: write`); default on. */
-  checkRuns?: boolean;
-};
-
-/** The REST base URL: github.com, or GitHub Enterprise Server (or a test double) at GHE_HOST. */
-export function githubBaseUrl(config: Pick<GitHubAppConfig, 'gheHost' | 'gheProtocol'>): string | undefined {
-  return config.gheHost ? `${config.gheProtocol}://${config.gheHost}/api/v3` : undefined;
-}
+export { type GitHubAppConfig, githubBaseUrl, gitHubAppConfig } from './app-config.js';
 
 type OctokitOptions = { throttle?: Record<string, unknown> } & Record<string, unknown>;
 
@@ -48,21 +33,6 @@ export function createProbot(config: GitHubAppConfig, logger: Logger, Octokit: t
     log: logger.child({ component: 'github' }),
     Octokit,
   });
-}
-
-/** Reads Probot settings from the server config; undefined when no App is configured. */
-export function gitHubAppConfig(config: Config, readKey: (path: string) => string): GitHubAppConfig | undefined {
-  if (!config.github) return undefined;
-  const privateKey = config.github.privateKey ?? readKey(config.github.privateKeyPath!);
-  return {
-    appId: config.github.appId,
-    privateKey,
-    webhookSecret: config.github.webhookSecret,
-    gheHost: config.gheHost,
-    gheProtocol: config.gheProtocol,
-    publicUrl: config.publicUrl,
-    checkRuns: config.githubCheckRuns,
-  };
 }
 
 /**
