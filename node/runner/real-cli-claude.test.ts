@@ -89,8 +89,11 @@ function expectedUsage(script: ScriptTurn[], replies: number) {
   };
 }
 
-/** The cases, against nodes from any factory. */
-function defineClaudeCases(name: string, startNode: NodeFactory, nodeIsRoot: boolean) {
+/**
+ * The cases, against nodes from any factory. `apiErrorCases`: also the model API's error answers,
+ * which are the CLI's own handling of a status and do not depend on how the node runs.
+ */
+function defineClaudeCases(name: string, startNode: NodeFactory, nodeIsRoot: boolean, apiErrorCases: boolean) {
   describe.skipIf(!INSTALLED)(name, () => {
     let tmp: { path: string; cleanup: () => Promise<void> };
     let reposRoot: string;
@@ -207,7 +210,7 @@ function defineClaudeCases(name: string, startNode: NodeFactory, nodeIsRoot: boo
       { status: 429, type: 'rate_limit_error', message: 'Number of requests has exceeded your rate limit', says: 'API Error: Request rejected (429)' },
       { status: 500, type: 'api_error', message: 'Internal server error', says: 'API Error: 500 Internal server error' },
     ];
-    for (const e of apiErrors) {
+    for (const e of apiErrorCases ? apiErrors : []) {
       it(`model API ${e.status}: agent_error with the CLI's own message, after its one retry`, async () => {
         const error: ScriptTurn = { kind: 'error', status: e.status, type: e.type, message: e.message, retryAfterSeconds: 0 };
         const { bare, model, node } = await setUp(`claude-${e.status}`, [error, error, error]);
@@ -320,6 +323,7 @@ defineClaudeCases(
   INSTALLED ? 'the claude preset with the real Claude Code CLI (node in this process, as root: sandbox uid 65534)' : 'the claude preset with the real Claude Code CLI: SKIPPED, not installed (npm ci --prefix agent-clis)',
   startInProcessNode,
   process.getuid?.() === 0,
+  true,
 );
 
 // Run as root, the tests also start the node as an ordinary user; run as one, the first block is that.
@@ -327,6 +331,7 @@ if (process.getuid?.() === 0) {
   defineClaudeCases(
     INSTALLED ? 'the claude preset with the real Claude Code CLI (node in its own process, as an ordinary user)' : 'the claude preset as an ordinary user: SKIPPED, not installed',
     childProcessNode(),
+    false,
     false,
   );
 }
