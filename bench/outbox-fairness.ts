@@ -57,7 +57,7 @@ async function round(db: BenchDb, withBurst: boolean): Promise<{ bMs: number; aB
     performers: { open_pr: perform, reaction: perform, reply: perform },
     settings: { batch: 16, leaseMs: 60_000, spacingMs: SPACING_MS },
   });
-  await worker.start({ pollMs: 60_000 });
+  await worker.start({});
   if (withBurst) {
     for (let i = 0; i < BURST; i++) await record(db, a, i % 2 === 0 ? 'reaction' : 'reply');
     worker.wake();

@@ -34,6 +34,7 @@ import { insertCredential } from '../src/db/queries/credentials.js';
 import { insertIssue } from '../src/db/queries/issues.js';
 import { insertRepository } from '../src/db/queries/repositories.js';
 import { nodes, tasks } from '../src/db/schema.js';
+import { createBackgroundRunner } from '../src/domain/background.js';
 import { createCredentialCipher } from '../src/domain/credential-cipher.js';
 import { registerNode } from '../src/domain/nodes.js';
 import { startIssue } from '../src/domain/tasks.js';
@@ -164,7 +165,9 @@ async function run(db: BenchDb, checks: WorkChecks): Promise<ModeResult[]> {
   const { server, url } = await new Promise<{ server: ServerType; url: string }>((resolve) => {
     const s = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, (info) => resolve({ server: s, url: `http://127.0.0.1:${info.port}` }));
   });
-  services.scheduler.start(config.schedulerIntervalMs);
+  const background = createBackgroundRunner({ logger });
+  background.add({ name: 'scheduler', everyMs: config.schedulerIntervalMs, run: services.scheduler.tick });
+  background.start();
 
   const repository = await insertRepository(db.db, { fullName: 'bench/pull', cloneUrl: 'https://github.com/bench/pull.git', githubId: 1 });
   await insertCredential(db.db, {
@@ -259,6 +262,7 @@ async function run(db: BenchDb, checks: WorkChecks): Promise<ModeResult[]> {
     await checkMode(checks, db, 'pull', pulled, pullHeld, pullRefused);
   } finally {
     await new Promise<void>((resolve) => server.close(() => resolve()));
+    await background.stop();
     await services.close();
   }
   return results;

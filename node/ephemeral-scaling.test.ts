@@ -43,7 +43,7 @@ describe('ephemeral nodes started from the queue depth', () => {
     await chmod(tmp.path, 0o711);
     bare = await createBareRepo(tmp.path, 'scaled');
     h = await createHarness({ overrides: { now: () => new Date() } });
-    h.services.scheduler.start(200);
+    h.runScheduler(200);
     ({ server, url } = await new Promise<{ server: ServerType; url: string }>((resolve) => {
       const s = serve({ fetch: h.app.fetch, port: 0, hostname: '127.0.0.1' }, (info) => resolve({ server: s, url: `http://127.0.0.1:${info.port}` }));
     }));

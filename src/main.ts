@@ -6,6 +6,7 @@ import { asStartupError, openAndCompose, type Ready } from './compose-server.js'
 import { type Config, ConfigError, loadConfig } from './config.js';
 import { restrictUmask, secureDataDir } from './data-dir.js';
 import { type DataLock, DataLockError, lockDataDir } from './data-lock.js';
+import { createBackgroundRunner } from './domain/background.js';
 import { createRetention } from './domain/retention.js';
 import { gitHubAppConfig } from './github/app-config.js';
 import { readStoredApp } from './github/manifest.js';
@@ -118,17 +119,22 @@ export async function startServer(
   bound.serve(app.fetch);
   const { server, port } = bound;
   logger.info({ port, publicUrl: config.publicUrl }, `gaffer listening on port ${port}`);
-  services.scheduler.start(config.schedulerIntervalMs);
-  services.notifications.start(config.schedulerIntervalMs);
-  // A delivery whose handling failed after its 202 is retried from its stored body.
-  github?.start(DELIVERY_RETRY_INTERVAL_MS);
-  // GitHub writes recorded by any replica: woken in process, by LISTEN, and by a poll for backoffs and leases.
+  // GitHub writes recorded by any replica: woken in process and by LISTEN.
   // Not awaited: nothing may come between the "listening" line and the signal handlers below.
-  void services.effects.start({ pollMs: EFFECT_POLL_INTERVAL_MS, listen: handle.listen });
+  void services.effects.start({ listen: handle.listen });
   services.scheduler.kick();
   // Webhook delivery records and old task logs would otherwise only grow.
   const retention = createRetention({ db: handle.db, logger, settings: config });
-  retention.start(RETENTION_INTERVAL_MS);
+  // All periodic work, one job at a time.
+  const background = createBackgroundRunner({ logger });
+  background.add({ name: 'scheduler', everyMs: config.schedulerIntervalMs, run: services.scheduler.tick });
+  background.add({ name: 'notifications', everyMs: config.schedulerIntervalMs, run: services.notifications.deliverDue });
+  // Effects whose backoff ended or whose worker died (a new record wakes the worker at once).
+  background.add({ name: 'effects', everyMs: EFFECT_POLL_INTERVAL_MS, run: services.effects.idle });
+  // A delivery whose handling failed after its 202 is retried from its stored body.
+  if (github) background.add({ name: 'webhook-retries', everyMs: DELIVERY_RETRY_INTERVAL_MS, run: github.ingest.retryDue });
+  background.add({ name: 'retention', everyMs: RETENTION_INTERVAL_MS, run: retention.runOnce });
+  background.start();
 
   const close = async () => {
     // Open admin event streams would hold server.close() until the forced exit: end them first.
@@ -136,6 +142,7 @@ export async function startServer(
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
     (server as { closeIdleConnections?: () => void }).closeIdleConnections?.();
     await closed;
+    await background.stop();
     await github?.idle();
     await github?.stop();
     await retention.stop();

@@ -1,5 +1,6 @@
 import { createApp } from '../src/app.js';
 import { type Config, loadConfig } from '../src/config.js';
+import { createBackgroundRunner } from '../src/domain/background.js';
 import { hashPassword } from '../src/domain/passwords.js';
 import { insertUser } from '../src/db/queries/users.js';
 import type { UserRow } from '../src/db/schema.js';
@@ -28,6 +29,8 @@ export type Harness = {
   logLines: string[];
   /** Creates a user and returns a bearer token for them. */
   signIn: (opts?: { admin?: boolean; email?: string }) => Promise<{ user: UserRow; token: string }>;
+  /** Runs the scheduler's periodic pass (sweep, pump) every `everyMs` on real time, as the server does, until close. */
+  runScheduler: (everyMs: number) => void;
   close: () => Promise<void>;
 };
 
@@ -56,6 +59,7 @@ export async function createHarness(
   const overrides = typeof opts.overrides === 'function' ? opts.overrides(logger) : opts.overrides;
   const services = createServices({ config, db: db.db, logger }, { now: clock.now, effectSpacingMs: 0, ...overrides });
   const app = createApp({ config, handle: db, logger, services });
+  const background = createBackgroundRunner({ logger });
   return {
     db,
     config,
@@ -76,7 +80,12 @@ export async function createHarness(
       const body = (await res.json()) as { access_token: string };
       return { user, token: body.access_token };
     },
+    runScheduler: (everyMs) => {
+      background.add({ name: 'scheduler', everyMs, run: services.scheduler.tick });
+      background.start();
+    },
     close: async () => {
+      await background.stop();
       await services.close();
       if (!opts.db) await db.close();
     },

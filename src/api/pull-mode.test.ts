@@ -48,7 +48,7 @@ describe('pull mode', () => {
   async function startReplica(handle: TestDb): Promise<Replica> {
     // Real time: the replicas' schedulers sweep and pump on their own timers, as in production.
     const h = await createHarness({ db: handle, overrides: { now: () => new Date() } });
-    h.services.scheduler.start(200);
+    h.runScheduler(200);
     const { server, url } = await new Promise<{ server: ServerType; url: string }>((resolve) => {
       const s = serve({ fetch: h.app.fetch, port: 0, hostname: '127.0.0.1' }, (info) => resolve({ server: s, url: `http://127.0.0.1:${info.port}` }));
     });

@@ -216,8 +216,8 @@ describe('the outbox', () => {
     let performed: (id: number) => void = () => {};
     const seen = new Promise<number>((resolve) => (performed = resolve));
     const w = worker(db.db, { open_pr: async (e) => void (e.installationId === a && performed(e.id)) });
-    // An hour between polls: only the notification can wake it in time for the test.
-    await w.start({ pollMs: 3_600_000, listen: db.listen });
+    // Nothing polls it here: only the notification can wake it.
+    await w.start({ listen: db.listen });
     await w.idle();
     const other = onRealPostgres ? await db.reopen() : undefined;
     await (other?.db ?? db.db).transaction((tx) => recordEffect(tx, effect(a)));

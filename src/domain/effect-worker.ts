@@ -13,9 +13,9 @@ export type DeadEffectHandler = (effect: EffectRow, reason: string) => Promise<v
 export type EffectWorker = {
   /** Something was recorded (or revived): look now. Never starts a second tick while one runs. */
   wake: () => void;
-  /** Polls every `pollMs` (leases that ran out, backoffs that ended) and listens for other replicas' records. */
-  start: (opts: { pollMs: number; listen?: ListenFn | undefined }) => Promise<void>;
-  /** Stops polling and listening, and waits for the tick under way. */
+  /** Listens for other replicas' records. Leases that ran out and backoffs that ended are found by {@link EffectWorker.idle}, which the server's background runner calls. */
+  start: (opts: { listen?: ListenFn | undefined }) => Promise<void>;
+  /** Stops listening, and waits for the tick under way. */
   stop: () => Promise<void>;
   /** Wakes the worker and waits until it finds nothing it may perform now. */
   idle: () => Promise<void>;
@@ -64,7 +64,6 @@ export function createEffectWorker(deps: EffectWorkerDeps): EffectWorker {
   let loop: Promise<void> | undefined;
   let again = false;
   let stopped = false;
-  let poll: ReturnType<typeof setInterval> | undefined;
   let pacingTimer: ReturnType<typeof setTimeout> | undefined;
   let unlisten: (() => Promise<void>) | undefined;
 
@@ -155,10 +154,8 @@ export function createEffectWorker(deps: EffectWorkerDeps): EffectWorker {
 
   return {
     wake,
-    start: async ({ pollMs, listen }) => {
+    start: async ({ listen }) => {
       stopped = false;
-      poll = setInterval(wake, pollMs);
-      poll.unref?.();
       if (listen) {
         try {
           const stop = await listen(EFFECTS_CHANNEL, wake, wake);
@@ -173,7 +170,6 @@ export function createEffectWorker(deps: EffectWorkerDeps): EffectWorker {
     },
     stop: async () => {
       stopped = true;
-      if (poll) clearInterval(poll);
       if (pacingTimer) clearTimeout(pacingTimer);
       pacingTimer = undefined;
       await unlisten?.().catch(() => undefined);

@@ -108,7 +108,7 @@ export type Notifications = {
   kick: () => void;
   /** Waits for queued work under way (tests, shutdown). */
   idle: () => Promise<void>;
-  start: (intervalMs: number) => void;
+  /** Waits for a delivery pass under way. */
   stop: () => Promise<void>;
   /** Adds a target; a webhook's secret is generated when not given, and returned once. */
   addTarget: (params: {
@@ -132,7 +132,6 @@ export function createNotifications(deps: {
 }): Notifications {
   const log = deps.logger.child({ component: 'notifications' });
   const pending = new Set<Promise<unknown>>();
-  let timer: NodeJS.Timeout | undefined;
   let running: Promise<number> | undefined;
   let again = false;
 
@@ -282,13 +281,7 @@ export function createNotifications(deps: {
     idle: async () => {
       while (pending.size > 0) await Promise.allSettled([...pending]);
     },
-    start: (intervalMs) => {
-      timer ??= setInterval(kick, intervalMs);
-      timer.unref();
-    },
     stop: async () => {
-      if (timer) clearInterval(timer);
-      timer = undefined;
       await running?.catch(() => undefined);
     },
     addTarget: async (params) => {

@@ -58,11 +58,10 @@ export async function pruneExpired(db: Db, settings: RetentionSettings, now: Dat
   };
 }
 
-/** Runs {@link pruneExpired} on an interval. */
-export type Retention = { start: (intervalMs: number) => void; runOnce: () => Promise<PruneCounts>; stop: () => Promise<void> };
+/** Runs {@link pruneExpired}, one pass at a time (the server's background runner calls `runOnce`). */
+export type Retention = { runOnce: () => Promise<PruneCounts>; stop: () => Promise<void> };
 
 export function createRetention(deps: { db: Db; logger: Logger; settings: RetentionSettings; now?: () => Date }): Retention {
-  let timer: NodeJS.Timeout | undefined;
   let running: Promise<PruneCounts> | undefined;
   const runOnce = () => {
     running ??= pruneExpired(deps.db, deps.settings, (deps.now ?? (() => new Date()))())
@@ -77,13 +76,7 @@ export function createRetention(deps: { db: Db; logger: Logger; settings: Retent
   };
   return {
     runOnce,
-    start: (intervalMs) => {
-      timer ??= setInterval(() => void runOnce().catch((err: unknown) => deps.logger.error({ err }, 'pruning expired records failed')), intervalMs);
-      timer.unref();
-    },
     stop: async () => {
-      if (timer) clearInterval(timer);
-      timer = undefined;
       await running?.catch(() => undefined);
     },
   };

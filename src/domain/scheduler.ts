@@ -195,9 +195,9 @@ export type Scheduler = {
    * that went silent holding nothing.
    */
   sweep: () => Promise<{ lost: number; timedOut: number; stranded: number; unacknowledged: number; tokensRevoked: number; ephemeralRemoved: number }>;
-  /** Starts the periodic sweep and pump. */
-  start: (intervalMs: number) => void;
-  /** Stops the timer and waits for a pump under way. */
+  /** One periodic pass (the server's background runner calls it): a sweep, then a pump. */
+  tick: () => Promise<void>;
+  /** Waits for a pass and a pump under way. */
   stop: () => Promise<void>;
 };
 
@@ -206,7 +206,6 @@ export function createScheduler(deps: TaskDeps, options: { workers?: number } = 
   const workers = options.workers ?? 4;
   let current: Promise<number> | undefined;
   let again = false;
-  let timer: NodeJS.Timeout | undefined;
 
   async function worker(): Promise<number> {
     let delivered = 0;
@@ -300,8 +299,8 @@ export function createScheduler(deps: TaskDeps, options: { workers?: number } = 
     return { lost, timedOut, stranded, unacknowledged, tokensRevoked: tokens.revoked, ephemeralRemoved };
   }
 
-  // One tick at a time: a sweep that waits on GitHub (a revocation in a slow queue) must not be
-  // joined by the next interval's sweep, which would act on the same rows again.
+  // One pass at a time: a sweep that waits on GitHub (a revocation in a slow queue) must not be
+  // joined by another, which would act on the same rows again.
   let ticking: Promise<void> | undefined;
   const tick = (): Promise<void> =>
     (ticking ??= (async () => {
@@ -321,13 +320,8 @@ export function createScheduler(deps: TaskDeps, options: { workers?: number } = 
     },
     pump,
     sweep,
-    start: (intervalMs) => {
-      timer ??= setInterval(() => void tick(), intervalMs);
-      timer.unref();
-    },
+    tick,
     stop: async () => {
-      if (timer) clearInterval(timer);
-      timer = undefined;
       await ticking;
       await current?.catch(() => undefined);
     },

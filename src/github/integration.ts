@@ -19,8 +19,6 @@ export type GitHubIntegration = {
   feedback: StatusFeedback;
   /** Waits for deliveries and status comments under way. */
   idle: () => Promise<void>;
-  /** Starts retrying failed deliveries every `intervalMs`. */
-  start: (intervalMs: number) => void;
   /** Stops listening to task events and retrying deliveries. */
   stop: () => Promise<void>;
 };
@@ -76,7 +74,6 @@ export function attachGitHub(deps: { probot: Probot; config: GitHubAppConfig; db
       await feedback.idle();
       await checkRuns?.idle();
     },
-    start: (intervalMs) => ingest.start(intervalMs),
     stop: async () => {
       unsubscribe();
       unsubscribeChecks();

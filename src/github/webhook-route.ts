@@ -14,9 +14,7 @@ export type WebhookIngest = {
   idle: () => Promise<void>;
   /** Handles the failed deliveries whose retry is due, once each; resolves with how many succeeded. */
   retryDue: () => Promise<number>;
-  /** Runs {@link WebhookIngest.retryDue} every `intervalMs`, one run at a time. */
-  start: (intervalMs: number) => void;
-  /** Stops the retries and waits for the one under way. */
+  /** Waits for the retry pass under way. */
   stop: () => Promise<void>;
 };
 
@@ -62,7 +60,6 @@ export function createWebhookIngest(deps: {
   }
 
   let retrying: Promise<number> | undefined;
-  let timer: NodeJS.Timeout | undefined;
   const retryDue = (): Promise<number> =>
     (retrying ??= (async () => {
       let handled = 0;
@@ -127,13 +124,7 @@ export function createWebhookIngest(deps: {
       while (inFlight.size > 0) await Promise.all([...inFlight]);
     },
     retryDue,
-    start: (intervalMs) => {
-      timer ??= setInterval(() => void retryDue().catch((err: unknown) => deps.logger.error({ err }, 'webhook retries failed')), intervalMs);
-      timer.unref();
-    },
     stop: async () => {
-      if (timer) clearInterval(timer);
-      timer = undefined;
       await retrying?.catch(() => undefined);
     },
   };
