@@ -19,7 +19,8 @@ import { type LocalScaler, startLocalScaler } from './test-support/local-scaler.
 const FAKE_AGENT = fileURLToPath(new URL('./test-fixtures/fake-agent.mjs', import.meta.url));
 const KEY = Buffer.from('ab'.repeat(32), 'hex');
 const PAT = 'ghp_' + 'EphemeralSecret0'.repeat(3);
-const TASKS = Number(process.env.EPHEMERAL_TEST_TASKS ?? 20);
+// Three and more rounds of PARALLEL nodes: the scaler must start nodes after earlier ones exit.
+const TASKS = Number(process.env.EPHEMERAL_TEST_TASKS ?? 10);
 const PARALLEL = 3;
 const STALL_MS = 90_000;
 
