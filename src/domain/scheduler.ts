@@ -207,7 +207,8 @@ export function createScheduler(deps: TaskDeps, options: { workers?: number } = 
   let current: Promise<number> | undefined;
   let again = false;
 
-  async function worker(): Promise<number> {
+  /** `onPlaced`: told at the worker's first placement. */
+  async function worker(onPlaced?: () => void): Promise<number> {
     let delivered = 0;
     let afterId: string | undefined;
     let sandboxOptionalOnly = false;
@@ -226,13 +227,20 @@ export function createScheduler(deps: TaskDeps, options: { workers?: number } = 
         }
         return delivered;
       }
+      onPlaced?.();
       if ((await deliver(deps, r.task, r.node)) === 'running') delivered++;
     }
   }
 
   async function runPump(): Promise<number> {
-    const counts = await Promise.all(Array.from({ length: workers }, () => worker()));
-    return counts.reduce((a, b) => a + b, 0);
+    // Mostly there is nothing to place: that is one decision on one connection (each connection to
+    // the embedded server is a PostgreSQL process). The other workers join once a task is placed.
+    const others: Array<Promise<number>> = [];
+    const first = await worker(() => {
+      if (others.length === 0) for (let i = 1; i < workers; i++) others.push(worker());
+    });
+    const counts = await Promise.all(others);
+    return counts.reduce((a, b) => a + b, first);
   }
 
   function pump(): Promise<number> {
