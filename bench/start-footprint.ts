@@ -3,7 +3,8 @@
  * (default `npm start`) on a fresh embedded database N times (default 3), and prints, per run,
  * the milliseconds from spawn to the first 200 from /readyz, and the resident memory of the whole
  * process tree (npm, sh, node, a tsx child if any, the embedded PostgreSQL server and its workers)
- * at that moment and 5 s later, and the CPU time the tree had used when ready: VmRSS summed (counts memory shared between processes, such as
+ * at that moment, 5 s later, and the most it reached over the 5 s after that (sampled every 100 ms:
+ * idle work opens database connections, each a PostgreSQL process), and the CPU time the tree had used when ready: VmRSS summed (counts memory shared between processes, such as
  * PostgreSQL's shared buffers, once per process: an upper bound) and PSS summed (shared pages
  * split between their users: what the tree takes together). `--same-dir` keeps one data folder
  * for all runs: the first run creates the database, the later ones are restarts.
@@ -34,6 +35,7 @@ const cwd = resolve(flag('--cwd') ?? '.');
 const SMOKE = smokeMode();
 const runs = SMOKE ? 1 : Number(flag('--runs') ?? 3);
 const SETTLE_MS = SMOKE ? 1000 : 5000;
+const IDLE_WINDOW_MS = SMOKE ? 500 : 5000;
 const checks = workChecks('bench:start');
 
 /** `pid` and all its descendants, from /proc. */
@@ -125,6 +127,11 @@ for (let run = 1; run <= runs; run++) {
   const atReady = treeRss(child.pid!);
   await new Promise((r) => setTimeout(r, SETTLE_MS));
   const settled = treeRss(child.pid!);
+  let idleMax = settled.mib;
+  for (const end = performance.now() + IDLE_WINDOW_MS; performance.now() < end; ) {
+    await new Promise((r) => setTimeout(r, 100));
+    idleMax = Math.max(idleMax, treeRss(child.pid!).mib);
+  }
   const pids = tree(child.pid!);
   process.kill(-child.pid!, 'SIGTERM');
   // npm may exit before the server has closed its database: wait for the whole tree.
@@ -138,10 +145,10 @@ for (let run = 1; run <= runs; run++) {
     checks.check(atReady.names.some((n) => n.includes('postgres')), 'the embedded PostgreSQL server was in the tree', atReady.names.join(' | '));
     checks.check(!existsSync(dataDir), 'the data folder was removed');
   }
-  rows.push([String(run), String(readyMs), String(cpuAtReady), String(atReady.mib), String(settled.mib), String(atReady.pss), String(settled.pss), String(settled.names.length)]);
+  rows.push([String(run), String(readyMs), String(cpuAtReady), String(atReady.mib), String(settled.mib), String(idleMax), String(atReady.pss), String(settled.pss), String(settled.names.length)]);
   if (run === 1) console.log(`process tree: ${settled.names.join(' | ')}`);
 }
 console.log(`${command.join(' ')} in ${cwd}`);
 console.log(sameDir ? 'one data folder: run 1 creates the database, later runs restart on it' : 'a fresh data folder per run');
-printTable(['run', 'ms to /readyz', 'CPU s to /readyz', 'RSS at ready (MiB)', `RSS +${SETTLE_MS / 1000} s (MiB)`, 'PSS at ready (MiB)', `PSS +${SETTLE_MS / 1000} s (MiB)`, 'processes'], rows);
+printTable(['run', 'ms to /readyz', 'CPU s to /readyz', 'RSS at ready (MiB)', `RSS +${SETTLE_MS / 1000} s (MiB)`, `RSS max, next ${IDLE_WINDOW_MS / 1000} s (MiB)`, 'PSS at ready (MiB)', `PSS +${SETTLE_MS / 1000} s (MiB)`, 'processes'], rows);
 if (SMOKE) checks.finish();
