@@ -1,5 +1,5 @@
-import { createLiveBus, type LiveBus } from './admin/live-bus.js';
-import { createApp } from './app.js';
+import type { LiveBus } from './admin/live-bus.js';
+import type { createApp } from './app.js';
 import type { Config } from './config.js';
 import { DataDirError } from './data-dir.js';
 import type { DbHandle } from './db/client.js';
@@ -10,7 +10,7 @@ import type { GitHubAppConfig } from './github/app-config.js';
 import type { GitHubIntegration } from './github/integration.js';
 import type { Logger } from './logger.js';
 import { openDatabase, prepareDataDir, usesEmbeddedDatabase } from './open-database.js';
-import { type Services, createServices } from './services.js';
+import type { Services } from './services.js';
 import { StartupError } from './startup-error.js';
 
 /** The server's parts once its database is open, ready to take requests. */
@@ -33,18 +33,34 @@ export async function openAndCompose(initial: Config, appConfig: GitHubAppConfig
   await asStartupError(() => prepareDataDir(initial));
   const config = (await ensureFirstRunSecrets(initial, logger)).config;
 
+  // Loading the app's modules takes about as long as starting the embedded database (whose work
+  // is in other processes): both at once.
+  const modules = loadAppModules();
+  modules.catch(() => undefined);
   const handle = await openDatabase(config);
   try {
     // The embedded database writes its own files 0666 on creation: private again now it is open.
     if (usesEmbeddedDatabase(config)) await asStartupError(() => prepareDataDir(config));
-    return await compose(config, appConfig, logger, handle);
+    return await compose(config, appConfig, logger, handle, await modules);
   } catch (err) {
     await handle.close();
     throw err;
   }
 }
 
-async function compose(config: Config, appConfig: GitHubAppConfig | undefined, logger: Logger, handle: DbHandle): Promise<Ready> {
+/** The modules that build the app, loaded while the database opens. */
+async function loadAppModules() {
+  const [{ createApp }, { createServices }, { createLiveBus }] = await Promise.all([import('./app.js'), import('./services.js'), import('./admin/live-bus.js')]);
+  return { createApp, createServices, createLiveBus };
+}
+
+async function compose(
+  config: Config,
+  appConfig: GitHubAppConfig | undefined,
+  logger: Logger,
+  handle: DbHandle,
+  { createApp, createServices, createLiveBus }: Awaited<ReturnType<typeof loadAppModules>>,
+): Promise<Ready> {
   logger.info({ driver: handle.driver }, 'database opened');
   if (handle.notice) logger.warn(handle.notice);
   logger.info('migrations applied');
