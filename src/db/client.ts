@@ -32,6 +32,8 @@ export type DbHandle = {
    * at start). Postgres only: PGlite has one process, and runs `fn` as it is.
    */
   exclusive: <T>(key: string, fn: () => Promise<T>) => Promise<T>;
+  /** PGlite only: the whole database as a data dump that {@link DbConfig.pgliteDump} starts from. */
+  dump?: (() => Promise<Blob>) | undefined;
 };
 
 export type DbConfig = {
@@ -39,6 +41,8 @@ export type DbConfig = {
   databaseUrl?: string | undefined;
   /** Folder for the embedded database; `memory://` keeps it in memory with PGlite (tests). */
   dataDir?: string | undefined;
+  /** With `memory://`: start from this PGlite data dump (`dumpDataDir`) rather than an empty database. */
+  pgliteDump?: Blob | undefined;
   /** postgres.js pool size. */
   maxConnections?: number;
   /** Told when the embedded PostgreSQL server stops by itself (the handle is of no use then). */
@@ -72,7 +76,7 @@ export async function createDb(config: DbConfig): Promise<DbHandle> {
       throw err;
     }
   }
-  return openPglite(dataDir);
+  return openPglite(dataDir, config.pgliteDump);
 }
 
 /** Pool size on the embedded server unless `maxConnections` says otherwise. */
@@ -112,12 +116,12 @@ function openPostgres(client: postgres.Sql): DbHandle {
   };
 }
 
-async function openPglite(dataDir: string): Promise<DbHandle> {
+async function openPglite(dataDir: string, dump?: Blob): Promise<DbHandle> {
   // Loaded only when used: the server on PostgreSQL never pays for PGlite's module.
   const [{ PGlite }, { drizzle: drizzlePglite }] = await Promise.all([import('@electric-sql/pglite'), import('drizzle-orm/pglite')]);
   let client: PGlite;
   if (dataDir === 'memory://') {
-    client = await PGlite.create();
+    client = await PGlite.create(dump ? { loadDataDir: dump } : {});
   } else {
     const dir = resolve(join(dataDir, 'pglite'));
     mkdirSync(dir, { recursive: true });
@@ -132,6 +136,7 @@ async function openPglite(dataDir: string): Promise<DbHandle> {
         ? undefined
         : `DATA_DIR holds a database of an earlier Gaffer (${resolve(join(dataDir, 'pglite'))}): it is opened with PGlite, as before. To move to the embedded PostgreSQL server (lighter, quicker to start): stop Gaffer, move that pglite folder out of DATA_DIR, and start again; the new database starts empty (the keys and App kept in DATA_DIR stay), so move once nothing in the old one is needed.`,
     close: () => client.close(),
+    dump: () => client.dumpDataDir('none'),
     exclusive: (_key, fn) => fn(),
     listen: async (channel, onPayload) => {
       const stop = await client.listen(channel, onPayload);
