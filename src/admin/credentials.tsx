@@ -6,6 +6,7 @@ import type { Db } from '../db/types.js';
 import type { CredentialCipher } from '../domain/credential-cipher.js';
 import { addCredential, listCredentialsPublic, removeCredential } from '../domain/credentials.js';
 import { listNodes } from '../domain/nodes.js';
+import { DataTable } from './data-table.js';
 import { CsrfField, Page, Time } from './layout.js';
 import { type AdminEnv, formBody, requireAdminSession } from './session.js';
 
@@ -45,51 +46,36 @@ export function credentialPages(deps: { db: Db; cipher: CredentialCipher | undef
               ✓ {added.name} ••••{added.last4}
             </div>
           )}
-          <table id="credentials">
-            <thead>
-              <tr>
-                <th>{t('name')}</th>
-                <th>{t('target')}</th>
-                <th>{t('lastFour')}</th>
-                <th>{t('created')}</th>
-                <th>{t('actions')}</th>
+          <DataTable
+            id="credentials"
+            columns={[t('name'), t('target'), t('lastFour'), t('created'), t('actions')]}
+            items={creds}
+            empty={t('noCredentials')}
+            row={(cr) => (
+              <tr data-credential-id={cr.id}>
+                <td>{cr.name}</td>
+                <td>
+                  {cr.node_id
+                    ? `${t('node')}: ${nodeName.get(cr.node_id) ?? cr.node_id}`
+                    : `${t('repository')}: ${repoName.get(cr.repository_id ?? '') ?? cr.repository_id}`}
+                </td>
+                <td>
+                  <code>••••{cr.last4}</code>
+                </td>
+                <td>
+                  <Time at={new Date(cr.created_at)} t={t} />
+                </td>
+                <td>
+                  <form class="inline" method="post" action={`/admin/credentials/${cr.id}/delete`}>
+                    <CsrfField csrf={csrf} />
+                    <button class="btn red" type="submit" data-confirm={`${t('delete')} ${cr.name}?`}>
+                      {t('delete')}
+                    </button>
+                  </form>
+                </td>
               </tr>
-            </thead>
-            <tbody>
-              {creds.length === 0 ? (
-                <tr>
-                  <td colspan={5} class="muted">
-                    {t('noCredentials')}
-                  </td>
-                </tr>
-              ) : (
-                creds.map((cr) => (
-                  <tr data-credential-id={cr.id}>
-                    <td>{cr.name}</td>
-                    <td>
-                      {cr.node_id
-                        ? `${t('node')}: ${nodeName.get(cr.node_id) ?? cr.node_id}`
-                        : `${t('repository')}: ${repoName.get(cr.repository_id ?? '') ?? cr.repository_id}`}
-                    </td>
-                    <td>
-                      <code>••••{cr.last4}</code>
-                    </td>
-                    <td>
-                      <Time at={new Date(cr.created_at)} t={t} />
-                    </td>
-                    <td>
-                      <form class="inline" method="post" action={`/admin/credentials/${cr.id}/delete`}>
-                        <CsrfField csrf={csrf} />
-                        <button class="btn red" type="submit" data-confirm={`${t('delete')} ${cr.name}?`}>
-                          {t('delete')}
-                        </button>
-                      </form>
-                    </td>
-                  </tr>
-                ))
-              )}
-            </tbody>
-          </table>
+            )}
+          />
           <h2>{t('addPat')}</h2>
           {repos.length === 0 && nodes.length === 0 && (
             <div class="notice warn" id="no-targets">

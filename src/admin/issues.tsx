@@ -9,6 +9,7 @@ import { DomainError } from '../domain/errors.js';
 import { ISSUE_STATUSES } from '../domain/issue-status.js';
 import { mayControl } from '../domain/tasks.js';
 import type { Actor } from '../domain/users.js';
+import { DataTable } from './data-table.js';
 import { ISSUE_STATUS_UI, type Lang, type T } from './i18n.js';
 import { FilterSelect } from './filter-select.js';
 import { CsrfField, IssueBadge, Page, StartButton, TaskBadge, Time } from './layout.js';
@@ -67,38 +68,24 @@ const IssueTable: FC<{ rows: IssueListRow[]; lang: Lang; t: T; showOwner: boolea
   hasRepos,
   nextStep,
 }) => (
-  <table id="issues">
-    <thead>
-      <tr>
-        <th>{t('repository')}</th>
-        <th class="num">#</th>
-        <th>{t('title')}</th>
-        <th>{t('status')}</th>
-        {showOwner && <th>{t('owner')}</th>}
-        <th>{t('updated')}</th>
-        <th>{t('start')}</th>
-      </tr>
-    </thead>
-    <tbody>
-      {rows.length === 0 ? (
-        <tr>
-          <td colspan={showOwner ? 7 : 6} class="muted" id="empty-issues">
-            {!nextStep ? (
-              t('noIssues')
-            ) : hasRepos ? (
-              t('noIssuesNext')
-            ) : (
-              <>
-                {t('noIssues')}. {t('noIssuesNeedRepo')} <a href="/admin/repositories">{t('addRepository')}</a>
-              </>
-            )}
-          </td>
-        </tr>
+  <DataTable
+    id="issues"
+    columns={[t('repository'), { label: '#', num: true }, t('title'), t('status'), showOwner && t('owner'), t('updated'), t('start')]}
+    items={rows}
+    empty={
+      !nextStep ? (
+        t('noIssues')
+      ) : hasRepos ? (
+        t('noIssuesNext')
       ) : (
-        rows.map((row) => <IssueRowView row={row} lang={lang} showOwner={showOwner} />)
-      )}
-    </tbody>
-  </table>
+        <>
+          {t('noIssues')}. {t('noIssuesNeedRepo')} <a href="/admin/repositories">{t('addRepository')}</a>
+        </>
+      )
+    }
+    emptyId="empty-issues"
+    row={(row) => <IssueRowView row={row} lang={lang} showOwner={showOwner} />}
+  />
 );
 
 /** The issue an actor may see, or a 404 that does not tell another user's issue from a missing one. */
@@ -267,46 +254,29 @@ export function issuePages(deps: { db: Db }) {
               </dd>
             </dl>
             <h2>{t('tasks')}</h2>
-            <table>
-              <thead>
+            <DataTable
+              columns={[t('attempt'), t('status'), t('node'), t('branch'), t('startedAt'), t('completedAt')]}
+              items={attempts}
+              empty={t('noTasks')}
+              row={({ task, nodeName }) => (
                 <tr>
-                  <th>{t('attempt')}</th>
-                  <th>{t('status')}</th>
-                  <th>{t('node')}</th>
-                  <th>{t('branch')}</th>
-                  <th>{t('startedAt')}</th>
-                  <th>{t('completedAt')}</th>
+                  <td>
+                    <a href={`/admin/tasks/${task.id}`}>#{task.attempt}</a>
+                  </td>
+                  <td>
+                    <TaskBadge status={task.status} lang={lang} />
+                  </td>
+                  <td>{nodeName ?? '—'}</td>
+                  <td>{task.resultBranch ?? '—'}</td>
+                  <td>
+                    <Time at={task.startedAt} t={t} />
+                  </td>
+                  <td>
+                    <Time at={task.completedAt} t={t} />
+                  </td>
                 </tr>
-              </thead>
-              <tbody>
-                {attempts.length === 0 ? (
-                  <tr>
-                    <td colspan={6} class="muted">
-                      {t('noTasks')}
-                    </td>
-                  </tr>
-                ) : (
-                  attempts.map(({ task, nodeName }) => (
-                    <tr>
-                      <td>
-                        <a href={`/admin/tasks/${task.id}`}>#{task.attempt}</a>
-                      </td>
-                      <td>
-                        <TaskBadge status={task.status} lang={lang} />
-                      </td>
-                      <td>{nodeName ?? '—'}</td>
-                      <td>{task.resultBranch ?? '—'}</td>
-                      <td>
-                        <Time at={task.startedAt} t={t} />
-                      </td>
-                      <td>
-                        <Time at={task.completedAt} t={t} />
-                      </td>
-                    </tr>
-                  ))
-                )}
-              </tbody>
-            </table>
+              )}
+            />
           </div>
           <h2>{t('body')}</h2>
           <pre class="body">{issue.body || '—'}</pre>

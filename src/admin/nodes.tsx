@@ -6,6 +6,7 @@ import { bootstrapTokenRetirement, retireBootstrapToken } from '../domain/bootst
 import { listNodes, removeNode, setNodeDraining } from '../domain/nodes.js';
 import type { Scheduler } from '../domain/scheduler.js';
 import type { Logger } from '../logger.js';
+import { DataTable } from './data-table.js';
 import { CsrfField, Page, Time } from './layout.js';
 import { type AdminEnv, requireAdminSession } from './session.js';
 
@@ -88,98 +89,79 @@ export function nodePages(deps: { db: Db; scheduler: Scheduler; now: () => Date;
           </p>
           {list.length === 0 && addNode}
           <div data-region="nodes">
-            <table id="nodes">
-              <thead>
-                <tr>
-                  <th>{t('name')}</th>
-                  <th>{t('status')}</th>
-                  <th>{t('mode')}</th>
-                  <th class="num">{t('load')}</th>
-                  <th>{t('sandbox')}</th>
-                  <th>{t('agentCli')}</th>
-                  <th>{t('labels')}</th>
-                  <th>{t('lastHeartbeat')}</th>
-                  <th>{t('actions')}</th>
-                </tr>
-              </thead>
-              <tbody>
-                {list.length === 0 ? (
-                  <tr>
-                    <td colspan={9} class="muted">
-                      {t('noNodes')}
-                    </td>
-                  </tr>
-                ) : (
-                  list.map((n) => (
-                    <tr data-node-id={n.id}>
-                      <td>
-                        <div>{n.name}</div>
-                        {n.url && <div class="muted">{n.url}</div>}
-                      </td>
-                      <td>
-                        <span class={`badge ${n.online ? 'green' : 'gray'}`} data-online={n.online ? '1' : '0'}>
-                          {n.online ? t('online') : t('offline')}
-                        </span>{' '}
-                        <span class={`badge ${n.status === 'active' ? 'blue' : 'orange'}`}>{t(n.status)}</span>
-                      </td>
-                      <td>
-                        <span class={`badge ${n.mode === 'pull' ? 'yellow' : 'gray'}`} data-mode={n.mode}>
-                          {t(n.mode)}
+            <DataTable
+              id="nodes"
+              columns={[t('name'), t('status'), t('mode'), { label: t('load'), num: true }, t('sandbox'), t('agentCli'), t('labels'), t('lastHeartbeat'), t('actions')]}
+              items={list}
+              empty={t('noNodes')}
+              row={(n) => (
+                <tr data-node-id={n.id}>
+                  <td>
+                    <div>{n.name}</div>
+                    {n.url && <div class="muted">{n.url}</div>}
+                  </td>
+                  <td>
+                    <span class={`badge ${n.online ? 'green' : 'gray'}`} data-online={n.online ? '1' : '0'}>
+                      {n.online ? t('online') : t('offline')}
+                    </span>{' '}
+                    <span class={`badge ${n.status === 'active' ? 'blue' : 'orange'}`}>{t(n.status)}</span>
+                  </td>
+                  <td>
+                    <span class={`badge ${n.mode === 'pull' ? 'yellow' : 'gray'}`} data-mode={n.mode}>
+                      {t(n.mode)}
+                    </span>
+                    {n.ephemeral && (
+                      <>
+                        {' '}
+                        <span class="badge gray" data-ephemeral="1" title={t('ephemeralNodeHint')}>
+                          {t('ephemeralNode')}
                         </span>
-                        {n.ephemeral && (
-                          <>
-                            {' '}
-                            <span class="badge gray" data-ephemeral="1" title={t('ephemeralNodeHint')}>
-                              {t('ephemeralNode')}
-                            </span>
-                          </>
-                        )}
-                      </td>
-                      <td class="num">
-                        {n.running} / {n.capacity}
-                      </td>
-                      <td>
-                        {n.sandbox === 'off' ? (
-                          <span class="badge red" data-sandbox="off" title={t('sandboxOffHint')}>
-                            {t('sandboxOff')}
-                          </span>
-                        ) : (
-                          <span class="badge green" data-sandbox={n.sandbox}>
-                            {t('sandboxBwrap')}
-                          </span>
-                        )}
-                      </td>
-                      <td data-agent-cli>{n.agent_cli ?? '—'}</td>
-                      <td>{n.labels.length ? n.labels.map((l) => <span class="tag">{l}</span>) : '—'}</td>
-                      <td>{n.last_heartbeat_at ? <Time at={new Date(n.last_heartbeat_at)} t={t} /> : t('never')}</td>
-                      <td>
-                        {n.status === 'active' ? (
-                          <form class="inline" method="post" action={`/admin/nodes/${n.id}/drain`}>
-                            <CsrfField csrf={csrf} />
-                            <button class="btn orange" type="submit">
-                              {t('drain')}
-                            </button>
-                          </form>
-                        ) : (
-                          <form class="inline" method="post" action={`/admin/nodes/${n.id}/resume`}>
-                            <CsrfField csrf={csrf} />
-                            <button class="btn blue" type="submit">
-                              {t('resume')}
-                            </button>
-                          </form>
-                        )}{' '}
-                        <form class="inline" method="post" action={`/admin/nodes/${n.id}/remove`}>
-                          <CsrfField csrf={csrf} />
-                          <button class="btn red" type="submit" data-confirm={`${t('confirmRemove')} ${n.name}`}>
-                            {t('remove')}
-                          </button>
-                        </form>
-                      </td>
-                    </tr>
-                  ))
-                )}
-              </tbody>
-            </table>
+                      </>
+                    )}
+                  </td>
+                  <td class="num">
+                    {n.running} / {n.capacity}
+                  </td>
+                  <td>
+                    {n.sandbox === 'off' ? (
+                      <span class="badge red" data-sandbox="off" title={t('sandboxOffHint')}>
+                        {t('sandboxOff')}
+                      </span>
+                    ) : (
+                      <span class="badge green" data-sandbox={n.sandbox}>
+                        {t('sandboxBwrap')}
+                      </span>
+                    )}
+                  </td>
+                  <td data-agent-cli>{n.agent_cli ?? '—'}</td>
+                  <td>{n.labels.length ? n.labels.map((l) => <span class="tag">{l}</span>) : '—'}</td>
+                  <td>{n.last_heartbeat_at ? <Time at={new Date(n.last_heartbeat_at)} t={t} /> : t('never')}</td>
+                  <td>
+                    {n.status === 'active' ? (
+                      <form class="inline" method="post" action={`/admin/nodes/${n.id}/drain`}>
+                        <CsrfField csrf={csrf} />
+                        <button class="btn orange" type="submit">
+                          {t('drain')}
+                        </button>
+                      </form>
+                    ) : (
+                      <form class="inline" method="post" action={`/admin/nodes/${n.id}/resume`}>
+                        <CsrfField csrf={csrf} />
+                        <button class="btn blue" type="submit">
+                          {t('resume')}
+                        </button>
+                      </form>
+                    )}{' '}
+                    <form class="inline" method="post" action={`/admin/nodes/${n.id}/remove`}>
+                      <CsrfField csrf={csrf} />
+                      <button class="btn red" type="submit" data-confirm={`${t('confirmRemove')} ${n.name}`}>
+                        {t('remove')}
+                      </button>
+                    </form>
+                  </td>
+                </tr>
+              )}
+            />
           </div>
           {list.length > 0 && addNode}
         </Page>,

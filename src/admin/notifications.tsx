@@ -4,6 +4,7 @@ import { parseWith, queryParams, uuidParam } from '../api/validate.js';
 import { listDeliveries, listNotificationTargets, listUserChoices } from '../db/queries/notifications.js';
 import type { Db } from '../db/types.js';
 import { NOTIFICATION_EVENTS, NOTIFICATION_KINDS, type NotificationEvent, type Notifications } from '../domain/notifications.js';
+import { DataTable } from './data-table.js';
 import type { T } from './i18n.js';
 import { listRepositories } from '../domain/reads.js';
 import { CsrfField, Page, Time } from './layout.js';
@@ -65,48 +66,34 @@ export function notificationPages(deps: { db: Db; notifications: Notifications; 
               ✓ {t('secret')}: <code data-secret>{secret}</code> ({t('shownOnce')})
             </div>
           )}
-          <table id="notification-targets">
-            <thead>
-              <tr>
-                <th>{t('kind')}</th>
-                <th>{t('address')}</th>
-                <th>{t('scope')}</th>
-                <th>{t('events')}</th>
-                <th>{t('created')}</th>
-                <th>{t('actions')}</th>
+          <DataTable
+            id="notification-targets"
+            columns={[t('kind'), t('address'), t('scope'), t('events'), t('created'), t('actions')]}
+            items={targets}
+            empty={t('noTargetsYet')}
+            emptyId="empty-targets"
+            row={({ target, repository, user }) => (
+              <tr data-target-id={target.id}>
+                <td data-kind={target.kind}>{t(`notifyKind_${target.kind}`)}</td>
+                <td>
+                  <code>{target.address}</code>
+                </td>
+                <td>{repository ? `${t('repository')}: ${repository}` : user ? `${t('user')}: ${user}` : t('everything')}</td>
+                <td>{target.events.map((e) => eventText(t, e)).join(lang === 'zh' ? '、' : ', ')}</td>
+                <td>
+                  <Time at={target.createdAt} t={t} />
+                </td>
+                <td>
+                  <form class="inline" method="post" action={`/admin/notifications/${target.id}/delete`}>
+                    <CsrfField csrf={csrf} />
+                    <button class="btn red" type="submit" data-confirm={`${t('remove')} ${target.address}?`}>
+                      {t('remove')}
+                    </button>
+                  </form>
+                </td>
               </tr>
-            </thead>
-            <tbody>
-              {targets.length === 0 && (
-                <tr>
-                  <td colspan={6} class="muted" id="empty-targets">
-                    {t('noTargetsYet')}
-                  </td>
-                </tr>
-              )}
-              {targets.map(({ target, repository, user }) => (
-                <tr data-target-id={target.id}>
-                  <td data-kind={target.kind}>{t(`notifyKind_${target.kind}`)}</td>
-                  <td>
-                    <code>{target.address}</code>
-                  </td>
-                  <td>{repository ? `${t('repository')}: ${repository}` : user ? `${t('user')}: ${user}` : t('everything')}</td>
-                  <td>{target.events.map((e) => eventText(t, e)).join(lang === 'zh' ? '、' : ', ')}</td>
-                  <td>
-                    <Time at={target.createdAt} t={t} />
-                  </td>
-                  <td>
-                    <form class="inline" method="post" action={`/admin/notifications/${target.id}/delete`}>
-                      <CsrfField csrf={csrf} />
-                      <button class="btn red" type="submit" data-confirm={`${t('remove')} ${target.address}?`}>
-                        {t('remove')}
-                      </button>
-                    </form>
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
+            )}
+          />
           <h2>{t('addTarget')}</h2>
           <form class="stack" method="post" action="/admin/notifications" autocomplete="off">
             <CsrfField csrf={csrf} />
@@ -155,43 +142,29 @@ export function notificationPages(deps: { db: Db; notifications: Notifications; 
             </button>
           </form>
           <h2>{t('deliveries')}</h2>
-          <table id="notification-deliveries">
-            <thead>
-              <tr>
-                <th>{t('created')}</th>
-                <th>{t('events')}</th>
-                <th>{t('address')}</th>
-                <th>{t('status')}</th>
-                <th>{t('attempts')}</th>
-                <th>{t('result')}</th>
+          <DataTable
+            id="notification-deliveries"
+            columns={[t('created'), t('events'), t('address'), t('status'), t('attempts'), t('result')]}
+            items={deliveries}
+            empty={t('noDeliveries')}
+            emptyId="empty-deliveries"
+            row={({ delivery, kind, address }) => (
+              <tr data-delivery-id={delivery.id} data-status={delivery.status}>
+                <td>
+                  <Time at={delivery.createdAt} t={t} />
+                </td>
+                <td>{eventText(t, delivery.event)}</td>
+                <td>
+                  {t(`notifyKind_${kind}`)}: <code>{address}</code>
+                </td>
+                <td>{t(`delivery_${delivery.status}`)}</td>
+                <td data-attempts>{delivery.attempts}</td>
+                <td data-result={statusClass(delivery.lastStatusCode)}>
+                  <code>{statusClass(delivery.lastStatusCode)}</code>
+                </td>
               </tr>
-            </thead>
-            <tbody>
-              {deliveries.length === 0 && (
-                <tr>
-                  <td colspan={6} class="muted" id="empty-deliveries">
-                    {t('noDeliveries')}
-                  </td>
-                </tr>
-              )}
-              {deliveries.map(({ delivery, kind, address }) => (
-                <tr data-delivery-id={delivery.id} data-status={delivery.status}>
-                  <td>
-                    <Time at={delivery.createdAt} t={t} />
-                  </td>
-                  <td>{eventText(t, delivery.event)}</td>
-                  <td>
-                    {t(`notifyKind_${kind}`)}: <code>{address}</code>
-                  </td>
-                  <td>{t(`delivery_${delivery.status}`)}</td>
-                  <td data-attempts>{delivery.attempts}</td>
-                  <td data-result={statusClass(delivery.lastStatusCode)}>
-                    <code>{statusClass(delivery.lastStatusCode)}</code>
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
+            )}
+          />
         </Page>,
       );
     })

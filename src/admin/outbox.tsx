@@ -3,6 +3,7 @@ import { z } from 'zod';
 import type { Db } from '../db/types.js';
 import { DomainError } from '../domain/errors.js';
 import { listOutbox, readOutbox, retryDeadEffect } from '../domain/outbox.js';
+import { DataTable } from './data-table.js';
 import { CsrfField, Page, Time } from './layout.js';
 import { type AdminEnv, requireAdminSession } from './session.js';
 
@@ -41,55 +42,37 @@ export function outboxPages(deps: { db: Db; now: () => Date; wakeEffects: (() =>
             ))}
           </tbody>
         </table>
-        <table id="outbox-effects">
-          <thead>
-            <tr>
-              <th>#</th>
-              <th>{t('kind')}</th>
-              <th>{t('status')}</th>
-              <th class="num">{t('attempts')}</th>
-              <th>{t('installation')}</th>
-              <th>{t('lastError')}</th>
-              <th>{t('created')}</th>
-              <th>{t('actions')}</th>
+        <DataTable
+          id="outbox-effects"
+          columns={['#', t('kind'), t('status'), { label: t('attempts'), num: true }, t('installation'), t('lastError'), t('created'), t('actions')]}
+          items={rows}
+          empty={t('outboxEmpty')}
+          row={(e) => (
+            <tr data-effect-id={String(e.id)} data-state={e.state}>
+              <td>{e.id}</td>
+              <td>{e.taskId ? <a href={`/admin/tasks/${e.taskId}`}>{e.kind}</a> : e.kind}</td>
+              <td>
+                <span class={`badge ${STATE_COLOUR[e.state] ?? 'gray'}`}>{e.state}</span>
+              </td>
+              <td class="num">{e.attempts}</td>
+              <td>{e.installationId}</td>
+              <td>{e.lastError ?? '—'}</td>
+              <td>
+                <Time at={e.createdAt} t={t} />
+              </td>
+              <td>
+                {e.state === 'dead' && (
+                  <form class="inline" method="post" action={`/admin/outbox/${e.id}/retry`}>
+                    <CsrfField csrf={csrf} />
+                    <button class="btn blue" type="submit">
+                      {t('retry')}
+                    </button>
+                  </form>
+                )}
+              </td>
             </tr>
-          </thead>
-          <tbody>
-            {rows.length === 0 ? (
-              <tr>
-                <td colspan={8} class="muted">
-                  {t('outboxEmpty')}
-                </td>
-              </tr>
-            ) : (
-              rows.map((e) => (
-                <tr data-effect-id={String(e.id)} data-state={e.state}>
-                  <td>{e.id}</td>
-                  <td>{e.taskId ? <a href={`/admin/tasks/${e.taskId}`}>{e.kind}</a> : e.kind}</td>
-                  <td>
-                    <span class={`badge ${STATE_COLOUR[e.state] ?? 'gray'}`}>{e.state}</span>
-                  </td>
-                  <td class="num">{e.attempts}</td>
-                  <td>{e.installationId}</td>
-                  <td>{e.lastError ?? '—'}</td>
-                  <td>
-                    <Time at={e.createdAt} t={t} />
-                  </td>
-                  <td>
-                    {e.state === 'dead' && (
-                      <form class="inline" method="post" action={`/admin/outbox/${e.id}/retry`}>
-                        <CsrfField csrf={csrf} />
-                        <button class="btn blue" type="submit">
-                          {t('retry')}
-                        </button>
-                      </form>
-                    )}
-                  </td>
-                </tr>
-              ))
-            )}
-          </tbody>
-        </table>
+          )}
+        />
       </Page>,
     );
   };

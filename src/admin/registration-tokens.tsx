@@ -9,6 +9,7 @@ import {
   type RegistrationTokenPublic,
   revokeRegistration,
 } from '../domain/registration-tokens.js';
+import { DataTable } from './data-table.js';
 import type { T } from './i18n.js';
 import { CsrfField, Page, Time } from './layout.js';
 import { type AdminEnv, formBody, requireAdminSession } from './session.js';
@@ -59,30 +60,13 @@ export function registrationTokenPages(deps: { db: Db; now: () => Date }) {
             <code data-token>{created.token}</code>
           </div>
         )}
-        <table id="registration-tokens">
-          <thead>
-            <tr>
-              <th>{t('name')}</th>
-              <th>{t('status')}</th>
-              <th class="num">{t('uses')}</th>
-              <th>{t('allowedLabels')}</th>
-              <th class="num">{t('maxCapacity')}</th>
-              <th>{t('expires')}</th>
-              <th>{t('actions')}</th>
-            </tr>
-          </thead>
-          <tbody>
-            {list.length === 0 ? (
-              <tr>
-                <td colspan={7} class="muted">
-                  {t('noRegistrationTokens')}
-                </td>
-              </tr>
-            ) : (
-              list.map((rt) => <TokenRow rt={rt} t={t} csrf={csrf} />)
-            )}
-          </tbody>
-        </table>
+        <DataTable
+          id="registration-tokens"
+          columns={[t('name'), t('status'), { label: t('uses'), num: true }, t('allowedLabels'), { label: t('maxCapacity'), num: true }, t('expires'), t('actions')]}
+          items={list}
+          empty={t('noRegistrationTokens')}
+          row={(rt) => <TokenRow rt={rt} t={t} csrf={csrf} />}
+        />
         <h2>{t('newRegistrationToken')}</h2>
         <form class="stack" method="post" action="/admin/registration-tokens" autocomplete="off">
           <CsrfField csrf={csrf} />

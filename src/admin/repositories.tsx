@@ -8,6 +8,7 @@ import { isDomainError } from '../domain/errors.js';
 import { listRepositories } from '../domain/reads.js';
 import { SANDBOX_REQUIREMENTS } from '../domain/repo-config.js';
 import { addRepositoryWithPat, patRuleForNewRepository } from '../domain/repositories.js';
+import { DataTable } from './data-table.js';
 import type { TextKey } from './i18n.js';
 import { CsrfField, Page } from './layout.js';
 import { type AdminEnv, formBody, requireAdminSession } from './session.js';
@@ -45,46 +46,32 @@ export function repositoryPages(deps: { db: Db; config: Config; cipher: Credenti
             {t('noApp')} <a href="/admin/setup">{t('createApp')}</a>
           </div>
         )}
-        <table id="repositories">
-          <thead>
-            <tr>
-              <th>{t('name')}</th>
-              <th>{t('cloneUrl')}</th>
-              <th>{t('defaultBranch')}</th>
-              <th>{t('sandbox')}</th>
-              <th>{t('credential')}</th>
+        <DataTable
+          id="repositories"
+          columns={[t('name'), t('cloneUrl'), t('defaultBranch'), t('sandbox'), t('credential')]}
+          items={repos}
+          empty={t('noRepositories')}
+          emptyId="empty-repositories"
+          row={(r) => (
+            <tr data-repository-id={r.id}>
+              <td>
+                <a href={`/admin/issues?repository=${r.id}`}>{r.fullName}</a>
+              </td>
+              <td class="muted">{r.cloneUrl}</td>
+              <td>{r.defaultBranch}</td>
+              <td>{r.sandbox === 'required' ? t('sandboxRequired') : t('sandboxOptional')}</td>
+              <td>
+                {r.installationId !== null ? (
+                  <span class="badge green">{t('viaApp')}</span>
+                ) : withPat.has(r.id) ? (
+                  <span class="badge green">{t('hasPat')}</span>
+                ) : (
+                  <span class="badge gray">{t('noPat')}</span>
+                )}
+              </td>
             </tr>
-          </thead>
-          <tbody>
-            {repos.length === 0 ? (
-              <tr>
-                <td colspan={5} class="muted" id="empty-repositories">
-                  {t('noRepositories')}
-                </td>
-              </tr>
-            ) : (
-              repos.map((r) => (
-                <tr data-repository-id={r.id}>
-                  <td>
-                    <a href={`/admin/issues?repository=${r.id}`}>{r.fullName}</a>
-                  </td>
-                  <td class="muted">{r.cloneUrl}</td>
-                  <td>{r.defaultBranch}</td>
-                  <td>{r.sandbox === 'required' ? t('sandboxRequired') : t('sandboxOptional')}</td>
-                  <td>
-                    {r.installationId !== null ? (
-                      <span class="badge green">{t('viaApp')}</span>
-                    ) : withPat.has(r.id) ? (
-                      <span class="badge green">{t('hasPat')}</span>
-                    ) : (
-                      <span class="badge gray">{t('noPat')}</span>
-                    )}
-                  </td>
-                </tr>
-              ))
-            )}
-          </tbody>
-        </table>
+          )}
+        />
         <h2>{t('addRepository')}</h2>
         {!cipher && (
           <div class="notice warn" id="no-key">

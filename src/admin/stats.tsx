@@ -6,6 +6,7 @@ import { countTasksByOutcome, firstPrMedians, type TaskStatsRow, taskStats } fro
 import { TASK_OUTCOMES } from '../domain/outcomes.js';
 import type { Db } from '../db/types.js';
 import { TASK_STATUSES } from '../protocol/statuses.js';
+import { DataTable } from './data-table.js';
 import { type Lang, outcomeText, type T, TASK_STATUS_UI, type TextKey } from './i18n.js';
 import { formatDuration, Page, TaskBadge } from './layout.js';
 import { type AdminEnv, requireAdminSession } from './session.js';
@@ -33,40 +34,31 @@ export function successRate(row: Pick<TaskStatsRow, 'success' | 'failed'>): numb
 const pct = (v: number | null) => (v === null ? '—' : `${Math.round(v * 10) / 10}%`);
 
 const GroupTable: FC<{ id: string; rows: TaskStatsRow[]; t: T; lang: Lang; heading: string; fallbackName: string }> = (p) => (
-  <table id={p.id}>
-    <thead>
+  <DataTable
+    id={p.id}
+    columns={[
+      p.heading,
+      { label: p.t('total'), num: true },
+      { label: TASK_STATUS_UI.success[p.lang], num: true },
+      { label: TASK_STATUS_UI.failed[p.lang], num: true },
+      { label: p.t('successRate'), num: true },
+      { label: p.t('median'), num: true },
+      { label: p.t('p90'), num: true },
+    ]}
+    items={p.rows}
+    empty="—"
+    row={(r) => (
       <tr>
-        <th>{p.heading}</th>
-        <th class="num">{p.t('total')}</th>
-        <th class="num">{TASK_STATUS_UI.success[p.lang]}</th>
-        <th class="num">{TASK_STATUS_UI.failed[p.lang]}</th>
-        <th class="num">{p.t('successRate')}</th>
-        <th class="num">{p.t('median')}</th>
-        <th class="num">{p.t('p90')}</th>
+        <td>{r.name ?? p.fallbackName}</td>
+        <td class="num">{r.total}</td>
+        <td class="num">{r.success}</td>
+        <td class="num">{r.failed}</td>
+        <td class="num">{pct(successRate(r))}</td>
+        <td class="num">{formatDuration(r.medianSeconds, p.lang)}</td>
+        <td class="num">{formatDuration(r.p90Seconds, p.lang)}</td>
       </tr>
-    </thead>
-    <tbody>
-      {p.rows.length === 0 ? (
-        <tr>
-          <td colspan={7} class="muted">
-            —
-          </td>
-        </tr>
-      ) : (
-        p.rows.map((r) => (
-          <tr>
-            <td>{r.name ?? p.fallbackName}</td>
-            <td class="num">{r.total}</td>
-            <td class="num">{r.success}</td>
-            <td class="num">{r.failed}</td>
-            <td class="num">{pct(successRate(r))}</td>
-            <td class="num">{formatDuration(r.medianSeconds, p.lang)}</td>
-            <td class="num">{formatDuration(r.p90Seconds, p.lang)}</td>
-          </tr>
-        ))
-      )}
-    </tbody>
-  </table>
+    )}
+  />
 );
 
 /** Statistics (admins), mounted at /stats: tasks by status, success rate, median and p90 duration, per node and repository, over a period. */

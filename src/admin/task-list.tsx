@@ -5,6 +5,7 @@ import { queryParams } from '../api/validate.js';
 import type { Db } from '../db/types.js';
 import { listFilterNodes, listFilterRepositories, pageTaskList, TASK_KINDS, type TaskListRow } from '../domain/reads.js';
 import { TASK_OUTCOMES, TASK_STATUSES } from '../protocol/statuses.js';
+import { DataTable } from './data-table.js';
 import { type Lang, outcomeText, type T, TASK_STATUS_UI } from './i18n.js';
 import { FilterSelect } from './filter-select.js';
 import { Page, TaskBadge, Time } from './layout.js';
@@ -128,30 +129,14 @@ export function taskListPages(deps: { db: Db }) {
           </button>
         </form>
         <div data-region="tasks">
-          <table id="tasks">
-            <thead>
-              <tr>
-                <th>{t('created')}</th>
-                <th>{t('task')}</th>
-                <th>{t('issue')}</th>
-                <th>{t('status')}</th>
-                <th>{t('outcome')}</th>
-                <th>{t('taskKind')}</th>
-                <th>{t('node')}</th>
-              </tr>
-            </thead>
-            <tbody>
-              {page.rows.length === 0 ? (
-                <tr>
-                  <td colspan={7} class="muted" id="empty-tasks">
-                    {firstPage && !q.status && !q.outcome && !q.repository && !q.node && !q.kind ? t('noTasks') : t('noTasksMatch')}
-                  </td>
-                </tr>
-              ) : (
-                page.rows.map((row) => <TaskRowView row={row} lang={lang} t={t} />)
-              )}
-            </tbody>
-          </table>
+          <DataTable
+            id="tasks"
+            columns={[t('created'), t('task'), t('issue'), t('status'), t('outcome'), t('taskKind'), t('node')]}
+            items={page.rows}
+            empty={firstPage && !q.status && !q.outcome && !q.repository && !q.node && !q.kind ? t('noTasks') : t('noTasksMatch')}
+            emptyId="empty-tasks"
+            row={(row) => <TaskRowView row={row} lang={lang} t={t} />}
+          />
           <nav class="pager">
             {page.hasNewer && first ? <a href={pageLink(q, 'before', first)}>{t('newer')}</a> : <span>{t('newer')}</span>}
             {page.hasOlder && last ? <a href={pageLink(q, 'after', last)}>{t('older')}</a> : <span>{t('older')}</span>}
