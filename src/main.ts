@@ -130,7 +130,7 @@ export async function startServer(
   background.add({ name: 'scheduler', everyMs: config.schedulerIntervalMs, run: services.scheduler.tick });
   background.add({ name: 'notifications', everyMs: config.schedulerIntervalMs, run: services.notifications.deliverDue });
   // Effects whose backoff ended or whose worker died (a new record wakes the worker at once).
-  background.add({ name: 'effects', everyMs: EFFECT_POLL_INTERVAL_MS, run: services.effects.idle });
+  background.add({ name: 'effects', everyMs: EFFECT_POLL_INTERVAL_MS, run: services.effects.poll });
   // A delivery whose handling failed after its 202 is retried from its stored body.
   if (github) background.add({ name: 'webhook-retries', everyMs: DELIVERY_RETRY_INTERVAL_MS, run: github.ingest.retryDue });
   background.add({ name: 'retention', everyMs: RETENTION_INTERVAL_MS, run: retention.runOnce });

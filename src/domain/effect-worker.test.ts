@@ -211,6 +211,33 @@ describe('the outbox', () => {
     expect(waiting.every((r) => r.state === 'pending' && r.runAfter.getTime() >= clock.now().getTime() + 60_000)).toBe(true);
   });
 
+  it('a poll holds its caller for the first tick only: the rest of the pass goes on without it', async () => {
+    const a = nextInstallation();
+    let release: () => void = () => {};
+    const blocked = new Promise<void>((resolve) => (release = resolve));
+    const performed: number[] = [];
+    const w = worker(db.db, {
+      open_pr: async (e) => {
+        if (e.installationId !== a) return;
+        performed.push(e.id);
+        // The second effect waits for the test: the pass is still under way when poll returns.
+        if (performed.length === 2) await blocked;
+      },
+    });
+    for (let i = 0; i < 2; i++) await db.db.transaction((tx) => recordEffect(tx, effect(a)));
+    // One effect per installation per tick: the first tick performs one, the second the other,
+    // which blocks. Were poll to wait for the whole pass, it would never return.
+    await w.poll();
+    expect(performed.length).toBeGreaterThanOrEqual(1);
+    // A poll while the pass runs starts nothing and returns at once.
+    await w.poll();
+    release();
+    await w.idle();
+    expect(performed).toHaveLength(2);
+    expect((await rowsOf(a)).map((r) => r.state)).toEqual(['done', 'done']);
+    await w.stop();
+  });
+
   it('wakes on a record made elsewhere (LISTEN/NOTIFY: another replica, or PGlite in process)', async () => {
     const a = nextInstallation();
     let performed: (id: number) => void = () => {};

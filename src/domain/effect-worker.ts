@@ -19,6 +19,12 @@ export type EffectWorker = {
   stop: () => Promise<void>;
   /** Wakes the worker and waits until it finds nothing it may perform now. */
   idle: () => Promise<void>;
+  /**
+   * One look for what is due (leases that ran out, backoffs that ended) unless a pass is under
+   * way: resolves after the first tick of the pass it starts, not when the pass ends, so the
+   * background runner that calls it is held for one batch at most.
+   */
+  poll: () => Promise<void>;
   /** GitHub writes performed by this process, per installation. */
   writes: () => ReadonlyMap<number, number>;
 };
@@ -62,6 +68,7 @@ export function createEffectWorker(deps: EffectWorkerDeps): EffectWorker {
   const writes = new Map<number, number>();
   let serveSeq = 0;
   let loop: Promise<void> | undefined;
+  let firstTick: Promise<void> | undefined;
   let again = false;
   let stopped = false;
   let pacingTimer: ReturnType<typeof setTimeout> | undefined;
@@ -138,6 +145,8 @@ export function createEffectWorker(deps: EffectWorkerDeps): EffectWorker {
   function wake(): void {
     again = true;
     if (loop || stopped) return;
+    let ticked: () => void = () => {};
+    firstTick = new Promise<void>((resolve) => (ticked = resolve));
     loop = (async () => {
       while (again && !stopped) {
         again = false;
@@ -146,8 +155,10 @@ export function createEffectWorker(deps: EffectWorkerDeps): EffectWorker {
         } catch (err) {
           log.error({ err }, 'effect worker tick failed; the next poll tries again');
         }
+        ticked();
       }
     })().finally(() => {
+      ticked();
       loop = undefined;
     });
   }
@@ -180,6 +191,11 @@ export function createEffectWorker(deps: EffectWorkerDeps): EffectWorker {
       if (stopped) return;
       wake();
       while (loop) await loop;
+    },
+    poll: async () => {
+      if (stopped || loop) return;
+      wake();
+      await firstTick;
     },
     writes: () => writes,
   };
