@@ -187,7 +187,8 @@ async function timedDecisions(services: Services): Promise<DecisionRun> {
     if (r.kind !== 'assigned') break;
     const selectMs = msSince(t0);
     const t1 = process.hrtime.bigint();
-    const outcome = await deliver(deps, r.task, r.node);
+    // With what the assignment read for delivery, as a pump worker delivers.
+    const outcome = await deliver(deps, r.task, r.node, r.delivery);
     if (outcome !== 'running') throw new Error(`task ${r.task.id}: delivery ended ${outcome}`);
     run.dispatch.push(msSince(t1));
     run.select.push(selectMs);
