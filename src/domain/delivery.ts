@@ -26,8 +26,9 @@ export function dispatchBackoffMs(attempts: number): number {
 /**
  * Delivers an assigned task to its node: mints or decrypts the credential, sends the seed's body,
  * and moves the task to `running` on a 202. `assigned`: the context its assignment read (see
- * `assignTaskBatch`); without it, it is read in one statement. A refused or unreachable node sends the task back to
- * the queue with backoff until the attempts run out; then it fails with the reason.
+ * `assignTaskBatch`); without it, it is read in one statement. A refused or unreachable node
+ * sends the task back to the queue with backoff until the attempts run out; then it fails with
+ * the reason.
  */
 export async function deliver(deps: TaskDeps, task: TaskRow, node: NodeRow, assigned?: DeliveryContext): Promise<DeliverOutcome> {
   // A pull node is not called: the assignment, once committed, woke its waiting poll (the tasks
