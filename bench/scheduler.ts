@@ -13,7 +13,9 @@
  * it does not answer. Fixture rows go in by batch inserts and are not timed. Nodes say they run the
  * agent in bubblewrap, as tasks require by default (a repository's `sandbox: required`).
  * BENCH_TASKS, BENCH_NODES and BENCH_SMALL_NODES change the sizes; BENCH_DATABASES=postgres (or pglite)
- * runs on one database only.
+ * runs on one database only. BENCH_DECISION_BATCH=n (default 1) has the one dispatcher decide n
+ * tasks a call (`assignBatch`, as each pump worker does) and deliver them side by side; each
+ * decision is then timed as its call's share (the call and its deliveries over the tasks placed).
  *
  * `--smoke` (or BENCH_SMOKE=1): 2 and 5 nodes and 20 tasks, on PGlite, and on Postgres only when
  * BENCH_DATABASE_URL or TEST_DATABASE_URL names one. Either way it checks that every phase placed
@@ -24,7 +26,7 @@ import { loadConfig } from '../src/config.js';
 import { credentials, issues, nodes, repositories, tasks } from '../src/db/schema.js';
 import type { Db } from '../src/db/types.js';
 import type { NodeTransport } from '../src/domain/ports.js';
-import { assignNext, deliver } from '../src/domain/scheduler.js';
+import { assignBatch, assignNext, deliver } from '../src/domain/scheduler.js';
 import { createLogger } from '../src/logger.js';
 import { createServices, type Services } from '../src/services.js';
 import {
@@ -53,6 +55,8 @@ const DATABASES = (process.env.BENCH_DATABASES ?? 'pglite,postgres').split(',').
 /** Room for every task in a pool of `nodes`: the drain ends with each node full. */
 const capacityFor = (nodes: number) => Math.ceil(TASKS / nodes);
 const INSERT_BATCH = 1000;
+/** Decisions per call in the one-dispatcher phase: 1, one `assignNext` a task. */
+const DECISION_BATCH = envInt('BENCH_DECISION_BATCH', 1);
 /** Each timed phase stops here even if the queue is not empty, and says so. */
 const PHASE_LIMIT_MS = envInt('BENCH_PHASE_LIMIT_SECONDS', 300) * 1000;
 
@@ -182,12 +186,17 @@ async function timedDecisions(services: Services): Promise<DecisionRun> {
       run.hitLimit = true;
       break;
     }
+    if (DECISION_BATCH > 1) {
+      if (!(await timedBatch(deps, run))) break;
+      continue;
+    }
     const t0 = process.hrtime.bigint();
     const r = await assignNext(deps);
     if (r.kind !== 'assigned') break;
     const selectMs = msSince(t0);
     const t1 = process.hrtime.bigint();
-    const outcome = await deliver(deps, r.task, r.node);
+    // With what the assignment read for delivery, as a pump worker delivers.
+    const outcome = await deliver(deps, r.task, r.node, r.delivery);
     if (outcome !== 'running') throw new Error(`task ${r.task.id}: delivery ended ${outcome}`);
     run.dispatch.push(msSince(t1));
     run.select.push(selectMs);
@@ -196,6 +205,20 @@ async function timedDecisions(services: Services): Promise<DecisionRun> {
   }
   run.totalMs = msSince(start);
   return run;
+}
+
+/** One batch of decisions and its deliveries, each decision timed as its share; false once none was placed. */
+async function timedBatch(deps: Services['tasks'], run: DecisionRun): Promise<boolean> {
+  const t0 = process.hrtime.bigint();
+  const rows = await assignBatch(deps, undefined, DECISION_BATCH);
+  const selectMs = msSince(t0);
+  const t1 = process.hrtime.bigint();
+  const placed = rows.flatMap((r) => (r.kind === 'assigned' ? [r] : []));
+  const outcomes = await Promise.all(placed.map((r) => deliver(deps, r.task, r.node, r.delivery)));
+  if (outcomes.some((o) => o !== 'running')) throw new Error(`a delivery ended ${outcomes.find((o) => o !== 'running')}`);
+  const [dispatchMs, allMs, n] = [msSince(t1), msSince(t0), placed.length];
+  for (let i = 0; i < n; i++, run.decisions++) run.select.push(selectMs / n), run.dispatch.push(dispatchMs / n), run.all.push(allMs / n);
+  return n > 0;
 }
 
 /**
@@ -320,7 +343,11 @@ async function main(): Promise<void> {
     process.stdout.write(`  Postgres at ${new URL(pgUrl).host} does not answer: skipped (set BENCH_DATABASE_URL)\n`);
   }
 
-  process.stdout.write('\nper decision, one dispatcher (assignNext + deliver), ms\n');
+  process.stdout.write(
+    DECISION_BATCH > 1
+      ? `\nper decision, one dispatcher (assignBatch of ${DECISION_BATCH} + deliveries side by side, each decision its share), ms\n`
+      : '\nper decision, one dispatcher (assignNext + deliver), ms\n',
+  );
   printTable(
     ['database', 'nodes', 'decisions', 'p50', 'p99', 'max', 'select p50', 'select p99', 'deliver p50', 'deliver p99', 'drain, 1 worker'],
     rows.map((r) => {

@@ -100,6 +100,13 @@ export async function needsNodeCredential(deps: CredentialDeps, repository: Repo
 }
 
 /**
+ * The newest PAT rows of a task's repository and of its node, read already (with the task's
+ * assignment, or in one statement with its context): the node's is needed only when the
+ * repository has none, and may be left null when it does.
+ */
+export type StoredPats = { repositoryPat: CredentialRow | null; nodePat: CredentialRow | null };
+
+/**
  * The git credential for one task, right before dispatch: an installation token minted for this
  * one repository, else the repository's PAT, else the node's PAT. Decrypted only here.
  */
@@ -107,15 +114,16 @@ export async function resolveTaskCredential(
   deps: CredentialDeps,
   repository: RepositoryRow,
   node: NodeRow,
+  stored?: StoredPats,
 ): Promise<TaskCredential> {
   if (repository.installationId !== null && repository.githubId !== null && deps.installationTokens) {
     const { token, expiresAt } = await deps.installationTokens.mintForRepository(repository.installationId, repository.githubId);
     return { token, source: 'installation', expiresAt };
   }
   if (deps.cipher) {
-    const repoPat = await credentialForRepository(deps.db, repository.id);
+    const repoPat = stored ? stored.repositoryPat : await credentialForRepository(deps.db, repository.id);
     if (repoPat) return { token: deps.cipher.decrypt(repoPat.ciphertext), source: 'repository_pat' };
-    const nodePat = await credentialForNode(deps.db, node.id);
+    const nodePat = stored ? stored.nodePat : await credentialForNode(deps.db, node.id);
     if (nodePat) return { token: deps.cipher.decrypt(nodePat.ciphertext), source: 'node_pat' };
   }
   throw new DomainError(

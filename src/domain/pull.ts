@@ -5,7 +5,7 @@ import { maskSecrets } from '../logger.js';
 import type { ProcessIssueRequest } from '../protocol/node-api.js';
 import { resolveTaskCredential } from './credentials.js';
 import { DomainError, isDomainError } from './errors.js';
-import { processIssueBody, requeue } from './scheduler.js';
+import { processIssueBody, requeue } from './delivery.js';
 import { expectTransition } from './state-machine.js';
 import { taskTransition } from './task-status.js';
 import { failTask } from './task-end.js';

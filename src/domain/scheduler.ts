@@ -1,4 +1,11 @@
-import { type AssignDecision, assignNextTask } from '../db/queries/assign.js';
+import {
+  type AssignDecision,
+  assignNextTask,
+  assignTaskBatch,
+  DEFAULT_ASSIGN_BATCH,
+  nextWalk,
+  type QueueWalk,
+} from '../db/queries/assign.js';
 import {
   compareAndSetTask,
   findLostTasks,
@@ -7,18 +14,14 @@ import {
   findUnacknowledgedPullTasks,
   getTaskContext,
 } from '../db/queries/tasks.js';
-import type { NodeRow, TaskRow } from '../db/schema.js';
-import { maskSecrets } from '../logger.js';
-import { taskBranch } from '../protocol/task-branch.js';
-import type { ProcessIssueRequest } from '../protocol/node-api.js';
+import { deliver, requeue } from './delivery.js';
 import { removeOfflineEphemeralNodes } from './ephemeral-nodes.js';
-import { resolveTaskCredential } from './credentials.js';
-import type { TaskCredential } from './ports.js';
-import { isDomainError } from './errors.js';
-import { expectTransition } from './state-machine.js';
-import { taskTransition } from './task-status.js';
 import { failTask } from './task-end.js';
 import { type TaskDeps } from './tasks.js';
+
+// Delivery lives in delivery.ts; these names are the scheduler's API as they always were.
+export { type DeliverOutcome, deliver, dispatchBackoffMs, processIssueBody, requeue } from './delivery.js';
+export { DEFAULT_ASSIGN_BATCH } from '../db/queries/assign.js';
 
 /**
  * How one assignment step went. `full`: no node has room for any task, so the queue was not read.
@@ -27,17 +30,6 @@ import { type TaskDeps } from './tasks.js';
  * unsandboxed.
  */
 export type AssignResult = AssignDecision;
-
-/**
- * How one delivery went, after the task was moved accordingly. `offered`: the node pulls its
- * work, and will claim and acknowledge the task with its long poll (or lose it to the sweep).
- */
-export type DeliverOutcome = 'running' | 'offered' | 'requeued' | 'failed' | 'stale';
-
-/** Backoff before the next delivery try: 2^n seconds, at most a minute. */
-export function dispatchBackoffMs(attempts: number): number {
-  return Math.min(60_000, 1000 * 2 ** Math.max(0, attempts - 1));
-}
 
 /**
  * Takes the oldest due queued task past `afterId` and puts it on the best eligible node: one
@@ -51,135 +43,33 @@ export async function assignNext(
   afterId?: string,
   opts: { sandboxOptionalOnly?: boolean } = {},
 ): Promise<AssignResult> {
+  return assignNextTask(deps.db, assignParams(deps, { afterId, sandboxOptionalOnly: opts.sandboxOptionalOnly ?? false }));
+}
+
+/**
+ * Up to `size` decisions in one statement under one acquisition of the assignment lock (see
+ * {@link assignTaskBatch}), walking the queue from `walk` as a worker does ({@link nextWalk}).
+ * Each assignment comes with what delivering it needs.
+ */
+export async function assignBatch(
+  deps: Pick<TaskDeps, 'db' | 'now' | 'settings' | 'credentials'>,
+  walk: QueueWalk = { afterId: undefined, sandboxOptionalOnly: false },
+  size: number = DEFAULT_ASSIGN_BATCH,
+): Promise<AssignResult[]> {
+  return assignTaskBatch(deps.db, { ...assignParams(deps, walk), size });
+}
+
+function assignParams(deps: Pick<TaskDeps, 'now' | 'settings' | 'credentials'>, walk: QueueWalk) {
   const now = deps.now();
-  return assignNextTask(deps.db, {
+  return {
     now,
     onlineSince: new Date(now.getTime() - deps.settings.heartbeatTimeoutMs),
-    afterId,
-    sandboxOptionalOnly: opts.sandboxOptionalOnly ?? false,
+    afterId: walk.afterId,
+    sandboxOptionalOnly: walk.sandboxOptionalOnly,
     caps: deps.settings.caps,
     // Installation tokens serve an installed repository only when this server can mint them.
     installationTokens: deps.credentials.installationTokens !== undefined,
-  });
-}
-
-/**
- * Delivers an assigned task to its node: mints or decrypts the credential, sends the seed's body,
- * and moves the task to `running` on a 202. A refused or unreachable node sends the task back to
- * the queue with backoff until the attempts run out; then it fails with the reason.
- */
-export async function deliver(deps: TaskDeps, task: TaskRow, node: NodeRow): Promise<DeliverOutcome> {
-  // A pull node is not called: the assignment, once committed, woke its waiting poll (the tasks
-  // trigger NOTIFYs every server), and the claim builds the body, credential included, then.
-  if (node.mode === 'pull') {
-    deps.onEvent({ type: 'assigned', taskId: task.id, issueId: task.issueId });
-    return 'offered';
-  }
-  const log = deps.logger.child({ taskId: task.id, node: node.name });
-  const ctx = await getTaskContext(deps.db, task.id);
-  if (!ctx || ctx.task.status !== 'pending' || ctx.task.nodeId !== node.id) return 'stale';
-
-  let credential: TaskCredential;
-  try {
-    credential = await resolveTaskCredential({ ...deps.credentials, db: deps.db }, ctx.repository, node);
-  } catch (err) {
-    if (isDomainError(err, 'upstream_unavailable')) return requeue(deps, task, node, `credential: ${(err as Error).message}`);
-    await failTask(deps, { taskId: task.id, kind: 'credential_unavailable', message: (err as Error).message });
-    return 'failed';
-  }
-  const token = credential.token;
-  if (credential.source === 'installation') {
-    // Kept before it leaves, so that however the task ends, any replica can revoke it.
-    try {
-      await deps.taskTokens.record({ taskId: task.id, token, expiresAt: credential.expiresAt ?? new Date(deps.now().getTime() + 3600_000) });
-    } catch (err) {
-      await deps.credentials.installationTokens?.revoke(token);
-      return requeue(deps, task, node, `could not keep the task's token for revocation: ${(err as Error).message}`);
-    }
-  }
-
-  const body = processIssueBody(ctx, token);
-  const result = await deps.transport.deliver(node, body);
-  if (result.kind === 'accepted') {
-    const to = expectTransition(`task ${task.id}`, taskTransition('pending', 'accept'));
-    const row = await compareAndSetTask(deps.db, {
-      id: task.id,
-      from: 'pending',
-      nodeId: node.id,
-      set: { status: to, startedAt: deps.now(), errorMessage: null },
-    });
-    if (!row) return 'stale';
-    log.info('task running');
-    deps.onEvent({ type: 'running', taskId: task.id, issueId: task.issueId });
-    return 'running';
-  }
-  const reason = maskSecrets(
-    result.kind === 'refused' ? `node ${node.name} refused (${result.status}): ${result.reason}` : `node ${node.name} unreachable: ${result.reason}`,
-    [token],
-  );
-  log.warn({ reason }, 'delivery failed');
-  // A node that rejects the request itself (bad body, too large) would reject every retry too.
-  if (result.kind === 'refused' && !result.retryable) {
-    const r = await failTask(deps, { taskId: task.id, kind: 'dispatch_failed', message: reason, nodeId: node.id });
-    return r.kind === 'ended' ? 'failed' : 'stale';
-  }
-  return requeue(deps, task, node, reason);
-}
-
-/** The seed's body for a task, with the credential minted or decrypted for it. Both transports send this. */
-export function processIssueBody(
-  ctx: { task: TaskRow; issue: { id: string; number: number; title: string; body: string }; repository: { cloneUrl: string } },
-  credentialToken: string,
-): ProcessIssueRequest {
-  return {
-    issue_id: ctx.issue.id,
-    task_id: ctx.task.id,
-    repository_url: ctx.repository.cloneUrl,
-    issue_number: ctx.issue.number,
-    issue_title: ctx.issue.title,
-    issue_description: ctx.issue.body,
-    credential_token: credentialToken,
-    command: ctx.task.command,
-    // Only when they say something: a task with no setup and the full network (the defaults)
-    // is sent with exactly the seed's body, and an absent field means the same to the node.
-    ...(ctx.task.setup.length > 0 ? { setup: ctx.task.setup } : {}),
-    ...(ctx.task.verify.length > 0 ? { verify: ctx.task.verify } : {}),
-    ...(ctx.task.network.mode !== 'full' ? { network: ctx.task.network } : {}),
-    ...(ctx.task.baseBranch ? { base_branch: ctx.task.baseBranch } : {}),
-    ...(ctx.task.kind === 'follow_up' && ctx.task.headBranch
-      ? { head_branch: ctx.task.headBranch }
-      : { branch_name: taskBranch(ctx.issue.number, ctx.task.id) }),
-    ...(ctx.task.model ? { model: ctx.task.model } : {}),
   };
-}
-
-/**
- * Sends an assigned task that its node did not take back to the queue, with backoff, or fails it
- * once the delivery attempts run out.
- */
-export async function requeue(deps: TaskDeps, task: TaskRow, node: NodeRow, reason: string): Promise<DeliverOutcome> {
-  const attempts = task.dispatchAttempts + 1;
-  if (attempts >= deps.settings.dispatchMaxAttempts) {
-    const message = `could not deliver to a node after ${attempts} attempts; last: ${reason}`;
-    const r = await failTask(deps, { taskId: task.id, kind: 'dispatch_failed', message, nodeId: node.id });
-    return r.kind === 'ended' ? 'failed' : 'stale';
-  }
-  const row = await compareAndSetTask(deps.db, {
-    id: task.id,
-    from: 'pending',
-    nodeId: node.id,
-    set: {
-      nodeId: null,
-      dispatchAttempts: attempts,
-      nextDispatchAt: new Date(deps.now().getTime() + dispatchBackoffMs(attempts)),
-      errorMessage: reason,
-    },
-  });
-  if (!row) return 'stale';
-  // The next delivery mints a token of its own; the one this delivery carried goes now.
-  await deps.taskTokens.revokeForTask(task.id);
-  deps.onEvent({ type: 'requeued', taskId: task.id, issueId: task.issueId });
-  return 'requeued';
 }
 
 /** The scheduler: a coalescing queue pump and a lease sweeper, both driven from the database. */
@@ -201,39 +91,36 @@ export type Scheduler = {
   stop: () => Promise<void>;
 };
 
-/** Creates the scheduler. `workers` pumps run side by side; SKIP LOCKED keeps them apart. */
-export function createScheduler(deps: TaskDeps, options: { workers?: number } = {}): Scheduler {
+/**
+ * Creates the scheduler. `workers` pumps run side by side; the assignment lock and SKIP LOCKED
+ * keep them apart. Each decides `assignBatch` tasks a call (default {@link DEFAULT_ASSIGN_BATCH}).
+ */
+export function createScheduler(deps: TaskDeps, options: { workers?: number; assignBatch?: number } = {}): Scheduler {
   const workers = options.workers ?? 4;
+  const batch = options.assignBatch ?? DEFAULT_ASSIGN_BATCH;
   let current: Promise<number> | undefined;
   let again = false;
 
-  /** `onPlaced`: told at the worker's first placement. */
+  // Each worker takes a batch of decisions, delivers its assignments side by side, and goes on
+  // from where the batch left off in the queue. `onPlaced`: told when a batch placed a task.
   async function worker(onPlaced?: () => void): Promise<number> {
     let delivered = 0;
-    let afterId: string | undefined;
-    let sandboxOptionalOnly = false;
-    for (;;) {
-      const r = await assignNext(deps, afterId, { sandboxOptionalOnly });
-      if (r.kind === 'empty' || r.kind === 'full') return delivered;
-      if (r.kind === 'no_node') {
-        afterId = r.task.id;
-        if (r.constrained) continue;
-        // A task that asks nothing special and fits nowhere means nothing else fits either; if it
-        // asked only for a sandbox, only no sandboxed node has room, and tasks that may run
-        // unsandboxed can still fit: walk on through those alone.
-        if (r.task.sandboxRequired && !sandboxOptionalOnly) {
-          sandboxOptionalOnly = true;
-          continue;
-        }
-        return delivered;
+    let walk: QueueWalk | undefined = { afterId: undefined, sandboxOptionalOnly: false };
+    while (walk) {
+      const decisions = await assignBatch(deps, walk, batch);
+      const deliveries: Array<Promise<string>> = [];
+      for (const d of decisions) {
+        if (d.kind === 'assigned') deliveries.push(deliver(deps, d.task, d.node, d.delivery));
+        walk = walk && nextWalk(walk, d);
       }
-      onPlaced?.();
-      if ((await deliver(deps, r.task, r.node)) === 'running') delivered++;
+      if (deliveries.length > 0) onPlaced?.();
+      for (const outcome of await Promise.all(deliveries)) if (outcome === 'running') delivered++;
     }
+    return delivered;
   }
 
   async function runPump(): Promise<number> {
-    // Mostly there is nothing to place: that is one decision on one connection (each connection to
+    // Mostly there is nothing to place: that is one call on one connection (each connection to
     // the embedded server is a PostgreSQL process). The other workers join once a task is placed.
     const others: Array<Promise<number>> = [];
     const first = await worker(() => {
