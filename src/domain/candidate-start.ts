@@ -46,6 +46,8 @@ export async function insertCandidateRunTasks(
         agent: spec.agent,
         requiredLabels: spec.labels,
         attempt: await nextAttemptNumber(tx, params.base.issueId),
+        // One transaction gives every row the same now(): a millisecond apart, they queue in number order.
+        createdAt: new Date(params.now.getTime() + i),
       }),
     );
   }
