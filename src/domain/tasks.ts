@@ -73,7 +73,8 @@ export function emit(deps: Pick<TaskDeps, 'onEvent' | 'logger'>, type: TaskEvent
  * repository is loaded, a credential can be had, the issue moves to `processing` and the task is
  * created, queued. Node selection and dispatch follow in the scheduler, so a start never fails
  * for want of a free node. One transaction, with the issue row locked, so two concurrent starts
- * make one task.
+ * make one task. A best-of-N start (`n` > 1, `auto`) makes its run and one task of kind
+ * `candidate` per candidate instead, and returns candidate 1.
  */
 export async function startIssue(
   deps: Pick<TaskDeps, 'db' | 'credentials' | 'onEvent' | 'logger' | 'now'>,
