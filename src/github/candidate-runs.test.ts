@@ -239,6 +239,18 @@ describe('best-of-N runs: candidates, choosing, one pull request', () => {
     expect(statusBodies.at(-1)).toContain('stopped');
   });
 
+  it("the repository's caps count every candidate: over concurrent_tasks, the next waits for one to end", async () => {
+    await boot();
+    const { issue, tasks } = await start('/start n=3', `${VERIFY_YAML}limits:\n  concurrent_tasks: 2\n`);
+    expect(tasks.map((t) => [t.candidate, t.status, t.repoMaxConcurrent])).toEqual([
+      [1, 'running', 2],
+      [2, 'running', 2],
+      [3, 'pending', 2],
+    ]);
+    await report(issue, tasks[1]!, { verify: failedVerify(), change: change(['src/a.ts']) });
+    expect((await tasksOf(h.db.db, issue.id)).map((t) => t.status)).toEqual(['running', 'success', 'running']);
+  });
+
   it('a server restart mid-run loses no candidate: the queued one still runs, and the run is decided after', async () => {
     // Room for two: the third candidate is still queued when the server stops.
     await boot({ capacity: 2 });
