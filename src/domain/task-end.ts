@@ -3,6 +3,7 @@ import type { TaskRow } from '../db/schema.js';
 import type { AgentUsage, NetworkRefused } from '../protocol/node-api.js';
 import { afterSettle, type Settled, settleRun } from './candidate-settle.js';
 import { copyOfTask } from './candidate-start.js';
+import { lockRunOfTask } from '../db/queries/candidate-runs.js';
 import { DomainError } from './errors.js';
 import { moveIssue } from './issues.js';
 import { failureOutcome, type TaskOutcome } from './outcomes.js';
@@ -52,6 +53,7 @@ export async function failTask(
 ): Promise<EndResult> {
   let settled: Settled | undefined;
   const result = await deps.db.transaction(async (tx): Promise<EndResult> => {
+    await lockRunOfTask(tx, params.taskId);
     const task = await getTask(tx, params.taskId, { forUpdate: true });
     if (!task || (task.status !== 'pending' && task.status !== 'running')) return { kind: 'not_active', task };
     if (params.nodeId !== undefined && task.nodeId !== params.nodeId) return { kind: 'not_active', task };

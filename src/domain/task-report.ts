@@ -13,6 +13,7 @@ import { emit } from './tasks.js';
 import { failTask, isActive } from './task-end.js';
 import { recordOpenPullRequest } from './open-pr-effect.js';
 import { afterSettle, type Settled, settleRun } from './candidate-settle.js';
+import { lockRunOfTask } from '../db/queries/candidate-runs.js';
 
 /**
  * The failure kind a node's failed report is recorded as. Only a network failure talking to the
@@ -96,6 +97,8 @@ export async function reportBranch(
   let settled: Settled | undefined;
 
   const done = await deps.db.transaction(async (tx) => {
+    // A candidate's run before the candidate, as every end of a candidate takes them (see lockRunOfTask).
+    if (task.runId !== null) await lockRunOfTask(tx, task.id);
     const current = await getTask(tx, task.id, { forUpdate: true });
     if (!current || current.nodeId !== params.nodeId || !isActive(current.status)) return undefined;
     // A node may report before the server recorded its 202: accept, then succeed.

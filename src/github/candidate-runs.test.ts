@@ -183,6 +183,24 @@ describe('best-of-N runs: candidates, choosing, one pull request', () => {
     expect((await issueNow({ issue: { id: issue.githubId! } })).status).toBe('pending_merge');
   });
 
+  it('strategy first: two candidates qualifying at the same moment make one winner and one pull request', async () => {
+    await boot();
+    const { issue, tasks } = await start('/start n=2', `${VERIFY_YAML}best_of:\n  strategy: first\n`);
+    const send = (t: TaskRow) =>
+      h.app.request(
+        `/api/v1/issues/${issue.id}/report-branch`,
+        jsonInit('POST', nodeToken, { task_id: t.id, status: 'success', branch_name: candidateBranch(issue.number, t.runId!, t.candidate!), verify: passed(), change: change(['src/a.ts']) }),
+      );
+    const statuses = (await Promise.all(tasks.map(send))).map((r) => r.status).sort();
+    // The loser's report comes after the winner stopped it: answered as no longer current, or taken first and outranked.
+    expect([[200, 200], [200, 409]]).toContainEqual(statuses);
+    await h.settle();
+    expect(prBodies).toHaveLength(1);
+    const run = await runOf(issue.id);
+    expect(run.status).toBe('chosen');
+    expect(prBodies[0]!.head).toBe(candidateBranch(issue.number, run.id, tasks.find((t) => t.id === run.winnerTaskId)!.candidate!));
+  });
+
   it('n=auto starts one, adds another while none has passed, and stops adding once one passes', async () => {
     await boot();
     const { issue, tasks } = await start('/start n=auto', `${VERIFY_YAML}best_of:\n  max: 4\n`);

@@ -39,3 +39,13 @@ export async function settleCandidateRun(
     .returning();
   return row;
 }
+
+/**
+ * Locks the run of a candidate task, if it is one, before the task itself is locked: every
+ * transaction that ends a candidate takes the run's lock first, so one that decides the run (and
+ * stops the others) never waits on a candidate whose own transaction waits on the run.
+ */
+export async function lockRunOfTask(db: DbOrTx, taskId: string): Promise<void> {
+  const [row] = await db.select({ runId: tasks.runId }).from(tasks).where(eq(tasks.id, taskId));
+  if (row?.runId) await db.select({ id: candidateRuns.id }).from(candidateRuns).where(eq(candidateRuns.id, row.runId)).for('update');
+}
