@@ -148,6 +148,15 @@ describe('node agent, end to end with real git', () => {
     }
   });
 
+  it('tells a best-of-N candidate which it is (GAFFER_CANDIDATE, GAFFER_CANDIDATES) and pushes to the branch it was given', async () => {
+    const bare = await createBareRepo(reposRoot, 'candidate');
+    const h = await makeAgent({ mode: 'edit' });
+    const req = task(`${gitHttp.url}/candidate.git`, { candidate: 2, candidates: 3, branch_name: 'gaffer/issue-42-1a2b3c4d-c2' });
+    const report = await runToReport(h, req);
+    expect(report.body).toMatchObject({ status: 'success', branch_name: 'gaffer/issue-42-1a2b3c4d-c2' });
+    expect(await git(bare, ['show', 'refs/heads/gaffer/issue-42-1a2b3c4d-c2:AGENT_CANDIDATE.txt'])).toBe('2 of 3');
+  });
+
   it('passes issue text full of shell metacharacters verbatim and interprets none of it', async () => {
     const bare = await createBareRepo(reposRoot, 'meta');
     const marker = join(tmp.path, `pwned-${randomUUID().slice(0, 8)}`);

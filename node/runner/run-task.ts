@@ -115,6 +115,8 @@ async function runTaskSteps(req: ProcessIssueRequest, ctx: TaskContext, refused:
         GAFFER_ISSUE_NUMBER: String(req.issue_number),
         GAFFER_BRANCH: branch,
         ...(req.model !== undefined ? { GAFFER_MODEL: req.model } : {}),
+        // A best-of-N candidate: which one this is, of how many (the agent may vary its approach).
+        ...(req.candidate !== undefined ? { GAFFER_CANDIDATE: String(req.candidate), GAFFER_CANDIDATES: String(req.candidates ?? req.candidate) } : {}),
       },
       onRefuse: (what, host) => {
         logs.note(`network: refused ${what}`);

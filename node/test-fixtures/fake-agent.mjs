@@ -40,6 +40,8 @@ switch (mode) {
     if (mode === 'echo') process.stdout.write(`prompt follows:\n${stdinPrompt}\n`);
     writeFileSync('AGENT_PROMPT.txt', stdinPrompt);
     writeFileSync('AGENT_PROMPT_FILE.txt', filePrompt);
+    // A best-of-N candidate says which one it is.
+    if (process.env.GAFFER_CANDIDATE) writeFileSync('AGENT_CANDIDATE.txt', `${process.env.GAFFER_CANDIDATE} of ${process.env.GAFFER_CANDIDATES}`);
     appendFileSync('README.md', '\nEdited by the fake agent.\n');
     process.stdout.write('fake agent: edited 3 files\n');
     break;

@@ -6,9 +6,10 @@ import { ISSUE_STATUSES } from '../domain/issue-status.js';
 import { mayControl, queueViewOf, startIssue } from '../domain/tasks.js';
 import { reportBranch } from '../domain/task-report.js';
 import { toTaskPublic } from '../domain/task-public.js';
-import { AGENT_PRESETS, agentLabel, reportBranchRequest } from '../protocol/node-api.js';
+import { AGENT_PRESETS, type AgentPreset, agentLabel, reportBranchRequest } from '../protocol/node-api.js';
 import { isValidBranchName } from '../domain/commands.js';
 import { bestOfRunFor } from '../domain/best-of.js';
+import { initialCandidates } from '../domain/candidate-start.js';
 import { BEST_OF_HARD_MAX } from '../domain/best-of-config.js';
 import { DEFAULT_REPO_CONFIG } from '../domain/repo-config.js';
 import { requireNode, requireUser } from './auth.js';
@@ -24,7 +25,7 @@ const startBody = z.object({
   model: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,99}$/, 'a model name').optional(),
   base_branch: z.string().min(1).max(255).refine(isValidBranchName, 'a branch name').optional(),
   /** Best-of-N, as `/start n=`, `agents=` and `tests=ok` take it. */
-  n: z.union([z.number().int().min(1).max(BEST_OF_HARD_MAX), z.literal('auto')]).optional().openapi({ description: 'Candidates to run (or `auto`); more than one is refused until candidates are orchestrated' }),
+  n: z.union([z.number().int().min(1).max(BEST_OF_HARD_MAX), z.literal('auto')]).optional().openapi({ description: 'Candidates to run (or `auto`): more than one starts a best-of-N run, one task of kind `candidate` each; the answer is candidate 1' }),
   agents: z.array(z.enum(AGENT_PRESETS)).min(1).max(BEST_OF_HARD_MAX).optional().openapi({ description: 'One candidate per agent named; names may repeat' }),
   tests_ok: z.boolean().optional().openapi({ description: 'A candidate that touches tests or CI/agent config ranks with the others' }),
   // A user's request: a misspelt field is refused rather than silently ignored. (Node protocol
@@ -144,13 +145,16 @@ export function issueRoutes(deps: ApiDeps) {
       const bestOf = bestOfRunFor(DEFAULT_REPO_CONFIG.best_of, { n: body.n, agents: body.agents, tests: body.tests_ok ? 'ok' : undefined });
       if (!bestOf.ok) throw new DomainError('invalid_input', bestOf.errors.join('; '));
       const agent = body.agent ?? (body.agents?.length === 1 ? body.agents[0] : undefined);
+      const labelsFor = (a: string | undefined) => (a ? [...new Set([...(body.labels ?? []), agentLabel(a as AgentPreset)])] : (body.labels ?? []));
       const task = await startIssue(deps.tasks, {
         issueId,
         actor: c.get('actor'),
         command: body.command,
-        labels: agent ? [...new Set([...(body.labels ?? []), agentLabel(agent)])] : body.labels,
+        labels: labelsFor(agent),
         trigger: 'api',
         options: { agent, model: body.model, baseBranch: body.base_branch, bestOf: bestOf.run },
+        // Each candidate named by `agents` goes to nodes running its agent.
+        candidates: initialCandidates(bestOf.run, { agent: agent ?? null, labels: labelsFor(agent) }, labelsFor),
       });
       // Try to place it now, so the answer usually shows the node; but never hold the answer
       // longer than one delivery may take, nor fail a start that is already queued.

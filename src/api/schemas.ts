@@ -25,7 +25,7 @@ export const taskPublic = z
     outcome: z.enum(TASK_OUTCOMES).nullable().openapi({ description: 'How it ended; null while queued or running' }),
     usage: agentUsage.nullable().openapi({ description: 'Tokens and cost the agent reported' }),
     attempt: z.number().int(),
-    kind: z.enum(TASK_KINDS).openapi({ description: "`issue`, or `follow_up`: a run on the open pull request's branch" }),
+    kind: z.enum(TASK_KINDS).openapi({ description: "`issue`; `follow_up`: a run on the open pull request's branch; `candidate`: one candidate of a best-of-N run" }),
     agent: z.string().nullable(),
     model: z.string().nullable(),
     base_branch: z.string().nullable(),

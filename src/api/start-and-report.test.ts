@@ -100,13 +100,10 @@ describe('start, dispatch and report through the API', () => {
     expect(node.dispatches().at(-1)).not.toHaveProperty('head_branch');
   });
 
-  it('takes n, agents and tests_ok: one candidate is recorded, several are refused as not available yet', async () => {
+  it('takes n, agents and tests_ok: one candidate is a plain task, several a best-of-N run', async () => {
     await registerDouble(h, node, { name: `n-bestof-${Date.now()}`, labels: ['agent:codex'] });
     const { issue } = await startableIssue(h, admin.token);
     for (const [body, detail] of [
-      [{ n: 3 }, 'best-of-N (3 candidates) is not available yet'],
-      [{ agents: ['codex', 'claude'] }, 'best-of-N (2 candidates) is not available yet'],
-      [{ n: 'auto' }, 'best-of-N (n=auto) is not available yet'],
       [{ n: 6 }, 'more than this repository\'s best_of.max (5)'],
       [{ n: 2, agents: ['codex'] }, 'n: agents names 1 candidates'],
       [{ agent: 'codex', agents: ['codex'] }, 'agents: give either agent or agents'],
@@ -122,6 +119,20 @@ describe('start, dispatch and report through the API', () => {
     const task = await getTask(h.db.db, res.body.id);
     expect(task?.bestOf).toEqual({ n: 1, agents: ['codex'], testsOk: true, strategy: 'best', select: 'verify', max: 5 });
     expect(task?.requiredLabels).toContain('agent:codex');
+
+    // Several: one task of kind candidate each, with its agent's label; the answer is candidate 1.
+    // No node runs gemini, so they wait in the queue until cancelled (each on its own, through the API).
+    const other = await startableIssue(h, admin.token);
+    const run = await startIssueApi(h, admin.token, other.issue.id, { agents: ['gemini', 'aider'] });
+    expect(run.status).toBe(201);
+    expect(run.body).toMatchObject({ kind: 'candidate', agent: 'gemini' });
+    const candidates = await h.db.db.select().from(tasks).where(eq(tasks.issueId, other.issue.id)).orderBy(tasks.candidate);
+    expect(candidates.map((t) => [t.candidate, t.agent, t.requiredLabels])).toEqual([
+      [1, 'gemini', ['agent:gemini']],
+      [2, 'aider', ['agent:aider']],
+    ]);
+    for (const t of candidates) expect((await h.app.request(`/api/v1/tasks/${t.id}/cancel`, jsonInit('POST', admin.token, {}))).status).toBe(200);
+    expect((await getIssue(h.db.db, other.issue.id))?.status).toBe('terminated');
   });
 
   it('answers 404, 409, 401 and 403 with reasons', async () => {

@@ -23,8 +23,8 @@ import {
 } from '../protocol/node-api.js';
 import { ISSUE_STATUSES, NODE_MODES, NODE_STATUSES, TASK_OUTCOMES, TASK_STATUSES } from '../protocol/statuses.js';
 
-/** What a task is for: the issue's own run, or a follow-up on its open pull request. */
-export const TASK_KINDS = ['issue', 'follow_up'] as const;
+/** What a task is for: the issue's own run, a follow-up on its open pull request, or one candidate of a best-of-N run. */
+export const TASK_KINDS = ['issue', 'follow_up', 'candidate'] as const;
 /** One of {@link TASK_KINDS}. */
 export type TaskKind = (typeof TASK_KINDS)[number];
 
@@ -326,6 +326,12 @@ export const tasks = pgTable(
     baseBranch: text('base_branch'),
     /** A follow-up's pull request branch: checked out at its head and pushed to, fast-forward only. */
     headBranch: text('head_branch'),
+    /**
+     * A candidate's best-of-N run (`candidate_runs`, schema-candidates.ts; no foreign key, which
+     * would tie the two files in a circle: both rows go with their issue) and its number, 1..N.
+     */
+    runId: uuid('run_id'),
+    candidate: integer('candidate'),
     /** Failed deliveries to nodes so far, and when the next one may be tried. */
     dispatchAttempts: integer('dispatch_attempts').notNull().default(0),
     nextDispatchAt: timestamp('next_dispatch_at', { withTimezone: true }).notNull().defaultNow(),
@@ -360,10 +366,12 @@ export const tasks = pgTable(
     completedAt: timestamp('completed_at', { withTimezone: true }),
   },
   (t) => [
-    // The database, not only the code, keeps an issue to one active task.
+    // The database, not only the code, keeps an issue to one active task, or one active run's candidates.
     uniqueIndex('tasks_one_active_per_issue_uq')
       .on(t.issueId)
-      .where(sql`status in ('pending', 'running')`),
+      .where(sql`status in ('pending', 'running') and kind <> 'candidate'`),
+    uniqueIndex('tasks_one_active_per_candidate_uq').on(t.runId, t.candidate).where(sql`status in ('pending', 'running')`),
+    index('tasks_run_idx').on(t.runId).where(sql`run_id is not null`),
     uniqueIndex('tasks_issue_attempt_uq').on(t.issueId, t.attempt),
     index('tasks_queue_idx').on(t.createdAt, t.id).where(sql`status = 'pending' and node_id is null`),
     index('tasks_node_active_idx').on(t.nodeId).where(sql`status in ('pending', 'running')`),
@@ -373,6 +381,7 @@ export const tasks = pgTable(
     check('tasks_status_check', sql`${t.status} in (${inList(TASK_STATUSES)})`),
     check('tasks_outcome_check', sql`${t.outcome} is null or ${t.outcome} in (${inList(TASK_OUTCOMES)})`),
     check('tasks_kind_check', sql`${t.kind} in (${inList(TASK_KINDS)})`),
+    check('tasks_candidate_check', sql`(${t.kind} = 'candidate') = (${t.runId} is not null and ${t.candidate} is not null)`),
   ],
 );
 

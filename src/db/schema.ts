@@ -6,3 +6,4 @@ export * from './schema-core.js';
 export * from './schema-records.js';
 export * from './schema-settings.js';
 export * from './schema-effects.js';
+export * from './schema-candidates.js';

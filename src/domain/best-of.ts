@@ -40,12 +40,14 @@ export function isMultiCandidate(run: Pick<BestOfRun, 'n'>): boolean {
 }
 
 /**
- * Why this Gaffer cannot run the start as asked, or undefined. Candidates are not orchestrated
- * yet: a start that asks for several is refused with this, rather than quietly running one.
+ * Why this Gaffer cannot run the start as asked, or undefined. Candidates are judged by their
+ * verify commands only: reading the repository's own check suites for each candidate's branch is
+ * not built yet, so a run of several under `select: checks` or `verify+checks` is refused with
+ * this, rather than run with a selection it does not ask for.
  */
-export function bestOfUnavailable(run: Pick<BestOfRun, 'n'>, from: 'start' | 'config'): string | undefined {
-  if (!isMultiCandidate(run)) return undefined;
+export function bestOfUnavailable(run: Pick<BestOfRun, 'n' | 'select'>, from: 'start' | 'config'): string | undefined {
+  if (!isMultiCandidate(run) || run.select === 'verify') return undefined;
   const what = run.n === 'auto' ? 'n=auto' : `${run.n} candidates`;
-  const how = from === 'config' ? 'this repository\'s `.github/gaffer.yml` sets `best_of.n`; start with `n=1`, or set `best_of.n: 1`' : 'start with one agent (`n=1`)';
-  return `best-of-N (${what}) is not available yet in this Gaffer: ${how}`;
+  const how = from === 'config' ? 'set `best_of.select: verify`, or start with `n=1`' : 'set `best_of.select: verify` in `.github/gaffer.yml`, or start with `n=1`';
+  return `best-of-N (${what}) with \`best_of.select: ${run.select}\` is not available yet in this Gaffer (candidates are judged by their verify commands only): ${how}`;
 }

@@ -2,7 +2,7 @@ import { type DeliveryContext, getDeliveryContext } from '../db/queries/assign.j
 import { compareAndSetTask } from '../db/queries/tasks.js';
 import type { NodeRow, TaskRow } from '../db/schema.js';
 import { maskSecrets } from '../logger.js';
-import { taskBranch } from '../protocol/task-branch.js';
+import { branchForTask } from '../protocol/task-branch.js';
 import type { ProcessIssueRequest } from '../protocol/node-api.js';
 import { resolveTaskCredential } from './credentials.js';
 import type { TaskCredential } from './ports.js';
@@ -112,9 +112,17 @@ export function processIssueBody(
     ...(ctx.task.baseBranch ? { base_branch: ctx.task.baseBranch } : {}),
     ...(ctx.task.kind === 'follow_up' && ctx.task.headBranch
       ? { head_branch: ctx.task.headBranch }
-      : { branch_name: taskBranch(ctx.issue.number, ctx.task.id) }),
+      : { branch_name: branchForTask(ctx.issue.number, ctx.task) }),
     ...(ctx.task.model ? { model: ctx.task.model } : {}),
+    ...(ctx.task.kind === 'candidate' && ctx.task.candidate !== null ? { candidate: ctx.task.candidate, candidates: candidatesOf(ctx.task) } : {}),
   };
+}
+
+/** How many candidates a candidate's run has: its `n`, or with `auto` the most it may have. */
+function candidatesOf(task: TaskRow): number {
+  const b = task.bestOf;
+  if (!b) return task.candidate ?? 1;
+  return b.n === 'auto' ? b.max : b.n;
 }
 
 /**

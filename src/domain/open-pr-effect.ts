@@ -1,4 +1,5 @@
-import { compareAndSetTask, getTask, getTaskContext, nextAttemptNumber } from '../db/queries/tasks.js';
+import { compareAndSetTask, getTask, getTaskContext, latestTaskForIssue, nextAttemptNumber } from '../db/queries/tasks.js';
+import { candidateSummary } from './candidate-report.js';
 import { getIssue } from '../db/queries/issues.js';
 import type { EffectRow } from '../db/schema.js';
 import type { DbOrTx } from '../db/types.js';
@@ -42,7 +43,10 @@ export function openPullRequestPerformer(deps: TaskDeps): EffectPerformer {
     if (!deps.pullRequests) throw new DomainError('not_configured', 'no GitHub App: pull requests cannot be opened');
     const branch = ctx.task.resultBranch;
     if (ctx.task.status !== 'success' || !branch) throw new DomainError('stale_attempt', `task ${ctx.task.id} has no reported branch`);
-    const pr = await deps.pullRequests.ensurePullRequest({ repository: ctx.repository, issue: ctx.issue, task: ctx.task, branch });
+    // A best-of-N winner's pull request carries every candidate's row, to compare them.
+    const summary = ctx.task.runId ? await candidateSummary(deps.db, ctx.task.runId, ctx.issue.number) : undefined;
+    const candidates = summary ? `${summary.line}\n\n${summary.table}` : undefined;
+    const pr = await deps.pullRequests.ensurePullRequest({ repository: ctx.repository, issue: ctx.issue, task: ctx.task, branch, candidates });
     const row = await deps.db.transaction(async (tx) => {
       const current = await getTask(tx, ctx.task.id, { forUpdate: true });
       if (!current || current.prNumber !== null) return undefined;
@@ -54,7 +58,11 @@ export function openPullRequestPerformer(deps: TaskDeps): EffectPerformer {
         set: { prNumber: pr.number, prUrl: pr.url, ...(recovered ? { failureKind: null, errorMessage: null } : {}) },
       });
       // Only while this is the issue's latest attempt: a restart since then owns the issue now.
-      const latest = current.attempt === (await nextAttemptNumber(tx, current.issueId)) - 1;
+      // A candidate's run is the issue's latest when its latest task is one of the run's.
+      const latest =
+        current.runId !== null
+          ? (await latestTaskForIssue(tx, current.issueId))?.runId === current.runId
+          : current.attempt === (await nextAttemptNumber(tx, current.issueId)) - 1;
       const issue = await getIssue(tx, current.issueId);
       if (!updated || !issue || !latest) return updated;
       // Giving up ended the issue `terminated`; the pull request now exists after all.

@@ -33,6 +33,8 @@ export type PullRequests = {
     issue: IssueRow;
     task: TaskRow;
     branch: string;
+    /** A best-of-N winner's: the run's line and its candidates' table, in Markdown. */
+    candidates?: string | undefined;
   }) => Promise<{ number: number; url: string }>;
   /** Closes a pull request, first commenting why; closing one already closed changes nothing. */
   closePullRequest: (params: { repository: RepositoryRow; number: number; comment: string }) => Promise<void>;

@@ -62,8 +62,10 @@ export function renderStatusComment(params: {
   /** The queue's reason and ETA for a queued task, when known. */
   queue?: Pick<QueueInfo, 'reason' | 'etaSeconds'> | undefined;
   taskUrl: string | undefined;
+  /** A best-of-N run's: its status, its line and its candidates' table (then `task` is its winner, or its latest candidate). */
+  run?: { status: 'running' | 'chosen' | 'no_winner' | 'cancelled'; line: string; table: string } | undefined;
 }): string {
-  const { issue, task, node } = params;
+  const { issue, task, node, run } = params;
   let line: string;
   if (issue.status === 'merged') {
     line = `✅ Merged${task.prNumber ? ` (#${task.prNumber})` : ''}.`;
@@ -93,6 +95,7 @@ export function renderStatusComment(params: {
     line += ' Comment `/start` to try again.';
   }
   if (task.kind === 'follow_up' && issue.status === 'pending_merge') line = followUpLine(task, node, params.queuePosition) ?? line;
+  if (run && issue.status !== 'merged') line = runStatusLine(run, issue, line);
   const details = [`status: **${STATUS_LABEL[issue.status]}**`, `attempt ${task.attempt}`];
   if (task.kind === 'follow_up') details.push(`follow-up (${inline(task.trigger)})`);
   if (task.agent) details.push(`agent ${codeSpan(task.agent)}`);
@@ -104,7 +107,22 @@ export function renderStatusComment(params: {
   const took = task.startedAt && task.completedAt ? Math.round((task.completedAt.getTime() - task.startedAt.getTime()) / 1000) : undefined;
   if (took !== undefined && task.status !== 'pending' && task.status !== 'running') details.push(`took ${durationText(took)}`);
   if (params.taskUrl) details.push(`[task](${params.taskUrl})`);
-  return `${STATUS_MARKER}\n**Gaffer** — ${line}\n\n<sub>${details.join(' · ')}</sub>`;
+  const table = run ? `\n\n${run.table}` : '';
+  return `${STATUS_MARKER}\n**Gaffer** — ${line}${table}\n\n<sub>${details.join(' · ')}</sub>`;
+}
+
+/** A best-of-N run's line: where the run is, or, once its winner's pull request is open, the task's own line. */
+function runStatusLine(run: NonNullable<Parameters<typeof renderStatusComment>[0]['run']>, issue: Pick<IssueRow, 'status'>, taskLine: string): string {
+  switch (run.status) {
+    case 'running':
+      return `🏃 ${run.line}`;
+    case 'no_winner':
+      return `❌ ${run.line} Comment \`/start\` to try again.`;
+    case 'cancelled':
+      return `🛑 ${run.line} Comment \`/start\` to try again.`;
+    case 'chosen':
+      return issue.status === 'processing' ? `🏆 ${run.line} Opening its pull request.` : `${taskLine} ${run.line}`;
+  }
 }
 
 /**

@@ -1,6 +1,9 @@
 import { compareAndSetTask, getTask, getTaskContext, insertTask, nextAttemptNumber, recentInfraFailures } from '../db/queries/tasks.js';
 import type { TaskRow } from '../db/schema.js';
 import type { AgentUsage, NetworkRefused } from '../protocol/node-api.js';
+import { afterSettle, type Settled, settleRun } from './candidate-settle.js';
+import { copyOfTask } from './candidate-start.js';
+import { lockRunOfTask } from '../db/queries/candidate-runs.js';
 import { DomainError } from './errors.js';
 import { moveIssue } from './issues.js';
 import { failureOutcome, type TaskOutcome } from './outcomes.js';
@@ -34,7 +37,7 @@ export const claimHeld = (task: TaskRow, now: Date) => task.reportClaimedUntil !
  * while the retry budget lasts, queueing a new attempt with the issue left `processing`.
  */
 export async function failTask(
-  deps: Pick<TaskDeps, 'db' | 'now' | 'settings' | 'onEvent' | 'logger' | 'taskTokens'>,
+  deps: Pick<TaskDeps, 'db' | 'now' | 'settings' | 'onEvent' | 'logger' | 'taskTokens'> & Partial<Pick<TaskDeps, 'pullRequests' | 'transport' | 'wakeEffects'>>,
   params: {
     taskId: string;
     kind: FailureKind;
@@ -48,7 +51,9 @@ export async function failTask(
     networkRefused?: NetworkRefused | undefined;
   },
 ): Promise<EndResult> {
+  let settled: Settled | undefined;
   const result = await deps.db.transaction(async (tx): Promise<EndResult> => {
+    await lockRunOfTask(tx, params.taskId);
     const task = await getTask(tx, params.taskId, { forUpdate: true });
     if (!task || (task.status !== 'pending' && task.status !== 'running')) return { kind: 'not_active', task };
     if (params.nodeId !== undefined && task.nodeId !== params.nodeId) return { kind: 'not_active', task };
@@ -75,36 +80,18 @@ export async function failTask(
       const streak = await recentInfraFailures(tx, task.issueId, INFRA_FAILURES);
       if (streak <= budget) {
         const requeued = await insertTask(tx, {
-          issueId: task.issueId,
-          kind: task.kind,
-          agent: task.agent,
-          model: task.model,
-          baseBranch: task.baseBranch,
-          headBranch: task.headBranch,
-          prNumber: task.kind === 'follow_up' ? task.prNumber : null,
-          prUrl: task.kind === 'follow_up' ? task.prUrl : null,
-          command: task.command,
+          ...copyOfTask(task),
           attempt: await nextAttemptNumber(tx, task.issueId),
-          requiredLabels: task.requiredLabels,
           trigger: 'retry',
-          autoRetry: task.autoRetry,
-          draftPr: task.draftPr,
-          setup: task.setup,
-          verify: task.verify,
-          bestOf: task.bestOf,
-          network: task.network,
-          sandboxRequired: task.sandboxRequired,
-          repoMaxPerDay: task.repoMaxPerDay,
-          repoMaxConcurrent: task.repoMaxConcurrent,
           nextDispatchAt: deps.now(),
-          requestedBy: task.requestedBy,
-          requestedByLogin: task.requestedByLogin,
         });
         return { kind: 'ended', task: failed, requeued };
       }
     }
+    // A candidate's end is its run's to judge: the issue moves when the run is decided.
+    if (task.kind === 'candidate') settled = await settleRun(tx, deps, task.runId!);
     // A follow-up's failure leaves the pull request, and so the issue (`pending_merge`), as it was.
-    if (task.kind !== 'follow_up') await moveIssue(tx, task.issueId, 'fail');
+    else if (task.kind !== 'follow_up') await moveIssue(tx, task.issueId, 'fail');
     return { kind: 'ended', task: failed, requeued: undefined };
   });
   if (result.kind === 'ended') {
@@ -114,6 +101,7 @@ export async function failTask(
     deps.logger.info({ taskId: params.taskId, kind: params.kind, reason: params.message }, 'task failed');
     emit(deps, params.kind === 'cancelled' ? 'cancelled' : 'failed', result.task);
     if (result.requeued) emit(deps, 'requeued', result.requeued);
+    await afterSettle(deps, settled);
   }
   return result;
 }

@@ -1,7 +1,7 @@
 import { compareAndSetTask, getTask, getTaskContext } from '../db/queries/tasks.js';
 import type { TaskRow } from '../db/schema.js';
 import type { ReportBranchRequest } from '../protocol/node-api.js';
-import { taskBranch } from '../protocol/task-branch.js';
+import { branchForTask } from '../protocol/task-branch.js';
 import { DomainError } from './errors.js';
 import { moveIssue } from './issues.js';
 import { failureOutcome } from './outcomes.js';
@@ -12,6 +12,8 @@ import type { TaskDeps } from './tasks.js';
 import { emit } from './tasks.js';
 import { failTask, isActive } from './task-end.js';
 import { recordOpenPullRequest } from './open-pr-effect.js';
+import { afterSettle, type Settled, settleRun } from './candidate-settle.js';
+import { lockRunOfTask } from '../db/queries/candidate-runs.js';
 
 /**
  * The failure kind a node's failed report is recorded as. Only a network failure talking to the
@@ -82,18 +84,21 @@ export async function reportBranch(
       throw new DomainError('invalid_input', `branch_name: a follow-up pushes to ${task.headBranch ?? 'its pull request branch'}`);
     }
     pr = task.prNumber !== null && task.prUrl !== null ? { number: task.prNumber, url: task.prUrl } : undefined;
-  } else if (report.branch_name !== taskBranch(ctx.issue.number, task.id)) {
+  } else if (report.branch_name !== branchForTask(ctx.issue.number, task)) {
     // Only the branch the task was given: a node that names another (a default branch, another
     // pull request's) gets no pull request from it.
-    throw new DomainError('invalid_input', `branch_name: this task pushes to ${taskBranch(ctx.issue.number, task.id)}`);
+    throw new DomainError('invalid_input', `branch_name: this task pushes to ${branchForTask(ctx.issue.number, task)}`);
   }
   // With a GitHub installation the pull request is opened by the outbox, recorded here in the
   // same transaction: the node gets its answer without waiting on GitHub, and a crash after the
   // commit still opens the pull request (once). The issue waits in `processing` until then.
   const installationId = ctx.repository.installationId;
-  const viaOutbox = task.kind !== 'follow_up' && deps.pullRequests !== undefined && installationId !== null;
+  const viaOutbox = task.kind === 'issue' && deps.pullRequests !== undefined && installationId !== null;
+  let settled: Settled | undefined;
 
   const done = await deps.db.transaction(async (tx) => {
+    // A candidate's run before the candidate, as every end of a candidate takes them (see lockRunOfTask).
+    if (task.runId !== null) await lockRunOfTask(tx, task.id);
     const current = await getTask(tx, task.id, { forUpdate: true });
     if (!current || current.nodeId !== params.nodeId || !isActive(current.status)) return undefined;
     // A node may report before the server recorded its 202: accept, then succeed.
@@ -121,9 +126,11 @@ export async function reportBranch(
       },
     });
     if (!row) return undefined;
-    if (viaOutbox) {
+    // A candidate's branch gets a pull request only if its run picks it.
+    if (task.kind === 'candidate') settled = await settleRun(tx, deps, task.runId!);
+    else if (viaOutbox) {
       await recordOpenPullRequest(tx, { installationId: installationId!, taskId: task.id, issueId: task.issueId, branch: report.branch_name!, now });
-    } else if (task.kind !== 'follow_up') {
+    } else if (task.kind === 'issue') {
       await moveIssue(tx, task.issueId, 'succeed');
     }
     return row;
@@ -134,5 +141,6 @@ export async function reportBranch(
   await deps.taskTokens.revokeForTask(task.id);
   deps.logger.info({ taskId: task.id, branch: report.branch_name, pr: pr?.number }, 'task succeeded');
   emit(deps, 'succeeded', done);
+  await afterSettle(deps, settled);
   return { kind: 'recorded', task: done };
 }

@@ -6,7 +6,8 @@ import type { TaskCaps } from '../db/queries/caps.js';
 import { isUniqueViolation } from '../db/unique-violation.js';
 import type { Logger } from '../logger.js';
 import { type CredentialDeps, credentialAvailable } from './credentials.js';
-import { type BestOfRun, bestOfUnavailable } from './best-of.js';
+import { type BestOfRun, bestOfUnavailable, isMultiCandidate } from './best-of.js';
+import { type CandidateSpec, initialCandidates, insertCandidateRunTasks } from './candidate-start.js';
 import { DomainError } from './errors.js';
 import { canStart } from './issue-status.js';
 import { moveIssue } from './issues.js';
@@ -72,7 +73,8 @@ export function emit(deps: Pick<TaskDeps, 'onEvent' | 'logger'>, type: TaskEvent
  * repository is loaded, a credential can be had, the issue moves to `processing` and the task is
  * created, queued. Node selection and dispatch follow in the scheduler, so a start never fails
  * for want of a free node. One transaction, with the issue row locked, so two concurrent starts
- * make one task.
+ * make one task. A best-of-N start (`n` > 1, `auto`) makes its run and one task of kind
+ * `candidate` per candidate instead, and returns candidate 1.
  */
 export async function startIssue(
   deps: Pick<TaskDeps, 'db' | 'credentials' | 'onEvent' | 'logger' | 'now'>,
@@ -95,16 +97,18 @@ export async function startIssue(
     options?: TaskRunOptions | undefined;
     /** The repository's `verify:` commands, run by the node after the agent. */
     verify?: string[] | undefined;
+    /** A best-of-N run's first candidates, each with its agent and labels; absent: `n` alike, on `labels`. */
+    candidates?: CandidateSpec[] | undefined;
   },
 ): Promise<TaskRow> {
   const options = params.options ?? {};
-  // Candidates are not orchestrated yet: a run of several is refused here, whoever asks, rather
-  // than quietly run as one.
+  // What this Gaffer cannot run yet (candidates judged by checks) is refused, whoever asks.
   const unavailable = options.bestOf ? bestOfUnavailable(options.bestOf, 'start') : undefined;
   if (unavailable) throw new DomainError('invalid_input', unavailable);
-  let task: TaskRow;
+  const multi = options.bestOf !== undefined && isMultiCandidate(options.bestOf) ? options.bestOf : undefined;
+  let created: TaskRow[];
   try {
-    task = await deps.db.transaction(async (tx) => {
+    created = await deps.db.transaction(async (tx) => {
       const found = await getIssueWithRepository(tx, params.issueId, { forUpdate: true });
       if (!found) throw new DomainError('not_found', `issue ${params.issueId} not found`);
       const { issue, repository } = found;
@@ -125,11 +129,9 @@ export async function startIssue(
       const sandbox = params.sandbox ?? { ...sandboxSettingsFor(), sandboxRequired: repository.sandbox === 'required' };
       await moveIssue(tx, issue.id, 'start');
       const command = params.command?.trim() || defaultCommand(issue);
-      return insertTask(tx, {
+      const base = {
         issueId: issue.id,
         command,
-        attempt: await nextAttemptNumber(tx, issue.id),
-        requiredLabels: params.labels ?? [],
         trigger: params.trigger,
         autoRetry: params.autoRetry ?? null,
         draftPr: params.draftPr ?? false,
@@ -138,7 +140,6 @@ export async function startIssue(
         sandboxRequired: sandbox.sandboxRequired,
         repoMaxPerDay: params.repoCaps?.perDay ?? null,
         repoMaxConcurrent: params.repoCaps?.concurrent ?? null,
-        agent: options.agent ?? null,
         model: options.model ?? null,
         baseBranch: options.baseBranch ?? null,
         verify: params.verify ?? [],
@@ -146,14 +147,20 @@ export async function startIssue(
         nextDispatchAt: deps.now(),
         requestedBy: params.actor.kind === 'user' ? params.actor.id : null,
         requestedByLogin: params.actor.kind === 'github' ? params.actor.login : params.actor.kind === 'user' ? params.actor.email : null,
-      });
+      };
+      const labels = params.labels ?? [];
+      if (!multi) return [await insertTask(tx, { ...base, agent: options.agent ?? null, requiredLabels: labels, attempt: await nextAttemptNumber(tx, issue.id) })];
+      // A best-of-N run: one task per candidate, each on its own branch; the run decides the pull request.
+      const plain = { agent: options.agent ?? null, labels };
+      const candidates = params.candidates ?? initialCandidates(multi, plain, () => labels);
+      return (await insertCandidateRunTasks(tx, { base, run: multi, candidates, now: deps.now() })).tasks;
     });
   } catch (err) {
     if (isUniqueViolation(err)) throw new DomainError('conflict', 'issue already has an active task', { cause: err });
     throw err;
   }
-  emit(deps, 'queued', task);
-  return task;
+  for (const t of created) emit(deps, 'queued', t);
+  return created[0]!;
 }
 
 /** What a run asked for beyond the repository's defaults: the agent CLI, its model, the base branch, its candidates. */

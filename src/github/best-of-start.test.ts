@@ -10,7 +10,7 @@ import { setNodeDraining } from '../domain/nodes.js';
 import { processIssueBody } from '../domain/scheduler.js';
 import { issueComment, mockStatusComment, nextSeq, REPO, tasksOf } from '../../test/follow-up-fixtures.js';
 
-describe('/start best-of-N options (n=, agents=, tests=ok) before candidates are orchestrated', () => {
+describe('/start best-of-N options (n=, agents=, tests=ok): checked, recorded, refused where not available', () => {
   let db: TestDb;
   let h: GitHubHarness;
   let node: NodeDouble;
@@ -75,10 +75,9 @@ describe('/start best-of-N options (n=, agents=, tests=ok) before candidates are
   });
 
   it.each([
-    ['/start n=3 fix it', undefined, 'best-of-N (3 candidates) is not available yet'],
-    ['/start n=auto', undefined, 'best-of-N (n=auto) is not available yet'],
-    ['/start agents=codex,codex', undefined, 'best-of-N (2 candidates) is not available yet'],
-    ['/start', 'best_of:\n  n: 2\n', '`.github/gaffer.yml` sets `best_of.n`'],
+    ['/start n=3 fix it', 'best_of:\n  select: checks\n', 'best-of-N (3 candidates) with `best_of.select: checks` is not available yet'],
+    ['/start n=auto', 'best_of:\n  select: verify+checks\n', 'best-of-N (n=auto) with `best_of.select: verify+checks` is not available yet'],
+    ['/start', 'best_of:\n  n: 2\n  select: checks\n', 'set `best_of.select: verify`, or start with `n=1`'],
     ['/start n=6', undefined, "`n=6`: 6 candidates, more than this repository's best_of.max (5)"],
     ['/start n=3', 'best_of:\n  max: 2\n', "more than this repository's best_of.max (2)"],
     ['/start n=0', undefined, '`n=0`: a number of candidates from 1 to 10, or auto'],

@@ -88,7 +88,7 @@ export const taskMarker = (taskId: string) => `<!-- gaffer:task:${taskId} -->`;
  */
 export function createPullRequests(probot: Probot, publicUrl: string): PullRequests {
   return {
-    ensurePullRequest: async ({ repository, issue, task, branch }) => {
+    ensurePullRequest: async ({ repository, issue, task, branch, candidates }) => {
       if (repository.installationId === null) throw new Error(`${repository.fullName} has no installation`);
       const octokit = await probot.auth(repository.installationId);
       const [owner, repo] = repository.fullName.split('/') as [string, string];
@@ -103,6 +103,7 @@ export function createPullRequests(probot: Probot, publicUrl: string): PullReque
           '',
           touchesNote(task),
           '',
+          ...(candidates ? [candidates, ''] : []),
           taskMarker(task.id),
         ].join('\n');
         const { data } = await octokit.rest.pulls.create({

@@ -1,6 +1,7 @@
 import type { Probot } from 'probot';
 import { rememberStatusComment } from '../domain/github-sync.js';
-import { getIssueWithRepository, getNode, latestTaskForIssue } from '../domain/reads.js';
+import { getIssueWithRepository, getNode, getTask, latestTaskForIssue } from '../domain/reads.js';
+import { candidateSummary } from '../domain/candidate-report.js';
 import { queueInfo, type QueueView } from '../domain/queue-info.js';
 import type { Db } from '../db/types.js';
 import type { TaskEvent } from '../domain/ports.js';
@@ -24,8 +25,11 @@ export function createStatusFeedback(deps: { probot: Probot; db: Db; logger: Log
   async function refresh(issueId: string): Promise<void> {
     const found = await getIssueWithRepository(deps.db, issueId);
     if (!found || found.repository.installationId === null || found.issue.githubId === null) return;
-    const task = await latestTaskForIssue(deps.db, issueId);
+    let task = await latestTaskForIssue(deps.db, issueId);
     if (!task) return;
+    // A best-of-N run's comment is about its winner, once there is one, and shows every candidate.
+    const summary = task.runId ? await candidateSummary(deps.db, task.runId, found.issue.number) : undefined;
+    if (summary?.run.winnerTaskId) task = (await getTask(deps.db, summary.run.winnerTaskId)) ?? task;
     const node = task.nodeId ? ((await getNode(deps.db, task.nodeId)) ?? null) : null;
     const queue = await queueInfo(deps.db, task, deps.queue);
     const body = renderStatusComment({
@@ -35,6 +39,7 @@ export function createStatusFeedback(deps: { probot: Probot; db: Db; logger: Log
       queuePosition: queue.position,
       queue,
       taskUrl: `${deps.publicUrl}/admin/tasks/${task.id}`,
+      run: summary ? { status: summary.run.status, line: summary.line, table: summary.table } : undefined,
     });
     const octokit = await deps.probot.auth(found.repository.installationId);
     const [owner, repo] = found.repository.fullName.split('/') as [string, string];

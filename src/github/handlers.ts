@@ -28,7 +28,9 @@ import {
   sandboxSettingsFor,
 } from '../domain/repo-config.js';
 import type { Scheduler } from '../domain/scheduler.js';
-import { cancelTask } from '../domain/task-end.js';
+import { initialCandidates } from '../domain/candidate-start.js';
+import { stopIssue } from '../domain/candidate-stop.js';
+import type { AgentPreset } from '../protocol/node-api.js';
 import { startIssue, type TaskDeps } from '../domain/tasks.js';
 import type { Logger } from '../logger.js';
 import type { EventHooks } from './event-hooks.js';
@@ -152,16 +154,12 @@ async function handleCommand(
   }
 
   if (command.kind === 'stop') {
-    const task = await activeTaskForIssue(deps.db, issue.id);
-    if (!task) {
+    if (!(await activeTaskForIssue(deps.db, issue.id))) {
       await reply(octokit, repository, issue.number, `@${login} nothing to stop: this issue has no running task.`);
       return;
     }
-    try {
-      await cancelTask(deps.tasks, { taskId: task.id, actor: { kind: 'github', login } });
-    } catch (err) {
-      if (!isDomainError(err, 'illegal_transition')) throw err;
-    }
+    // Every candidate of a best-of-N run, or the one task.
+    await stopIssue(deps.tasks, { issueId: issue.id, actor: { kind: 'github', login } });
     deps.scheduler.kick();
     return;
   }
@@ -181,7 +179,7 @@ async function handleCommand(
   const { start } = resolved;
   const unavailable = bestOfUnavailable(start.bestOf, start.fromStart ? 'start' : 'config');
   if (unavailable) {
-    log.info({ bestOf: start.bestOf }, 'start refused: best-of-N asked for');
+    log.info({ bestOf: start.bestOf }, 'start refused: best-of-N selection not available');
     await reply(octokit, repository, issue.number, `@${login} Gaffer cannot start: ${unavailable}.`);
     return;
   }
@@ -198,6 +196,10 @@ async function handleCommand(
       repoCaps: repoCapsFor(config),
       options: { agent: start.agent, model: start.model, baseBranch: start.baseBranch, bestOf: start.bestOf },
       verify: config.verify,
+      // Best-of-N: each candidate named by agents= goes to nodes running its agent.
+      candidates: initialCandidates(start.bestOf, { agent: start.agent ?? null, labels: requiredNodeLabels(config, start.agent) }, (a) =>
+        requiredNodeLabels(config, a as AgentPreset),
+      ),
     });
     log.info('task queued');
     deps.scheduler.kick();
@@ -263,8 +265,7 @@ export function registerHandlers(probot: EventHooks, deps: HandlerDeps): void {
       const issue = await findIssueByGithubId(deps.db, p.issue.id);
       if (!issue) return;
       await markIssueGone(deps.db, p.issue.id, p.action);
-      const task = await activeTaskForIssue(deps.db, issue.id);
-      if (task) await cancelTask(deps.tasks, { taskId: task.id, actor: { kind: 'system' } }).catch(() => undefined);
+      await stopIssue(deps.tasks, { issueId: issue.id, actor: { kind: 'system' } }).catch(() => undefined);
       if (p.action === 'transferred' && p.changes?.new_issue && p.changes.new_repository) {
         await syncFromEvent(deps, installationId, { repository: p.changes.new_repository, issue: p.changes.new_issue });
       }

@@ -87,6 +87,12 @@ export const processIssueRequest = z.object({
    * Absent (an older server): the node names it from GAFFER_BRANCH_PREFIX.
    */
   branch_name: z.string().min(1).max(255).regex(BRANCH_RE).optional(),
+  /**
+   * A candidate of a best-of-N run: its number (1..N) and how many the run has (with `n: auto`,
+   * the most it may have). The agent sees them as GAFFER_CANDIDATE and GAFFER_CANDIDATES.
+   */
+  candidate: z.number().int().min(1).max(100).optional(),
+  candidates: z.number().int().min(1).max(100).optional(),
 });
 export type ProcessIssueRequest = z.infer<typeof processIssueRequest>;
 

@@ -7,3 +7,17 @@
 export function taskBranch(issueNumber: number, taskId: string): string {
   return `gaffer/issue-${issueNumber}-${taskId.replace(/[^A-Za-z0-9]/g, '').slice(0, 8).toLowerCase()}`;
 }
+
+/**
+ * The branch of candidate `candidate` (1..N) of a best-of-N run: the issue number, the first 8
+ * characters of the run's id and the candidate's number (`gaffer/issue-42-1a2b3c4d-c2`), so the
+ * candidates of one run sit side by side and never collide with each other or another run's.
+ */
+export function candidateBranch(issueNumber: number, runId: string, candidate: number): string {
+  return `${taskBranch(issueNumber, runId)}-c${candidate}`;
+}
+
+/** The branch a new task (not a follow-up) pushes to: its candidate's, or its own. */
+export function branchForTask(issueNumber: number, task: { id: string; runId: string | null; candidate: number | null }): string {
+  return task.runId !== null && task.candidate !== null ? candidateBranch(issueNumber, task.runId, task.candidate) : taskBranch(issueNumber, task.id);
+}

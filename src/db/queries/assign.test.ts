@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createTestDb, onRealPostgres, type TestDb } from '../../../test/db.js';
@@ -11,7 +12,7 @@ import { getNode, insertNode } from './nodes.js';
 import { getTask, insertTask } from './tasks.js';
 
 /**
- * The decision functions `gaffer_assign_next` and `gaffer_assign_batch` (migrations 0022, 0023)
+ * The decision functions `gaffer_assign_next` and `gaffer_assign_batch` (migrations 0022, 0024)
  * themselves: what they return, and that
  * dispatchers calling it at once, from two connection pools as two replicas would, place each task
  * once, oldest first, and never past a node's capacity. The scheduler's rules (labels, sandbox,
@@ -185,6 +186,37 @@ describe('gaffer_assign_next', () => {
     expect(second.slice(0, 2).map((r) => (r.kind === 'assigned' ? r.task.id : ''))).toEqual(queued.slice(4, 6).map((t) => t.id));
     for (let i = 0; i < made.length; i++) expect((await getNode(db.db, made[i]!.id))?.running).toBe(capacities[i]);
     expect(await getTask(db.db, queued[6]!.id)).toMatchObject({ nodeId: null, status: 'pending' });
+  });
+
+  it('spreads a best-of-N run\'s candidates over nodes holding none of them, while one has room; then doubles up', async () => {
+    // By load alone all three would go to the big idle node: the others are half full.
+    const big = await addNode(10);
+    const busy = [await addNode(2, { running: 1 }), await addNode(2, { running: 1 })];
+    const { issue, repository } = await seedIssue(db.db, { status: 'processing' });
+    await insertCredential(db.db, { name: 'pat', repositoryId: repository.id, ciphertext: 'not read here', last4: 'xxxx' });
+    const runId = randomUUID();
+    const candidate = (i: number) => {
+      const at = new Date(Date.now() - 10_000 + i);
+      return insertTask(db.db, { issueId: issue.id, command: 'x', trigger: 'test', kind: 'candidate', runId, candidate: i, attempt: i, createdAt: at, updatedAt: at, nextDispatchAt: at });
+    };
+    for (let i = 1; i <= 3; i++) await candidate(i);
+    const placed: Array<{ task: string; node: string }> = [];
+    await drainInBatches(db.db, 8, placed);
+    expect(placed).toHaveLength(3);
+    expect(new Set(placed.map((p) => p.node))).toEqual(new Set([big.id, ...busy.map((n) => n.id)]));
+
+    // A second run, with the busy nodes full now: every candidate on the one node with room.
+    await db.db.delete(tasks);
+    await db.db.update(nodes).set({ running: 2 }).where(sql`id <> ${big.id}`);
+    await db.db.update(nodes).set({ running: 0 }).where(sql`id = ${big.id}`);
+    const second = randomUUID();
+    for (let i = 1; i <= 3; i++) {
+      const at = new Date(Date.now() - 5_000 + i);
+      await insertTask(db.db, { issueId: issue.id, command: 'x', trigger: 'test', kind: 'candidate', runId: second, candidate: i, attempt: 3 + i, createdAt: at, updatedAt: at, nextDispatchAt: at });
+    }
+    const again: Array<{ task: string; node: string }> = [];
+    await drainInBatches(db.db, 8, again);
+    expect(again.map((p) => p.node)).toEqual([big.id, big.id, big.id]);
   });
 
   it('walks a batch past labels, a sandbox it cannot have, and a cap, as a pump worker would', async () => {

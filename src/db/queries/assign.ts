@@ -27,7 +27,7 @@ export type DeliveryContext = {
   nodePat: CredentialRow | null;
 };
 
-/** How one assignment decision went (the database function `gaffer_assign_step`, migration 0023). */
+/** How one assignment decision went (the database function `gaffer_assign_step`, migration 0024). */
 export type AssignDecision =
   /** No node has room for any task: the queue was not read. */
   | { kind: 'full' }
@@ -82,7 +82,7 @@ export const DEFAULT_ASSIGN_BATCH = 8;
 
 /**
  * Up to `size` decisions in one statement, under one acquisition of the assignment lock
- * (`gaffer_assign_batch`, migration 0023), each as {@link assignNextTask} would make it. Between
+ * (`gaffer_assign_batch`, migration 0024), each as {@link assignNextTask} would make it. Between
  * decisions the function walks the queue as a pump worker does ({@link nextWalk}): on after an
  * assignment, past a constrained task, to unsandboxed tasks past one that only needed a sandbox;
  * any other decision is the last row. The rows come back in the order the decisions were made.

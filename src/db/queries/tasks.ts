@@ -39,6 +39,15 @@ export async function activeTaskForIssue(db: DbOrTx, issueId: string): Promise<T
   return row;
 }
 
+/** Every queued or running task of the issue: one, or a best-of-N run's candidates. */
+export async function activeTasksForIssue(db: DbOrTx, issueId: string): Promise<TaskRow[]> {
+  return db
+    .select()
+    .from(tasks)
+    .where(and(eq(tasks.issueId, issueId), inArray(tasks.status, ACTIVE_TASK_STATUSES)))
+    .orderBy(asc(tasks.attempt));
+}
+
 export async function latestTaskForIssue(db: DbOrTx, issueId: string): Promise<TaskRow | undefined> {
   const [row] = await db.select().from(tasks).where(eq(tasks.issueId, issueId)).orderBy(desc(tasks.attempt)).limit(1);
   return row;

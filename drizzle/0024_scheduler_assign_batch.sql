@@ -17,7 +17,9 @@
 --     nodes_pick_idx with LIMIT 1, planned once per connection instead of at every decision;
 --   * the node's last_assigned_at and running are written in one update before the task is,
 --     so the tasks trigger's recount finds the count right and writes the node row no second
---     time (a count that had gone wrong is still healed by the recount, and still caught below).
+--     time (a count that had gone wrong is still healed by the recount, and still caught below);
+--   * a candidate of a best-of-N run (run_id set, migration 0023) goes to a node that holds none of
+--     its run's other candidates while such a node has room, and only then to any node (issue 20).
 CREATE OR REPLACE FUNCTION gaffer_assign_step(
   p_now timestamptz,
   p_written_at timestamptz,
@@ -49,6 +51,9 @@ DECLARE
   excluded uuid[] := '{}';
   pick_where text;
   held integer;
+  -- A candidate of a best-of-N run goes to a node holding none of its run's other candidates
+  -- while one has room; only then to one that does.
+  spread boolean;
 BEGIN
   -- In pick order, nodes with room come first: nodes_pick_idx answers at its first entries.
   PERFORM 1 FROM nodes
@@ -103,9 +108,10 @@ BEGIN
     END IF;
   END IF;
   is_constrained := cardinality(t.required_labels) > 0 OR node_pat;
+  spread := t.run_id IS NOT NULL;
 
-  FOR tries IN 1..8 LOOP
-    IF cardinality(t.required_labels) = 0 AND NOT node_pat AND cardinality(excluded) = 0 THEN
+  FOR tries IN 1..9 LOOP
+    IF cardinality(t.required_labels) = 0 AND NOT node_pat AND cardinality(excluded) = 0 AND NOT spread THEN
       -- The common case, static so that its plan is kept: nodes_pick_idx in order, first fit.
       IF t.sandbox_required THEN
         SELECT * INTO n FROM nodes
@@ -125,10 +131,17 @@ BEGIN
         || CASE WHEN cardinality(t.required_labels) > 0 THEN ' AND labels @> $2' ELSE '' END
         || CASE WHEN node_pat THEN ' AND EXISTS (SELECT 1 FROM credentials c WHERE c.node_id = nodes.id)' ELSE '' END
         || CASE WHEN t.sandbox_required THEN ' AND sandbox = ''bwrap''' ELSE '' END
-        || CASE WHEN cardinality(excluded) > 0 THEN ' AND id <> ALL ($3)' ELSE '' END;
+        || CASE WHEN cardinality(excluded) > 0 THEN ' AND id <> ALL ($3)' ELSE '' END
+        || CASE WHEN spread THEN ' AND NOT EXISTS (SELECT 1 FROM tasks o WHERE o.run_id = $4 AND o.node_id = nodes.id'
+             || ' AND o.status IN (''pending'', ''running''))' ELSE '' END;
       EXECUTE pick_where
         || ' ORDER BY (running::float8 / greatest(capacity, 1)), last_assigned_at NULLS FIRST, id LIMIT 1 FOR UPDATE SKIP LOCKED'
-        INTO n USING p_online_since, t.required_labels, excluded;
+        INTO n USING p_online_since, t.required_labels, excluded, t.run_id;
+    END IF;
+    IF n.id IS NULL AND spread THEN
+      -- Every node with room holds one of the run's candidates: any of them, then.
+      spread := false;
+      CONTINUE;
     END IF;
     EXIT WHEN n.id IS NULL;
     picked := n;

@@ -1,0 +1,48 @@
+import { sql } from 'drizzle-orm';
+import { boolean, check, index, integer, pgTable, text, timestamp, uuid } from 'drizzle-orm/pg-core';
+import { inList, issues, timestamps } from './schema-core.js';
+
+/* Best-of-N runs: one row per `/start` that asked for several candidates; each candidate is a task
+   of kind `candidate` carrying the run's id and its number (tasks.run_id, tasks.candidate). */
+
+/**
+ * Where a run is: `running` (candidates queued or at work), `chosen` (a winner was picked; its pull
+ * request goes through the outbox), `no_winner` (every candidate ended and none qualified) or
+ * `cancelled` (`/stop`, or the issue went away).
+ */
+export const CANDIDATE_RUN_STATUSES = ['running', 'chosen', 'no_winner', 'cancelled'] as const;
+/** One of {@link CANDIDATE_RUN_STATUSES}. */
+export type CandidateRunStatus = (typeof CANDIDATE_RUN_STATUSES)[number];
+
+export const candidateRuns = pgTable(
+  'candidate_runs',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    issueId: uuid('issue_id')
+      .notNull()
+      .references(() => issues.id, { onDelete: 'cascade' }),
+    /** Candidates started so far; with `auto`, it grows by one while none has passed, up to `max`. */
+    n: integer('n').notNull(),
+    auto: boolean('auto').notNull().default(false),
+    max: integer('max').notNull(),
+    /** The agents named one per candidate (`agents=`); null: every candidate runs the task's agent. */
+    agents: text('agents').array(),
+    strategy: text('strategy', { enum: ['best', 'first'] }).notNull(),
+    select: text('select', { enum: ['verify', 'checks', 'verify+checks'] }).notNull(),
+    /** `tests=ok`: a candidate that touches tests or config ranks with the others. */
+    testsOk: boolean('tests_ok').notNull().default(false),
+    status: text('status', { enum: CANDIDATE_RUN_STATUSES }).notNull().default('running'),
+    /** The candidate task whose branch the pull request is opened from. */
+    winnerTaskId: uuid('winner_task_id'),
+    ...timestamps,
+    completedAt: timestamp('completed_at', { withTimezone: true }),
+  },
+  (t) => [
+    index('candidate_runs_issue_idx').on(t.issueId, t.createdAt),
+    check('candidate_runs_status_check', sql`${t.status} in (${inList(CANDIDATE_RUN_STATUSES)})`),
+    check('candidate_runs_n_check', sql`${t.n} >= 1 and ${t.n} <= ${t.max}`),
+  ],
+);
+
+export type CandidateRunRow = typeof candidateRuns.$inferSelect;
+export type NewCandidateRun = typeof candidateRuns.$inferInsert;

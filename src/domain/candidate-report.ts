@@ -1,0 +1,37 @@
+import { getCandidateRun, runTasks } from '../db/queries/candidate-runs.js';
+import type { CandidateRunRow } from '../db/schema.js';
+import type { DbOrTx } from '../db/types.js';
+import { candidateBranch } from '../protocol/task-branch.js';
+import { renderCandidateTable } from './candidate-table.js';
+import { runCandidates } from './choose-candidates.js';
+import { rankCandidates } from './rank-candidates.js';
+
+/** A run as the pull request body and the status comment show it: a line about where it is, and the table. */
+export type CandidateSummary = { run: CandidateRunRow; line: string; table: string; winnerIndex: number | undefined };
+
+/** What a run's status says, in a few words. */
+function runLine(run: CandidateRunRow, ended: number, total: number, winnerIndex: number | undefined): string {
+  const how = `${run.auto ? `n=auto (up to ${run.max})` : `${run.n} candidates`}, strategy \`${run.strategy}\`${run.testsOk ? ', tests=ok' : ''}`;
+  switch (run.status) {
+    case 'running':
+      return `Best-of-N run (${how}): ${ended} of ${total} candidate${total === 1 ? '' : 's'} finished.`;
+    case 'chosen':
+      return `Best-of-N run (${how}): candidate ${winnerIndex ?? '?'} won.`;
+    case 'no_winner':
+      return `Best-of-N run (${how}): no candidate qualified (each must push a change whose verify commands pass), so no pull request was opened.`;
+    case 'cancelled':
+      return `Best-of-N run (${how}): stopped.`;
+  }
+}
+
+/** The run's summary, read now; undefined when there is no such run. */
+export async function candidateSummary(db: DbOrTx, runId: string, issueNumber: number): Promise<CandidateSummary | undefined> {
+  const run = await getCandidateRun(db, runId);
+  if (!run) return undefined;
+  const candidates = runCandidates(await runTasks(db, runId));
+  const ended = candidates.filter((c) => c.ended);
+  const ranked = rankCandidates(ended, { select: run.select, testsOk: run.testsOk });
+  const winnerIndex = run.winnerTaskId ? candidates.find((c) => c.task.id === run.winnerTaskId)?.index : undefined;
+  const table = renderCandidateTable({ candidates, ranked, winnerIndex, branchOf: (c) => candidateBranch(issueNumber, run.id, c.index) });
+  return { run, line: runLine(run, ended.length, candidates.length, winnerIndex), table, winnerIndex };
+}
