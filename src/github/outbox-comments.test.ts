@@ -1,9 +1,9 @@
-import { and, eq } from 'drizzle-orm';
+import { and, eq, gt } from 'drizzle-orm';
 import nock from 'nock';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { commentEvent, REPO, taskCount } from '../../test/github-events.js';
 import { API, createGitHubHarness, type GitHubHarness, INSTALLATION_ID } from '../../test/github.js';
-import { effects } from '../db/schema.js';
+import { effects, webhookDeliveries } from '../db/schema.js';
 import { reactionKey } from '../domain/comment-effects.js';
 import { STATUS_MARKER } from '../domain/status-comment.js';
 
@@ -52,6 +52,10 @@ describe('reactions and replies through the outbox, 60 /start comments at once (
     const answers = await Promise.all(burst.map((p) => h.deliver('issue_comment', p)));
     expect(answers.every((r) => r.status < 300)).toBe(true);
     await h.settle();
+    // The issue was new: all 60 deliveries raced to insert it (both of its unique keys), and none
+    // of them failed for it (a failed one would be kept for retry with its error).
+    const failed = await h.db.db.select().from(webhookDeliveries).where(gt(webhookDeliveries.attempts, 0));
+    expect(failed).toEqual([]);
 
     expect(await taskCount(h, first.issue.id)).toBe(1);
     expect(comments.length).toBeLessThanOrEqual(2);
