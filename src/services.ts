@@ -60,6 +60,8 @@ export function createServices(
     now,
     cipher: taskTokenKey ? createCredentialCipher(taskTokenKey, 'task-token') : undefined,
     installationTokens: overrides.installationTokens,
+    // The worker is created below, with this as one of its performers.
+    wakeEffects: () => effects.wake(),
   });
   const tasks: TaskDeps = {
     db,
@@ -86,7 +88,7 @@ export function createServices(
     db,
     logger,
     now,
-    performers: { ...overrides.effectPerformers, open_pr: openPullRequestPerformer(tasks) },
+    performers: { ...overrides.effectPerformers, open_pr: openPullRequestPerformer(tasks), revoke_token: taskTokens.perform },
     onDead: { open_pr: openPullRequestDead(tasks) },
     settings: { batch: EFFECT_BATCH, leaseMs: EFFECT_LEASE_MS, spacingMs: overrides.effectSpacingMs ?? EFFECT_SPACING_MS },
   });

@@ -91,7 +91,7 @@ export async function deliver(deps: TaskDeps, task: TaskRow, node: NodeRow): Pro
   if (credential.source === 'installation') {
     // Kept before it leaves, so that however the task ends, any replica can revoke it.
     try {
-      await deps.taskTokens.record({ taskId: task.id, token, expiresAt: credential.expiresAt ?? new Date(deps.now().getTime() + 3600_000) });
+      await deps.taskTokens.record({ taskId: task.id, installationId: ctx.repository.installationId, token, expiresAt: credential.expiresAt ?? new Date(deps.now().getTime() + 3600_000) });
     } catch (err) {
       await deps.credentials.installationTokens?.revoke(token);
       return requeue(deps, task, node, `could not keep the task's token for revocation: ${(err as Error).message}`);
@@ -194,7 +194,7 @@ export type Scheduler = {
    * the tokens of ended tasks that an earlier revocation left behind; then removes ephemeral nodes
    * that went silent holding nothing.
    */
-  sweep: () => Promise<{ lost: number; timedOut: number; stranded: number; unacknowledged: number; tokensRevoked: number; ephemeralRemoved: number }>;
+  sweep: () => Promise<{ lost: number; timedOut: number; stranded: number; unacknowledged: number; tokenRevocationsRecorded: number; ephemeralRemoved: number }>;
   /** Starts the periodic sweep and pump. */
   start: (intervalMs: number) => void;
   /** Stops the timer and waits for a pump under way. */
@@ -297,7 +297,7 @@ export function createScheduler(deps: TaskDeps, options: { workers?: number } = 
     const tokens = await deps.taskTokens.sweep();
     // Last, so the tasks such a node held were freed above; one still holding some waits a sweep.
     const ephemeralRemoved = await removeOfflineEphemeralNodes(deps, silentSince);
-    return { lost, timedOut, stranded, unacknowledged, tokensRevoked: tokens.revoked, ephemeralRemoved };
+    return { lost, timedOut, stranded, unacknowledged, tokenRevocationsRecorded: tokens.recorded, ephemeralRemoved };
   }
 
   // One tick at a time: a sweep that waits on GitHub (a revocation in a slow queue) must not be
