@@ -1,7 +1,7 @@
 import { getIssueWithRepository } from '../db/queries/issues.js';
 import { insertTask, latestPullRequestTask, nextAttemptNumber } from '../db/queries/tasks.js';
 import type { IssueRow, TaskRow } from '../db/schema.js';
-import type { Db } from '../db/types.js';
+import type { Db, DbOrTx } from '../db/types.js';
 import type { TaskCaps } from '../db/queries/caps.js';
 import { isUniqueViolation } from '../db/unique-violation.js';
 import type { Logger } from '../logger.js';
@@ -95,6 +95,8 @@ export async function startIssue(
     options?: TaskRunOptions | undefined;
     /** The repository's `verify:` commands, run by the node after the agent. */
     verify?: string[] | undefined;
+    /** Records the outbox effects the start causes (the 👀 on the comment that asked), in its transaction. */
+    recordEffects?: ((tx: DbOrTx) => Promise<void>) | undefined;
   },
 ): Promise<TaskRow> {
   const options = params.options ?? {};
@@ -125,7 +127,7 @@ export async function startIssue(
       const sandbox = params.sandbox ?? { ...sandboxSettingsFor(), sandboxRequired: repository.sandbox === 'required' };
       await moveIssue(tx, issue.id, 'start');
       const command = params.command?.trim() || defaultCommand(issue);
-      return insertTask(tx, {
+      const row = await insertTask(tx, {
         issueId: issue.id,
         command,
         attempt: await nextAttemptNumber(tx, issue.id),
@@ -147,6 +149,8 @@ export async function startIssue(
         requestedBy: params.actor.kind === 'user' ? params.actor.id : null,
         requestedByLogin: params.actor.kind === 'github' ? params.actor.login : params.actor.kind === 'user' ? params.actor.email : null,
       });
+      await params.recordEffects?.(tx);
+      return row;
     });
   } catch (err) {
     if (isUniqueViolation(err)) throw new DomainError('conflict', 'issue already has an active task', { cause: err });
@@ -184,6 +188,8 @@ export async function startFollowUp(
     options?: TaskRunOptions | undefined;
     /** The repository's `verify:` commands, run by the node after the agent. */
     verify?: string[] | undefined;
+    /** Records the outbox effects the follow-up causes, in its transaction. */
+    recordEffects?: ((tx: DbOrTx) => Promise<void>) | undefined;
   },
 ): Promise<TaskRow> {
   const sandbox = params.sandbox ?? sandboxSettingsFor();
@@ -210,7 +216,7 @@ export async function startFollowUp(
         throw new DomainError('not_configured', `no credential for ${repository.fullName}: install the GitHub App on it or add a PAT`);
       }
       const options = params.options ?? {};
-      return insertTask(tx, {
+      const row = await insertTask(tx, {
         issueId: issue.id,
         kind: 'follow_up',
         command: params.command,
@@ -233,6 +239,8 @@ export async function startFollowUp(
         requestedBy: params.actor.kind === 'user' ? params.actor.id : null,
         requestedByLogin: params.actor.kind === 'github' ? params.actor.login : params.actor.kind === 'user' ? params.actor.email : null,
       });
+      await params.recordEffects?.(tx);
+      return row;
     });
   } catch (err) {
     if (isUniqueViolation(err)) throw new DomainError('conflict', 'issue already has an active task', { cause: err });

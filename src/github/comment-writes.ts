@@ -1,7 +1,7 @@
 import type { Probot } from 'probot';
 import { z } from 'zod';
 import type { RepositoryRow } from '../db/schema.js';
-import type { Db } from '../db/types.js';
+import type { Db, DbOrTx } from '../db/types.js';
 import { type Delivery, recordReaction, recordRefusalReply, recordReply } from '../domain/comment-effects.js';
 import type { EffectPerformer } from '../domain/effect-worker.js';
 import { DomainError } from '../domain/errors.js';
@@ -51,11 +51,24 @@ export async function replyToRefusal(context: DeliveryContext, deps: WriteDeps, 
   return recorded;
 }
 
-/** Records the 👀 on a command comment (once per comment, however often it is delivered) and wakes the outbox. */
-export async function react(context: DeliveryContext, deps: WriteDeps, target: { repository: RepositoryRow; commentId: number; issueId?: string | null }): Promise<void> {
-  const delivery = deliveryOf(context, target.repository);
-  if (!delivery) return;
-  await recordReaction(deps.db, { delivery, repository: target.repository.fullName, commentId: target.commentId, issueId: target.issueId, now: deps.tasks.now() });
+/** The comment a 👀 goes on. */
+export type ReactionTarget = { repository: RepositoryRow; commentId: number; issueId?: string | null };
+
+/**
+ * Records the 👀 on a command comment into `db` (a transaction of the state change the command
+ * causes); once per comment, however often it is delivered. The caller wakes the outbox after commit.
+ */
+export function reactionRecorder(context: DeliveryContext, deps: WriteDeps, target: ReactionTarget): (db: DbOrTx) => Promise<void> {
+  return async (db) => {
+    const delivery = deliveryOf(context, target.repository);
+    if (!delivery) return;
+    await recordReaction(db, { delivery, repository: target.repository.fullName, commentId: target.commentId, issueId: target.issueId, now: deps.tasks.now() });
+  };
+}
+
+/** Records the 👀 on a command comment that changes nothing (a refusal, a stop), keyed by the comment, and wakes the outbox. */
+export async function react(context: DeliveryContext, deps: WriteDeps, target: ReactionTarget): Promise<void> {
+  await reactionRecorder(context, deps, target)(deps.db);
   deps.tasks.wakeEffects?.();
 }
 

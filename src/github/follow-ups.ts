@@ -23,7 +23,7 @@ import {
   optionErrors,
   parsePayload,
 } from './handlers.js';
-import { type DeliveryContext, react, reply, replyToRefusal } from './comment-writes.js';
+import { type DeliveryContext, type ReactionTarget, react, reactionRecorder, reply, replyToRefusal } from './comment-writes.js';
 import {
   checkSuiteEventSchema,
   isBot,
@@ -87,6 +87,8 @@ async function queueFollowUp(
     agent?: string | undefined;
     model?: string | undefined;
     log: Logger;
+    /** The comment that asked: its 👀 is recorded with the follow-up, or on its own when refused. */
+    seen?: ReactionTarget | undefined;
   },
 ): Promise<boolean> {
   const { pr, config } = params;
@@ -104,11 +106,15 @@ async function queueFollowUp(
       sandbox: sandboxSettingsFor(config),
       options: { agent: params.agent, model: params.model },
       verify: config.verify,
+      recordEffects: params.seen && reactionRecorder(context, deps, params.seen),
     });
     params.log.info({ trigger: params.trigger }, 'follow-up queued');
+    if (params.seen) deps.tasks.wakeEffects?.();
     deps.scheduler.kick();
     return true;
   } catch (err) {
+    const refused = ['conflict', 'illegal_transition', 'not_configured'] as const;
+    if (params.seen && refused.some((code) => isDomainError(err, code))) await react(context, deps, params.seen);
     if (isDomainError(err, 'conflict')) {
       // A burst of review comments or `/start`s while it runs gets one "already working" reply per window.
       const answer =
@@ -220,8 +226,10 @@ export function registerFollowUpHandlers(probot: EventHooks, deps: HandlerDeps):
       await reply(context, deps, target, `@${login} Gaffer takes \`/start\` and \`/stop\` on its pull requests only from people with write access to this repository.`);
       return;
     }
-    await react(context, deps, { repository: pr.repository, commentId: p.comment.id, issueId: pr.issue.id });
+    // Seen: the 👀, once per comment; with the follow-up it queues, or on its own otherwise.
+    const seen = { repository: pr.repository, commentId: p.comment.id, issueId: pr.issue.id };
     if (command.kind === 'stop') {
+      await react(context, deps, seen);
       if (pr.active?.kind !== 'follow_up') {
         await reply(context, deps, target, `@${login} nothing to stop: no follow-up is running on this pull request.`);
         return;
@@ -241,11 +249,15 @@ export function registerFollowUpHandlers(probot: EventHooks, deps: HandlerDeps):
       followUp: true,
     });
     if (!resolved.ok) {
+      await react(context, deps, seen);
       await reply(context, deps, target, `@${login} Gaffer cannot start: ${optionErrors(resolved.errors)}`);
       return;
     }
     const prompt = await reviewPrompt(context.octokit, pr, p.issue.number, resolved.start.text);
-    if (!prompt) return;
+    if (!prompt) {
+      await react(context, deps, seen);
+      return;
+    }
     await queueFollowUp(deps, context, {
       pr,
       prNumber: p.issue.number,
@@ -256,6 +268,7 @@ export function registerFollowUpHandlers(probot: EventHooks, deps: HandlerDeps):
       agent: resolved.start.agent,
       model: resolved.start.model,
       log,
+      seen,
     });
   });
 

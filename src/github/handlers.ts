@@ -32,7 +32,7 @@ import { startIssue, type TaskDeps } from '../domain/tasks.js';
 import type { Logger } from '../logger.js';
 import type { EventHooks } from './event-hooks.js';
 import type { StatusFeedback } from './feedback.js';
-import { react, reply, replyToRefusal } from './comment-writes.js';
+import { react, reactionRecorder, reply, replyToRefusal } from './comment-writes.js';
 import { resolveStartOptions } from './start-options.js';
 import {
   installationEventSchema,
@@ -143,10 +143,13 @@ async function handleCommand(
     await reply(context, deps, target, `@${login} Gaffer takes \`/start\` and \`/stop\` only from ${who} to this repository.`);
     return;
   }
-  // Seen: the 👀 is recorded once per comment, whatever comes of the command.
-  if (params.commentId !== undefined) await react(context, deps, { repository, commentId: params.commentId, issueId: issue.id });
+  // Seen: the 👀, once per comment. A start that queues a task records it in the task's own
+  // transaction; a stop or a refusal records it on its own, keyed by the comment.
+  const seen = params.commentId === undefined ? undefined : { repository, commentId: params.commentId, issueId: issue.id };
+  const acknowledge = () => (seen ? react(context, deps, seen) : Promise.resolve());
 
   if (command.kind === 'stop') {
+    await acknowledge();
     const task = await activeTaskForIssue(deps.db, issue.id);
     if (!task) {
       await reply(context, deps, target, `@${login} nothing to stop: this issue has no running task.`);
@@ -170,6 +173,7 @@ async function handleCommand(
   });
   if (!resolved.ok) {
     log.info({ errors: resolved.errors }, 'start refused: bad options');
+    await acknowledge();
     await reply(context, deps, target, `@${login} Gaffer cannot start: ${optionErrors(resolved.errors)}`);
     return;
   }
@@ -177,6 +181,7 @@ async function handleCommand(
   const unavailable = bestOfUnavailable(start.bestOf, start.fromStart ? 'start' : 'config');
   if (unavailable) {
     log.info({ bestOf: start.bestOf }, 'start refused: best-of-N asked for');
+    await acknowledge();
     await reply(context, deps, target, `@${login} Gaffer cannot start: ${unavailable}.`);
     return;
   }
@@ -193,10 +198,15 @@ async function handleCommand(
       repoCaps: repoCapsFor(config),
       options: { agent: start.agent, model: start.model, baseBranch: start.baseBranch, bestOf: start.bestOf },
       verify: config.verify,
+      recordEffects: seen && reactionRecorder(context, deps, seen),
     });
     log.info('task queued');
+    deps.tasks.wakeEffects?.();
     deps.scheduler.kick();
   } catch (err) {
+    const refused = ['conflict', 'illegal_transition', 'not_configured'] as const;
+    // Anything else is retried with the delivery, which then records the 👀.
+    if (refused.some((code) => isDomainError(err, code))) await acknowledge();
     // A concurrent start won the race: that one answers.
     if (isDomainError(err, 'conflict')) return;
     if (isDomainError(err, 'illegal_transition') || isDomainError(err, 'not_configured')) {
