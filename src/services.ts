@@ -8,7 +8,8 @@ import { createScheduler, type Scheduler } from './domain/scheduler.js';
 import { createTaskTokens } from './domain/task-tokens.js';
 import type { TaskDeps } from './domain/tasks.js';
 import { createNotifications, type Notifications } from './domain/notifications.js';
-import { createEffectWorker, type EffectWorker } from './domain/effect-worker.js';
+import { createEffectWorker, type EffectPerformer, type EffectWorker } from './domain/effect-worker.js';
+import type { EffectKind } from './domain/effects.js';
 import { openPullRequestDead, openPullRequestPerformer } from './domain/open-pr-effect.js';
 import type { Logger } from './logger.js';
 import { createEmailSender, createWebhookSender } from './notify/senders.js';
@@ -36,6 +37,8 @@ export type ServiceOverrides = {
   /** The key task tokens are kept with when CREDENTIAL_KEY is not set (the GitHub App derives one). */
   taskTokenKey?: Buffer;
   schedulerWorkers?: number;
+  /** Performers of further effect kinds (the GitHub App's reactions and replies). */
+  effectPerformers?: Partial<Record<EffectKind, EffectPerformer>>;
   /** Spacing between two GitHub writes of one installation (tests: 0). */
   effectSpacingMs?: number;
 };
@@ -57,6 +60,8 @@ export function createServices(
     now,
     cipher: taskTokenKey ? createCredentialCipher(taskTokenKey, 'task-token') : undefined,
     installationTokens: overrides.installationTokens,
+    // The worker is created below, with this as one of its performers.
+    wakeEffects: () => effects.wake(),
   });
   const tasks: TaskDeps = {
     db,
@@ -83,7 +88,7 @@ export function createServices(
     db,
     logger,
     now,
-    performers: { open_pr: openPullRequestPerformer(tasks) },
+    performers: { ...overrides.effectPerformers, open_pr: openPullRequestPerformer(tasks), revoke_token: taskTokens.perform },
     onDead: { open_pr: openPullRequestDead(tasks) },
     settings: { batch: EFFECT_BATCH, leaseMs: EFFECT_LEASE_MS, spacingMs: overrides.effectSpacingMs ?? EFFECT_SPACING_MS },
   });

@@ -129,6 +129,8 @@ export const taskTokens = pgTable(
     id: uuid('id').primaryKey().defaultRandom(),
     /** Null once the task is deleted: the token is then revoked by the sweeper all the same. */
     taskId: uuid('task_id').references(() => tasks.id, { onDelete: 'set null' }),
+    /** The installation the token was minted for: its `revoke_token` effect is paced with that installation's writes. */
+    installationId: bigint('installation_id', { mode: 'number' }),
     /** AES-256-GCM, see domain/credential-cipher.ts (purpose `task-token`). */
     ciphertext: text('ciphertext').notNull(),
     expiresAt: timestamp('expires_at', { withTimezone: true }).notNull(),

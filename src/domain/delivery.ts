@@ -55,7 +55,7 @@ export async function deliver(deps: TaskDeps, task: TaskRow, node: NodeRow, assi
   if (credential.source === 'installation') {
     // Kept before it leaves, so that however the task ends, any replica can revoke it.
     try {
-      await deps.taskTokens.record({ taskId: task.id, token, expiresAt: credential.expiresAt ?? new Date(deps.now().getTime() + 3600_000) });
+      await deps.taskTokens.record({ taskId: task.id, installationId: ctx.repository.installationId, token, expiresAt: credential.expiresAt ?? new Date(deps.now().getTime() + 3600_000) });
     } catch (err) {
       await deps.credentials.installationTokens?.revoke(token);
       return requeue(deps, task, node, `could not keep the task's token for revocation: ${(err as Error).message}`);

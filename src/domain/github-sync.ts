@@ -1,5 +1,4 @@
 import {
-  claimRefusalReply,
   deleteInstallation,
   ensureInstallationRow,
   findTaskForPullRequest,
@@ -134,14 +133,5 @@ export async function rememberStatusComment(db: DbOrTx, issueId: string, comment
   await setStatusCommentId(db, issueId, commentId);
 }
 
-/** How long one "cannot start" reply on an issue stands for every further refused `/start`. */
+/** How long one "cannot start" reply on an issue stands for every further refused `/start` (see comment-effects.ts). */
 export const REFUSAL_REPLY_WINDOW_MS = 5 * 60_000;
-
-/**
- * Whether a refused `/start` on this issue should get a reply: the first in each window does,
- * the rest of a burst (60 people typing `/start` on a running issue) are only logged. The 👀 on
- * each comment still says it was seen.
- */
-export async function shouldReplyToRefusal(db: DbOrTx, issueId: string, now: Date): Promise<boolean> {
-  return claimRefusalReply(db, { issueId, now, notBefore: new Date(now.getTime() - REFUSAL_REPLY_WINDOW_MS) });
-}

@@ -60,6 +60,7 @@ export async function claimForNode(
         try {
           await deps.taskTokens.record({
             taskId: task.id,
+            installationId: ctx.repository.installationId,
             token: credential.token,
             expiresAt: credential.expiresAt ?? new Date(deps.now().getTime() + 3600_000),
           });

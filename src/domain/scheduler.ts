@@ -84,7 +84,7 @@ export type Scheduler = {
    * the tokens of ended tasks that an earlier revocation left behind; then removes ephemeral nodes
    * that went silent holding nothing.
    */
-  sweep: () => Promise<{ lost: number; timedOut: number; stranded: number; unacknowledged: number; tokensRevoked: number; ephemeralRemoved: number }>;
+  sweep: () => Promise<{ lost: number; timedOut: number; stranded: number; unacknowledged: number; tokenRevocationsRecorded: number; ephemeralRemoved: number }>;
   /** One periodic pass (the server's background runner calls it): a sweep, then a pump. */
   tick: () => Promise<void>;
   /** Waits for a pass and a pump under way. */
@@ -191,7 +191,7 @@ export function createScheduler(deps: TaskDeps, options: { workers?: number; ass
     const tokens = await deps.taskTokens.sweep();
     // Last, so the tasks such a node held were freed above; one still holding some waits a sweep.
     const ephemeralRemoved = await removeOfflineEphemeralNodes(deps, silentSince);
-    return { lost, timedOut, stranded, unacknowledged, tokensRevoked: tokens.revoked, ephemeralRemoved };
+    return { lost, timedOut, stranded, unacknowledged, tokenRevocationsRecorded: tokens.recorded, ephemeralRemoved };
   }
 
   // One pass at a time: a sweep that waits on GitHub (a revocation in a slow queue) must not be

@@ -1,7 +1,7 @@
 import { getIssueWithRepository } from '../db/queries/issues.js';
 import { insertTask, latestPullRequestTask, nextAttemptNumber } from '../db/queries/tasks.js';
 import type { IssueRow, TaskRow } from '../db/schema.js';
-import type { Db } from '../db/types.js';
+import type { Db, DbOrTx } from '../db/types.js';
 import type { TaskCaps } from '../db/queries/caps.js';
 import { isUniqueViolation } from '../db/unique-violation.js';
 import type { Logger } from '../logger.js';
@@ -99,6 +99,8 @@ export async function startIssue(
     verify?: string[] | undefined;
     /** A best-of-N run's first candidates, each with its agent and labels; absent: `n` alike, on `labels`. */
     candidates?: CandidateSpec[] | undefined;
+    /** Records the outbox effects the start causes (the 👀 on the comment that asked), in its transaction. */
+    recordEffects?: ((tx: DbOrTx) => Promise<void>) | undefined;
   },
 ): Promise<TaskRow> {
   const options = params.options ?? {};
@@ -149,11 +151,16 @@ export async function startIssue(
         requestedByLogin: params.actor.kind === 'github' ? params.actor.login : params.actor.kind === 'user' ? params.actor.email : null,
       };
       const labels = params.labels ?? [];
-      if (!multi) return [await insertTask(tx, { ...base, agent: options.agent ?? null, requiredLabels: labels, attempt: await nextAttemptNumber(tx, issue.id) })];
-      // A best-of-N run: one task per candidate, each on its own branch; the run decides the pull request.
-      const plain = { agent: options.agent ?? null, labels };
-      const candidates = params.candidates ?? initialCandidates(multi, plain, () => labels);
-      return (await insertCandidateRunTasks(tx, { base, run: multi, candidates, now: deps.now() })).tasks;
+      let rows: TaskRow[];
+      if (!multi) rows = [await insertTask(tx, { ...base, agent: options.agent ?? null, requiredLabels: labels, attempt: await nextAttemptNumber(tx, issue.id) })];
+      else {
+        // A best-of-N run: one task per candidate, each on its own branch; the run decides the pull request.
+        const plain = { agent: options.agent ?? null, labels };
+        const candidates = params.candidates ?? initialCandidates(multi, plain, () => labels);
+        rows = (await insertCandidateRunTasks(tx, { base, run: multi, candidates, now: deps.now() })).tasks;
+      }
+      await params.recordEffects?.(tx);
+      return rows;
     });
   } catch (err) {
     if (isUniqueViolation(err)) throw new DomainError('conflict', 'issue already has an active task', { cause: err });
@@ -191,6 +198,8 @@ export async function startFollowUp(
     options?: TaskRunOptions | undefined;
     /** The repository's `verify:` commands, run by the node after the agent. */
     verify?: string[] | undefined;
+    /** Records the outbox effects the follow-up causes, in its transaction. */
+    recordEffects?: ((tx: DbOrTx) => Promise<void>) | undefined;
   },
 ): Promise<TaskRow> {
   const sandbox = params.sandbox ?? sandboxSettingsFor();
@@ -217,7 +226,7 @@ export async function startFollowUp(
         throw new DomainError('not_configured', `no credential for ${repository.fullName}: install the GitHub App on it or add a PAT`);
       }
       const options = params.options ?? {};
-      return insertTask(tx, {
+      const row = await insertTask(tx, {
         issueId: issue.id,
         kind: 'follow_up',
         command: params.command,
@@ -240,6 +249,8 @@ export async function startFollowUp(
         requestedBy: params.actor.kind === 'user' ? params.actor.id : null,
         requestedByLogin: params.actor.kind === 'github' ? params.actor.login : params.actor.kind === 'user' ? params.actor.email : null,
       });
+      await params.recordEffects?.(tx);
+      return row;
     });
   } catch (err) {
     if (isUniqueViolation(err)) throw new DomainError('conflict', 'issue already has an active task', { cause: err });

@@ -8,7 +8,6 @@ import {
 
 } from '../domain/follow-up-prompt.js';
 import { findGafferPullRequest, type GafferPullRequest } from '../domain/follow-ups.js';
-import { shouldReplyToRefusal } from '../domain/github-sync.js';
 import { requiredNodeLabels, sandboxSettingsFor, type RepoConfig } from '../domain/repo-config.js';
 import { codeSpan } from '../domain/status-comment.js';
 import { cancelTask } from '../domain/task-end.js';
@@ -23,8 +22,8 @@ import {
   mayStart,
   optionErrors,
   parsePayload,
-  reply,
 } from './handlers.js';
+import { type DeliveryContext, type ReactionTarget, react, reactionRecorder, reply, replyToRefusal } from './comment-writes.js';
 import {
   checkSuiteEventSchema,
   isBot,
@@ -77,7 +76,7 @@ async function reviewPrompt(octokit: Octokit, pr: GafferPullRequest, prNumber: n
 /** Queues the follow-up; a refusal is answered on the pull request. */
 async function queueFollowUp(
   deps: HandlerDeps,
-  octokit: Octokit,
+  context: DeliveryContext,
   params: {
     pr: GafferPullRequest;
     prNumber: number;
@@ -88,9 +87,13 @@ async function queueFollowUp(
     agent?: string | undefined;
     model?: string | undefined;
     log: Logger;
+    /** The comment that asked: its 👀 is recorded with the follow-up, or on its own when refused. */
+    seen?: ReactionTarget | undefined;
   },
 ): Promise<boolean> {
   const { pr, config } = params;
+  // Replies go on the pull request, tied to the issue it works on.
+  const target = { repository: pr.repository, issueNumber: params.prNumber, issueId: pr.issue.id };
   try {
     await startFollowUp(deps.tasks, {
       issueId: pr.issue.id,
@@ -103,21 +106,26 @@ async function queueFollowUp(
       sandbox: sandboxSettingsFor(config),
       options: { agent: params.agent, model: params.model },
       verify: config.verify,
+      recordEffects: params.seen && reactionRecorder(context, deps, params.seen),
     });
     params.log.info({ trigger: params.trigger }, 'follow-up queued');
+    if (params.seen) deps.tasks.wakeEffects?.();
     deps.scheduler.kick();
     return true;
   } catch (err) {
+    const refused = ['conflict', 'illegal_transition', 'not_configured'] as const;
+    if (params.seen && refused.some((code) => isDomainError(err, code))) await react(context, deps, params.seen);
     if (isDomainError(err, 'conflict')) {
       // A burst of review comments or `/start`s while it runs gets one "already working" reply per window.
-      const answer = params.login !== undefined && (await shouldReplyToRefusal(deps.db, pr.issue.id, deps.tasks.now()));
+      const answer =
+        params.login !== undefined &&
+        (await replyToRefusal(context, deps, { ...target, issueId: pr.issue.id }, `@${params.login} Gaffer is already working on this pull request; it takes new feedback on its next run.`));
       params.log.info({ replied: answer }, 'follow-up not started: a task is already running for this issue');
-      if (answer) await reply(octokit, pr.repository, params.prNumber, `@${params.login!} Gaffer is already working on this pull request; it takes new feedback on its next run.`);
       return false;
     }
     if (isDomainError(err, 'illegal_transition') || isDomainError(err, 'not_configured')) {
       params.log.info({ reason: err.message }, 'follow-up refused');
-      if (params.login) await reply(octokit, pr.repository, params.prNumber, `@${params.login} Gaffer cannot follow up: ${err.message}.`);
+      if (params.login) await reply(context, deps, target, `@${params.login} Gaffer cannot follow up: ${err.message}.`);
       return false;
     }
     throw err;
@@ -140,7 +148,6 @@ async function actOnCi(
   },
 ): Promise<void> {
   const { action, pr, prNumber, log } = params;
-  const octokit = context.octokit;
   switch (action.kind) {
     case 'ignore':
       log.debug({ why: action.why }, 'CI event ignored');
@@ -167,7 +174,7 @@ async function actOnCi(
     case 'fix': {
       const checks = await params.failures();
       const prompt = buildCiFixPrompt({ prNumber, headSha: params.headSha, attempt: action.attempt, maxAttempts: params.config.ci_fix.max_attempts, checks });
-      const started = await queueFollowUp(deps, octokit, { pr, prNumber, config: params.config, login: undefined, trigger: 'ci', prompt, log });
+      const started = await queueFollowUp(deps, context, { pr, prNumber, config: params.config, login: undefined, trigger: 'ci', prompt, log });
       if (!started) await releaseCiAttempt(deps.db, pr.issue.id);
       return;
     }
@@ -175,9 +182,9 @@ async function actOnCi(
       const checks = await params.failures();
       const last = checks.map((c) => `- ${codeSpan(c.name)}: ${c.conclusion}`).join('\n') || '- (no failed job details)';
       await reply(
-        octokit,
-        pr.repository,
-        prNumber,
+        context,
+        deps,
+        { repository: pr.repository, issueNumber: prNumber, issueId: pr.issue.id },
         `Gaffer stopped fixing CI on this pull request: ${action.attempts} attempt${action.attempts === 1 ? '' : 's'} used (\`ci_fix.max_attempts\`), and the checks on ${params.headSha.slice(0, 12)} still fail:\n\n${last}`,
       );
       log.info('CI fix attempts exhausted');
@@ -209,19 +216,22 @@ export function registerFollowUpHandlers(probot: EventHooks, deps: HandlerDeps):
     if (!pr) return;
     const login = p.comment.user.login;
     const log = deps.logger.child({ pr: `${pr.repository.fullName}#${p.issue.number}`, login, command: command.kind });
-    const config = await configOrComplain(context, pr.repository, p.issue.number);
+    const config = await configOrComplain(context, deps, pr.repository, p.issue.number);
     if (!config) return;
+    const target = { repository: pr.repository, issueNumber: p.issue.number, issueId: pr.issue.id };
     const [owner, repo] = ownerRepo(pr);
     // Write access only: the PR's author is Gaffer, and `allow_issue_author` is about issues.
     if (!(await mayStart(context.octokit, { owner, repo, login, issueAuthor: null, config: { ...config, allow_issue_author: false } }))) {
       log.info('refused: no write access');
-      await reply(context.octokit, pr.repository, p.issue.number, `@${login} Gaffer takes \`/start\` and \`/stop\` on its pull requests only from people with write access to this repository.`);
+      await reply(context, deps, target, `@${login} Gaffer takes \`/start\` and \`/stop\` on its pull requests only from people with write access to this repository.`);
       return;
     }
-    await context.octokit.rest.reactions.createForIssueComment({ owner, repo, comment_id: p.comment.id, content: 'eyes' });
+    // Seen: the 👀, once per comment; with the follow-up it queues, or on its own otherwise.
+    const seen = { repository: pr.repository, commentId: p.comment.id, issueId: pr.issue.id };
     if (command.kind === 'stop') {
+      await react(context, deps, seen);
       if (pr.active?.kind !== 'follow_up') {
-        await reply(context.octokit, pr.repository, p.issue.number, `@${login} nothing to stop: no follow-up is running on this pull request.`);
+        await reply(context, deps, target, `@${login} nothing to stop: no follow-up is running on this pull request.`);
         return;
       }
       await cancelTask(deps.tasks, { taskId: pr.active.id, actor: { kind: 'github', login } }).catch((err: unknown) => {
@@ -239,12 +249,16 @@ export function registerFollowUpHandlers(probot: EventHooks, deps: HandlerDeps):
       followUp: true,
     });
     if (!resolved.ok) {
-      await reply(context.octokit, pr.repository, p.issue.number, `@${login} Gaffer cannot start: ${optionErrors(resolved.errors)}`);
+      await react(context, deps, seen);
+      await reply(context, deps, target, `@${login} Gaffer cannot start: ${optionErrors(resolved.errors)}`);
       return;
     }
     const prompt = await reviewPrompt(context.octokit, pr, p.issue.number, resolved.start.text);
-    if (!prompt) return;
-    await queueFollowUp(deps, context.octokit, {
+    if (!prompt) {
+      await react(context, deps, seen);
+      return;
+    }
+    await queueFollowUp(deps, context, {
       pr,
       prNumber: p.issue.number,
       config,
@@ -254,6 +268,7 @@ export function registerFollowUpHandlers(probot: EventHooks, deps: HandlerDeps):
       agent: resolved.start.agent,
       model: resolved.start.model,
       log,
+      seen,
     });
   });
 
@@ -276,7 +291,7 @@ export function registerFollowUpHandlers(probot: EventHooks, deps: HandlerDeps):
     }
     const prompt = await reviewPrompt(context.octokit, pr, p.pull_request.number, '');
     if (!prompt) return;
-    await queueFollowUp(deps, context.octokit, { pr, prNumber: p.pull_request.number, config, login, trigger: 'review', prompt, log });
+    await queueFollowUp(deps, context, { pr, prNumber: p.pull_request.number, config, login, trigger: 'review', prompt, log });
   });
 
   /** Runs a CI event through the loop of each Gaffer pull request it concerns. */

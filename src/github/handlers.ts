@@ -14,7 +14,6 @@ import {
   pullRequestClosed,
   removeInstallation,
   removeRepositories,
-  shouldReplyToRefusal,
   syncInstallation,
   syncIssue,
 } from '../domain/github-sync.js';
@@ -35,6 +34,7 @@ import { startIssue, type TaskDeps } from '../domain/tasks.js';
 import type { Logger } from '../logger.js';
 import type { EventHooks } from './event-hooks.js';
 import type { StatusFeedback } from './feedback.js';
+import { react, reactionRecorder, reply, replyToRefusal } from './comment-writes.js';
 import { resolveStartOptions } from './start-options.js';
 import {
   installationEventSchema,
@@ -105,11 +105,6 @@ export function optionErrors(errors: string[]): string {
   return `the \`/start\` options are not right:\n\n${errors.map((e) => `- ${e}`).join('\n')}`;
 }
 
-export async function reply(octokit: Octokit, repository: RepositoryRow, issueNumber: number, body: string): Promise<void> {
-  const [owner, repo] = repository.fullName.split('/') as [string, string];
-  await octokit.rest.issues.createComment({ owner, repo, issue_number: issueNumber, body });
-}
-
 /** Syncs the issue from an event and returns it with its repository. */
 async function syncFromEvent(
   deps: HandlerDeps,
@@ -142,20 +137,23 @@ async function handleCommand(
   const octokit = context.octokit;
   const [owner, repo] = repository.fullName.split('/') as [string, string];
   const log = deps.logger.child({ issue: `${repository.fullName}#${issue.number}`, login, command: command.kind });
+  const target = { repository, issueNumber: issue.number, issueId: issue.id };
 
   if (!(await mayStart(octokit, { owner, repo, login, issueAuthor: issue.authorLogin, config }))) {
     log.info('refused: no write access');
     const who = config.allow_issue_author ? 'people with write access and the issue author' : 'people with write access';
-    await reply(octokit, repository, issue.number, `@${login} Gaffer takes \`/start\` and \`/stop\` only from ${who} to this repository.`);
+    await reply(context, deps, target, `@${login} Gaffer takes \`/start\` and \`/stop\` only from ${who} to this repository.`);
     return;
   }
-  if (params.commentId !== undefined) {
-    await octokit.rest.reactions.createForIssueComment({ owner, repo, comment_id: params.commentId, content: 'eyes' });
-  }
+  // Seen: the 👀, once per comment. A start that queues a task records it in the task's own
+  // transaction; a stop or a refusal records it on its own, keyed by the comment.
+  const seen = params.commentId === undefined ? undefined : { repository, commentId: params.commentId, issueId: issue.id };
+  const acknowledge = () => (seen ? react(context, deps, seen) : Promise.resolve());
 
   if (command.kind === 'stop') {
+    await acknowledge();
     if (!(await activeTaskForIssue(deps.db, issue.id))) {
-      await reply(octokit, repository, issue.number, `@${login} nothing to stop: this issue has no running task.`);
+      await reply(context, deps, target, `@${login} nothing to stop: this issue has no running task.`);
       return;
     }
     // Every candidate of a best-of-N run, or the one task.
@@ -173,14 +171,16 @@ async function handleCommand(
   });
   if (!resolved.ok) {
     log.info({ errors: resolved.errors }, 'start refused: bad options');
-    await reply(octokit, repository, issue.number, `@${login} Gaffer cannot start: ${optionErrors(resolved.errors)}`);
+    await acknowledge();
+    await reply(context, deps, target, `@${login} Gaffer cannot start: ${optionErrors(resolved.errors)}`);
     return;
   }
   const { start } = resolved;
   const unavailable = bestOfUnavailable(start.bestOf, start.fromStart ? 'start' : 'config');
   if (unavailable) {
     log.info({ bestOf: start.bestOf }, 'start refused: best-of-N selection not available');
-    await reply(octokit, repository, issue.number, `@${login} Gaffer cannot start: ${unavailable}.`);
+    await acknowledge();
+    await reply(context, deps, target, `@${login} Gaffer cannot start: ${unavailable}.`);
     return;
   }
   try {
@@ -200,30 +200,38 @@ async function handleCommand(
       candidates: initialCandidates(start.bestOf, { agent: start.agent ?? null, labels: requiredNodeLabels(config, start.agent) }, (a) =>
         requiredNodeLabels(config, a as AgentPreset),
       ),
+      recordEffects: seen && reactionRecorder(context, deps, seen),
     });
     log.info('task queued');
+    deps.tasks.wakeEffects?.();
     deps.scheduler.kick();
   } catch (err) {
+    const refused = ['conflict', 'illegal_transition', 'not_configured'] as const;
+    // Anything else is retried with the delivery, which then records the 👀.
+    if (refused.some((code) => isDomainError(err, code))) await acknowledge();
     // A concurrent start won the race: that one answers.
     if (isDomainError(err, 'conflict')) return;
     if (isDomainError(err, 'illegal_transition') || isDomainError(err, 'not_configured')) {
-      if (isDomainError(err, 'illegal_transition') && !(await shouldReplyToRefusal(deps.db, issue.id, deps.tasks.now()))) {
-        log.info({ reason: err.message }, 'start refused; already answered on this issue within the window');
+      const body = `@${login} Gaffer cannot start: ${err.message}.`;
+      if (isDomainError(err, 'not_configured')) {
+        log.info({ reason: err.message }, 'start refused');
+        await reply(context, deps, target, body);
         return;
       }
-      log.info({ reason: err.message }, 'start refused');
-      await reply(octokit, repository, issue.number, `@${login} Gaffer cannot start: ${err.message}.`);
+      // A burst of `/start`s on a running issue: one reply per window, stamped with the reply's record.
+      const answered = await replyToRefusal(context, deps, target, body);
+      log.info({ reason: err.message, replied: answered }, answered ? 'start refused' : 'start refused; already answered on this issue within the window');
       return;
     }
     throw err;
   }
 }
 
-export async function configOrComplain(context: AnyContext, repository: RepositoryRow, issueNumber: number): Promise<RepoConfig | undefined> {
+export async function configOrComplain(context: AnyContext, deps: HandlerDeps, repository: RepositoryRow, issueNumber: number): Promise<RepoConfig | undefined> {
   const result = await loadRepoConfig(context);
   if (result.ok) return result.config;
   const lines = result.errors.map((e) => `- ${e}`).join('\n');
-  await reply(context.octokit, repository, issueNumber, `Gaffer cannot run here: \`.github/gaffer.yml\` is invalid.\n\n${lines}`);
+  await reply(context, deps, { repository, issueNumber }, `Gaffer cannot run here: \`.github/gaffer.yml\` is invalid.\n\n${lines}`);
   return undefined;
 }
 
@@ -276,7 +284,7 @@ export function registerHandlers(probot: EventHooks, deps: HandlerDeps): void {
     const config = await loadRepoConfig(context);
     if (!config.ok) {
       // The configured trigger label is unknowable from a broken file; complain for the default one.
-      if (p.label.name === DEFAULT_REPO_CONFIG.trigger_label) await configOrComplain(context, repository, issue.number);
+      if (p.label.name === DEFAULT_REPO_CONFIG.trigger_label) await configOrComplain(context, deps, repository, issue.number);
       return;
     }
     if (p.label.name !== config.config.trigger_label) return;
@@ -296,7 +304,7 @@ export function registerHandlers(probot: EventHooks, deps: HandlerDeps): void {
     const command = parseCommand(p.comment.body ?? '');
     if (!command) return;
     const { repository, issue } = await syncFromEvent(deps, p.installation?.id ?? null, p);
-    const config = await configOrComplain(context, repository, issue.number);
+    const config = await configOrComplain(context, deps, repository, issue.number);
     if (!config) return;
     await handleCommand(context, deps, {
       repository,

@@ -6,6 +6,7 @@ import type { Logger } from '../logger.js';
 import type { Services } from '../services.js';
 import { createInstallationTokens, createPullRequests, type GitHubAppConfig } from './client.js';
 import { createCheckRuns } from './check-runs.js';
+import { commentPerformers } from './comment-writes.js';
 import { oneHookPerEvent } from './event-hooks.js';
 import { createStatusFeedback, type StatusFeedback } from './feedback.js';
 import { registerFollowUpHandlers } from './follow-ups.js';
@@ -33,6 +34,7 @@ export function githubPorts(probot: Probot, config: GitHubAppConfig) {
     installationTokens: createInstallationTokens(probot),
     pullRequests: createPullRequests(probot, config.publicUrl),
     taskTokenKey: deriveKey(config.privateKey, 'task-token-key'),
+    effectPerformers: commentPerformers(probot),
   };
 }
 

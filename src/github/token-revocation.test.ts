@@ -8,11 +8,11 @@ import { API, createGitHubHarness, type GitHubHarness, INSTALLATION_ID, mockInst
 import { jsonInit } from '../../test/harness.js';
 import { type NodeDouble, startNodeDouble } from '../../test/node-double.js';
 import { getTaskContext } from '../db/queries/tasks.js';
-import { installations, nodes, repositories, tasks, taskTokens } from '../db/schema.js';
+import { effects, installations, nodes, repositories, tasks, taskTokens } from '../db/schema.js';
 import { createCredentialCipher, deriveKey } from '../domain/credential-cipher.js';
 import { setNodeDraining } from '../domain/nodes.js';
 import { startIssue } from '../domain/tasks.js';
-import { revokeBackoffMs } from '../domain/task-tokens.js';
+import { effectBackoffMs } from '../domain/effects.js';
 import { createLogger } from '../logger.js';
 import { createInstallationTokens, createProbot } from './client.js';
 import { taskBranch } from '../protocol/task-branch.js';
@@ -37,7 +37,9 @@ function tokenDouble() {
           `/app/installations/${INSTALLATION_ID}/access_tokens`,
           (b) => JSON.stringify(b.repository_ids) === JSON.stringify([repositoryGithubId]) && JSON.stringify(b.permissions) === '{"contents":"write"}',
         )
-        .reply(201, { token, expires_at: new Date(Date.now() + 3600_000).toISOString(), permissions: { contents: 'write' } });
+        // Longer than GitHub's hour: tests move their clock past the task timeout (75 min), and an
+        // expired token is forgotten, not revoked.
+        .reply(201, { token, expires_at: new Date(Date.now() + 6 * 3600_000).toISOString(), permissions: { contents: 'write' } });
     },
     /** One revocation with `token` as its credential, answered with `status`. */
     expectRevoke(token: string, status = 204) {
@@ -85,7 +87,7 @@ describe('installation tokens minted for tasks', () => {
     h = await createGitHubHarness({ db, env: { CREDENTIAL_KEY: '' } });
     admin = await h.signIn({ admin: true });
     node = await startNodeDouble();
-    nodeReg = await registerDouble(h, node, { name: `revoke-node-${++seq}` });
+    nodeReg = await registerDouble(h, node, { name: `revoke-node-${++seq}`, capacity: 8 });
     github = tokenDouble();
   });
   afterEach(async () => {
@@ -125,6 +127,8 @@ describe('installation tokens minted for tasks', () => {
     api.get(`/repos/${await repoName(task.id)}/pulls`).query(true).reply(200, [{ number: 5, html_url: 'https://github.com/x/y/pull/5' }]);
     const res = await report(issue.id, { task_id: task.id, branch_name: taskBranch(issue.number, task.id), status: 'success' });
     expect(res.status).toBe(200);
+    // The end recorded the revocation; the outbox sends it.
+    await h.services.effects.idle();
     expect(github.revoked.has(token)).toBe(true);
     expect(await github.useAfter(token)).toBe(401);
     expect(await kept(task.id)).toEqual([]);
@@ -136,6 +140,7 @@ describe('installation tokens minted for tasks', () => {
     github.expectRevoke(token);
     const res = await report(issue.id, { task_id: task.id, status: 'failed', error_message: 'the agent gave up', failure_code: 'agent_failed' });
     expect(res.status).toBe(200);
+    await h.services.effects.idle();
     expect(github.revoked.has(token)).toBe(true);
     expect(await github.useAfter(token)).toBe(401);
     expect(await kept(task.id)).toEqual([]);
@@ -147,6 +152,7 @@ describe('installation tokens minted for tasks', () => {
     github.expectRevoke(token);
     const res = await h.app.request(`/api/v1/tasks/${task.id}/cancel`, jsonInit('POST', admin.token));
     expect(res.status).toBe(200);
+    await h.services.effects.idle();
     expect(github.revoked.has(token)).toBe(true);
     expect(await github.useAfter(token)).toBe(401);
     expect(await kept(task.id)).toEqual([]);
@@ -161,6 +167,7 @@ describe('installation tokens minted for tasks', () => {
     h.clock.advance(h.config.taskTimeoutMs + 1000);
     github.expectRevoke(timedOut.token);
     expect((await h.services.scheduler.sweep()).timedOut).toBe(1);
+    await h.services.effects.idle();
     expect(await github.useAfter(timedOut.token)).toBe(401);
     await expect.poll(() => node.requests.some((r) => r.path === `/tasks/${timedOut.task.id}/cancel`)).toBe(true);
 
@@ -170,6 +177,7 @@ describe('installation tokens minted for tasks', () => {
     // The node's heartbeat is old by now: its task is lost (it is also past its timeout; lost wins).
     const swept = await h.services.scheduler.sweep();
     expect(swept.lost).toBe(1);
+    await h.services.effects.idle();
     expect(await h.db.db.select().from(tasks).where(eq(tasks.id, lost.task.id))).toMatchObject([{ status: 'failed', failureKind: 'node_lost' }]);
     expect(await github.useAfter(lost.token)).toBe(401);
     expect(await kept(lost.task.id)).toEqual([]);
@@ -185,6 +193,7 @@ describe('installation tokens minted for tasks', () => {
     github.expectRevoke(token);
     const task = await startIssue(h.services.tasks, { issueId: issue.id, actor: { kind: 'system' }, trigger: 'test' });
     await h.services.scheduler.pump();
+    await h.services.effects.idle();
     expect(await h.db.db.select().from(tasks).where(eq(tasks.id, task.id))).toMatchObject([{ status: 'pending', nodeId: null, dispatchAttempts: 1 }]);
     expect(github.revoked.has(token)).toBe(true);
     expect(await kept(task.id)).toEqual([]);
@@ -192,12 +201,13 @@ describe('installation tokens minted for tasks', () => {
     await h.db.db.update(tasks).set({ status: 'failed' }).where(eq(tasks.id, task.id));
   });
 
-  it('leaves a token whose revocation failed to the sweeper, which any replica runs', async () => {
+  it('retries a revocation that failed from the outbox, on any replica', async () => {
     const { issue, task, token } = await dispatched();
     github.expectRevoke(token, 502);
     const res = await report(issue.id, { task_id: task.id, status: 'failed', error_message: 'no changes', failure_code: 'no_changes' });
     // The report is taken all the same; the token is kept, due, with the reason.
     expect(res.status).toBe(200);
+    await h.services.effects.idle();
     const [left] = await kept(task.id);
     expect(left).toMatchObject({ revokeDue: true, revokeAttempts: 1 });
     expect(left!.lastError).toMatch(/GitHub answered 502/);
@@ -205,14 +215,17 @@ describe('installation tokens minted for tasks', () => {
     expect(await github.useAfter(token)).toBe(200);
 
     // A second server on the same database, as after a restart or on another replica: it holds
-    // nothing in memory, only the App, and revokes the token once the backoff has passed.
+    // nothing in memory, only the App; its sweep records nothing new (the effect is waiting), and
+    // its outbox worker revokes the token once the effect's backoff has passed.
     const other = await createGitHubHarness({ db, env: { CREDENTIAL_KEY: '' } });
     try {
       other.clock.set(h.clock.now());
-      expect((await other.services.scheduler.sweep()).tokensRevoked).toBe(0);
-      other.clock.advance(revokeBackoffMs(0));
+      expect((await other.services.scheduler.sweep()).tokenRevocationsRecorded).toBe(0);
+      await other.services.effects.idle();
+      expect(await github.useAfter(token)).toBe(200);
+      other.clock.advance(effectBackoffMs(1, () => 1));
       github.expectRevoke(token);
-      expect((await other.services.scheduler.sweep()).tokensRevoked).toBe(1);
+      await other.services.effects.idle();
     } finally {
       await other.close();
     }
@@ -230,45 +243,68 @@ describe('installation tokens minted for tasks', () => {
     const cipher = createCredentialCipher(deriveKey(h.appConfig.privateKey, 'task-token-key'), 'task-token');
     await h.db.db.insert(taskTokens).values({ taskId: task.id, ciphertext: cipher.encrypt('ghs_expired'), expiresAt: new Date(h.clock.now().getTime() - 1000) });
     github.expectRevoke(token);
-    expect((await h.services.scheduler.sweep()).tokensRevoked).toBe(1);
+    expect((await h.services.scheduler.sweep()).tokenRevocationsRecorded).toBe(1);
+    await h.services.effects.idle();
     expect(await kept(task.id)).toEqual([]);
     expect(await github.useAfter(token)).toBe(401);
     // A token GitHub no longer knows (401) is as good as revoked.
     const again = await dispatched();
     await h.db.db.update(tasks).set({ status: 'success' }).where(eq(tasks.id, again.task.id));
     github.expectRevoke(again.token, 401);
-    expect((await h.services.scheduler.sweep()).tokensRevoked).toBe(1);
+    expect((await h.services.scheduler.sweep()).tokenRevocationsRecorded).toBe(1);
+    await h.services.effects.idle();
     expect(await kept(again.task.id)).toEqual([]);
     expect(h.logLines.join('\n')).not.toContain(token);
   });
 
-  it('revokes a token exactly once when its task end, overlapping sweeps and a second caller race, the DELETE slow', async () => {
-    const { task, token } = await dispatched();
-    await h.db.db.update(tasks).set({ status: 'failed', failureKind: 'node_lost' }).where(eq(tasks.id, task.id));
-    let calls = 0;
-    // A slow GitHub: every racer is in flight before the first DELETE returns. Up to 10 calls are
-    // answered, so a second revocation would be counted rather than fail on a missing mock.
-    nock(API)
-      .delete('/installation/token')
-      .matchHeader('authorization', `token ${token}`)
-      .times(10)
-      .delay(300)
-      .reply(() => {
-        calls++;
-        return calls === 1 ? [204, ''] : [401, { message: 'Bad credentials' }];
-      });
+  it('revokes each token exactly once when N tasks end while sweeps run, the DELETE slow and GitHub 401 after', async () => {
+    const ended = [];
+    for (let i = 0; i < 5; i++) ended.push(await dispatched());
+    const calls = new Map<string, number>();
+    for (const { token } of ended) {
+      // A slow GitHub: every racer is in flight before the first DELETE returns. Up to 10 calls
+      // are answered (401 after the first, as GitHub does), so a second one is counted, not missed.
+      nock(API)
+        .delete('/installation/token')
+        .matchHeader('authorization', `token ${token}`)
+        .times(10)
+        .delay(300)
+        .reply(() => {
+          calls.set(token, (calls.get(token) ?? 0) + 1);
+          return calls.get(token) === 1 ? [204, ''] : [401, { message: 'Bad credentials' }];
+        });
+    }
+    // Half the tasks end before the sweeps start (a crash left their tokens to the sweeper), half
+    // report at the same time as the sweeps, the task's own revoke and the outbox worker.
+    for (const { task } of ended.slice(0, 2)) await h.db.db.update(tasks).set({ status: 'failed', failureKind: 'node_lost' }).where(eq(tasks.id, task.id));
+    // A second replica on the same database sweeps and performs effects too.
+    const other = await createGitHubHarness({ db, env: { CREDENTIAL_KEY: '' } });
+    other.clock.set(h.clock.now());
+    const sweeps = () =>
+      Promise.all([
+        h.services.scheduler.sweep(),
+        h.services.tasks.taskTokens.sweep(),
+        h.services.effects.idle(),
+        other.services.scheduler.sweep(),
+        other.services.effects.idle(),
+      ]);
     await Promise.all([
-      h.services.tasks.taskTokens.revokeForTask(task.id),
-      h.services.tasks.taskTokens.revokeForTask(task.id),
-      h.services.scheduler.sweep(),
-      h.services.scheduler.sweep(),
-      h.services.tasks.taskTokens.sweep(),
+      sweeps(),
+      ...ended.slice(2).map(({ issue, task }) => report(issue.id, { task_id: task.id, status: 'failed', error_message: 'gave up', failure_code: 'agent_failed' })),
+      ...ended.map(({ task }) => h.services.tasks.taskTokens.revokeForTask(task.id)),
+      sweeps(),
     ]);
-    expect(calls).toBe(1);
-    expect(await kept(task.id)).toEqual([]);
+    await sweeps();
+    await Promise.all([h.services.effects.idle(), other.services.effects.idle()]);
+    await other.close();
+    expect(ended.map(({ token }) => calls.get(token))).toEqual(ended.map(() => 1));
+    for (const { task } of ended) expect(await kept(task.id)).toEqual([]);
+    const recorded = await h.db.db.select().from(effects).where(eq(effects.kind, 'revoke_token'));
+    for (const { task } of ended) expect(recorded.filter((e) => e.taskId === task.id)).toMatchObject([{ state: 'done' }]);
     // Later sweeps find nothing to do.
-    expect((await h.services.scheduler.sweep()).tokensRevoked).toBe(0);
-    expect(calls).toBe(1);
+    expect((await h.services.scheduler.sweep()).tokenRevocationsRecorded).toBe(0);
+    await h.services.effects.idle();
+    expect(ended.map(({ token }) => calls.get(token))).toEqual(ended.map(() => 1));
     nock.cleanAll();
   });
 

@@ -14,19 +14,17 @@ export async function taskTokensForTask(db: DbOrTx, taskId: string): Promise<Tas
   return db.select().from(taskTokens).where(eq(taskTokens.taskId, taskId));
 }
 
+export async function getTaskToken(db: DbOrTx, id: string): Promise<TaskTokenRow | undefined> {
+  const [row] = await db.select().from(taskTokens).where(eq(taskTokens.id, id));
+  return row;
+}
+
 /**
- * Claims tokens for revocation: of `ids`, those whose next try is due move their next try to
- * `leaseUntil` and are returned. The update re-checks each row under its lock, so of two callers
- * (the task's end, the sweeper, another replica) exactly one gets a row; a claimer that dies leaves
- * it due again when the lease runs out.
+ * Marks a token's revocation as recorded in the outbox: due whatever its task does next, and left
+ * alone by the sweeper until it expires (the effect retries by itself; a dead one is retried by an admin).
  */
-export async function claimTaskTokens(db: DbOrTx, params: { ids: string[]; now: Date; leaseUntil: Date }): Promise<TaskTokenRow[]> {
-  if (params.ids.length === 0) return [];
-  return db
-    .update(taskTokens)
-    .set({ nextRevokeAt: params.leaseUntil })
-    .where(and(inArray(taskTokens.id, params.ids), lte(taskTokens.nextRevokeAt, params.now)))
-    .returning();
+export async function markRevokeRecorded(db: DbOrTx, id: string): Promise<void> {
+  await db.update(taskTokens).set({ revokeDue: true, nextRevokeAt: taskTokens.expiresAt }).where(eq(taskTokens.id, id));
 }
 
 export async function deleteTaskToken(db: DbOrTx, id: string): Promise<void> {

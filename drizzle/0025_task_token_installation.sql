@@ -1,0 +1,1 @@
+ALTER TABLE "task_tokens" ADD COLUMN "installation_id" bigint;
