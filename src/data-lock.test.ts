@@ -53,6 +53,22 @@ describe('the data folder lock', () => {
     expect(await readdir(dir)).toEqual([]);
   });
 
+  it('takes over a lock whose process is a zombie (killed, its parent gone, not reaped yet)', async () => {
+    // sh starts `sleep 0` and becomes `sleep 30`, which never reaps it: a zombie for 30 s.
+    const parent = spawn('/bin/sh', ['-c', 'sleep 0 & echo $!; exec sleep 30'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    try {
+      const pid = Number(await new Promise<string>((resolve) => parent.stdout!.once('data', (d: Buffer) => resolve(d.toString()))));
+      const state = async () => (await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '')).split(') ')[1]?.[0];
+      while ((await state()) !== 'Z') await new Promise((r) => setTimeout(r, 20));
+      await writeFile(lockPath(), JSON.stringify({ pid, startedAt: new Date().toISOString(), port: 1, role: 'server' }));
+      const lock = await lockDataDir(dir, { port: 2, role: 'server' });
+      expect(await record()).toMatchObject({ pid: process.pid, port: 2 });
+      await lock.release();
+    } finally {
+      parent.kill('SIGKILL');
+    }
+  });
+
   it('a lock file without a record: refused while fresh (its process is writing it), taken over when old', async () => {
     await writeFile(lockPath(), '');
     await expect(lockDataDir(dir, { port: 1, role: 'server' })).rejects.toThrow(/is being taken by another Gaffer process starting now/);

@@ -43,7 +43,7 @@ export type DataLock = {
 export async function lockDataDir(dir: string, opts: { port: number | null; role: LockHolder['role'] }): Promise<DataLock> {
   await mkdir(dir, { recursive: true, mode: 0o700 });
   const path = join(dir, DATA_LOCK_FILE);
-  const own: LockHolder = { pid: process.pid, startedAt: processStartedAt(process.pid) ?? new Date(performance.timeOrigin).toISOString(), ...opts };
+  const own: LockHolder = { pid: process.pid, startedAt: procStat(process.pid)?.startedAt ?? new Date(performance.timeOrigin).toISOString(), ...opts };
   // Each turn either creates the lock, refuses, or removes one stale lock; more than a few turns
   // means other processes keep racing for the folder, which is refused like a live holder.
   for (let turn = 0; turn < 4; turn++) {
@@ -169,7 +169,10 @@ async function youngerThan(path: string, ms: number): Promise<boolean> {
   }
 }
 
-/** Whether the holder's process still runs: its pid exists and, where /proc tells, started when the lock says. */
+/**
+ * Whether the holder's process still runs: its pid exists, is not a zombie and, where /proc tells,
+ * started when the lock says.
+ */
 function isLive(holder: LockHolder): boolean {
   try {
     process.kill(holder.pid, 0);
@@ -177,23 +180,27 @@ function isLive(holder: LockHolder): boolean {
     // EPERM: the process exists, under another user.
     if ((err as NodeJS.ErrnoException).code !== 'EPERM') return false;
   }
-  const started = processStartedAt(holder.pid);
+  const proc = procStat(holder.pid);
+  // A killed server whose parent died too waits as a zombie until init reaps it, which some
+  // inits (a container's, a VM's agent) do late or never: it holds nothing.
+  if (proc?.state === 'Z') return false;
+  const started = proc?.startedAt;
   if (started === undefined) return true;
   // A container restarted on the same volume often gets the same small pid for a new process.
   return Math.abs(Date.parse(started) - Date.parse(holder.startedAt)) < 2_000;
 }
 
-/** When process `pid` started, from /proc (Linux); undefined elsewhere or when it cannot be read. */
-function processStartedAt(pid: number): string | undefined {
+/** Process `pid`'s state letter and when it started, from /proc (Linux); undefined elsewhere or when it cannot be read. */
+function procStat(pid: number): { state: string; startedAt: string | undefined } | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     // Fields after the command name, which is in parentheses and may hold spaces.
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     const ticks = Number(fields[19]);
     const btime = Number(/^btime (\d+)$/m.exec(readFileSync('/proc/stat', 'utf8'))?.[1]);
-    if (!Number.isFinite(ticks) || !Number.isFinite(btime)) return undefined;
     // USER_HZ is 100 on every Linux that Node supports.
-    return new Date(btime * 1000 + ticks * 10).toISOString();
+    const startedAt = Number.isFinite(ticks) && Number.isFinite(btime) ? new Date(btime * 1000 + ticks * 10).toISOString() : undefined;
+    return { state: fields[0] ?? '', startedAt };
   } catch {
     return undefined;
   }

@@ -128,7 +128,7 @@ describe('start-up order: nothing is opened before the configuration, the data f
     while (postgresServersOn(dataDir).length > 0) await new Promise((r) => setTimeout(r, 50));
     const third = await run({ DATA_DIR: dataDir, PORT: '0' }, [], /gaffer listening on port \d+/);
     try {
-      expect(third.code).toBeNull();
+      expect(third.code, third.stderr).toBeNull();
     } finally {
       third.child.kill('SIGTERM');
     }
