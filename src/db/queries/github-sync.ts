@@ -34,7 +34,12 @@ export async function deleteInstallation(db: DbOrTx, id: number): Promise<void> 
   await db.delete(installations).where(eq(installations.id, id));
 }
 
-/** Inserts or refreshes a repository by GitHub id (a rename keeps the row). */
+/**
+ * Inserts or refreshes a repository by GitHub id (a rename keeps the row). Deliveries racing to
+ * insert one repository meet on both of its unique keys (GitHub id and full name), and
+ * `ON CONFLICT` arbitrates only one: so refresh by id, else insert, else adopt the row of that name
+ * added by hand (no GitHub id), and again, as for issues; a race lost is found by the next refresh.
+ */
 export async function upsertRepository(
   db: DbOrTx,
   values: {
@@ -46,20 +51,20 @@ export async function upsertRepository(
     isPrivate: boolean;
   },
 ): Promise<RepositoryRow> {
-  // A repository added by hand under the same name is adopted rather than duplicated.
-  await db
-    .update(repositories)
-    .set({ githubId: values.githubId })
-    .where(and(eq(repositories.fullName, values.fullName), sql`${repositories.githubId} is null`));
-  const [row] = await db
-    .insert(repositories)
-    .values({ ...values, removedAt: null })
-    .onConflictDoUpdate({
-      target: repositories.githubId,
-      set: { ...values, removedAt: null, updatedAt: new Date() },
-    })
-    .returning();
-  return row!;
+  for (let attempt = 1; attempt <= 3; attempt++) {
+    const fields = { ...values, removedAt: null, updatedAt: new Date() };
+    const [refreshed] = await db.update(repositories).set(fields).where(eq(repositories.githubId, values.githubId)).returning();
+    if (refreshed) return refreshed;
+    const [inserted] = await db.insert(repositories).values({ ...values, removedAt: null }).onConflictDoNothing().returning();
+    if (inserted) return inserted;
+    const [adopted] = await db
+      .update(repositories)
+      .set(fields)
+      .where(and(eq(repositories.fullName, values.fullName), isNull(repositories.githubId)))
+      .returning();
+    if (adopted) return adopted;
+  }
+  throw new Error(`repository ${values.githubId} (${values.fullName}) conflicts with another repository of the same name`);
 }
 
 export async function markRepositoryRemoved(db: DbOrTx, githubId: number): Promise<void> {
