@@ -43,11 +43,6 @@ export type TaskTokens = {
   perform: EffectPerformer;
 };
 
-/** Backoff the sweeper used before trying a failed revocation again (kept for the admin view of old rows). */
-export function revokeBackoffMs(attempts: number): number {
-  return Math.min(300_000, 5000 * 2 ** Math.max(0, attempts));
-}
-
 const SWEEP_BATCH = 100;
 
 /** The idempotency key of a token's revocation: one effect per token, however many record it. */
