@@ -7,6 +7,7 @@ import { type Config, ConfigError, loadConfig } from './config.js';
 import { restrictUmask, secureDataDir } from './data-dir.js';
 import { type DataLock, DataLockError, lockDataDir } from './data-lock.js';
 import { createBackgroundRunner } from './domain/background.js';
+import { sweepCandidateBranches } from './domain/candidate-sweep.js';
 import { createRetention } from './domain/retention.js';
 import { gitHubAppConfig } from './github/app-config.js';
 import { readStoredApp } from './github/manifest.js';
@@ -134,6 +135,8 @@ export async function startServer(
   // A delivery whose handling failed after its 202 is retried from its stored body.
   if (github) background.add({ name: 'webhook-retries', everyMs: DELIVERY_RETRY_INTERVAL_MS, run: github.ingest.retryDue });
   background.add({ name: 'retention', everyMs: RETENTION_INTERVAL_MS, run: retention.runOnce });
+  // Losing best-of-N branches, `keep_candidates_days` after their run ended.
+  background.add({ name: 'candidate-branches', everyMs: RETENTION_INTERVAL_MS, run: () => sweepCandidateBranches({ db: handle.db, now: services.tasks.now, wakeEffects: services.effects.wake }) });
   background.start();
 
   const close = async () => {

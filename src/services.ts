@@ -3,7 +3,9 @@ import type { Db } from './db/types.js';
 import { transportByNodeMode } from './dispatch/by-node-mode.js';
 import { createHttpTransport } from './dispatch/http-transport.js';
 import { type CredentialCipher, createCredentialCipher } from './domain/credential-cipher.js';
-import type { InstallationTokens, NodeTransport, PullRequests, TaskEventListener } from './domain/ports.js';
+import type { CandidateBranches, InstallationTokens, NodeTransport, PullRequests, TaskEventListener } from './domain/ports.js';
+import { pickCandidateDead, pickCandidatePerformer } from './domain/candidate-pick.js';
+import { deleteBranchPerformer } from './domain/candidate-sweep.js';
 import { createScheduler, type Scheduler } from './domain/scheduler.js';
 import { createTaskTokens } from './domain/task-tokens.js';
 import type { TaskDeps } from './domain/tasks.js';
@@ -34,6 +36,8 @@ export type ServiceOverrides = {
   transport?: NodeTransport;
   installationTokens?: InstallationTokens;
   pullRequests?: PullRequests;
+  /** Best-of-N branch writes: `/pick` moving a pull request, losing branches deleted. */
+  candidateBranches?: CandidateBranches;
   /** The key task tokens are kept with when CREDENTIAL_KEY is not set (the GitHub App derives one). */
   taskTokenKey?: Buffer;
   schedulerWorkers?: number;
@@ -84,12 +88,19 @@ export function createServices(
       for (const l of listeners) l(event);
     },
   };
+  const pickDeps = { db, now, wakeEffects: () => effects.wake(), branches: overrides.candidateBranches };
   const effects = createEffectWorker({
     db,
     logger,
     now,
-    performers: { ...overrides.effectPerformers, open_pr: openPullRequestPerformer(tasks), revoke_token: taskTokens.perform },
-    onDead: { open_pr: openPullRequestDead(tasks) },
+    performers: {
+      ...overrides.effectPerformers,
+      open_pr: openPullRequestPerformer(tasks),
+      revoke_token: taskTokens.perform,
+      pick_candidate: pickCandidatePerformer(pickDeps),
+      delete_branch: deleteBranchPerformer({ db, branches: overrides.candidateBranches }),
+    },
+    onDead: { open_pr: openPullRequestDead(tasks), pick_candidate: pickCandidateDead(pickDeps) },
     settings: { batch: EFFECT_BATCH, leaseMs: EFFECT_LEASE_MS, spacingMs: overrides.effectSpacingMs ?? EFFECT_SPACING_MS },
   });
   tasks.wakeEffects = effects.wake;

@@ -34,11 +34,27 @@ export const candidateRuns = pgTable(
     status: text('status', { enum: CANDIDATE_RUN_STATUSES }).notNull().default('running'),
     /** The candidate task whose branch the pull request is opened from. */
     winnerTaskId: uuid('winner_task_id'),
+    /**
+     * The candidate the pull request was moved to by `/pick` (its commit now heads the winner's
+     * branch); null: the ranked winner stands. The pull request stays on the winner's branch.
+     */
+    pickedTaskId: uuid('picked_task_id'),
+    /**
+     * The commit the pull request's branch was at when `/pick` first moved it away from the winner:
+     * the winner's work (with any follow-ups), so picking the winner again can put it back.
+     */
+    winnerSha: text('winner_sha'),
+    /** `best_of.keep_candidates_days` at the start: losing branches are deleted this long after the run ended. */
+    keepCandidatesDays: integer('keep_candidates_days').notNull().default(7),
+    /** When the losing branches' deletions were recorded in the outbox; null: not yet. */
+    branchesSweptAt: timestamp('branches_swept_at', { withTimezone: true }),
     ...timestamps,
     completedAt: timestamp('completed_at', { withTimezone: true }),
   },
   (t) => [
     index('candidate_runs_issue_idx').on(t.issueId, t.createdAt),
+    // The branch sweep: ended runs whose losing branches are not yet deleted.
+    index('candidate_runs_sweep_idx').on(t.completedAt).where(sql`branches_swept_at is null and completed_at is not null`),
     check('candidate_runs_status_check', sql`${t.status} in (${inList(CANDIDATE_RUN_STATUSES)})`),
     check('candidate_runs_n_check', sql`${t.n} >= 1 and ${t.n} <= ${t.max}`),
   ],

@@ -18,8 +18,8 @@ export const BEST_OF_HARD_MAX = 10;
  * `best_of:` in `.github/gaffer.yml`. `n` is how many candidates a `/start` runs (a number, or
  * `auto`: one, then more up to `max` only while none has passed); `max` caps every run of the
  * repository, `/start n=` included; `agents` are the CLIs `n: auto` and `agents=`-less runs are to
- * cycle through, and `keep_candidates_days` how long losing branches are to stay (both read, not
- * used yet: every candidate without `agents=` runs the start's agent, and branches stay).
+ * cycle through (read, not used yet: every candidate without `agents=` runs the start's agent), and
+ * `keep_candidates_days` how long losing branches stay after the run ended before they are deleted.
  */
 export const bestOfConfigSchema = z
   .object({

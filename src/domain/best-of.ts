@@ -8,9 +8,9 @@ import { codeSpan } from './status-comment.js';
  * edit of `.github/gaffer.yml`, does not change a run under way): `n` candidates (or `auto`),
  * the agents named one per candidate (`agents=`; null: the task's agent, or the config's list
  * for `auto`), whether touching tests or config is allowed, and the repository's strategy,
- * selection and cap at the start.
+ * selection and cap at the start, and how long its losing branches are kept (`keep_candidates_days`).
  */
-export type BestOfRun = TaskBestOf & { strategy: BestOfStrategy; select: BestOfSelect };
+export type BestOfRun = TaskBestOf & { strategy: BestOfStrategy; select: BestOfSelect; keepCandidatesDays?: number | undefined };
 
 /** The result of {@link bestOfRunFor}: the run, or each problem named. */
 export type BestOfRunResult = { ok: true; run: BestOfRun } | { ok: false; errors: string[] };
@@ -30,7 +30,7 @@ export function bestOfRunFor(config: BestOfConfig, options: Pick<StartOptions, '
   if (errors.length > 0) return { ok: false, errors };
   return {
     ok: true,
-    run: { n, agents: options.agents ?? null, testsOk: options.tests === 'ok', strategy: config.strategy, select: config.select, max: config.max },
+    run: { n, agents: options.agents ?? null, testsOk: options.tests === 'ok', strategy: config.strategy, select: config.select, max: config.max, keepCandidatesDays: config.keep_candidates_days },
   };
 }
 

@@ -32,6 +32,7 @@ export async function insertCandidateRunTasks(
     strategy: run.strategy,
     select: run.select,
     testsOk: run.testsOk,
+    ...(run.keepCandidatesDays !== undefined ? { keepCandidatesDays: run.keepCandidatesDays } : {}),
     createdAt: params.now,
     updatedAt: params.now,
   });

@@ -33,12 +33,14 @@ function testsCell(c: RunCandidate): string {
 /**
  * The candidates' table, one row per candidate in number order: agent and model, verify, tests
  * passed/failed, files and lines changed, whether it touches tests or config, cost, duration,
- * branch, and its place (🏆 the winner). Pull request bodies and status comments show it.
+ * branch, and its place (🏆 the winner; 👉 the candidate `/pick` moved the pull request to, when
+ * it was not the winner). Pull request bodies and status comments show it.
  */
 export function renderCandidateTable(params: {
   candidates: readonly RunCandidate[];
   ranked: ReadonlyArray<Ranked<RunCandidate>>;
   winnerIndex: number | undefined;
+  pickedIndex?: number | undefined;
   branchOf: (c: RunCandidate) => string;
 }): string {
   const place = new Map(params.ranked.map((r) => [r.candidate.index, r]));
@@ -51,7 +53,15 @@ export function renderCandidateTable(params: {
     const cost = c.costUsd !== null ? `$${c.costUsd.toFixed(2)}` : '—';
     const took = t.startedAt && t.completedAt ? durationText(Math.round((t.completedAt.getTime() - t.startedAt.getTime()) / 1000)) : '—';
     const branch = c.pushed ? codeSpan(params.branchOf(c)) : '—';
-    const result = c.index === params.winnerIndex ? '🏆 winner' : !r ? '' : r.qualified ? `#${r.rank}` : `#${r.rank}, not qualified`;
+    const rank = !r ? '' : r.qualified ? `#${r.rank}` : `#${r.rank}, not qualified`;
+    const result =
+      c.index === params.pickedIndex
+        ? `👉 picked${rank ? ` (${rank})` : ''}`
+        : c.index === params.winnerIndex
+          ? params.pickedIndex === undefined
+            ? '🏆 winner'
+            : '🏆 ranked winner, not picked'
+          : rank;
     return `| ${c.index} | ${who} | ${verifyCell(c)} | ${testsCell(c)} | ${change} | ${touches} | ${cost} | ${took} | ${branch} | ${result} |`;
   });
   return [

@@ -36,6 +36,17 @@ describe('parseCommand', () => {
   });
 });
 
+describe('parseCommand: /pick', () => {
+  it('finds /pick with its text, like /start, and not inside quotes or code', () => {
+    expect(parseCommand('/pick 2')).toEqual({ kind: 'pick', text: '2' });
+    expect(parseCommand('Looks better:\n/PICK  c3 ')).toEqual({ kind: 'pick', text: 'c3' });
+    expect(parseCommand('/pick')).toEqual({ kind: 'pick', text: '' });
+    expect(parseCommand('> /pick 2')).toBeUndefined();
+    expect(parseCommand('```\n/pick 2\n```')).toBeUndefined();
+    expect(parseCommand('/picky 2')).toBeUndefined();
+  });
+});
+
 describe('parseRepoConfig', () => {
   it('gives defaults for no file', () => {
     expect(parseRepoConfig(null)).toEqual({ ok: true, config: DEFAULT_REPO_CONFIG });

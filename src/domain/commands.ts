@@ -1,10 +1,13 @@
 import { codeSpan } from './status-comment.js';
 
-/** A command found in a comment. */
-export type Command = { kind: 'start'; text: string } | { kind: 'stop' };
+/**
+ * A command found in a comment. `pick` (`/pick 2`) moves a best-of-N pull request to another
+ * candidate; its text is kept as written, for the handler to judge and name in a refusal.
+ */
+export type Command = { kind: 'start'; text: string } | { kind: 'stop' } | { kind: 'pick'; text: string };
 
 /**
- * Finds the first `/start [text]` or `/stop` at the start of a line. Quoted lines, fenced and
+ * Finds the first `/start [text]`, `/stop` or `/pick <i>` at the start of a line. Quoted lines, fenced and
  * indented code, and HTML comments never count, so quoting someone's `/start` triggers nothing.
  */
 export function parseCommand(body: string): Command | undefined {
@@ -20,10 +23,11 @@ export function parseCommand(body: string): Command | undefined {
     }
     if (fence !== undefined) continue;
     if (/^( {4}|\t)/.test(line)) continue;
-    const m = line.match(/^ {0,3}\/(start|stop)(?:[ \t]+(.*))?$/i);
+    const m = line.match(/^ {0,3}\/(start|stop|pick)(?:[ \t]+(.*))?$/i);
     if (!m) continue;
-    if (m[1]!.toLowerCase() === 'stop') return { kind: 'stop' };
-    return { kind: 'start', text: (m[2] ?? '').trim() };
+    const kind = m[1]!.toLowerCase();
+    if (kind === 'stop') return { kind: 'stop' };
+    return { kind: kind === 'pick' ? 'pick' : 'start', text: (m[2] ?? '').trim() };
   }
   return undefined;
 }

@@ -8,7 +8,7 @@ export type { EffectState } from '../db/schema-effects.js';
  * Every GitHub write Gaffer makes through the outbox. Kinds listed here but without a performer
  * (see {@link EFFECT_PRIORITY}) are recorded by nothing yet; the worker dead-letters any it meets.
  */
-export const EFFECT_KINDS = ['open_pr', 'revoke_token', 'close_pr', 'status_comment', 'check_run', 'reaction', 'reply'] as const;
+export const EFFECT_KINDS = ['open_pr', 'revoke_token', 'close_pr', 'status_comment', 'check_run', 'reaction', 'reply', 'pick_candidate', 'delete_branch'] as const;
 /** One of {@link EFFECT_KINDS}. */
 export type EffectKind = (typeof EFFECT_KINDS)[number];
 
@@ -24,6 +24,10 @@ export const EFFECT_PRIORITY: Record<EffectKind, number> = {
   check_run: 2,
   reaction: 3,
   reply: 3,
+  // `/pick`: a person waits to see the pull request move.
+  pick_candidate: 1,
+  // Housekeeping, days after the run: after everything anyone waits for.
+  delete_branch: 4,
 };
 
 /** What can happen to an effect. */

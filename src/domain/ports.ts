@@ -40,6 +40,30 @@ export type PullRequests = {
   closePullRequest: (params: { repository: RepositoryRow; number: number; comment: string }) => Promise<void>;
 };
 
+/** How moving a branch went: moved, already there (a retry), or someone moved it since it was read. */
+export type MoveBranchResult = { kind: 'moved' } | { kind: 'already' } | { kind: 'lease_lost'; sha: string | undefined };
+
+/** The branch writes of best-of-N runs: `/pick` moving the pull request, the sweep deleting losing branches. */
+export type CandidateBranches = {
+  /**
+   * Points `branch` at `targetSha` with a lease: only while it still points at `expectedSha`
+   * (git's `--force-with-lease`), so a push made since the pick was asked for is never lost.
+   */
+  moveBranch: (params: { repository: RepositoryRow; branch: string; expectedSha: string; targetSha: string }) => Promise<MoveBranchResult>;
+  /** Rewrites a best-of-N pull request's body: `task` opened it on `branch`, `chosen` is the candidate it now carries. */
+  updatePullRequestBody: (params: {
+    repository: RepositoryRow;
+    issue: IssueRow;
+    task: TaskRow;
+    chosen: TaskRow;
+    number: number;
+    branch: string;
+    candidates: string;
+  }) => Promise<void>;
+  /** Deletes a branch; `gone` when there was none left to delete (deleted before, by anyone). */
+  deleteBranch: (params: { repository: RepositoryRow; branch: string }) => Promise<'deleted' | 'gone'>;
+};
+
 /** What happened to a task, for GitHub status comments and live pages. */
 export type TaskEvent = {
   type: 'queued' | 'assigned' | 'running' | 'succeeded' | 'failed' | 'requeued' | 'cancelled' | 'pr_opened' | 'pr_merged';

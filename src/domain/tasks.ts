@@ -1,4 +1,5 @@
 import { getIssueWithRepository } from '../db/queries/issues.js';
+import { pickedCandidateOf } from '../db/queries/candidate-runs.js';
 import { insertTask, latestPullRequestTask, nextAttemptNumber } from '../db/queries/tasks.js';
 import type { IssueRow, TaskRow } from '../db/schema.js';
 import type { Db, DbOrTx } from '../db/types.js';
@@ -226,6 +227,8 @@ export async function startFollowUp(
         throw new DomainError('not_configured', `no credential for ${repository.fullName}: install the GitHub App on it or add a PAT`);
       }
       const options = params.options ?? {};
+      // After a `/pick`, the branch carries the picked candidate's work: its agent and model go on with it.
+      const from = (await pickedCandidateOf(tx, last)) ?? last;
       const row = await insertTask(tx, {
         issueId: issue.id,
         kind: 'follow_up',
@@ -238,8 +241,8 @@ export async function startFollowUp(
         setup: sandbox.setup,
         network: sandbox.network,
         sandboxRequired: sandbox.sandboxRequired,
-        agent: options.agent ?? last.agent,
-        model: options.model ?? last.model,
+        agent: options.agent ?? from.agent,
+        model: options.model ?? from.model,
         baseBranch: last.baseBranch,
         headBranch: last.resultBranch,
         verify: params.verify ?? [],

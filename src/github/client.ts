@@ -1,4 +1,5 @@
 import { Probot, ProbotOctokit } from 'probot';
+import type { IssueRow, TaskRow } from '../db/schema.js';
 import type { InstallationTokens, PullRequests } from '../domain/ports.js';
 import { touchesNote } from '../domain/change-notes.js';
 import { type Logger, maskSecrets } from '../logger.js';
@@ -82,6 +83,28 @@ export function createInstallationTokens(probot: Probot): InstallationTokens {
 export const taskMarker = (taskId: string) => `<!-- gaffer:task:${taskId} -->`;
 
 /**
+ * A Gaffer pull request's body: the issue it closes, the task that opened it, whether the change
+ * touches tests or config (`chosen`'s change: the candidate the branch carries after a `/pick`,
+ * else the task's own), a best-of-N run's table, and the marker.
+ */
+export function pullRequestBody(
+  publicUrl: string,
+  params: { issue: IssueRow; task: TaskRow; branch: string; candidates?: string | undefined; chosen?: TaskRow | undefined },
+): string {
+  const { issue, task, branch, candidates } = params;
+  return [
+    `Closes #${issue.number}`,
+    '',
+    `Opened by Gaffer from branch \`${branch}\`, attempt ${task.attempt} ([task](${publicUrl}/admin/tasks/${task.id})).`,
+    '',
+    touchesNote(params.chosen ?? task),
+    '',
+    ...(candidates ? [candidates, ''] : []),
+    taskMarker(task.id),
+  ].join('\n');
+}
+
+/**
  * Opens the pull request for a task's branch against its base branch (the default one unless
  * `/start base=` or the config said otherwise), or finds the one that
  * is already open for that head, so a repeated report never opens a second.
@@ -96,16 +119,7 @@ export function createPullRequests(probot: Probot, publicUrl: string): PullReque
         const { data: existing } = await octokit.rest.pulls.list({ owner, repo, head: `${owner}:${branch}`, state: 'all', per_page: 1 });
         const found = existing[0];
         if (found) return { number: found.number, url: found.html_url };
-        const body = [
-          `Closes #${issue.number}`,
-          '',
-          `Opened by Gaffer from branch \`${branch}\`, attempt ${task.attempt} ([task](${publicUrl}/admin/tasks/${task.id})).`,
-          '',
-          touchesNote(task),
-          '',
-          ...(candidates ? [candidates, ''] : []),
-          taskMarker(task.id),
-        ].join('\n');
+        const body = pullRequestBody(publicUrl, { issue, task, branch, candidates });
         const { data } = await octokit.rest.pulls.create({
           owner,
           repo,

@@ -101,7 +101,7 @@ async function queueFollowUp(
       command: params.prompt,
       trigger: params.trigger,
       prNumber: params.prNumber,
-      labels: requiredNodeLabels(config, (params.agent ?? pr.lastRun.agent ?? config.agent) as AgentPreset | undefined),
+      labels: requiredNodeLabels(config, (params.agent ?? pr.agentOf.agent ?? config.agent) as AgentPreset | undefined),
       autoRetry: config.auto_retry,
       sandbox: sandboxSettingsFor(config),
       options: { agent: params.agent, model: params.model },
@@ -211,7 +211,7 @@ export function registerFollowUpHandlers(probot: EventHooks, deps: HandlerDeps):
     const p = parsePayload(context, issueCommentEventSchema, deps.logger);
     if (!p || !p.issue.pull_request || isBot(p.comment.user)) return;
     const command = parseCommand(p.comment.body ?? '');
-    if (!command) return;
+    if (!command || command.kind === 'pick') return;
     const pr = await findGafferPullRequest(deps.db, { repositoryGithubId: p.repository.id, prNumber: p.issue.number });
     if (!pr) return;
     const login = p.comment.user.login;

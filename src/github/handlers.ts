@@ -302,7 +302,8 @@ export function registerHandlers(probot: EventHooks, deps: HandlerDeps): void {
     const p = parsePayload(context, issueCommentEventSchema, deps.logger);
     if (!p || p.issue.pull_request || isBot(p.comment.user)) return;
     const command = parseCommand(p.comment.body ?? '');
-    if (!command) return;
+    // `/pick` is answered by its own handler (pick.ts).
+    if (!command || command.kind === 'pick') return;
     const { repository, issue } = await syncFromEvent(deps, p.installation?.id ?? null, p);
     const config = await configOrComplain(context, deps, repository, issue.number);
     if (!config) return;

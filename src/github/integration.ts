@@ -6,11 +6,13 @@ import type { Logger } from '../logger.js';
 import type { Services } from '../services.js';
 import { createInstallationTokens, createPullRequests, type GitHubAppConfig } from './client.js';
 import { createCheckRuns } from './check-runs.js';
+import { createCandidateBranches } from './branch-writes.js';
 import { commentPerformers } from './comment-writes.js';
 import { oneHookPerEvent } from './event-hooks.js';
 import { createStatusFeedback, type StatusFeedback } from './feedback.js';
 import { registerFollowUpHandlers } from './follow-ups.js';
 import { commentStartsNothing, type HandlerDeps, registerHandlers } from './handlers.js';
+import { registerPickHandlers } from './pick.js';
 import { createWebhookIngest, type WebhookIngest } from './webhook-route.js';
 
 /** The GitHub App once wired: its webhook endpoint and status feedback. */
@@ -35,6 +37,7 @@ export function githubPorts(probot: Probot, config: GitHubAppConfig) {
     pullRequests: createPullRequests(probot, config.publicUrl),
     taskTokenKey: deriveKey(config.privateKey, 'task-token-key'),
     effectPerformers: commentPerformers(probot),
+    candidateBranches: createCandidateBranches(probot, config.publicUrl),
   };
 }
 
@@ -59,6 +62,7 @@ export function attachGitHub(deps: { probot: Probot; config: GitHubAppConfig; db
   const events = oneHookPerEvent(deps.probot);
   registerFollowUpHandlers(events, handlerDeps);
   registerHandlers(events, handlerDeps);
+  registerPickHandlers(events, handlerDeps);
   events.skipWhen('issue_comment.created', commentStartsNothing);
   const unsubscribe = deps.services.subscribe(feedback.onTaskEvent);
   const checkRuns =

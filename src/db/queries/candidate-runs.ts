@@ -1,4 +1,4 @@
-import { and, asc, desc, eq } from 'drizzle-orm';
+import { and, asc, desc, eq, isNotNull, isNull, sql } from 'drizzle-orm';
 import { candidateRuns, type CandidateRunRow, type NewCandidateRun, tasks, type TaskRow } from '../schema.js';
 import type { DbOrTx } from '../types.js';
 
@@ -48,4 +48,54 @@ export async function settleCandidateRun(
 export async function lockRunOfTask(db: DbOrTx, taskId: string): Promise<void> {
   const [row] = await db.select({ runId: tasks.runId }).from(tasks).where(eq(tasks.id, taskId));
   if (row?.runId) await db.select({ id: candidateRuns.id }).from(candidateRuns).where(eq(candidateRuns.id, row.runId)).for('update');
+}
+
+/**
+ * Records the candidate `/pick` moved the run's pull request to, and, on the first move, the
+ * commit the branch was at (`fromSha`: the winner's); the run's status stays as it is.
+ */
+export async function setPickedCandidate(db: DbOrTx, params: { runId: string; taskId: string; fromSha: string; now: Date }): Promise<CandidateRunRow | undefined> {
+  const [row] = await db
+    .update(candidateRuns)
+    .set({ pickedTaskId: params.taskId, winnerSha: sql`coalesce(${candidateRuns.winnerSha}, ${params.fromSha})`, updatedAt: params.now })
+    .where(eq(candidateRuns.id, params.runId))
+    .returning();
+  return row;
+}
+
+/**
+ * Ended runs whose losing branches are due for deletion (ended at least `keep_candidates_days`
+ * ago) and not yet swept, oldest first; locked, skipping rows another replica holds.
+ */
+export async function dueBranchSweeps(db: DbOrTx, now: Date, limit: number): Promise<CandidateRunRow[]> {
+  return db
+    .select()
+    .from(candidateRuns)
+    .where(
+      and(
+        isNull(candidateRuns.branchesSweptAt),
+        isNotNull(candidateRuns.completedAt),
+        // An ISO string, cast: postgres.js takes no Date for a parameter it cannot type from a column.
+        sql`${candidateRuns.completedAt} + make_interval(days => ${candidateRuns.keepCandidatesDays}) <= ${now.toISOString()}::timestamptz`,
+      ),
+    )
+    .orderBy(asc(candidateRuns.completedAt))
+    .limit(limit)
+    .for('update', { skipLocked: true });
+}
+
+/** Marks a run's losing branches as recorded for deletion. */
+export async function markBranchesSwept(db: DbOrTx, runId: string, now: Date): Promise<void> {
+  await db.update(candidateRuns).set({ branchesSweptAt: now, updatedAt: now }).where(eq(candidateRuns.id, runId));
+}
+
+/** The candidate `/pick` moved the pull request `task` opened (a run's winner) to; undefined when none was picked. */
+export async function pickedCandidateOf(db: DbOrTx, task: Pick<TaskRow, 'runId'>): Promise<TaskRow | undefined> {
+  if (task.runId === null) return undefined;
+  const [row] = await db
+    .select({ task: tasks })
+    .from(candidateRuns)
+    .innerJoin(tasks, eq(tasks.id, candidateRuns.pickedTaskId))
+    .where(eq(candidateRuns.id, task.runId));
+  return row?.task;
 }
