@@ -99,4 +99,11 @@ export const MORE_TEXT = {
   lastError: { zh: '最后错误', en: 'Last error' },
   created: { zh: '创建于', en: 'Created' },
   retry: { zh: '重试', en: 'Retry' },
+  // Statistics: best-of-N candidates.
+  candidatesPerRepoAgent: { zh: 'Best-of-N 候选(按仓库和代理)', en: 'Best-of-N candidates (per repository and agent)' },
+  agentName: { zh: '代理', en: 'Agent' },
+  candidatesRun: { zh: '运行', en: 'Run' },
+  candidatesQualified: { zh: '合格', en: 'Qualified' },
+  candidatesWon: { zh: '胜出', en: 'Won' },
+  candidatesMerged: { zh: '已合并', en: 'Merged' },
 } as const satisfies Record<string, { zh: string; en: string }>;

@@ -3,6 +3,7 @@ import type { FC } from 'hono/jsx';
 import { z } from 'zod';
 import { queryParams } from '../api/validate.js';
 import { countTasksByOutcome, firstPrMedians, type TaskStatsRow, taskStats } from '../domain/reads.js';
+import { type CandidateStatsRow, readCandidateStats } from '../domain/candidate-stats.js';
 import { TASK_OUTCOMES } from '../domain/outcomes.js';
 import type { Db } from '../db/types.js';
 import { TASK_STATUSES } from '../protocol/statuses.js';
@@ -61,19 +62,47 @@ const GroupTable: FC<{ id: string; rows: TaskStatsRow[]; t: T; lang: Lang; headi
   />
 );
 
-/** Statistics (admins), mounted at /stats: tasks by status, success rate, median and p90 duration, per node and repository, over a period. */
+/** Best-of-N candidates per repository and agent: run, qualified, won, merged. */
+const CandidateTable: FC<{ rows: CandidateStatsRow[]; t: T }> = ({ rows, t }) => (
+  <DataTable
+    id="candidates"
+    columns={[
+      t('repository'),
+      t('agentName'),
+      { label: t('candidatesRun'), num: true },
+      { label: t('candidatesQualified'), num: true },
+      { label: t('candidatesWon'), num: true },
+      { label: t('candidatesMerged'), num: true },
+    ]}
+    items={rows}
+    empty="—"
+    row={(r) => (
+      <tr data-candidates={`${r.repository} ${r.agent}`}>
+        <td>{r.repository}</td>
+        <td>{r.agent}</td>
+        <td class="num">{r.run}</td>
+        <td class="num">{r.qualified}</td>
+        <td class="num">{r.won}</td>
+        <td class="num">{r.merged}</td>
+      </tr>
+    )}
+  />
+);
+
+/** Statistics (admins), mounted at /stats: tasks by status, success rate, median and p90 duration, per node and repository, and best-of-N candidates per repository and agent, over a period. */
 export function statsPages(deps: { db: Db }) {
   return new Hono<AdminEnv>().use(requireAdminSession()).get('/', async (c) => {
     const lang = c.get('lang');
     const t = c.get('t');
     const { period } = queryParams(c, statsQuery);
     const range = { withinMs: STATS_PERIODS[period].ms };
-    const [[overall], perNode, perRepo, firstPr, outcomes] = await Promise.all([
+    const [[overall], perNode, perRepo, firstPr, outcomes, candidates] = await Promise.all([
       taskStats(deps.db, { ...range, groupBy: 'all' }),
       taskStats(deps.db, { ...range, groupBy: 'node' }),
       taskStats(deps.db, { ...range, groupBy: 'repository' }),
       firstPrMedians(deps.db, range.withinMs),
       countTasksByOutcome(deps.db, range.withinMs),
+      readCandidateStats(deps.db, range.withinMs),
     ]);
     const all = overall ?? { key: null, name: null, total: 0, pending: 0, running: 0, success: 0, failed: 0, medianSeconds: null, p90Seconds: null };
     return c.html(
@@ -170,6 +199,8 @@ export function statsPages(deps: { db: Db }) {
           <GroupTable id="per-node" rows={perNode} t={t} lang={lang} heading={t('node')} fallbackName={t('unassigned')} />
           <h2>{t('perRepository')}</h2>
           <GroupTable id="per-repository" rows={perRepo} t={t} lang={lang} heading={t('repository')} fallbackName="—" />
+          <h2>{t('candidatesPerRepoAgent')}</h2>
+          <CandidateTable rows={candidates} t={t} />
         </div>
       </Page>,
     );

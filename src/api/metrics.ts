@@ -2,6 +2,7 @@ import { Hono } from 'hono';
 import type { Registry } from 'prom-client';
 import { countNodes, countQueued, countTasksByOutcome, countTasksByStatus, FIRST_PR_STAGES, firstPrHistogram } from '../domain/reads.js';
 import { TASK_OUTCOMES } from '../domain/outcomes.js';
+import { readCandidateStats } from '../domain/candidate-stats.js';
 import type { Db } from '../db/types.js';
 import { readQueue } from '../domain/queue-depth.js';
 import { readOutbox, readWritesPerInstallation } from '../domain/outbox.js';
@@ -31,6 +32,16 @@ export function metricsRoutes(db: Db, heartbeatTimeoutMs: number, now: () => Dat
             const counts = new Map((await countTasksByStatus(db)).map((r) => [r.status, r.n]));
             return TASK_STATUSES.map((status) => ({ labels: { status }, value: counts.get(status) ?? 0 }));
           },
+        },
+        {
+          // Best-of-N, all time: which agent qualifies, wins and gets merged, per repository.
+          name: 'gaffer_candidates',
+          help: 'Best-of-N candidates by repository, agent and stage (run, qualified, won, merged).',
+          labelNames: ['repository', 'agent', 'stage'],
+          read: async () =>
+            (await readCandidateStats(db, undefined)).flatMap((r) =>
+              (['run', 'qualified', 'won', 'merged'] as const).map((stage) => ({ labels: { repository: r.repository, agent: r.agent, stage }, value: r[stage] })),
+            ),
         },
         { name: 'gaffer_queue_length', help: 'Tasks queued for a node.', read: async () => [{ value: await countQueued(db) }] },
         {
