@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { serve, type ServerType } from '@hono/node-server';
 import { eq } from 'drizzle-orm';
 import { type Browser, chromium, type Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createUserWithPassword } from '../../test/admin.js';
 import { seedIssue } from '../../test/fixtures.js';
 import { registerDouble, startableIssue, startIssueApi } from '../../test/flow.js';
@@ -12,7 +12,8 @@ import { createHarness, type Harness, jsonInit } from '../../test/harness.js';
 import { startNodeDouble, type NodeDouble } from '../../test/node-double.js';
 import { getIssue } from '../db/queries/issues.js';
 import { activeTaskForIssue } from '../db/queries/tasks.js';
-import { issues } from '../db/schema.js';
+import { issues, tasks } from '../db/schema.js';
+import { stopIssue } from '../domain/candidate-stop.js';
 import { moveIssue } from '../domain/issues.js';
 import { ensureFirstAdmin } from '../domain/users.js';
 import type { IssueStatus } from '../protocol/statuses.js';
@@ -206,6 +207,26 @@ describe.runIf(haveChromium)('admin page in Chromium', () => {
     expect(await row(page, noCredential).locator('button').isEnabled()).toBe(true);
     expect(await row(page, noCredential).locator('.badge').textContent()).toBe('待处理');
     await shot(page, '05-issues-error-toast');
+    await page.context().close();
+  }, 90_000);
+
+  it('starts a best-of-N run from the issue page: the attempts choice is sent as the start API\'s n', async () => {
+    const api = await h.signIn({ admin: true });
+    const { issue } = await startableIssue(h, api.token, { title: 'Try three times' });
+    const page = await signedInPage('en-US');
+    await page.goto(`${base}/admin/issues/${issue.id}`);
+    await page.selectOption(`select[data-attempts-for="${issue.id}"]`, '3');
+    await page.locator(`button[data-start="${issue.id}"]`).click();
+    await vi.waitFor(async () => {
+      const all = await h.db.db.select().from(tasks).where(eq(tasks.issueId, issue.id));
+      expect(all.map((t) => [t.kind, t.candidate]).sort()).toEqual([
+        ['candidate', 1],
+        ['candidate', 2],
+        ['candidate', 3],
+      ]);
+    }, WAIT);
+    // The node's slots go back to the tests after this one.
+    await stopIssue(h.services.tasks, { issueId: issue.id, actor: { kind: 'system' } });
     await page.context().close();
   }, 90_000);
 

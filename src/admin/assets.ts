@@ -142,12 +142,15 @@ export const ADMIN_JS = `
     var btn = target && target.closest('button[data-start]');
     if (btn && !btn.disabled) {
       var id = btn.getAttribute('data-start');
+      // The attempts choice beside it, if any: more than one runs best-of-N, as the API's n.
+      var attempts = document.querySelector('select[data-attempts-for="' + id + '"]');
+      var n = attempts ? parseInt(attempts.value, 10) : 1;
       btn.disabled = true;
       fetch('/api/v1/issues/' + encodeURIComponent(id) + '/start', {
         method: 'POST',
         credentials: 'same-origin',
         headers: { 'content-type': 'application/json', 'x-csrf-token': csrf, accept: 'application/json' },
-        body: '{}'
+        body: n > 1 ? JSON.stringify({ n: n }) : '{}'
       }).then(function (res) {
         if (res.ok) return refreshIssue(id);
         return res.json().catch(function () { return {}; }).then(function (err) {

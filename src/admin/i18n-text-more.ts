@@ -99,8 +99,10 @@ export const MORE_TEXT = {
   lastError: { zh: '最后错误', en: 'Last error' },
   created: { zh: '创建于', en: 'Created' },
   retry: { zh: '重试', en: 'Retry' },
+  // The issue page: how many attempts Start runs (best-of-N).
+  attempts: { zh: '尝试次数', en: 'Attempts' },
   // Statistics: best-of-N candidates.
-  candidatesPerRepoAgent: { zh: 'Best-of-N 候选(按仓库和代理)', en: 'Best-of-N candidates (per repository and agent)' },
+  candidatesPerRepoAgent: { zh: '多候选择优(按仓库和代理)', en: 'Best-of-N candidates (per repository and agent)' },
   agentName: { zh: '代理', en: 'Agent' },
   candidatesRun: { zh: '运行', en: 'Run' },
   candidatesQualified: { zh: '合格', en: 'Qualified' },

@@ -12,7 +12,7 @@ import type { Actor } from '../domain/users.js';
 import { DataTable } from './data-table.js';
 import { ISSUE_STATUS_UI, type Lang, type T } from './i18n.js';
 import { FilterSelect } from './filter-select.js';
-import { CsrfField, IssueBadge, Page, StartButton, TaskBadge, Time } from './layout.js';
+import { AttemptsChoice, CsrfField, IssueBadge, Page, StartButton, TaskBadge, Time } from './layout.js';
 import { type AdminEnv, formBody, requireAdminSession } from './session.js';
 
 const blank = (v: unknown) => (v === '' ? undefined : v);
@@ -240,7 +240,7 @@ export function issuePages(deps: { db: Db }) {
               </dd>
               <dt>{t('start')}</dt>
               <dd>
-                <StartButton issueId={issue.id} status={issue.status} lang={lang} />
+                <StartButton issueId={issue.id} status={issue.status} lang={lang} /> <AttemptsChoice issueId={issue.id} t={t} />
               </dd>
               <dt>{t('labels')}</dt>
               <dd>{issue.labels.length ? issue.labels.map((l) => <span class="tag">{l}</span>) : '—'}</dd>

@@ -141,6 +141,23 @@ export const StartButton: FC<{ issueId: string; status: IssueStatus; lang: Lang 
   );
 };
 
+/**
+ * How many attempts (best-of-N candidates) the Start button next to it asks for: sent as the start
+ * API's `n`, as `/start n=` would; 1 is a single run. Up to the default `best_of.max`.
+ */
+export const AttemptsChoice: FC<{ issueId: string; t: T; max?: number }> = ({ issueId, t, max = 5 }) => (
+  <label class="attempts">
+    {t('attempts')}{' '}
+    <select data-attempts-for={issueId} name="attempts">
+      {Array.from({ length: max }, (_, i) => (
+        <option value={String(i + 1)} selected={i === 0}>
+          {String(i + 1)}
+        </option>
+      ))}
+    </select>
+  </label>
+);
+
 /** A UTC timestamp; `—` when unset. */
 export const Time: FC<{ at: Date | null | undefined; t: T }> = ({ at, t }) =>
   at ? <time datetime={at.toISOString()}>{formatTime(at)}</time> : <span class="muted">{t('none')}</span>;
