@@ -222,11 +222,12 @@ export async function ensureClusterTemplate(
 ): Promise<{ ok: boolean; made: boolean; reason?: string }> {
   const bin = await binaries();
   const stamp = `${bin.version}\n${key}`;
-  if ((await readFile(join(dir, TEMPLATE_STAMP), 'utf8').catch(() => '')) === stamp) return { ok: true, made: false };
-  const aside = `${dir}.make`;
+  const current = () => readFile(join(dir, TEMPLATE_STAMP), 'utf8').then((s) => s === stamp, () => false);
+  if (await current()) return { ok: true, made: false };
+  // Its own folder aside: two builds at once (two `npm start`s) each make one; the last one in place stays.
+  const aside = `${dir}.make-${process.pid}`;
   try {
     await rm(aside, { recursive: true, force: true });
-    await rm(dir, { recursive: true, force: true });
     await initCluster(bin, wrapper(false), aside);
     if (prepare) {
       const server = await startEmbeddedPostgres({ dir: aside, maxConnections: 5 });
@@ -237,10 +238,12 @@ export async function ensureClusterTemplate(
       }
     }
     await writeFile(join(aside, TEMPLATE_STAMP), stamp, { mode: 0o600 });
+    await rm(dir, { recursive: true, force: true });
     await rename(aside, dir);
     return { ok: true, made: true };
   } catch (err) {
     await rm(aside, { recursive: true, force: true }).catch(() => undefined);
+    if (await current()) return { ok: true, made: false };
     return { ok: false, made: false, reason: err instanceof Error ? err.message : String(err) };
   }
 }
