@@ -83,11 +83,6 @@ export async function compareAndSetTask(
   return row;
 }
 
-/** Sets or clears the lease a success report holds its task by while the pull request is opened. */
-export async function setReportClaim(db: DbOrTx, id: string, until: Date | null): Promise<void> {
-  await db.update(tasks).set({ reportClaimedUntil: until, updatedAt: new Date() }).where(eq(tasks.id, id));
-}
-
 /** A task's place in queue order, (created_at, id), read in SQL at full precision. */
 const queueKey = (id: string) => sql`(select q.created_at, q.id from ${tasks} q where q.id = ${id})`;
 
