@@ -43,6 +43,8 @@ export type ServiceOverrides = {
   effectSpacingMs?: number;
 };
 
+const nothingToShow: EffectPerformer = async () => {};
+
 /** Wires the task lifecycle: transport, credentials, scheduler and event fan-out. */
 export function createServices(
   deps: { config: Config; db: Db; logger: Logger },
@@ -88,7 +90,9 @@ export function createServices(
     db,
     logger,
     now,
-    performers: { ...overrides.effectPerformers, open_pr: openPullRequestPerformer(tasks), revoke_token: taskTokens.perform },
+    // Without the GitHub App there is no comment or check run to keep (the database records them for
+    // any issue GitHub knows); the App registers the real performers when it is attached.
+    performers: { status_comment: nothingToShow, check_run: nothingToShow, ...overrides.effectPerformers, open_pr: openPullRequestPerformer(tasks), revoke_token: taskTokens.perform },
     onDead: { open_pr: openPullRequestDead(tasks) },
     settings: { batch: EFFECT_BATCH, leaseMs: EFFECT_LEASE_MS, spacingMs: overrides.effectSpacingMs ?? EFFECT_SPACING_MS },
   });
