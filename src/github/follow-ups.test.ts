@@ -249,7 +249,8 @@ describe('follow-ups and /start options', () => {
         { path: 'src/speed.test.ts', start_line: 9, annotation_level: 'failure', message: 'expected 3 to be 4' },
       ]);
       api.get(`/repos/${REPO}/actions/jobs/71/logs`).reply(200, `${'noise\n'.repeat(5000)}FAIL src/speed.test.ts\nexpected 3 to be 4\n`, { 'content-type': 'text/plain' });
-      mockStatusComment(api, prNumber);
+      // Edited again when the fix is marked done below: every task change updates the comment.
+      mockStatusComment(api, prNumber, [], { updated: true });
       await h.deliver('workflow_run', workflowRun(prNumber, 'sha1', 'failure', 901));
       await h.settle();
       const all = await tasksOf(h.db.db, issue.id);
