@@ -30,10 +30,10 @@ describe('status comments through the outbox (nock)', () => {
   });
 
   /** An issue GitHub knows, in an installed repository, with a queued task. */
-  async function queuedTask(statusCommentId: number | null) {
+  async function queuedTask(statusCommentId: number | null, installationId = INSTALLATION_ID) {
     seq += 1;
     const { repository, issue } = await seedIssue(h.db.db, { githubId: 880_000 + seq });
-    await h.db.db.update(repositories).set({ installationId: INSTALLATION_ID }).where(eq(repositories.id, repository.id));
+    await h.db.db.update(repositories).set({ installationId }).where(eq(repositories.id, repository.id));
     await h.db.db.update(issues).set({ status: 'processing', statusCommentId }).where(eq(issues.id, issue.id));
     const task = await insertTask(h.db.db, { issueId: issue.id, command: 'do it', status: 'pending' });
     return { repository, issue, task };
@@ -67,7 +67,7 @@ describe('status comments through the outbox (nock)', () => {
   });
 
   it('a change while the comment is being written is written after it, not lost', async () => {
-    const { repository, issue, task } = await queuedTask(4200);
+    const { repository, task } = await queuedTask(4200);
     await h.db.db.update(tasks).set({ status: 'running', startedAt: h.clock.now() }).where(eq(tasks.id, task.id));
     const bodies: string[] = [];
     let changed = false;
@@ -117,5 +117,36 @@ describe('status comments through the outbox (nock)', () => {
     expect(edits[0]).toContain('Running');
     expect((await getIssue(h.db.db, issue.id))?.statusCommentId).toBe(4300);
     expect(await statusEffects(issue.id)).toMatchObject([{ state: 'done', attempts: 2 }]);
+  });
+
+  it('a write GitHub rate-limits is not waited out in place: the effect waits the retry-after, on that installation only', async () => {
+    const { repository, issue, task } = await queuedTask(4400);
+    await h.db.db.update(tasks).set({ status: 'running', startedAt: h.clock.now() }).where(eq(tasks.id, task.id));
+    let tries = 0;
+    nock(API)
+      .patch(`/repos/${repository.fullName}/issues/comments/4400`)
+      .reply(403, () => {
+        tries++;
+        return { message: 'You have exceeded a secondary rate limit' };
+      }, { 'retry-after': '30' });
+    const before = h.clock.now().getTime();
+    await h.services.effects.idle();
+    // One request: no process-wide throttle held it and tried again.
+    expect(tries).toBe(1);
+    const [waiting] = await statusEffects(issue.id);
+    expect(waiting).toMatchObject({ state: 'pending', attempts: 1, lastError: expect.stringContaining('secondary rate limit') });
+    expect(waiting!.runAfter.getTime()).toBeGreaterThanOrEqual(before + 30_000);
+
+    // Another installation is not held: its write goes out while this one waits.
+    const other = INSTALLATION_ID + 1;
+    await ensureInstallationRow(h.db.db, other, 'elsewhere');
+    const second = await queuedTask(4500, other);
+    await h.db.db.update(tasks).set({ status: 'running', startedAt: h.clock.now() }).where(eq(tasks.id, second.task.id));
+    const api = nock(API);
+    mockInstallationAuth(api, other);
+    api.patch(`/repos/${second.repository.fullName}/issues/comments/4500`).reply(200, { id: 4500 });
+    await h.services.effects.idle();
+    expect(await statusEffects(second.issue.id)).toMatchObject([{ state: 'done', attempts: 1 }]);
+    expect(await statusEffects(issue.id)).toMatchObject([{ state: 'pending', attempts: 1 }]);
   });
 });
