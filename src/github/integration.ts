@@ -6,6 +6,7 @@ import type { Logger } from '../logger.js';
 import type { Services } from '../services.js';
 import { createInstallationTokens, createPullRequests, type GitHubAppConfig } from './client.js';
 import { checkRunPerformer } from './check-runs.js';
+import { ciRerunPerformer, registerCiLoopHandlers } from './ci-loop.js';
 import { commentPerformers } from './comment-writes.js';
 import { oneHookPerEvent } from './event-hooks.js';
 import { statusCommentPerformer } from './feedback.js';
@@ -56,7 +57,9 @@ export function attachGitHub(deps: { probot: Probot; config: GitHubAppConfig; db
   // then the issue and installation handlers.
   const events = oneHookPerEvent(deps.probot);
   registerFollowUpHandlers(events, handlerDeps);
+  registerCiLoopHandlers(events, handlerDeps);
   registerHandlers(events, handlerDeps);
+  deps.services.effects.register({ ci_rerun: ciRerunPerformer(deps.probot, handlerDeps) });
   events.skipWhen('issue_comment.created', commentStartsNothing);
   // Every task change recorded its status comment and check run in its transaction: look now
   // (PostgreSQL's NOTIFY wakes other replicas; PGlite has only this).
