@@ -10,7 +10,7 @@ import type { TaskDeps } from './domain/tasks.js';
 import { createNotifications, type Notifications } from './domain/notifications.js';
 import { createEffectWorker, type EffectPerformer, type EffectWorker } from './domain/effect-worker.js';
 import type { EffectKind } from './domain/effects.js';
-import { openPullRequestDead, openPullRequestPerformer } from './domain/open-pr-effect.js';
+import { closePullRequestPerformer, openPullRequestDead, openPullRequestPerformer } from './domain/open-pr-effect.js';
 import type { Logger } from './logger.js';
 import { createEmailSender, createWebhookSender } from './notify/senders.js';
 
@@ -92,7 +92,7 @@ export function createServices(
     now,
     // Without the GitHub App there is no comment or check run to keep (the database records them for
     // any issue GitHub knows); the App registers the real performers when it is attached.
-    performers: { status_comment: nothingToShow, check_run: nothingToShow, ...overrides.effectPerformers, open_pr: openPullRequestPerformer(tasks), revoke_token: taskTokens.perform },
+    performers: { status_comment: nothingToShow, check_run: nothingToShow, ...overrides.effectPerformers, open_pr: openPullRequestPerformer(tasks), close_pr: closePullRequestPerformer(tasks), revoke_token: taskTokens.perform },
     onDead: { open_pr: openPullRequestDead(tasks) },
     settings: { batch: EFFECT_BATCH, leaseMs: EFFECT_LEASE_MS, spacingMs: overrides.effectSpacingMs ?? EFFECT_SPACING_MS },
   });

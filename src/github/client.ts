@@ -155,14 +155,19 @@ export function createPullRequests(probot: Probot, publicUrl: string): PullReque
         throw classifyGitHubError(err, `opening the pull request for ${branch}`);
       }
     },
-    closePullRequest: async ({ repository, number, comment }) => {
+    closePullRequest: async ({ repository, number, comment, retry }) => {
       if (repository.installationId === null) throw new Error(`${repository.fullName} has no installation`);
       const octokit = await probot.auth(repository.installationId);
       const [owner, repo] = repository.fullName.split('/') as [string, string];
+      const marker = closeMarker(number);
       try {
         const { data: pr } = await octokit.rest.pulls.get({ owner, repo, pull_number: number });
         if (pr.state === 'closed') return;
-        await octokit.rest.issues.createComment({ owner, repo, issue_number: number, body: comment });
+        // A try that died between the comment and the close left the comment: not posted twice.
+        const said =
+          retry === true &&
+          (await octokit.paginate(octokit.rest.issues.listComments, { owner, repo, issue_number: number, per_page: 100 })).some((c) => c.body?.includes(marker));
+        if (!said) await octokit.rest.issues.createComment({ owner, repo, issue_number: number, body: `${comment}\n\n${marker}` });
         await octokit.rest.pulls.update({ owner, repo, pull_number: number, state: 'closed' });
       } catch (err) {
         throw classifyGitHubError(err, `closing pull request #${number}`);
@@ -170,3 +175,6 @@ export function createPullRequests(probot: Probot, publicUrl: string): PullReque
     },
   };
 }
+
+/** Hidden marker of the comment that says why Gaffer closed a pull request. */
+const closeMarker = (number: number) => `<!-- gaffer:close:${number} -->`;
