@@ -150,3 +150,52 @@ describe('status comments through the outbox (nock)', () => {
     expect(await statusEffects(issue.id)).toMatchObject([{ state: 'pending', attempts: 1 }]);
   });
 });
+
+describe('check runs through the outbox (nock)', () => {
+  let h: GitHubHarness;
+  beforeAll(async () => {
+    h = await createGitHubHarness({ checkRuns: true });
+    await ensureInstallationRow(h.db.db, INSTALLATION_ID, 'octo');
+    mockInstallationAuth();
+  });
+  afterAll(async () => {
+    nock.cleanAll();
+    await h?.close();
+  });
+
+  it('a worker that died after GitHub created the run: the next one adopts it by its external_id and creates none', async () => {
+    const { repository, issue } = await seedIssue(h.db.db, { githubId: 881_000 });
+    await h.db.db.update(repositories).set({ installationId: INSTALLATION_ID, defaultBranch: 'main' }).where(eq(repositories.id, repository.id));
+    await h.db.db.update(issues).set({ status: 'processing', statusCommentId: 4600 }).where(eq(issues.id, issue.id));
+    const task = await insertTask(h.db.db, { issueId: issue.id, command: 'do it', status: 'pending' });
+    await h.db.db.update(tasks).set({ status: 'running', startedAt: h.clock.now() }).where(eq(tasks.id, task.id));
+    const [effect] = await h.db.db.select().from(effects).where(and(eq(effects.kind, 'check_run'), eq(effects.taskId, task.id)));
+    expect(effect).toMatchObject({ state: 'pending', coalesceKey: `check:${task.id}` });
+    // Worker A claims it, GitHub creates the run (201), A dies before storing its id.
+    const now = h.clock.now();
+    await claimEffects(h.db.db, { ids: [effect!.id], now, leaseUntil: new Date(now.getTime() + 120_000) });
+    h.clock.advance(120_001);
+
+    const sha = 'c'.repeat(40);
+    const run = { ...example('check_run', 'created').check_run, id: 7700, head_sha: sha, name: 'Gaffer', external_id: task.id };
+    const api = nock(API);
+    api.patch(`/repos/${repository.fullName}/issues/comments/4600`).optionally().reply(200, { id: 4600 });
+    api.get(`/repos/${repository.fullName}/git/ref/heads%2Fmain`).reply(200, { ref: 'refs/heads/main', object: { sha, type: 'commit' } });
+    api
+      .get(`/repos/${repository.fullName}/commits/${sha}/check-runs`)
+      .query((q) => q.check_name === 'Gaffer')
+      .reply(200, { total_count: 2, check_runs: [{ ...run, id: 7600, external_id: 'another-task' }, run] });
+    const updates: Array<Record<string, unknown>> = [];
+    api.patch(`/repos/${repository.fullName}/check-runs/7700`).reply(200, (_uri, body) => {
+      updates.push(body as Record<string, unknown>);
+      return run;
+    });
+    // No POST to check-runs is mocked: a second run would fail the test.
+    await h.services.effects.idle();
+    expect(updates).toMatchObject([{ status: 'in_progress', external_id: task.id }]);
+    const [row] = await h.db.db.select().from(tasks).where(eq(tasks.id, task.id));
+    expect(row).toMatchObject({ checkRunId: 7700, checkRunSha: sha });
+    const [done] = await h.db.db.select().from(effects).where(eq(effects.id, effect!.id));
+    expect(done).toMatchObject({ state: 'done', attempts: 2 });
+  });
+});
