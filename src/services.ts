@@ -10,7 +10,7 @@ import type { TaskDeps } from './domain/tasks.js';
 import { createNotifications, type Notifications } from './domain/notifications.js';
 import { createEffectWorker, type EffectPerformer, type EffectWorker } from './domain/effect-worker.js';
 import type { EffectKind } from './domain/effects.js';
-import { openPullRequestDead, openPullRequestPerformer } from './domain/open-pr-effect.js';
+import { closePullRequestPerformer, openPullRequestDead, openPullRequestPerformer } from './domain/open-pr-effect.js';
 import type { Logger } from './logger.js';
 import { createEmailSender, createWebhookSender } from './notify/senders.js';
 
@@ -42,6 +42,8 @@ export type ServiceOverrides = {
   /** Spacing between two GitHub writes of one installation (tests: 0). */
   effectSpacingMs?: number;
 };
+
+const nothingToShow: EffectPerformer = async () => {};
 
 /** Wires the task lifecycle: transport, credentials, scheduler and event fan-out. */
 export function createServices(
@@ -88,7 +90,9 @@ export function createServices(
     db,
     logger,
     now,
-    performers: { ...overrides.effectPerformers, open_pr: openPullRequestPerformer(tasks), revoke_token: taskTokens.perform },
+    // Without the GitHub App there is no comment or check run to keep (the database records them for
+    // any issue GitHub knows); the App registers the real performers when it is attached.
+    performers: { status_comment: nothingToShow, check_run: nothingToShow, ...overrides.effectPerformers, open_pr: openPullRequestPerformer(tasks), close_pr: closePullRequestPerformer(tasks), revoke_token: taskTokens.perform },
     onDead: { open_pr: openPullRequestDead(tasks) },
     settings: { batch: EFFECT_BATCH, leaseMs: EFFECT_LEASE_MS, spacingMs: overrides.effectSpacingMs ?? EFFECT_SPACING_MS },
   });
