@@ -1,4 +1,5 @@
 import { defineConfig } from 'vitest/config';
+import LongestFirstSequencer from './test/sequencer.js';
 
 export default defineConfig({
   test: {
@@ -11,5 +12,7 @@ export default defineConfig({
     hookTimeout: 60_000,
     setupFiles: ['test/setup.ts'],
     reporters: ['default', './test/summary-reporter.ts'],
+    // Longest files first, from test/durations.json: a clean clone has no timings of its own.
+    sequence: { sequencer: LongestFirstSequencer },
   },
 });

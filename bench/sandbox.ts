@@ -11,7 +11,7 @@
  * each, one cold and one warm task per mode, on a repository of 50 commits and 120 files.
  */
 import { randomUUID } from 'node:crypto';
-import { chmod, mkdir, writeFile } from 'node:fs/promises';
+import { chmod, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createLogger } from '../src/logger.js';
@@ -19,11 +19,12 @@ import { createNodeAgent, type NodeAgent } from '../node/agent.js';
 import { loadNodeConfig } from '../node/config.js';
 import { runPhase, type SandboxTask } from '../node/sandbox/sandbox.js';
 import { startFakeGaffer, type FakeGaffer } from '../node/test-support/fake-gaffer-server.js';
-import { git, tempDir } from '../node/test-support/git-repos.js';
+import { tempDir } from '../node/test-support/git-repos.js';
 import { startGitHttpServer } from '../node/test-support/git-http-server.js';
 import { signedInit } from '../node/test-support/helpers.js';
 import { envInt, msSince, printTable, quantile, smokeMode, sorted, workChecks, type WorkChecks } from './bench-support.js';
 import { FULL_REPO, generateRepo, pushedEditMismatch, SMOKE_REPO } from './generated-repo.js';
+import { benchSandboxTask } from './sandbox-task.js';
 
 const SMOKE = smokeMode();
 const STARTS = envInt('BENCH_STARTS', SMOKE ? 3 : 200);
@@ -37,31 +38,7 @@ const TOKEN = 'bench-token-0123456789';
 const fmt = (ms: number) => `${ms.toFixed(1)} ms`;
 
 async function phaseTask(root: string, mode: 'bwrap' | 'off'): Promise<SandboxTask> {
-  const workDir = join(root, `work-${mode}`);
-  const taskDir = join(workDir, 'tasks', 't');
-  const treePath = join(taskDir, 'tree');
-  const mirrorPath = join(workDir, 'mirrors', 'm.git');
-  await mkdir(treePath, { recursive: true });
-  await mkdir(join(workDir, 'mirrors'), { recursive: true });
-  await git(join(workDir, 'mirrors'), ['init', '--quiet', '--bare', mirrorPath]);
-  const promptFile = join(taskDir, 'prompt.md');
-  await writeFile(promptFile, 'bench');
-  const config = loadNodeConfig({ GAFFER_SERVER_URL: 'http://127.0.0.1:1', GAFFER_REGISTRATION_TOKEN: 'x'.repeat(16), GAFFER_SANDBOX: mode });
-  return {
-    settings: config.sandbox,
-    preset: 'custom',
-    workDir,
-    stateDir: config.stateDir,
-    taskDir,
-    treePath,
-    mirrorPath,
-    promptFile,
-    network: { mode: 'full' },
-    setupSecrets: false,
-    taskEnv: { GAFFER_PROMPT_FILE: promptFile, GAFFER_TASK_ID: 't', GAFFER_ISSUE_NUMBER: '1', GAFFER_BRANCH: 'b' },
-    onRefuse: () => {},
-    onNote: () => {},
-  };
+  return (await benchSandboxTask(join(root, `work-${mode}`), mode, { mode: 'full' })).task;
 }
 
 /** Runs `argv` through the phase runner; its output, and how it ended unless it exited 0. */

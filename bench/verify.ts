@@ -13,11 +13,11 @@ import { execFile } from 'node:child_process';
 import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { loadNodeConfig } from '../node/config.js';
 import { runVerify } from '../node/runner/verify-phase.js';
-import { prepareForSandbox, runPhase, type SandboxTask } from '../node/sandbox/sandbox.js';
-import { git, tempDir } from '../node/test-support/git-repos.js';
+import { prepareForSandbox, runPhase } from '../node/sandbox/sandbox.js';
+import { tempDir } from '../node/test-support/git-repos.js';
 import { envInt, msSince, printTable, quantile, smokeMode, sorted, workChecks } from './bench-support.js';
+import { benchSandboxTask } from './sandbox-task.js';
 
 const SMOKE = smokeMode();
 const RUNS = envInt('BENCH_RUNS', SMOKE ? 3 : 30);
@@ -25,36 +25,14 @@ const FILES = envInt('BENCH_FILES', SMOKE ? 50 : 2000);
 const COMMAND = "sleep 0.2 && mkdir -p out && printf '<testsuite><testcase name=\"a\"/><testcase name=\"b\"/></testsuite>' > out/junit.xml && printf '1..2\\nok 1\\nok 2\\n'";
 const fmt = (ms: number) => `${ms.toFixed(1)} ms`;
 
-async function sandboxTask(root: string): Promise<{ task: SandboxTask; config: ReturnType<typeof loadNodeConfig> }> {
-  const workDir = join(root, 'work');
-  const taskDir = join(workDir, 'tasks', 't');
-  const treePath = join(taskDir, 'tree');
-  const mirrorPath = join(workDir, 'mirrors', 'm.git');
-  for (let d = 0; d < 100; d++) {
-    await mkdir(join(treePath, `dir-${d}`), { recursive: true });
-    for (let f = d; f < FILES; f += 100) await writeFile(join(treePath, `dir-${d}`, `file-${f}${f % 10 === 0 ? '.xml' : '.ts'}`), `// ${f}\n`);
-  }
-  await mkdir(join(workDir, 'mirrors'), { recursive: true });
-  await git(join(workDir, 'mirrors'), ['init', '--quiet', '--bare', mirrorPath]);
-  const promptFile = join(taskDir, 'prompt.md');
-  await writeFile(promptFile, 'bench');
-  const config = loadNodeConfig({ GAFFER_SERVER_URL: 'http://127.0.0.1:1', GAFFER_REGISTRATION_TOKEN: 'x'.repeat(16), GAFFER_SANDBOX: 'bwrap' });
-  const task: SandboxTask = {
-    settings: config.sandbox,
-    preset: 'custom',
-    workDir,
-    stateDir: config.stateDir,
-    taskDir,
-    treePath,
-    mirrorPath,
-    promptFile,
-    network: { mode: 'none' },
-    setupSecrets: false,
-    taskEnv: { GAFFER_PROMPT_FILE: promptFile, GAFFER_TASK_ID: 't', GAFFER_ISSUE_NUMBER: '1', GAFFER_BRANCH: 'b' },
-    onRefuse: () => {},
-    onNote: () => {},
-  };
-  return { task, config };
+/** The task the verify runs go through: in bwrap, no network, on a tree of FILES files in 100 folders (one in ten an .xml). */
+function sandboxTask(root: string) {
+  return benchSandboxTask(join(root, 'work'), 'bwrap', { mode: 'none' }, async (treePath) => {
+    for (let d = 0; d < 100; d++) {
+      await mkdir(join(treePath, `dir-${d}`), { recursive: true });
+      for (let f = d; f < FILES; f += 100) await writeFile(join(treePath, `dir-${d}`, `file-${f}${f % 10 === 0 ? '.xml' : '.ts'}`), `// ${f}\n`);
+    }
+  });
 }
 
 async function main(): Promise<void> {

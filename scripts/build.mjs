@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, relative, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 // `--out-dir PATH` builds elsewhere (the image test lays out an image in a temporary folder).
@@ -15,7 +15,10 @@ const out = at > 0 && process.argv[at + 1] ? resolve(process.argv[at + 1]) : joi
 const stamp = join(out, '.build-stamp');
 // `--if-stale` (npm start, npm run node, npm run admin): skip the compiler when nothing it reads
 // changed since the last build, so a start pays a few milliseconds rather than a no-op tsc run.
-if (process.argv.includes('--if-stale') && existsSync(stamp) && newestInput() <= statSync(stamp).mtimeMs) process.exit(0);
+if (process.argv.includes('--if-stale') && existsSync(stamp) && newestInput() <= statSync(stamp).mtimeMs) {
+  await template();
+  process.exit(0);
+}
 
 let tsc;
 try {
@@ -23,7 +26,10 @@ try {
 } catch {
   // A production install (npm ci --omit=dev, as in the Docker image) has no compiler: it runs the
   // dist/ built with the image, so `npm start` and `npm run admin` work there too.
-  if (existsSync(join(out, 'src', 'main.js'))) process.exit(0);
+  if (existsSync(join(out, 'src', 'main.js'))) {
+    await template();
+    process.exit(0);
+  }
   console.error('npm run build: typescript is not installed and there is no dist/ yet; run npm ci (with dev dependencies) first.');
   process.exit(1);
 }
@@ -48,6 +54,26 @@ for (const top of ['src', 'node']) {
   }
 }
 writeFileSync(stamp, `${new Date().toISOString()}\n`);
+await template();
+
+/**
+ * dist/pg-template: an empty PostgreSQL cluster with every migration applied, made by the embedded
+ * server's binaries, that a first start copies (a fraction of a second) rather than running initdb
+ * and the migrations (a second or two); made again when the binaries or the migrations change.
+ * Optional: where it cannot be made (no user namespace for root, say), a first start runs initdb.
+ */
+async function template() {
+  const built = join(out, 'src', 'db', 'template.js');
+  if (!existsSync(built)) return;
+  try {
+    const { buildDatabaseTemplate } = await import(pathToFileURL(built).href);
+    const made = await buildDatabaseTemplate(join(out, 'pg-template'));
+    if (!made.ok) console.error(`npm run build: no database template (${made.reason}); a first start runs initdb instead.`);
+  } catch (err) {
+    // No binaries for this platform (the server then needs DATABASE_URL): nothing to make.
+    console.error(`npm run build: no database template (${err instanceof Error ? err.message.split('\n')[0] : err}).`);
+  }
+}
 
 /** The newest modification time among what a build reads: src/, node/, the tsconfigs, package.json and this script. */
 function newestInput() {

@@ -3,6 +3,8 @@ import { secureDataDir } from './data-dir.js';
 import { createDb, type DbHandle } from './db/client.js';
 import { EmbeddedPostgresError } from './db/embedded-postgres.js';
 import { runMigrations } from './db/migrate.js';
+import { databaseTemplate } from './db/template.js';
+import { packagePath } from './package-root.js';
 import { StartupError } from './startup-error.js';
 
 /**
@@ -38,7 +40,14 @@ export async function openDatabase(
 ): Promise<DbHandle> {
   let handle: DbHandle | undefined;
   try {
-    handle = await createDb({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, onEmbeddedCrash: onLost });
+    handle = await createDb({
+      databaseUrl: config.databaseUrl,
+      dataDir: config.dataDir,
+      // The migrated empty cluster `npm run build` makes: a first start copies it rather than
+      // running initdb and every migration.
+      embeddedTemplate: databaseTemplate(packagePath('dist', 'pg-template')),
+      onEmbeddedCrash: onLost,
+    });
     await runMigrations(handle);
     return handle;
   } catch (err) {

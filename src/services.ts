@@ -12,7 +12,7 @@ import type { TaskDeps } from './domain/tasks.js';
 import { createNotifications, type Notifications } from './domain/notifications.js';
 import { createEffectWorker, type EffectPerformer, type EffectWorker } from './domain/effect-worker.js';
 import type { EffectKind } from './domain/effects.js';
-import { openPullRequestDead, openPullRequestPerformer } from './domain/open-pr-effect.js';
+import { closePullRequestPerformer, openPullRequestDead, openPullRequestPerformer } from './domain/open-pr-effect.js';
 import type { Logger } from './logger.js';
 import { createEmailSender, createWebhookSender } from './notify/senders.js';
 
@@ -46,6 +46,8 @@ export type ServiceOverrides = {
   /** Spacing between two GitHub writes of one installation (tests: 0). */
   effectSpacingMs?: number;
 };
+
+const nothingToShow: EffectPerformer = async () => {};
 
 /** Wires the task lifecycle: transport, credentials, scheduler and event fan-out. */
 export function createServices(
@@ -93,9 +95,14 @@ export function createServices(
     db,
     logger,
     now,
+    // Without the GitHub App there is no comment or check run to keep (the database records them for
+    // any issue GitHub knows); the App registers the real performers when it is attached.
     performers: {
+      status_comment: nothingToShow,
+      check_run: nothingToShow,
       ...overrides.effectPerformers,
       open_pr: openPullRequestPerformer(tasks),
+      close_pr: closePullRequestPerformer(tasks),
       revoke_token: taskTokens.perform,
       pick_candidate: pickCandidatePerformer(pickDeps),
       delete_branch: deleteBranchPerformer({ db, branches: overrides.candidateBranches }),

@@ -3,7 +3,7 @@ import { eq } from 'drizzle-orm';
 import nock from 'nock';
 import { API, example, INSTALLATION_ID } from './github.js';
 import { insertTask } from '../src/db/queries/tasks.js';
-import { issues, tasks } from '../src/db/schema.js';
+import { effects, issues, tasks } from '../src/db/schema.js';
 import { ensureRepository, syncIssue } from '../src/domain/github-sync.js';
 import { STATUS_MARKER } from '../src/domain/status-comment.js';
 import type { Db } from '../src/db/types.js';
@@ -51,26 +51,30 @@ export async function gafferPr(db: Db, opts: { lastRunAt?: Date } = {}) {
     agent: 'codex',
     completedAt: opts.lastRunAt ?? new Date('2026-01-01T00:00:00Z'),
   });
+  // The issue's status comment already says so: what seeding it recorded was performed long ago.
+  await db.delete(effects).where(eq(effects.issueId, issue.id));
   return { repository, issue, prNumber, branch, lastRun };
 }
 
 /**
  * Mocks the comments of issue or pull request `number` as GitHub keeps them: `listed` plus the
  * status comment once Gaffer created it, which later updates edit. Returns the bodies written.
+ * Optional: the outbox folds a burst of changes into one write, so how many it makes (and whether
+ * the first is a create or already an edit) depends on when its worker looks.
  */
 export function mockStatusComment(_api: nock.Scope, number: number, listed: unknown[] = [], opts: { updated?: boolean } = {}) {
   const bodies: string[] = [];
   let mine: { id: number; user: typeof botUser; body: string; created_at: string } | undefined;
   // Its own scope: nock's persist() applies to the whole scope.
   const scope = nock(API).persist();
-  scope.get(`/repos/${REPO}/issues/${number}/comments`).query(true).reply(200, () => [...listed, ...(mine ? [mine] : [])]);
-  scope.post(`/repos/${REPO}/issues/${number}/comments`, (b) => String(b.body).includes(STATUS_MARKER)).reply(201, (_u, b) => {
+  scope.get(`/repos/${REPO}/issues/${number}/comments`).query(true).optionally().reply(200, () => [...listed, ...(mine ? [mine] : [])]);
+  scope.post(`/repos/${REPO}/issues/${number}/comments`, (b) => String(b.body).includes(STATUS_MARKER)).optionally().reply(201, (_u, b) => {
     bodies.push((b as { body: string }).body);
     mine = { id: 990_000 + number, user: botUser, body: (b as { body: string }).body, created_at: new Date().toISOString() };
     return mine;
   });
   if (opts.updated) {
-    scope.patch(`/repos/${REPO}/issues/comments/${990_000 + number}`).reply(200, (_u, b) => {
+    scope.patch(`/repos/${REPO}/issues/comments/${990_000 + number}`).optionally().reply(200, (_u, b) => {
       bodies.push((b as { body: string }).body);
       mine!.body = (b as { body: string }).body;
       return mine;

@@ -1,8 +1,7 @@
 import { createHmac, generateKeyPairSync } from 'node:crypto';
 import examples from '@octokit/webhooks-examples';
 import nock from 'nock';
-import { ProbotOctokit } from 'probot';
-import { createProbot, type GitHubAppConfig } from '../src/github/client.js';
+import { createProbot, GaffersOctokit, type GitHubAppConfig } from '../src/github/client.js';
 import { attachGitHub, githubPorts, type GitHubIntegration } from '../src/github/integration.js';
 import { createApp } from '../src/app.js';
 import type { ServiceOverrides } from '../src/services.js';
@@ -30,13 +29,12 @@ export function example(name: string, action: string, index = 0): any {
 }
 
 /**
- * Octokit that retries fast and does not pace writes (the throttle spaces comments seconds apart),
- * so tests stay quick. A function default: Probot's own throttle options would replace an object.
+ * Gaffer's octokit (no process-wide throttle), retrying 5xx fast so tests stay quick. A function
+ * default: Probot's own options would replace an object.
  */
-const FastRetryOctokit = ProbotOctokit.defaults((options: { throttle?: object }) => ({
+const FastRetryOctokit = GaffersOctokit.defaults((options: Record<string, unknown>) => ({
   ...options,
   retry: { retryAfterBaseValue: 1 },
-  throttle: { ...options.throttle, enabled: false },
 }));
 
 export type GitHubHarness = Harness & {

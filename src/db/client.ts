@@ -3,7 +3,7 @@ import { join, resolve } from 'node:path';
 import type { PGlite } from '@electric-sql/pglite';
 import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js';
 import postgres from 'postgres';
-import { type EmbeddedPostgresError, startEmbeddedPostgres } from './embedded-postgres.js';
+import { type ClusterTemplate, type EmbeddedPostgres, type EmbeddedPostgresError, startEmbeddedPostgres } from './embedded-postgres.js';
 import * as schema from './schema.js';
 import type { Db } from './types.js';
 
@@ -45,6 +45,8 @@ export type DbConfig = {
   pgliteDump?: Blob | undefined;
   /** postgres.js pool size. */
   maxConnections?: number;
+  /** A new embedded cluster is a copy of this one, when it fits (see `ensureClusterTemplate`). */
+  embeddedTemplate?: ClusterTemplate | undefined;
   /** Told when the embedded PostgreSQL server stops by itself (the handle is of no use then). */
   onEmbeddedCrash?: ((err: EmbeddedPostgresError) => void) | undefined;
 };
@@ -63,12 +65,9 @@ export async function createDb(config: DbConfig): Promise<DbHandle> {
     // one instance serves one team, and over a unix socket a query waits little for a free one.
     const max = config.maxConnections ?? EMBEDDED_POOL;
     // The pool, a LISTEN connection, the migrations' lock connection, and one spare.
-    const server = await startEmbeddedPostgres({ dir: join(dataDir, 'postgres'), maxConnections: max + 3, onCrash: config.onEmbeddedCrash });
+    const server = await startEmbeddedPostgres({ dir: join(dataDir, 'postgres'), maxConnections: max + 3, onCrash: config.onEmbeddedCrash, template: config.embeddedTemplate });
     try {
-      // Connections idle for a second close: each is a PostgreSQL process on this machine, and
-      // one over a unix socket reopens in milliseconds.
-      const client = postgres({ ...clientOptions(max), idle_timeout: EMBEDDED_IDLE_SECONDS, host: server.socketDir, port: server.port, user: server.user, database: server.database });
-      const handle = openPostgres(client);
+      const handle = connectEmbedded(server, max);
       await handle.db.execute('select 1');
       return { ...handle, close: () => handle.close().finally(server.stop) };
     } catch (err) {
@@ -77,6 +76,13 @@ export async function createDb(config: DbConfig): Promise<DbHandle> {
     }
   }
   return openPglite(dataDir, config.pgliteDump);
+}
+
+/** A handle on an embedded server this process started; closing it leaves the server running. */
+export function connectEmbedded(server: EmbeddedPostgres, max: number): DbHandle {
+  // Connections idle for a second close: each is a PostgreSQL process on this machine, and
+  // one over a unix socket reopens in milliseconds.
+  return openPostgres(postgres({ ...clientOptions(max), idle_timeout: EMBEDDED_IDLE_SECONDS, host: server.socketDir, port: server.port, user: server.user, database: server.database }));
 }
 
 /** Pool size on the embedded server unless `maxConnections` says otherwise. */

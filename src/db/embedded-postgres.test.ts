@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type EmbeddedPostgres, type EmbeddedPostgresError, startEmbeddedPostgres } from './embedded-postgres.js';
+import { type EmbeddedPostgres, type EmbeddedPostgresError, ensureClusterTemplate, startEmbeddedPostgres } from './embedded-postgres.js';
 
 /** Whether process `pid` runs (a zombie, exited and waiting for a parent that may never reap it, does not). */
 function alive(pid: number): boolean {
@@ -77,6 +77,43 @@ describe('embedded PostgreSQL server', () => {
     }
     expect(alive(again.pid)).toBe(false);
   });
+
+  it('makes a new cluster by copying the template made by these binaries with the expected key, and by initdb otherwise', async () => {
+    const dir = join(root, 'template');
+    const prepare = async (server: EmbeddedPostgres) => {
+      const sql = connect(server);
+      await sql`create table prepared (v text)`.finally(() => sql.end());
+    };
+    expect(await ensureClusterTemplate(dir, 'key-1', prepare)).toEqual({ ok: true, made: true });
+    // Made once: a second build keeps it; another key makes it again.
+    expect(await ensureClusterTemplate(dir, 'key-1', prepare)).toEqual({ ok: true, made: false });
+    const start = async (name: string, key: string) => {
+      const data = join(root, name, 'postgres');
+      const server = await startEmbeddedPostgres({ dir: data, maxConnections: 3, template: { dir, key: () => key } });
+      const sql = connect(server);
+      try {
+        const tables = await sql<{ name: string }[]>`select tablename as name from pg_tables where schemaname = 'public'`;
+        await sql`create table written (v int)`;
+        expect(statSync(data).mode & 0o777).toBe(0o700);
+        expect(statSync(join(data, 'PG_VERSION')).uid).toBe(process.getuid!());
+        expect(existsSync(join(data, 'gaffer-template'))).toBe(false);
+        expect(existsSync(`${data}.init`)).toBe(false);
+        return tables.map((t) => t.name);
+      } finally {
+        await sql.end();
+        await server.stop();
+      }
+    };
+    expect(await start('copy-1', 'key-1')).toEqual(['prepared']);
+    // A copy's writes stay in the copy.
+    expect(await start('copy-2', 'key-1')).toEqual(['prepared']);
+    expect(existsSync(join(dir, 'postmaster.pid'))).toBe(false);
+    // A template made with other migrations (or by other binaries) is not used: initdb runs.
+    expect(await start('other-key', 'key-2')).toEqual([]);
+    expect(await ensureClusterTemplate(dir, 'key-2')).toEqual({ ok: true, made: true });
+    expect(await start('remade', 'key-2')).toEqual([]);
+    // Three initdb runs and five server starts: minutes on a loaded 2-core machine.
+  }, 240_000);
 
   it('reports a server that stops by itself as a crash', async () => {
     const crashed = new Promise<EmbeddedPostgresError>((r) => {

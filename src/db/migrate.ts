@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { count } from 'drizzle-orm';
@@ -32,6 +33,17 @@ export async function runMigrations(handle: DbHandle): Promise<void> {
       migratePostgres(handle.db as unknown as PostgresJsDatabase<Record<string, never>>, config),
     );
   }
+}
+
+/**
+ * A digest of the committed migrations (the journal and each one's SQL): what a database template
+ * made with them is stamped with, so that a template made by other migrations is not used.
+ */
+export function migrationsKey(folder = MIGRATIONS_FOLDER): string {
+  const journal = readFileSync(join(folder, 'meta', '_journal.json'), 'utf8');
+  const hash = createHash('sha256').update(journal);
+  for (const { tag } of (JSON.parse(journal) as { entries: { tag: string }[] }).entries) hash.update(readFileSync(join(folder, `${tag}.sql`)));
+  return `migrations sha256:${hash.digest('hex')}`;
 }
 
 /** How many migrations the code expects, from drizzle-kit's journal. */

@@ -355,12 +355,6 @@ export const tasks = pgTable(
     /** The Gaffer check run on GitHub, and the commit it is on. */
     checkRunId: bigint('check_run_id', { mode: 'number' }),
     checkRunSha: text('check_run_sha'),
-    /**
-     * Set, under the task's row lock, by a success report about to open the pull request: until
-     * then nothing else ends the task, so no PR is opened for a task that has ended. A lease, so a
-     * server that dies mid-report does not hold the task forever.
-     */
-    reportClaimedUntil: timestamp('report_claimed_until', { withTimezone: true }),
     ...timestamps,
     startedAt: timestamp('started_at', { withTimezone: true }),
     completedAt: timestamp('completed_at', { withTimezone: true }),

@@ -1,6 +1,8 @@
+import { recordEffect } from '../db/queries/effects.js';
 import { getPullRequestCi, lockPullRequestCi, updatePullRequestCi } from '../db/queries/pull-request-ci.js';
 import type { PullRequestCiRow } from '../db/schema.js';
 import type { Db } from '../db/types.js';
+import { EFFECT_PRIORITY } from './effects.js';
 
 /** Why a pull request's CI fix loop stopped for good. */
 export type CiStopReason = 'exhausted' | 'human_push';
@@ -49,12 +51,45 @@ export function ciStep(state: State, event: CiEvent, maxAttempts: number): { act
   return { action: { kind: 'fix', attempt }, next: { ...state, attempts: attempt, fixSha: event.headSha, stoppedReason: null } };
 }
 
-/** Applies a CI event to the pull request's loop under its row lock, and returns what to do. */
-export async function recordCiEvent(db: Db, params: { issueId: string; prNumber: number; event: CiEvent; maxAttempts: number }): Promise<CiAction> {
+/**
+ * What a `ci_rerun` effect carries: the failed checks to run again (a GitHub Actions run's failed
+ * jobs, or another CI app's suite), the pull request and commit, and the loop's settings then, so a
+ * refused re-run can go on to a fix without the webhook that asked for it.
+ */
+export type CiRerunPayload = {
+  repository: string;
+  prNumber: number;
+  headSha: string;
+  target: { kind: 'workflow_run'; runId: number } | { kind: 'check_suite'; suiteId: number };
+  /** The repository's `.github/gaffer.yml` as it was read for the event. */
+  config: Record<string, unknown>;
+};
+
+/**
+ * Applies a CI event to the pull request's loop under its row lock, and returns what to do. A
+ * re-run is recorded as an outbox effect in the same transaction, once per head commit (the loop
+ * re-runs each commit once), so a redelivered failure, or a crash, requests no second re-run.
+ */
+export async function recordCiEvent(
+  db: Db,
+  params: { issueId: string; prNumber: number; event: CiEvent; maxAttempts: number; rerun?: { installationId: number; payload: CiRerunPayload; now: Date } | undefined },
+): Promise<CiAction> {
   return db.transaction(async (tx) => {
     const state = await lockPullRequestCi(tx, params.issueId, params.prNumber);
     const { action, next } = ciStep(state, params.event, params.maxAttempts);
     if (action.kind !== 'ignore') await updatePullRequestCi(tx, params.issueId, next);
+    if (action.kind === 'rerun' && params.rerun && params.event.kind === 'failed') {
+      await recordEffect(tx, {
+        kind: 'ci_rerun',
+        installationId: params.rerun.installationId,
+        issueId: params.issueId,
+        idempotencyKey: `ci_rerun:${params.issueId}:${params.event.headSha}`,
+        priority: EFFECT_PRIORITY.ci_rerun,
+        payload: params.rerun.payload,
+        runAfter: params.rerun.now,
+        createdAt: params.rerun.now,
+      });
+    }
     return action;
   });
 }

@@ -66,11 +66,15 @@ export async function deliver(deps: TaskDeps, task: TaskRow, node: NodeRow, assi
   const result = await deps.transport.deliver(node, body);
   if (result.kind === 'accepted') {
     const to = expectTransition(`task ${task.id}`, taskTransition('pending', 'accept'));
+    // A lazy commit: should a crash of the database server forget it, the task is back to
+    // delivered-but-unconfirmed on this node, and the node's next heartbeat, which reports it
+    // running, moves it to running again (nodes.ts, heartbeat).
     const row = await compareAndSetTask(deps.db, {
       id: task.id,
       from: 'pending',
       nodeId: node.id,
       set: { status: to, startedAt: deps.now(), errorMessage: null },
+      lazyCommit: true,
     });
     if (!row) return 'stale';
     log.info('task running');

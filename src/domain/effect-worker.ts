@@ -27,6 +27,11 @@ export type EffectWorker = {
   poll: () => Promise<void>;
   /** GitHub writes performed by this process, per installation. */
   writes: () => ReadonlyMap<number, number>;
+  /**
+   * Adds (or replaces) performers once what they need exists: the GitHub App's status comment
+   * needs the scheduler's queue view, which is made with the worker.
+   */
+  register: (performers: Partial<Record<EffectKind, EffectPerformer>>) => void;
 };
 
 /** LISTEN on a channel; resolves to a function that stops listening (DbHandle['listen']). */
@@ -61,6 +66,7 @@ export const EFFECTS_CHANNEL = 'gaffer_effects';
 export function createEffectWorker(deps: EffectWorkerDeps): EffectWorker {
   const log = deps.logger.child({ component: 'effects' });
   const { settings } = deps;
+  const performers: Partial<Record<EffectKind, EffectPerformer>> = { ...deps.performers };
   /** Wall-clock time before which an installation gets no further write (pacing, retry-after). */
   const heldUntil = new Map<number, number>();
   /** Round-robin order: the tick each installation was last served in. */
@@ -97,7 +103,7 @@ export function createEffectWorker(deps: EffectWorkerDeps): EffectWorker {
   async function perform(effect: EffectRow): Promise<void> {
     lastServed.set(effect.installationId, serveSeq);
     heldUntil.set(effect.installationId, Date.now() + settings.spacingMs);
-    const performer = deps.performers[effect.kind as EffectKind];
+    const performer = performers[effect.kind as EffectKind];
     try {
       if (!performer) throw Object.assign(new Error(`no performer for effect kind ${effect.kind}`), { permanent: true });
       await performer(effect);
@@ -198,5 +204,8 @@ export function createEffectWorker(deps: EffectWorkerDeps): EffectWorker {
       await firstTick;
     },
     writes: () => writes,
+    register: (more) => {
+      Object.assign(performers, more);
+    },
   };
 }

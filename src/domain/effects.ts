@@ -5,10 +5,11 @@ import { machine } from './state-machine.js';
 export type { EffectState } from '../db/schema-effects.js';
 
 /**
- * Every GitHub write Gaffer makes through the outbox. Kinds listed here but without a performer
- * (see {@link EFFECT_PRIORITY}) are recorded by nothing yet; the worker dead-letters any it meets.
+ * Every GitHub write Gaffer makes through the outbox. Each has a performer (services.ts, and the
+ * GitHub App's in github/integration.ts); the worker dead-letters an effect whose kind has none.
+ * `status_comment` and `check_run` are recorded by the database itself (drizzle/0026).
  */
-export const EFFECT_KINDS = ['open_pr', 'revoke_token', 'close_pr', 'status_comment', 'check_run', 'reaction', 'reply', 'pick_candidate', 'delete_branch'] as const;
+export const EFFECT_KINDS = ['open_pr', 'revoke_token', 'close_pr', 'ci_rerun', 'status_comment', 'check_run', 'reaction', 'reply', 'pick_candidate', 'delete_branch'] as const;
 /** One of {@link EFFECT_KINDS}. */
 export type EffectKind = (typeof EFFECT_KINDS)[number];
 
@@ -20,6 +21,8 @@ export const EFFECT_PRIORITY: Record<EffectKind, number> = {
   open_pr: 0,
   revoke_token: 0,
   close_pr: 1,
+  // The CI fix loop waits on it.
+  ci_rerun: 1,
   status_comment: 2,
   check_run: 2,
   reaction: 3,

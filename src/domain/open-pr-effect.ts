@@ -1,3 +1,4 @@
+import { z } from 'zod';
 import { compareAndSetTask, getTask, getTaskContext, latestTaskForIssue, nextAttemptNumber } from '../db/queries/tasks.js';
 import { candidateSummary } from './candidate-report.js';
 import { getIssue } from '../db/queries/issues.js';
@@ -28,6 +29,42 @@ export async function recordOpenPullRequest(tx: DbOrTx, params: { installationId
     runAfter: params.now,
     createdAt: params.now,
   });
+}
+
+/** What a `close_pr` effect carries: the pull request and the comment that says why. */
+const closePayload = z.object({ number: z.number().int(), comment: z.string().min(1) });
+
+/**
+ * Records, in the caller's transaction, that a pull request is to be closed with a comment. Keyed
+ * by repository and number: recorded again (a redelivery, a replay), it is closed once.
+ */
+export async function recordClosePullRequest(
+  tx: DbOrTx,
+  params: { installationId: number; taskId: string; issueId: string; repositoryId: string; number: number; comment: string; now: Date },
+): Promise<void> {
+  await recordEffect(tx, {
+    kind: 'close_pr',
+    installationId: params.installationId,
+    taskId: params.taskId,
+    issueId: params.issueId,
+    idempotencyKey: `close_pr:${params.repositoryId}#${params.number}`,
+    priority: EFFECT_PRIORITY.close_pr,
+    payload: { number: params.number, comment: params.comment } satisfies z.infer<typeof closePayload>,
+    runAfter: params.now,
+    createdAt: params.now,
+  });
+}
+
+/** Closes the pull request of a `close_pr` effect, commenting why once (see PullRequests.closePullRequest). */
+export function closePullRequestPerformer(deps: TaskDeps): EffectPerformer {
+  return async (effect) => {
+    const parsed = closePayload.safeParse(effect.payload);
+    if (!parsed.success) throw new DomainError('invalid_input', `effect ${effect.id} has a payload that is not understood`);
+    const ctx = effect.taskId ? await getTaskContext(deps.db, effect.taskId) : undefined;
+    if (!ctx) throw new DomainError('not_found', `the task of effect ${effect.id} is gone`);
+    if (!deps.pullRequests) throw new DomainError('not_configured', 'no GitHub App: pull requests cannot be closed');
+    await deps.pullRequests.closePullRequest({ repository: ctx.repository, number: parsed.data.number, comment: parsed.data.comment, retry: effect.attempts > 1 });
+  };
 }
 
 /**
@@ -64,6 +101,18 @@ export function openPullRequestPerformer(deps: TaskDeps): EffectPerformer {
           ? (await latestTaskForIssue(tx, current.issueId))?.runId === current.runId
           : current.attempt === (await nextAttemptNumber(tx, current.issueId)) - 1;
       const issue = await getIssue(tx, current.issueId);
+      if (updated && !latest && ctx.repository.installationId !== null) {
+        // A restart owns the issue now: this attempt's pull request would compete with its own.
+        await recordClosePullRequest(tx, {
+          installationId: ctx.repository.installationId,
+          taskId: current.id,
+          issueId: current.issueId,
+          repositoryId: ctx.repository.id,
+          number: pr.number,
+          comment: `Gaffer closed this pull request: attempt ${current.attempt} was superseded by a newer attempt on #${ctx.issue.number}.`,
+          now: deps.now(),
+        });
+      }
       if (!updated || !issue || !latest) return updated;
       // Giving up ended the issue `terminated`; the pull request now exists after all.
       const status = recovered && issue.status === 'terminated' ? (await moveIssue(tx, issue.id, 'start')).status : issue.status;

@@ -36,8 +36,11 @@ export type PullRequests = {
     /** A best-of-N winner's: the run's line and its candidates' table, in Markdown. */
     candidates?: string | undefined;
   }) => Promise<{ number: number; url: string }>;
-  /** Closes a pull request, first commenting why; closing one already closed changes nothing. */
-  closePullRequest: (params: { repository: RepositoryRow; number: number; comment: string }) => Promise<void>;
+  /**
+   * Closes a pull request, first commenting why (once: the comment carries a hidden marker, looked
+   * for first when `retry` says an earlier try may have posted it); one already closed is left alone.
+   */
+  closePullRequest: (params: { repository: RepositoryRow; number: number; comment: string; retry?: boolean }) => Promise<void>;
 };
 
 /** How moving a branch went: moved, already there (a retry), or someone moved it since it was read. */

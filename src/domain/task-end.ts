@@ -17,20 +17,10 @@ import { mayControl, emit } from './tasks.js';
 /** How ending a task went. */
 export type EndResult =
   | { kind: 'ended'; task: TaskRow; requeued: TaskRow | undefined }
-  | { kind: 'not_active'; task: TaskRow | undefined }
-  /** A success report holds the task while it opens the pull request; try again after. */
-  | { kind: 'claimed'; task: TaskRow };
-
-/**
- * How long a success report holds its task while GitHub opens the pull request. A lease, so a
- * server that dies mid-report frees the task for the sweeper after this long.
- */
-export const REPORT_CLAIM_MS = 2 * 60_000;
+  | { kind: 'not_active'; task: TaskRow | undefined };
 
 /** Whether a task may still end: queued or running. */
 export const isActive = (status: TaskRow['status']) => status === 'pending' || status === 'running';
-/** Whether a success report holds the task's claim at `now`. */
-export const claimHeld = (task: TaskRow, now: Date) => task.reportClaimedUntil !== null && task.reportClaimedUntil > now;
 
 /**
  * Fails an active task, moving the issue to `terminated`, or, for infrastructure failures
@@ -43,8 +33,6 @@ export async function failTask(
     kind: FailureKind;
     message: string;
     nodeId?: string;
-    /** The report holding the claim fails its own task. */
-    overrideClaim?: boolean;
     /** Decided from the kind when absent (see {@link failureOutcome}). */
     outcome?: TaskOutcome;
     usage?: AgentUsage | undefined;
@@ -57,7 +45,6 @@ export async function failTask(
     const task = await getTask(tx, params.taskId, { forUpdate: true });
     if (!task || (task.status !== 'pending' && task.status !== 'running')) return { kind: 'not_active', task };
     if (params.nodeId !== undefined && task.nodeId !== params.nodeId) return { kind: 'not_active', task };
-    if (!params.overrideClaim && claimHeld(task, deps.now())) return { kind: 'claimed', task };
     const to = expectTransition(`task ${task.id}`, taskTransition(task.status, 'fail'));
     const failed = await compareAndSetTask(tx, {
       id: task.id,
@@ -70,7 +57,6 @@ export async function failTask(
         ...(params.usage ? { usage: params.usage } : {}),
         ...(params.networkRefused ? { networkRefused: params.networkRefused } : {}),
         completedAt: deps.now(),
-        reportClaimedUntil: null,
       },
     });
     if (!failed) return { kind: 'not_active', task };
@@ -120,9 +106,6 @@ export async function cancelTask(
     throw new DomainError('forbidden', 'only an admin or the issue owner may cancel this task');
   }
   const result = await failTask(deps, { taskId: params.taskId, kind: 'cancelled', message: 'cancelled' });
-  if (result.kind === 'claimed') {
-    throw new DomainError('illegal_transition', 'the task has finished and its pull request is being opened: it can no longer be cancelled');
-  }
   if (result.kind !== 'ended') {
     throw new DomainError('illegal_transition', `task is ${ctx.task.status}: only pending or running tasks can be cancelled`);
   }

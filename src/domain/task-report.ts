@@ -119,7 +119,6 @@ export async function reportBranch(
         outcome: 'success',
         ...(report.usage ? { usage: report.usage } : {}),
         ...(report.network_refused ? { networkRefused: report.network_refused } : {}),
-        reportClaimedUntil: null,
         // Stored with the success: the pull request body (opened by the outbox) says what the change touches.
         change: report.change ?? null,
         verifyResults: report.verify ?? null,

@@ -4,24 +4,59 @@ import type { InstallationTokens, PullRequests } from '../domain/ports.js';
 import { touchesNote } from '../domain/change-notes.js';
 import { type Logger, maskSecrets } from '../logger.js';
 import { type GitHubAppConfig, githubBaseUrl } from './app-config.js';
-import { classifyGitHubError, statusOf } from './errors.js';
+import { classifyGitHubError, retryAfterSeconds, statusOf } from './errors.js';
 
 export { type GitHubAppConfig, githubBaseUrl, gitHubAppConfig } from './app-config.js';
 
 type OctokitOptions = { throttle?: Record<string, unknown> } & Record<string, unknown>;
+type RequestHook = { hook: { wrap: (name: 'request', fn: (request: (o: RequestOptions) => Promise<unknown>, options: RequestOptions) => Promise<unknown>) => void } };
+type RequestOptions = { method?: string; url?: string } & Record<string, unknown>;
+
+/** The longest `retry-after` a read waits out in place; a longer limit fails it (the caller's retry takes over). */
+const READ_RATE_LIMIT_WAIT_MAX_S = 60;
+
+/** Whether GitHub refused a request for a rate limit (429, or a 403 that says so or has no quota left). */
+function rateLimited(err: unknown): boolean {
+  const status = statusOf(err);
+  if (status === 429) return true;
+  if (status !== 403) return false;
+  const headers = ((err as { response?: { headers?: Record<string, unknown> } }).response?.headers ?? {}) as Record<string, unknown>;
+  return /rate limit/i.test((err as Error).message ?? '') || headers['retry-after'] !== undefined || headers['x-ratelimit-remaining'] === '0';
+}
 
 /**
- * Waits out primary and secondary rate limits (`retry-after`) twice, then gives up, so a persistent
- * limit cannot hold a request forever. A function default, because Probot passes its own throttle
- * options on every construction and a plain default object would be overwritten by them.
+ * A read that hits a rate limit waits out GitHub's `retry-after` (twice at most, a minute at most)
+ * and tries again, on its own: nothing is queued behind it. A write is never held here: it fails at
+ * once, and the outbox, which makes every write, holds that one installation for the time GitHub
+ * asked (domain/effect-worker.ts), so other installations go on.
  */
-const GaffersOctokit = ProbotOctokit.defaults((options: OctokitOptions) => ({
+function readsWaitOutRateLimits(octokit: RequestHook): void {
+  octokit.hook.wrap('request', async (request, options) => {
+    for (let tries = 0; ; tries++) {
+      try {
+        return await request(options);
+      } catch (err) {
+        const isRead = (options.method ?? 'GET').toUpperCase() === 'GET';
+        if (!isRead || tries >= 2 || !rateLimited(err)) throw err;
+        const wait = retryAfterSeconds(err);
+        if (wait > READ_RATE_LIMIT_WAIT_MAX_S) throw err;
+        await new Promise((resolve) => setTimeout(resolve, wait * 1000));
+      }
+    }
+  });
+}
+
+/**
+ * Probot's octokit without @octokit/plugin-throttling's process-wide queues: those spaced every
+ * write of every installation through one set of module-level Bottleneck groups, so one busy
+ * installation delayed all the others. GitHub's pacing asks are per installation, and the outbox
+ * keeps them (one write per installation per second, `retry-after` and `x-ratelimit-*` honoured
+ * for that installation only). A function default, because Probot passes its own throttle options
+ * on every construction and a plain default object would be overwritten by them.
+ */
+export const GaffersOctokit = ProbotOctokit.plugin(readsWaitOutRateLimits as never).defaults((options: OctokitOptions) => ({
   ...options,
-  throttle: {
-    ...options.throttle,
-    onRateLimit: (_after: number, _options: unknown, _octokit: unknown, retryCount: number) => retryCount < 2,
-    onSecondaryRateLimit: (_after: number, _options: unknown, _octokit: unknown, retryCount: number) => retryCount < 2,
-  },
+  throttle: { ...options.throttle, enabled: false },
 }));
 
 /** Creates the Probot instance; all GitHub traffic goes through its octokit. */
@@ -59,7 +94,7 @@ export function createInstallationTokens(probot: Probot): InstallationTokens {
       }
     },
     revoke: async (token) => {
-      // Probot's own octokit class (GHE_HOST, throttling, logging), authenticated as the token
+      // Probot's own octokit class (GHE_HOST, logging), authenticated as the token
       // itself, which is the only credential `DELETE /installation/token` takes.
       const appOctokit = await probot.auth();
       const TokenOctokit = appOctokit.constructor as new (options: { auth: { token: string } }) => typeof appOctokit;
@@ -134,14 +169,19 @@ export function createPullRequests(probot: Probot, publicUrl: string): PullReque
         throw classifyGitHubError(err, `opening the pull request for ${branch}`);
       }
     },
-    closePullRequest: async ({ repository, number, comment }) => {
+    closePullRequest: async ({ repository, number, comment, retry }) => {
       if (repository.installationId === null) throw new Error(`${repository.fullName} has no installation`);
       const octokit = await probot.auth(repository.installationId);
       const [owner, repo] = repository.fullName.split('/') as [string, string];
+      const marker = closeMarker(number);
       try {
         const { data: pr } = await octokit.rest.pulls.get({ owner, repo, pull_number: number });
         if (pr.state === 'closed') return;
-        await octokit.rest.issues.createComment({ owner, repo, issue_number: number, body: comment });
+        // A try that died between the comment and the close left the comment: not posted twice.
+        const said =
+          retry === true &&
+          (await octokit.paginate(octokit.rest.issues.listComments, { owner, repo, issue_number: number, per_page: 100 })).some((c) => c.body?.includes(marker));
+        if (!said) await octokit.rest.issues.createComment({ owner, repo, issue_number: number, body: `${comment}\n\n${marker}` });
         await octokit.rest.pulls.update({ owner, repo, pull_number: number, state: 'closed' });
       } catch (err) {
         throw classifyGitHubError(err, `closing pull request #${number}`);
@@ -149,3 +189,6 @@ export function createPullRequests(probot: Probot, publicUrl: string): PullReque
     },
   };
 }
+
+/** Hidden marker of the comment that says why Gaffer closed a pull request. */
+const closeMarker = (number: number) => `<!-- gaffer:close:${number} -->`;

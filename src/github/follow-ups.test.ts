@@ -1,11 +1,11 @@
-import { eq } from 'drizzle-orm';
+import { and, eq } from 'drizzle-orm';
 import nock from 'nock';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createTestDb, type TestDb } from '../../test/db.js';
 import { registerDouble } from '../../test/flow.js';
 import { API, createGitHubHarness, example, type GitHubHarness, mockInstallationAuth, mockPermission, mockRepoConfig } from '../../test/github.js';
 import { type NodeDouble, startNodeDouble } from '../../test/node-double.js';
-import { issues, pullRequestCi, tasks } from '../db/schema.js';
+import { effects, issues, pullRequestCi, tasks } from '../db/schema.js';
 import { setNodeDraining } from '../domain/nodes.js';
 import { processIssueBody } from '../domain/scheduler.js';
 import { reportBranch } from '../domain/task-report.js';
@@ -249,7 +249,8 @@ describe('follow-ups and /start options', () => {
         { path: 'src/speed.test.ts', start_line: 9, annotation_level: 'failure', message: 'expected 3 to be 4' },
       ]);
       api.get(`/repos/${REPO}/actions/jobs/71/logs`).reply(200, `${'noise\n'.repeat(5000)}FAIL src/speed.test.ts\nexpected 3 to be 4\n`, { 'content-type': 'text/plain' });
-      mockStatusComment(api, prNumber);
+      // Edited again when the fix is marked done below: every task change updates the comment.
+      mockStatusComment(api, prNumber, [], { updated: true });
       await h.deliver('workflow_run', workflowRun(prNumber, 'sha1', 'failure', 901));
       await h.settle();
       const all = await tasksOf(h.db.db, issue.id);
@@ -317,6 +318,37 @@ describe('follow-ups and /start options', () => {
       [state] = await h.db.db.select().from(pullRequestCi).where(eq(pullRequestCi.issueId, issue.id));
       expect(state).toMatchObject({ stoppedReason: 'human_push' });
       expect(await tasksOf(h.db.db, issue.id)).toHaveLength(1);
+    });
+
+    it('a re-run is requested once, through the outbox, however often the failure is delivered; one GitHub refuses goes on to a fix', async () => {
+      const { issue, prNumber } = await gafferPr(h.db.db);
+      const config = 'ci_fix: { max_attempts: 2 }\n';
+      const api = nock(API);
+      mockInstallationAuth(api);
+      mockRepoConfig(api, REPO, config);
+      let reruns = 0;
+      api.post(`/repos/${REPO}/actions/runs/931/rerun-failed-jobs`).reply(403, () => {
+        reruns++;
+        return { message: 'Resource not accessible by integration' };
+      });
+      // Not re-runnable: the failure goes on to a fix, with the failed job read as the webhook would have.
+      api.get(`/repos/${REPO}/actions/runs/931/jobs`).query(true).reply(200, { total_count: 1, jobs: [{ id: 81, name: 'test', conclusion: 'failure' }] });
+      api.get(`/repos/${REPO}/check-runs/81/annotations`).query(true).reply(200, []);
+      api.get(`/repos/${REPO}/actions/jobs/81/logs`).reply(200, 'boom');
+      mockStatusComment(api, prNumber, [], { updated: true });
+      const delivery = workflowRun(prNumber, 'shaR', 'failure', 931);
+      await h.deliver('workflow_run', delivery, { id: `ci-rerun-${prNumber}` });
+      await h.settle();
+      // GitHub redelivers it (same delivery id): nothing is asked twice.
+      await h.deliver('workflow_run', delivery, { id: `ci-rerun-${prNumber}` });
+      await h.settle();
+      expect(reruns).toBe(1);
+      const recorded = await h.db.db.select().from(effects).where(and(eq(effects.kind, 'ci_rerun'), eq(effects.issueId, issue.id)));
+      expect(recorded).toMatchObject([{ state: 'done', attempts: 1, idempotencyKey: `ci_rerun:${issue.id}:shaR` }]);
+      const all = await tasksOf(h.db.db, issue.id);
+      expect(all).toHaveLength(2);
+      expect(all[1]).toMatchObject({ kind: 'follow_up', trigger: 'ci' });
+      expect(all[1]!.command).toContain('## test: failure');
     });
 
     it('a failed check suite of another CI app is re-requested once', async () => {

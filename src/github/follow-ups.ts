@@ -1,15 +1,8 @@
-import { type CiAction, type CiEvent, recordCiEvent, releaseCiAttempt } from '../domain/ci-fix.js';
 import { parseCommand } from '../domain/commands.js';
 import { isDomainError } from '../domain/errors.js';
-import {
-  buildCiFixPrompt,
-  buildReviewFollowUpPrompt,
-  type FailedCheckInput,
-
-} from '../domain/follow-up-prompt.js';
+import { buildReviewFollowUpPrompt } from '../domain/follow-up-prompt.js';
 import { findGafferPullRequest, type GafferPullRequest } from '../domain/follow-ups.js';
 import { requiredNodeLabels, sandboxSettingsFor, type RepoConfig } from '../domain/repo-config.js';
-import { codeSpan } from '../domain/status-comment.js';
 import { cancelTask } from '../domain/task-end.js';
 import { type FollowUpTrigger, startFollowUp } from '../domain/tasks.js';
 import type { Logger } from '../logger.js';
@@ -25,17 +18,12 @@ import {
 } from './handlers.js';
 import { type DeliveryContext, type ReactionTarget, react, reactionRecorder, reply, replyToRefusal } from './comment-writes.js';
 import {
-  checkSuiteEventSchema,
   isBot,
   issueCommentEventSchema,
   pullRequestEventSchema,
   pullRequestReviewEventSchema,
-  pullRequestSyncEventSchema,
-  workflowRunEventSchema,
 } from './payloads.js';
-import { failedCheckRuns, failedJobs } from './ci-failures.js';
 import type { EventHooks } from './event-hooks.js';
-import { statusOf } from './errors.js';
 import { resolveStartOptions } from './start-options.js';
 
 type Octokit = AnyContext['octokit'];
@@ -74,7 +62,7 @@ async function reviewPrompt(octokit: Octokit, pr: GafferPullRequest, prNumber: n
 }
 
 /** Queues the follow-up; a refusal is answered on the pull request. */
-async function queueFollowUp(
+export async function queueFollowUp(
   deps: HandlerDeps,
   context: DeliveryContext,
   params: {
@@ -132,77 +120,10 @@ async function queueFollowUp(
   }
 }
 
-/** The CI loop's answer to one event, as GitHub side effects. */
-async function actOnCi(
-  deps: HandlerDeps,
-  context: AnyContext,
-  params: {
-    pr: GafferPullRequest;
-    prNumber: number;
-    config: RepoConfig & { ci_fix: NonNullable<RepoConfig['ci_fix']> };
-    action: CiAction;
-    headSha: string;
-    rerun: () => Promise<unknown>;
-    failures: () => Promise<FailedCheckInput[]>;
-    log: Logger;
-  },
-): Promise<void> {
-  const { action, pr, prNumber, log } = params;
-  switch (action.kind) {
-    case 'ignore':
-      log.debug({ why: action.why }, 'CI event ignored');
-      return;
-    case 'rerun':
-      log.info({ sha: params.headSha }, 'CI failed: re-running the failed jobs once');
-      try {
-        await params.rerun();
-      } catch (err) {
-        const status = statusOf(err);
-        if (status !== 403 && status !== 422) throw err;
-        // Not re-runnable by Gaffer (another app's suite, or a run too old): the re-run counts as
-        // done and failed, so the same failure goes on to a fix attempt.
-        log.info({ status }, 'could not re-run the failed checks; going on to a fix');
-        const next = await recordCiEvent(deps.db, {
-          issueId: pr.issue.id,
-          prNumber,
-          event: { kind: 'failed', headSha: params.headSha },
-          maxAttempts: params.config.ci_fix.max_attempts,
-        });
-        if (next.kind !== 'rerun') await actOnCi(deps, context, { ...params, action: next });
-      }
-      return;
-    case 'fix': {
-      const checks = await params.failures();
-      const prompt = buildCiFixPrompt({ prNumber, headSha: params.headSha, attempt: action.attempt, maxAttempts: params.config.ci_fix.max_attempts, checks });
-      const started = await queueFollowUp(deps, context, { pr, prNumber, config: params.config, login: undefined, trigger: 'ci', prompt, log });
-      if (!started) await releaseCiAttempt(deps.db, pr.issue.id);
-      return;
-    }
-    case 'exhausted': {
-      const checks = await params.failures();
-      const last = checks.map((c) => `- ${codeSpan(c.name)}: ${c.conclusion}`).join('\n') || '- (no failed job details)';
-      await reply(
-        context,
-        deps,
-        { repository: pr.repository, issueNumber: prNumber, issueId: pr.issue.id },
-        `Gaffer stopped fixing CI on this pull request: ${action.attempts} attempt${action.attempts === 1 ? '' : 's'} used (\`ci_fix.max_attempts\`), and the checks on ${params.headSha.slice(0, 12)} still fail:\n\n${last}`,
-      );
-      log.info('CI fix attempts exhausted');
-      return;
-    }
-    case 'passed':
-      log.info('CI passes: the fix loop is done');
-      return;
-    case 'stopped':
-      log.info({ reason: action.reason }, 'CI fix loop stopped');
-      return;
-  }
-}
-
 /**
  * Follow-ups on Gaffer's pull requests: `/start` (and `/stop`) commented on the PR by someone with
- * write access, a review requesting changes (with `follow_up: on_review`), and the CI fix loop
- * (with `ci_fix`). Each one is a `follow_up` task on the PR's branch; the issue stays `pending_merge`.
+ * write access, and a review requesting changes (with `follow_up: on_review`); the CI fix loop is in
+ * ci-loop.ts. Each one is a `follow_up` task on the PR's branch; the issue stays `pending_merge`.
  */
 export function registerFollowUpHandlers(probot: EventHooks, deps: HandlerDeps): void {
   const onlineSince = () => new Date(deps.tasks.now().getTime() - deps.tasks.settings.heartbeatTimeoutMs);
@@ -292,91 +213,6 @@ export function registerFollowUpHandlers(probot: EventHooks, deps: HandlerDeps):
     const prompt = await reviewPrompt(context.octokit, pr, p.pull_request.number, '');
     if (!prompt) return;
     await queueFollowUp(deps, context, { pr, prNumber: p.pull_request.number, config, login, trigger: 'review', prompt, log });
-  });
-
-  /** Runs a CI event through the loop of each Gaffer pull request it concerns. */
-  async function onCi(
-    context: AnyContext,
-    params: {
-      repositoryId: number;
-      prs: Array<{ number: number; head?: { sha?: string | undefined } | undefined }>;
-      headSha: string;
-      conclusion: string | null;
-      rerun: (pr: GafferPullRequest) => Promise<unknown>;
-      failures: (pr: GafferPullRequest) => Promise<FailedCheckInput[]>;
-    },
-  ): Promise<void> {
-    const failed = params.conclusion === 'failure' || params.conclusion === 'timed_out';
-    if (!failed && params.conclusion !== 'success') return;
-    for (const ref of params.prs) {
-      // Only the PR's current head counts: an older commit's result says nothing about it now.
-      if (ref.head?.sha !== undefined && ref.head.sha !== params.headSha) continue;
-      const pr = await findGafferPullRequest(deps.db, { repositoryGithubId: params.repositoryId, prNumber: ref.number });
-      if (!pr || pr.issue.status !== 'pending_merge') continue;
-      const loaded = await loadRepoConfig(context);
-      if (!loaded.ok || !loaded.config.ci_fix) continue;
-      const config = { ...loaded.config, ci_fix: loaded.config.ci_fix };
-      const event: CiEvent = failed ? { kind: 'failed', headSha: params.headSha } : { kind: 'passed', headSha: params.headSha };
-      const action = await recordCiEvent(deps.db, { issueId: pr.issue.id, prNumber: ref.number, event, maxAttempts: config.ci_fix.max_attempts });
-      const log = deps.logger.child({ pr: `${pr.repository.fullName}#${ref.number}`, ci: action.kind });
-      await actOnCi(deps, context, {
-        pr,
-        prNumber: ref.number,
-        config,
-        action,
-        headSha: params.headSha,
-        rerun: () => params.rerun(pr),
-        failures: () => params.failures(pr),
-        log,
-      });
-    }
-  }
-
-  probot.on('workflow_run.completed', async (context) => {
-    const p = parsePayload(context, workflowRunEventSchema, deps.logger);
-    if (!p) return;
-    const run = p.workflow_run;
-    await onCi(context, {
-      repositoryId: p.repository.id,
-      prs: run.pull_requests,
-      headSha: run.head_sha,
-      conclusion: run.conclusion,
-      rerun: (pr) => {
-        const [owner, repo] = ownerRepo(pr);
-        return context.octokit.rest.actions.reRunWorkflowFailedJobs({ owner, repo, run_id: run.id });
-      },
-      failures: (pr) => failedJobs(context.octokit, pr, run.id),
-    });
-  });
-
-  probot.on('check_suite.completed', async (context) => {
-    const p = parsePayload(context, checkSuiteEventSchema, deps.logger);
-    if (!p) return;
-    const suite = p.check_suite;
-    // GitHub Actions suites are handled through their workflow runs, which can re-run failed jobs
-    // and show their logs; counting both would take one failure for two.
-    if (suite.app?.slug === 'github-actions') return;
-    await onCi(context, {
-      repositoryId: p.repository.id,
-      prs: suite.pull_requests,
-      headSha: suite.head_sha,
-      conclusion: suite.conclusion,
-      rerun: (pr) => {
-        const [owner, repo] = ownerRepo(pr);
-        return context.octokit.rest.checks.rerequestSuite({ owner, repo, check_suite_id: suite.id });
-      },
-      failures: (pr) => failedCheckRuns(context.octokit, pr, suite.id),
-    });
-  });
-
-  probot.on('pull_request.synchronize', async (context) => {
-    const p = parsePayload(context, pullRequestSyncEventSchema, deps.logger);
-    // Gaffer's own pushes come as its bot; anyone else's push takes the branch over from the loop.
-    if (!p || isBot(p.sender)) return;
-    const pr = await findGafferPullRequest(deps.db, { repositoryGithubId: p.repository.id, prNumber: p.pull_request.number });
-    if (!pr) return;
-    const action = await recordCiEvent(deps.db, { issueId: pr.issue.id, prNumber: p.pull_request.number, event: { kind: 'human_push' }, maxAttempts: 0 });
-    deps.logger.info({ pr: `${pr.repository.fullName}#${p.pull_request.number}`, sender: p.sender.login, ci: action.kind }, 'a person pushed to a Gaffer pull request');
   });
 
   probot.on('pull_request.closed', async (context) => {

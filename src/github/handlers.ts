@@ -33,7 +33,6 @@ import type { AgentPreset } from '../protocol/node-api.js';
 import { startIssue, type TaskDeps } from '../domain/tasks.js';
 import type { Logger } from '../logger.js';
 import type { EventHooks } from './event-hooks.js';
-import type { StatusFeedback } from './feedback.js';
 import { react, reactionRecorder, reply, replyToRefusal } from './comment-writes.js';
 import { resolveStartOptions } from './start-options.js';
 import {
@@ -53,7 +52,6 @@ export type HandlerDeps = {
   logger: Logger;
   tasks: TaskDeps;
   scheduler: Scheduler;
-  feedback: StatusFeedback;
 };
 
 export type AnyContext = Context<
@@ -351,7 +349,8 @@ export function registerHandlers(probot: EventHooks, deps: HandlerDeps): void {
       headRef: p.pull_request.head.ref,
       merged: p.pull_request.merged === true,
     });
-    if (result.kind === 'moved') await deps.feedback.update(result.issue.id);
+    // The issue's move recorded its status comment in its transaction.
+    if (result.kind === 'moved') deps.tasks.wakeEffects?.();
     // Notifications (webhooks, email) listen for the merge among task events.
     if (result.kind === 'moved' && result.merged) deps.tasks.onEvent({ type: 'pr_merged', taskId: result.taskId, issueId: result.issue.id });
   });

@@ -5,22 +5,22 @@ import { deriveKey } from '../domain/credential-cipher.js';
 import type { Logger } from '../logger.js';
 import type { Services } from '../services.js';
 import { createInstallationTokens, createPullRequests, type GitHubAppConfig } from './client.js';
-import { createCheckRuns } from './check-runs.js';
+import { checkRunPerformer } from './check-runs.js';
+import { ciRerunPerformer, registerCiLoopHandlers } from './ci-loop.js';
 import { createCandidateBranches } from './branch-writes.js';
 import { commentPerformers } from './comment-writes.js';
 import { oneHookPerEvent } from './event-hooks.js';
-import { createStatusFeedback, type StatusFeedback } from './feedback.js';
+import { statusCommentPerformer } from './feedback.js';
 import { registerFollowUpHandlers } from './follow-ups.js';
 import { commentStartsNothing, type HandlerDeps, registerHandlers } from './handlers.js';
 import { registerPickHandlers } from './pick.js';
 import { createWebhookIngest, type WebhookIngest } from './webhook-route.js';
 
-/** The GitHub App once wired: its webhook endpoint and status feedback. */
+/** The GitHub App once wired: its webhook endpoint; status comments and check runs are outbox effects. */
 export type GitHubIntegration = {
   probot: Probot;
   ingest: WebhookIngest;
-  feedback: StatusFeedback;
-  /** Waits for deliveries and status comments under way. */
+  /** Waits for deliveries under way. */
   idle: () => Promise<void>;
   /** Stops listening to task events and retrying deliveries. */
   stop: () => Promise<void>;
@@ -41,48 +41,42 @@ export function githubPorts(probot: Probot, config: GitHubAppConfig) {
   };
 }
 
-/** Connects Probot to the services: handlers, the webhook route, status comments on task events. */
+/**
+ * Connects Probot to the services: handlers, the webhook route, and the performers of the status
+ * comment and the check run, which the database records with every task change.
+ */
 export function attachGitHub(deps: { probot: Probot; config: GitHubAppConfig; db: Db; logger: Logger; services: Services }): GitHubIntegration {
-  const feedback = createStatusFeedback({
-    probot: deps.probot,
-    db: deps.db,
-    logger: deps.logger,
-    publicUrl: deps.config.publicUrl,
-    queue: queueViewOf(deps.services.tasks),
+  deps.services.effects.register({
+    status_comment: statusCommentPerformer({ probot: deps.probot, db: deps.db, publicUrl: deps.config.publicUrl, queue: queueViewOf(deps.services.tasks) }),
+    check_run: checkRunPerformer({ probot: deps.probot, db: deps.db, publicUrl: deps.config.publicUrl, enabled: deps.config.checkRuns !== false }),
   });
   const handlerDeps: HandlerDeps = {
     db: deps.db,
     logger: deps.logger,
     tasks: deps.services.tasks,
     scheduler: deps.services.scheduler,
-    feedback,
   };
   // Follow-ups on Gaffer's pull requests (`/start` and reviews on the PR, the CI fix loop) first,
   // then the issue and installation handlers.
   const events = oneHookPerEvent(deps.probot);
   registerFollowUpHandlers(events, handlerDeps);
+  registerCiLoopHandlers(events, handlerDeps);
   registerHandlers(events, handlerDeps);
   registerPickHandlers(events, handlerDeps);
+  deps.services.effects.register({ ci_rerun: ciRerunPerformer(deps.probot, handlerDeps) });
   events.skipWhen('issue_comment.created', commentStartsNothing);
-  const unsubscribe = deps.services.subscribe(feedback.onTaskEvent);
-  const checkRuns =
-    deps.config.checkRuns === false
-      ? undefined
-      : createCheckRuns({ probot: deps.probot, db: deps.db, logger: deps.logger, publicUrl: deps.config.publicUrl });
-  const unsubscribeChecks = checkRuns ? deps.services.subscribe(checkRuns.onTaskEvent) : () => {};
+  // Every task change recorded its status comment and check run in its transaction: look now
+  // (PostgreSQL's NOTIFY wakes other replicas; PGlite has only this).
+  const unsubscribe = deps.services.subscribe(() => deps.services.effects.wake());
   const ingest = createWebhookIngest({ probot: deps.probot, db: deps.db, logger: deps.logger, now: deps.services.tasks.now, skips: events.skips });
   return {
     probot: deps.probot,
     ingest,
-    feedback,
     idle: async () => {
       await ingest.idle();
-      await feedback.idle();
-      await checkRuns?.idle();
     },
     stop: async () => {
       unsubscribe();
-      unsubscribeChecks();
       await ingest.stop();
     },
   };

@@ -9,7 +9,7 @@ import { type AssignDecision, assignNextTask, assignTaskBatch, nextWalk, type Qu
 import { insertCredential } from './credentials.js';
 import { insertIssue } from './issues.js';
 import { getNode, insertNode } from './nodes.js';
-import { getTask, insertTask } from './tasks.js';
+import { compareAndSetTask, getTask, insertTask } from './tasks.js';
 
 /**
  * The decision functions `gaffer_assign_next` and `gaffer_assign_batch` (migrations 0022, 0024)
@@ -95,6 +95,45 @@ describe('gaffer_assign_next', () => {
     expect(r.node).toEqual(await getNode(db.db, node.id));
     expect(r.task).toMatchObject({ nodeId: node.id, status: 'pending', setup: ['npm ci'], repoMaxPerDay: 5 });
     expect(r.node.lastAssignedAt).toBeInstanceOf(Date);
+  });
+
+  it('commits decisions and lazy compare-and-sets without waiting for the WAL flush, in their own transaction only', async () => {
+    // The setting a transaction commits with (migration 0026, LAZY_COMMIT in tasks.ts).
+    const commitMode = async (on: Pick<Db, 'execute'>) => {
+      const r = (await on.execute(sql`select current_setting('synchronous_commit') as s`)) as unknown;
+      const rows = (Array.isArray(r) ? r : (r as { rows: unknown[] }).rows) as Array<{ s: string }>;
+      return rows[0]?.s;
+    };
+    await addNode(2);
+    const queued = await queueTask(1000);
+    const before = await commitMode(db.db);
+    expect(before).not.toBe('off');
+    const modes = await db.db.transaction(async (tx) => {
+      const r = await assignNextTask(tx, params());
+      if (r.kind !== 'assigned') throw new Error(`expected an assignment, got ${r.kind}`);
+      return [await commitMode(tx)];
+    });
+    modes.push(
+      await db.db.transaction(async (tx) => {
+        await assignTaskBatch(tx, { ...params(), size: 2 });
+        return commitMode(tx);
+      }),
+      await db.db.transaction(async (tx) => {
+        const row = await compareAndSetTask(tx, { id: queued.id, from: 'pending', set: { status: 'running' }, lazyCommit: true });
+        expect(row).toMatchObject({ id: queued.id, status: 'running' });
+        return commitMode(tx);
+      }),
+    );
+    expect(modes).toEqual(['off', 'off', 'off']);
+    // Afterwards, every other write commits as the server is configured to.
+    expect(await commitMode(db.db)).toBe(before);
+    // Without it, a compare-and-set leaves the setting alone.
+    expect(
+      await db.db.transaction(async (tx) => {
+        await compareAndSetTask(tx, { id: queued.id, from: 'running', set: { status: 'success' } });
+        return commitMode(tx);
+      }),
+    ).toBe(before);
   });
 
   it('says full when no node has room, empty when nothing is queued, and no_node when nothing fits', async () => {

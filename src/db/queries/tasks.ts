@@ -62,6 +62,10 @@ export async function nextAttemptNumber(db: DbOrTx, issueId: string): Promise<nu
  * Writes a status (and other fields) only if the task is still in `from`, optionally only if it
  * is still on `nodeId`. Returns the row, or undefined when it had moved on. The domain decides
  * `to` with the task machine.
+ *
+ * `lazyCommit`: the statement's transaction commits without waiting for the WAL flush
+ * (synchronous_commit off for it alone). Only for a write that a crash of the database server may
+ * forget because something else redoes it; see {@link LAZY_COMMIT}.
  */
 export async function compareAndSetTask(
   db: DbOrTx,
@@ -70,11 +74,13 @@ export async function compareAndSetTask(
     from: TaskStatus;
     nodeId?: string | null;
     set: Partial<Omit<TaskRow, 'id' | 'issueId' | 'createdAt'>>;
+    lazyCommit?: boolean;
   },
 ): Promise<TaskRow | undefined> {
   const conditions = [eq(tasks.id, params.id), eq(tasks.status, params.from)];
   if (params.nodeId === null) conditions.push(isNull(tasks.nodeId));
   else if (params.nodeId !== undefined) conditions.push(eq(tasks.nodeId, params.nodeId));
+  if (params.lazyCommit) conditions.push(LAZY_COMMIT);
   const [row] = await db
     .update(tasks)
     .set({ ...params.set, updatedAt: new Date() })
@@ -83,10 +89,17 @@ export async function compareAndSetTask(
   return row;
 }
 
-/** Sets or clears the lease a success report holds its task by while the pull request is opened. */
-export async function setReportClaim(db: DbOrTx, id: string, until: Date | null): Promise<void> {
-  await db.update(tasks).set({ reportClaimedUntil: until, updatedAt: new Date() }).where(eq(tasks.id, id));
-}
+/**
+ * A condition that is always true and turns synchronous_commit off for the rest of the current
+ * transaction (one statement's, in autocommit), evaluated once before the rows are read. Why: a
+ * task's change notifies the servers (migration 0002's trigger), and PostgreSQL commits the
+ * transactions that notify one at a time, each holding the notify queue's lock until its commit
+ * record is on disk; at a WAL flush of a few milliseconds that capped every delivery in the
+ * cluster, however many workers, at a few hundred a second (issue 22). A lazy commit is visible at
+ * once, ordered in the WAL like any other, and flushed by the next synchronous commit or within
+ * about 3 x wal_writer_delay; only a crash of the database server in between forgets it, whole.
+ */
+const LAZY_COMMIT = sql`(select set_config('synchronous_commit', 'off', true)) is not null`;
 
 /** A task's place in queue order, (created_at, id), read in SQL at full precision. */
 const queueKey = (id: string) => sql`(select q.created_at, q.id from ${tasks} q where q.id = ${id})`;
