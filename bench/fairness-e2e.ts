@@ -26,7 +26,7 @@ import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { eq, inArray, sql } from 'drizzle-orm';
+import { and, eq, inArray, sql } from 'drizzle-orm';
 import { effects, issues, tasks } from '../src/db/schema.js';
 import {
   type BenchDb,
@@ -50,7 +50,7 @@ const A = { installationId: 1_000_001, repo: 'burst-org/busy', repoId: 7_000_001
 const B = { installationId: 1_000_002, repo: 'quiet-org/calm', repoId: 7_000_002, warmIssue: 30_000, anchorIssue: 30_001, burstIssue: 30_002 };
 let commentIds = 8_000_000;
 
-type Result = { anchorMs: number; burstMs: number; replies: number; reactions: number; aWrites: number; gapA: number; gapB: number };
+type Result = { anchor: BTiming; burst: BTiming; replies: number; reactions: number; aWrites: number; gapA: ReturnType<typeof minWriteGap>; gapB: ReturnType<typeof minWriteGap> };
 
 const at = (who: typeof A | typeof B, issueNumber: number, stack: BenchStack): StartAt => ({
   installationId: who.installationId,
@@ -80,17 +80,30 @@ async function settle(db: BenchDb, stack: BenchStack, limitMs: number): Promise<
   await sleep(SPACING_MS + 100);
 }
 
-/** B's `/start` on `issueNumber`: ms from the webhook to the PR request, or a failure. */
-async function timeB(stack: BenchStack, gh: GitHubDouble, issueNumber: number, statuses: number[]): Promise<number> {
+/** Where B's time went, ms after its webhook was sent (the database's clock for the stages). */
+type BTiming = { totalMs: number; answeredMs: number; claimedMs: number; prRecordedMs: number };
+
+/** B's `/start` on `issueNumber`: from the webhook to the PR request, with its stages. */
+async function timeB(db: BenchDb, stack: BenchStack, gh: GitHubDouble, issueNumber: number, statuses: number[]): Promise<BTiming> {
   const pr = gh.waitForPr(issueNumber);
   const sent = performance.now();
+  const sentWall = Date.now();
   const status = await stack.sendComment(startComment(at(B, issueNumber, stack)));
+  const answeredMs = performance.now() - sent;
   statuses.push(status);
   if (status >= 300) {
     pr.catch(() => undefined);
     throw new Error(`B's /start on issue ${issueNumber} answered ${status}`);
   }
-  return (await pr) - sent;
+  const totalMs = (await pr) - sent;
+  const [row] = await db.db
+    .select({ started: tasks.startedAt, prRecorded: effects.createdAt })
+    .from(tasks)
+    .innerJoin(issues, eq(issues.id, tasks.issueId))
+    .leftJoin(effects, and(eq(effects.taskId, tasks.id), eq(effects.kind, 'open_pr')))
+    .where(eq(issues.number, issueNumber));
+  const rel = (d: Date | null | undefined) => (d ? d.getTime() - sentWall : Number.NaN);
+  return { totalMs, answeredMs, claimedMs: rel(row?.started), prRecordedMs: rel(row?.prRecorded) };
 }
 
 async function runOn(db: BenchDb, privateKey: string, work: string, checks: WorkChecks): Promise<Result | undefined> {
@@ -100,15 +113,15 @@ async function runOn(db: BenchDb, privateKey: string, work: string, checks: Work
   let result: Result | undefined;
   let failure: string | undefined;
   try {
-    await timeB(stack, gh, B.warmIssue, statuses);
+    await timeB(db, stack, gh, B.warmIssue, statuses);
     await settle(db, stack, 60_000);
-    const anchorMs = await timeB(stack, gh, B.anchorIssue, statuses);
+    const anchor = await timeB(db, stack, gh, B.anchorIssue, statuses);
     await settle(db, stack, 60_000);
 
     // The burst: every one of A's webhooks in flight at once, and B's among them.
     const aPr = gh.waitForPr(A.issue);
     const aSent = Array.from({ length: BURST }, () => stack.sendComment(startComment(at(A, A.issue, stack))));
-    const burstMs = await timeB(stack, gh, B.burstIssue, statuses);
+    const burst = await timeB(db, stack, gh, B.burstIssue, statuses);
     statuses.push(...(await Promise.all(aSent)));
     await aPr;
     // A's writes are spaced a second apart: the burst's 👀s take about BURST seconds to go out.
@@ -117,8 +130,8 @@ async function runOn(db: BenchDb, privateKey: string, work: string, checks: Work
     const aWrites = gh.writes.filter((w) => w.installationId === A.installationId);
     const reactions = new Set(aWrites.filter((w) => w.method === 'POST' && /\/issues\/comments\/\d+\/reactions$/.test(w.path)).map((w) => w.path)).size;
     result = {
-      anchorMs,
-      burstMs,
+      anchor,
+      burst,
       replies: replyComments(gh.writes, A.repo, A.issue).length,
       reactions,
       aWrites: aWrites.length,
@@ -179,14 +192,21 @@ async function main() {
   const checks = workChecks('bench:fairness');
   process.stdout.write(`End-to-end fairness${SMOKE ? ' (smoke)' : ''}: A's burst of ${BURST} /start on one issue, B's one /start; writes spaced ${SPACING_MS} ms per installation\n\n`);
   const rows: string[][] = [];
+  const stages: string[][] = [];
+  const gaps: string[] = [];
   try {
     for (const url of targets) {
       const db = await openBenchDb(url);
       try {
         const r = await runOn(db, privateKey, join(work, url ? 'pg' : 'pglite'), checks);
         if (r) {
-          const gap = (ms: number) => (Number.isFinite(ms) ? `${ms.toFixed(0)} ms` : '—');
-          rows.push([db.label, `${r.anchorMs.toFixed(0)} ms`, `${r.burstMs.toFixed(0)} ms`, `${(r.burstMs / r.anchorMs).toFixed(2)}x`, String(r.replies), String(r.reactions), String(r.aWrites), `${gap(r.gapA)} / ${gap(r.gapB)}`]);
+          const ms = (x: number) => `${x.toFixed(0)} ms`;
+          for (const [what, t] of [['alone', r.anchor], ["during A's burst", r.burst]] as const) {
+            stages.push([db.label, `B ${what}`, ms(t.answeredMs), ms(t.claimedMs), ms(t.prRecordedMs), ms(t.totalMs)]);
+          }
+          const gap = (g: Result['gapA']) => (g ? `${g.ms.toFixed(0)} ms` : '—');
+          gaps.push(`${db.label}: A ${r.gapA ? `${r.gapA.ms.toFixed(0)} ms (${r.gapA.between})` : '—'}; B ${r.gapB ? `${r.gapB.ms.toFixed(0)} ms (${r.gapB.between})` : '—'}`);
+          rows.push([db.label, `${r.anchor.totalMs.toFixed(0)} ms`, `${r.burst.totalMs.toFixed(0)} ms`, `${(r.burst.totalMs / r.anchor.totalMs).toFixed(2)}x`, String(r.replies), String(r.reactions), String(r.aWrites), `${gap(r.gapA)} / ${gap(r.gapB)}`]);
         }
       } finally {
         await db.close();
@@ -197,6 +217,9 @@ async function main() {
   }
   process.stdout.write('\n');
   printTable(["database", "B alone (anchor)", "B during A's burst", 'ratio (target ≤ 1.5x)', "A's replies (≤ 2)", "A's 👀", "A's writes", 'min write gap A / B'], rows);
+  process.stdout.write("\nWhere B's time went (ms after its webhook was sent):\n");
+  printTable(['database', 'run', 'webhook answered', 'node claims', 'PR recorded', 'PR request'], stages);
+  process.stdout.write(`\nShortest gap between two writes of one installation, as the double received them:\n${gaps.map((g) => `  ${g}\n`).join('')}`);
   checks.finish();
 }
 

@@ -138,11 +138,14 @@ export function replyComments(writes: readonly DoubleWrite[], repo: string, issu
   return writes.filter((w) => w.method === 'POST' && w.path === path && !String(w.body.body ?? '').includes(STATUS_MARKER));
 }
 
-/** The shortest time between two writes of one installation, in ms (Infinity with fewer than two). */
-export function minWriteGap(writes: readonly DoubleWrite[], installationId: number): number {
-  const at = writes.filter((w) => w.installationId === installationId).map((w) => w.at).sort((a, b) => a - b);
-  let min = Number.POSITIVE_INFINITY;
-  for (let i = 1; i < at.length; i++) min = Math.min(min, at[i]! - at[i - 1]!);
+/** The shortest time between two writes of one installation, in ms, and the two writes (none with fewer than two). */
+export function minWriteGap(writes: readonly DoubleWrite[], installationId: number): { ms: number; between: string } | undefined {
+  const mine = writes.filter((w) => w.installationId === installationId).sort((a, b) => a.at - b.at);
+  let min: { ms: number; between: string } | undefined;
+  for (let i = 1; i < mine.length; i++) {
+    const ms = mine[i]!.at - mine[i - 1]!.at;
+    if (!min || ms < min.ms) min = { ms, between: `${mine[i - 1]!.method} ${mine[i - 1]!.path} → ${mine[i]!.method} ${mine[i]!.path}` };
+  }
   return min;
 }
 
