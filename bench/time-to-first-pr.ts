@@ -20,8 +20,8 @@ import { generateKeyPairSync } from 'node:crypto';
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { eq } from 'drizzle-orm';
-import { issues, tasks } from '../src/db/schema.js';
+import { eq, ne } from 'drizzle-orm';
+import { effects, issues, tasks } from '../src/db/schema.js';
 import {
   type BenchDb,
   DEFAULT_POSTGRES_URL,
@@ -44,6 +44,14 @@ const RUNS = envInt('BENCH_RUNS', SMOKE ? 1 : 50);
 const SANDBOX = process.env.BENCH_SANDBOX === 'bwrap' ? 'bwrap' : 'off';
 
 type Sample = { totalMs: number; claimMs: number; firstLogMs: number; prMs: number };
+
+/** What a run that timed out left: its task's status and the GitHub writes not done, for the failure. */
+async function whereItStands(db: BenchDb, issueNumber: number): Promise<string> {
+  const [task] = await db.db.select({ id: tasks.id, status: tasks.status }).from(tasks).innerJoin(issues, eq(issues.id, tasks.issueId)).where(eq(issues.number, issueNumber));
+  const waiting = await db.db.select({ kind: effects.kind, state: effects.state, runAfter: effects.runAfter }).from(effects).where(ne(effects.state, 'done'));
+  const list = waiting.map((e) => `${e.kind} ${e.state} due ${Math.round((e.runAfter.getTime() - Date.now()) / 1000)} s from now`).join(', ');
+  return `task ${task?.status ?? 'none'}; writes not done: ${list || 'none'}`;
+}
 
 async function runOn(db: BenchDb, privateKey: string, work: string, checks: WorkChecks): Promise<Sample[]> {
   const gh = await startGitHubDouble({ sandbox: SANDBOX });
@@ -72,8 +80,8 @@ async function runOn(db: BenchDb, privateKey: string, work: string, checks: Work
         failure = `run ${i + 1}: the webhook answered ${status}`;
         break;
       }
-      const prAt = await pr.catch((err: Error) => {
-        failure = `run ${i + 1}: ${err.message}`;
+      const prAt = await pr.catch(async (err: Error) => {
+        failure = `run ${i + 1}: ${err.message} (${await whereItStands(db, issueNumber)})`;
         return undefined;
       });
       if (prAt === undefined) break;
