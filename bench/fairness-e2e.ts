@@ -18,7 +18,7 @@
  * is the server's and the outbox's.
  *
  * Runs on in-memory PGlite, then on a fresh database on the Postgres server at DATABASE_URL (or the
- * local default; skipped when none answers). `--smoke` (or BENCH_SMOKE=1): a burst of 10, on
+ * local default; skipped when none answers). `--smoke` (or BENCH_SMOKE=1): a burst of 10 (about a minute: the writes are spaced), on
  * PGlite and on Postgres when DATABASE_URL or TEST_DATABASE_URL names one. BENCH_DEBUG=1 logs.
  */
 import { generateKeyPairSync } from 'node:crypto';
