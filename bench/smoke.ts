@@ -22,6 +22,7 @@ const BENCHES = [
   { name: 'bench:sandbox', file: 'sandbox.ts' },
   { name: 'bench:verify', file: 'verify.ts' },
   { name: 'bench:first-pr', file: 'time-to-first-pr.ts' },
+  { name: 'bench:fairness', file: 'fairness-e2e.ts' },
   { name: 'bench:start', file: 'start-footprint.ts' },
 ] as const;
 

@@ -140,11 +140,15 @@ export function createEffectWorker(deps: EffectWorkerDeps): EffectWorker {
     if (!someHeld || stopped || pacingTimer) return;
     const wall = Date.now();
     const next = Math.min(...[...heldUntil.values()].filter((u) => u > wall));
-    if (!Number.isFinite(next)) return;
-    pacingTimer = setTimeout(() => {
-      pacingTimer = undefined;
-      wake();
-    }, next - wall);
+    // Every hold seen when the tick began has ended while it ran (a slow claim or write): what it
+    // held back is due now, and no other wake may come (the background poll is seconds away).
+    pacingTimer = setTimeout(
+      () => {
+        pacingTimer = undefined;
+        wake();
+      },
+      Number.isFinite(next) ? next - wall : 0,
+    );
     pacingTimer.unref?.();
   }
 

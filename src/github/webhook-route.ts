@@ -35,8 +35,11 @@ export function createWebhookIngest(deps: {
   now?: () => Date;
   /** Deliveries every handler would ignore ({@link EventHooks.skips}): recorded, never handed to Probot. */
   skips?: EventHooks['skips'];
+  /** Handlers of one installation's deliveries that run at once (default {@link INSTALLATION_HANDLERS}). */
+  perInstallation?: number;
 }): WebhookIngest {
   const inFlight = new Set<Promise<void>>();
+  const lanes = createLanes(deps.perInstallation ?? INSTALLATION_HANDLERS);
   // Probot builds a context per delivery (an installation Octokit, a child logger) before any
   // handler looks at it; a delivery no handler acts on (a comment that is not a command) skips that.
   const handle = async (id: string, name: string, payload: unknown): Promise<void> => {
@@ -110,7 +113,9 @@ export function createWebhookIngest(deps: {
     if (!(await recordDelivery({ deliveryId: id!, event: name!, action }))) {
       return c.json({ status: 'duplicate' }, 200);
     }
-    const work = handle(id!, name!, payload)
+    const installation = (payload as { installation?: { id?: unknown } }).installation?.id;
+    const work = lanes
+      .run(typeof installation === 'number' ? installation : undefined, () => handle(id!, name!, payload))
       // The child logger is made only on failure: with redaction configured, one per delivery is not free.
       .catch((err: unknown) => failed(id!, name!, action, raw, 1, err))
       .finally(() => inFlight.delete(work));
@@ -126,6 +131,37 @@ export function createWebhookIngest(deps: {
     retryDue,
     stop: async () => {
       await retrying?.catch(() => undefined);
+    },
+  };
+}
+
+/**
+ * How many deliveries of one installation are handled at once. Each handler holds database
+ * connections (and, for a `/start`, waits on its issue's row lock): without a cap, a burst of 100
+ * `/start`s on one issue fills the pool with waiters and another installation's `/start` queues
+ * behind all of them. Capped, the rest of the burst waits here, in order, holding nothing.
+ */
+export const INSTALLATION_HANDLERS = 2;
+
+/** Runs tasks with at most `limit` at once per key, in arrival order; tasks without a key are not held. */
+function createLanes(limit: number) {
+  const lanes = new Map<number, { running: number; waiting: Array<() => void> }>();
+  return {
+    run: async <T>(key: number | undefined, task: () => Promise<T>): Promise<T> => {
+      if (key === undefined) return task();
+      let lane = lanes.get(key);
+      if (!lane) lanes.set(key, (lane = { running: 0, waiting: [] }));
+      const l = lane;
+      if (l.running >= limit) await new Promise<void>((resolve) => l.waiting.push(resolve));
+      else l.running++;
+      try {
+        return await task();
+      } finally {
+        // The slot passes straight to the next waiter; the lane goes once nothing runs or waits.
+        const next = l.waiting.shift();
+        if (next) next();
+        else if (--l.running === 0) lanes.delete(key);
+      }
     },
   };
 }

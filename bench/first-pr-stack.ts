@@ -1,0 +1,262 @@
+/**
+ * The whole system for the end-to-end benchmarks (`bench:first-pr`, `bench:fairness`): Gaffer as
+ * `src/main.ts` composes it (HTTP on loopback), a real node agent on its own HTTP port running the
+ * scripted agent on a real git repository, and a local GitHub double (GHE_HOST) that answers the
+ * App's calls, records every write with the installation whose token made it, and tells when a
+ * pull request is requested. Webhooks go in signed, as GitHub sends them.
+ */
+import { createHmac } from 'node:crypto';
+import { mkdir } from 'node:fs/promises';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { serve } from '@hono/node-server';
+import examples from '@octokit/webhooks-examples';
+import { createNodeAgent } from '../node/agent.js';
+import { loadNodeConfig } from '../node/config.js';
+import { createBareRepo } from '../node/test-support/git-repos.js';
+import { createApp } from '../src/app.js';
+import { loadConfig } from '../src/config.js';
+import { STATUS_MARKER } from '../src/domain/status-comment.js';
+import { createProbot, gitHubAppConfig } from '../src/github/client.js';
+import { attachGitHub, githubPorts } from '../src/github/integration.js';
+import { createLogger } from '../src/logger.js';
+import { createServices } from '../src/services.js';
+import type { BenchDb } from './bench-support.js';
+
+/** The installation and repository of the example payloads (`@octokit/webhooks-examples`). */
+export const EXAMPLE_INSTALLATION_ID = 957387;
+export const EXAMPLE_REPO = 'Codertocat/Hello-World';
+const WEBHOOK_SECRET = 'bench-webhook-secret';
+const FAKE_AGENT = fileURLToPath(new URL('../node/test-fixtures/fake-agent.mjs', import.meta.url));
+
+/** Whether the node runs its agents in bubblewrap (`bwrap`) or not (`off`). */
+export type BenchSandbox = 'off' | 'bwrap';
+
+/** A logger that says nothing, unless BENCH_DEBUG asks for everything on stdout. */
+export const benchLogger = () => (process.env.BENCH_DEBUG ? createLogger({ level: 'debug' }) : createLogger({ level: 'warn', destination: { write: () => {} } }));
+const listen = (server: Server) =>
+  new Promise<string>((resolve) => server.listen(0, '127.0.0.1', () => resolve(`127.0.0.1:${(server.address() as AddressInfo).port}`)));
+const close = (server: Server) => new Promise<void>((resolve) => server.close(() => resolve()));
+
+/** One mutating request the double received: by whom (the installation of its token), when, what. */
+export type DoubleWrite = { installationId: number | undefined; at: number; method: string; path: string; body: Record<string, unknown> };
+
+/** The GitHub double: what it saw, and a wait for the pull request of an issue. */
+export type GitHubDouble = Awaited<ReturnType<typeof startGitHubDouble>>;
+
+/**
+ * The GitHub API as the App uses it for a `/start` and a PR, under GHE's `/api/v3`, for any
+ * repository and installation. Every POST of a pull request resolves the waiter for its issue
+ * number (from the branch name). It answers at once and spaces nothing: the spacing GitHub asks
+ * for is the server's to keep, and {@link minWriteGap} shows whether it did.
+ */
+export async function startGitHubDouble(opts: { sandbox: BenchSandbox }) {
+  const prWaiters = new Map<number, (at: number) => void>();
+  /** The head branch and number of each pull request opened, by issue number. */
+  const prs = new Map<number, { head: string; number: number }>();
+  const unknown: string[] = [];
+  const writes: DoubleWrite[] = [];
+  /** Which installation each token was issued to. */
+  const tokens = new Map<string, number>();
+  let ids = 1000;
+  const json = (res: ServerResponse, status: number, body: unknown) => {
+    res.writeHead(status, { 'content-type': 'application/json' });
+    res.end(status === 204 ? undefined : JSON.stringify(body));
+  };
+  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const at = performance.now();
+      const path = (req.url ?? '').replace(/^\/api\/v3/, '').split('?')[0]!;
+      const body = chunks.length ? JSON.parse(Buffer.concat(chunks).toString('utf8')) : {};
+      const m = req.method ?? 'GET';
+      const minted = /^\/app\/installations\/(\d+)\/access_tokens$/.exec(path);
+      if (m === 'POST' && minted) {
+        const token = `ghs_bench${String(++ids).padStart(31, '0')}`;
+        tokens.set(token, Number(minted[1]));
+        return json(res, 201, { token, expires_at: new Date(Date.now() + 3600_000).toISOString(), permissions: {} });
+      }
+      if (m !== 'GET') {
+        const token = /^(?:token|bearer)\s+(\S+)$/i.exec(req.headers.authorization ?? '')?.[1];
+        writes.push({ installationId: token ? tokens.get(token) : undefined, at, method: m, path, body });
+      }
+      if (m === 'GET' && /^\/repos\/[^/]+\/[^/]+\/contents\/\.github%2Fgaffer\.yml$/.test(path)) {
+        // Without the sandbox on the node, the repository must let its tasks run unsandboxed.
+        res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' });
+        return res.end(opts.sandbox === 'off' ? 'sandbox: optional\n' : 'sandbox: required\n');
+      }
+      if (m === 'GET' && path.includes('/contents/')) return json(res, 404, { message: 'Not Found' });
+      if (m === 'GET' && /\/collaborators\/[^/]+\/permission$/.test(path)) return json(res, 200, { permission: 'write', user: { login: 'maintainer' } });
+      if (m === 'POST' && /\/reactions$/.test(path)) return json(res, 201, { id: ++ids });
+      if (m === 'GET' && /\/issues\/\d+\/comments$/.test(path)) return json(res, 200, []);
+      if (m === 'POST' && /\/issues\/\d+\/comments$/.test(path)) return json(res, 201, { id: ++ids });
+      if (m === 'PATCH' && /\/issues\/comments\/\d+$/.test(path)) return json(res, 200, { id: Number(path.split('/').pop()) });
+      if (m === 'GET' && /\/pulls$/.test(path)) return json(res, 200, []);
+      if (m === 'POST' && /\/pulls$/.test(path)) {
+        const n = Number(/issue-(\d+)-/.exec(String(body.head))?.[1]);
+        const number = ++ids;
+        prs.set(n, { head: String(body.head), number });
+        prWaiters.get(n)?.(at);
+        return json(res, 201, { number, html_url: `https://github.example/${path.split('/').slice(2, 4).join('/')}/pull/${number}` });
+      }
+      if (m === 'DELETE' && path === '/installation/token') return json(res, 204, undefined);
+      if (m === 'GET' && /\/git\/ref\//.test(path)) return json(res, 200, { ref: 'refs/heads/x', object: { sha: 'a'.repeat(40), type: 'commit' } });
+      if (m === 'POST' && /\/check-runs$/.test(path)) return json(res, 201, { id: ++ids });
+      if (m === 'PATCH' && /\/check-runs\/\d+$/.test(path)) return json(res, 200, { id: Number(path.split('/').pop()) });
+      unknown.push(`${m} ${path}`);
+      return json(res, 404, { message: 'Not Found' });
+    });
+  });
+  const host = await listen(server);
+  return {
+    host,
+    unknown,
+    prs,
+    writes,
+    /** Resolves with the double's clock when the pull request for the issue is requested. */
+    waitForPr: (issueNumber: number) =>
+      new Promise<number>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`no PR for issue ${issueNumber} within 60 s`)), process.env.BENCH_DEBUG ? 8000 : 60_000);
+        // Unreferenced: a run given up on (its webhook refused) does not hold the process open.
+        timer.unref();
+        prWaiters.set(issueNumber, (at) => {
+          clearTimeout(timer);
+          prWaiters.delete(issueNumber);
+          resolve(at);
+        });
+      }),
+    close: () => close(server),
+  };
+}
+
+/** Comments posted on an issue that are not Gaffer's status comment: the replies. */
+export function replyComments(writes: readonly DoubleWrite[], repo: string, issueNumber: number): DoubleWrite[] {
+  const path = `/repos/${repo}/issues/${issueNumber}/comments`;
+  return writes.filter((w) => w.method === 'POST' && w.path === path && !String(w.body.body ?? '').includes(STATUS_MARKER));
+}
+
+/** The shortest time between two writes of one installation, in ms, and the two writes (none with fewer than two). */
+export function minWriteGap(writes: readonly DoubleWrite[], installationId: number): { ms: number; between: string } | undefined {
+  const mine = writes.filter((w) => w.installationId === installationId).sort((a, b) => a.at - b.at);
+  let min: { ms: number; between: string } | undefined;
+  for (let i = 1; i < mine.length; i++) {
+    const ms = mine[i]!.at - mine[i - 1]!.at;
+    if (!min || ms < min.ms) min = { ms, between: `${mine[i - 1]!.method} ${mine[i - 1]!.path} → ${mine[i]!.method} ${mine[i]!.path}` };
+  }
+  return min;
+}
+
+/** Where a `/start` comment is made: the installation, repository, issue and comment. */
+export type StartAt = { installationId: number; repo: string; repoId: number; issueNumber: number; commentId: number; cloneUrl: string };
+
+/** A signed-to-be `issue_comment.created` payload: `/start` by a maintainer on an issue. */
+export function startComment(at: StartAt): string {
+  const groups = examples as unknown as Array<{ name: string; examples: Array<{ action?: string }> }>;
+  const p = structuredClone(groups.find((g) => g.name === 'issue_comment')!.examples.find((e) => e.action === 'created')) as any;
+  const [owner, name] = at.repo.split('/') as [string, string];
+  p.installation = { id: at.installationId, node_id: `bench-installation-${at.installationId}` };
+  p.repository.id = at.repoId;
+  p.repository.node_id = `bench-repo-${at.repoId}`;
+  p.repository.name = name;
+  p.repository.full_name = at.repo;
+  p.repository.owner.login = owner;
+  p.repository.clone_url = at.cloneUrl;
+  p.issue.id = 5_000_000 + at.issueNumber;
+  p.issue.number = at.issueNumber;
+  delete p.issue.pull_request;
+  p.comment.id = at.commentId;
+  p.comment.body = '/start';
+  p.comment.user.login = 'maintainer';
+  p.sender.login = 'maintainer';
+  return JSON.stringify(p);
+}
+
+/** The running system: its URL, its parts (to wait on them), the repository, and a way to send webhooks. */
+export type BenchStack = Awaited<ReturnType<typeof startStack>>;
+
+/**
+ * Starts Gaffer on `db` talking to the double, and one node agent of `nodeCapacity` slots
+ * registered with it like a real one, working from a fresh bare repository under `work`.
+ */
+export async function startStack(opts: { db: BenchDb; privateKey: string; work: string; gh: GitHubDouble; sandbox: BenchSandbox; nodeCapacity?: number }) {
+  const { db, privateKey, work, gh } = opts;
+  const bare = await createBareRepo(work, `repo-${Date.now()}`);
+  const config = loadConfig({
+    APP_ID: '1',
+    PRIVATE_KEY: privateKey,
+    WEBHOOK_SECRET,
+    GHE_HOST: gh.host,
+    GHE_PROTOCOL: 'http',
+    NODE_REGISTRATION_TOKEN: 'bench-registration-token-0123456789',
+    CREDENTIAL_KEY: 'ab'.repeat(32),
+    LOG_LEVEL: 'warn',
+  });
+  const logger = benchLogger();
+  const appConfig = gitHubAppConfig(config, () => privateKey)!;
+  const probot = createProbot(appConfig, logger);
+  const services = createServices({ config, db: db.db, logger }, githubPorts(probot, appConfig));
+  const github = attachGitHub({ probot, config: appConfig, db: db.db, logger, services });
+  const app = createApp({ config, handle: db, logger, services, github: { routes: github.ingest.routes } });
+  const server = serve({ fetch: app.fetch, hostname: '127.0.0.1', port: 0 }) as Server;
+  await new Promise<void>((resolve) => (server.listening ? resolve() : server.once('listening', () => resolve())));
+  const serverUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+
+  // A free port for the node: its config names its public URL before it listens.
+  const probe = createServer();
+  const nodePort = Number((await listen(probe)).split(':')[1]);
+  await close(probe);
+  const workDir = join(work, 'node');
+  await mkdir(workDir, { recursive: true });
+  const nodeConfig = loadNodeConfig({
+    GAFFER_SERVER_URL: serverUrl,
+    GAFFER_REGISTRATION_TOKEN: 'bench-registration-token-0123456789',
+    GAFFER_NODE_NAME: 'bench-node',
+    GAFFER_NODE_PUBLIC_URL: `http://127.0.0.1:${nodePort}`,
+    NODE_PORT: String(nodePort),
+    GAFFER_WORK_DIR: workDir,
+    GAFFER_AGENT: 'custom',
+    GAFFER_AGENT_COMMAND: JSON.stringify([process.execPath, FAKE_AGENT, 'edit']),
+    GAFFER_SANDBOX: opts.sandbox,
+    GAFFER_NODE_CAPACITY: String(opts.nodeCapacity ?? 1),
+  });
+  const agent = createNodeAgent({ config: nodeConfig, logger: benchLogger(), logFlushIntervalMs: 50 });
+  const nodeHttp = serve({ fetch: agent.app.fetch, hostname: '127.0.0.1', port: nodePort }) as Server;
+  const reg = await agent.register();
+  if (!reg.ok) throw new Error('node registration failed');
+  agent.startHeartbeats();
+  let deliveries = 0;
+
+  return {
+    serverUrl,
+    services,
+    github,
+    agent,
+    bare,
+    /** POSTs a signed `issue_comment` webhook; resolves with the HTTP status. */
+    sendComment: async (body: string): Promise<number> => {
+      const res = await fetch(`${serverUrl}/api/github/webhooks`, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          'x-github-event': 'issue_comment',
+          'x-github-delivery': `bench-${process.pid}-${Date.now()}-${++deliveries}`,
+          'x-hub-signature-256': `sha256=${createHmac('sha256', WEBHOOK_SECRET).update(body).digest('hex')}`,
+        },
+        body,
+      });
+      await res.arrayBuffer();
+      return res.status;
+    },
+    close: async () => {
+      agent.stopHeartbeats();
+      await close(nodeHttp);
+      await close(server);
+      await github.idle();
+      await github.stop();
+      await services.close();
+    },
+  };
+}

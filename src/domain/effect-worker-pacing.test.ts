@@ -1,0 +1,61 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { createTestDb, type TestDb } from '../../test/db.js';
+import { recordEffect } from '../db/queries/effects.js';
+import { createLogger } from '../logger.js';
+import { createEffectWorker } from './effect-worker.js';
+import { EFFECT_PRIORITY } from './effects.js';
+
+/**
+ * The worker sleeps between one installation's writes and wakes when the hold ends. A hold that
+ * ends while a tick runs (the claim or another installation's write was slow) must not leave the
+ * held effect asleep: bench:first-pr waited 60 s for a PR whose effect was due all along.
+ */
+describe('the outbox pacing', () => {
+  let db: TestDb;
+  beforeAll(async () => {
+    db = await createTestDb();
+  });
+  afterAll(async () => {
+    await db?.close();
+  });
+  afterEach(() => {
+    vi.restoreAllMocks();
+  });
+
+  it('performs an effect whose installation was held when the tick began and free when it ended', async () => {
+    const installationId = 880_001;
+    for (const n of [1, 2]) {
+      await recordEffect(db.db, { kind: 'reply', installationId, idempotencyKey: `pacing:${process.pid}:${n}`, priority: EFFECT_PRIORITY.reply, runAfter: new Date(0) });
+    }
+    // The worker's wall clock: the first write at T holds the installation until T + 1000; the
+    // next tick begins at T + 999 (held) and ends at T + 1001 (free).
+    const realNow = Date.now.bind(Date);
+    const T = realNow();
+    const script = [T, T, T + 999, T + 1001];
+    // After the script, time runs on from well past every hold. Only the worker's own reads are
+    // scripted (the driver reads the clock too).
+    vi.spyOn(Date, 'now').mockImplementation(() => {
+      const worker = new Error().stack?.includes('effect-worker.ts') ?? false;
+      return (worker ? script.shift() : undefined) ?? realNow() + 10_000;
+    });
+    let performed = 0;
+    let second: () => void = () => {};
+    const bothDone = new Promise<void>((resolve) => (second = resolve));
+    const worker = createEffectWorker({
+      db: db.db,
+      logger: createLogger({ level: 'silent' }),
+      now: () => new Date(),
+      performers: {
+        reply: async () => {
+          if (++performed === 2) second();
+        },
+      },
+      settings: { batch: 16, leaseMs: 60_000, spacingMs: 1000 },
+    });
+    worker.wake();
+    // Without a wake for the hold that ended mid-tick, nothing performs the second (the test times out).
+    await bothDone;
+    await worker.stop();
+    expect(performed).toBe(2);
+  });
+});

@@ -1,0 +1,68 @@
+import type { Probot } from 'probot';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestDb, type TestDb } from '../../test/db.js';
+import { createLogger } from '../logger.js';
+import { createWebhookIngest, INSTALLATION_HANDLERS } from './webhook-route.js';
+
+/**
+ * A burst of deliveries from one installation (100 `/start`s on one issue) must not hold up another
+ * installation's: each handler holds database connections, so the burst is handled a few at a time
+ * and the other installation's delivery is handled while the burst is still waiting.
+ */
+describe('webhook handling per installation', () => {
+  let db: TestDb;
+  beforeAll(async () => {
+    db = await createTestDb();
+  });
+  afterAll(async () => {
+    await db.close();
+  });
+
+  it(`handles at most ${INSTALLATION_HANDLERS} deliveries of one installation at once, and another installation's meanwhile`, async () => {
+    let release: () => void = () => {};
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    let runningA = 0;
+    let mostA = 0;
+    let doneA = 0;
+    let startedA = 0;
+    let bHandled: () => void = () => {};
+    const bSeen = new Promise<void>((resolve) => (bHandled = resolve));
+    /** Resolves once `n` of A's handlers have started. */
+    const aStarted: Array<{ n: number; resolve: () => void }> = [];
+    const probot = {
+      webhooks: { verify: async () => true },
+      receive: async ({ payload }: { payload: { installation: { id: number } } }) => {
+        if (payload.installation.id === 2) return bHandled();
+        runningA++;
+        startedA++;
+        mostA = Math.max(mostA, runningA);
+        for (const w of aStarted.filter((x) => x.n <= startedA)) w.resolve();
+        await gate;
+        runningA--;
+        doneA++;
+      },
+    } as unknown as Probot;
+    const ingest = createWebhookIngest({ probot, db: db.db, logger: createLogger({ level: 'silent' }) });
+    const deliver = (id: string, installation: number) =>
+      ingest.routes.request('/api/github/webhooks', {
+        method: 'POST',
+        headers: { 'x-github-delivery': id, 'x-github-event': 'issue_comment', 'x-hub-signature-256': 'sha256=ok', 'content-type': 'application/json' },
+        body: JSON.stringify({ action: 'created', installation: { id: installation } }),
+      });
+
+    const capped = new Promise<void>((resolve) => aStarted.push({ n: INSTALLATION_HANDLERS, resolve }));
+    const answers = await Promise.all(Array.from({ length: 10 }, (_, i) => deliver(`a-${i}`, 1)));
+    expect(answers.map((r) => r.status)).toEqual(Array(10).fill(202));
+    await capped;
+    expect((await deliver('b-0', 2)).status).toBe(202);
+    // B's delivery is handled while every one of A's is still held.
+    await bSeen;
+    expect(doneA).toBe(0);
+    expect(startedA).toBe(INSTALLATION_HANDLERS);
+
+    release();
+    await ingest.idle();
+    expect(doneA).toBe(10);
+    expect(mostA).toBe(INSTALLATION_HANDLERS);
+  });
+});
