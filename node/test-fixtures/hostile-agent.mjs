@@ -56,7 +56,6 @@ if (plan.sniff) {
     const fs = require('fs');
     const seen = new Set();
     setInterval(() => {
-      fs.appendFileSync(${JSON.stringify(join(stateDir, 'sniffer-alive'))}, '.');
       for (const p of fs.readdirSync('/proc')) {
         if (!/^\\d+$/.test(p)) continue;
         for (const f of ['environ', 'cmdline']) {
@@ -65,12 +64,15 @@ if (plan.sniff) {
           if (!seen.has(t)) { seen.add(t); fs.appendFileSync(${JSON.stringify(join(stateDir, 'sniffed.txt'))}, t.replace(/\\0/g, '\\n') + '\\n'); }
         }
       }
+      // One mark per whole scan: the agent waits for the first.
+      fs.appendFileSync(${JSON.stringify(join(stateDir, 'sniffer-alive'))}, '.');
     }, 20);`;
   const child = spawn('setsid', [process.execPath, '-e', sniffer, `sniffer-of-${stateDir}`], { stdio: 'ignore', detached: true });
   child.unref();
   out.snifferStarted = true;
-  // Give it time to scan this task's own processes.
-  await new Promise((r) => setTimeout(r, 300));
+  // Until it has scanned this task's own processes once (however long a loaded machine takes to
+  // start it): the test's own timeout bounds the wait.
+  while (!existsSync(join(stateDir, 'sniffer-alive'))) await new Promise((r) => setTimeout(r, 20));
 }
 
 if (plan.probe) {
