@@ -136,6 +136,7 @@ export function createNodeAgent(deps: NodeAgentDeps): NodeAgent {
               ...refusedField(outcome),
               ...(outcome.change ? { change: outcome.change } : {}),
               ...(outcome.verify ? { verify: outcome.verify } : {}),
+              ...(/^[0-9a-f]{40}$/.test(outcome.commit) ? { head_sha: outcome.commit } : {}),
             }
           : {
               task_id: req.task_id,

@@ -7,6 +7,7 @@ import { type Config, ConfigError, loadConfig } from './config.js';
 import { restrictUmask, secureDataDir } from './data-dir.js';
 import { type DataLock, DataLockError, lockDataDir } from './data-lock.js';
 import { createBackgroundRunner } from './domain/background.js';
+import { timeOutCandidateChecks } from './domain/candidate-checks.js';
 import { sweepCandidateBranches } from './domain/candidate-sweep.js';
 import { createRetention } from './domain/retention.js';
 import { gitHubAppConfig } from './github/app-config.js';
@@ -137,6 +138,8 @@ export async function startServer(
   background.add({ name: 'retention', everyMs: RETENTION_INTERVAL_MS, run: retention.runOnce });
   // Losing best-of-N branches, `keep_candidates_days` after their run ended.
   background.add({ name: 'candidate-branches', everyMs: RETENTION_INTERVAL_MS, run: () => sweepCandidateBranches({ db: handle.db, now: services.tasks.now, wakeEffects: services.effects.wake }) });
+  // Best-of-N candidates waiting for their checks past `best_of.checks_timeout_minutes`.
+  background.add({ name: 'candidate-checks', everyMs: CANDIDATE_CHECKS_INTERVAL_MS, run: () => timeOutCandidateChecks(services.tasks) });
   background.start();
 
   const close = async () => {
@@ -201,6 +204,8 @@ const RETENTION_INTERVAL_MS = 60 * 60 * 1000;
 const EFFECT_POLL_INTERVAL_MS = 2000;
 /** How often failed webhook deliveries are looked at for a due retry (the first is due after 10 s). */
 const DELIVERY_RETRY_INTERVAL_MS = 5000;
+/** How often candidates waiting for their checks are looked at for their deadline: a minute late at most, against deadlines of minutes. */
+const CANDIDATE_CHECKS_INTERVAL_MS = 60 * 1000;
 
 /** The App `/setup` created and kept in the data folder, for keys the environment leaves unset. */
 export function withStoredApp(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {

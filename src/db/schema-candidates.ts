@@ -1,5 +1,5 @@
 import { sql } from 'drizzle-orm';
-import { boolean, check, index, integer, pgTable, text, timestamp, uuid } from 'drizzle-orm/pg-core';
+import { boolean, check, index, integer, jsonb, pgTable, text, timestamp, uuid } from 'drizzle-orm/pg-core';
 import { inList, issues, timestamps } from './schema-core.js';
 
 /* Best-of-N runs: one row per `/start` that asked for several candidates; each candidate is a task
@@ -46,6 +46,8 @@ export const candidateRuns = pgTable(
     winnerSha: text('winner_sha'),
     /** `best_of.keep_candidates_days` at the start: losing branches are deleted this long after the run ended. */
     keepCandidatesDays: integer('keep_candidates_days').notNull().default(7),
+    /** `best_of.checks_timeout_minutes` at the start: how long a candidate's check suites are waited for. */
+    checksTimeoutMinutes: integer('checks_timeout_minutes').notNull().default(30),
     /** When the losing branches' deletions were recorded in the outbox; null: not yet. */
     branchesSweptAt: timestamp('branches_swept_at', { withTimezone: true }),
     ...timestamps,
@@ -62,3 +64,47 @@ export const candidateRuns = pgTable(
 
 export type CandidateRunRow = typeof candidateRuns.$inferSelect;
 export type NewCandidateRun = typeof candidateRuns.$inferInsert;
+
+/**
+ * Where a candidate's check suites are: `pending` (waited for, until `deadline`), `passed` (every
+ * suite of its commit concluded success, neutral or skipped), `failed` (one concluded otherwise),
+ * `timed_out` (the deadline came first: it does not qualify).
+ */
+export const CANDIDATE_CHECK_STATUSES = ['pending', 'passed', 'failed', 'timed_out'] as const;
+/** One of {@link CANDIDATE_CHECK_STATUSES}. */
+export type CandidateCheckStatus = (typeof CANDIDATE_CHECK_STATUSES)[number];
+
+/** One suite as the verdict read it, for the candidates' table. */
+export type CandidateSuite = { name: string; conclusion: string | null };
+
+/**
+ * The repository's own check suites on a candidate's pushed commit, for a run whose `select` is
+ * `checks` or `verify+checks`: one row per candidate task that pushed, recorded in the transaction
+ * of its report. `sha` is the commit the node reported pushing; null until known (an older node
+ * that does not send it: read from the branch when its first suite completes).
+ */
+export const candidateChecks = pgTable(
+  'candidate_checks',
+  {
+    taskId: uuid('task_id').primaryKey(),
+    runId: uuid('run_id')
+      .notNull()
+      .references(() => candidateRuns.id, { onDelete: 'cascade' }),
+    branch: text('branch').notNull(),
+    sha: text('sha'),
+    status: text('status', { enum: CANDIDATE_CHECK_STATUSES }).notNull().default('pending'),
+    deadline: timestamp('deadline', { withTimezone: true }).notNull(),
+    /** The suites that decided the verdict (or were seen so far). */
+    suites: jsonb('suites').$type<CandidateSuite[]>().notNull().default([]),
+    ...timestamps,
+  },
+  (t) => [
+    index('candidate_checks_run_idx').on(t.runId),
+    // The deadline sweep and the webhook's lookup: only rows still waited for.
+    index('candidate_checks_pending_idx').on(t.deadline).where(sql`status = 'pending'`),
+    index('candidate_checks_sha_idx').on(t.sha).where(sql`status = 'pending'`),
+    check('candidate_checks_status_check', sql`${t.status} in (${inList(CANDIDATE_CHECK_STATUSES)})`),
+  ],
+);
+
+export type CandidateCheckRow = typeof candidateChecks.$inferSelect;

@@ -18,8 +18,10 @@ export const BEST_OF_HARD_MAX = 10;
  * `best_of:` in `.github/gaffer.yml`. `n` is how many candidates a `/start` runs (a number, or
  * `auto`: one, then more up to `max` only while none has passed); `max` caps every run of the
  * repository, `/start n=` included; `agents` are the CLIs `n: auto` and `agents=`-less runs are to
- * cycle through (read, not used yet: every candidate without `agents=` runs the start's agent), and
- * `keep_candidates_days` how long losing branches stay after the run ended before they are deleted.
+ * cycle through (read, not used yet: every candidate without `agents=` runs the start's agent),
+ * `keep_candidates_days` how long losing branches stay after the run ended before they are deleted,
+ * and `checks_timeout_minutes` how long a candidate's check suites are waited for (`select: checks`
+ * or `verify+checks`): past it, the candidate does not qualify.
  */
 export const bestOfConfigSchema = z
   .object({
@@ -29,6 +31,8 @@ export const bestOfConfigSchema = z
     strategy: z.enum(BEST_OF_STRATEGIES).default('best'),
     select: z.enum(BEST_OF_SELECTS).default('verify'),
     keep_candidates_days: z.number().int().min(0).max(365).default(7),
+    // With `select: checks` or `verify+checks`: how long each candidate's check suites are waited for.
+    checks_timeout_minutes: z.number().int().min(1).max(24 * 60).default(30),
   })
   .strict()
   // A number above the repository's own cap is a contradiction in the file, not something to clamp.

@@ -8,9 +8,10 @@ import { codeSpan } from './status-comment.js';
  * edit of `.github/gaffer.yml`, does not change a run under way): `n` candidates (or `auto`),
  * the agents named one per candidate (`agents=`; null: the task's agent, or the config's list
  * for `auto`), whether touching tests or config is allowed, and the repository's strategy,
- * selection and cap at the start, and how long its losing branches are kept (`keep_candidates_days`).
+ * selection and cap at the start, how long its losing branches are kept (`keep_candidates_days`)
+ * and how long its candidates' check suites are waited for (`checks_timeout_minutes`).
  */
-export type BestOfRun = TaskBestOf & { strategy: BestOfStrategy; select: BestOfSelect; keepCandidatesDays?: number | undefined };
+export type BestOfRun = TaskBestOf & { strategy: BestOfStrategy; select: BestOfSelect; keepCandidatesDays?: number | undefined; checksTimeoutMinutes?: number | undefined };
 
 /** The result of {@link bestOfRunFor}: the run, or each problem named. */
 export type BestOfRunResult = { ok: true; run: BestOfRun } | { ok: false; errors: string[] };
@@ -30,24 +31,11 @@ export function bestOfRunFor(config: BestOfConfig, options: Pick<StartOptions, '
   if (errors.length > 0) return { ok: false, errors };
   return {
     ok: true,
-    run: { n, agents: options.agents ?? null, testsOk: options.tests === 'ok', strategy: config.strategy, select: config.select, max: config.max, keepCandidatesDays: config.keep_candidates_days },
+    run: { n, agents: options.agents ?? null, testsOk: options.tests === 'ok', strategy: config.strategy, select: config.select, max: config.max, keepCandidatesDays: config.keep_candidates_days, checksTimeoutMinutes: config.checks_timeout_minutes },
   };
 }
 
 /** Whether a run has more than one candidate, or may have (`auto`). */
 export function isMultiCandidate(run: Pick<BestOfRun, 'n'>): boolean {
   return run.n === 'auto' || run.n > 1;
-}
-
-/**
- * Why this Gaffer cannot run the start as asked, or undefined. Candidates are judged by their
- * verify commands only: reading the repository's own check suites for each candidate's branch is
- * not built yet, so a run of several under `select: checks` or `verify+checks` is refused with
- * this, rather than run with a selection it does not ask for.
- */
-export function bestOfUnavailable(run: Pick<BestOfRun, 'n' | 'select'>, from: 'start' | 'config'): string | undefined {
-  if (!isMultiCandidate(run) || run.select === 'verify') return undefined;
-  const what = run.n === 'auto' ? 'n=auto' : `${run.n} candidates`;
-  const how = from === 'config' ? 'set `best_of.select: verify`, or start with `n=1`' : 'set `best_of.select: verify` in `.github/gaffer.yml`, or start with `n=1`';
-  return `best-of-N (${what}) with \`best_of.select: ${run.select}\` is not available yet in this Gaffer (candidates are judged by their verify commands only): ${how}`;
 }

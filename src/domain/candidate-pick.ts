@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { runChecks } from '../db/queries/candidate-checks.js';
 import { latestRunForIssue, runTasks, setPickedCandidate } from '../db/queries/candidate-runs.js';
 import { recordEffect } from '../db/queries/effects.js';
 import { activeTaskForIssue, getTask, getTaskContext, latestPullRequestTask } from '../db/queries/tasks.js';
@@ -39,7 +40,7 @@ export async function pickContext(db: DbOrTx, issue: IssueRow): Promise<{ ok: tr
       prTask,
       prNumber: prTask.prNumber,
       branch: prTask.resultBranch,
-      candidates: runCandidates(await runTasks(db, run.id)),
+      candidates: runCandidates(await runTasks(db, run.id), await runChecks(db, run.id)),
       active: (await activeTaskForIssue(db, issue.id)) !== undefined,
     },
   };

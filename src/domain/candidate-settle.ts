@@ -1,3 +1,4 @@
+import { runChecks } from '../db/queries/candidate-checks.js';
 import { getCandidateRun, runTasks, settleCandidateRun } from '../db/queries/candidate-runs.js';
 import { getIssueWithRepository } from '../db/queries/issues.js';
 import { getNode } from '../db/queries/nodes.js';
@@ -36,7 +37,7 @@ export type Settled = {
 export async function settleRun(tx: DbOrTx, deps: Pick<TaskDeps, 'now'> & Partial<Pick<TaskDeps, 'pullRequests'>>, runId: string): Promise<Settled | undefined> {
   const run = await getCandidateRun(tx, runId, { forUpdate: true });
   if (!run || run.status !== 'running') return undefined;
-  const decision = decideRun(run, runCandidates(await runTasks(tx, runId)));
+  const decision = decideRun(run, runCandidates(await runTasks(tx, runId), await runChecks(tx, runId)));
   const now = deps.now();
   const settled: Settled = { decision: decision.kind, cancelled: [], added: undefined, prRecorded: false };
   switch (decision.kind) {

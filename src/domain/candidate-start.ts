@@ -33,6 +33,7 @@ export async function insertCandidateRunTasks(
     select: run.select,
     testsOk: run.testsOk,
     ...(run.keepCandidatesDays !== undefined ? { keepCandidatesDays: run.keepCandidatesDays } : {}),
+    ...(run.checksTimeoutMinutes !== undefined ? { checksTimeoutMinutes: run.checksTimeoutMinutes } : {}),
     createdAt: params.now,
     updatedAt: params.now,
   });

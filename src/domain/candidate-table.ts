@@ -21,6 +21,23 @@ function verifyCell(c: RunCandidate): string {
   }
 }
 
+/** The checks column (runs judged by the repository's checks): the verdict, and the first failing suite. */
+function checksCell(c: RunCandidate): string {
+  const row = c.checkRow;
+  if (!row) return '—';
+  const failing = row.suites.find((s) => s.conclusion !== null && !['success', 'neutral', 'skipped'].includes(s.conclusion));
+  switch (row.status) {
+    case 'pending':
+      return `⏳ waiting (${row.suites.filter((s) => s.conclusion !== null).length} of ${row.suites.length} suites done)`;
+    case 'passed':
+      return `✅ ${row.suites.length} suite${row.suites.length === 1 ? '' : 's'} passed`;
+    case 'failed':
+      return failing ? `❌ ${codeSpan(failing.name.slice(0, 60))}: ${failing.conclusion!.replace('_', ' ')}` : '❌ failed';
+    case 'timed_out':
+      return '⏱ timed out';
+  }
+}
+
 /** Tests passed/failed, summed over the verify commands that reported counts. */
 function testsCell(c: RunCandidate): string {
   const counted = (c.task.verifyResults ?? []).flatMap((r) => (r.tests ? [r.tests] : []));
@@ -41,6 +58,8 @@ export function renderCandidateTable(params: {
   ranked: ReadonlyArray<Ranked<RunCandidate>>;
   winnerIndex: number | undefined;
   pickedIndex?: number | undefined;
+  /** Whether the run is judged by the repository's checks: a checks column after verify. */
+  checks?: boolean;
   branchOf: (c: RunCandidate) => string;
 }): string {
   const place = new Map(params.ranked.map((r) => [r.candidate.index, r]));
@@ -62,11 +81,11 @@ export function renderCandidateTable(params: {
             ? '🏆 winner'
             : '🏆 ranked winner, not picked'
           : rank;
-    return `| ${c.index} | ${who} | ${verifyCell(c)} | ${testsCell(c)} | ${change} | ${touches} | ${cost} | ${took} | ${branch} | ${result} |`;
+    return `| ${c.index} | ${who} | ${verifyCell(c)} | ${params.checks ? `${checksCell(c)} | ` : ''}${testsCell(c)} | ${change} | ${touches} | ${cost} | ${took} | ${branch} | ${result} |`;
   });
   return [
-    '| # | agent / model | verify | tests passed / failed | change | touches tests/config | cost | duration | branch | result |',
-    '|---|---|---|---|---|---|---|---|---|---|',
+    `| # | agent / model | verify | ${params.checks ? 'checks | ' : ''}tests passed / failed | change | touches tests/config | cost | duration | branch | result |`,
+    `|---|---|---|${params.checks ? '---|' : ''}---|---|---|---|---|---|---|`,
     ...rows,
   ].join('\n');
 }

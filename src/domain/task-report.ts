@@ -14,6 +14,7 @@ import { failTask, isActive } from './task-end.js';
 import { recordOpenPullRequest } from './open-pr-effect.js';
 import { afterSettle, type Settled, settleRun } from './candidate-settle.js';
 import { lockRunOfTask } from '../db/queries/candidate-runs.js';
+import { awaitChecksIfJudged } from './candidate-checks.js';
 
 /**
  * The failure kind a node's failed report is recorded as. Only a network failure talking to the
@@ -126,7 +127,11 @@ export async function reportBranch(
     });
     if (!row) return undefined;
     // A candidate's branch gets a pull request only if its run picks it.
-    if (task.kind === 'candidate') settled = await settleRun(tx, deps, task.runId!);
+    if (task.kind === 'candidate') {
+      // Judged by the repository's checks, the run waits for this commit's suites before judging it.
+      await awaitChecksIfJudged(tx, { task, branch: report.branch_name!, sha: report.head_sha, now });
+      settled = await settleRun(tx, deps, task.runId!);
+    }
     else if (viaOutbox) {
       await recordOpenPullRequest(tx, { installationId: installationId!, taskId: task.id, issueId: task.issueId, branch: report.branch_name!, now });
     } else if (task.kind === 'issue') {

@@ -7,7 +7,7 @@ import type { TaskCaps } from '../db/queries/caps.js';
 import { isUniqueViolation } from '../db/unique-violation.js';
 import type { Logger } from '../logger.js';
 import { type CredentialDeps, credentialAvailable } from './credentials.js';
-import { type BestOfRun, bestOfUnavailable, isMultiCandidate } from './best-of.js';
+import { type BestOfRun, isMultiCandidate } from './best-of.js';
 import { type CandidateSpec, initialCandidates, insertCandidateRunTasks } from './candidate-start.js';
 import { DomainError } from './errors.js';
 import { canStart } from './issue-status.js';
@@ -105,9 +105,6 @@ export async function startIssue(
   },
 ): Promise<TaskRow> {
   const options = params.options ?? {};
-  // What this Gaffer cannot run yet (candidates judged by checks) is refused, whoever asks.
-  const unavailable = options.bestOf ? bestOfUnavailable(options.bestOf, 'start') : undefined;
-  if (unavailable) throw new DomainError('invalid_input', unavailable);
   const multi = options.bestOf !== undefined && isMultiCandidate(options.bestOf) ? options.bestOf : undefined;
   let created: TaskRow[];
   try {

@@ -63,21 +63,18 @@ describe('/start best-of-N options (n=, agents=, tests=ok): checked, recorded, r
     const task = tasks[0]!;
     expect(task).toMatchObject({ agent: 'codex', command: 'fix it', verify: ['npm ci', 'npm test'] });
     expect(task.requiredLabels).toContain('agent:codex');
-    expect(task.bestOf).toEqual({ n: 1, agents: ['codex'], testsOk: true, strategy: 'best', select: 'verify', max: 5, keepCandidatesDays: 7 });
+    expect(task.bestOf).toEqual({ n: 1, agents: ['codex'], testsOk: true, strategy: 'best', select: 'verify', max: 5, keepCandidatesDays: 7, checksTimeoutMinutes: 30 });
     const body = processIssueBody({ task, issue: { ...issue, body: '' }, repository: { cloneUrl: 'https://x/y.git' } }, 't');
     expect(body.verify).toEqual(['npm ci', 'npm test']);
   });
 
   it('records the config\'s strategy and selection on a plain start', async () => {
     const { tasks } = await start('/start', 'best_of:\n  strategy: first\n  select: verify+checks\n  max: 3\n', { queued: true });
-    expect(tasks[0]!.bestOf).toEqual({ n: 1, agents: null, testsOk: false, strategy: 'first', select: 'verify+checks', max: 3, keepCandidatesDays: 7 });
+    expect(tasks[0]!.bestOf).toEqual({ n: 1, agents: null, testsOk: false, strategy: 'first', select: 'verify+checks', max: 3, keepCandidatesDays: 7, checksTimeoutMinutes: 30 });
     expect(tasks[0]!.verify).toEqual([]);
   });
 
   it.each([
-    ['/start n=3 fix it', 'best_of:\n  select: checks\n', 'best-of-N (3 candidates) with `best_of.select: checks` is not available yet'],
-    ['/start n=auto', 'best_of:\n  select: verify+checks\n', 'best-of-N (n=auto) with `best_of.select: verify+checks` is not available yet'],
-    ['/start', 'best_of:\n  n: 2\n  select: checks\n', 'set `best_of.select: verify`, or start with `n=1`'],
     ['/start n=6', undefined, "`n=6`: 6 candidates, more than this repository's best_of.max (5)"],
     ['/start n=3', 'best_of:\n  max: 2\n', "more than this repository's best_of.max (2)"],
     ['/start n=0', undefined, '`n=0`: a number of candidates from 1 to 10, or auto'],

@@ -4,7 +4,6 @@ import { activeTaskForIssue } from '../domain/reads.js';
 import type { IssueRow, RepositoryRow } from '../db/schema.js';
 import type { Db } from '../db/types.js';
 import { isDomainError } from '../domain/errors.js';
-import { bestOfUnavailable } from '../domain/best-of.js';
 import { parseCommand } from '../domain/commands.js';
 import {
   addRepositories,
@@ -174,13 +173,6 @@ async function handleCommand(
     return;
   }
   const { start } = resolved;
-  const unavailable = bestOfUnavailable(start.bestOf, start.fromStart ? 'start' : 'config');
-  if (unavailable) {
-    log.info({ bestOf: start.bestOf }, 'start refused: best-of-N selection not available');
-    await acknowledge();
-    await reply(context, deps, target, `@${login} Gaffer cannot start: ${unavailable}.`);
-    return;
-  }
   try {
     await startIssue(deps.tasks, {
       issueId: issue.id,

@@ -8,6 +8,7 @@ import { createInstallationTokens, createPullRequests, type GitHubAppConfig } fr
 import { checkRunPerformer } from './check-runs.js';
 import { ciRerunPerformer, registerCiLoopHandlers } from './ci-loop.js';
 import { createCandidateBranches } from './branch-writes.js';
+import { registerCandidateCheckHandlers } from './candidate-checks.js';
 import { commentPerformers } from './comment-writes.js';
 import { oneHookPerEvent } from './event-hooks.js';
 import { statusCommentPerformer } from './feedback.js';
@@ -61,6 +62,7 @@ export function attachGitHub(deps: { probot: Probot; config: GitHubAppConfig; db
   const events = oneHookPerEvent(deps.probot);
   registerFollowUpHandlers(events, handlerDeps);
   registerCiLoopHandlers(events, handlerDeps);
+  registerCandidateCheckHandlers(events, handlerDeps, { appId: deps.config.appId });
   registerHandlers(events, handlerDeps);
   registerPickHandlers(events, handlerDeps);
   deps.services.effects.register({ ci_rerun: ciRerunPerformer(deps.probot, handlerDeps) });

@@ -126,6 +126,7 @@ export const checkSuiteEventSchema = z.object({
   check_suite: z.object({
     id: z.number().int(),
     head_sha: z.string(),
+    head_branch: z.string().nullable().optional(),
     conclusion: z.string().nullable(),
     app: z.object({ slug: z.string().optional() }).nullable().optional(),
     pull_requests: z.array(prRef).default([]),
@@ -140,6 +141,7 @@ export const workflowRunEventSchema = z.object({
     id: z.number().int(),
     name: z.string().nullable().optional(),
     head_sha: z.string(),
+    head_branch: z.string().nullable().optional(),
     conclusion: z.string().nullable(),
     run_attempt: z.number().int().optional(),
     pull_requests: z.array(prRef).default([]),

@@ -311,5 +311,11 @@ export const reportBranchRequest = z.object({
   verify: z.array(verifyCommandResult).max(20).optional().catch(undefined),
   /** What the pushed commit changes (with `success`). Malformed reads as absent. */
   change: changeSummary.optional().catch(undefined),
+  /**
+   * The commit the node pushed to `branch_name` (with `success`): a best-of-N run judged by the
+   * repository's checks waits for this commit's suites, and no other's. Malformed reads as absent
+   * (an older node sends none): the server then reads the branch's head when a suite completes.
+   */
+  head_sha: z.string().regex(/^[0-9a-f]{40}$/).optional().catch(undefined),
 });
 export type ReportBranchRequest = z.input<typeof reportBranchRequest>;
