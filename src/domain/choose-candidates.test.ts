@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import type { TaskRow } from '../db/schema.js';
-import { decideRun, runCandidates, verifyVerdict } from './choose-candidates.js';
+import type { CandidateCheckRow, TaskRow } from '../db/schema.js';
+import { checksVerdict, decideRun, runCandidates, verifyVerdict } from './choose-candidates.js';
 
 let seq = 0;
 /** A candidate task as the run reads it: ended with a pushed change, or at work. */
@@ -56,6 +56,44 @@ describe('deciding a best-of-N run', () => {
     const retried = runCandidates([cand(1, { status: 'failed', attempt: 1 }), cand(1, { attempt: 3 }), cand(2, { verify: 'failed', attempt: 2 })]);
     expect(retried.map((c) => [c.index, c.task.attempt])).toEqual([[1, 3], [2, 2]]);
     expect(decideRun({ ...best, n: 2 }, retried)).toMatchObject({ kind: 'win', winner: { index: 1 } });
+  });
+
+  describe('judged by checks', () => {
+    const checksRun = { ...best, select: 'checks' as const };
+    const row = (task: TaskRow, status: CandidateCheckRow['status']) => ({ taskId: task.id, runId: 'run', branch: task.resultBranch!, sha: null, status, deadline: new Date(0), suites: [], createdAt: new Date(0), updatedAt: new Date(0) });
+
+    it('best: a pushed candidate awaiting its checks is not judged yet; once every verdict is in, the one whose checks passed wins', () => {
+      const tasks = [cand(1), cand(2, { lines: 90 }), cand(3, { status: 'failed' })];
+      const waiting = runCandidates(tasks, [row(tasks[0]!, 'failed'), row(tasks[1]!, 'pending')]);
+      expect(waiting.map((c) => [c.index, c.ended, c.awaitingChecks, c.checks])).toEqual([
+        [1, true, false, 'failed'],
+        [2, true, true, 'pending'],
+        [3, true, false, 'none'],
+      ]);
+      expect(decideRun(checksRun, waiting)).toMatchObject({ kind: 'wait', ranked: [{ candidate: { index: 1 } }, { candidate: { index: 3 } }] });
+      expect(decideRun(checksRun, runCandidates(tasks, [row(tasks[0]!, 'failed'), row(tasks[1]!, 'passed')]))).toMatchObject({ kind: 'win', winner: { index: 2 }, cancel: [] });
+      expect(decideRun(checksRun, runCandidates(tasks, [row(tasks[0]!, 'failed'), row(tasks[1]!, 'timed_out')])).kind).toBe('no_winner');
+    });
+
+    it('first: a candidate awaiting checks neither wins nor is cancelled when another qualifies', () => {
+      const tasks = [cand(1), cand(2, { status: 'running' }), cand(3)];
+      const first = { ...checksRun, strategy: 'first' as const };
+      expect(decideRun(first, runCandidates(tasks, [row(tasks[0]!, 'pending'), row(tasks[2]!, 'pending')])).kind).toBe('wait');
+      const d = decideRun(first, runCandidates(tasks, [row(tasks[0]!, 'pending'), row(tasks[2]!, 'passed')]));
+      expect(d).toMatchObject({ kind: 'win', winner: { index: 3 } });
+      if (d.kind === 'win') expect(d.cancel.map((c) => c.index)).toEqual([2]);
+    });
+
+    it('n: auto adds the next candidate only after the first one\'s checks failed', () => {
+      const auto = { ...checksRun, auto: true, n: 1, max: 3 };
+      const t = cand(1);
+      expect(decideRun(auto, runCandidates([t], [row(t, 'pending')])).kind).toBe('wait');
+      expect(decideRun(auto, runCandidates([t], [row(t, 'failed')])).kind).toBe('add');
+    });
+
+    it('reads checks verdicts: none recorded and timed out are none', () => {
+      expect([undefined, { status: 'timed_out' as const }, { status: 'pending' as const }, { status: 'passed' as const }].map(checksVerdict)).toEqual(['none', 'none', 'pending', 'passed']);
+    });
   });
 
   it('reads verify verdicts: none asked, not reported, failed', () => {
