@@ -156,7 +156,7 @@ describe('node agent, end to end with real git', () => {
     expect(report.body).toMatchObject({ status: 'success', branch_name: 'gaffer/issue-42-1a2b3c4d-c2' });
     expect(await git(bare, ['show', 'refs/heads/gaffer/issue-42-1a2b3c4d-c2:AGENT_CANDIDATE.txt'])).toBe('2 of 3');
     // It names the commit it pushed: a run judged by checks waits for that commit's suites.
-    expect(report.body.head_sha).toBe((await git(bare, ['rev-parse', 'refs/heads/gaffer/issue-42-1a2b3c4d-c2'])).trim());
+    expect((report.body as { head_sha?: string }).head_sha).toBe((await git(bare, ['rev-parse', 'refs/heads/gaffer/issue-42-1a2b3c4d-c2'])).trim());
   });
 
   it('passes issue text full of shell metacharacters verbatim and interprets none of it', async () => {

@@ -3,6 +3,7 @@ import { getCandidateRun } from '../db/queries/candidate-runs.js';
 import type { CandidateCheckStatus, CandidateSuite, TaskRow } from '../db/schema.js';
 import type { DbOrTx } from '../db/types.js';
 import { afterSettle, type Settled, settleRun } from './candidate-settle.js';
+import { verifyVerdict } from './choose-candidates.js';
 import type { TaskDeps } from './tasks.js';
 
 /* A best-of-N run whose `select` is `checks` or `verify+checks` judges each candidate by the
@@ -41,13 +42,18 @@ export function suitesVerdict(suites: readonly SuiteInput[], ownAppId: number | 
 
 /**
  * In the transaction of a candidate's successful report, holding its run's row: when the run is
- * judged by checks, records that the candidate's suites on `sha` (null: the node did not say) are
+ * judged by checks, records that the candidate's suites on `sha` (undefined: the node did not say) are
  * awaited until the run's deadline from now. The run then waits for the verdict (see `decideRun`).
  */
-export async function awaitChecksIfJudged(tx: DbOrTx, params: { task: Pick<TaskRow, 'id' | 'runId'>; branch: string; sha: string | undefined; now: Date }): Promise<void> {
+export async function awaitChecksIfJudged(
+  tx: DbOrTx,
+  params: { task: Pick<TaskRow, 'id' | 'runId' | 'verify' | 'verifyResults'>; branch: string; sha: string | undefined; now: Date },
+): Promise<void> {
   if (params.task.runId === null) return;
   const run = await getCandidateRun(tx, params.task.runId);
   if (!run || run.select === 'verify') return;
+  // Under `verify+checks`, failed verify commands already rule the candidate out: its checks would decide nothing.
+  if (run.select === 'verify+checks' && verifyVerdict(params.task) === 'failed') return;
   await insertCandidateCheck(tx, {
     taskId: params.task.id,
     runId: run.id,

@@ -1,7 +1,8 @@
-import { settleCandidateRun } from '../db/queries/candidate-runs.js';
+import { latestRunForIssue, settleCandidateRun } from '../db/queries/candidate-runs.js';
 import { getIssue } from '../db/queries/issues.js';
-import { activeTasksForIssue } from '../db/queries/tasks.js';
+import { activeTaskForIssue, activeTasksForIssue } from '../db/queries/tasks.js';
 import type { TaskRow } from '../db/schema.js';
+import type { DbOrTx } from '../db/types.js';
 import { DomainError, isDomainError } from './errors.js';
 import { issueTransition } from './issue-status.js';
 import { moveIssue } from './issues.js';
@@ -16,11 +17,13 @@ import { mayControl, type StartActor, type TaskDeps } from './tasks.js';
  */
 export async function stopIssue(deps: TaskDeps, params: { issueId: string; actor: StartActor }): Promise<TaskRow[]> {
   const active = await activeTasksForIssue(deps.db, params.issueId);
-  if (active.length === 0) return [];
+  // A run whose candidates all pushed may still wait for their checks: stopping ends it all the same.
+  const waiting = await runningRunOf(deps.db, params.issueId);
+  if (active.length === 0 && !waiting) return [];
   const issue = await getIssue(deps.db, params.issueId);
   if (!issue) throw new DomainError('not_found', `issue ${params.issueId} not found`);
   if (!mayControl(params.actor, issue)) throw new DomainError('forbidden', 'only an admin or the issue owner may stop this issue');
-  const runIds = [...new Set(active.flatMap((t) => (t.runId !== null ? [t.runId] : [])))];
+  const runIds = [...new Set([...active.flatMap((t) => (t.runId !== null ? [t.runId] : [])), ...(waiting ? [waiting] : [])])];
   if (runIds.length > 0) {
     await deps.db.transaction(async (tx) => {
       const now = deps.now();
@@ -40,4 +43,15 @@ export async function stopIssue(deps: TaskDeps, params: { issueId: string; actor
     }
   }
   return cancelled;
+}
+
+/** The issue's best-of-N run still deciding, if any (its candidates at work, or waiting for their checks). */
+async function runningRunOf(db: DbOrTx, issueId: string): Promise<string | undefined> {
+  const run = await latestRunForIssue(db, issueId);
+  return run?.status === 'running' ? run.id : undefined;
+}
+
+/** Whether `/stop` has anything to stop on the issue: a task at work, or a run still deciding. */
+export async function hasWorkToStop(db: DbOrTx, issueId: string): Promise<boolean> {
+  return (await activeTaskForIssue(db, issueId)) !== undefined || (await runningRunOf(db, issueId)) !== undefined;
 }

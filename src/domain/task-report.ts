@@ -129,7 +129,7 @@ export async function reportBranch(
     // A candidate's branch gets a pull request only if its run picks it.
     if (task.kind === 'candidate') {
       // Judged by the repository's checks, the run waits for this commit's suites before judging it.
-      await awaitChecksIfJudged(tx, { task, branch: report.branch_name!, sha: report.head_sha, now });
+      await awaitChecksIfJudged(tx, { task: row, branch: report.branch_name!, sha: report.head_sha, now });
       settled = await settleRun(tx, deps, task.runId!);
     }
     else if (viaOutbox) {

@@ -105,7 +105,7 @@ describe('best-of-N runs judged by check suites', () => {
     await h.deliver('issue_comment', p);
     await h.settle();
     const issue = (await getIssueByGithubId(h.db.db, p.issue.id))!;
-    return { issue, tasks: await tasksOf(h.db.db, issue.id) };
+    return { p, issue, tasks: await tasksOf(h.db.db, issue.id) };
   }
 
   /** The node reports a candidate pushed `commit` (absent: an older node that does not say). */
@@ -202,15 +202,21 @@ describe('best-of-N runs judged by check suites', () => {
     const { issue, tasks } = await start('/start n=2', 'verify:\n  - npm test\nbest_of:\n  select: verify+checks\n');
     await report(issue, tasks[0]!, sha(11), passed());
     await report(issue, tasks[1]!, sha(12), failedVerify());
+    // Candidate 2's failed verify already rules it out: its checks are not waited for.
+    expect((await checksOf((await runOf(issue.id)).id)).map((c) => [c.sha, c.status])).toEqual([[sha(11), 'pending']]);
+    expect((await runOf(issue.id)).status).toBe('running');
     suitesOf.set(sha(11), [suite('failure')]);
     suitesOf.set(sha(12), [suite('success')]);
-    await suiteDone(sha(11), branchOf(issue, tasks[0]!));
-    expect((await runOf(issue.id)).status).toBe('running');
     await suiteDone(sha(12), branchOf(issue, tasks[1]!));
+    expect((await runOf(issue.id)).status).toBe('running');
+    await suiteDone(sha(11), branchOf(issue, tasks[0]!));
     expect(prBodies).toEqual([]);
     expect(await runOf(issue.id)).toMatchObject({ status: 'no_winner' });
     expect((await getIssueByGithubId(h.db.db, issue.githubId!))!.status).toBe('terminated');
-    expect(statusBodies.at(-1)).toContain('whose verify commands pass and whose check suites pass');
+    const last = statusBodies.at(-1)!;
+    expect(last).toContain('whose verify commands pass and whose check suites pass');
+    expect(last).toMatch(/\| 1 \| .* \| ✅ passed \| ❌ `GitHub Actions`: failure \|/);
+    expect(last).toMatch(/\| 2 \| .* \| ❌ failed: `npm test` \| — \|/);
   });
 
   it('no candidate gets any suite: at the deadline the run ends with no winner, saying why', async () => {
@@ -256,6 +262,27 @@ describe('best-of-N runs judged by check suites', () => {
     suitesOf.set(sha(31), [suite('success'), suite('success', { name: 'slow' })]);
     await suiteDone(sha(31), branchOf(issue, tasks[0]!));
     expect(prBodies).toHaveLength(1);
+  });
+
+  it('/stop while the candidates wait for their checks ends the run; a suite after it opens nothing', async () => {
+    const { p, issue, tasks } = await start('/start n=2', CHECKS_YAML);
+    for (const t of tasks) await report(issue, t, sha(50 + t.candidate!));
+    const stop = structuredClone(p);
+    stop.comment.id = 730_000 + nextSeq();
+    stop.comment.body = '/stop';
+    mockRepoConfig(nock(API), REPO, CHECKS_YAML);
+    mockPermission(nock(API), REPO, 'maintainer', 'write');
+    await h.deliver('issue_comment', stop);
+    await h.settle();
+    expect(await runOf(issue.id)).toMatchObject({ status: 'cancelled' });
+    expect((await getIssueByGithubId(h.db.db, issue.githubId!))!.status).toBe('terminated');
+    suitesOf.set(sha(51), [suite('success')]);
+    await suiteDone(sha(51), branchOf(issue, tasks[0]!));
+    expect(listed).toEqual([]);
+    expect(prBodies).toEqual([]);
+    h.clock.advance(31 * 60_000);
+    expect(await timeOutCandidateChecks(h.services.tasks)).toBe(0);
+    expect(statusBodies.at(-1)).toContain('stopped');
   });
 
   it('an older node that reports no commit: only a commit carrying the candidate\'s trailer counts', async () => {

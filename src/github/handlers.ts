@@ -1,6 +1,5 @@
 import type { Context } from 'probot';
 import type { z } from 'zod';
-import { activeTaskForIssue } from '../domain/reads.js';
 import type { IssueRow, RepositoryRow } from '../db/schema.js';
 import type { Db } from '../db/types.js';
 import { isDomainError } from '../domain/errors.js';
@@ -27,7 +26,7 @@ import {
 } from '../domain/repo-config.js';
 import type { Scheduler } from '../domain/scheduler.js';
 import { initialCandidates } from '../domain/candidate-start.js';
-import { stopIssue } from '../domain/candidate-stop.js';
+import { hasWorkToStop, stopIssue } from '../domain/candidate-stop.js';
 import type { AgentPreset } from '../protocol/node-api.js';
 import { startIssue, type TaskDeps } from '../domain/tasks.js';
 import type { Logger } from '../logger.js';
@@ -149,7 +148,7 @@ async function handleCommand(
 
   if (command.kind === 'stop') {
     await acknowledge();
-    if (!(await activeTaskForIssue(deps.db, issue.id))) {
+    if (!(await hasWorkToStop(deps.db, issue.id))) {
       await reply(context, deps, target, `@${login} nothing to stop: this issue has no running task.`);
       return;
     }

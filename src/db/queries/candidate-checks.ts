@@ -69,15 +69,20 @@ export async function noteCandidateSuites(db: DbOrTx, taskId: string, suites: Ca
     .where(and(eq(candidateChecks.taskId, taskId), eq(candidateChecks.status, 'pending')));
 }
 
-/** Candidates whose checks are still awaited past their deadline, oldest first. */
+/**
+ * Candidates of running runs whose checks are still awaited past their deadline, oldest first (a
+ * run stopped or decided meanwhile waits for nothing: its rows are left as they are).
+ */
 export async function dueCandidateChecks(db: DbOrTx, now: Date, limit: number): Promise<CandidateCheckRow[]> {
-  return db
-    .select()
+  const rows = await db
+    .select({ check: candidateChecks })
     .from(candidateChecks)
+    .innerJoin(candidateRuns, eq(candidateRuns.id, candidateChecks.runId))
     // An ISO string, cast: postgres.js takes no Date for a parameter it cannot type from a column.
-    .where(and(eq(candidateChecks.status, 'pending'), lte(candidateChecks.deadline, sql`${now.toISOString()}::timestamptz`)))
+    .where(and(eq(candidateChecks.status, 'pending'), eq(candidateRuns.status, 'running'), lte(candidateChecks.deadline, sql`${now.toISOString()}::timestamptz`)))
     .orderBy(asc(candidateChecks.deadline))
     .limit(limit);
+  return rows.map((r) => r.check);
 }
 
 /**
