@@ -58,6 +58,16 @@ describe('candidate statistics per repository and agent', () => {
     expect(candidateStats(run('o/app', [first, retry], { winner: retry }))).toEqual([{ repository: 'o/app', agent: 'codex', run: 1, qualified: 1, won: 1, merged: 0 }]);
   });
 
+  it('in a run judged by checks, a candidate qualifies once its checks passed; one still waiting does not count yet', () => {
+    const tasks = [cand('r5', 1, 'codex', 'failed'), cand('r5', 2, 'claude', 'passed'), cand('r5', 3, 'claude', 'passed')];
+    const check = (t: TaskRow, status: 'pending' | 'passed' | 'failed') => ({ taskId: t.id, runId: 'r5', branch: 'b', sha: null, status, deadline: new Date(0), suites: [], createdAt: new Date(0), updatedAt: new Date(0) });
+    const inputs = run('o/app', tasks).map((i, n) => ({ ...i, select: 'checks' as const, check: check(i.task, (['passed', 'failed', 'pending'] as const)[n]!) }));
+    expect(candidateStats(inputs)).toEqual([
+      { repository: 'o/app', agent: 'claude', run: 2, qualified: 0, won: 0, merged: 0 },
+      { repository: 'o/app', agent: 'codex', run: 1, qualified: 1, won: 0, merged: 0 },
+    ]);
+  });
+
   it('is empty with no candidates', () => {
     expect(candidateStats([])).toEqual([]);
   });

@@ -29,12 +29,15 @@ export function candidateStats(inputs: readonly CandidateStatsInput[]): Candidat
   for (const list of byRun.values()) {
     const run = list[0]!;
     const chosen = run.pickedTaskId ?? run.winnerTaskId;
-    for (const c of runCandidates(list.map((i) => i.task))) {
+    for (const c of runCandidates(
+      list.map((i) => i.task),
+      list.flatMap((i) => (i.check ? [i.check] : [])),
+    )) {
       const agent = c.task.agent ?? ANY_AGENT;
       const key = JSON.stringify([run.repository, agent]);
       const row = rows.get(key) ?? { repository: run.repository, agent, run: 0, qualified: 0, won: 0, merged: 0 };
       row.run += 1;
-      if (c.ended && qualification(c, run.select).qualified) row.qualified += 1;
+      if (c.ended && !c.awaitingChecks && qualification(c, run.select).qualified) row.qualified += 1;
       if (c.task.id === run.winnerTaskId) row.won += 1;
       if (c.task.id === chosen && run.issueStatus === 'merged') row.merged += 1;
       rows.set(key, row);

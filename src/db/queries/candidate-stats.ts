@@ -1,9 +1,9 @@
 import { and, eq, gte, sql } from 'drizzle-orm';
-import { candidateRuns, issues, repositories, tasks } from '../schema.js';
+import { type CandidateCheckRow, candidateChecks, candidateRuns, issues, repositories, tasks } from '../schema.js';
 import type { DbOrTx } from '../types.js';
 
 /** A candidate task with what the statistics judge it by: its run's selection, winner and pick, its issue's status, its repository. */
-export type CandidateStatsInput = Awaited<ReturnType<typeof candidateTasksForStats>>[number];
+export type CandidateStatsInput = Omit<Awaited<ReturnType<typeof candidateTasksForStats>>[number], 'check'> & { check?: CandidateCheckRow | null };
 
 /**
  * Every candidate task (all attempts) of runs started within `withinMs` of the database's clock
@@ -20,9 +20,12 @@ export async function candidateTasksForStats(db: DbOrTx, params: { withinMs: num
       winnerTaskId: candidateRuns.winnerTaskId,
       pickedTaskId: candidateRuns.pickedTaskId,
       issueStatus: issues.status,
+      /** The candidate's checks verdict, in runs judged by checks. */
+      check: candidateChecks,
     })
     .from(tasks)
     .innerJoin(candidateRuns, eq(candidateRuns.id, tasks.runId))
+    .leftJoin(candidateChecks, eq(candidateChecks.taskId, tasks.id))
     .innerJoin(issues, eq(issues.id, tasks.issueId))
     .innerJoin(repositories, eq(repositories.id, issues.repositoryId))
     .where(and(...where))
