@@ -17,8 +17,8 @@ export const BEST_OF_HARD_MAX = 10;
 /**
  * `best_of:` in `.github/gaffer.yml`. `n` is how many candidates a `/start` runs (a number, or
  * `auto`: one, then more up to `max` only while none has passed); `max` caps every run of the
- * repository, `/start n=` included; `agents` are the CLIs `n: auto` and `agents=`-less runs are to
- * cycle through (read, not used yet: every candidate without `agents=` runs the start's agent), and
+ * repository, `/start n=` included; `agents` are the CLIs an `n: auto` run takes in turn (unless its
+ * start names an agent or a model: a numbered run's candidates all run the start's agent), and
  * `keep_candidates_days` how long losing branches stay after the run ended before they are deleted.
  */
 export const bestOfConfigSchema = z

@@ -18,9 +18,10 @@ export type BestOfRunResult = { ok: true; run: BestOfRun } | { ok: false; errors
 /**
  * The candidates a start asks for: `agents=` (one candidate per name), else `n=`, else the
  * repository's `best_of.n`, held to its `best_of.max`. `tests=ok` is the start's; the repository
- * has no switch for it yet.
+ * has no switch for it yet. An `n: auto` run whose start names no agent and no model cycles
+ * through `best_of.agents`, one candidate each in turn (its `agents` then hold the cycle).
  */
-export function bestOfRunFor(config: BestOfConfig, options: Pick<StartOptions, 'n' | 'agents' | 'tests'>): BestOfRunResult {
+export function bestOfRunFor(config: BestOfConfig, options: Pick<StartOptions, 'n' | 'agents' | 'tests' | 'agent' | 'model'>): BestOfRunResult {
   const n = options.agents !== undefined ? options.agents.length : (options.n ?? config.n);
   const errors: string[] = [];
   if (n !== 'auto' && n > config.max) {
@@ -28,9 +29,10 @@ export function bestOfRunFor(config: BestOfConfig, options: Pick<StartOptions, '
     errors.push(`${codeSpan(asked)}: ${n} candidates, more than this repository's best_of.max (${config.max})`);
   }
   if (errors.length > 0) return { ok: false, errors };
+  const cycles = n === 'auto' && options.agents === undefined && options.agent === undefined && options.model === undefined;
   return {
     ok: true,
-    run: { n, agents: options.agents ?? null, testsOk: options.tests === 'ok', strategy: config.strategy, select: config.select, max: config.max, keepCandidatesDays: config.keep_candidates_days },
+    run: { n, agents: options.agents ?? (cycles ? [...config.agents] : null), testsOk: options.tests === 'ok', strategy: config.strategy, select: config.select, max: config.max, keepCandidatesDays: config.keep_candidates_days },
   };
 }
 
@@ -50,4 +52,13 @@ export function bestOfUnavailable(run: Pick<BestOfRun, 'n' | 'select'>, from: 's
   const what = run.n === 'auto' ? 'n=auto' : `${run.n} candidates`;
   const how = from === 'config' ? 'set `best_of.select: verify`, or start with `n=1`' : 'set `best_of.select: verify` in `.github/gaffer.yml`, or start with `n=1`';
   return `best-of-N (${what}) with \`best_of.select: ${run.select}\` is not available yet in this Gaffer (candidates are judged by their verify commands only): ${how}`;
+}
+
+/**
+ * The agent candidate `index` (1-based) of an `n: auto` run runs: the run's cycle in turn, or the
+ * template's agent when the run has no cycle (its start named an agent or a model).
+ */
+export function cycledAgent(run: { auto: boolean; agents: readonly string[] | null }, index: number, fallback: string | null): string | null {
+  if (!run.auto || !run.agents || run.agents.length === 0) return fallback;
+  return run.agents[(index - 1) % run.agents.length]!;
 }

@@ -215,8 +215,37 @@ describe('best-of-N runs: candidates, choosing, one pull request', () => {
     await report(issue, now[1]!, { verify: passed(), change: change(['src/a.ts']) });
     now = await tasksOf(h.db.db, issue.id);
     expect(now).toHaveLength(2);
+    // No agent named: the run cycles through best_of.agents (default claude, codex), each on its agent's nodes.
+    expect(now.map((t) => [t.agent, t.requiredLabels])).toEqual([
+      ['claude', ['agent:claude']],
+      ['codex', ['agent:codex']],
+    ]);
     expect(await runOf(issue.id)).toMatchObject({ auto: true, n: 2, max: 4, status: 'chosen', winnerTaskId: now[1]!.id });
     expect(prBodies.map((b) => b.head)).toEqual([candidateBranch(issue.number, now[1]!.runId!, 2)]);
+  });
+
+  it('n=auto cycles only through agents some online node runs, and not at all when the start names its agent', async () => {
+    await boot();
+    // gemini: no node runs it, so the cycle is claude, claude, …
+    const cycled = await start('/start n=auto', `${VERIFY_YAML}best_of:\n  max: 2\n  agents: [gemini, claude]\n`);
+    expect(cycled.tasks.map((t) => t.agent)).toEqual(['claude']);
+    expect((await runOf(cycled.issue.id)).agents).toEqual(['claude']);
+    await report(cycled.issue, cycled.tasks[0]!, 'failed');
+    const again = await tasksOf(h.db.db, cycled.issue.id);
+    expect(again.map((t) => t.agent)).toEqual(['claude', 'claude']);
+    await report(cycled.issue, again[1]!, 'failed');
+
+    const named = await start('/start n=auto agent=codex', `${VERIFY_YAML}best_of:\n  max: 3\n`);
+    expect((await runOf(named.issue.id)).agents).toBeNull();
+    await report(named.issue, named.tasks[0]!, 'failed');
+    const more = await tasksOf(h.db.db, named.issue.id);
+    expect(more.map((t) => [t.agent, t.requiredLabels])).toEqual([
+      ['codex', ['agent:codex']],
+      ['codex', ['agent:codex']],
+    ]);
+    // Both runs end (the repository's concurrency cap is shared with the next test).
+    await report(named.issue, more[1]!, { verify: passed(), change: change(['src/a.ts']) });
+    expect(await runOf(named.issue.id)).toMatchObject({ status: 'chosen' });
   });
 
   it('no candidate qualifies: no pull request, the status comment shows the table, the issue ends terminated', async () => {
