@@ -19,7 +19,9 @@ export const BEST_OF_HARD_MAX = 10;
  * `auto`: one, then more up to `max` only while none has passed); `max` caps every run of the
  * repository, `/start n=` included; `agents` are the CLIs an `n: auto` run takes in turn (unless its
  * start names an agent or a model: a numbered run's candidates all run the start's agent), and
- * `keep_candidates_days` how long losing branches stay after the run ended before they are deleted.
+ * `keep_candidates_days` how long losing branches stay after the run ended before they are deleted;
+ * `wait_queued_minutes` how long a `best` run, once a candidate qualified, waits for candidates no
+ * node has started (a pool without a free node of their agent would otherwise hold the run for ever).
  */
 export const bestOfConfigSchema = z
   .object({
@@ -29,6 +31,7 @@ export const bestOfConfigSchema = z
     strategy: z.enum(BEST_OF_STRATEGIES).default('best'),
     select: z.enum(BEST_OF_SELECTS).default('verify'),
     keep_candidates_days: z.number().int().min(0).max(365).default(7),
+    wait_queued_minutes: z.number().int().min(1).max(7 * 24 * 60).default(30),
   })
   .strict()
   // A number above the repository's own cap is a contradiction in the file, not something to clamp.

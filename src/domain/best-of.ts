@@ -10,7 +10,13 @@ import { codeSpan } from './status-comment.js';
  * for `auto`), whether touching tests or config is allowed, and the repository's strategy,
  * selection and cap at the start, and how long its losing branches are kept (`keep_candidates_days`).
  */
-export type BestOfRun = TaskBestOf & { strategy: BestOfStrategy; select: BestOfSelect; keepCandidatesDays?: number | undefined };
+export type BestOfRun = TaskBestOf & {
+  strategy: BestOfStrategy;
+  select: BestOfSelect;
+  keepCandidatesDays?: number | undefined;
+  /** `best_of.wait_queued_minutes`; see the run row's `waitQueuedMinutes`. */
+  waitQueuedMinutes?: number | undefined;
+};
 
 /** The result of {@link bestOfRunFor}: the run, or each problem named. */
 export type BestOfRunResult = { ok: true; run: BestOfRun } | { ok: false; errors: string[] };
@@ -32,7 +38,7 @@ export function bestOfRunFor(config: BestOfConfig, options: Pick<StartOptions, '
   const cycles = n === 'auto' && options.agents === undefined && options.agent === undefined && options.model === undefined;
   return {
     ok: true,
-    run: { n, agents: options.agents ?? (cycles ? [...config.agents] : null), testsOk: options.tests === 'ok', strategy: config.strategy, select: config.select, max: config.max, keepCandidatesDays: config.keep_candidates_days },
+    run: { n, agents: options.agents ?? (cycles ? [...config.agents] : null), testsOk: options.tests === 'ok', strategy: config.strategy, select: config.select, max: config.max, keepCandidatesDays: config.keep_candidates_days, waitQueuedMinutes: config.wait_queued_minutes },
   };
 }
 

@@ -37,6 +37,7 @@ export async function insertCandidateRunTasks(
     select: run.select,
     testsOk: run.testsOk,
     ...(run.keepCandidatesDays !== undefined ? { keepCandidatesDays: run.keepCandidatesDays } : {}),
+    ...(run.waitQueuedMinutes !== undefined ? { waitQueuedMinutes: run.waitQueuedMinutes } : {}),
     createdAt: params.now,
     updatedAt: params.now,
   });

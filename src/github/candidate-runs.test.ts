@@ -10,6 +10,7 @@ import { issueComment, nextSeq, REPO, tasksOf } from '../../test/follow-up-fixtu
 import { TASK_TOKEN } from '../../test/github-events.js';
 import { getIssueByGithubId } from '../db/queries/github-sync.js';
 import { candidateRuns, effects, type IssueRow, type TaskRow } from '../db/schema.js';
+import { cancelQueuedPastWait } from '../domain/candidate-wait.js';
 import { setNodeDraining } from '../domain/nodes.js';
 import { candidateBranch } from '../protocol/task-branch.js';
 
@@ -321,5 +322,30 @@ describe('best-of-N runs: candidates, choosing, one pull request', () => {
     now = await tasksOf(h.db.db, issue.id);
     expect(prBodies.map((b) => b.head)).toEqual([candidateBranch(issue.number, now[0]!.runId!, 2)]);
     expect(await runOf(issue.id)).toMatchObject({ status: 'chosen', winnerTaskId: now[1]!.id });
+  });
+  it('strategy best gives up on a candidate no node starts, wait_queued_minutes after another qualified', async () => {
+    // Room for two: the third candidate stays queued while the first two run.
+    await boot({ capacity: 2 });
+    const { issue, tasks } = await start('/start n=3', `${VERIFY_YAML}best_of:\n  wait_queued_minutes: 30\n`);
+    await setNodeDraining(h.db.db, nodeId, true);
+    await report(issue, tasks[0]!, { verify: passed(), change: change(['src/a.ts']) });
+    await report(issue, tasks[1]!, 'failed');
+    const wait = () => cancelQueuedPastWait(h.services.tasks);
+    h.clock.advance(29 * 60_000);
+    expect(await wait()).toBe(0);
+    expect(await runOf(issue.id)).toMatchObject({ status: 'running' });
+    h.clock.advance(2 * 60_000);
+    expect(await wait()).toBe(1);
+    await h.settle();
+    const now = await tasksOf(h.db.db, issue.id);
+    expect(now.map((t) => [t.candidate, t.status, t.outcome])).toEqual([
+      [1, 'success', 'success'],
+      [2, 'failed', expect.any(String)],
+      [3, 'failed', 'cancelled'],
+    ]);
+    expect(now[2]!.errorMessage).toContain('wait_queued_minutes');
+    expect(await runOf(issue.id)).toMatchObject({ status: 'chosen', winnerTaskId: now[0]!.id });
+    expect(prBodies.map((b) => b.head)).toEqual([candidateBranch(issue.number, now[0]!.runId!, 1)]);
+    expect(await wait()).toBe(0);
   });
 });
