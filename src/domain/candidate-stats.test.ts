@@ -24,10 +24,12 @@ function cand(runId: string, candidate: number, agent: string | null, how: 'pass
     completedAt: how === 'running' ? null : new Date(1000 * candidate),
   } as unknown as TaskRow;
 }
-function run(repository: string, tasks: TaskRow[], o: { winner?: TaskRow; picked?: TaskRow; merged?: boolean } = {}): CandidateStatsInput[] {
+function run(repository: string, tasks: TaskRow[], o: { winner?: TaskRow; picked?: TaskRow; merged?: boolean; issue?: string; at?: number } = {}): CandidateStatsInput[] {
   return tasks.map((task) => ({
-    task,
+    task: { ...task, issueId: o.issue ?? `issue-of-${task.runId}` },
     repository,
+    runStatus: o.winner ? ('chosen' as const) : ('running' as const),
+    runCreatedAt: new Date(o.at ?? 0),
     select: 'verify' as const,
     winnerTaskId: o.winner?.id ?? null,
     pickedTaskId: o.picked?.id ?? null,
@@ -56,6 +58,19 @@ describe('candidate statistics per repository and agent', () => {
     const first = cand('r4', 1, 'codex', 'nothing', 1);
     const retry = cand('r4', 1, 'codex', 'passed', 3);
     expect(candidateStats(run('o/app', [first, retry], { winner: retry }))).toEqual([{ repository: 'o/app', agent: 'codex', run: 1, qualified: 1, won: 1, merged: 0 }]);
+  });
+
+  it("counts merged only for the issue's latest chosen run: an earlier run's pull request was closed unmerged", () => {
+    const first = [cand('r5', 1, 'claude', 'passed'), cand('r5', 2, 'codex', 'failed')];
+    const second = [cand('r6', 1, 'claude', 'failed'), cand('r6', 2, 'codex', 'passed')];
+    const rows = candidateStats([
+      ...run('o/app', first, { winner: first[0], merged: true, issue: 'i1', at: 1 }),
+      ...run('o/app', second, { winner: second[1], merged: true, issue: 'i1', at: 2 }),
+    ]);
+    expect(rows).toEqual([
+      { repository: 'o/app', agent: 'claude', run: 2, qualified: 1, won: 1, merged: 0 },
+      { repository: 'o/app', agent: 'codex', run: 2, qualified: 1, won: 1, merged: 1 },
+    ]);
   });
 
   it('is empty with no candidates', () => {
