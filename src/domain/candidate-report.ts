@@ -1,7 +1,7 @@
 import { getCandidateRun, runTasks } from '../db/queries/candidate-runs.js';
 import type { CandidateRunRow } from '../db/schema.js';
 import type { DbOrTx } from '../db/types.js';
-import { candidateBranch } from '../protocol/task-branch.js';
+import { branchForTask } from '../protocol/task-branch.js';
 import { renderCandidateTable } from './candidate-table.js';
 import { runCandidates } from './choose-candidates.js';
 import { rankCandidates } from './rank-candidates.js';
@@ -41,6 +41,6 @@ export async function candidateSummary(db: DbOrTx, runId: string, issueNumber: n
   // Picking the ranked winner again puts the pull request back where it was: nothing to mark.
   const picked = indexOf(run.pickedTaskId);
   const pickedIndex = picked === winnerIndex ? undefined : picked;
-  const table = renderCandidateTable({ candidates, ranked, winnerIndex, pickedIndex, branchOf: (c) => candidateBranch(issueNumber, run.id, c.index) });
+  const table = renderCandidateTable({ candidates, ranked, winnerIndex, pickedIndex, branchOf: (c) => c.task.resultBranch ?? branchForTask(issueNumber, c.task) });
   return { run, line: runLine(run, ended.length, candidates.length, winnerIndex, pickedIndex), table, winnerIndex, pickedIndex };
 }

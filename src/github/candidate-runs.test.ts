@@ -249,6 +249,36 @@ describe('best-of-N runs: candidates, choosing, one pull request', () => {
     expect(await runOf(named.issue.id)).toMatchObject({ status: 'chosen' });
   });
 
+  it('a retried candidate (a network failure) pushes to a branch of its own: the attempt before may have pushed', async () => {
+    await boot();
+    const { issue, tasks } = await start('/start n=2', `${VERIFY_YAML}auto_retry: 1\n`);
+    const lost = tasks[1]!;
+    const res = await h.app.request(
+      `/api/v1/issues/${issue.id}/report-branch`,
+      jsonInit('POST', nodeToken, { task_id: lost.id, status: 'failed', error_message: 'push: connection reset', failure_code: 'git_network' }),
+    );
+    expect(res.status).toBe(200);
+    await h.settle();
+    const retry = (await tasksOf(h.db.db, issue.id)).find((t) => t.candidate === 2 && t.id !== lost.id)!;
+    const branch = `${candidateBranch(issue.number, lost.runId!, 2)}-${retry.id.replace(/-/g, '').slice(0, 8)}`;
+    expect(node.dispatches().find((d) => d.task_id === retry.id)?.branch_name).toBe(branch);
+    // The first attempt's branch name is not the retry's to report.
+    const wrong = await h.app.request(
+      `/api/v1/issues/${issue.id}/report-branch`,
+      jsonInit('POST', nodeToken, { task_id: retry.id, status: 'success', branch_name: candidateBranch(issue.number, lost.runId!, 2), verify: passed(), change: change(['src/a.ts']) }),
+    );
+    expect(wrong.status).toBe(422);
+    await report(issue, tasks[0]!, { verify: failedVerify(), change: change(['src/a.ts']) });
+    const ok = await h.app.request(
+      `/api/v1/issues/${issue.id}/report-branch`,
+      jsonInit('POST', nodeToken, { task_id: retry.id, status: 'success', branch_name: branch, verify: passed(), change: change(['src/a.ts']) }),
+    );
+    expect(ok.status).toBe(200);
+    await h.settle();
+    expect(prBodies.map((b) => b.head)).toEqual([branch]);
+    expect(prBodies[0]!.body).toContain(branch);
+  });
+
   it('no candidate qualifies: no pull request, the status comment shows the table, the issue ends terminated', async () => {
     await boot();
     const { issue, tasks } = await start('/start n=2');
