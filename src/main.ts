@@ -9,6 +9,7 @@ import { type DataLock, DataLockError, lockDataDir } from './data-lock.js';
 import { createBackgroundRunner } from './domain/background.js';
 import { timeOutCandidateChecks } from './domain/candidate-checks.js';
 import { sweepCandidateBranches } from './domain/candidate-sweep.js';
+import { cancelQueuedPastWait } from './domain/candidate-wait.js';
 import { createRetention } from './domain/retention.js';
 import { gitHubAppConfig } from './github/app-config.js';
 import { readStoredApp } from './github/manifest.js';
@@ -138,6 +139,8 @@ export async function startServer(
   background.add({ name: 'retention', everyMs: RETENTION_INTERVAL_MS, run: retention.runOnce });
   // Losing best-of-N branches, `keep_candidates_days` after their run ended.
   background.add({ name: 'candidate-branches', everyMs: RETENTION_INTERVAL_MS, run: () => sweepCandidateBranches({ db: handle.db, now: services.tasks.now, wakeEffects: services.effects.wake }) });
+  // Candidates of a `best` run still queued `wait_queued_minutes` after another qualified.
+  background.add({ name: 'candidate-wait', everyMs: CANDIDATE_WAIT_INTERVAL_MS, run: () => cancelQueuedPastWait(services.tasks) });
   // Best-of-N candidates waiting for their checks past `best_of.checks_timeout_minutes`.
   background.add({ name: 'candidate-checks', everyMs: CANDIDATE_CHECKS_INTERVAL_MS, run: () => timeOutCandidateChecks(services.tasks) });
   background.start();
@@ -200,6 +203,8 @@ export async function main(env: NodeJS.ProcessEnv = process.env, argv: readonly 
 
 /** How often expired records are pruned. */
 const RETENTION_INTERVAL_MS = 60 * 60 * 1000;
+/** How often the queued-candidate wait looks at running best-of-N runs: it counts in minutes. */
+const CANDIDATE_WAIT_INTERVAL_MS = 60 * 1000;
 /** How often the outbox looks for effects whose backoff ended or whose worker died. */
 const EFFECT_POLL_INTERVAL_MS = 2000;
 /** How often failed webhook deliveries are looked at for a due retry (the first is due after 10 s). */

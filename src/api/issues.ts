@@ -9,7 +9,7 @@ import { toTaskPublic } from '../domain/task-public.js';
 import { AGENT_PRESETS, type AgentPreset, agentLabel, reportBranchRequest } from '../protocol/node-api.js';
 import { isValidBranchName } from '../domain/commands.js';
 import { bestOfRunFor } from '../domain/best-of.js';
-import { initialCandidates } from '../domain/candidate-start.js';
+import { initialCandidates, onlineCycle } from '../domain/candidate-start.js';
 import { BEST_OF_HARD_MAX } from '../domain/best-of-config.js';
 import { DEFAULT_REPO_CONFIG } from '../domain/repo-config.js';
 import { requireNode, requireUser } from './auth.js';
@@ -142,8 +142,9 @@ export function issueRoutes(deps: ApiDeps) {
       const { id: issueId } = c.req.valid('param');
       const body = c.req.valid('json');
       // No `.github/gaffer.yml` is read for an API start: the best_of defaults apply.
-      const bestOf = bestOfRunFor(DEFAULT_REPO_CONFIG.best_of, { n: body.n, agents: body.agents, tests: body.tests_ok ? 'ok' : undefined });
-      if (!bestOf.ok) throw new DomainError('invalid_input', bestOf.errors.join('; '));
+      const asked = bestOfRunFor(DEFAULT_REPO_CONFIG.best_of, { n: body.n, agents: body.agents, agent: body.agent, model: body.model, tests: body.tests_ok ? 'ok' : undefined });
+      if (!asked.ok) throw new DomainError('invalid_input', asked.errors.join('; '));
+      const bestOf = { run: await onlineCycle(db, asked.run, new Date(deps.tasks.now().getTime() - deps.tasks.settings.heartbeatTimeoutMs)) };
       const agent = body.agent ?? (body.agents?.length === 1 ? body.agents[0] : undefined);
       const labelsFor = (a: string | undefined) => (a ? [...new Set([...(body.labels ?? []), agentLabel(a as AgentPreset)])] : (body.labels ?? []));
       const task = await startIssue(deps.tasks, {

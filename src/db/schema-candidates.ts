@@ -46,6 +46,11 @@ export const candidateRuns = pgTable(
     winnerSha: text('winner_sha'),
     /** `best_of.keep_candidates_days` at the start: losing branches are deleted this long after the run ended. */
     keepCandidatesDays: integer('keep_candidates_days').notNull().default(7),
+    /**
+     * `best_of.wait_queued_minutes` at the start: with strategy `best`, how long after a candidate
+     * qualified the run still waits for candidates no node has started; then they are cancelled.
+     */
+    waitQueuedMinutes: integer('wait_queued_minutes').notNull().default(30),
     /** `best_of.checks_timeout_minutes` at the start: how long a candidate's check suites are waited for. */
     checksTimeoutMinutes: integer('checks_timeout_minutes').notNull().default(30),
     /** When the losing branches' deletions were recorded in the outbox; null: not yet. */
@@ -57,6 +62,8 @@ export const candidateRuns = pgTable(
     index('candidate_runs_issue_idx').on(t.issueId, t.createdAt),
     // The branch sweep: ended runs whose losing branches are not yet deleted.
     index('candidate_runs_sweep_idx').on(t.completedAt).where(sql`branches_swept_at is null and completed_at is not null`),
+    // The queued-candidate wait: runs still deciding.
+    index('candidate_runs_running_idx').on(t.createdAt).where(sql`status = 'running'`),
     check('candidate_runs_status_check', sql`${t.status} in (${inList(CANDIDATE_RUN_STATUSES)})`),
     check('candidate_runs_n_check', sql`${t.n} >= 1 and ${t.n} <= ${t.max}`),
   ],

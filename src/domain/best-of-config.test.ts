@@ -7,8 +7,8 @@ const errorsOf = (doc: unknown) => {
 };
 
 describe('best_of and verify in .github/gaffer.yml', () => {
-  it('defaults to one attempt, max 5, claude and codex, best, verify, 7 days, 30 minutes for checks, no verify commands', () => {
-    expect(DEFAULT_REPO_CONFIG.best_of).toEqual({ n: 1, max: 5, agents: ['claude', 'codex'], strategy: 'best', select: 'verify', keep_candidates_days: 7, checks_timeout_minutes: 30 });
+  it('defaults to one attempt, max 5, claude and codex, best, verify, 7 days, 30 minutes for queued candidates and for checks, no verify commands', () => {
+    expect(DEFAULT_REPO_CONFIG.best_of).toEqual({ n: 1, max: 5, agents: ['claude', 'codex'], strategy: 'best', select: 'verify', keep_candidates_days: 7, wait_queued_minutes: 30, checks_timeout_minutes: 30 });
     expect(DEFAULT_REPO_CONFIG.verify).toEqual([]);
     const partial = parseRepoConfig({ best_of: { n: 3 } });
     expect(partial.ok && partial.config.best_of).toEqual({ ...DEFAULT_REPO_CONFIG.best_of, n: 3 });
@@ -16,13 +16,13 @@ describe('best_of and verify in .github/gaffer.yml', () => {
 
   it('reads every key as the issue spells it', () => {
     const r = parseRepoConfig({
-      best_of: { n: 'auto', max: 4, agents: ['claude', 'codex', 'claude'], strategy: 'first', select: 'verify+checks', keep_candidates_days: 0, checks_timeout_minutes: 90 },
+      best_of: { n: 'auto', max: 4, agents: ['claude', 'codex', 'claude'], strategy: 'first', select: 'verify+checks', keep_candidates_days: 0, wait_queued_minutes: 90, checks_timeout_minutes: 90 },
       verify: ['npm ci', '  npm test  '],
     });
     expect(r).toEqual({
       ok: true,
       config: expect.objectContaining({
-        best_of: { n: 'auto', max: 4, agents: ['claude', 'codex', 'claude'], strategy: 'first', select: 'verify+checks', keep_candidates_days: 0, checks_timeout_minutes: 90 },
+        best_of: { n: 'auto', max: 4, agents: ['claude', 'codex', 'claude'], strategy: 'first', select: 'verify+checks', keep_candidates_days: 0, wait_queued_minutes: 90, checks_timeout_minutes: 90 },
         verify: ['npm ci', 'npm test'],
       }),
     });
@@ -40,6 +40,7 @@ describe('best_of and verify in .github/gaffer.yml', () => {
     [{ best_of: { strategy: 'fastest' } }, /^best_of\.strategy: /],
     [{ best_of: { select: 'tests' } }, /^best_of\.select: /],
     [{ best_of: { keep_candidates_days: -1 } }, /^best_of\.keep_candidates_days: /],
+    [{ best_of: { wait_queued_minutes: 0 } }, /^best_of\.wait_queued_minutes: /],
     [{ best_of: { checks_timeout_minutes: 0 } }, /^best_of\.checks_timeout_minutes: /],
     [{ best_of: { checks_timeout_minutes: 1441 } }, /^best_of\.checks_timeout_minutes: /],
     [{ best_of: { checks_timeout_minutes: '30m' } }, /^best_of\.checks_timeout_minutes: /],

@@ -17,11 +17,13 @@ export const BEST_OF_HARD_MAX = 10;
 /**
  * `best_of:` in `.github/gaffer.yml`. `n` is how many candidates a `/start` runs (a number, or
  * `auto`: one, then more up to `max` only while none has passed); `max` caps every run of the
- * repository, `/start n=` included; `agents` are the CLIs `n: auto` and `agents=`-less runs are to
- * cycle through (read, not used yet: every candidate without `agents=` runs the start's agent),
- * `keep_candidates_days` how long losing branches stay after the run ended before they are deleted,
- * and `checks_timeout_minutes` how long a candidate's check suites are waited for (`select: checks`
- * or `verify+checks`): past it, the candidate does not qualify.
+ * repository, `/start n=` included; `agents` are the CLIs an `n: auto` run takes in turn (unless its
+ * start names an agent or a model: a numbered run's candidates all run the start's agent), and
+ * `keep_candidates_days` how long losing branches stay after the run ended before they are deleted;
+ * `wait_queued_minutes` how long a `best` run, once a candidate qualified, waits for candidates no
+ * node has started (a pool without a free node of their agent would otherwise hold the run for ever);
+ * `checks_timeout_minutes` how long a candidate's check suites are waited for (`select: checks` or
+ * `verify+checks`): past it, the candidate does not qualify.
  */
 export const bestOfConfigSchema = z
   .object({
@@ -31,6 +33,7 @@ export const bestOfConfigSchema = z
     strategy: z.enum(BEST_OF_STRATEGIES).default('best'),
     select: z.enum(BEST_OF_SELECTS).default('verify'),
     keep_candidates_days: z.number().int().min(0).max(365).default(7),
+    wait_queued_minutes: z.number().int().min(1).max(7 * 24 * 60).default(30),
     // With `select: checks` or `verify+checks`: how long each candidate's check suites are waited for.
     checks_timeout_minutes: z.number().int().min(1).max(24 * 60).default(30),
   })

@@ -5,7 +5,7 @@ import { recordEffect } from '../db/queries/effects.js';
 import { activeTaskForIssue, getTask, getTaskContext, latestPullRequestTask } from '../db/queries/tasks.js';
 import type { CandidateRunRow, EffectRow, IssueRow, TaskRow } from '../db/schema.js';
 import type { Db, DbOrTx } from '../db/types.js';
-import { candidateBranch } from '../protocol/task-branch.js';
+import { branchForTask } from '../protocol/task-branch.js';
 import { candidateSummary } from './candidate-report.js';
 import { runCandidates, type RunCandidate } from './choose-candidates.js';
 import { type Delivery, recordReaction, recordReply } from './comment-effects.js';
@@ -171,6 +171,6 @@ export function pickCandidateDead(deps: PickDeps): DeadEffectHandler {
 }
 
 /** The branch candidate `index` of a run pushed (as the node reported it, else by its name). */
-export function candidateBranchOf(issueNumber: number, run: Pick<CandidateRunRow, 'id'>, c: RunCandidate): string {
-  return c.task.resultBranch ?? candidateBranch(issueNumber, run.id, c.index);
+export function candidateBranchOf(issueNumber: number, c: RunCandidate): string {
+  return c.task.resultBranch ?? branchForTask(issueNumber, c.task);
 }

@@ -2,7 +2,7 @@ import { runChecks } from '../db/queries/candidate-checks.js';
 import { getCandidateRun, runTasks } from '../db/queries/candidate-runs.js';
 import type { CandidateRunRow } from '../db/schema.js';
 import type { DbOrTx } from '../db/types.js';
-import { candidateBranch } from '../protocol/task-branch.js';
+import { branchForTask } from '../protocol/task-branch.js';
 import { renderCandidateTable } from './candidate-table.js';
 import { runCandidates } from './choose-candidates.js';
 import { rankCandidates } from './rank-candidates.js';
@@ -50,7 +50,7 @@ export async function candidateSummary(db: DbOrTx, runId: string, issueNumber: n
   // Picking the ranked winner again puts the pull request back where it was: nothing to mark.
   const picked = indexOf(run.pickedTaskId);
   const pickedIndex = picked === winnerIndex ? undefined : picked;
-  const table = renderCandidateTable({ candidates, ranked, winnerIndex, pickedIndex, checks: run.select !== 'verify', branchOf: (c) => candidateBranch(issueNumber, run.id, c.index) });
+  const table = renderCandidateTable({ candidates, ranked, winnerIndex, pickedIndex, checks: run.select !== 'verify', branchOf: (c) => c.task.resultBranch ?? branchForTask(issueNumber, c.task) });
   const awaiting = candidates.filter((c) => c.awaitingChecks).length;
   return { run, line: runLine(run, ended.length, awaiting, candidates.length, winnerIndex, pickedIndex), table, winnerIndex, pickedIndex };
 }

@@ -45,7 +45,7 @@ export async function settleRun(tx: DbOrTx, deps: Pick<TaskDeps, 'now'> & Partia
       return undefined;
     case 'add': {
       const template = decision.ranked[0]!.candidate.task;
-      settled.added = await insertNextCandidate(tx, template, run.n + 1, now);
+      settled.added = await insertNextCandidate(tx, run, template, run.n + 1, now);
       await settleCandidateRun(tx, run.id, { n: run.n + 1 }, now);
       return settled;
     }

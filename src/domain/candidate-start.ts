@@ -2,13 +2,17 @@ import { insertCandidateRun } from '../db/queries/candidate-runs.js';
 import { insertTask, nextAttemptNumber, type NewTask } from '../db/queries/tasks.js';
 import type { CandidateRunRow, TaskRow } from '../db/schema.js';
 import type { DbOrTx } from '../db/types.js';
-import type { BestOfRun } from './best-of.js';
+import { AGENT_PRESETS, type AgentPreset, agentLabel } from '../protocol/node-api.js';
+import { type BestOfRun, cycledAgent } from './best-of.js';
+import { agentOnline } from './follow-ups.js';
 
 /** What one candidate runs with: its agent (null: any node's) and the node labels that follow from it. */
 export type CandidateSpec = { agent: string | null; labels: string[] };
 
 /** The candidates a run starts with: `n` (one for `auto`), each with its own agent where `agents=` named them. */
 export function initialCandidates(run: BestOfRun, plain: CandidateSpec, labelsFor: (agent: string) => string[]): CandidateSpec[] {
+  // An `auto` run's agents are its cycle: it starts with the first.
+  if (run.n === 'auto' && run.agents?.[0] !== undefined) return [{ agent: run.agents[0], labels: labelsFor(run.agents[0]) }];
   if (run.agents) return run.agents.map((agent) => ({ agent, labels: labelsFor(agent) }));
   return Array.from({ length: run.n === 'auto' ? 1 : run.n }, () => plain);
 }
@@ -33,6 +37,7 @@ export async function insertCandidateRunTasks(
     select: run.select,
     testsOk: run.testsOk,
     ...(run.keepCandidatesDays !== undefined ? { keepCandidatesDays: run.keepCandidatesDays } : {}),
+    ...(run.waitQueuedMinutes !== undefined ? { waitQueuedMinutes: run.waitQueuedMinutes } : {}),
     ...(run.checksTimeoutMinutes !== undefined ? { checksTimeoutMinutes: run.checksTimeoutMinutes } : {}),
     createdAt: params.now,
     updatedAt: params.now,
@@ -56,16 +61,51 @@ export async function insertCandidateRunTasks(
   return { run: row, tasks };
 }
 
-/** A new task for candidate `candidate` of a run, like `template` (another candidate of it): `n: auto` adding one. */
-export async function insertNextCandidate(tx: DbOrTx, template: TaskRow, candidate: number, now: Date): Promise<TaskRow> {
+/**
+ * A new task for candidate `candidate` of a run, like `template` (another candidate of it): `n: auto`
+ * adding one. When the run cycles through agents, the new one runs the next agent: on nodes with
+ * that agent's label rather than the template's, and with the agent's own default model.
+ */
+export async function insertNextCandidate(
+  tx: DbOrTx,
+  run: Pick<CandidateRunRow, 'auto' | 'agents'>,
+  template: TaskRow,
+  candidate: number,
+  now: Date,
+): Promise<TaskRow> {
+  const agent = cycledAgent(run, candidate, template.agent);
+  const switched = agent !== template.agent && agent !== null;
   return insertTask(tx, {
     ...copyOfTask(template),
+    ...(switched ? { agent, model: null, requiredLabels: swapAgentLabel(template.requiredLabels, template.agent, agent) } : {}),
     candidate,
     attempt: await nextAttemptNumber(tx, template.issueId),
     trigger: 'best_of',
     nextDispatchAt: now,
   });
 }
+
+/**
+ * An `n: auto` run's cycle, kept to the agents some online node runs: a candidate for an agent no
+ * node runs would only wait in the queue. With none online, the run has no cycle and every
+ * candidate runs the task's agent.
+ */
+export async function onlineCycle(db: DbOrTx, run: BestOfRun, onlineSince: Date): Promise<BestOfRun> {
+  if (run.n !== 'auto' || !run.agents) return run;
+  const online: string[] = [];
+  for (const a of run.agents) if (isAgentPreset(a) && (await agentOnline(db, a, onlineSince))) online.push(a);
+  return { ...run, agents: online.length > 0 ? online : null };
+}
+
+/** Labels with the agent label of `from` (if any) replaced by `to`'s; the others kept in order. */
+export function swapAgentLabel(labels: readonly string[], from: string | null, to: string): string[] {
+  const drop = from !== null && isAgentPreset(from) ? agentLabel(from) : undefined;
+  const kept = labels.filter((l) => l !== drop);
+  const add = isAgentPreset(to) ? agentLabel(to) : undefined;
+  return add === undefined || kept.includes(add) ? kept : [...kept, add];
+}
+
+const isAgentPreset = (a: string): a is AgentPreset => (AGENT_PRESETS as readonly string[]).includes(a);
 
 /** What a new task of the same run or issue keeps from an earlier one (a retry, a further candidate). */
 export function copyOfTask(task: TaskRow): Omit<NewTask, 'attempt'> {

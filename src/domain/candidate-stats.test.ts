@@ -24,10 +24,12 @@ function cand(runId: string, candidate: number, agent: string | null, how: 'pass
     completedAt: how === 'running' ? null : new Date(1000 * candidate),
   } as unknown as TaskRow;
 }
-function run(repository: string, tasks: TaskRow[], o: { winner?: TaskRow; picked?: TaskRow; merged?: boolean } = {}): CandidateStatsInput[] {
+function run(repository: string, tasks: TaskRow[], o: { winner?: TaskRow; picked?: TaskRow; merged?: boolean; issue?: string; at?: number } = {}): CandidateStatsInput[] {
   return tasks.map((task) => ({
-    task,
+    task: { ...task, issueId: o.issue ?? `issue-of-${task.runId}` },
     repository,
+    runStatus: o.winner ? ('chosen' as const) : ('running' as const),
+    runCreatedAt: new Date(o.at ?? 0),
     select: 'verify' as const,
     winnerTaskId: o.winner?.id ?? null,
     pickedTaskId: o.picked?.id ?? null,
@@ -58,9 +60,22 @@ describe('candidate statistics per repository and agent', () => {
     expect(candidateStats(run('o/app', [first, retry], { winner: retry }))).toEqual([{ repository: 'o/app', agent: 'codex', run: 1, qualified: 1, won: 1, merged: 0 }]);
   });
 
+  it("counts merged only for the issue's latest chosen run: an earlier run's pull request was closed unmerged", () => {
+    const first = [cand('r5', 1, 'claude', 'passed'), cand('r5', 2, 'codex', 'failed')];
+    const second = [cand('r6', 1, 'claude', 'failed'), cand('r6', 2, 'codex', 'passed')];
+    const rows = candidateStats([
+      ...run('o/app', first, { winner: first[0], merged: true, issue: 'i1', at: 1 }),
+      ...run('o/app', second, { winner: second[1], merged: true, issue: 'i1', at: 2 }),
+    ]);
+    expect(rows).toEqual([
+      { repository: 'o/app', agent: 'claude', run: 2, qualified: 1, won: 1, merged: 0 },
+      { repository: 'o/app', agent: 'codex', run: 2, qualified: 1, won: 1, merged: 1 },
+    ]);
+  });
+
   it('in a run judged by checks, a candidate qualifies once its checks passed; one still waiting does not count yet', () => {
-    const tasks = [cand('r5', 1, 'codex', 'failed'), cand('r5', 2, 'claude', 'passed'), cand('r5', 3, 'claude', 'passed')];
-    const check = (t: TaskRow, status: 'pending' | 'passed' | 'failed') => ({ taskId: t.id, runId: 'r5', branch: 'b', sha: null, status, deadline: new Date(0), suites: [], createdAt: new Date(0), updatedAt: new Date(0) });
+    const tasks = [cand('r7', 1, 'codex', 'failed'), cand('r7', 2, 'claude', 'passed'), cand('r7', 3, 'claude', 'passed')];
+    const check = (t: TaskRow, status: 'pending' | 'passed' | 'failed') => ({ taskId: t.id, runId: 'r7', branch: 'b', sha: null, status, deadline: new Date(0), suites: [], createdAt: new Date(0), updatedAt: new Date(0) });
     const inputs = run('o/app', tasks).map((i, n) => ({ ...i, select: 'checks' as const, check: check(i.task, (['passed', 'failed', 'pending'] as const)[n]!) }));
     expect(candidateStats(inputs)).toEqual([
       { repository: 'o/app', agent: 'claude', run: 2, qualified: 0, won: 0, merged: 0 },

@@ -25,10 +25,19 @@ export function candidateStats(inputs: readonly CandidateStatsInput[]): Candidat
     list.push(input);
     byRun.set(input.task.runId!, list);
   }
-  const rows = new Map<string, CandidateStatsRow>();
-  for (const list of byRun.values()) {
+  // A merged issue's pull request is its latest chosen run's: an earlier run's, closed unmerged
+  // before the issue was started again, was not merged.
+  const mergedRun = new Map<string, { runId: string; at: number }>();
+  for (const [runId, list] of byRun) {
     const run = list[0]!;
-    const chosen = run.pickedTaskId ?? run.winnerTaskId;
+    if (run.issueStatus !== 'merged' || run.runStatus !== 'chosen') continue;
+    const seen = mergedRun.get(run.task.issueId);
+    if (!seen || seen.at < run.runCreatedAt.getTime()) mergedRun.set(run.task.issueId, { runId, at: run.runCreatedAt.getTime() });
+  }
+  const rows = new Map<string, CandidateStatsRow>();
+  for (const [runId, list] of byRun) {
+    const run = list[0]!;
+    const chosen = mergedRun.get(run.task.issueId)?.runId === runId ? (run.pickedTaskId ?? run.winnerTaskId) : null;
     for (const c of runCandidates(
       list.map((i) => i.task),
       list.flatMap((i) => (i.check ? [i.check] : [])),
@@ -39,7 +48,7 @@ export function candidateStats(inputs: readonly CandidateStatsInput[]): Candidat
       row.run += 1;
       if (c.ended && !c.awaitingChecks && qualification(c, run.select).qualified) row.qualified += 1;
       if (c.task.id === run.winnerTaskId) row.won += 1;
-      if (c.task.id === chosen && run.issueStatus === 'merged') row.merged += 1;
+      if (c.task.id === chosen) row.merged += 1;
       rows.set(key, row);
     }
   }

@@ -5,7 +5,7 @@ import { getIssueWithRepository } from '../db/queries/issues.js';
 import { getRepository } from '../db/queries/repositories.js';
 import type { CandidateRunRow, TaskRow } from '../db/schema.js';
 import type { Db } from '../db/types.js';
-import { candidateBranch } from '../protocol/task-branch.js';
+import { branchForTask } from '../protocol/task-branch.js';
 import type { EffectPerformer } from './effect-worker.js';
 import { EFFECT_PRIORITY } from './effects.js';
 import { DomainError } from './errors.js';
@@ -25,7 +25,7 @@ export function losingBranches(run: Pick<CandidateRunRow, 'id' | 'status' | 'win
   const names = new Set<string>();
   for (const t of tasks) {
     if (t.candidate === null) continue;
-    names.add(candidateBranch(issueNumber, run.id, t.candidate));
+    names.add(branchForTask(issueNumber, t));
     if (t.resultBranch) names.add(t.resultBranch);
   }
   if (keep) names.delete(keep);

@@ -1,5 +1,5 @@
 import { type DeliveryRecord, forgetDelivery as deleteDelivery, insertDeliveries } from '../db/queries/github-sync.js';
-import { claimDueDeliveries, deliveryHandled, type DueDelivery, scheduleDeliveryRetry } from '../db/queries/webhook-retries.js';
+import { claimDueDeliveries, deliveriesHandledFirstTime, deliveryHandled, type DueDelivery, scheduleDeliveryRetry } from '../db/queries/webhook-retries.js';
 import type { Db } from '../db/types.js';
 
 export type { DeliveryRecord } from '../db/queries/github-sync.js';
@@ -95,8 +95,45 @@ export function deliveryRetryDelayMs(attempt: number): number {
   return Math.min(600_000, 10_000 * 4 ** Math.max(0, attempt - 1));
 }
 
-/** How long one replica holds a claimed retry before another may take it. */
+/**
+ * How long one replica holds a delivery it is handling (the first try, or a claimed retry) before
+ * another may take it: a server killed mid-handling leaves its deliveries to the retry job after this.
+ */
 const RETRY_LEASE_MS = 5 * 60_000;
+
+/** When the retry job may take over a delivery whose first try starts now (see {@link RETRY_LEASE_MS}). */
+export function firstTryLeaseUntil(now: Date): Date {
+  return new Date(now.getTime() + RETRY_LEASE_MS);
+}
+
+/**
+ * Clears the body and lease of deliveries handled on their first try, gathering those of one turn
+ * of the event loop into one update (a burst is handled at hundreds a second). Never rejects: a
+ * failure goes to `onError`, and those deliveries are handled again once their lease runs out.
+ */
+export function createHandledMarker(db: Db, onError: (err: unknown, deliveryIds: string[]) => void): { mark: (deliveryId: string) => void; idle: () => Promise<void> } {
+  let queue: string[] = [];
+  const writing = new Set<Promise<void>>();
+  const flush = () => {
+    const ids = queue;
+    queue = [];
+    const p = deliveriesHandledFirstTime(db, ids)
+      .catch((err: unknown) => onError(err, ids))
+      .finally(() => writing.delete(p));
+    writing.add(p);
+  };
+  return {
+    mark: (deliveryId) => {
+      if (queue.push(deliveryId) === 1) setImmediate(flush);
+    },
+    idle: async () => {
+      while (queue.length > 0 || writing.size > 0) {
+        if (queue.length > 0) flush();
+        await Promise.all([...writing]);
+      }
+    },
+  };
+}
 
 /**
  * A delivery's handling failed after it was answered 202 (GitHub will not send it again by

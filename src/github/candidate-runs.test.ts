@@ -10,6 +10,7 @@ import { issueComment, nextSeq, REPO, tasksOf } from '../../test/follow-up-fixtu
 import { TASK_TOKEN } from '../../test/github-events.js';
 import { getIssueByGithubId } from '../db/queries/github-sync.js';
 import { candidateRuns, effects, type IssueRow, type TaskRow } from '../db/schema.js';
+import { cancelQueuedPastWait } from '../domain/candidate-wait.js';
 import { setNodeDraining } from '../domain/nodes.js';
 import { candidateBranch } from '../protocol/task-branch.js';
 
@@ -215,8 +216,67 @@ describe('best-of-N runs: candidates, choosing, one pull request', () => {
     await report(issue, now[1]!, { verify: passed(), change: change(['src/a.ts']) });
     now = await tasksOf(h.db.db, issue.id);
     expect(now).toHaveLength(2);
+    // No agent named: the run cycles through best_of.agents (default claude, codex), each on its agent's nodes.
+    expect(now.map((t) => [t.agent, t.requiredLabels])).toEqual([
+      ['claude', ['agent:claude']],
+      ['codex', ['agent:codex']],
+    ]);
     expect(await runOf(issue.id)).toMatchObject({ auto: true, n: 2, max: 4, status: 'chosen', winnerTaskId: now[1]!.id });
     expect(prBodies.map((b) => b.head)).toEqual([candidateBranch(issue.number, now[1]!.runId!, 2)]);
+  });
+
+  it('n=auto cycles only through agents some online node runs, and not at all when the start names its agent', async () => {
+    await boot();
+    // gemini: no node runs it, so the cycle is claude, claude, …
+    const cycled = await start('/start n=auto', `${VERIFY_YAML}best_of:\n  max: 2\n  agents: [gemini, claude]\n`);
+    expect(cycled.tasks.map((t) => t.agent)).toEqual(['claude']);
+    expect((await runOf(cycled.issue.id)).agents).toEqual(['claude']);
+    await report(cycled.issue, cycled.tasks[0]!, 'failed');
+    const again = await tasksOf(h.db.db, cycled.issue.id);
+    expect(again.map((t) => t.agent)).toEqual(['claude', 'claude']);
+    await report(cycled.issue, again[1]!, 'failed');
+
+    const named = await start('/start n=auto agent=codex', `${VERIFY_YAML}best_of:\n  max: 3\n`);
+    expect((await runOf(named.issue.id)).agents).toBeNull();
+    await report(named.issue, named.tasks[0]!, 'failed');
+    const more = await tasksOf(h.db.db, named.issue.id);
+    expect(more.map((t) => [t.agent, t.requiredLabels])).toEqual([
+      ['codex', ['agent:codex']],
+      ['codex', ['agent:codex']],
+    ]);
+    // Both runs end (the repository's concurrency cap is shared with the next test).
+    await report(named.issue, more[1]!, { verify: passed(), change: change(['src/a.ts']) });
+    expect(await runOf(named.issue.id)).toMatchObject({ status: 'chosen' });
+  });
+
+  it('a retried candidate (a network failure) pushes to a branch of its own: the attempt before may have pushed', async () => {
+    await boot();
+    const { issue, tasks } = await start('/start n=2', `${VERIFY_YAML}auto_retry: 1\n`);
+    const lost = tasks[1]!;
+    const res = await h.app.request(
+      `/api/v1/issues/${issue.id}/report-branch`,
+      jsonInit('POST', nodeToken, { task_id: lost.id, status: 'failed', error_message: 'push: connection reset', failure_code: 'git_network' }),
+    );
+    expect(res.status).toBe(200);
+    await h.settle();
+    const retry = (await tasksOf(h.db.db, issue.id)).find((t) => t.candidate === 2 && t.id !== lost.id)!;
+    const branch = `${candidateBranch(issue.number, lost.runId!, 2)}-${retry.id.replace(/-/g, '').slice(0, 8)}`;
+    expect(node.dispatches().find((d) => d.task_id === retry.id)?.branch_name).toBe(branch);
+    // The first attempt's branch name is not the retry's to report.
+    const wrong = await h.app.request(
+      `/api/v1/issues/${issue.id}/report-branch`,
+      jsonInit('POST', nodeToken, { task_id: retry.id, status: 'success', branch_name: candidateBranch(issue.number, lost.runId!, 2), verify: passed(), change: change(['src/a.ts']) }),
+    );
+    expect(wrong.status).toBe(422);
+    await report(issue, tasks[0]!, { verify: failedVerify(), change: change(['src/a.ts']) });
+    const ok = await h.app.request(
+      `/api/v1/issues/${issue.id}/report-branch`,
+      jsonInit('POST', nodeToken, { task_id: retry.id, status: 'success', branch_name: branch, verify: passed(), change: change(['src/a.ts']) }),
+    );
+    expect(ok.status).toBe(200);
+    await h.settle();
+    expect(prBodies.map((b) => b.head)).toEqual([branch]);
+    expect(prBodies[0]!.body).toContain(branch);
   });
 
   it('no candidate qualifies: no pull request, the status comment shows the table, the issue ends terminated', async () => {
@@ -292,5 +352,30 @@ describe('best-of-N runs: candidates, choosing, one pull request', () => {
     now = await tasksOf(h.db.db, issue.id);
     expect(prBodies.map((b) => b.head)).toEqual([candidateBranch(issue.number, now[0]!.runId!, 2)]);
     expect(await runOf(issue.id)).toMatchObject({ status: 'chosen', winnerTaskId: now[1]!.id });
+  });
+  it('strategy best gives up on a candidate no node starts, wait_queued_minutes after another qualified', async () => {
+    // Room for two: the third candidate stays queued while the first two run.
+    await boot({ capacity: 2 });
+    const { issue, tasks } = await start('/start n=3', `${VERIFY_YAML}best_of:\n  wait_queued_minutes: 30\n`);
+    await setNodeDraining(h.db.db, nodeId, true);
+    await report(issue, tasks[0]!, { verify: passed(), change: change(['src/a.ts']) });
+    await report(issue, tasks[1]!, 'failed');
+    const wait = () => cancelQueuedPastWait(h.services.tasks);
+    h.clock.advance(29 * 60_000);
+    expect(await wait()).toBe(0);
+    expect(await runOf(issue.id)).toMatchObject({ status: 'running' });
+    h.clock.advance(2 * 60_000);
+    expect(await wait()).toBe(1);
+    await h.settle();
+    const now = await tasksOf(h.db.db, issue.id);
+    expect(now.map((t) => [t.candidate, t.status, t.outcome])).toEqual([
+      [1, 'success', 'success'],
+      [2, 'failed', expect.any(String)],
+      [3, 'failed', 'cancelled'],
+    ]);
+    expect(now[2]!.errorMessage).toContain('wait_queued_minutes');
+    expect(await runOf(issue.id)).toMatchObject({ status: 'chosen', winnerTaskId: now[0]!.id });
+    expect(prBodies.map((b) => b.head)).toEqual([candidateBranch(issue.number, now[0]!.runId!, 1)]);
+    expect(await wait()).toBe(0);
   });
 });

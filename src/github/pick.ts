@@ -64,7 +64,7 @@ export function registerPickHandlers(probot: EventHooks, deps: HandlerDeps): voi
     // The lease: the commit the pull request's branch is at now. The move happens only while it still is.
     // The winner's own branch is the pull request's: after a pick, its commit is the one kept on the run.
     const isWinner = candidate.task.id === ctx.run.winnerTaskId;
-    const targetSha = isWinner ? (ctx.run.winnerSha ?? undefined) : await branchSha(context.octokit, repository, candidateBranchOf(issue.number, ctx.run, candidate));
+    const targetSha = isWinner ? (ctx.run.winnerSha ?? undefined) : await branchSha(context.octokit, repository, candidateBranchOf(issue.number, candidate));
     if (!targetSha) return refuse(`candidate ${candidate.index}'s branch is gone (losing branches are deleted \`keep_candidates_days\` after the run)`);
     const expectedSha = await branchSha(context.octokit, repository, ctx.branch);
     if (!expectedSha) return refuse(`the pull request's branch \`${ctx.branch}\` is gone`);

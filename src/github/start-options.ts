@@ -2,6 +2,7 @@ import type { Context } from 'probot';
 import type { RepositoryRow } from '../db/schema.js';
 import type { Db } from '../db/types.js';
 import { type BestOfRun, bestOfRunFor } from '../domain/best-of.js';
+import { onlineCycle } from '../domain/candidate-start.js';
 import { agentOnline } from '../domain/follow-ups.js';
 import { parseStartOptions } from '../domain/commands.js';
 import { codeSpan } from '../domain/status-comment.js';
@@ -59,6 +60,7 @@ export async function resolveStartOptions(
     }
   }
   if (errors.length > 0 || !bestOf.ok) return { ok: false, errors };
+  const run = await onlineCycle(params.db, bestOf.run, params.onlineSince);
   const fromStart = options.n !== undefined || options.agents !== undefined;
-  return { ok: true, start: { agent, model: options.model ?? params.config.model, baseBranch, text: parsed.text, bestOf: bestOf.run, fromStart } };
+  return { ok: true, start: { agent, model: options.model ?? params.config.model, baseBranch, text: parsed.text, bestOf: run, fromStart } };
 }

@@ -3,7 +3,8 @@ import nock from 'nock';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createTestDb, type TestDb } from '../../test/db.js';
 import { commentEvent, REPO, taskCount } from '../../test/github-events.js';
-import { API, createGitHubHarness, type GitHubHarness, mockInstallationAuth, mockPermission, mockRepoConfig } from '../../test/github.js';
+import type { Probot } from 'probot';
+import { API, createGitHubHarness, type GitHubHarness, mockInstallationAuth, mockPermission, mockRepoConfig, signBody } from '../../test/github.js';
 import { webhookDeliveries } from '../db/schema.js';
 import { deliveryRetryDelayMs, MAX_DELIVERY_ATTEMPTS } from '../domain/webhook-deliveries.js';
 import { createWebhookIngest } from './webhook-route.js';
@@ -88,5 +89,59 @@ describe('webhook deliveries whose handling failed', () => {
     expect(await record(id)).toBeUndefined();
     expect(h.logLines.join('\n')).toContain('giving up after every retry');
     expect(await taskCount(h, p.issue.id)).toBe(0);
+  });
+  it('a /start whose server died before handling it is handled by another once its lease ends; a handled one keeps no body', async () => {
+    const p = commentEvent('/start');
+    const id = `died-${p.comment.id}`;
+    // Server A records the delivery and answers 202, then never finishes handling it (killed).
+    const dead = createWebhookIngest({
+      probot: { webhooks: h.github.probot.webhooks, receive: () => new Promise<void>(() => undefined) } as unknown as Probot,
+      db: h.db.db,
+      logger: h.logger,
+      now: h.clock.now,
+    });
+    const raw = JSON.stringify(p);
+    const res = await dead.routes.request('/api/github/webhooks', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-github-delivery': id, 'x-github-event': 'issue_comment', 'x-hub-signature-256': signBody(raw) },
+      body: raw,
+    });
+    expect(res.status).toBe(202);
+    const kept = await record(id);
+    expect(kept).toMatchObject({ attempts: 0, payload: raw });
+    // Server B: not before the lease ends.
+    expect(await h.github.ingest.retryDue()).toBe(0);
+    h.clock.advance(5 * 60_000 + 1000);
+    const api = nock(API);
+    mockInstallationAuth(api);
+    mockRepoConfig(api, REPO);
+    mockPermission(api, REPO, 'maintainer', 'write');
+    api.post(`/repos/${REPO}/issues/comments/${p.comment.id}/reactions`).reply(201, {});
+    api.get(`/repos/${REPO}/issues/${p.issue.number}/comments`).query(true).reply(200, []);
+    api.post(`/repos/${REPO}/issues/${p.issue.number}/comments`).reply(201, { id: 12 });
+    expect(await h.github.ingest.retryDue()).toBe(1);
+    await h.settle();
+    expect(await taskCount(h, p.issue.id)).toBe(1);
+    expect(await record(id)).toMatchObject({ payload: null, retryAt: null });
+
+    // Handled on its first try: the body and the lease go with it; a plain comment never had them.
+    const next = commentEvent('/stop');
+    const nextId = `handled-${next.comment.id}`;
+    const plain = commentEvent('Thanks, that looks right.');
+    const plainId = `plain-${plain.comment.id}`;
+    const api2 = nock(API).persist();
+    mockInstallationAuth(api2);
+    mockRepoConfig(api2, REPO);
+    mockPermission(api2, REPO, 'maintainer', 'write');
+    api2.post(/\/reactions$/).reply(201, {});
+    api2.get(/\/comments/).query(true).reply(200, []);
+    api2.post(/\/comments$/).reply(201, { id: 13 });
+    await h.deliver('issue_comment', next, { id: nextId });
+    await h.deliver('issue_comment', plain, { id: plainId });
+    await h.settle();
+    expect(await record(nextId)).toMatchObject({ attempts: 0, payload: null, retryAt: null });
+    expect(await record(plainId)).toMatchObject({ attempts: 0, payload: null, retryAt: null });
+    h.clock.advance(10 * 60_000);
+    expect(await h.github.ingest.retryDue()).toBe(0);
   });
 });

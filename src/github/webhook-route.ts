@@ -3,7 +3,7 @@ import type { Probot } from 'probot';
 import { requestHeader } from '../api/request-headers.js';
 import type { Db } from '../db/types.js';
 import { DomainError } from '../domain/errors.js';
-import { claimDeliveryRetries, createDeliveryRecorder, deliveryFailed, deliveryRetried } from '../domain/webhook-deliveries.js';
+import { claimDeliveryRetries, createDeliveryRecorder, createHandledMarker, deliveryFailed, deliveryRetried, firstTryLeaseUntil } from '../domain/webhook-deliveries.js';
 import type { Logger } from '../logger.js';
 import type { EventHooks } from './event-hooks.js';
 
@@ -22,11 +22,12 @@ export type WebhookIngest = {
  * `POST /api/github/webhooks`: checks `X-Hub-Signature-256` over the raw body, records the
  * delivery id (a redelivery is acknowledged and changes nothing), answers 202 at once, and runs
  * the handlers after the response. GitHub does not send an answered delivery again by itself, so
- * one whose handling fails (GitHub down, a database error) is kept with its body and retried
- * here, with backoff, on any replica, until it succeeds or MAX_DELIVERY_ATTEMPTS give it up
- * (then its record is forgotten, so a redelivery from GitHub's settings is taken as new). A
- * `/start` is never silently dropped. Only failing deliveries store a body: the ingest path
- * writes just the id.
+ * one a handler will act on is recorded with its body and a lease: one whose handling fails
+ * (GitHub down, a database error) is retried here, with backoff, on any replica, until it
+ * succeeds or MAX_DELIVERY_ATTEMPTS give it up (then its record is forgotten, so a redelivery
+ * from GitHub's settings is taken as new); one whose server died before handling it is retried
+ * once its lease runs out. A `/start` is never silently dropped. A delivery no handler acts on
+ * (most comments) records just its id.
  */
 export function createWebhookIngest(deps: {
   probot: Probot;
@@ -42,12 +43,18 @@ export function createWebhookIngest(deps: {
   const lanes = createLanes(deps.perInstallation ?? INSTALLATION_HANDLERS);
   // Probot builds a context per delivery (an installation Octokit, a child logger) before any
   // handler looks at it; a delivery no handler acts on (a comment that is not a command) skips that.
+  const skipped = (name: string, payload: unknown) => deps.skips?.({ name, payload }) ?? false;
   const handle = async (id: string, name: string, payload: unknown): Promise<void> => {
-    if (deps.skips?.({ name, payload })) return;
+    if (skipped(name, payload)) return;
     await deps.probot.receive({ id, name: name as never, payload: payload as never });
   };
   const recordDelivery = createDeliveryRecorder(deps.db);
   const now = deps.now ?? (() => new Date());
+  const handled = createHandledMarker(deps.db, (err, ids) =>
+    deps.logger.error({ err, deliveryIds: ids }, 'webhooks handled, but clearing their retry leases failed: they will be handled again when the leases run out'),
+  );
+  // Deliveries this process is handling (or holds in a lane): the retry job leaves them be.
+  const handling = new Set<string>();
 
   /** Records a failed try; never throws (a failure to record it is logged). */
   async function failed(id: string, name: string, action: string | null, raw: string, attempts: number, err: unknown): Promise<void> {
@@ -67,6 +74,8 @@ export function createWebhookIngest(deps: {
     (retrying ??= (async () => {
       let handled = 0;
       for (const d of await claimDeliveryRetries(deps.db, now())) {
+        // Still in this process's hands (a long lane): the claim only renewed its lease.
+        if (handling.has(d.deliveryId)) continue;
         let payload: { action?: unknown };
         try {
           payload = JSON.parse(d.payload) as { action?: unknown };
@@ -110,15 +119,28 @@ export function createWebhookIngest(deps: {
       throw new DomainError('invalid_input', 'body: not valid JSON', { cause });
     }
     const action = typeof payload.action === 'string' ? payload.action : null;
-    if (!(await recordDelivery({ deliveryId: id!, event: name!, action }))) {
+    // One a handler acts on is stored with its body and a lease, before the 202: should this
+    // server die before handling it, the retry job (on any replica) handles it when the lease ends.
+    const acts = !skipped(name!, payload);
+    const lease = acts ? { payload: raw, leaseUntil: firstTryLeaseUntil(now()) } : {};
+    if (!(await recordDelivery({ deliveryId: id!, event: name!, action, ...lease }))) {
       return c.json({ status: 'duplicate' }, 200);
     }
     const installation = (payload as { installation?: { id?: unknown } }).installation?.id;
+    if (acts) handling.add(id!);
     const work = lanes
       .run(typeof installation === 'number' ? installation : undefined, () => handle(id!, name!, payload))
-      // The child logger is made only on failure: with redaction configured, one per delivery is not free.
-      .catch((err: unknown) => failed(id!, name!, action, raw, 1, err))
-      .finally(() => inFlight.delete(work));
+      .then(
+        () => {
+          if (acts) handled.mark(id!);
+        },
+        // The child logger is made only on failure: with redaction configured, one per delivery is not free.
+        (err: unknown) => failed(id!, name!, action, raw, 1, err),
+      )
+      .finally(() => {
+        handling.delete(id!);
+        inFlight.delete(work);
+      });
     inFlight.add(work);
     return c.json({ status: 'accepted' }, 202);
   });
@@ -127,6 +149,7 @@ export function createWebhookIngest(deps: {
     routes,
     idle: async () => {
       while (inFlight.size > 0) await Promise.all([...inFlight]);
+      await handled.idle();
     },
     retryDue,
     stop: async () => {

@@ -99,3 +99,13 @@ export async function pickedCandidateOf(db: DbOrTx, task: Pick<TaskRow, 'runId'>
     .where(eq(candidateRuns.id, task.runId));
   return row?.task;
 }
+
+/** Runs still deciding under strategy `best` with a fixed number of candidates: the queued-candidate wait's. Oldest first. */
+export async function runningBestRuns(db: DbOrTx, limit: number): Promise<CandidateRunRow[]> {
+  return db
+    .select()
+    .from(candidateRuns)
+    .where(and(eq(candidateRuns.status, 'running'), eq(candidateRuns.strategy, 'best'), eq(candidateRuns.auto, false)))
+    .orderBy(asc(candidateRuns.createdAt))
+    .limit(limit);
+}

@@ -19,6 +19,8 @@ export async function candidateTasksForStats(db: DbOrTx, params: { withinMs: num
       select: candidateRuns.select,
       winnerTaskId: candidateRuns.winnerTaskId,
       pickedTaskId: candidateRuns.pickedTaskId,
+      runStatus: candidateRuns.status,
+      runCreatedAt: candidateRuns.createdAt,
       issueStatus: issues.status,
       /** The candidate's checks verdict, in runs judged by checks. */
       check: candidateChecks,

@@ -183,7 +183,11 @@ export async function findTaskForPullRequest(
 }
 
 /** A webhook delivery, by GitHub's X-GitHub-Delivery id. */
-export type DeliveryRecord = { deliveryId: string; event: string; action: string | null };
+/**
+ * A delivery to record. `payload` and `leaseUntil`: the body of one that handlers will act on, and
+ * when the retry job may take it over should its handling never finish (the server died).
+ */
+export type DeliveryRecord = { deliveryId: string; event: string; action: string | null; payload?: string | undefined; leaseUntil?: Date | undefined };
 
 /**
  * Records deliveries in one statement; resolves to the ids that were new (not seen before). The
@@ -196,10 +200,13 @@ export type DeliveryRecord = { deliveryId: string; event: string; action: string
 export async function insertDeliveries(db: DbOrTx, records: DeliveryRecord[]): Promise<Set<string>> {
   if (records.length === 0) return new Set();
   const sortedRecords = [...records].sort((a, b) => (a.deliveryId < b.deliveryId ? -1 : a.deliveryId > b.deliveryId ? 1 : 0));
-  const json = JSON.stringify(sortedRecords.map((r) => ({ delivery_id: r.deliveryId, event: r.event, action: r.action })));
+  const json = JSON.stringify(
+    sortedRecords.map((r) => ({ delivery_id: r.deliveryId, event: r.event, action: r.action, payload: r.payload ?? null, retry_at: r.leaseUntil?.toISOString() ?? null })),
+  );
   const result = await db.execute(sql`
-    insert into ${webhookDeliveriesTable} (delivery_id, event, action)
-    select d.delivery_id, d.event, d.action from json_to_recordset(${json}::json) as d(delivery_id text, event text, action text)
+    insert into ${webhookDeliveriesTable} (delivery_id, event, action, payload, retry_at)
+    select d.delivery_id, d.event, d.action, d.payload, d.retry_at
+    from json_to_recordset(${json}::json) as d(delivery_id text, event text, action text, payload text, retry_at timestamptz)
     on conflict do nothing returning delivery_id`);
   const rows = (Array.isArray(result) ? result : (result as { rows: unknown[] }).rows) as Array<{ delivery_id: string }>;
   return new Set(rows.map((r) => r.delivery_id));

@@ -41,3 +41,15 @@ export async function claimDueDeliveries(db: DbOrTx, params: { now: Date; leaseU
 export async function deliveryHandled(db: DbOrTx, deliveryId: string): Promise<void> {
   await db.update(webhookDeliveries).set({ payload: null, retryAt: null, lastError: null }).where(eq(webhookDeliveries.deliveryId, deliveryId));
 }
+
+/**
+ * Deliveries handled on their first try: their bodies and leases go, in one statement. Only rows
+ * still on that first lease (no failed try recorded since), so a retry scheduled meanwhile stands.
+ */
+export async function deliveriesHandledFirstTime(db: DbOrTx, deliveryIds: string[]): Promise<void> {
+  if (deliveryIds.length === 0) return;
+  await db
+    .update(webhookDeliveries)
+    .set({ payload: null, retryAt: null })
+    .where(and(inArray(webhookDeliveries.deliveryId, deliveryIds), eq(webhookDeliveries.attempts, 0)));
+}

@@ -1,0 +1,2 @@
+ALTER TABLE "candidate_runs" ADD COLUMN "wait_queued_minutes" integer DEFAULT 30 NOT NULL;--> statement-breakpoint
+CREATE INDEX "candidate_runs_running_idx" ON "candidate_runs" USING btree ("created_at") WHERE status = 'running';
