@@ -117,7 +117,7 @@ describe('start, dispatch and report through the API', () => {
     expect(res.status).toBe(201);
     expect(res.body).toMatchObject({ agent: 'codex' });
     const task = await getTask(h.db.db, res.body.id);
-    expect(task?.bestOf).toEqual({ n: 1, agents: ['codex'], testsOk: true, strategy: 'best', select: 'verify', max: 5, keepCandidatesDays: 7, checksTimeoutMinutes: 30 });
+    expect(task?.bestOf).toEqual({ n: 1, agents: ['codex'], testsOk: true, strategy: 'best', select: 'verify', max: 5, keepCandidatesDays: 7, waitQueuedMinutes: 30, checksTimeoutMinutes: 30 });
     expect(task?.requiredLabels).toContain('agent:codex');
 
     // Several: one task of kind candidate each, with its agent's label; the answer is candidate 1.
