@@ -63,14 +63,14 @@ describe('/start best-of-N options (n=, agents=, tests=ok): checked, recorded, r
     const task = tasks[0]!;
     expect(task).toMatchObject({ agent: 'codex', command: 'fix it', verify: ['npm ci', 'npm test'] });
     expect(task.requiredLabels).toContain('agent:codex');
-    expect(task.bestOf).toEqual({ n: 1, agents: ['codex'], testsOk: true, strategy: 'best', select: 'verify', max: 5, keepCandidatesDays: 7 });
+    expect(task.bestOf).toEqual({ n: 1, agents: ['codex'], testsOk: true, strategy: 'best', select: 'verify', max: 5, keepCandidatesDays: 7, waitQueuedMinutes: 30 });
     const body = processIssueBody({ task, issue: { ...issue, body: '' }, repository: { cloneUrl: 'https://x/y.git' } }, 't');
     expect(body.verify).toEqual(['npm ci', 'npm test']);
   });
 
   it('records the config\'s strategy and selection on a plain start', async () => {
     const { tasks } = await start('/start', 'best_of:\n  strategy: first\n  select: verify+checks\n  max: 3\n', { queued: true });
-    expect(tasks[0]!.bestOf).toEqual({ n: 1, agents: null, testsOk: false, strategy: 'first', select: 'verify+checks', max: 3, keepCandidatesDays: 7 });
+    expect(tasks[0]!.bestOf).toEqual({ n: 1, agents: null, testsOk: false, strategy: 'first', select: 'verify+checks', max: 3, keepCandidatesDays: 7, waitQueuedMinutes: 30 });
     expect(tasks[0]!.verify).toEqual([]);
   });
 
