@@ -1,6 +1,7 @@
 /* Webhook deliveries and reads that the GitHub handler tests share. */
 import { eq } from 'drizzle-orm';
-import { example, type GitHubHarness } from './github.js';
+import nock from 'nock';
+import { API, example, type GitHubHarness, mockInstallationAuth, mockPermission, mockRepoConfig } from './github.js';
 import { getIssueByGithubId } from '../src/db/queries/github-sync.js';
 import { tasks } from '../src/db/schema.js';
 
@@ -30,4 +31,24 @@ export async function taskCount(h: GitHubHarness, githubIssueId: number) {
   const issue = await getIssueByGithubId(h.db.db, githubIssueId);
   if (!issue) return 0;
   return (await h.db.db.select().from(tasks).where(eq(tasks.issueId, issue.id))).length;
+}
+
+/**
+ * GitHub's answers to what a `/start` comment on `REPO` makes Gaffer ask, in order: an installation
+ * token, `.github/gaffer.yml` (absent, or `yaml`), the commenter's permission (`write` unless
+ * given), the 👀 on the comment, and the status comment (none yet, then created as
+ * `statusCommentId`). Returns the scope, for the test's own further answers.
+ */
+export function mockStartCalls(
+  p: { comment: { id: number }; issue: { number: number } },
+  opts: { yaml?: string; permission?: string; statusCommentId?: number } = {},
+): nock.Scope {
+  const api = nock(API);
+  mockInstallationAuth(api);
+  mockRepoConfig(api, REPO, opts.yaml);
+  mockPermission(api, REPO, 'maintainer', opts.permission ?? 'write');
+  api.post(`/repos/${REPO}/issues/comments/${p.comment.id}/reactions`).reply(201, {});
+  api.get(`/repos/${REPO}/issues/${p.issue.number}/comments`).query(true).reply(200, []);
+  api.post(`/repos/${REPO}/issues/${p.issue.number}/comments`).reply(201, { id: opts.statusCommentId ?? 1 });
+  return api;
 }

@@ -53,7 +53,7 @@ describe('/pick and the losing-branch sweep', () => {
     s.delete('/installation/token').reply(204);
     s.get(/\/repos\/.*\/issues\/\d+\/comments/).query(true).reply(200, []);
     s.post(/\/repos\/.*\/issues\/\d+\/comments/).reply(201, (_u, b) => {
-      comments.push((b as { body: string }).body);
+      comments.push((b as { body: string }).body.replace(/\n\n<!-- gaffer:reply:\d+ -->$/, ''));
       return { id: 5500 + nextSeq() };
     });
     s.patch(/\/repos\/.*\/issues\/comments\/\d+/).reply(200, {});

@@ -3,7 +3,8 @@ import nock from 'nock';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { createTestDb, type TestDb } from '../../test/db.js';
-import { API, createGitHubHarness, example, type GitHubHarness, INSTALLATION_ID, mockInstallationAuth, mockPermission, mockRepoConfig } from '../../test/github.js';
+import { mockStartCalls, REPO } from '../../test/github-events.js';
+import { API, createGitHubHarness, example, type GitHubHarness, INSTALLATION_ID } from '../../test/github.js';
 import { jsonInit } from '../../test/harness.js';
 import { registerDouble } from '../../test/flow.js';
 import { type NodeDouble, startNodeDouble } from '../../test/node-double.js';
@@ -12,7 +13,6 @@ import { tasks } from '../db/schema.js';
 import { setNodeDraining } from '../domain/nodes.js';
 import { taskBranch } from '../protocol/task-branch.js';
 
-const REPO = 'Codertocat/Hello-World';
 const REPO_ID = 186853002;
 const BASE_SHA = 'a'.repeat(40);
 const HEAD_SHA = 'b'.repeat(40);
@@ -79,13 +79,7 @@ describe('the Gaffer check run', () => {
     p.comment.body = '/start';
     p.comment.user.login = 'maintainer';
     p.sender.login = 'maintainer';
-    const api = nock(API);
-    mockInstallationAuth(api);
-    mockRepoConfig(api, REPO);
-    mockPermission(api, REPO, 'maintainer', 'write');
-    api.post(`/repos/${REPO}/issues/comments/${p.comment.id}/reactions`).reply(201, {});
-    api.get(`/repos/${REPO}/issues/${p.issue.number}/comments`).query(true).reply(200, []);
-    api.post(`/repos/${REPO}/issues/${p.issue.number}/comments`).reply(201, { id: 8800 + seq });
+    const api = mockStartCalls(p, { statusCommentId: 8800 + seq });
     nock(API).patch(`/repos/${REPO}/issues/comments/${8800 + seq}`).reply(200, { id: 8800 + seq }).persist();
     api
       .post(`/app/installations/${INSTALLATION_ID}/access_tokens`, (b) => JSON.stringify(b.repository_ids) === JSON.stringify([REPO_ID]))

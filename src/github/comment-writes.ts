@@ -82,10 +82,14 @@ function payloadOf<S extends z.ZodType>(schema: S, payload: unknown, id: number)
   return parsed.data;
 }
 
+/** The hidden marker a reply carries: its effect, so a later claim of that effect can find it. */
+export const replyMarker = (effectId: number) => `<!-- gaffer:reply:${effectId} -->`;
+
 /**
  * The performers of `reaction` and `reply` effects, as the effect's installation. GitHub answers a
- * second identical reaction with the existing one, so a retried reaction places none twice; a reply
- * is sent once per claim (a worker dying between GitHub's answer and the record could repeat it).
+ * second identical reaction with the existing one, so a retried reaction places none twice; a
+ * retried reply first looks for its marker among the comments, so one GitHub already took is not
+ * posted again.
  */
 export function commentPerformers(probot: Probot): { reaction: EffectPerformer; reply: EffectPerformer } {
   return {
@@ -103,8 +107,14 @@ export function commentPerformers(probot: Probot): { reaction: EffectPerformer; 
       const p = payloadOf(replyPayload, effect.payload, effect.id);
       const [owner, repo] = p.repository.split('/') as [string, string];
       const octokit = await probot.auth(effect.installationId);
+      const marker = replyMarker(effect.id);
       try {
-        await octokit.rest.issues.createComment({ owner, repo, issue_number: p.issueNumber, body: p.body });
+        // A claim before this one may have died between GitHub's 201 and its record: its reply,
+        // found by the marker, stands. The first claim looks for nothing (one request fewer).
+        const said =
+          effect.attempts > 1 &&
+          (await octokit.paginate(octokit.rest.issues.listComments, { owner, repo, issue_number: p.issueNumber, per_page: 100 })).some((c) => c.body?.includes(marker));
+        if (!said) await octokit.rest.issues.createComment({ owner, repo, issue_number: p.issueNumber, body: `${p.body}\n\n${marker}` });
       } catch (err) {
         throw classifyGitHubError(err, `replying on ${p.repository}#${p.issueNumber}`);
       }

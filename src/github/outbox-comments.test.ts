@@ -4,7 +4,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { commentEvent, REPO, taskCount } from '../../test/github-events.js';
 import { API, createGitHubHarness, type GitHubHarness, INSTALLATION_ID } from '../../test/github.js';
 import { effects, webhookDeliveries } from '../db/schema.js';
-import { reactionKey } from '../domain/comment-effects.js';
+import { claimEffects } from '../db/queries/effects.js';
+import { reactionKey, recordReply, replyKey } from '../domain/comment-effects.js';
+import { replyMarker } from './comment-writes.js';
 import { STATUS_MARKER } from '../domain/status-comment.js';
 
 /*
@@ -77,5 +79,29 @@ describe('reactions and replies through the outbox, 60 /start comments at once (
       .from(effects)
       .where(and(eq(effects.kind, 'reaction'), eq(effects.idempotencyKey, reactionKey(first.comment.id))));
     expect(recorded).toMatchObject([{ state: 'done', attempts: 1 }]);
+  });
+  it('a worker that died after GitHub took a reply: the next claim finds it by its marker and posts none', async () => {
+    const issueNumber = 7701;
+    await recordReply(h.db.db, {
+      delivery: { id: 'died-reply', installationId: INSTALLATION_ID },
+      repository: REPO,
+      issueNumber,
+      issueId: null,
+      body: 'Gaffer cannot start: the issue is processing.',
+      now: h.clock.now(),
+    });
+    const [effect] = await h.db.db.select().from(effects).where(and(eq(effects.kind, 'reply'), eq(effects.idempotencyKey, replyKey('died-reply', 'Gaffer cannot start: the issue is processing.'))));
+    // Worker A claims it, GitHub takes the comment (201), and A dies before recording it.
+    const now = h.clock.now();
+    await claimEffects(h.db.db, { ids: [effect!.id], now, leaseUntil: new Date(now.getTime() + 120_000) });
+    h.clock.advance(120_001);
+    // The next claim lists the comments, finds A's by its marker, and posts nothing (no POST mocked).
+    const listed = nock(API)
+      .get(`/repos/${REPO}/issues/${issueNumber}/comments`)
+      .query(true)
+      .reply(200, [{ id: 1, body: `Gaffer cannot start: the issue is processing.\n\n${replyMarker(effect!.id)}` }]);
+    await h.services.effects.idle();
+    expect(listed.isDone()).toBe(true);
+    expect((await h.db.db.select().from(effects).where(eq(effects.id, effect!.id)))[0]).toMatchObject({ state: 'done', attempts: 2 });
   });
 });

@@ -2,7 +2,7 @@ import { eq } from 'drizzle-orm';
 import nock from 'nock';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createTestDb, type TestDb } from '../../test/db.js';
-import { commentEvent, REPO, taskCount } from '../../test/github-events.js';
+import { commentEvent, mockStartCalls, REPO, taskCount } from '../../test/github-events.js';
 import type { Probot } from 'probot';
 import { API, createGitHubHarness, type GitHubHarness, mockInstallationAuth, mockPermission, mockRepoConfig, signBody } from '../../test/github.js';
 import { webhookDeliveries } from '../db/schema.js';
@@ -112,13 +112,7 @@ describe('webhook deliveries whose handling failed', () => {
     // Server B: not before the lease ends.
     expect(await h.github.ingest.retryDue()).toBe(0);
     h.clock.advance(5 * 60_000 + 1000);
-    const api = nock(API);
-    mockInstallationAuth(api);
-    mockRepoConfig(api, REPO);
-    mockPermission(api, REPO, 'maintainer', 'write');
-    api.post(`/repos/${REPO}/issues/comments/${p.comment.id}/reactions`).reply(201, {});
-    api.get(`/repos/${REPO}/issues/${p.issue.number}/comments`).query(true).reply(200, []);
-    api.post(`/repos/${REPO}/issues/${p.issue.number}/comments`).reply(201, { id: 12 });
+    mockStartCalls(p, { statusCommentId: 12 });
     expect(await h.github.ingest.retryDue()).toBe(1);
     await h.settle();
     expect(await taskCount(h, p.issue.id)).toBe(1);

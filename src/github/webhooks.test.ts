@@ -7,7 +7,7 @@ import { getIssueByGithubId } from '../db/queries/github-sync.js';
 import { repositories, tasks, webhookDeliveries } from '../db/schema.js';
 import { STATUS_MARKER } from '../domain/status-comment.js';
 import { cancelTask } from '../domain/task-end.js';
-import { commentEvent, REPO, taskCount } from '../../test/github-events.js';
+import { commentEvent, mockStartCalls, REPO, taskCount } from '../../test/github-events.js';
 
 describe('GitHub App webhooks', () => {
   let db: TestDb;
@@ -126,13 +126,7 @@ describe('GitHub App webhooks', () => {
 
   it('uses the seed default command for a bare /start', async () => {
     const p = commentEvent('/start');
-    const api = nock(API);
-    mockInstallationAuth(api);
-    mockRepoConfig(api, REPO);
-    mockPermission(api, REPO, 'maintainer', 'admin');
-    api.post(`/repos/${REPO}/issues/comments/${p.comment.id}/reactions`).reply(201, {});
-    api.get(`/repos/${REPO}/issues/${p.issue.number}/comments`).query(true).reply(200, []);
-    api.post(`/repos/${REPO}/issues/${p.issue.number}/comments`).reply(201, { id: 1 });
+    mockStartCalls(p, { permission: 'admin' });
     await h.deliver('issue_comment', p);
     await h.settle();
     const issue = await getIssueByGithubId(h.db.db, p.issue.id);
@@ -270,13 +264,7 @@ describe('GitHub App webhooks', () => {
 
   it('changes nothing on a redelivery of the same delivery id', async () => {
     const p = commentEvent('/start');
-    const api = nock(API);
-    mockInstallationAuth(api);
-    mockRepoConfig(api, REPO);
-    mockPermission(api, REPO, 'maintainer', 'write');
-    api.post(`/repos/${REPO}/issues/comments/${p.comment.id}/reactions`).reply(201, {});
-    api.get(`/repos/${REPO}/issues/${p.issue.number}/comments`).query(true).reply(200, []);
-    api.post(`/repos/${REPO}/issues/${p.issue.number}/comments`).reply(201, { id: 6 });
+    mockStartCalls(p, { statusCommentId: 6 });
     expect((await h.deliver('issue_comment', p, { id: 'same-delivery' })).status).toBe(202);
     await h.settle();
     const again = await h.deliver('issue_comment', p, { id: 'same-delivery' });
