@@ -3,7 +3,8 @@ import { reportBranchRequest } from '../protocol/node-api.js';
 import { type SuiteInput, suitesVerdict } from './candidate-checks.js';
 
 const GAFFER = 1;
-const s = (status: string, conclusion: string | null, o: Partial<SuiteInput> = {}): SuiteInput => ({ appId: 15368, name: 'GitHub Actions', status, conclusion, runs: 1, ...o });
+const s = (status: string, conclusion: string | null, o: Partial<SuiteInput> = {}): SuiteInput => ({ appId: 15368, appSlug: 'github-actions', name: 'GitHub Actions', status, conclusion, runs: 1, ...o });
+const otherCi = { appId: 777, appSlug: 'other-ci', name: 'Other CI' };
 
 describe("a candidate commit's check suites", () => {
   it.each([
@@ -13,8 +14,9 @@ describe("a candidate commit's check suites", () => {
     ['one still running', [s('completed', 'success'), s('queued', null)], 'pending'],
     ['no suite yet', [], 'pending'],
     ["Gaffer's own suite is not the repository's check", [s('completed', 'success'), s('queued', null, { appId: GAFFER }), s('completed', 'failure', { appId: GAFFER })], 'passed'],
-    ['a queued suite with no check runs (an app that runs none here) is not counted', [s('completed', 'success'), s('queued', null, { runs: 0 })], 'passed'],
-    ['only such suites: nothing to judge yet', [s('queued', null, { runs: 0 })], 'pending'],
+    ['a queued suite with no check runs (an app that runs none here) is not counted', [s('completed', 'success'), s('queued', null, { ...otherCi, runs: 0 })], 'passed'],
+    ['only such suites: nothing to judge yet', [s('queued', null, { ...otherCi, runs: 0 })], 'pending'],
+    ["a GitHub Actions workflow whose jobs have not started yet counts: it is waited for", [s('completed', 'success'), s('queued', null, { runs: 0 })], 'pending'],
   ] as const)('%s', (_what, suites, verdict) => {
     expect(suitesVerdict(suites, GAFFER).verdict).toBe(verdict);
   });

@@ -16,6 +16,8 @@ import type { TaskDeps } from './tasks.js';
 export type SuiteInput = {
   /** The app that owns the suite (GitHub Actions, another CI, Gaffer itself). */
   appId: number | null;
+  /** The app's slug: `github-actions` for GitHub Actions. */
+  appSlug: string | null;
   name: string;
   status: string | null;
   conclusion: string | null;
@@ -30,10 +32,12 @@ const PASSING = new Set(['success', 'neutral', 'skipped']);
  * The verdict of a commit's suites: `failed` once any concluded otherwise than success, neutral or
  * skipped; `passed` once every one concluded so; else `pending` (one still running, or none yet).
  * Gaffer's own suite (`ownAppId`) is not the repository's check, and a suite with no check runs
- * that never started belongs to an app that runs none on this commit: neither is counted. Pure.
+ * that never started belongs to an app that runs none on this commit (GitHub makes one for every
+ * app with checks on each push): neither is counted. GitHub Actions' suites always count: Actions
+ * makes one only for a workflow it runs, whose jobs may wait (a concurrency group, an approval). Pure.
  */
 export function suitesVerdict(suites: readonly SuiteInput[], ownAppId: number | undefined): { verdict: 'pending' | 'passed' | 'failed'; counted: CandidateSuite[] } {
-  const counted = suites.filter((s) => s.appId === null || s.appId !== ownAppId).filter((s) => s.status === 'completed' || s.runs > 0);
+  const counted = suites.filter((s) => s.appId === null || s.appId !== ownAppId).filter((s) => s.status === 'completed' || s.runs > 0 || s.appSlug === 'github-actions');
   const seen = counted.map((s) => ({ name: s.name, conclusion: s.status === 'completed' ? s.conclusion : null }));
   if (counted.some((s) => s.status === 'completed' && !PASSING.has(s.conclusion ?? ''))) return { verdict: 'failed', counted: seen };
   if (counted.length === 0 || counted.some((s) => s.status !== 'completed')) return { verdict: 'pending', counted: seen };

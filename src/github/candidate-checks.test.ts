@@ -1,4 +1,4 @@
-import { eq } from 'drizzle-orm';
+import { and, eq, gt } from 'drizzle-orm';
 import nock from 'nock';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createTestDb, type TestDb } from '../../test/db.js';
@@ -9,7 +9,7 @@ import { type NodeDouble, startNodeDouble } from '../../test/node-double.js';
 import { issueComment, nextSeq, REPO, tasksOf } from '../../test/follow-up-fixtures.js';
 import { TASK_TOKEN } from '../../test/github-events.js';
 import { getIssueByGithubId } from '../db/queries/github-sync.js';
-import { candidateChecks, candidateRuns, type IssueRow, type TaskRow } from '../db/schema.js';
+import { candidateChecks, candidateRuns, type IssueRow, type TaskRow, webhookDeliveries } from '../db/schema.js';
 import { timeOutCandidateChecks } from '../domain/candidate-checks.js';
 import { setNodeDraining } from '../domain/nodes.js';
 import { candidateBranch } from '../protocol/task-branch.js';
@@ -130,9 +130,12 @@ describe('best-of-N runs judged by check suites', () => {
     p.check_suite.head_branch = branch;
     p.check_suite.pull_requests = [];
     if (opts.repositoryId !== undefined) p.repository.id = opts.repositoryId;
-    const res = await h.deliver('check_suite', p, opts.id ? { id: opts.id } : {});
+    const id = opts.id ?? `checks-suite-${process.pid}-${nextSeq()}`;
+    const res = await h.deliver('check_suite', p, { id });
     expect(res.status).toBeLessThan(300);
     await h.settle();
+    // Handled without an error (a failed one would be kept, with its attempts, for a retry).
+    expect(await h.db.db.select().from(webhookDeliveries).where(and(eq(webhookDeliveries.deliveryId, id), gt(webhookDeliveries.attempts, 0)))).toEqual([]);
   }
 
   /** A workflow_run.completed delivery (a real payload, in the issue's repository). */
@@ -294,6 +297,9 @@ describe('best-of-N runs judged by check suites', () => {
     nock(API).get(`/repos/${REPO}/git/commits/${sha(40)}`).reply(200, { sha: sha(40), message: 'my fix\n\nGaffer-Task: someone-else\n' });
     suitesOf.set(sha(40), [suite('success')]);
     await suiteDone(sha(40), branch);
+    // A commit GitHub no longer has (a force-push): not the candidate's either, and nothing to retry.
+    nock(API).get(`/repos/${REPO}/git/commits/${sha(43)}`).reply(404, { message: 'Not Found' });
+    await suiteDone(sha(43), branch);
     expect(listed).toEqual([]);
     expect((await runOf(issue.id)).status).toBe('running');
     nock(API).get(`/repos/${REPO}/git/commits/${sha(41)}`).reply(200, { sha: sha(41), message: `fix the parser\n\nGaffer-Task: ${tasks[0]!.id}\nGaffer-Agent: codex\n` });

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { type AwaitedCheck, awaitedChecks, noteCandidateSuites, setCandidateCheckSha } from '../db/queries/candidate-checks.js';
 import { recordChecksVerdict, type SuiteInput, suitesVerdict } from '../domain/candidate-checks.js';
-import { classifyGitHubError } from './errors.js';
+import { classifyGitHubError, statusOf } from './errors.js';
 import type { EventHooks } from './event-hooks.js';
 import { type AnyContext, type HandlerDeps, parsePayload } from './handlers.js';
 import { checkSuiteEventSchema, workflowRunEventSchema } from './payloads.js';
@@ -34,7 +34,7 @@ async function suitesOf(octokit: Octokit, check: AwaitedCheck, sha: string): Pro
     const suites = await octokit.paginate(octokit.rest.checks.listSuitesForRef, { owner, repo, ref: sha, per_page: 100 });
     return suites.map((raw) => {
       const s = suitesPage.parse(raw);
-      return { appId: s.app?.id ?? null, name: s.app?.name ?? s.app?.slug ?? `suite ${s.id}`, status: s.status, conclusion: s.conclusion, runs: s.latest_check_runs_count ?? 0 };
+      return { appId: s.app?.id ?? null, appSlug: s.app?.slug ?? null, name: s.app?.name ?? s.app?.slug ?? `suite ${s.id}`, status: s.status, conclusion: s.conclusion, runs: s.latest_check_runs_count ?? 0 };
     });
   } catch (err) {
     throw classifyGitHubError(err, `reading the check suites of ${check.repositoryFullName}@${sha.slice(0, 12)}`);
@@ -48,6 +48,9 @@ async function isCandidateCommit(octokit: Octokit, check: AwaitedCheck, sha: str
     const { data } = await octokit.rest.git.getCommit({ owner, repo, commit_sha: sha });
     return data.message.split('\n').some((line) => line.trim() === `Gaffer-Task: ${check.taskId}`);
   } catch (err) {
+    // A commit GitHub does not have (any more) is not the candidate's: nothing to retry.
+    const status = statusOf(err);
+    if (status === 404 || status === 422) return false;
     throw classifyGitHubError(err, `reading commit ${check.repositoryFullName}@${sha.slice(0, 12)}`);
   }
 }
