@@ -22,6 +22,8 @@
  * every node (its first task clones the repository). Runs on PGlite, then on the Postgres server
  * at DATABASE_URL (or the local default; skipped when none answers). `--smoke` (or BENCH_SMOKE=1):
  * one round, on PGlite and on Postgres when DATABASE_URL or TEST_DATABASE_URL names one.
+ * BENCH_NODE_PROCESSES=0 runs the nodes in the bench's own process; BENCH_WRITES=1 lists each
+ * start's GitHub writes with their times; BENCH_SANDBOX=bwrap runs agent and verify in the sandbox.
  */
 import { execFile } from 'node:child_process';
 import { rm } from 'node:fs/promises';
