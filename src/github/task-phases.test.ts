@@ -144,6 +144,9 @@ describe('live task phases: status comment and check run', () => {
     // The real one: the comment and the run show it; the command is the server's copy, in a code span.
     expect((await sendPhase(task.id, { phase: 'verify', command: 2, of: 2 })).status).toBe(204);
     await h.settle();
+    const admin = await h.signIn({ admin: true });
+    const read = await h.app.request(`/api/v1/tasks/${task.id}`, jsonInit('GET', admin.token));
+    expect(await read.json()).toMatchObject({ status: 'running', phase: { phase: 'verify', command: 2, of: 2 } });
     // Its first 60 characters, the backticks that could end the span turned into quotes.
     const span = `\`${HOSTILE.slice(0, 60).replace(/`/g, "'")}\``;
     expect(span).toBe("`npm run lint 'whoami' <img src=x onerror=alert(1)> [x](https`");
