@@ -21,26 +21,20 @@
  * local default; skipped when none answers). `--smoke` (or BENCH_SMOKE=1): a burst of 10 (about a minute: the writes are spaced), on
  * PGlite and on Postgres when DATABASE_URL or TEST_DATABASE_URL names one. BENCH_DEBUG=1 logs.
  */
-import { generateKeyPairSync } from 'node:crypto';
-import { chmod, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { and, eq, inArray, sql } from 'drizzle-orm';
+import { and, eq } from 'drizzle-orm';
 import { effects, issues, tasks } from '../src/db/schema.js';
 import {
   type BenchDb,
-  DEFAULT_POSTGRES_URL,
   envInt,
   openBenchDb,
-  postgresReachable,
   printTable,
   smokeMode,
-  smokePostgresUrl,
   workChecks,
   type WorkChecks,
 } from './bench-support.js';
-import { type BenchStack, type GitHubDouble, minWriteGap, replyComments, startComment, startGitHubDouble, startStack, type StartAt } from './first-pr-stack.js';
+import { benchSetup, type BenchStack, type GitHubDouble, minWriteGap, replyComments, settle, startComment, startGitHubDouble, startStack, type StartAt } from './first-pr-stack.js';
 
 const SMOKE = smokeMode();
 const BURST = SMOKE ? 10 : envInt('BENCH_FAIRNESS_BURST', 100);
@@ -60,25 +54,6 @@ const at = (who: typeof A | typeof B, issueNumber: number, stack: BenchStack): S
   commentId: ++commentIds,
   cloneUrl: `file://${stack.bare}`,
 });
-
-/**
- * Waits until the outbox holds nothing left to perform and the node is idle, then for one
- * spacing more, so that the next phase starts with no installation held back. Polls as the
- * server's background runner does; gives up after `limitMs` (a stuck effect).
- */
-async function settle(db: BenchDb, stack: BenchStack, limitMs: number): Promise<void> {
-  const until = Date.now() + limitMs;
-  for (;;) {
-    await stack.agent.tasks.idle();
-    await stack.github.idle();
-    await stack.services.effects.poll();
-    const [row] = await db.db.select({ n: sql<number>`count(*)::int` }).from(effects).where(inArray(effects.state, ['pending', 'running']));
-    if ((row?.n ?? 0) === 0) break;
-    if (Date.now() > until) throw new Error(`${row?.n} GitHub writes still waiting after ${limitMs / 1000} s`);
-    await sleep(100);
-  }
-  await sleep(SPACING_MS + 100);
-}
 
 /** Where B's time went, ms after its webhook was sent (the database's clock for the stages). */
 type BTiming = { totalMs: number; answeredMs: number; claimedMs: number; prRecordedMs: number };
@@ -114,9 +89,9 @@ async function runOn(db: BenchDb, privateKey: string, work: string, checks: Work
   let failure: string | undefined;
   try {
     await timeB(db, stack, gh, B.warmIssue, statuses);
-    await settle(db, stack, 60_000);
+    await settle(db, stack, SPACING_MS, 60_000);
     const anchor = await timeB(db, stack, gh, B.anchorIssue, statuses);
-    await settle(db, stack, 60_000);
+    await settle(db, stack, SPACING_MS, 60_000);
 
     // The burst: every one of A's webhooks in flight at once, and B's among them.
     const aPr = gh.waitForPr(A.issue);
@@ -125,7 +100,7 @@ async function runOn(db: BenchDb, privateKey: string, work: string, checks: Work
     statuses.push(...(await Promise.all(aSent)));
     await aPr;
     // A's writes are spaced a second apart: the burst's 👀s take about BURST seconds to go out.
-    await settle(db, stack, (BURST * SPACING_MS) * 2 + 60_000);
+    await settle(db, stack, SPACING_MS, (BURST * SPACING_MS) * 2 + 60_000);
 
     const aWrites = gh.writes.filter((w) => w.installationId === A.installationId);
     const reactions = new Set(aWrites.filter((w) => w.method === 'POST' && /\/issues\/comments\/\d+\/reactions$/.test(w.path)).map((w) => w.path)).size;
@@ -171,24 +146,7 @@ async function tasksOn(db: BenchDb, issueNumber: number) {
 }
 
 async function main() {
-  const { privateKey } = generateKeyPairSync('rsa', {
-    modulusLength: 2048,
-    privateKeyEncoding: { type: 'pkcs1', format: 'pem' },
-    publicKeyEncoding: { type: 'spki', format: 'pem' },
-  });
-  const work = await mkdtemp(join(tmpdir(), 'gaffer-bench-fairness-'));
-  await chmod(work, 0o711);
-  const targets: Array<string | undefined> = [undefined];
-  if (SMOKE) {
-    // A smoke run uses the server it is told of, and fails if it does not answer.
-    const named = smokePostgresUrl('DATABASE_URL');
-    if (named) targets.push(named);
-    else process.stdout.write('Postgres: none named (DATABASE_URL, TEST_DATABASE_URL): PGlite only.\n');
-  } else {
-    const pgUrl = process.env.DATABASE_URL || DEFAULT_POSTGRES_URL;
-    if (await postgresReachable(pgUrl)) targets.push(pgUrl);
-    else process.stdout.write(`Postgres at ${new URL(pgUrl).host} does not answer: PGlite only.\n`);
-  }
+  const { privateKey, work, targets } = await benchSetup('fairness', SMOKE);
   const checks = workChecks('bench:fairness');
   process.stdout.write(`End-to-end fairness${SMOKE ? ' (smoke)' : ''}: A's burst of ${BURST} /start on one issue, B's one /start; writes spaced ${SPACING_MS} ms per installation\n\n`);
   const rows: string[][] = [];

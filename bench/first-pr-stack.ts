@@ -1,44 +1,40 @@
 /**
- * The whole system for the end-to-end benchmarks (`bench:first-pr`, `bench:fairness`): Gaffer as
- * `src/main.ts` composes it (HTTP on loopback), a real node agent on its own HTTP port running the
- * scripted agent on a real git repository, and a local GitHub double (GHE_HOST) that answers the
- * App's calls, records every write with the installation whose token made it, and tells when a
- * pull request is requested. Webhooks go in signed, as GitHub sends them.
+ * The whole system for the end-to-end benchmarks (`bench:first-pr`, `bench:fairness`,
+ * `bench:best-of`): Gaffer as `src/main.ts` composes it (HTTP on loopback), one or more real node
+ * agents (bench-node.ts), each on its own HTTP port and optionally in a process of its own, running
+ * the scripted agent on a real git repository, and a local GitHub double (GHE_HOST) that answers
+ * the App's calls, serves the repository's `.github/gaffer.yml` (with `verify:` commands when asked),
+ * records every write with the installation whose token made it, and tells when a pull request is
+ * requested. Webhooks go in signed, as GitHub sends them. Also what the three share before they
+ * start: the App's key, a work folder and the databases to run on ({@link benchSetup}).
  */
-import { createHmac } from 'node:crypto';
-import { mkdir } from 'node:fs/promises';
+import { createHmac, generateKeyPairSync } from 'node:crypto';
+import { chmod, mkdtemp } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { serve } from '@hono/node-server';
 import examples from '@octokit/webhooks-examples';
-import { createNodeAgent } from '../node/agent.js';
-import { loadNodeConfig } from '../node/config.js';
+import { inArray, sql } from 'drizzle-orm';
 import { createBareRepo } from '../node/test-support/git-repos.js';
 import { createApp } from '../src/app.js';
 import { loadConfig } from '../src/config.js';
+import { effects } from '../src/db/schema.js';
 import { STATUS_MARKER } from '../src/domain/status-comment.js';
 import { createProbot, gitHubAppConfig } from '../src/github/client.js';
 import { attachGitHub, githubPorts } from '../src/github/integration.js';
-import { createLogger } from '../src/logger.js';
 import { createServices } from '../src/services.js';
-import type { BenchDb } from './bench-support.js';
+import { type BenchNode, type BenchSandbox, benchLogger, close, listen, processCpuMs, REGISTRATION_TOKEN, startNode, startNodeProcess } from './bench-node.js';
+import { type BenchDb, DEFAULT_POSTGRES_URL, postgresReachable, smokePostgresUrl } from './bench-support.js';
 
 /** The installation and repository of the example payloads (`@octokit/webhooks-examples`). */
 export const EXAMPLE_INSTALLATION_ID = 957387;
 export const EXAMPLE_REPO = 'Codertocat/Hello-World';
 const WEBHOOK_SECRET = 'bench-webhook-secret';
-const FAKE_AGENT = fileURLToPath(new URL('../node/test-fixtures/fake-agent.mjs', import.meta.url));
 
-/** Whether the node runs its agents in bubblewrap (`bwrap`) or not (`off`). */
-export type BenchSandbox = 'off' | 'bwrap';
 
-/** A logger that says nothing, unless BENCH_DEBUG asks for everything on stdout. */
-export const benchLogger = () => (process.env.BENCH_DEBUG ? createLogger({ level: 'debug' }) : createLogger({ level: 'warn', destination: { write: () => {} } }));
-const listen = (server: Server) =>
-  new Promise<string>((resolve) => server.listen(0, '127.0.0.1', () => resolve(`127.0.0.1:${(server.address() as AddressInfo).port}`)));
-const close = (server: Server) => new Promise<void>((resolve) => server.close(() => resolve()));
 
 /** One mutating request the double received: by whom (the installation of its token), when, what. */
 export type DoubleWrite = { installationId: number | undefined; at: number; method: string; path: string; body: Record<string, unknown> };
@@ -52,7 +48,12 @@ export type GitHubDouble = Awaited<ReturnType<typeof startGitHubDouble>>;
  * number (from the branch name). It answers at once and spaces nothing: the spacing GitHub asks
  * for is the server's to keep, and {@link minWriteGap} shows whether it did.
  */
-export async function startGitHubDouble(opts: { sandbox: BenchSandbox }) {
+export async function startGitHubDouble(opts: { sandbox: BenchSandbox; verify?: readonly string[] }) {
+  // Without the sandbox on the node, the repository must let its tasks run unsandboxed.
+  const repoConfig = [
+    opts.sandbox === 'off' ? 'sandbox: optional' : 'sandbox: required',
+    ...(opts.verify?.length ? ['verify:', ...opts.verify.map((c) => `  - ${JSON.stringify(c)}`)] : []),
+  ].join('\n');
   const prWaiters = new Map<number, (at: number) => void>();
   /** The head branch and number of each pull request opened, by issue number. */
   const prs = new Map<number, { head: string; number: number }>();
@@ -84,9 +85,8 @@ export async function startGitHubDouble(opts: { sandbox: BenchSandbox }) {
         writes.push({ installationId: token ? tokens.get(token) : undefined, at, method: m, path, body });
       }
       if (m === 'GET' && /^\/repos\/[^/]+\/[^/]+\/contents\/\.github%2Fgaffer\.yml$/.test(path)) {
-        // Without the sandbox on the node, the repository must let its tasks run unsandboxed.
         res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' });
-        return res.end(opts.sandbox === 'off' ? 'sandbox: optional\n' : 'sandbox: required\n');
+        return res.end(`${repoConfig}\n`);
       }
       if (m === 'GET' && path.includes('/contents/')) return json(res, 404, { message: 'Not Found' });
       if (m === 'GET' && /\/collaborators\/[^/]+\/permission$/.test(path)) return json(res, 200, { permission: 'write', user: { login: 'maintainer' } });
@@ -150,9 +150,9 @@ export function minWriteGap(writes: readonly DoubleWrite[], installationId: numb
 }
 
 /** Where a `/start` comment is made: the installation, repository, issue and comment. */
-export type StartAt = { installationId: number; repo: string; repoId: number; issueNumber: number; commentId: number; cloneUrl: string };
+export type StartAt = { installationId: number; repo: string; repoId: number; issueNumber: number; commentId: number; cloneUrl: string; body?: string };
 
-/** A signed-to-be `issue_comment.created` payload: `/start` by a maintainer on an issue. */
+/** A signed-to-be `issue_comment.created` payload: `/start` (or `at.body`) by a maintainer on an issue. */
 export function startComment(at: StartAt): string {
   const groups = examples as unknown as Array<{ name: string; examples: Array<{ action?: string }> }>;
   const p = structuredClone(groups.find((g) => g.name === 'issue_comment')!.examples.find((e) => e.action === 'created')) as any;
@@ -168,20 +168,82 @@ export function startComment(at: StartAt): string {
   p.issue.number = at.issueNumber;
   delete p.issue.pull_request;
   p.comment.id = at.commentId;
-  p.comment.body = '/start';
+  p.comment.body = at.body ?? '/start';
   p.comment.user.login = 'maintainer';
   p.sender.login = 'maintainer';
   return JSON.stringify(p);
+}
+
+/** `/start` (or `body`) on issue `issueNumber` of the example repository, cloned from the stack's bare repository. */
+export function exampleStartComment(stack: Pick<BenchStack, 'bare'>, issueNumber: number, body?: string): string {
+  return startComment({
+    installationId: EXAMPLE_INSTALLATION_ID,
+    repo: EXAMPLE_REPO,
+    repoId: 186_853_002,
+    issueNumber,
+    commentId: 6_000_000 + issueNumber,
+    cloneUrl: `file://${stack.bare}`,
+    ...(body === undefined ? {} : { body }),
+  });
+}
+
+/**
+ * Waits until the outbox holds nothing left to perform and every node is idle, then for
+ * `spacingMs` (the server's spacing of one installation's writes) and 100 ms more, so that the
+ * next phase starts with no installation held back. Polls as the server's background runner
+ * does; gives up after `limitMs` (a stuck effect).
+ */
+export async function settle(db: BenchDb, stack: BenchStack, spacingMs: number, limitMs: number): Promise<void> {
+  const until = Date.now() + limitMs;
+  for (;;) {
+    await stack.idle();
+    await stack.services.effects.poll();
+    const [row] = await db.db.select({ n: sql<number>`count(*)::int` }).from(effects).where(inArray(effects.state, ['pending', 'running']));
+    if ((row?.n ?? 0) === 0) break;
+    if (Date.now() > until) throw new Error(`${row?.n} GitHub writes still waiting after ${limitMs / 1000} s`);
+    await sleep(100);
+  }
+  await sleep(spacingMs + 100);
+}
+
+/** What an end-to-end bench needs before it starts: the App's key, a work folder, and the databases to run on. */
+export type BenchSetup = { privateKey: string; work: string; targets: Array<string | undefined> };
+
+/**
+ * The App's key pair, a work folder under the system's temp folder (open to a sandbox's user),
+ * and the databases to run on: PGlite, then the Postgres server at DATABASE_URL (or the local
+ * default) when it answers; a smoke run takes only the server it is told of, and fails if that
+ * does not answer. The caller removes `work`.
+ */
+export async function benchSetup(name: string, smoke: boolean): Promise<BenchSetup> {
+  const { privateKey } = generateKeyPairSync('rsa', {
+    modulusLength: 2048,
+    privateKeyEncoding: { type: 'pkcs1', format: 'pem' },
+    publicKeyEncoding: { type: 'spki', format: 'pem' },
+  });
+  const work = await mkdtemp(join(tmpdir(), `gaffer-bench-${name}-`));
+  await chmod(work, 0o711);
+  const targets: Array<string | undefined> = [undefined];
+  if (smoke) {
+    const named = smokePostgresUrl('DATABASE_URL');
+    if (named) targets.push(named);
+    else process.stdout.write('Postgres: none named (DATABASE_URL, TEST_DATABASE_URL): PGlite only.\n');
+  } else {
+    const pgUrl = process.env.DATABASE_URL || DEFAULT_POSTGRES_URL;
+    if (await postgresReachable(pgUrl)) targets.push(pgUrl);
+    else process.stdout.write(`Postgres at ${new URL(pgUrl).host} does not answer: PGlite only.\n`);
+  }
+  return { privateKey, work, targets };
 }
 
 /** The running system: its URL, its parts (to wait on them), the repository, and a way to send webhooks. */
 export type BenchStack = Awaited<ReturnType<typeof startStack>>;
 
 /**
- * Starts Gaffer on `db` talking to the double, and one node agent of `nodeCapacity` slots
- * registered with it like a real one, working from a fresh bare repository under `work`.
+ * Starts Gaffer on `db` talking to the double, and `nodes` (default 1) node agents of
+ * `nodeCapacity` slots each, working from a fresh bare repository under `work`.
  */
-export async function startStack(opts: { db: BenchDb; privateKey: string; work: string; gh: GitHubDouble; sandbox: BenchSandbox; nodeCapacity?: number }) {
+export async function startStack(opts: { db: BenchDb; privateKey: string; work: string; gh: GitHubDouble; sandbox: BenchSandbox; nodes?: number; nodeCapacity?: number; nodeProcesses?: boolean }) {
   const { db, privateKey, work, gh } = opts;
   const bare = await createBareRepo(work, `repo-${Date.now()}`);
   const config = loadConfig({
@@ -190,7 +252,7 @@ export async function startStack(opts: { db: BenchDb; privateKey: string; work: 
     WEBHOOK_SECRET,
     GHE_HOST: gh.host,
     GHE_PROTOCOL: 'http',
-    NODE_REGISTRATION_TOKEN: 'bench-registration-token-0123456789',
+    NODE_REGISTRATION_TOKEN: REGISTRATION_TOKEN,
     CREDENTIAL_KEY: 'ab'.repeat(32),
     LOG_LEVEL: 'warn',
   });
@@ -204,37 +266,25 @@ export async function startStack(opts: { db: BenchDb; privateKey: string; work: 
   await new Promise<void>((resolve) => (server.listening ? resolve() : server.once('listening', () => resolve())));
   const serverUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 
-  // A free port for the node: its config names its public URL before it listens.
-  const probe = createServer();
-  const nodePort = Number((await listen(probe)).split(':')[1]);
-  await close(probe);
-  const workDir = join(work, 'node');
-  await mkdir(workDir, { recursive: true });
-  const nodeConfig = loadNodeConfig({
-    GAFFER_SERVER_URL: serverUrl,
-    GAFFER_REGISTRATION_TOKEN: 'bench-registration-token-0123456789',
-    GAFFER_NODE_NAME: 'bench-node',
-    GAFFER_NODE_PUBLIC_URL: `http://127.0.0.1:${nodePort}`,
-    NODE_PORT: String(nodePort),
-    GAFFER_WORK_DIR: workDir,
-    GAFFER_AGENT: 'custom',
-    GAFFER_AGENT_COMMAND: JSON.stringify([process.execPath, FAKE_AGENT, 'edit']),
-    GAFFER_SANDBOX: opts.sandbox,
-    GAFFER_NODE_CAPACITY: String(opts.nodeCapacity ?? 1),
-  });
-  const agent = createNodeAgent({ config: nodeConfig, logger: benchLogger(), logFlushIntervalMs: 50 });
-  const nodeHttp = serve({ fetch: agent.app.fetch, hostname: '127.0.0.1', port: nodePort }) as Server;
-  const reg = await agent.register();
-  if (!reg.ok) throw new Error('node registration failed');
-  agent.startHeartbeats();
+  const nodes: BenchNode[] = [];
+  const start = opts.nodeProcesses ? startNodeProcess : startNode;
+  for (let i = 1; i <= (opts.nodes ?? 1); i++) nodes.push(await start({ serverUrl, workDir: join(work, i === 1 ? 'node' : `node-${i}`), name: i === 1 ? 'bench-node' : `bench-node-${i}`, sandbox: opts.sandbox, capacity: opts.nodeCapacity ?? 1 }));
   let deliveries = 0;
 
   return {
     serverUrl,
     services,
     github,
-    agent,
+    /** Names each registered node by its id on the server. */
+    nodeNames: new Map(nodes.map((n) => [n.id, n.name])),
     bare,
+    /** Resolves once every node has no task at work and the server's GitHub side has nothing in hand. */
+    idle: async () => {
+      await Promise.all(nodes.map((n) => n.idle()));
+      await github.idle();
+    },
+    /** CPU ms used so far by this process (the server and bench) and by the nodes' own processes (each waited for to be idle first). */
+    cpuMs: async () => ({ server: await processCpuMs(), nodes: (await Promise.all(nodes.map((n) => n.cpuMs()))).reduce((a, b) => a + b, 0) }),
     /** POSTs a signed `issue_comment` webhook; resolves with the HTTP status. */
     sendComment: async (body: string): Promise<number> => {
       const res = await fetch(`${serverUrl}/api/github/webhooks`, {
@@ -251,8 +301,7 @@ export async function startStack(opts: { db: BenchDb; privateKey: string; work: 
       return res.status;
     },
     close: async () => {
-      agent.stopHeartbeats();
-      await close(nodeHttp);
+      for (const n of nodes) await n.close();
       await close(server);
       await github.idle();
       await github.stop();

@@ -23,6 +23,7 @@ const BENCHES = [
   { name: 'bench:verify', file: 'verify.ts' },
   { name: 'bench:first-pr', file: 'time-to-first-pr.ts' },
   { name: 'bench:fairness', file: 'fairness-e2e.ts' },
+  { name: 'bench:best-of', file: 'best-of.ts' },
   { name: 'bench:start', file: 'start-footprint.ts' },
 ] as const;
 

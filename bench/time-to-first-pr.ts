@@ -16,27 +16,22 @@
  * double knew every call the App made. `--smoke` (or BENCH_SMOKE=1): one run on PGlite, and one on
  * Postgres when DATABASE_URL or TEST_DATABASE_URL names a server.
  */
-import { generateKeyPairSync } from 'node:crypto';
-import { chmod, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { eq, ne } from 'drizzle-orm';
 import { effects, issues, tasks } from '../src/db/schema.js';
 import {
   type BenchDb,
-  DEFAULT_POSTGRES_URL,
   envInt,
   openBenchDb,
-  postgresReachable,
   printTable,
   quantile,
   smokeMode,
-  smokePostgresUrl,
   sorted,
   workChecks,
   type WorkChecks,
 } from './bench-support.js';
-import { EXAMPLE_INSTALLATION_ID, EXAMPLE_REPO, startComment, startGitHubDouble, startStack } from './first-pr-stack.js';
+import { benchSetup, exampleStartComment, startGitHubDouble, startStack } from './first-pr-stack.js';
 import { pushedEditMismatch } from './generated-repo.js';
 
 const SMOKE = smokeMode();
@@ -63,14 +58,7 @@ async function runOn(db: BenchDb, privateKey: string, work: string, checks: Work
   try {
     for (let i = 0; i < RUNS && failure === undefined; i++) {
       const issueNumber = 10_000 + i;
-      const body = startComment({
-        installationId: EXAMPLE_INSTALLATION_ID,
-        repo: EXAMPLE_REPO,
-        repoId: 186_853_002,
-        issueNumber,
-        commentId: 6_000_000 + issueNumber,
-        cloneUrl: `file://${stack.bare}`,
-      });
+      const body = exampleStartComment(stack, issueNumber);
       const pr = gh.waitForPr(issueNumber);
       const sentAt = performance.now();
       const sentWall = Date.now();
@@ -85,8 +73,7 @@ async function runOn(db: BenchDb, privateKey: string, work: string, checks: Work
         return undefined;
       });
       if (prAt === undefined) break;
-      await stack.agent.tasks.idle();
-      await stack.github.idle();
+      await stack.idle();
       // The PR request reached the double; its answer is recorded on the task by the outbox's
       // tick under way, which idle() waits for (the task's later writes are paced, not waited for).
       await stack.services.effects.idle();
@@ -123,24 +110,7 @@ async function runOn(db: BenchDb, privateKey: string, work: string, checks: Work
 }
 
 async function main() {
-  const { privateKey } = generateKeyPairSync('rsa', {
-    modulusLength: 2048,
-    privateKeyEncoding: { type: 'pkcs1', format: 'pem' },
-    publicKeyEncoding: { type: 'spki', format: 'pem' },
-  });
-  const work = await mkdtemp(join(tmpdir(), 'gaffer-bench-first-pr-'));
-  await chmod(work, 0o711);
-  const targets: Array<string | undefined> = [undefined];
-  if (SMOKE) {
-    // A smoke run uses the server it is told of, and fails if it does not answer.
-    const named = smokePostgresUrl('DATABASE_URL');
-    if (named) targets.push(named);
-    else process.stdout.write('Postgres: none named (DATABASE_URL, TEST_DATABASE_URL): PGlite only.\n');
-  } else {
-    const pgUrl = process.env.DATABASE_URL || DEFAULT_POSTGRES_URL;
-    if (await postgresReachable(pgUrl)) targets.push(pgUrl);
-    else process.stdout.write(`Postgres at ${new URL(pgUrl).host} does not answer: PGlite only.\n`);
-  }
+  const { privateKey, work, targets } = await benchSetup('first-pr', SMOKE);
   const checks = workChecks('bench:first-pr');
 
   process.stdout.write(`Time to first PR${SMOKE ? ' (smoke)' : ''}: ${RUNS} runs per database, scripted agent, sandbox ${SANDBOX}\n\n`);

@@ -4,6 +4,7 @@ import { createNodeApp } from './app.js';
 import type { DrainMode, NodeConfig } from './config.js';
 import { installAskpass } from './runner/git-env.js';
 import { createLogStream } from './runner/log-stream.js';
+import { createPhaseReporter } from './runner/phase-reporter.js';
 import { createPullLoop, type PullLoop } from './pull-loop.js';
 import { createMirrorStore, type MirrorStore } from './runner/mirror.js';
 import { reportWithRetry, type ReportOutcome } from './runner/report.js';
@@ -102,6 +103,10 @@ export function createNodeAgent(deps: NodeAgentDeps): NodeAgent {
         return res.ok ? res.data : undefined;
       },
     });
+    const phases = createPhaseReporter(async (phase) => {
+      const res = await client.sendPhase(req.task_id, nodeToken(), phase);
+      if (!res.ok) log.debug({ kind: res.kind, status: 'status' in res ? res.status : undefined, phase: phase.phase }, 'phase not taken');
+    });
     log.info('task started');
     askpass ??= installAskpass(config.workDir);
     const result = await runTask(req, {
@@ -114,7 +119,9 @@ export function createNodeAgent(deps: NodeAgentDeps): NodeAgent {
       deadline,
       onAgentSpawn: (pid) => deps.hooks?.onAgentSpawn?.(req.task_id, pid),
       agentCli: deps.agentCli,
+      phase: (p) => phases.set(p),
     });
+    await phases.close();
     // A failure's message may quote the agent's output, and so whatever it printed.
     const outcome: TaskOutcome = result.status === 'failed' ? { ...result, message: maskSecrets(result.message, secrets) } : result;
     await logs.close();

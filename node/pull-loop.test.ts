@@ -31,6 +31,7 @@ function scriptedClient(answers: Array<ClaimResponse | 'hang'>, ackStatus: (task
     heartbeat: async () => ({ ok: true, status: 200, data: { status: 'active', cancel_task_ids: [] } }),
     sendLog: async () => ({ ok: true, status: 200, data: { offset: 0, truncated: false } }),
     reportBranch: async () => ({ ok: true, status: 200, data: {} }),
+    sendPhase: async () => ({ ok: true, status: 204, data: {} }),
     deregister: async () => ({ ok: true, status: 200, data: {} }),
     claim: (_id, _token, req, signal) => {
       claims.push(req);

@@ -14,6 +14,7 @@ import {
   type RegisterNodeRequest,
   type RegisterNodeResponse,
   type ReportBranchRequest,
+  type TaskPhase,
 } from '../src/protocol/node-api.js';
 
 /** The outcome of one call to the server. */
@@ -34,6 +35,8 @@ export type ServerClient = {
   heartbeat(nodeId: string, nodeToken: string, body: HeartbeatRequest): Promise<CallResult<HeartbeatResponse>>;
   sendLog(taskId: string, nodeToken: string, body: LogChunkRequest): Promise<CallResult<LogChunkResponse>>;
   reportBranch(issueId: string, nodeToken: string, body: ReportBranchRequest): Promise<CallResult<unknown>>;
+  /** Where a running task is now; the server answers 204. */
+  sendPhase(taskId: string, nodeToken: string, body: TaskPhase): Promise<CallResult<unknown>>;
   /** An ephemeral node removes itself; its credential stops working. */
   deregister(nodeId: string, nodeToken: string): Promise<CallResult<unknown>>;
 };
@@ -108,6 +111,7 @@ export function createServerClient(opts: ServerClientOptions): ServerClient {
     ack: (nodeId, token, body) => call(`/api/v1/nodes/${encodeURIComponent(nodeId)}/ack`, token, body, undefined),
     reportBranch: (issueId, token, body) =>
       call(`/api/v1/issues/${encodeURIComponent(issueId)}/report-branch`, token, body, undefined),
+    sendPhase: (taskId, token, body) => call(`/api/v1/tasks/${encodeURIComponent(taskId)}/phase`, token, body, undefined),
     deregister: (nodeId, token) => call(`/api/v1/nodes/${encodeURIComponent(nodeId)}/deregister`, token, {}, undefined),
   };
 }

@@ -44,6 +44,7 @@ describe('server and node agent, end to end', () => {
   let server: { server: ServerType; url: string };
   let nodeServer: { server: ServerType; url: string };
   let agent: NodeAgent;
+  const phases: number[] = [];
 
   beforeAll(async () => {
     tmp = await tempDir('gaffer-e2e-');
@@ -51,7 +52,12 @@ describe('server and node agent, end to end', () => {
     await chmod(tmp.path, 0o711);
     h = await createHarness();
     admin = await h.signIn({ admin: true });
-    server = await listen(h.app.fetch);
+    // The node's phase reports, with the server's answer to each.
+    server = await listen(async (req) => {
+      const res = await h.app.fetch(req);
+      if (new URL(req.url).pathname.endsWith('/phase')) phases.push(res.status);
+      return res;
+    });
     const port = await freePort();
     const workDir = join(tmp.path, 'work');
     await mkdir(workDir);
@@ -133,6 +139,9 @@ describe('server and node agent, end to end', () => {
       return String(l.body.content).includes('fake agent: edited') ? String(l.body.content) : undefined;
     });
     expect(logs).not.toContain(PAT);
+    // The node said where it was, and the server took each (the last, pushing, before the report).
+    expect(phases.length).toBeGreaterThan(0);
+    expect(phases.every((status) => status === 204)).toBe(true);
     expect(JSON.stringify(await call('GET', `/tasks/${taskId}`))).not.toContain(PAT);
   });
 });

@@ -72,6 +72,7 @@ async function runTaskSteps(req: ProcessIssueRequest, ctx: TaskContext, refused:
     await rm(taskDir, { recursive: true, force: true });
     await mkdir(taskDir, { recursive: true, mode: 0o700 });
 
+    ctx.phase?.({ phase: 'preparing' });
     // 2. Auth check.
     logs.note(`checking access to ${shownUrl}`);
     const defaultBranch = await lsRemoteDefaultBranch(repoUrl, config.workDir, envs, signal);
@@ -168,6 +169,7 @@ async function runTaskSteps(req: ProcessIssueRequest, ctx: TaskContext, refused:
     // What the agent printed last before it fell silent (anything after is the sandbox's stopping).
     let lastOutput = '';
     output.reason = `the agent printed more than ${mib} MiB of output (GAFFER_SANDBOX_MAX_OUTPUT_MIB)`;
+    ctx.phase?.({ phase: 'agent' });
     const run = await runPhase(sandbox, {
       phase: 'agent',
       argv: invocation.argv,
@@ -280,6 +282,7 @@ async function runTaskSteps(req: ProcessIssueRequest, ctx: TaskContext, refused:
 
     // 7. Push.
     logs.note(`pushing ${branch}`);
+    ctx.phase?.({ phase: 'pushing' });
     let head = commit.head;
     for (let rebuilds = 0; ; rebuilds++) {
       try {

@@ -10,14 +10,15 @@ import type { OutputBudget } from './spawn-agent.js';
 export async function runSetup(
   sandbox: SandboxTask,
   commands: readonly string[],
-  ctx: Pick<TaskContext, 'config' | 'logs' | 'signal' | 'deadline' | 'onAgentSpawn'> & { branch: string; output: OutputBudget },
+  ctx: Pick<TaskContext, 'config' | 'logs' | 'signal' | 'deadline' | 'onAgentSpawn' | 'phase'> & { branch: string; output: OutputBudget },
 ): Promise<TaskOutcome | undefined> {
   const { config, logs, branch } = ctx;
   const deadline = Math.min(ctx.deadline, Date.now() + config.sandbox.setupTimeoutMs);
   if (commands.length > 0 && !sandbox.setupSecrets && config.sandbox.setupEnv.length > 0) {
     logs.note(`setup-only variables (${config.sandbox.setupEnv.join(', ')}) are withheld: this tree is a pull request branch an agent wrote`);
   }
-  for (const command of commands) {
+  for (const [i, command] of commands.entries()) {
+    ctx.phase?.({ phase: 'setup', command: i + 1, of: commands.length });
     logs.note(`setup: $ ${command}`);
     const r = await runPhase(sandbox, {
       phase: 'setup',

@@ -1,4 +1,5 @@
 import type { Logger } from '../../src/logger.js';
+import type { TaskPhase } from '../../src/protocol/node-api.js';
 import type { NodeConfig } from '../config.js';
 import type { LogStream } from './log-stream.js';
 import type { MirrorStore } from './mirror.js';
@@ -17,4 +18,6 @@ export type TaskContext = {
   agentCli?: string | undefined;
   /** Tests learn the agent's pid here to check the process group is gone. */
   onAgentSpawn?: (pid: number) => void;
+  /** Where the task is now, for the server's status comment and check run; never waited for. */
+  phase?: (phase: TaskPhase) => void;
 };

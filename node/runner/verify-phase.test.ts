@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
-import { reportBranchRequest } from '../../src/protocol/node-api.js';
+import { reportBranchRequest, taskPhase } from '../../src/protocol/node-api.js';
 import { createBareRepo, git } from '../test-support/git-repos.js';
 import { createHostileWorld, type HostileWorld } from '../test-support/hostile-node.js';
 
@@ -58,6 +58,16 @@ it('runs verify after the agent, committed first, with exit codes, durations and
   expect(await readFile(join(node.stateDir, 'setup-saw'), 'utf8')).toBe(SECRET);
   expect(await readFile(join(node.stateDir, 'verify-saw'), 'utf8')).toBe('');
   expect(log).not.toContain(SECRET);
+
+  // It told the server where it was, in pipeline order (phases sent while one was under way
+  // collapse into the latest, so some may be missing), the last being the push; never command 3.
+  const order = ['preparing', 'setup 1/1', 'agent', 'verify 1/3', 'verify 2/3', 'pushing'];
+  const phases = world.gaffer.requests
+    .filter((r) => r.path === `/api/v1/tasks/${req.task_id}/phase`)
+    .map((r) => taskPhase.parse(r.body))
+    .map((p) => ('command' in p ? `${p.phase} ${p.command}/${p.of}` : p.phase));
+  expect(phases.at(-1)).toBe('pushing');
+  expect(phases.map((p) => order.indexOf(p))).toEqual(phases.map((p) => order.indexOf(p)).filter((i) => i >= 0).sort((a, b) => a - b));
 
   // What verify wrote was not pushed: the commit was made from the agent's tree before it ran.
   const pushed = await git(bare, ['ls-tree', '-r', '--name-only', req.branch_name ?? `refs/heads/${parsed.branch_name}`]);

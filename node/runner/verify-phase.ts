@@ -95,7 +95,7 @@ export type VerifyRun = { kind: 'ran'; results: VerifyCommandResult[] } | { kind
 export async function runVerify(
   sandbox: SandboxTask,
   commands: readonly string[],
-  ctx: Pick<TaskContext, 'config' | 'signal' | 'deadline' | 'onAgentSpawn'> & { logs: Pick<LogStream, 'note' | 'write'> },
+  ctx: Pick<TaskContext, 'config' | 'signal' | 'deadline' | 'onAgentSpawn' | 'phase'> & { logs: Pick<LogStream, 'note' | 'write'> },
 ): Promise<VerifyRun> {
   const { config, logs } = ctx;
   const results: VerifyCommandResult[] = [];
@@ -105,11 +105,12 @@ export async function runVerify(
   const mib = Math.round(config.sandbox.maxOutputBytes / (1024 * 1024));
   const output: OutputBudget = { used: 0, max: config.sandbox.maxOutputBytes, reason: `verify printed more than ${mib} MiB of output (GAFFER_SANDBOX_MAX_OUTPUT_MIB)` };
   const deadline = ctx.deadline - PUSH_RESERVE_MS;
-  for (const command of commands) {
+  for (const [i, command] of commands.entries()) {
     if (results.some((r) => r.status !== 'passed')) {
       results.push({ command, status: 'skipped', exit_code: null, duration_ms: 0 });
       continue;
     }
+    ctx.phase?.({ phase: 'verify', command: i + 1, of: commands.length });
     logs.note(`verify: $ ${command}`);
     const before = await xmlFiles(task.treePath);
     const tap = createTapCounter();

@@ -1,6 +1,6 @@
 import { z } from '@hono/zod-openapi';
 import { TASK_KINDS } from '../db/schema.js';
-import { agentUsage, SANDBOX_MODES, SANDBOX_REQUIREMENTS } from '../protocol/node-api.js';
+import { agentUsage, SANDBOX_MODES, SANDBOX_REQUIREMENTS, taskPhase } from '../protocol/node-api.js';
 import { ISSUE_STATUSES, NODE_MODES, NODE_STATUSES, TASK_OUTCOMES, TASK_STATUSES } from '../protocol/statuses.js';
 
 /**
@@ -24,6 +24,7 @@ export const taskPublic = z
     failure_kind: z.string().nullable(),
     outcome: z.enum(TASK_OUTCOMES).nullable().openapi({ description: 'How it ended; null while queued or running' }),
     usage: agentUsage.nullable().openapi({ description: 'Tokens and cost the agent reported' }),
+    phase: taskPhase.nullable().openapi({ description: 'Where a running task is, as its node last said; null when not running or not said' }),
     attempt: z.number().int(),
     kind: z.enum(TASK_KINDS).openapi({ description: "`issue`; `follow_up`: a run on the open pull request's branch; `candidate`: one candidate of a best-of-N run" }),
     agent: z.string().nullable(),

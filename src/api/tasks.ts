@@ -6,9 +6,10 @@ import { appendTaskLog, readTaskLog } from '../domain/task-logs.js';
 import { cancelTask } from '../domain/task-end.js';
 import { mayControl, queueViewOf } from '../domain/tasks.js';
 import { toTaskPublic } from '../domain/task-public.js';
-import { logChunkRequest, logChunkResponse } from '../protocol/node-api.js';
+import { logChunkRequest, logChunkResponse, taskPhase } from '../protocol/node-api.js';
+import { reportTaskPhase } from '../domain/task-phase.js';
 import { requireNode, requireUser } from './auth.js';
-import { apiRouter, errors, idParams, jsonBody, jsonInput, NODE, ok, USER } from './contract.js';
+import { apiRouter, errors, idParams, jsonBody, jsonInput, noContent, NODE, ok, USER } from './contract.js';
 import type { ApiDeps } from './env.js';
 import { listOf, taskPublic } from './schemas.js';
 
@@ -82,6 +83,17 @@ export function taskRoutes(deps: ApiDeps) {
     request: { params: idParams('task'), body: jsonBody(logChunkRequest) },
     responses: { 200: ok("The server's offset: where the next chunk must start", logChunkResponse), ...errors(401, 403, 404, 409, 413, 422) },
   });
+  const setPhase = createRoute({
+    method: 'post',
+    path: '/tasks/{id}/phase',
+    operationId: 'setTaskPhase',
+    summary: 'Say where a running task is: preparing, setup i of n, agent, verify i of n, pushing (the node that holds it)',
+    tags: ['node protocol'],
+    security: NODE,
+    middleware: [requireNode(db), jsonInput] as const,
+    request: { params: idParams('task'), body: jsonBody(taskPhase) },
+    responses: { 204: noContent('Taken: the status comment and the check run follow'), ...errors(401, 403, 404, 409, 413, 422) },
+  });
   const readLog = createRoute({
     method: 'get',
     path: '/tasks/{id}/logs',
@@ -127,6 +139,12 @@ export function taskRoutes(deps: ApiDeps) {
         maxBytes: deps.config.taskLogMaxBytes,
       });
       return c.json(result, 200);
+    })
+    .openapi(setPhase, async (c) => {
+      await reportTaskPhase(db, { taskId: c.req.valid('param').id, nodeId: c.get('node').id, phase: c.req.valid('json') });
+      // The trigger recorded the updates in the outbox: wake it rather than wait for its poll.
+      deps.tasks.wakeEffects?.();
+      return c.body(null, 204);
     })
     .openapi(readLog, async (c) => {
       const ctx = await visibleTask(c.req.valid('param').id, c.get('actor'));

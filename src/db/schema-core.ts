@@ -19,6 +19,7 @@ import {
   type NetworkRefused,
   SANDBOX_MODES,
   SANDBOX_REQUIREMENTS,
+  type TaskPhase,
   type VerifyCommandResult,
 } from '../protocol/node-api.js';
 import { ISSUE_STATUSES, NODE_MODES, NODE_STATUSES, TASK_OUTCOMES, TASK_STATUSES } from '../protocol/statuses.js';
@@ -355,6 +356,8 @@ export const tasks = pgTable(
     /** The Gaffer check run on GitHub, and the commit it is on. */
     checkRunId: bigint('check_run_id', { mode: 'number' }),
     checkRunSha: text('check_run_sha'),
+    /** Where the node is with it (POST /tasks/{id}/phase); only while running: cleared by a trigger (0032) on any other status. */
+    phase: jsonb('phase').$type<TaskPhase>(),
     ...timestamps,
     startedAt: timestamp('started_at', { withTimezone: true }),
     completedAt: timestamp('completed_at', { withTimezone: true }),
@@ -375,6 +378,7 @@ export const tasks = pgTable(
     check('tasks_status_check', sql`${t.status} in (${inList(TASK_STATUSES)})`),
     check('tasks_outcome_check', sql`${t.outcome} is null or ${t.outcome} in (${inList(TASK_OUTCOMES)})`),
     check('tasks_kind_check', sql`${t.kind} in (${inList(TASK_KINDS)})`),
+    check('tasks_phase_check', sql`${t.phase} is null or ${t.status} = 'running'`),
     check('tasks_candidate_check', sql`(${t.kind} = 'candidate') = (${t.runId} is not null and ${t.candidate} is not null)`),
   ],
 );

@@ -2,10 +2,12 @@ import type { Ranked } from './rank-candidates.js';
 import type { RunCandidate } from './choose-candidates.js';
 import { OUTCOME_LABEL } from './outcomes.js';
 import { codeSpan, durationText } from './status-comment.js';
+import { activeCell } from './task-phase.js';
 
-/** The verify column: the verdict, and which command failed first. */
+/** The verify column: where a candidate at work is, else the verdict and which command failed first. */
 function verifyCell(c: RunCandidate): string {
-  if (!c.ended) return c.task.status === 'running' ? 'running' : 'queued';
+  // Not over: where it is, live ("running: verify 1/2 `npm test`").
+  if (!c.ended) return activeCell(c.task);
   if (!c.pushed) return `— (${c.task.outcome ? OUTCOME_LABEL[c.task.outcome] : 'failed'})`;
   switch (c.verify) {
     case 'passed':

@@ -102,16 +102,26 @@ export function createEffectWorker(deps: EffectWorkerDeps): EffectWorker {
 
   async function perform(effect: EffectRow): Promise<void> {
     lastServed.set(effect.installationId, serveSeq);
-    heldUntil.set(effect.installationId, Date.now() + settings.spacingMs);
     const performer = performers[effect.kind as EffectKind];
     try {
       if (!performer) throw Object.assign(new Error(`no performer for effect kind ${effect.kind}`), { permanent: true });
       await performer(effect);
+      holdAfterWrite(effect.installationId);
       writes.set(effect.installationId, (writes.get(effect.installationId) ?? 0) + 1);
       await settleEffect(deps.db, { id: effect.id, attempts: effect.attempts, now: deps.now(), state: 'done' });
     } catch (err) {
+      holdAfterWrite(effect.installationId);
       await failed(effect, err).catch((e: unknown) => log.error({ err: e, effectId: effect.id }, 'could not record an effect failure; its lease will run out'));
     }
+  }
+
+  /**
+   * The spacing counts from GitHub's answer, not from the request: counted from the request, a
+   * write that took 300 ms left the next one only 700 ms after it reached GitHub. (A tick awaits
+   * its writes, so no second write of an installation starts while one is in flight.)
+   */
+  function holdAfterWrite(installationId: number): void {
+    heldUntil.set(installationId, Math.max(heldUntil.get(installationId) ?? 0, Date.now() + settings.spacingMs));
   }
 
   async function failed(effect: EffectRow, err: unknown): Promise<void> {

@@ -8,7 +8,8 @@ import {
   targetsFor,
 } from '../db/queries/notifications.js';
 import { getTaskContext } from '../db/queries/tasks.js';
-import type { NotificationEvent, NotificationKind, NotificationTargetRow } from '../db/schema.js';
+import { getCandidateRun } from '../db/queries/candidate-runs.js';
+import type { CandidateRunRow, NotificationEvent, NotificationKind, NotificationTargetRow, TaskRow } from '../db/schema.js';
 import type { Db } from '../db/types.js';
 import type { Logger } from '../logger.js';
 import type { CredentialCipher } from './credential-cipher.js';
@@ -91,6 +92,11 @@ export function notificationEventOf(type: TaskEvent['type']): NotificationEvent 
   return undefined;
 }
 
+/** A candidate cancelled because another candidate of its run won: not a failure, and not notified as one. */
+export function supersededCandidate(task: Pick<TaskRow, 'id' | 'outcome'>, run: Pick<CandidateRunRow, 'status' | 'winnerTaskId'>): boolean {
+  return task.outcome === 'cancelled' && run.status === 'chosen' && run.winnerTaskId !== null && run.winnerTaskId !== task.id;
+}
+
 const EVENT_WORDS: Record<NotificationEvent, string> = {
   task_finished: 'task finished',
   task_failed: 'task failed',
@@ -147,6 +153,9 @@ export function createNotifications(deps: {
     const ctx = await getTaskContext(deps.db, event.taskId);
     if (!ctx) return 0;
     const { task, issue, repository } = ctx;
+    // A candidate's run tells its end apart: one stopped because another candidate won did not fail.
+    const run = task.runId !== null ? await getCandidateRun(deps.db, task.runId) : undefined;
+    if (kind === 'task_failed' && run && supersededCandidate(task, run)) return 0;
     const targets = await targetsFor(deps.db, { event: kind, repositoryId: repository.id, ownerId: issue.ownerId });
     if (targets.length === 0) return 0;
     const payload = {
@@ -165,6 +174,8 @@ export function createNotifications(deps: {
         completed_at: task.completedAt?.toISOString() ?? null,
         url: `${deps.settings.publicUrl}/admin/tasks/${task.id}`,
       },
+      // A best-of-N candidate's task: which run, which candidate, of how many (absent for the issue's own task).
+      ...(run && task.candidate !== null ? { candidate: { run_id: run.id, index: task.candidate, of: run.n } } : {}),
       issue: { id: issue.id, number: issue.number, title: issue.title, status: issue.status },
       repository: { full_name: repository.fullName },
     };
@@ -197,9 +208,10 @@ export function createNotifications(deps: {
       });
     }
     if (!deps.senders.email) return { ok: false, retryable: false, error: 'no SMTP server is configured (SMTP_URL)' };
-    const p = payload as { task: Record<string, unknown>; issue: { number: number; title: string }; repository: { full_name: string } };
+    const p = payload as { task: Record<string, unknown>; candidate?: { index: number; of: number }; issue: { number: number; title: string }; repository: { full_name: string } };
     const outcome = p.task.outcome as keyof typeof OUTCOME_LABEL | null;
-    const subject = `[Gaffer] ${p.repository.full_name}#${p.issue.number}: ${EVENT_WORDS[event]}${outcome ? ` (${OUTCOME_LABEL[outcome]})` : ''}`;
+    const which = p.candidate ? `candidate ${p.candidate.index} of ${p.candidate.of}: ` : '';
+    const subject = `[Gaffer] ${p.repository.full_name}#${p.issue.number}: ${which}${EVENT_WORDS[event]}${outcome ? ` (${OUTCOME_LABEL[outcome]})` : ''}`;
     const lines = [
       `${p.repository.full_name}#${p.issue.number}: ${p.issue.title}`,
       '',

@@ -1,6 +1,8 @@
 import type { IssueRow, NodeRow, TaskRow } from '../db/schema.js';
+import { codeSpan } from './code-span.js';
 import { OUTCOME_LABEL } from './outcomes.js';
 import { formatEta, type QueueInfo } from './queue-info.js';
+import { phaseLabel } from './task-phase.js';
 
 /** Hidden marker that finds Gaffer's status comment on an issue. */
 export const STATUS_MARKER = '<!-- gaffer:status -->';
@@ -28,14 +30,7 @@ const INFRA_REASON: Record<string, string> = {
   credential_unavailable: 'no git credential is configured for this repository',
 };
 
-/**
- * Text shown literally, as a Markdown code span: no link, image, emphasis, HTML or mention inside
- * it takes effect. Backticks and line breaks, which could end the span, are replaced first.
- */
-export function codeSpan(text: string): string {
-  const flat = text.replace(/[\r\n]+/g, ' ').replace(/`/g, "'").trim();
-  return `\`${flat === '' ? ' ' : flat}\``;
-}
+export { codeSpan };
 
 /**
  * What a failure says on GitHub: a plain reason, or the node's (or GitHub's) own, short, in a code
@@ -82,7 +77,8 @@ export function renderStatusComment(params: {
           : `⏳ Queued${where.length ? ` (${where.join(', ')})` : ''}: waiting for a free node.`;
     if (task.errorMessage) line += '\n\nThe last delivery to a node failed; it will be tried again.';
   } else if (task.status === 'running') {
-    line = `🏃 Running on node \`${inline(node?.name ?? 'unknown')}\`.`;
+    const phase = phaseLabel(task);
+    line = `🏃 Running on node \`${inline(node?.name ?? 'unknown')}\`${phase ? `: ${phase}` : ''}.`;
   } else if (task.status === 'success') {
     line = task.prNumber
       ? `🔀 Pull request #${task.prNumber} opened from \`${inline(task.resultBranch ?? '')}\`.`

@@ -1,6 +1,6 @@
 import type { TaskRow } from '../db/schema.js';
 import type { DbOrTx } from '../db/types.js';
-import type { AgentUsage } from '../protocol/node-api.js';
+import type { AgentUsage, TaskPhase } from '../protocol/node-api.js';
 import { queueInfo, type QueueView } from './queue-info.js';
 import { type TaskOutcome } from './outcomes.js';
 
@@ -18,6 +18,8 @@ export type TaskPublic = {
   outcome: TaskOutcome | null;
   /** Tokens and cost the agent reported. */
   usage: AgentUsage | null;
+  /** Where a running task is, as its node last said (POST /tasks/{id}/phase); null otherwise. */
+  phase: TaskPhase | null;
   attempt: number;
   /** `issue`, or `follow_up`: a run on the open pull request's branch. */
   kind: TaskRow['kind'];
@@ -53,6 +55,7 @@ export async function toTaskPublic(db: DbOrTx, task: TaskRow, view?: QueueView):
     failure_kind: task.failureKind,
     outcome: task.outcome,
     usage: task.usage,
+    phase: task.status === 'running' ? task.phase : null,
     attempt: task.attempt,
     kind: task.kind,
     agent: task.agent,

@@ -1,37 +1,17 @@
 import { eq } from 'drizzle-orm';
 import nock from 'nock';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createTestDb, type TestDb } from '../../test/db.js';
-import { registerDouble } from '../../test/flow.js';
-import { API, createGitHubHarness, type GitHubHarness, mockInstallationAuth, mockPermission, mockRepoConfig } from '../../test/github.js';
-import { type NodeDouble, startNodeDouble } from '../../test/node-double.js';
+import { describe, expect, it } from 'vitest';
+import { API, type GitHubHarness, mockInstallationAuth, mockPermission, mockRepoConfig } from '../../test/github.js';
+import { useGitHubStack } from '../../test/github-stack.js';
 import { issues } from '../db/schema.js';
-import { setNodeDraining } from '../domain/nodes.js';
 import { processIssueBody } from '../domain/scheduler.js';
 import { issueComment, mockStatusComment, nextSeq, REPO, tasksOf } from '../../test/follow-up-fixtures.js';
 
 describe('/start best-of-N options (n=, agents=, tests=ok): checked, recorded, refused where not available', () => {
-  let db: TestDb;
   let h: GitHubHarness;
-  let node: NodeDouble;
-  let nodeId: string;
-  beforeAll(async () => {
-    db = await createTestDb();
-  });
-  afterAll(async () => {
-    await db?.close();
-  });
-  beforeEach(async () => {
-    h = await createGitHubHarness({ db });
-    node = await startNodeDouble();
-    // Online, running codex, with no room: tasks stay queued, so no dispatch is mocked.
-    ({ id: nodeId } = await registerDouble(h, node, { name: `bo-node-${nextSeq()}`, labels: ['agent:codex'], capacity: 0 }));
-  });
-  afterEach(async () => {
-    await h.settle();
-    await setNodeDraining(h.db.db, nodeId, true);
-    await h.close();
-    await node.close();
+  // Online, running codex, with no room: tasks stay queued, so no dispatch is mocked.
+  useGitHubStack({ node: () => ({ name: `bo-node-${nextSeq()}`, labels: ['agent:codex'], capacity: 0 }) }, (s) => {
+    h = s.h;
   });
 
   /** Delivers `/start …` under this config; the replies Gaffer wrote, and the issue's tasks. */

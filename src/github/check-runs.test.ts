@@ -108,7 +108,7 @@ describe('the Gaffer check run', () => {
       status: 'in_progress',
       details_url: `https://gaffer.test/admin/tasks/${task.id}`,
       external_id: task.id,
-      output: { title: 'Agent running' },
+      output: { title: 'Running' },
     });
     expect((created[0]!.output as { summary: string }).summary).toContain("Phase: running on node `check-node-");
     expect((created[0]!.output as { summary: string }).summary).toContain(`(https://gaffer.test/admin/tasks/${task.id})`);

@@ -1,4 +1,5 @@
 import type { Probot } from 'probot';
+import { candidateSummary } from '../domain/candidate-report.js';
 import { CHECK_RUN_NAME, checkRunView } from '../domain/check-run.js';
 import type { EffectPerformer } from '../domain/effect-worker.js';
 import { isDomainError } from '../domain/errors.js';
@@ -19,7 +20,8 @@ export type CheckRunDeps = { probot: Probot; db: Db; publicUrl: string; enabled:
  * run, as the task is when this runs. Created in progress on the branch's head commit when the node
  * takes the task (the branch starts at the default branch's head), completed with the outcome, usage
  * and duration when it ends. A success moves to the pushed commit: the first run is completed there,
- * and a completed one is created on the new head, so the pull request shows it.
+ * and a completed one is created on the new head, so the pull request shows it. While it runs, each
+ * phase its node reports updates the run in place (drizzle/0032_task_phase_feedback.sql).
  */
 export function checkRunPerformer(deps: CheckRunDeps): EffectPerformer {
   return async (effect) => {
@@ -54,7 +56,6 @@ async function refresh(deps: CheckRunDeps, effect: EffectRow): Promise<void> {
   const { task, repository, node } = ctx;
   // A run is created when the node takes the task; a queued one (never run, or back in the queue) has nothing new to show.
   if (task.status === 'pending') return;
-  if (task.status === 'running' && task.checkRunId !== null) return;
   if (task.status !== 'running' && task.checkRunId === null && task.startedAt === null) return;
   // Its pull request is still in the outbox: the change that records it (or the failure, if GitHub refuses it) completes the run.
   if (task.status === 'success' && task.kind !== 'follow_up' && task.prNumber === null && task.failureKind === null) return;
@@ -62,7 +63,10 @@ async function refresh(deps: CheckRunDeps, effect: EffectRow): Promise<void> {
   const octokit = await deps.probot.auth(installationId);
   const [owner, repo] = repository.fullName.split('/') as [string, string];
   const taskUrl = `${deps.publicUrl}/admin/tasks/${task.id}`;
-  const view = checkRunView(task, node, taskUrl);
+  // A candidate's run shows its whole run, read now: where every candidate is.
+  const summary = task.runId !== null && task.candidate !== null ? await candidateSummary(deps.db, task.runId, ctx.issue.number) : undefined;
+  const candidate = summary && task.candidate !== null ? { index: task.candidate, of: summary.run.n, line: summary.line, table: summary.table } : undefined;
+  const view = checkRunView(task, node, taskUrl, candidate);
   const body = {
     name: CHECK_RUN_NAME,
     details_url: taskUrl,

@@ -1,39 +1,21 @@
 import { and, eq } from 'drizzle-orm';
 import nock from 'nock';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createTestDb, type TestDb } from '../../test/db.js';
-import { registerDouble } from '../../test/flow.js';
-import { API, createGitHubHarness, example, type GitHubHarness, mockInstallationAuth, mockPermission, mockRepoConfig } from '../../test/github.js';
-import { type NodeDouble, startNodeDouble } from '../../test/node-double.js';
+import { describe, expect, it } from 'vitest';
+import { API, example, type GitHubHarness, mockInstallationAuth, mockPermission, mockRepoConfig } from '../../test/github.js';
+import { useGitHubStack } from '../../test/github-stack.js';
 import { effects, issues, pullRequestCi, tasks } from '../db/schema.js';
-import { setNodeDraining } from '../domain/nodes.js';
 import { processIssueBody } from '../domain/scheduler.js';
 import { reportBranch } from '../domain/task-report.js';
 import { startFollowUp } from '../domain/tasks.js';
 import { botUser, gafferPr, human, nextSeq, issueComment, mockStatusComment, REPO, tasksOf } from '../../test/follow-up-fixtures.js';
 
 describe('follow-ups and /start options', () => {
-  let db: TestDb;
   let h: GitHubHarness;
-  let node: NodeDouble;
   let nodeId: string;
-  beforeAll(async () => {
-    db = await createTestDb();
-  });
-  afterAll(async () => {
-    await db?.close();
-  });
-  beforeEach(async () => {
-    h = await createGitHubHarness({ db });
-    node = await startNodeDouble();
-    // Online and running codex, but with no room: tasks stay queued, so no dispatch is mocked.
-    ({ id: nodeId } = await registerDouble(h, node, { name: `fu-node-${nextSeq()}`, labels: ['agent:codex'], capacity: 0 }));
-  });
-  afterEach(async () => {
-    await h.settle();
-    await setNodeDraining(h.db.db, nodeId, true);
-    await h.close();
-    await node.close();
+  // Online and running codex, but with no room: tasks stay queued, so no dispatch is mocked.
+  useGitHubStack({ node: () => ({ name: `fu-node-${nextSeq()}`, labels: ['agent:codex'], capacity: 0 }) }, (s) => {
+    h = s.h;
+    nodeId = s.nodeId;
   });
 
   describe('/start options on an issue', () => {

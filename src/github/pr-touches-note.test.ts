@@ -1,14 +1,12 @@
 import { eq } from 'drizzle-orm';
 import nock from 'nock';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createTestDb, type TestDb } from '../../test/db.js';
-import { API, createGitHubHarness, type GitHubHarness, INSTALLATION_ID, mockInstallationAuth, mockPermission, mockRepoConfig } from '../../test/github.js';
+import { describe, expect, it } from 'vitest';
+import { API, type GitHubHarness, INSTALLATION_ID, mockInstallationAuth, mockPermission, mockRepoConfig } from '../../test/github.js';
+import { useGitHubStack } from '../../test/github-stack.js';
 import { jsonInit } from '../../test/harness.js';
-import { registerDouble } from '../../test/flow.js';
-import { type NodeDouble, startNodeDouble } from '../../test/node-double.js';
+import type { NodeDouble } from '../../test/node-double.js';
 import { getIssueByGithubId } from '../db/queries/github-sync.js';
 import { tasks } from '../db/schema.js';
-import { setNodeDraining } from '../domain/nodes.js';
 import { taskBranch } from '../protocol/task-branch.js';
 import { commentEvent, nextSeq, REPO, TASK_TOKEN } from '../../test/github-events.js';
 
@@ -16,27 +14,13 @@ import { commentEvent, nextSeq, REPO, TASK_TOKEN } from '../../test/github-event
 // from the changed paths the node reports; the report's verify results are kept on the task.
 
 describe('the pull request body says whether the change touches tests, CI or agent configuration', () => {
-  let db: TestDb;
   let h: GitHubHarness;
   let node: NodeDouble;
   let nodeToken: string;
-  let nodeId: string;
-  beforeAll(async () => {
-    db = await createTestDb();
-  });
-  afterAll(async () => {
-    await db?.close();
-  });
-  beforeEach(async () => {
-    h = await createGitHubHarness({ db });
-    node = await startNodeDouble();
-    ({ id: nodeId, token: nodeToken } = await registerDouble(h, node, { name: `touch-node-${nextSeq()}` }));
-  });
-  afterEach(async () => {
-    await h.settle();
-    await setNodeDraining(h.db.db, nodeId, true);
-    await h.close();
-    await node.close();
+  useGitHubStack({ node: () => ({ name: `touch-node-${nextSeq()}` }) }, (s) => {
+    h = s.h;
+    node = s.node!;
+    nodeToken = s.nodeToken;
   });
 
   /** `/start` under a config with verify commands, dispatched to the node double; the PR bodies GitHub gets. */

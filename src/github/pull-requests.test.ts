@@ -1,42 +1,25 @@
 import { eq } from 'drizzle-orm';
 import nock from 'nock';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createTestDb, type TestDb } from '../../test/db.js';
-import { API, createGitHubHarness, example, type GitHubHarness, INSTALLATION_ID, mockInstallationAuth, mockPermission, mockRepoConfig } from '../../test/github.js';
+import { describe, expect, it } from 'vitest';
+import { API, example, type GitHubHarness, INSTALLATION_ID, mockInstallationAuth, mockPermission, mockRepoConfig } from '../../test/github.js';
+import { useGitHubStack } from '../../test/github-stack.js';
 import { jsonInit } from '../../test/harness.js';
-import { registerDouble } from '../../test/flow.js';
-import { type NodeDouble, startNodeDouble } from '../../test/node-double.js';
+import type { NodeDouble } from '../../test/node-double.js';
 import { getIssueByGithubId } from '../db/queries/github-sync.js';
 import { tasks } from '../db/schema.js';
-import { setNodeDraining } from '../domain/nodes.js';
 import { taskBranch } from '../protocol/task-branch.js';
 import { commentEvent, nextSeq, REPO, TASK_TOKEN } from '../../test/github-events.js';
 
 describe('pull requests from reported branches', () => {
   const REPO_ID = 186853002;
-  // A database of its own: tests above leave tasks queued, which would take this block's node.
-  let db: TestDb;
   let h: GitHubHarness;
   let node: NodeDouble;
   let nodeToken: string;
-  let nodeId: string;
-  beforeAll(async () => {
-    db = await createTestDb();
-  });
-  afterAll(async () => {
-    await db?.close();
-  });
-  beforeEach(async () => {
-    h = await createGitHubHarness({ db });
-    node = await startNodeDouble();
-    ({ id: nodeId, token: nodeToken } = await registerDouble(h, node, { name: `pr-node-${nextSeq()}` }));
-  });
-  afterEach(async () => {
-    await h.settle();
-    // The database outlives the test; its node double does not, so take no more work on it.
-    await setNodeDraining(h.db.db, nodeId, true);
-    await h.close();
-    await node.close();
+  // A database of its own: tests above leave tasks queued, which would take this block's node.
+  useGitHubStack({ node: () => ({ name: `pr-node-${nextSeq()}` }) }, (s) => {
+    h = s.h;
+    node = s.node!;
+    nodeToken = s.nodeToken;
   });
 
   /**

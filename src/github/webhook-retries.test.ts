@@ -1,10 +1,10 @@
 import { eq } from 'drizzle-orm';
 import nock from 'nock';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createTestDb, type TestDb } from '../../test/db.js';
+import { describe, expect, it } from 'vitest';
 import { commentEvent, mockStartCalls, REPO, taskCount } from '../../test/github-events.js';
 import type { Probot } from 'probot';
-import { API, createGitHubHarness, type GitHubHarness, mockInstallationAuth, mockPermission, mockRepoConfig, signBody } from '../../test/github.js';
+import { API, type GitHubHarness, mockInstallationAuth, mockPermission, mockRepoConfig, signBody } from '../../test/github.js';
+import { useGitHubStack } from '../../test/github-stack.js';
 import { webhookDeliveries } from '../db/schema.js';
 import { deliveryRetryDelayMs, MAX_DELIVERY_ATTEMPTS } from '../domain/webhook-deliveries.js';
 import { createWebhookIngest } from './webhook-route.js';
@@ -15,21 +15,9 @@ import { createWebhookIngest } from './webhook-route.js';
  * retried here, once per retry across replicas, until it succeeds or the retries give up.
  */
 describe('webhook deliveries whose handling failed', () => {
-  let db: TestDb;
   let h: GitHubHarness;
-  beforeAll(async () => {
-    db = await createTestDb();
-  });
-  afterAll(async () => {
-    await db?.close();
-  });
-  beforeEach(async () => {
-    h = await createGitHubHarness({ db });
-  });
-  afterEach(async () => {
-    await h.settle();
-    await h.close();
-    nock.cleanAll();
+  useGitHubStack({ cleanNock: true }, (s) => {
+    h = s.h;
   });
 
   const record = async (id: string) => (await h.db.db.select().from(webhookDeliveries).where(eq(webhookDeliveries.deliveryId, id)))[0];

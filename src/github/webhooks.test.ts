@@ -1,8 +1,8 @@
 import { eq } from 'drizzle-orm';
 import nock from 'nock';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
-import { createTestDb, type TestDb } from '../../test/db.js';
-import { API, createGitHubHarness, example, type GitHubHarness, INSTALLATION_ID, mockInstallationAuth, mockPermission, mockRepoConfig } from '../../test/github.js';
+import { describe, expect, it, vi } from 'vitest';
+import { API, example, type GitHubHarness, INSTALLATION_ID, mockInstallationAuth, mockPermission, mockRepoConfig } from '../../test/github.js';
+import { useGitHubStack } from '../../test/github-stack.js';
 import { getIssueByGithubId } from '../db/queries/github-sync.js';
 import { repositories, tasks, webhookDeliveries } from '../db/schema.js';
 import { STATUS_MARKER } from '../domain/status-comment.js';
@@ -10,21 +10,9 @@ import { cancelTask } from '../domain/task-end.js';
 import { commentEvent, mockStartCalls, REPO, taskCount } from '../../test/github-events.js';
 
 describe('GitHub App webhooks', () => {
-  let db: TestDb;
   let h: GitHubHarness;
-  beforeAll(async () => {
-    db = await createTestDb();
-  });
-  afterAll(async () => {
-    await db?.close();
-  });
-  beforeEach(async () => {
-    // A fresh Probot per test, so its installation-token cache never hides a mock.
-    h = await createGitHubHarness({ db });
-  });
-  afterEach(async () => {
-    await h.settle();
-    await h.close();
+  useGitHubStack({}, (s) => {
+    h = s.h;
   });
 
   it('refuses a bad or missing signature and stores nothing', async () => {

@@ -214,6 +214,32 @@ export type LogChunkRequest = z.infer<typeof logChunkRequest>;
 export const logChunkResponse = z.object({ offset: z.number().int().min(0), truncated: z.boolean() });
 export type LogChunkResponse = z.infer<typeof logChunkResponse>;
 
+/** Where a running task is on its node: the steps of the node's pipeline, in order. */
+export const TASK_PHASES = ['preparing', 'setup', 'agent', 'verify', 'pushing'] as const;
+/** One of {@link TASK_PHASES}. */
+export type TaskPhaseName = (typeof TASK_PHASES)[number];
+
+// Which of the repository's setup or verify commands runs: its number and how many there are.
+const commandStep = { command: z.number().int().min(1).max(20), of: z.number().int().min(1).max(20) };
+
+/**
+ * Node → server `POST /api/v1/tasks/{id}/phase`: the task's phase now. Only literals and small
+ * numbers, never text: what the status comment and the check run show of it carries nothing from
+ * the agent (a command's text is the server's own copy of the repository's config). Closed: an
+ * unknown phase or an extra field is refused.
+ */
+export const taskPhase = z
+  .discriminatedUnion('phase', [
+    z.strictObject({ phase: z.literal('preparing') }),
+    z.strictObject({ phase: z.literal('setup'), ...commandStep }),
+    z.strictObject({ phase: z.literal('agent') }),
+    z.strictObject({ phase: z.literal('verify'), ...commandStep }),
+    z.strictObject({ phase: z.literal('pushing') }),
+  ])
+  .refine((p) => !('command' in p) || p.command <= p.of, { message: 'at most `of`', path: ['command'] });
+/** See {@link taskPhase}. */
+export type TaskPhase = z.infer<typeof taskPhase>;
+
 /**
  * Why a node's task failed, as the node classified it. `git_network` (clone, fetch or push could
  * not reach the remote) is an infrastructure failure the server may retry automatically; the rest

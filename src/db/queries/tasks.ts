@@ -1,4 +1,5 @@
 import { and, asc, count, desc, eq, inArray, isNotNull, isNull, lt, max, or, sql } from 'drizzle-orm';
+import type { TaskPhase } from '../../protocol/node-api.js';
 import { ACTIVE_TASK_STATUSES, type TaskStatus } from '../../protocol/statuses.js';
 import { issues, nodes, repositories, tasks, type IssueRow, type NodeRow, type RepositoryRow, type TaskRow } from '../schema.js';
 import type { DbOrTx } from '../types.js';
@@ -257,6 +258,11 @@ export async function markFirstLog(db: DbOrTx, id: string): Promise<void> {
 /** Remembers the task's check run and the commit it is on. */
 export async function setCheckRun(db: DbOrTx, id: string, checkRun: { id: number; sha: string }): Promise<void> {
   await db.update(tasks).set({ checkRunId: checkRun.id, checkRunSha: checkRun.sha }).where(eq(tasks.id, id));
+}
+
+/** Sets a running task's phase (the trigger in drizzle/0032 clears it on any other status). */
+export async function setTaskPhase(db: DbOrTx, id: string, phase: TaskPhase): Promise<void> {
+  await db.update(tasks).set({ phase }).where(and(eq(tasks.id, id), eq(tasks.status, 'running')));
 }
 
 /** The issue's latest successful task that has a pull request: the one a follow-up builds on. */
