@@ -14,9 +14,9 @@ describe('the effect domain', () => {
     expect(effectTransition('dead', 'claim').ok).toBe(false);
   });
 
-  it('puts the pull request and token revocation before the status, and the status before courtesies', () => {
-    expect(EFFECT_PRIORITY.open_pr).toBeLessThan(EFFECT_PRIORITY.status_comment);
-    expect(EFFECT_PRIORITY.revoke_token).toBe(EFFECT_PRIORITY.open_pr);
+  it('puts the pull request first, token revocation next, both before the status, and the status before courtesies', () => {
+    expect(EFFECT_PRIORITY.open_pr).toBeLessThan(EFFECT_PRIORITY.revoke_token);
+    expect(EFFECT_PRIORITY.revoke_token).toBeLessThan(EFFECT_PRIORITY.status_comment);
     expect(EFFECT_PRIORITY.check_run).toBeLessThan(EFFECT_PRIORITY.reaction);
     expect(EFFECT_PRIORITY.status_comment).toBeLessThan(EFFECT_PRIORITY.reply);
     expect(Object.keys(EFFECT_PRIORITY).sort()).toEqual([...EFFECT_KINDS].sort());

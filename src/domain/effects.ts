@@ -19,7 +19,9 @@ export type EffectKind = (typeof EFFECT_KINDS)[number];
  */
 export const EFFECT_PRIORITY: Record<EffectKind, number> = {
   open_pr: 0,
-  revoke_token: 0,
+  // Right after the pull request: when the candidates of a run end together, their revocations
+  // would otherwise hold the run's pull request behind them, a second of spacing each.
+  revoke_token: 1,
   close_pr: 1,
   // The CI fix loop waits on it.
   ci_rerun: 1,
