@@ -14,8 +14,8 @@ import examples from '@octokit/webhooks-examples';
 /** One request the double answered: by whom (the installation of its token), what, and the status it got. */
 export type DoubleRequest = { installationId: number | undefined; method: string; path: string; body: Record<string, unknown>; status: number; token?: string };
 
-/** A token the double minted: for whom, whether it was asked for as a task's (contents: write), and whether it is revoked. */
-export type MintedToken = { installationId: number; forTask: boolean; revoked: boolean };
+/** A token the double minted: for whom, whether it was asked for as a task's (contents: write), whether it is revoked, and when (performance.now()). */
+export type MintedToken = { installationId: number; forTask: boolean; revoked: boolean; at: number };
 
 type Comment = { id: number; body: string; user: { login: string; type: string } };
 type Pull = { number: number; head: string; repo: string };
@@ -42,7 +42,7 @@ export async function startStatefulGitHub() {
     if (m === 'POST' && minted) {
       const token = `ghs_crash${String(++ids).padStart(31, '0')}`;
       const forTask = (body.permissions as Record<string, string> | undefined)?.contents === 'write';
-      tokens.set(token, { installationId: Number(minted[1]), forTask, revoked: false });
+      tokens.set(token, { installationId: Number(minted[1]), forTask, revoked: false, at: performance.now() });
       return json(res, 201, { token, expires_at: new Date(Date.now() + 3600_000).toISOString(), permissions: body.permissions ?? {} });
     }
     if (m === 'DELETE' && path === '/installation/token') {
@@ -98,6 +98,10 @@ export async function startStatefulGitHub() {
     if (m === 'GET' && /\/git\/ref\//.test(path)) return json(res, 200, { ref: 'refs/heads/x', object: { sha: 'a'.repeat(40), type: 'commit' } });
     if (m === 'POST' && /\/check-runs$/.test(path)) return json(res, 201, { id: ++ids });
     if (m === 'PATCH' && /\/check-runs\/\d+$/.test(path)) return json(res, 200, { id: Number(path.split('/').pop()) });
+    if (m === 'GET' && path === '/installation/repositories') {
+      const t = token ? tokens.get(token) : undefined;
+      return !t || t.revoked ? json(res, 401, { message: 'Bad credentials' }) : json(res, 200, { total_count: 0, repositories: [] });
+    }
     if (m === 'GET' && /\/check-runs$/.test(path)) return json(res, 200, { total_count: 0, check_runs: [] });
     unknown.push(`${m} ${path}`);
     return json(res, 404, { message: 'Not Found' });

@@ -12,6 +12,8 @@ export type PullNodeDouble = {
   taken: Map<string, ProcessIssueRequest>;
   /** Task id → the status that finally answered its report (2xx, or 409 for a report the server had already taken). */
   reported: Map<string, number>;
+  /** Every credential a claim carried (a task offered again comes with a new one). */
+  credentials: Set<string>;
   /** Requests that failed for want of a server (refused, reset) or with a 5xx, and were tried again. */
   retries: () => number;
   /** Why the claim loop stopped, when it stopped on its own (an answer no node expects). */
@@ -31,6 +33,7 @@ export async function startPullNodeDouble(opts: { serverUrl: string; registratio
   let failure: Error | undefined;
   const taken = new Map<string, ProcessIssueRequest>();
   const reported = new Map<string, number>();
+  const credentials = new Set<string>();
   const running = new Set<string>();
   const chains = new Set<Promise<void>>();
 
@@ -83,6 +86,7 @@ export async function startPullNodeDouble(opts: { serverUrl: string; registratio
       if (r.status !== 200) throw new Error(`claim answered ${r.status}: ${JSON.stringify(r.json)}`);
       const claim = claimResponse.parse(r.json);
       const task = claim.task;
+      if (task) credentials.add(task.credential_token);
       if (!task || running.has(task.task_id)) continue;
       running.add(task.task_id);
       taken.set(task.task_id, task);
@@ -96,6 +100,7 @@ export async function startPullNodeDouble(opts: { serverUrl: string; registratio
   return {
     taken,
     reported,
+    credentials,
     retries: () => retries,
     failure: () => failure,
     stop: async () => {
