@@ -24,6 +24,11 @@ export type InstallationTokens = {
   mintForRepository: (installationId: number, repositoryGithubId: number) => Promise<{ token: string; expiresAt: Date }>;
   /** Revokes a token, authenticated as that token itself. Never throws; the reason never holds the token. */
   revoke: (token: string) => Promise<RevokeResult>;
+  /**
+   * Whether GitHub still takes the token (a read with it): false once it is revoked or expired,
+   * undefined when GitHub did not say. Never throws. Absent: the revoke is sent without looking.
+   */
+  isLive?: (token: string) => Promise<boolean | undefined>;
 };
 
 /** Opens (or finds) the pull request for a task's branch. Idempotent: found by head branch. */

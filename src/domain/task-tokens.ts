@@ -39,7 +39,10 @@ export type TaskTokens = {
    * and forgets expired ones. One sweep at a time: a call while one runs shares it.
    */
   sweep: () => Promise<{ recorded: number; expired: number }>;
-  /** Performs a `revoke_token` effect: one DELETE with the token, unless it is already gone. */
+  /**
+   * Performs a `revoke_token` effect: one DELETE with the token, unless it is already gone (a
+   * retried claim asks GitHub first whether the token still works).
+   */
   perform: EffectPerformer;
 };
 
@@ -145,6 +148,13 @@ export function createTaskTokens(deps: TaskTokenDeps): TaskTokens {
         // A replica with another key cannot open it; one with the right key takes a later try.
         await fail((err as Error).message);
         throw new Error('cannot decrypt a task token to revoke it; check CREDENTIAL_KEY on every replica');
+      }
+      // A retried claim: an earlier try may have had its DELETE taken by GitHub and died (or lost
+      // the answer) before recording it. Look first, so GitHub gets the one DELETE.
+      if (effect.attempts > 1 && (await installationTokens.isLive?.(token)) === false) {
+        await deleteTaskToken(deps.db, row.id);
+        log.info({ taskId: row.taskId, tokenId: row.id, result: 'gone' }, 'task token revoked');
+        return;
       }
       const result = await installationTokens.revoke(token);
       if (result.kind === 'failed') {

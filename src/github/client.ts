@@ -111,6 +111,18 @@ export function createInstallationTokens(probot: Probot): InstallationTokens {
         return { kind: 'failed', reason: status === undefined ? `GitHub unreachable: ${message}` : `GitHub answered ${status}: ${message}` };
       }
     },
+    isLive: async (token) => {
+      const appOctokit = await probot.auth();
+      const TokenOctokit = appOctokit.constructor as new (options: { auth: { token: string } }) => typeof appOctokit;
+      const octokit = new TokenOctokit({ auth: { token } });
+      try {
+        await octokit.request('GET /installation/repositories', { per_page: 1, request: { retries: 0 } });
+        return true;
+      } catch (err) {
+        // 401: revoked or expired. Anything else says nothing about the token.
+        return statusOf(err) === 401 ? false : undefined;
+      }
+    },
   };
 }
 

@@ -54,6 +54,16 @@ function tokenDouble() {
           return [status, { message: status === 401 ? 'Bad credentials' : 'Server Error' }];
         });
     },
+    /** The outbox's look before a retried revocation: a read with `token`, answered as its state says. */
+    expectLook(token: string) {
+      return nock(API)
+        .get('/installation/repositories')
+        .query(true)
+        .matchHeader('authorization', `token ${token}`)
+        .reply(function () {
+          return revoked.has(bearer(this.req)) ? [401, { message: 'Bad credentials' }] : [200, { total_count: 1, repositories: [] }];
+        });
+    },
     /** A later use of `token` (what a node's git would do); GitHub answers as the token's state says. */
     async useAfter(token: string): Promise<number> {
       nock(API)
@@ -224,6 +234,8 @@ describe('installation tokens minted for tasks', () => {
       await other.services.effects.idle();
       expect(await github.useAfter(token)).toBe(200);
       other.clock.advance(effectBackoffMs(1, () => 1));
+      // The retry looks first: the token still works, so it is revoked.
+      github.expectLook(token);
       github.expectRevoke(token);
       await other.services.effects.idle();
     } finally {
@@ -233,6 +245,28 @@ describe('installation tokens minted for tasks', () => {
     expect(await kept(task.id)).toEqual([]);
     expect(h.logLines.join('\n')).not.toContain(token);
     expect(h.logLines.some((l) => l.includes('task token revocation failed'))).toBe(true);
+  });
+
+  it('a retried revocation whose earlier DELETE GitHub took (the answer lost, or the server killed) looks first and sends no second DELETE', async () => {
+    const { issue, task, token } = await dispatched();
+    // GitHub revokes the token, but the answer never arrives: to the server, a failure.
+    nock(API)
+      .delete('/installation/token')
+      .matchHeader('authorization', `token ${token}`)
+      .reply(() => {
+        github.revoked.add(token);
+        return [502, { message: 'Server Error' }];
+      });
+    await report(issue.id, { task_id: task.id, status: 'failed', error_message: 'no changes', failure_code: 'no_changes' });
+    await h.services.effects.idle();
+    expect(await kept(task.id)).toHaveLength(1);
+    // The retry asks with the token first (GitHub: 401) and is done; a DELETE would find no mock and keep the token.
+    const look = github.expectLook(token);
+    h.clock.advance(effectBackoffMs(1, () => 1));
+    await h.services.effects.idle();
+    expect(look.isDone()).toBe(true);
+    expect(await kept(task.id)).toEqual([]);
+    expect(h.logLines.join('\n')).not.toContain(token);
   });
 
   it('revokes in the sweep the token of a task that ended without its revoke (a crash), and forgets expired ones', async () => {
