@@ -36,6 +36,8 @@ import {
 } from './bench-support.js';
 import { benchSetup, type BenchStack, type GitHubDouble, minWriteGap, replyComments, settle, startComment, startGitHubDouble, startStack, type StartAt } from './first-pr-stack.js';
 
+/** The node in a process of its own, as a real node runs (default); BENCH_NODE_PROCESSES=0: in the bench's process, whose forks of git then stall the server's event loop. */
+const NODE_PROCESSES = process.env.BENCH_NODE_PROCESSES !== '0';
 const SMOKE = smokeMode();
 const BURST = SMOKE ? 10 : envInt('BENCH_FAIRNESS_BURST', 100);
 /** The server's spacing of one installation's writes (services.ts): a phase starts once it has passed. */
@@ -83,7 +85,7 @@ async function timeB(db: BenchDb, stack: BenchStack, gh: GitHubDouble, issueNumb
 
 async function runOn(db: BenchDb, privateKey: string, work: string, checks: WorkChecks): Promise<Result | undefined> {
   const gh = await startGitHubDouble({ sandbox: 'off' });
-  const stack = await startStack({ db, privateKey, work, gh, sandbox: 'off', nodeCapacity: 2 });
+  const stack = await startStack({ db, privateKey, work, gh, sandbox: 'off', nodeCapacity: 2, nodeProcesses: NODE_PROCESSES });
   const statuses: number[] = [];
   let result: Result | undefined;
   let failure: string | undefined;

@@ -34,6 +34,8 @@ import {
 import { benchSetup, exampleStartComment, startGitHubDouble, startStack } from './first-pr-stack.js';
 import { pushedEditMismatch } from './generated-repo.js';
 
+/** The node in a process of its own, as a real node runs (default); BENCH_NODE_PROCESSES=0: in the bench's process, whose forks of git then stall the server's event loop. */
+const NODE_PROCESSES = process.env.BENCH_NODE_PROCESSES !== '0';
 const SMOKE = smokeMode();
 const RUNS = envInt('BENCH_RUNS', SMOKE ? 1 : 50);
 const SANDBOX = process.env.BENCH_SANDBOX === 'bwrap' ? 'bwrap' : 'off';
@@ -50,7 +52,7 @@ async function whereItStands(db: BenchDb, issueNumber: number): Promise<string> 
 
 async function runOn(db: BenchDb, privateKey: string, work: string, checks: WorkChecks): Promise<Sample[]> {
   const gh = await startGitHubDouble({ sandbox: SANDBOX });
-  const stack = await startStack({ db, privateKey, work, gh, sandbox: SANDBOX });
+  const stack = await startStack({ db, privateKey, work, gh, sandbox: SANDBOX, nodeProcesses: NODE_PROCESSES });
   const samples: Sample[] = [];
   /** What went wrong with a run; the runs stop at the first, as the next would likely wait as long. */
   let failure: string | undefined;

@@ -45,6 +45,8 @@ export type ServiceOverrides = {
   effectPerformers?: Partial<Record<EffectKind, EffectPerformer>>;
   /** Spacing between two GitHub writes of one installation (tests: 0). */
   effectSpacingMs?: number;
+  /** The effect worker's delay of status and check run updates (tests: 0, not waited for). */
+  effectCosmeticDelayMs?: number;
 };
 
 const nothingToShow: EffectPerformer = async () => {};
@@ -108,7 +110,12 @@ export function createServices(
       delete_branch: deleteBranchPerformer({ db, branches: overrides.candidateBranches }),
     },
     onDead: { open_pr: openPullRequestDead(tasks), pick_candidate: pickCandidateDead(pickDeps) },
-    settings: { batch: EFFECT_BATCH, leaseMs: EFFECT_LEASE_MS, spacingMs: overrides.effectSpacingMs ?? EFFECT_SPACING_MS },
+    settings: {
+      batch: EFFECT_BATCH,
+      leaseMs: EFFECT_LEASE_MS,
+      spacingMs: overrides.effectSpacingMs ?? EFFECT_SPACING_MS,
+      cosmeticDelayMs: overrides.effectCosmeticDelayMs ?? EFFECT_COSMETIC_DELAY_MS,
+    },
   });
   tasks.wakeEffects = effects.wake;
   const scheduler = createScheduler(tasks, { workers: overrides.schedulerWorkers });
@@ -156,3 +163,5 @@ const EFFECT_BATCH = 16;
 const EFFECT_LEASE_MS = 2 * 60_000;
 /** GitHub's guidance for mutating requests: at least one second apart, per installation. */
 const EFFECT_SPACING_MS = 1000;
+/** How long a status comment or check run update waits, so a pull request recorded meanwhile goes first. */
+const EFFECT_COSMETIC_DELAY_MS = 1500;

@@ -57,7 +57,7 @@ export async function createHarness(
   const logLines: string[] = [];
   const logger = createLogger({ level: 'debug', destination: { write: (s: string) => void logLines.push(s) } });
   const overrides = typeof opts.overrides === 'function' ? opts.overrides(logger) : opts.overrides;
-  const services = createServices({ config, db: db.db, logger }, { now: clock.now, effectSpacingMs: 0, ...overrides });
+  const services = createServices({ config, db: db.db, logger }, { now: clock.now, effectSpacingMs: 0, effectCosmeticDelayMs: 0, ...overrides });
   const app = createApp({ config, handle: db, logger, services });
   const background = createBackgroundRunner({ logger });
   return {

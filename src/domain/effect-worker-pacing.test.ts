@@ -58,4 +58,32 @@ describe('the outbox pacing', () => {
     await worker.stop();
     expect(performed).toBe(2);
   });
+  it('holds a status update back for the cosmetic delay: a pull request recorded meanwhile goes first', async () => {
+    const installationId = 880_002;
+    const key = (n: string) => `cosmetic:${process.pid}:${n}`;
+    await recordEffect(db.db, { kind: 'status_comment', installationId, idempotencyKey: key('status'), priority: EFFECT_PRIORITY.status_comment, runAfter: new Date(0) });
+    const order: string[] = [];
+    let done: () => void = () => {};
+    const both = new Promise<void>((resolve) => (done = resolve));
+    const note = (kind: string) => async () => {
+      order.push(kind);
+      if (order.length === 2) done();
+    };
+    const worker = createEffectWorker({
+      db: db.db,
+      logger: createLogger({ level: 'silent' }),
+      now: () => new Date(),
+      performers: { status_comment: note('status_comment'), open_pr: note('open_pr') },
+      settings: { batch: 16, leaseMs: 60_000, spacingMs: 0, cosmeticDelayMs: 300 },
+    });
+    // The first look finds only the status update: it waits.
+    await worker.idle();
+    expect(order).toEqual([]);
+    await recordEffect(db.db, { kind: 'open_pr', installationId, idempotencyKey: key('pr'), priority: EFFECT_PRIORITY.open_pr, runAfter: new Date(0) });
+    worker.wake();
+    // The status update follows once its delay is over (a timer wakes the worker for it).
+    await both;
+    await worker.stop();
+    expect(order).toEqual(['open_pr', 'status_comment']);
+  });
 });

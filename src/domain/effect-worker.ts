@@ -47,8 +47,18 @@ export type EffectWorkerSettings = {
    * second between mutating requests of one user or installation; other installations are not held.
    */
   spacingMs: number;
+  /**
+   * How long a status comment or check run update waits once this worker first saw it due (0: not
+   * at all). Meanwhile later changes fold into it, and a pull request recorded meanwhile goes
+   * first: the scripted task's pull request is then the installation's first write after the 👀,
+   * not one that waits out the spacing after a status update.
+   */
+  cosmeticDelayMs?: number;
   maxAttempts?: number;
 };
+
+/** The effects {@link EffectWorkerSettings.cosmeticDelayMs} holds back: what only shows progress. */
+const COSMETIC_KINDS: ReadonlySet<string> = new Set<EffectKind>(['status_comment', 'check_run']);
 
 export type EffectWorkerDeps = {
   db: Db;
@@ -69,6 +79,8 @@ export function createEffectWorker(deps: EffectWorkerDeps): EffectWorker {
   const performers: Partial<Record<EffectKind, EffectPerformer>> = { ...deps.performers };
   /** Wall-clock time before which an installation gets no further write (pacing, retry-after). */
   const heldUntil = new Map<number, number>();
+  /** Wall-clock time each cosmetic effect was first seen due, while it waits out `cosmeticDelayMs`. */
+  const cosmeticSeen = new Map<number, number>();
   /** Round-robin order: the tick each installation was last served in. */
   const lastServed = new Map<number, number>();
   const writes = new Map<number, number>();
@@ -88,16 +100,32 @@ export function createEffectWorker(deps: EffectWorkerDeps): EffectWorker {
     const heads = await dueHeads(deps.db, { now, exclude: held, limit: 1000 });
     // Least recently served first: a burst on one installation takes one slot per tick at most.
     heads.sort((a, b) => (lastServed.get(a.installationId) ?? 0) - (lastServed.get(b.installationId) ?? 0));
-    const picked = heads.slice(0, settings.batch);
+    const ready = heads.filter((h) => !deferred(h, wall));
+    const picked = ready.slice(0, settings.batch);
     const claimed = await claimEffects(deps.db, {
       ids: picked.map((h) => h.id),
       now,
       leaseUntil: new Date(now.getTime() + settings.leaseMs),
     });
     serveSeq++;
+    for (const e of claimed) cosmeticSeen.delete(e.id);
     await Promise.all(claimed.map((e) => perform(e)));
-    schedulePacingWake(held.length > 0);
+    schedulePacingWake(held.length > 0 || ready.length < heads.length);
     return claimed.length;
+  }
+
+  /** Whether a cosmetic head still waits out its delay (see {@link EffectWorkerSettings.cosmeticDelayMs}). */
+  function deferred(head: { id: number; kind: string }, wall: number): boolean {
+    const delay = settings.cosmeticDelayMs ?? 0;
+    if (delay <= 0 || !COSMETIC_KINDS.has(head.kind)) return false;
+    const seen = cosmeticSeen.get(head.id);
+    if (seen === undefined) {
+      // Entries of effects another replica performed would stay: drop the stale ones now and then.
+      if (cosmeticSeen.size > 10_000) for (const [id, at] of cosmeticSeen) if (wall - at > 10 * delay) cosmeticSeen.delete(id);
+      cosmeticSeen.set(head.id, wall);
+      return true;
+    }
+    return wall - seen < delay;
   }
 
   async function perform(effect: EffectRow): Promise<void> {
@@ -145,11 +173,12 @@ export function createEffectWorker(deps: EffectWorkerDeps): EffectWorker {
     if (settled) await deps.onDead?.[effect.kind as EffectKind]?.(effect, failure.message);
   }
 
-  /** Work was held back by pacing: look again when the first hold ends. */
+  /** Work was held back by pacing or a cosmetic delay: look again when the first hold ends. */
   function schedulePacingWake(someHeld: boolean) {
     if (!someHeld || stopped || pacingTimer) return;
     const wall = Date.now();
-    const next = Math.min(...[...heldUntil.values()].filter((u) => u > wall));
+    const delay = settings.cosmeticDelayMs ?? 0;
+    const next = Math.min(...[...heldUntil.values(), ...[...cosmeticSeen.values()].map((at) => at + delay)].filter((u) => u > wall));
     // Every hold seen when the tick began has ended while it ran (a slow claim or write): what it
     // held back is due now, and no other wake may come (the background poll is seconds away).
     pacingTimer = setTimeout(
