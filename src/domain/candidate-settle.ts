@@ -1,4 +1,5 @@
 import { runChecks } from '../db/queries/candidate-checks.js';
+import { releaseRunRevocations } from '../db/queries/effects.js';
 import { getCandidateRun, runTasks, settleCandidateRun } from '../db/queries/candidate-runs.js';
 import { getIssueWithRepository } from '../db/queries/issues.js';
 import { getNode } from '../db/queries/nodes.js';
@@ -15,7 +16,7 @@ import { taskTransition } from './task-status.js';
 import type { TaskDeps } from './tasks.js';
 import { emit } from './tasks.js';
 
-/** What settling a run did, for the steps after its transaction commits. */
+/** What settling a run did, for the steps after its transaction commits (`wait`: nothing yet). */
 export type Settled = {
   decision: RunDecision['kind'];
   /** Candidates stopped because another won (strategy `first`): their nodes are told, their tokens revoked. */
@@ -25,6 +26,21 @@ export type Settled = {
   /** Whether the winner's pull request was recorded in the outbox. */
   prRecorded: boolean;
 };
+
+/**
+ * How long the token of a candidate that ended while its run is undecided waits to be revoked,
+ * unless the run is decided first (then at once, after the run's pull request). Candidates often
+ * end moments apart; revoked at once, a loser's token DELETE took the installation's write slot
+ * and held the winner's pull request for the whole one-second spacing. The cost: such a token
+ * stays valid up to this much longer, after its node is done with it (tokens live an hour anyway).
+ */
+export const CANDIDATE_REVOKE_HOLD_MS = 30_000;
+
+/** When an ended task's token revocation may run: held for a candidate of an undecided run, else at once (undefined). */
+export function revocationNotBefore(task: Pick<TaskRow, 'kind'>, settled: Settled | undefined, now: Date): Date | undefined {
+  const undecided = settled?.decision === 'wait' || settled?.decision === 'add';
+  return task.kind === 'candidate' && undecided ? new Date(now.getTime() + CANDIDATE_REVOKE_HOLD_MS) : undefined;
+}
 
 /**
  * Decides a best-of-N run after one of its candidates ended, in the transaction that ended it
@@ -42,7 +58,7 @@ export async function settleRun(tx: DbOrTx, deps: Pick<TaskDeps, 'now'> & Partia
   const settled: Settled = { decision: decision.kind, cancelled: [], added: undefined, prRecorded: false };
   switch (decision.kind) {
     case 'wait':
-      return undefined;
+      return settled;
     case 'add': {
       const template = decision.ranked[0]!.candidate.task;
       settled.added = await insertNextCandidate(tx, run, template, run.n + 1, now);
@@ -51,6 +67,7 @@ export async function settleRun(tx: DbOrTx, deps: Pick<TaskDeps, 'now'> & Partia
     }
     case 'no_winner': {
       await settleCandidateRun(tx, run.id, { status: 'no_winner', completedAt: now }, now);
+      await releaseRunRevocations(tx, { runId: run.id, now });
       const issue = (await getIssueWithRepository(tx, run.issueId))?.issue;
       if (issue && issueTransition(issue.status, 'fail').ok) await moveIssue(tx, issue.id, 'fail');
       return settled;
@@ -81,6 +98,8 @@ export async function settleRun(tx: DbOrTx, deps: Pick<TaskDeps, 'now'> & Partia
       } else if (found && issueTransition(found.issue.status, 'succeed').ok) {
         await moveIssue(tx, run.issueId, 'succeed');
       }
+      // Due now, yet after the pull request, which goes first by priority.
+      await releaseRunRevocations(tx, { runId: run.id, now });
       return settled;
     }
   }

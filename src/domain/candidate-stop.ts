@@ -1,4 +1,5 @@
 import { latestRunForIssue, settleCandidateRun } from '../db/queries/candidate-runs.js';
+import { releaseRunRevocations } from '../db/queries/effects.js';
 import { getIssue } from '../db/queries/issues.js';
 import { activeTaskForIssue, activeTasksForIssue } from '../db/queries/tasks.js';
 import type { TaskRow } from '../db/schema.js';
@@ -28,7 +29,11 @@ export async function stopIssue(deps: TaskDeps, params: { issueId: string; actor
     await deps.db.transaction(async (tx) => {
       const now = deps.now();
       let stopped = false;
-      for (const id of runIds) stopped = (await settleCandidateRun(tx, id, { status: 'cancelled', completedAt: now }, now)) !== undefined || stopped;
+      for (const id of runIds) {
+        stopped = (await settleCandidateRun(tx, id, { status: 'cancelled', completedAt: now }, now)) !== undefined || stopped;
+        // The tokens of candidates that ended before the stop, held while the run was undecided.
+        await releaseRunRevocations(tx, { runId: id, now });
+      }
       const current = await getIssue(tx, params.issueId);
       if (stopped && current && issueTransition(current.status, 'fail').ok) await moveIssue(tx, current.id, 'fail');
     });

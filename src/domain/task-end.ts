@@ -1,7 +1,7 @@
 import { compareAndSetTask, getTask, getTaskContext, insertTask, nextAttemptNumber, recentInfraFailures } from '../db/queries/tasks.js';
 import type { TaskRow } from '../db/schema.js';
 import type { AgentUsage, NetworkRefused } from '../protocol/node-api.js';
-import { afterSettle, type Settled, settleRun } from './candidate-settle.js';
+import { afterSettle, revocationNotBefore, type Settled, settleRun } from './candidate-settle.js';
 import { copyOfTask } from './candidate-start.js';
 import { lockRunOfTask } from '../db/queries/candidate-runs.js';
 import { DomainError } from './errors.js';
@@ -83,7 +83,7 @@ export async function failTask(
   if (result.kind === 'ended') {
     // However it failed (a report, a cancel, a timeout, a lost node, a delivery given up), the
     // token minted for it has nothing more to do.
-    await deps.taskTokens.revokeForTask(params.taskId);
+    await deps.taskTokens.revokeForTask(params.taskId, { notBefore: revocationNotBefore(result.task, settled, deps.now()) });
     deps.logger.info({ taskId: params.taskId, kind: params.kind, reason: params.message }, 'task failed');
     emit(deps, params.kind === 'cancelled' ? 'cancelled' : 'failed', result.task);
     if (result.requeued) emit(deps, 'requeued', result.requeued);

@@ -12,7 +12,7 @@ import type { TaskDeps } from './tasks.js';
 import { emit } from './tasks.js';
 import { failTask, isActive } from './task-end.js';
 import { recordOpenPullRequest } from './open-pr-effect.js';
-import { afterSettle, type Settled, settleRun } from './candidate-settle.js';
+import { afterSettle, revocationNotBefore, type Settled, settleRun } from './candidate-settle.js';
 import { lockRunOfTask } from '../db/queries/candidate-runs.js';
 import { awaitChecksIfJudged } from './candidate-checks.js';
 
@@ -142,7 +142,7 @@ export async function reportBranch(
   if (!done) throw new DomainError('stale_attempt', `task ${task.id} is no longer current`);
   if (viaOutbox) deps.wakeEffects?.();
   // The branch is pushed and reported: the node needs the token no longer.
-  await deps.taskTokens.revokeForTask(task.id);
+  await deps.taskTokens.revokeForTask(task.id, { notBefore: revocationNotBefore(task, settled, deps.now()) });
   deps.logger.info({ taskId: task.id, branch: report.branch_name, pr: pr?.number }, 'task succeeded');
   emit(deps, 'succeeded', done);
   await afterSettle(deps, settled);

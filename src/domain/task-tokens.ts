@@ -31,9 +31,10 @@ export type TaskTokens = {
   record: (params: { taskId: string; installationId: number | null; token: string; expiresAt: Date }) => Promise<void>;
   /**
    * Records the revocation of every token kept for the task: it ended, or the delivery that carried
-   * its token was given up. A failure leaves the token to the sweeper; this never throws.
+   * its token was given up. `notBefore` holds it back (a candidate whose run is undecided, see
+   * `CANDIDATE_REVOKE_HOLD_MS`). A failure leaves the token to the sweeper; this never throws.
    */
-  revokeForTask: (taskId: string) => Promise<void>;
+  revokeForTask: (taskId: string, opts?: { notBefore?: Date }) => Promise<void>;
   /**
    * Records the revocations of ended tasks' tokens that an earlier end did not record (a crash),
    * and forgets expired ones. One sweep at a time: a call while one runs shares it.
@@ -70,7 +71,7 @@ export function createTaskTokens(deps: TaskTokenDeps): TaskTokens {
   const { installationTokens, cipher } = deps;
 
   /** Records each row's revocation with the mark that keeps the sweeper off it; how many were new. */
-  async function recordRevocations(rows: TaskTokenRow[]): Promise<number> {
+  async function recordRevocations(rows: TaskTokenRow[], notBefore?: Date): Promise<number> {
     let recorded = 0;
     const now = deps.now();
     for (const row of rows) {
@@ -83,7 +84,7 @@ export function createTaskTokens(deps: TaskTokenDeps): TaskTokens {
           idempotencyKey: revokeKey(row.id),
           priority: EFFECT_PRIORITY.revoke_token,
           payload: { tokenId: row.id },
-          runAfter: now,
+          runAfter: notBefore && notBefore > now ? notBefore : now,
           createdAt: now,
         });
         await markRevokeRecorded(tx, row.id);
@@ -111,10 +112,10 @@ export function createTaskTokens(deps: TaskTokenDeps): TaskTokens {
       }
       await insertTaskToken(deps.db, { taskId, installationId, ciphertext: cipher.encrypt(token), expiresAt, nextRevokeAt: deps.now() });
     },
-    revokeForTask: async (taskId) => {
+    revokeForTask: async (taskId, opts) => {
       if (!installationTokens) return;
       try {
-        await recordRevocations(await taskTokensForTask(deps.db, taskId));
+        await recordRevocations(await taskTokensForTask(deps.db, taskId), opts?.notBefore);
       } catch (err) {
         log.error({ err, taskId }, 'could not record a task token revocation; the sweeper records it');
       }

@@ -116,6 +116,26 @@ export async function pauseInstallation(db: DbOrTx, params: { installationId: nu
 }
 
 /**
+ * Makes the run's held token revocations due now (see `CANDIDATE_REVOKE_HOLD_MS`): its pull
+ * request, recorded in the same transaction, still goes first, by priority.
+ */
+export async function releaseRunRevocations(db: DbOrTx, params: { runId: string; now: Date }): Promise<number> {
+  const rows = await db
+    .update(effects)
+    .set({ runAfter: params.now })
+    .where(
+      and(
+        eq(effects.kind, 'revoke_token'),
+        eq(effects.state, 'pending'),
+        gt(effects.runAfter, params.now),
+        sql`${effects.taskId} in (select id from tasks where run_id = ${params.runId})`,
+      ),
+    )
+    .returning({ id: effects.id });
+  return rows.length;
+}
+
+/**
  * An admin's retry: a dead effect becomes pending again with a fresh budget of tries. Refused
  * (false) when it is not dead, or a newer state for its target is already pending.
  */
