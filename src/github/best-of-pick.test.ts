@@ -1,17 +1,11 @@
 import { eq } from 'drizzle-orm';
 import nock from 'nock';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createTestDb, type TestDb } from '../../test/db.js';
-import { registerDouble } from '../../test/flow.js';
-import { gafferPr, issueComment, nextSeq, REPO, tasksOf } from '../../test/follow-up-fixtures.js';
-import { TASK_TOKEN } from '../../test/github-events.js';
-import { API, createGitHubHarness, type GitHubHarness, INSTALLATION_ID, mockPermission, mockRepoConfig } from '../../test/github.js';
-import { jsonInit } from '../../test/harness.js';
-import { type NodeDouble, startNodeDouble } from '../../test/node-double.js';
-import { getIssueByGithubId } from '../db/queries/github-sync.js';
+import { describe, expect, it } from 'vitest';
+import { agentGaveUp, candidateNode, mockCandidateGitHub, reportBranch, startRun, useCandidateStack } from '../../test/candidate-fixture.js';
+import { gafferPr, issueComment, nextSeq, REPO } from '../../test/follow-up-fixtures.js';
+import { API, type GitHubHarness, mockPermission } from '../../test/github.js';
 import { candidateRuns, effects, type IssueRow, type TaskRow } from '../db/schema.js';
 import { sweepCandidateBranches } from '../domain/candidate-sweep.js';
-import { setNodeDraining } from '../domain/nodes.js';
 import { startFollowUp } from '../domain/tasks.js';
 import { candidateBranch } from '../protocol/task-branch.js';
 
@@ -25,10 +19,7 @@ const change = (paths: string[], lines: number) => ({ files: paths.length, addit
 const sha = (c: string) => c.repeat(40);
 
 describe('/pick and the losing-branch sweep', () => {
-  let db: TestDb;
   let h: GitHubHarness;
-  let node: NodeDouble;
-  let nodeId: string;
   let nodeToken: string;
   /** The double's branches and their commits. */
   let refs: Map<string, string>;
@@ -39,29 +30,15 @@ describe('/pick and the losing-branch sweep', () => {
   let prNumber: number;
   /** Called after each read of a branch (a push racing the pick). */
   let afterRead: ((branch: string) => void) | undefined;
-  beforeAll(async () => {
-    db = await createTestDb();
-  });
-  afterAll(async () => {
-    await db?.close();
-  });
 
   const branchOf = (uri: string) => decodeURIComponent(uri).replace(/^.*\/git\/refs?\/heads\//, '');
   function mockGitHub() {
-    const s = nock(API).persist();
-    s.post(`/app/installations/${INSTALLATION_ID}/access_tokens`).reply(201, () => ({ token: TASK_TOKEN, expires_at: new Date(Date.now() + 3600_000).toISOString(), permissions: {} }));
-    s.delete('/installation/token').reply(204);
-    s.get(/\/repos\/.*\/issues\/\d+\/comments/).query(true).reply(200, []);
-    s.post(/\/repos\/.*\/issues\/\d+\/comments/).reply(201, (_u, b) => {
-      comments.push((b as { body: string }).body.replace(/\n\n<!-- gaffer:reply:\d+ -->$/, ''));
-      return { id: 5500 + nextSeq() };
-    });
-    s.patch(/\/repos\/.*\/issues\/comments\/\d+/).reply(200, {});
-    s.post(/\/repos\/.*\/issues\/comments\/\d+\/reactions/).reply(201, {});
-    s.get(`/repos/${REPO}/pulls`).query(true).reply(200, []);
-    s.post(`/repos/${REPO}/pulls`).reply(201, () => {
-      prNumber = 9000 + nextSeq();
-      return { number: prNumber, html_url: `https://github.com/${REPO}/pull/${prNumber}` };
+    const s = mockCandidateGitHub({
+      // The comments Gaffer creates (replies and status comments), without their reply marker.
+      comment: (body, edited) => {
+        if (!edited) comments.push(body.replace(/\n\n<!-- gaffer:reply:\d+ -->$/, ''));
+      },
+      pull: () => (prNumber = 9000 + nextSeq()),
     });
     s.patch(/\/repos\/.*\/pulls\/\d+$/).reply(200, (uri, b) => {
       prEdits.push({ number: Number(uri.split('/').at(-1)), body: (b as { body: string }).body });
@@ -84,35 +61,29 @@ describe('/pick and the losing-branch sweep', () => {
     });
   }
 
-  beforeEach(async () => {
-    refs = new Map();
-    refWrites = [];
-    prEdits = [];
-    comments = [];
-    afterRead = undefined;
-    mockGitHub();
-    h = await createGitHubHarness({ db });
-    node = await startNodeDouble();
-    ({ id: nodeId, token: nodeToken } = await registerDouble(h, node, { name: `pick-node-${nextSeq()}`, labels: ['agent:codex', 'agent:claude'], capacity: 3 }));
-  });
-  afterEach(async () => {
-    await h.settle();
-    await setNodeDraining(h.db.db, nodeId, true);
-    await h.close();
-    await node.close();
-    nock.cleanAll();
-  });
+  useCandidateStack(
+    {
+      github: () => {
+        refs = new Map();
+        refWrites = [];
+        prEdits = [];
+        comments = [];
+        afterRead = undefined;
+        mockGitHub();
+      },
+      node: () => candidateNode('pick'),
+    },
+    (s) => ({ h, nodeToken } = s),
+  );
 
   async function report(issue: IssueRow, task: TaskRow, r: { lines: number } | 'failed') {
     const branch = candidateBranch(issue.number, task.runId!, task.candidate!);
     const body =
       r === 'failed'
-        ? { task_id: task.id, status: 'failed', error_message: 'the agent gave up', failure_code: 'agent_failed' }
+        ? agentGaveUp(task.id)
         : { task_id: task.id, status: 'success', branch_name: branch, verify: passed(), change: change(['src/parser.ts'], r.lines) };
     if (r !== 'failed') refs.set(branch, sha(String(task.candidate)));
-    const res = await h.app.request(`/api/v1/issues/${issue.id}/report-branch`, jsonInit('POST', nodeToken, body));
-    expect(res.status).toBe(200);
-    await h.settle();
+    await reportBranch(h, nodeToken, issue.id, body);
   }
 
   /**
@@ -120,13 +91,7 @@ describe('/pick and the losing-branch sweep', () => {
    * smaller change, 3 (claude) qualifies too; the pull request is opened from candidate 2's branch.
    */
   async function chosenRun() {
-    const p = issueComment('/start agents=claude,codex,claude', { number: 400 + nextSeq(), pullRequest: false });
-    mockRepoConfig(nock(API), REPO, VERIFY_YAML);
-    mockPermission(nock(API), REPO, 'maintainer', 'write');
-    await h.deliver('issue_comment', p);
-    await h.settle();
-    const issue = (await getIssueByGithubId(h.db.db, p.issue.id))!;
-    const tasks = await tasksOf(h.db.db, issue.id);
+    const { p, issue, tasks } = await startRun(h, '/start agents=claude,codex,claude', VERIFY_YAML, 400);
     await report(issue, tasks[0]!, 'failed');
     await report(issue, tasks[1]!, { lines: 10 });
     await report(issue, tasks[2]!, { lines: 90 });

@@ -1,17 +1,12 @@
 import { and, eq, gt } from 'drizzle-orm';
 import nock from 'nock';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createTestDb, type TestDb } from '../../test/db.js';
-import { registerDouble } from '../../test/flow.js';
-import { API, createGitHubHarness, example, type GitHubHarness, INSTALLATION_ID, mockPermission, mockRepoConfig } from '../../test/github.js';
-import { jsonInit } from '../../test/harness.js';
-import { type NodeDouble, startNodeDouble } from '../../test/node-double.js';
-import { issueComment, nextSeq, REPO, tasksOf } from '../../test/follow-up-fixtures.js';
-import { TASK_TOKEN } from '../../test/github-events.js';
+import { describe, expect, it } from 'vitest';
+import { candidateNode, type OpenedPr, recordCandidateGitHub, reportBranch, startRun, stopRun, useCandidateStack } from '../../test/candidate-fixture.js';
+import { API, example, type GitHubHarness } from '../../test/github.js';
+import { nextSeq, REPO, tasksOf } from '../../test/follow-up-fixtures.js';
 import { getIssueByGithubId } from '../db/queries/github-sync.js';
 import { candidateChecks, candidateRuns, type IssueRow, type TaskRow, webhookDeliveries } from '../db/schema.js';
 import { timeOutCandidateChecks } from '../domain/candidate-checks.js';
-import { setNodeDraining } from '../domain/nodes.js';
 import { candidateBranch } from '../protocol/task-branch.js';
 
 // Best-of-N runs judged by the repository's own check suites (`best_of.select: checks` or
@@ -36,77 +31,36 @@ const suite = (conclusion: string | null, opts: { appId?: number; name?: string;
 });
 
 describe('best-of-N runs judged by check suites', () => {
-  let db: TestDb;
   let h: GitHubHarness;
-  let node: NodeDouble;
   let nodeToken: string;
-  let nodeId: string;
-  let prBodies: Array<{ head: string; body: string }>;
+  let prBodies: OpenedPr[];
   let statusBodies: string[];
   /** What GitHub lists as each commit's suites; a commit not here has none. */
   let suitesOf: Map<string, Suite[]>;
   let listed: string[];
-  beforeAll(async () => {
-    db = await createTestDb();
-  });
-  afterAll(async () => {
-    await db?.close();
-  });
+  useCandidateStack(
+    {
+      github: () => {
+        suitesOf = new Map();
+        listed = [];
+        const gh = recordCandidateGitHub();
+        ({ prBodies, statusBodies } = gh);
+        gh.scope
+          .get(/\/repos\/Codertocat\/Hello-World\/commits\/[0-9a-f]{40}\/check-suites/)
+          .query(true)
+          .reply(200, (uri) => {
+            const commit = uri.match(/commits\/([0-9a-f]{40})\//)![1]!;
+            listed.push(commit);
+            const list = suitesOf.get(commit) ?? [];
+            return { total_count: list.length, check_suites: list };
+          });
+      },
+      node: () => candidateNode('checks'),
+    },
+    (s) => ({ h, nodeToken } = s),
+  );
 
-  beforeEach(async () => {
-    prBodies = [];
-    statusBodies = [];
-    suitesOf = new Map();
-    listed = [];
-    const s = nock(API).persist();
-    s.post(`/app/installations/${INSTALLATION_ID}/access_tokens`).reply(201, () => ({ token: TASK_TOKEN, expires_at: new Date(Date.now() + 3600_000).toISOString(), permissions: {} }));
-    s.delete('/installation/token').reply(204);
-    s.get(/\/repos\/.*\/issues\/\d+\/comments/).query(true).reply(200, []);
-    s.post(/\/repos\/.*\/issues\/\d+\/comments/).reply(201, (_u, b) => {
-      statusBodies.push((b as { body: string }).body);
-      return { id: 5500 + nextSeq() };
-    });
-    s.patch(/\/repos\/.*\/issues\/comments\/\d+/).reply(200, (_u, b) => {
-      statusBodies.push((b as { body: string }).body);
-      return {};
-    });
-    s.post(/\/repos\/.*\/issues\/comments\/\d+\/reactions/).reply(201, {});
-    s.get(`/repos/${REPO}/pulls`).query(true).reply(200, []);
-    s.post(`/repos/${REPO}/pulls`).reply(201, (_u, b) => {
-      const body = b as { head: string; body: string };
-      prBodies.push({ head: body.head, body: body.body });
-      return { number: 90 + prBodies.length, html_url: `https://github.com/${REPO}/pull/${90 + prBodies.length}` };
-    });
-    s.get(/\/repos\/Codertocat\/Hello-World\/commits\/[0-9a-f]{40}\/check-suites/)
-      .query(true)
-      .reply(200, (uri) => {
-        const commit = uri.match(/commits\/([0-9a-f]{40})\//)![1]!;
-        listed.push(commit);
-        const list = suitesOf.get(commit) ?? [];
-        return { total_count: list.length, check_suites: list };
-      });
-    h = await createGitHubHarness({ db });
-    node = await startNodeDouble();
-    ({ id: nodeId, token: nodeToken } = await registerDouble(h, node, { name: `checks-node-${nextSeq()}`, labels: ['agent:codex', 'agent:claude'], capacity: 3 }));
-  });
-  afterEach(async () => {
-    await h.settle();
-    await setNodeDraining(h.db.db, nodeId, true);
-    await h.close();
-    await node.close();
-    nock.cleanAll();
-  });
-
-  async function start(body: string, yaml: string) {
-    const p = issueComment(body, { number: 500 + nextSeq(), pullRequest: false });
-    const api = nock(API);
-    mockRepoConfig(api, REPO, yaml);
-    mockPermission(api, REPO, 'maintainer', 'write');
-    await h.deliver('issue_comment', p);
-    await h.settle();
-    const issue = (await getIssueByGithubId(h.db.db, p.issue.id))!;
-    return { p, issue, tasks: await tasksOf(h.db.db, issue.id) };
-  }
+  const start = (body: string, yaml: string) => startRun(h, body, yaml);
 
   /** The node reports a candidate pushed `commit` (absent: an older node that does not say). */
   async function report(issue: IssueRow, task: TaskRow, commit: string | undefined, verify?: unknown) {
@@ -118,9 +72,7 @@ describe('best-of-N runs judged by check suites', () => {
       ...(verify ? { verify } : {}),
       ...(commit ? { head_sha: commit } : {}),
     };
-    const res = await h.app.request(`/api/v1/issues/${issue.id}/report-branch`, jsonInit('POST', nodeToken, body));
-    expect(res.status).toBe(200);
-    await h.settle();
+    await reportBranch(h, nodeToken, issue.id, body);
   }
 
   /** A check_suite.completed delivery (a real payload) for `commit` on `branch`. */
@@ -270,13 +222,7 @@ describe('best-of-N runs judged by check suites', () => {
   it('/stop while the candidates wait for their checks ends the run; a suite after it opens nothing', async () => {
     const { p, issue, tasks } = await start('/start n=2', CHECKS_YAML);
     for (const t of tasks) await report(issue, t, sha(50 + t.candidate!));
-    const stop = structuredClone(p);
-    stop.comment.id = 730_000 + nextSeq();
-    stop.comment.body = '/stop';
-    mockRepoConfig(nock(API), REPO, CHECKS_YAML);
-    mockPermission(nock(API), REPO, 'maintainer', 'write');
-    await h.deliver('issue_comment', stop);
-    await h.settle();
+    await stopRun(h, p, CHECKS_YAML, 730_000);
     expect(await runOf(issue.id)).toMatchObject({ status: 'cancelled' });
     expect((await getIssueByGithubId(h.db.db, issue.githubId!))!.status).toBe('terminated');
     suitesOf.set(sha(51), [suite('success')]);

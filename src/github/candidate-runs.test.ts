@@ -1,13 +1,10 @@
 import { eq } from 'drizzle-orm';
-import nock from 'nock';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
-import { createTestDb, type TestDb } from '../../test/db.js';
-import { registerDouble } from '../../test/flow.js';
-import { API, createGitHubHarness, type GitHubHarness, INSTALLATION_ID, mockPermission, mockRepoConfig } from '../../test/github.js';
+import { describe, expect, it, vi } from 'vitest';
+import { agentGaveUp, candidateNode, type OpenedPr, recordCandidateGitHub, reportBranch, startRun, stopRun, useCandidateStack } from '../../test/candidate-fixture.js';
+import type { GitHubHarness } from '../../test/github.js';
 import { jsonInit } from '../../test/harness.js';
-import { type NodeDouble, startNodeDouble } from '../../test/node-double.js';
-import { issueComment, nextSeq, REPO, tasksOf } from '../../test/follow-up-fixtures.js';
-import { TASK_TOKEN } from '../../test/github-events.js';
+import type { NodeDouble } from '../../test/node-double.js';
+import { tasksOf } from '../../test/follow-up-fixtures.js';
 import { getIssueByGithubId } from '../db/queries/github-sync.js';
 import { candidateRuns, effects, type IssueRow, type TaskRow } from '../db/schema.js';
 import { cancelQueuedPastWait } from '../domain/candidate-wait.js';
@@ -23,78 +20,27 @@ const failedVerify = () => [{ command: 'npm test', status: 'failed', exit_code: 
 const change = (paths: string[], lines = 20) => ({ files: paths.length, additions: lines, deletions: 2, paths });
 
 describe('best-of-N runs: candidates, choosing, one pull request', () => {
-  let db: TestDb;
   let h: GitHubHarness;
   let node: NodeDouble;
   let nodeId: string;
   let nodeToken: string;
-  let prBodies: Array<{ head: string; body: string }>;
+  let prBodies: OpenedPr[];
   let statusBodies: string[];
-  beforeAll(async () => {
-    db = await createTestDb();
-  });
-  afterAll(async () => {
-    await db?.close();
-  });
-
-  /** GitHub as the run needs it, for the whole test: tokens, revocations, status comments, pull requests. */
-  function mockGitHub() {
-    const s = nock(API).persist();
-    s.post(`/app/installations/${INSTALLATION_ID}/access_tokens`).reply(201, () => ({ token: TASK_TOKEN, expires_at: new Date(Date.now() + 3600_000).toISOString(), permissions: {} }));
-    s.delete('/installation/token').reply(204);
-    s.get(/\/repos\/.*\/issues\/\d+\/comments/).query(true).reply(200, []);
-    s.post(/\/repos\/.*\/issues\/\d+\/comments/).reply(201, (_u, b) => {
-      statusBodies.push((b as { body: string }).body);
-      return { id: 5500 + nextSeq() };
-    });
-    s.patch(/\/repos\/.*\/issues\/comments\/\d+/).reply(200, (_u, b) => {
-      statusBodies.push((b as { body: string }).body);
-      return {};
-    });
-    s.post(/\/repos\/.*\/issues\/comments\/\d+\/reactions/).reply(201, {});
-    s.get(`/repos/${REPO}/pulls`).query(true).reply(200, []);
-    s.post(`/repos/${REPO}/pulls`).reply(201, (_u, b) => {
-      const body = b as { head: string; body: string };
-      prBodies.push({ head: body.head, body: body.body });
-      return { number: 90 + prBodies.length, html_url: `https://github.com/${REPO}/pull/${90 + prBodies.length}` };
-    });
-  }
-
-  async function boot(opts: { capacity?: number } = {}) {
-    h = await createGitHubHarness({ db });
-    node = await startNodeDouble();
-    ({ id: nodeId, token: nodeToken } = await registerDouble(h, node, { name: `cand-node-${nextSeq()}`, labels: ['agent:codex', 'agent:claude'], capacity: opts.capacity ?? 3 }));
-  }
-  beforeEach(async () => {
-    prBodies = [];
-    statusBodies = [];
-    mockGitHub();
-  });
-  afterEach(async () => {
-    await h.settle();
-    await setNodeDraining(h.db.db, nodeId, true);
-    await h.close();
-    await node.close();
-    nock.cleanAll();
-  });
+  let restart: () => Promise<void>;
+  // GitHub as the run needs it, for the whole test; each test boots its own server and node.
+  const { boot } = useCandidateStack(
+    { github: () => ({ prBodies, statusBodies } = recordCandidateGitHub()), node: () => candidateNode('cand'), bootInTest: true },
+    (s) => ({ h, node, nodeId, nodeToken, restart } = s),
+  );
 
   /** Delivers `/start …` under this config on a fresh issue; the issue and its tasks once queued and dispatched. */
-  async function start(body: string, yaml = VERIFY_YAML) {
-    const p = issueComment(body, { number: 400 + nextSeq(), pullRequest: false });
-    const api = nock(API);
-    mockRepoConfig(api, REPO, yaml);
-    mockPermission(api, REPO, 'maintainer', 'write');
-    await h.deliver('issue_comment', p);
-    await h.settle();
-    const issue = (await getIssueByGithubId(h.db.db, p.issue.id))!;
-    return { p, issue, tasks: await tasksOf(h.db.db, issue.id) };
-  }
+  const start = (body: string, yaml = VERIFY_YAML) => startRun(h, body, yaml, 400);
 
   /** The node reports on a candidate: pushed with these verify results and change, or failed. */
   async function report(issue: IssueRow, task: TaskRow, r: { verify?: unknown; change?: unknown; cost?: number } | 'failed') {
     const body =
       r === 'failed'
-        ? { task_id: task.id, status: 'failed', error_message: 'the agent gave up', failure_code: 'agent_failed' }
+        ? agentGaveUp(task.id)
         : {
             task_id: task.id,
             status: 'success',
@@ -103,9 +49,7 @@ describe('best-of-N runs: candidates, choosing, one pull request', () => {
             change: r.change,
             usage: { input_tokens: 1000, output_tokens: 200, cost_usd: r.cost ?? 0.5 },
           };
-    const res = await h.app.request(`/api/v1/issues/${issue.id}/report-branch`, jsonInit('POST', nodeToken, body));
-    expect(res.status).toBe(200);
-    await h.settle();
+    await reportBranch(h, nodeToken, issue.id, body);
   }
 
   const runOf = async (issueId: string) => (await h.db.db.select().from(candidateRuns).where(eq(candidateRuns.issueId, issueId)))[0]!;
@@ -299,13 +243,7 @@ describe('best-of-N runs: candidates, choosing, one pull request', () => {
     await boot();
     const { p, issue, tasks } = await start('/start n=3');
     await report(issue, tasks[0]!, { verify: passed(), change: change(['src/a.ts']) });
-    const stop = structuredClone(p);
-    stop.comment.id = 720_000 + nextSeq();
-    stop.comment.body = '/stop';
-    mockRepoConfig(nock(API), REPO, VERIFY_YAML);
-    mockPermission(nock(API), REPO, 'maintainer', 'write');
-    await h.deliver('issue_comment', stop);
-    await h.settle();
+    await stopRun(h, p, VERIFY_YAML, 720_000);
     const after = await tasksOf(h.db.db, issue.id);
     expect(after.map((t) => [t.candidate, t.status, t.outcome])).toEqual([
       [1, 'success', 'success'],
@@ -336,10 +274,8 @@ describe('best-of-N runs: candidates, choosing, one pull request', () => {
     const { issue, tasks } = await start('/start n=3');
     expect(tasks.map((t) => t.status)).toEqual(['running', 'running', 'pending']);
     await report(issue, tasks[0]!, { verify: failedVerify(), change: change(['src/a.ts']) });
-    await h.close();
-
     // A new server on the same database; the node is the same one.
-    h = await createGitHubHarness({ db });
+    await restart();
     await h.settle();
     let now = await tasksOf(h.db.db, issue.id);
     expect(now.map((t) => [t.candidate, t.status])).toEqual([

@@ -1,14 +1,11 @@
 import { and, eq } from 'drizzle-orm';
-import nock from 'nock';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createTestDb, type TestDb } from '../../test/db.js';
+import { describe, expect, it } from 'vitest';
+import { agentGaveUp, recordCandidateGitHub, reportBranch, startRun, useCandidateStack } from '../../test/candidate-fixture.js';
 import { registerDouble } from '../../test/flow.js';
-import { issueComment, nextSeq, REPO, tasksOf } from '../../test/follow-up-fixtures.js';
-import { API, createGitHubHarness, type GitHubHarness, INSTALLATION_ID, mockPermission, mockRepoConfig } from '../../test/github.js';
-import { TASK_TOKEN } from '../../test/github-events.js';
+import { nextSeq, REPO, tasksOf } from '../../test/follow-up-fixtures.js';
+import type { GitHubHarness } from '../../test/github.js';
 import { jsonInit } from '../../test/harness.js';
-import { type NodeDouble, startNodeDouble } from '../../test/node-double.js';
-import { getIssueByGithubId } from '../db/queries/github-sync.js';
+import { startNodeDouble } from '../../test/node-double.js';
 import { getTask } from '../db/queries/tasks.js';
 import { insertNotificationTarget } from '../db/queries/notifications.js';
 import { effects, notificationDeliveries, notificationTargets } from '../db/schema.js';
@@ -35,73 +32,37 @@ const seen = (id: number, b: unknown): Write => {
 };
 
 describe('live task phases: status comment and check run', () => {
-  let db: TestDb;
   let h: GitHubHarness;
-  let node: NodeDouble;
   let nodeToken: string;
   let nodeId: string;
   let statusBodies: string[];
   let checkWrites: Write[];
   let nextCheckId = 9000;
-  beforeAll(async () => {
-    db = await createTestDb();
-  });
-  afterAll(async () => {
-    await db?.close();
-  });
+  useCandidateStack(
+    {
+      github: () => {
+        checkWrites = [];
+        const gh = recordCandidateGitHub();
+        statusBodies = gh.statusBodies;
+        gh.scope.get(/\/repos\/.*\/git\/ref\/heads.*/).reply(200, { ref: 'refs/heads/master', object: { sha: SHA, type: 'commit' } });
+        gh.scope.post(`/repos/${REPO}/check-runs`).reply(201, (_u, b) => {
+          const id = ++nextCheckId;
+          checkWrites.push(seen(id, b));
+          return { id, head_sha: SHA };
+        });
+        gh.scope.patch(/\/repos\/.*\/check-runs\/\d+/).reply(200, (uri, b) => {
+          const id = Number(/check-runs\/(\d+)/.exec(uri)![1]);
+          checkWrites.push(seen(id, b));
+          return { id, head_sha: SHA };
+        });
+      },
+      node: () => ({ name: `phase-node-${nextSeq()}`, capacity: 3 }),
+      checkRuns: true,
+    },
+    (s) => ({ h, nodeToken, nodeId } = s),
+  );
 
-  beforeEach(async () => {
-    statusBodies = [];
-    checkWrites = [];
-    const s = nock(API).persist();
-    s.post(`/app/installations/${INSTALLATION_ID}/access_tokens`).reply(201, () => ({ token: TASK_TOKEN, expires_at: new Date(Date.now() + 3600_000).toISOString(), permissions: {} }));
-    s.delete('/installation/token').reply(204);
-    s.get(/\/repos\/.*\/issues\/\d+\/comments/).query(true).reply(200, []);
-    s.post(/\/repos\/.*\/issues\/\d+\/comments$/).reply(201, (_u, b) => {
-      statusBodies.push((b as { body: string }).body);
-      return { id: 5500 + nextSeq() };
-    });
-    s.patch(/\/repos\/.*\/issues\/comments\/\d+/).reply(200, (_u, b) => {
-      statusBodies.push((b as { body: string }).body);
-      return {};
-    });
-    s.post(/\/repos\/.*\/issues\/comments\/\d+\/reactions/).reply(201, {});
-    s.get(`/repos/${REPO}/pulls`).query(true).reply(200, []);
-    s.post(`/repos/${REPO}/pulls`).reply(201, { number: 91, html_url: `https://github.com/${REPO}/pull/91` });
-    s.get(/\/repos\/.*\/git\/ref\/heads.*/).reply(200, { ref: 'refs/heads/master', object: { sha: SHA, type: 'commit' } });
-    s.post(`/repos/${REPO}/check-runs`).reply(201, (_u, b) => {
-      const id = ++nextCheckId;
-      checkWrites.push(seen(id, b));
-      return { id, head_sha: SHA };
-    });
-    s.patch(/\/repos\/.*\/check-runs\/\d+/).reply(200, (uri, b) => {
-      const id = Number(/check-runs\/(\d+)/.exec(uri)![1]);
-      checkWrites.push(seen(id, b));
-      return { id, head_sha: SHA };
-    });
-    h = await createGitHubHarness({ db, checkRuns: true });
-    node = await startNodeDouble();
-    ({ id: nodeId, token: nodeToken } = await registerDouble(h, node, { name: `phase-node-${nextSeq()}`, capacity: 3 }));
-  });
-  afterEach(async () => {
-    await h.settle();
-    await setNodeDraining(h.db.db, nodeId, true);
-    await h.close();
-    await node.close();
-    nock.cleanAll();
-  });
-
-  async function start(body: string, yaml = YAML) {
-    const p = issueComment(body, { number: 500 + nextSeq(), pullRequest: false });
-    const api = nock(API);
-    mockRepoConfig(api, REPO, yaml);
-    mockPermission(api, REPO, 'maintainer', 'write');
-    await h.deliver('issue_comment', p);
-    await h.settle();
-    const issue = (await getIssueByGithubId(h.db.db, p.issue.id))!;
-    return { issue, tasks: await tasksOf(h.db.db, issue.id) };
-  }
-
+  const start = (body: string, yaml = YAML) => startRun(h, body, yaml);
   const sendPhase = (taskId: string, body: unknown, token = nodeToken) => h.app.request(`/api/v1/tasks/${taskId}/phase`, jsonInit('POST', token, body));
   const effectsOf = (issueId: string) => h.db.db.select().from(effects).where(eq(effects.issueId, issueId));
   const lastWriteOf = (checkRunId: number | null) => checkWrites.filter((w) => w.id === checkRunId).at(-1)?.body;
@@ -158,12 +119,7 @@ describe('live task phases: status comment and check run', () => {
     expect(run?.summary?.replace(span, '')).not.toMatch(/<img|\]\(https:\/\/evil/);
 
     // Once the task ends, its phase is gone and a late one is refused (409), changing nothing.
-    const res = await h.app.request(
-      `/api/v1/issues/${issue.id}/report-branch`,
-      jsonInit('POST', nodeToken, { task_id: task.id, status: 'failed', error_message: 'the agent gave up', failure_code: 'agent_failed' }),
-    );
-    expect(res.status).toBe(200);
-    await h.settle();
+    await reportBranch(h, nodeToken, issue.id, agentGaveUp(task.id));
     expect((await getTask(h.db.db, task.id))?.phase).toBeNull();
     expect((await sendPhase(task.id, { phase: 'pushing' })).status).toBe(409);
   });
@@ -215,12 +171,7 @@ describe('live task phases: status comment and check run', () => {
     expect(second.summary).toMatch(row1);
 
     // A candidate that ends: its run completes, named, with the table.
-    const res = await h.app.request(
-      `/api/v1/issues/${issue.id}/report-branch`,
-      jsonInit('POST', nodeToken, { task_id: tasks[0]!.id, status: 'failed', error_message: 'the agent gave up', failure_code: 'agent_failed' }),
-    );
-    expect(res.status).toBe(200);
-    await h.settle();
+    await reportBranch(h, nodeToken, issue.id, agentGaveUp(tasks[0]!.id));
     const ended = lastWriteOf(tasks[0]!.checkRunId)!;
     expect(ended).toMatchObject({ status: 'completed', title: 'Candidate 1 of 2: agent error' });
     expect(ended.summary).toContain('**Candidate 1 of 2**');
@@ -241,12 +192,10 @@ describe('live task phases: status comment and check run', () => {
     try {
       const { issue, tasks } = await start('/start n=3', 'verify:\n  - npm test\nbest_of:\n  strategy: first\n');
       const report = async (taskId: string, body: Record<string, unknown>) => {
-        const res = await h.app.request(`/api/v1/issues/${issue.id}/report-branch`, jsonInit('POST', nodeToken, { task_id: taskId, ...body }));
-        expect(res.status).toBe(200);
-        await h.settle();
+        await reportBranch(h, nodeToken, issue.id, { task_id: taskId, ...body });
         await h.services.notifications.idle();
       };
-      await report(tasks[0]!.id, { status: 'failed', error_message: 'the agent gave up', failure_code: 'agent_failed' });
+      await report(tasks[0]!.id, agentGaveUp(tasks[0]!.id));
       const winner = tasks[1]!;
       await report(winner.id, {
         status: 'success',

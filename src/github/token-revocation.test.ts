@@ -125,6 +125,14 @@ describe('installation tokens minted for tasks', () => {
   }
 
   const kept = async (taskId: string) => h.db.db.select().from(taskTokens).where(eq(taskTokens.taskId, taskId));
+  /** Once the outbox has run: GitHub revoked `token` and refuses it now, none is kept for the task, and no log line carries it. */
+  async function expectRevoked(taskId: string, token: string) {
+    await h.services.effects.idle();
+    expect(github.revoked.has(token)).toBe(true);
+    expect(await github.useAfter(token)).toBe(401);
+    expect(await kept(taskId)).toEqual([]);
+    expect(h.logLines.join('\n')).not.toContain(token);
+  }
   const report = (issueId: string, body: Record<string, unknown>) =>
     h.app.request(`/api/v1/issues/${issueId}/report-branch`, jsonInit('POST', nodeReg.token, body));
 
@@ -138,11 +146,7 @@ describe('installation tokens minted for tasks', () => {
     const res = await report(issue.id, { task_id: task.id, branch_name: taskBranch(issue.number, task.id), status: 'success' });
     expect(res.status).toBe(200);
     // The end recorded the revocation; the outbox sends it.
-    await h.services.effects.idle();
-    expect(github.revoked.has(token)).toBe(true);
-    expect(await github.useAfter(token)).toBe(401);
-    expect(await kept(task.id)).toEqual([]);
-    expect(h.logLines.join('\n')).not.toContain(token);
+    await expectRevoked(task.id, token);
   });
 
   it('revokes the token after a failure report', async () => {
@@ -150,11 +154,7 @@ describe('installation tokens minted for tasks', () => {
     github.expectRevoke(token);
     const res = await report(issue.id, { task_id: task.id, status: 'failed', error_message: 'the agent gave up', failure_code: 'agent_failed' });
     expect(res.status).toBe(200);
-    await h.services.effects.idle();
-    expect(github.revoked.has(token)).toBe(true);
-    expect(await github.useAfter(token)).toBe(401);
-    expect(await kept(task.id)).toEqual([]);
-    expect(h.logLines.join('\n')).not.toContain(token);
+    await expectRevoked(task.id, token);
   });
 
   it('revokes the token when the task is cancelled, and tells the node', async () => {
