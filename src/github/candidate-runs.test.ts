@@ -52,6 +52,14 @@ describe('best-of-N runs: candidates, choosing, one pull request', () => {
     await reportBranch(h, nodeToken, issue.id, body);
   }
 
+  /** Each candidate's token revocation in the outbox, and the run's pull request, as rows. */
+  async function outboxOf(issueId: string) {
+    const ids = new Map((await tasksOf(h.db.db, issueId)).map((t) => [t.id, t.candidate]));
+    const rows = (await h.db.db.select().from(effects)).filter((e) => e.taskId !== null && ids.has(e.taskId));
+    const revokes = rows.filter((e) => e.kind === 'revoke_token').map((e) => ({ candidate: ids.get(e.taskId!), state: e.state, runAfter: e.runAfter, doneAt: e.doneAt }));
+    return { revokes: revokes.sort((a, b) => a.candidate! - b.candidate!), pr: rows.find((e) => e.kind === 'open_pr') };
+  }
+
   const runOf = async (issueId: string) => (await h.db.db.select().from(candidateRuns).where(eq(candidateRuns.issueId, issueId)))[0]!;
   const issueNow = async (p: { issue: { id: number } }) => (await getIssueByGithubId(h.db.db, p.issue.id))!;
 
@@ -76,11 +84,21 @@ describe('best-of-N runs: candidates, choosing, one pull request', () => {
     await report(issue, tasks[1]!, { verify: passed(), change: change(['src/parser.ts', 'src/lexer.ts'], 60), cost: 1.25 });
     // Strategy best waits for every candidate.
     expect(prBodies).toEqual([]);
+    // The ended candidates' tokens wait for the run's decision (30 s at most), so that no DELETE
+    // takes the installation's write slot just before the pull request.
+    const held = await outboxOf(issue.id);
+    expect(held.revokes.map((r) => [r.candidate, r.state])).toEqual([[1, 'pending'], [2, 'pending']]);
+    for (const r of held.revokes) expect(r.runAfter.getTime()).toBeGreaterThan(Date.now() + 20_000);
     expect((await issueNow({ issue: { id: issue.githubId! } })).status).toBe('processing');
     await report(issue, tasks[2]!, 'failed');
 
     expect(prBodies).toHaveLength(1);
     expect(prBodies[0]!.head).toBe(candidateBranch(issue.number, run.id, 2));
+    // Decided: every token revoked now, the pull request first.
+    const done = await outboxOf(issue.id);
+    expect(done.revokes.map((r) => [r.candidate, r.state])).toEqual([[1, 'done'], [2, 'done'], [3, 'done']]);
+    expect(done.pr?.state).toBe('done');
+    for (const r of done.revokes) expect(r.doneAt!.getTime()).toBeGreaterThanOrEqual(done.pr!.doneAt!.getTime());
     const body = prBodies[0]!.body;
     expect(body).toContain('candidate 2 won');
     expect(body).toContain('| # | agent / model | verify | tests passed / failed | change | touches tests/config | cost | duration | branch | result |');
@@ -253,6 +271,8 @@ describe('best-of-N runs: candidates, choosing, one pull request', () => {
     expect(await runOf(issue.id)).toMatchObject({ status: 'cancelled' });
     expect((await issueNow(p)).status).toBe('terminated');
     expect(prBodies).toEqual([]);
+    // The stop ends the hold on the finished candidate's token: every token is revoked.
+    expect((await outboxOf(issue.id)).revokes.map((r) => [r.candidate, r.state])).toEqual([[1, 'done'], [2, 'done'], [3, 'done']]);
     expect(statusBodies.at(-1)).toContain('stopped');
   });
 
