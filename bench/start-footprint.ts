@@ -133,15 +133,25 @@ for (let run = 1; run <= runs; run++) {
     idleMax = Math.max(idleMax, treeRss(child.pid!).mib);
   }
   const pids = tree(child.pid!);
-  process.kill(-child.pid!, 'SIGTERM');
+  // SIGTERM to the top process alone (npm), as a supervisor sends it (`docker stop`, `kill <pid>`):
+  // the server must get it too. npm forwards it to the script's shell, which `exec` made the server.
+  process.kill(child.pid!, 'SIGTERM');
   // npm may exit before the server has closed its database: wait for the whole tree.
   // A process that outlives the server (an orphaned PostgreSQL) fails the smoke check rather than hanging it.
   for (let i = 0; i < 600 && pids.some((p) => existsSync(`/proc/${p}`)); i++) await new Promise((r) => setTimeout(r, 50));
+  const leftover = pids.filter((p) => existsSync(`/proc/${p}`));
+  for (const p of leftover) {
+    try {
+      process.kill(p, 'SIGKILL');
+    } catch {
+      // Gone meanwhile.
+    }
+  }
   if (!sameDir || run === runs) await rm(dataDir, { recursive: true, force: true });
   if (SMOKE) {
     checks.check(Number.isFinite(readyMs), 'the server answered /readyz with 200', Number.isFinite(readyMs) ? undefined : `exited with ${child.exitCode}`);
     checks.check(settled.mib > 0 && settled.names.length > 0, 'the process tree and its memory were read', `${settled.names.length} processes`);
-    checks.check(!pids.some((p) => existsSync(`/proc/${p}`)), 'every process of the tree (the embedded PostgreSQL server too) exited on SIGTERM');
+    checks.check(leftover.length === 0, 'every process of the tree (the embedded PostgreSQL server too) exited on a SIGTERM to the top process alone', leftover.length > 0 ? `left: ${leftover.join(', ')}` : undefined);
     checks.check(atReady.names.some((n) => n.includes('postgres')), 'the embedded PostgreSQL server was in the tree', atReady.names.join(' | '));
     checks.check(!existsSync(dataDir), 'the data folder was removed');
   }
