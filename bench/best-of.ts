@@ -18,7 +18,9 @@
  *
  * Checked on every start (work, not time): exactly one pull request requested; n=3 made three
  * candidates, each on a node of its own; the pull request's branch is a candidate whose verify
- * passed, holding the scripted agent's edit. Before the measured rounds one n=3 start warms
+ * passed, holding the scripted agent's edit. The verify command passes for candidate 2 alone, so
+ * each n=3 start is also issue 20's first scenario end to end: every candidate pushed its branch
+ * (real git), the PR is candidate 2's, and its table shows 1 and 3 failed. Before the measured rounds one n=3 start warms
  * every node (its first task clones the repository). Runs on PGlite, then on the Postgres server
  * at DATABASE_URL (or the local default; skipped when none answers). `--smoke` (or BENCH_SMOKE=1):
  * one round, on PGlite and on Postgres when DATABASE_URL or TEST_DATABASE_URL names one.
@@ -30,7 +32,7 @@ import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { and, eq } from 'drizzle-orm';
-import { effects, issues, taskLogChunks, tasks } from '../src/db/schema.js';
+import { effects, issues, taskLogChunks, type TaskRow, tasks } from '../src/db/schema.js';
 import { type BenchDb, envInt, msSince, openBenchDb, printTable, quantile, smokeMode, sorted, workChecks, type WorkChecks } from './bench-support.js';
 import { benchSetup, type BenchStack, exampleStartComment, type GitHubDouble, settle, startGitHubDouble, startStack } from './first-pr-stack.js';
 import { pushedEditMismatch } from './generated-repo.js';
@@ -38,7 +40,11 @@ import { pushedEditMismatch } from './generated-repo.js';
 const SMOKE = smokeMode();
 const ROUNDS = envInt('BENCH_ROUNDS', SMOKE ? 1 : 5);
 const NODES = 3;
-const VERIFY = 'sleep 0.3';
+/**
+ * The verify command: a known run time, and a verdict by candidate: of three, only candidate 2
+ * passes (issue 20's first scenario, end to end on real git); a single task (no GAFFER_CANDIDATE) passes.
+ */
+const VERIFY = 'sleep 0.3 && test "${GAFFER_CANDIDATE:-2}" = 2';
 /** The server's spacing of one installation's writes (services.ts): each start begins once it has passed. */
 const SPACING_MS = 1000;
 const SANDBOX = process.env.BENCH_SANDBOX === 'bwrap' ? 'bwrap' : 'off';
@@ -109,6 +115,7 @@ async function oneStart(db: BenchDb, stack: BenchStack, gh: GitHubDouble, n: 1 |
   ok = checks.check(winner !== undefined && passed, `${what}: the PR came from a task whose verify passed`, winner ? JSON.stringify(winner.verifyResults) : `no task on ${head}`) && ok;
   const wrong = await pushedEditMismatch(stack.bare, head ?? '');
   ok = checks.check(wrong === undefined, `${what}: the PR's branch holds the agent's edit`, wrong) && ok;
+  if (n === 3) ok = (await checkOnlySecondPasses(stack, checks, ts, winner, String(prPosts[0]?.body.body ?? ''), what)) && ok;
   if (!ok) return undefined;
 
   if (process.env.BENCH_WRITES) {
@@ -135,6 +142,22 @@ async function oneStart(db: BenchDb, stack: BenchStack, gh: GitHubDouble, n: 1 |
     cpu,
     aheadOfPr: gh.writes.filter((w) => w.at > Math.min(prAt - SPACING_MS - 100, sent + rel(openPr?.at)) && w.at < prAt).map((w) => `${w.method} ${w.path.replace(/^\/repos\/[^/]+\/[^/]+/, '').replace(/\d+/g, 'N')}`),
   };
+}
+
+/**
+ * Of three candidates only the second passes verify: each pushed its own branch with the agent's
+ * edit (real git), the pull request is candidate 2's, and its table has a row per candidate.
+ */
+async function checkOnlySecondPasses(stack: BenchStack, checks: WorkChecks, ts: TaskRow[], winner: TaskRow | undefined, prBody: string, what: string): Promise<boolean> {
+  const verdicts = ts.map((t) => (t.verifyResults ?? []).map((v) => v.status).join(','));
+  let ok = checks.check(verdicts.join(' ') === 'failed passed failed', `${what}: verify failed for candidates 1 and 3 and passed for 2`, verdicts.join(' '));
+  ok = checks.check(winner?.candidate === 2, `${what}: the PR is candidate 2's`, String(winner?.candidate)) && ok;
+  const unpushed = (await Promise.all(ts.map(async (t) => pushedEditMismatch(stack.bare, t.resultBranch ?? '')))).filter((w) => w !== undefined);
+  ok = checks.check(unpushed.length === 0, `${what}: every candidate pushed its own branch with the agent's edit`, unpushed.join('; ') || undefined) && ok;
+  const rows = [1, 2, 3].map((i) => prBody.split('\n').find((l) => l.startsWith(`| ${i} |`)) ?? '');
+  const table = rows[0]!.includes('❌') && rows[1]!.includes('✅') && rows[1]!.includes('🏆') && rows[2]!.includes('❌');
+  ok = checks.check(table, `${what}: the PR's table shows candidates 1 and 3 failed, 2 passed and won`, table ? undefined : rows.join(' / ')) && ok;
+  return ok;
 }
 
 /** The verify command's own run time, bare: `/bin/sh -c` from this process, no node. */
