@@ -1,8 +1,8 @@
 import type { Probot } from 'probot';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createTestDb, type TestDb } from '../../test/db.js';
 import { createLogger } from '../logger.js';
-import { createWebhookIngest, INSTALLATION_HANDLERS } from './webhook-route.js';
+import { createIngressGate, createWebhookIngest, INGEST_FIRST_MS, INSTALLATION_HANDLERS } from './webhook-route.js';
 
 /**
  * A burst of deliveries from one installation (100 `/start`s on one issue) must not hold up another
@@ -64,5 +64,48 @@ describe('webhook handling per installation', () => {
     await ingest.idle();
     expect(doneA).toBe(10);
     expect(mostA).toBe(INSTALLATION_HANDLERS);
+  });
+});
+
+/**
+ * Deliveries being taken in (read, checked, recorded, answered) go before handlers: a handler
+ * waits until none is, or INGEST_FIRST_MS at most, so a steady stream never stops handling.
+ */
+describe('handlers yield to deliveries being taken in', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+  const settled = async (p: Promise<void>) => {
+    let done = false;
+    void p.then(() => (done = true));
+    await vi.advanceTimersByTimeAsync(0);
+    return done;
+  };
+
+  it('waits while a delivery is taken in, and goes once the last one is answered', async () => {
+    vi.useFakeTimers();
+    const gate = createIngressGate(INGEST_FIRST_MS);
+    expect(await settled(gate.quiet())).toBe(true);
+    gate.enter();
+    gate.enter();
+    const waiting = gate.quiet();
+    gate.leave();
+    expect(await settled(waiting)).toBe(false);
+    gate.leave();
+    expect(await settled(waiting)).toBe(true);
+  });
+
+  it(`waits ${INGEST_FIRST_MS} ms at most under a stream that never stops`, async () => {
+    vi.useFakeTimers();
+    const gate = createIngressGate(INGEST_FIRST_MS);
+    gate.enter();
+    const waiting = gate.quiet();
+    await vi.advanceTimersByTimeAsync(INGEST_FIRST_MS - 1);
+    expect(await settled(waiting)).toBe(false);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(await settled(waiting)).toBe(true);
+    // The one that timed out is no longer a waiter: the next leave resolves nothing twice.
+    gate.leave();
+    expect(await settled(gate.quiet())).toBe(true);
   });
 });

@@ -1,4 +1,4 @@
-import { Hono } from 'hono';
+import { type Context, Hono } from 'hono';
 import type { Probot } from 'probot';
 import { requestHeader } from '../api/request-headers.js';
 import type { Db } from '../db/types.js';
@@ -41,6 +41,7 @@ export function createWebhookIngest(deps: {
 }): WebhookIngest {
   const inFlight = new Set<Promise<void>>();
   const lanes = createLanes(deps.perInstallation ?? INSTALLATION_HANDLERS);
+  const ingress = createIngressGate(INGEST_FIRST_MS);
   // Probot builds a context per delivery (an installation Octokit, a child logger) before any
   // handler looks at it; a delivery no handler acts on (a comment that is not a command) skips that.
   const skipped = (name: string, payload: unknown) => deps.skips?.({ name, payload }) ?? false;
@@ -100,6 +101,16 @@ export function createWebhookIngest(deps: {
     }));
 
   const routes = new Hono().post('/api/github/webhooks', async (c) => {
+    ingress.enter();
+    try {
+      return await take(c);
+    } finally {
+      ingress.leave();
+    }
+  });
+
+  /** Checks, records and answers one delivery, and queues its handling in its installation's lane. */
+  async function take(c: Context) {
     const id = requestHeader(c, 'x-github-delivery');
     const name = requestHeader(c, 'x-github-event');
     const signature = requestHeader(c, 'x-hub-signature-256');
@@ -129,7 +140,10 @@ export function createWebhookIngest(deps: {
     const installation = (payload as { installation?: { id?: unknown } }).installation?.id;
     if (acts) handling.add(id!);
     const work = lanes
-      .run(typeof installation === 'number' ? installation : undefined, () => handle(id!, name!, payload))
+      .run(typeof installation === 'number' ? installation : undefined, async () => {
+        if (acts) await ingress.quiet();
+        return handle(id!, name!, payload);
+      })
       .then(
         () => {
           if (acts) handled.mark(id!);
@@ -143,7 +157,7 @@ export function createWebhookIngest(deps: {
       });
     inFlight.add(work);
     return c.json({ status: 'accepted' }, 202);
-  });
+  }
 
   return {
     routes,
@@ -165,6 +179,46 @@ export function createWebhookIngest(deps: {
  * behind all of them. Capped, the rest of the burst waits here, in order, holding nothing.
  */
 export const INSTALLATION_HANDLERS = 2;
+
+/**
+ * How long a handler may wait for the deliveries being taken in (read, checked, recorded, answered)
+ * to be answered first. In a burst, each handler's work (its queries; PGlite's run on this thread)
+ * slowed the intake of every delivery behind it: another installation's `/start` sent amid 100 of
+ * one issue's was answered 0.2-0.5 s late and started as late. A steady stream of deliveries
+ * delays handling by this much at most.
+ */
+export const INGEST_FIRST_MS = 100;
+
+/** Counts deliveries being taken in; `quiet` resolves when none is, or after `maxWaitMs`. */
+export function createIngressGate(maxWaitMs: number) {
+  let taking = 0;
+  let waiters: Array<() => void> = [];
+  return {
+    enter: () => {
+      taking++;
+    },
+    leave: () => {
+      if (--taking > 0) return;
+      const ready = waiters;
+      waiters = [];
+      for (const resolve of ready) resolve();
+    },
+    quiet: (): Promise<void> =>
+      taking === 0
+        ? Promise.resolve()
+        : new Promise<void>((resolve) => {
+            const timer = setTimeout(() => {
+              waiters = waiters.filter((w) => w !== done);
+              resolve();
+            }, maxWaitMs);
+            const done = () => {
+              clearTimeout(timer);
+              resolve();
+            };
+            waiters.push(done);
+          }),
+  };
+}
 
 /** Runs tasks with at most `limit` at once per key, in arrival order; tasks without a key are not held. */
 function createLanes(limit: number) {
