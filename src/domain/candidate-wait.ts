@@ -1,5 +1,5 @@
 import { runChecks } from '../db/queries/candidate-checks.js';
-import { getCandidateRun, runningBestRuns, runTasks } from '../db/queries/candidate-runs.js';
+import { bestRunsPastQueuedWait, getCandidateRun, runTasks } from '../db/queries/candidate-runs.js';
 import { compareAndSetTask } from '../db/queries/tasks.js';
 import type { CandidateRunRow, TaskRow } from '../db/schema.js';
 import { afterSettle, settleRun } from './candidate-settle.js';
@@ -49,9 +49,9 @@ const WAIT_BATCH = 100;
  */
 export async function cancelQueuedPastWait(deps: Pick<TaskDeps, 'db' | 'now' | 'logger' | 'onEvent' | 'taskTokens'> & Partial<Pick<TaskDeps, 'pullRequests' | 'transport' | 'wakeEffects'>>): Promise<number> {
   let cancelled = 0;
-  for (const candidate of await runningBestRuns(deps.db, WAIT_BATCH)) {
+  for (const candidate of await bestRunsPastQueuedWait(deps.db, { now: deps.now(), limit: WAIT_BATCH })) {
     const now = deps.now();
-    // A cheap look first: most runs have nothing past the wait, and need no lock.
+    // A look without the lock first: a candidate judged by checks qualifies only once its verdict came.
     if (queuedPastWait(candidate, runCandidates(await runTasks(deps.db, candidate.id), await runChecks(deps.db, candidate.id)), now).length === 0) continue;
     const done = await deps.db.transaction(async (tx) => {
       const run = await getCandidateRun(tx, candidate.id, { forUpdate: true });

@@ -100,12 +100,26 @@ export async function pickedCandidateOf(db: DbOrTx, task: Pick<TaskRow, 'runId'>
   return row?.task;
 }
 
-/** Runs still deciding under strategy `best` with a fixed number of candidates: the queued-candidate wait's. Oldest first. */
-export async function runningBestRuns(db: DbOrTx, limit: number): Promise<CandidateRunRow[]> {
+/**
+ * The `best` runs still deciding that may have a queued candidate past `wait_queued_minutes`:
+ * one candidate not yet started, and another that succeeded at least that long ago (a candidate
+ * qualifies only by succeeding, and no earlier than its end), oldest first. The wait's own rule
+ * (`queuedPastWait`) decides; this only spares it the runs that cannot match.
+ */
+export async function bestRunsPastQueuedWait(db: DbOrTx, params: { now: Date; limit: number }): Promise<CandidateRunRow[]> {
+  const now = params.now.toISOString();
   return db
     .select()
     .from(candidateRuns)
-    .where(and(eq(candidateRuns.status, 'running'), eq(candidateRuns.strategy, 'best'), eq(candidateRuns.auto, false)))
+    .where(
+      and(
+        eq(candidateRuns.status, 'running'),
+        eq(candidateRuns.strategy, 'best'),
+        eq(candidateRuns.auto, false),
+        sql`exists (select 1 from tasks q where q.run_id = ${candidateRuns.id} and q.status = 'pending' and q.started_at is null)`,
+        sql`exists (select 1 from tasks d where d.run_id = ${candidateRuns.id} and d.status = 'success' and d.completed_at <= ${now}::timestamptz - make_interval(mins => ${candidateRuns.waitQueuedMinutes}))`,
+      ),
+    )
     .orderBy(asc(candidateRuns.createdAt))
-    .limit(limit);
+    .limit(params.limit);
 }
