@@ -140,7 +140,8 @@ describe('Dockerfile and compose.yaml', () => {
 
   it('starts the server and the node agent as `npm start` and `npm run node` do: compiled JavaScript, built with dev dependencies only in the build stage', () => {
     const nodeCmd = (script: string) => {
-      const [bin, ...args] = script.split(' ');
+      // `exec` only makes npm's shell the server itself (so a SIGTERM to npm reaches it); the image runs node directly.
+      const [bin, ...args] = script.replace(/^exec /, '').split(' ');
       expect(bin).toBe('node');
       return ['node', ...args];
     };
