@@ -1,10 +1,11 @@
-// `npm run build`: compiles src/ and node/ to dist/ with tsc (incremental), then copies the plain JavaScript
+// `npm run build`: compiles src/ and node/ to dist/ with esbuild (each file on its own, as tsx and
+// vitest run them: the code is written for isolatedModules), then copies the plain JavaScript
 // files the compiled code loads beside itself (the demo's scripted agent, the sandbox's bridge).
+// Types are checked by `npm run typecheck` (CI), not here: tsc took ~12 CPU-seconds, which a
+// fresh checkout's first `npm start` paid before the server started; esbuild takes well under one.
 // Data files (drizzle/, app.yml, .env.example, package.json) stay at the package's top, where
 // src/package-root.ts finds them from src/ and dist/ alike.
-import { spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
@@ -14,15 +15,15 @@ const at = process.argv.indexOf('--out-dir');
 const out = at > 0 && process.argv[at + 1] ? resolve(process.argv[at + 1]) : join(root, 'dist');
 const stamp = join(out, '.build-stamp');
 // `--if-stale` (npm start, npm run node, npm run admin): skip the compiler when nothing it reads
-// changed since the last build, so a start pays a few milliseconds rather than a no-op tsc run.
+// changed since the last build, so a start pays a few milliseconds rather than a rebuild.
 if (process.argv.includes('--if-stale') && existsSync(stamp) && newestInput() <= statSync(stamp).mtimeMs) {
   await template();
   process.exit(0);
 }
 
-let tsc;
+let esbuild;
 try {
-  tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
+  esbuild = await import('esbuild');
 } catch {
   // A production install (npm ci --omit=dev, as in the Docker image) has no compiler: it runs the
   // dist/ built with the image, so `npm start` and `npm run admin` work there too.
@@ -30,14 +31,34 @@ try {
     await template();
     process.exit(0);
   }
-  console.error('npm run build: typescript is not installed and there is no dist/ yet; run npm ci (with dev dependencies) first.');
+  console.error('npm run build: esbuild is not installed and there is no dist/ yet; run npm ci (with dev dependencies) first.');
   process.exit(1);
 }
-const built = spawnSync(process.execPath, [tsc, '-p', 'tsconfig.build.json', '--outDir', out, '--incremental', '--tsBuildInfoFile', join(out, '.tsbuildinfo')], {
-  cwd: root,
-  stdio: 'inherit',
-});
-if (built.status !== 0) process.exit(built.status ?? 1);
+/** The TypeScript files tsconfig.build.json names: src/ and node/, without tests and declarations. */
+function* sources(dir) {
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) yield* sources(path);
+    else if (/\.tsx?$/.test(entry.name) && !/\.test\.tsx?$/.test(entry.name) && !entry.name.endsWith('.d.ts')) yield path;
+  }
+}
+try {
+  await esbuild.build({
+    entryPoints: [...sources(join(root, 'src')), ...sources(join(root, 'node'))],
+    outdir: out,
+    outbase: root,
+    format: 'esm',
+    platform: 'node',
+    target: 'node20',
+    jsx: 'automatic',
+    jsxImportSource: 'hono/jsx',
+    tsconfig: join(root, 'tsconfig.build.json'),
+    logLevel: 'warning',
+  });
+} catch {
+  // esbuild has printed what failed.
+  process.exit(1);
+}
 
 function* scripts(dir) {
   for (const entry of readdirSync(dir, { withFileTypes: true })) {
