@@ -123,7 +123,7 @@ export async function startServer(
   const { server, port } = bound;
   logger.info({ port, publicUrl: config.publicUrl }, `gaffer listening on port ${port}`);
   // GitHub writes recorded by any replica: woken in process and by LISTEN.
-  // Not awaited: nothing may come between the "listening" line and the signal handlers below.
+  // Not awaited: the start returns at once after the "listening" line.
   void services.effects.start({ listen: handle.listen });
   services.scheduler.kick();
   // Webhook delivery records and old task logs would otherwise only grow.
@@ -174,7 +174,34 @@ export async function main(env: NodeJS.ProcessEnv = process.env, argv: readonly 
     process.stderr.write(`${command.message}\n`);
     process.exit(2);
   }
-  let running: RunningServer;
+  let running: RunningServer | undefined;
+  let stopping = false;
+  /** A signal that came while the server was starting: it stops once it is up. */
+  let asked: string | undefined;
+  const shutdown = async (signal: string) => {
+    if (stopping || !running) return;
+    stopping = true;
+    running.logger.info({ signal }, 'shutting down');
+    const force = setTimeout(() => process.exit(1), 15_000);
+    force.unref();
+    await running.close();
+    running.logger.info('stopped');
+    process.exit(0);
+  };
+  const onSignal = (signal: string) => {
+    if (running) return void shutdown(signal);
+    // Starting: a first signal stops the server once it is up (a start that fails exits by
+    // itself); a second one stops the start at once.
+    if (asked) process.exit(1);
+    asked = signal;
+  };
+  // Before the start, not after it: the "listening" line is printed inside it, and a supervisor
+  // that sent SIGTERM on reading it found the process without a handler (killed outright, its
+  // data folder lock left behind). `on`, not `once`: Ctrl+C under `npm start` reaches npm and this
+  // process (and tsx, in development), which passes it on again; a repeat must not cut the
+  // shutdown short (the timer above bounds it).
+  process.on('SIGTERM', () => onSignal('SIGTERM'));
+  process.on('SIGINT', () => onSignal('SIGINT'));
   try {
     running = await startServer(env);
   } catch (err) {
@@ -184,21 +211,7 @@ export async function main(env: NodeJS.ProcessEnv = process.env, argv: readonly 
     }
     throw err;
   }
-  let stopping = false;
-  const shutdown = async (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    running.logger.info({ signal }, 'shutting down');
-    const force = setTimeout(() => process.exit(1), 15_000);
-    force.unref();
-    await running.close();
-    running.logger.info('stopped');
-    process.exit(0);
-  };
-  // `on`, not `once`: Ctrl+C under `npm start` reaches npm and this process (and tsx, in development), which passes it
-  // on again; a repeat must not cut the shutdown short (the timer above bounds it).
-  process.on('SIGTERM', () => void shutdown('SIGTERM'));
-  process.on('SIGINT', () => void shutdown('SIGINT'));
+  if (asked) void shutdown(asked);
 }
 
 /** How often expired records are pruned. */
