@@ -17,6 +17,7 @@ import { type BoundPort, bindPort } from './listen.js';
 import { createLogger, type Logger } from './logger.js';
 import { usesEmbeddedDatabase } from './open-database.js';
 import { StartupError } from './startup-error.js';
+import { type StartSignal, signalDuringStart } from './start-signals.js';
 
 export { describeDatabaseFailure } from './open-database.js';
 export { StartupError } from './startup-error.js';
@@ -177,7 +178,7 @@ export async function main(env: NodeJS.ProcessEnv = process.env, argv: readonly 
   let running: RunningServer | undefined;
   let stopping = false;
   /** A signal that came while the server was starting: it stops once it is up. */
-  let asked: string | undefined;
+  let asked: StartSignal | undefined;
   const shutdown = async (signal: string) => {
     if (stopping || !running) return;
     stopping = true;
@@ -191,9 +192,11 @@ export async function main(env: NodeJS.ProcessEnv = process.env, argv: readonly 
   const onSignal = (signal: string) => {
     if (running) return void shutdown(signal);
     // Starting: a first signal stops the server once it is up (a start that fails exits by
-    // itself); a second one stops the start at once.
-    if (asked) process.exit(1);
-    asked = signal;
+    // itself); npm's copy of it is ignored; a later one stops the start at once.
+    const now = Date.now();
+    const action = signalDuringStart(asked, now);
+    if (action === 'abort') process.exit(1);
+    if (action === 'remember') asked = { signal, at: now };
   };
   // Before the start, not after it: the "listening" line is printed inside it, and a supervisor
   // that sent SIGTERM on reading it found the process without a handler (killed outright, its
@@ -211,7 +214,7 @@ export async function main(env: NodeJS.ProcessEnv = process.env, argv: readonly 
     }
     throw err;
   }
-  if (asked) void shutdown(asked);
+  if (asked) void shutdown(asked.signal);
 }
 
 /** How often expired records are pruned. */
