@@ -163,5 +163,10 @@ const EFFECT_BATCH = 16;
 const EFFECT_LEASE_MS = 2 * 60_000;
 /** GitHub's guidance for mutating requests: at least one second apart, per installation. */
 const EFFECT_SPACING_MS = 1000;
-/** How long a status comment or check run update waits, so a pull request recorded meanwhile goes first. */
-const EFFECT_COSMETIC_DELAY_MS = 1500;
+/**
+ * How long a status comment or check run update waits, so a pull request recorded meanwhile goes
+ * first (the 👀 acknowledges a command at once). At 1.5 s, a quick task slowed by a burst on the
+ * same machine (bench:fairness: its run took 1.6 s) had its status comment go out just before its
+ * pull request, which then waited out the spacing: +0.9 s of B's 2.9 s.
+ */
+const EFFECT_COSMETIC_DELAY_MS = 3000;

@@ -1,6 +1,8 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createTestDb, type TestDb } from '../../test/db.js';
+import { seedIssue } from '../../test/fixtures.js';
 import { recordEffect } from '../db/queries/effects.js';
+import { compareAndSetTask, insertTask, setTaskPhase } from '../db/queries/tasks.js';
 import { createLogger } from '../logger.js';
 import { createEffectWorker } from './effect-worker.js';
 import { EFFECT_PRIORITY } from './effects.js';
@@ -83,6 +85,44 @@ describe('the outbox pacing', () => {
     worker.wake();
     // The status update follows once its delay is over (a timer wakes the worker for it).
     await both;
+    await worker.stop();
+    expect(order).toEqual(['open_pr', 'status_comment']);
+  });
+
+  it("holds a task's status update past the cosmetic delay while its node pushes: the pull request goes first, the update once the task ends", async () => {
+    const installationId = 880_003;
+    const { issue } = await seedIssue(db.db);
+    const task = await insertTask(db.db, { issueId: issue.id, command: 'x', attempt: 1, status: 'running' });
+    await setTaskPhase(db.db, task.id, { phase: 'pushing' });
+    const key = (n: string) => `pushing:${process.pid}:${n}`;
+    await recordEffect(db.db, { kind: 'status_comment', installationId, taskId: task.id, idempotencyKey: key('status'), priority: EFFECT_PRIORITY.status_comment, runAfter: new Date(0) });
+    const order: string[] = [];
+    const performed = (n: number) =>
+      new Promise<void>((resolve) => {
+        const check = () => (order.length >= n ? resolve() : setTimeout(check, 10));
+        check();
+      });
+    const note = (kind: string) => async () => void order.push(kind);
+    const delay = 50;
+    const worker = createEffectWorker({
+      db: db.db,
+      logger: createLogger({ level: 'silent' }),
+      now: () => new Date(),
+      performers: { status_comment: note('status_comment'), open_pr: note('open_pr') },
+      settings: { batch: 16, leaseMs: 60_000, spacingMs: 0, cosmeticDelayMs: delay },
+    });
+    await worker.idle();
+    // Well past the cosmetic delay, the node still pushing: the update still waits.
+    await new Promise((r) => setTimeout(r, delay * 4));
+    await worker.idle();
+    expect(order).toEqual([]);
+    await recordEffect(db.db, { kind: 'open_pr', installationId, taskId: task.id, idempotencyKey: key('pr'), priority: EFFECT_PRIORITY.open_pr, runAfter: new Date(0) });
+    worker.wake();
+    await performed(1);
+    expect(order).toEqual(['open_pr']);
+    // The task ends (its phase is cleared with it): the update goes, with no new effect to wake the worker.
+    await compareAndSetTask(db.db, { id: task.id, from: 'running', set: { status: 'success' } });
+    await performed(2);
     await worker.stop();
     expect(order).toEqual(['open_pr', 'status_comment']);
   });

@@ -1,4 +1,5 @@
 import { claimEffects, dueHeads, pauseInstallation, settleEffect } from '../db/queries/effects.js';
+import { tasksPushing } from '../db/queries/tasks.js';
 import type { EffectRow } from '../db/schema.js';
 import type { Db } from '../db/types.js';
 import type { Logger } from '../logger.js';
@@ -60,6 +61,15 @@ export type EffectWorkerSettings = {
 /** The effects {@link EffectWorkerSettings.cosmeticDelayMs} holds back: what only shows progress. */
 const COSMETIC_KINDS: ReadonlySet<string> = new Set<EffectKind>(['status_comment', 'check_run']);
 
+/**
+ * How long, at most, a task's status update waits while its node says it is pushing: the pull
+ * request is moments away, and an update sent now would hold it back a whole spacing (a task
+ * slower than the cosmetic delay lost a second this way). A push that takes longer lets it go.
+ */
+export const PUSHING_HOLD_MS = 15_000;
+/** How often a status update held for a push is looked at again (a task that fails records no new effect). */
+const PUSHING_RECHECK_MS = 500;
+
 export type EffectWorkerDeps = {
   db: Db;
   logger: Logger;
@@ -100,7 +110,8 @@ export function createEffectWorker(deps: EffectWorkerDeps): EffectWorker {
     const heads = await dueHeads(deps.db, { now, exclude: held, limit: 1000 });
     // Least recently served first: a burst on one installation takes one slot per tick at most.
     heads.sort((a, b) => (lastServed.get(a.installationId) ?? 0) - (lastServed.get(b.installationId) ?? 0));
-    const ready = heads.filter((h) => !deferred(h, wall));
+    const pushing = await pushingTasks(heads);
+    const ready = heads.filter((h) => !deferred(h, wall, pushing));
     const picked = ready.slice(0, settings.batch);
     const claimed = await claimEffects(deps.db, {
       ids: picked.map((h) => h.id),
@@ -110,21 +121,32 @@ export function createEffectWorker(deps: EffectWorkerDeps): EffectWorker {
     serveSeq++;
     for (const e of claimed) cosmeticSeen.delete(e.id);
     await Promise.all(claimed.map((e) => perform(e)));
-    schedulePacingWake(held.length > 0 || ready.length < heads.length);
+    schedulePacingWake(held.length > 0 || ready.length < heads.length, pushing.size > 0);
     return claimed.length;
   }
 
-  /** Whether a cosmetic head still waits out its delay (see {@link EffectWorkerSettings.cosmeticDelayMs}). */
-  function deferred(head: { id: number; kind: string }, wall: number): boolean {
+  /** The tasks of cosmetic heads whose node is pushing (one query, and only when there are such heads). */
+  async function pushingTasks(heads: ReadonlyArray<{ kind: string; taskId: string | null }>): Promise<ReadonlySet<string>> {
+    if ((settings.cosmeticDelayMs ?? 0) <= 0) return new Set();
+    const ids = heads.filter((h) => COSMETIC_KINDS.has(h.kind) && h.taskId).map((h) => h.taskId as string);
+    return new Set(ids.length > 0 ? await tasksPushing(deps.db, ids) : []);
+  }
+
+  /**
+   * Whether a cosmetic head still waits: out its delay (see {@link EffectWorkerSettings.cosmeticDelayMs}),
+   * or while its task's node pushes, for {@link PUSHING_HOLD_MS} at most.
+   */
+  function deferred(head: { id: number; kind: string; taskId: string | null }, wall: number, pushing: ReadonlySet<string>): boolean {
     const delay = settings.cosmeticDelayMs ?? 0;
     if (delay <= 0 || !COSMETIC_KINDS.has(head.kind)) return false;
     const seen = cosmeticSeen.get(head.id);
     if (seen === undefined) {
       // Entries of effects another replica performed would stay: drop the stale ones now and then.
-      if (cosmeticSeen.size > 10_000) for (const [id, at] of cosmeticSeen) if (wall - at > 10 * delay) cosmeticSeen.delete(id);
+      if (cosmeticSeen.size > 10_000) for (const [id, at] of cosmeticSeen) if (wall - at > 10 * PUSHING_HOLD_MS) cosmeticSeen.delete(id);
       cosmeticSeen.set(head.id, wall);
       return true;
     }
+    if (head.taskId && pushing.has(head.taskId)) return wall - seen < PUSHING_HOLD_MS;
     return wall - seen < delay;
   }
 
@@ -173,12 +195,16 @@ export function createEffectWorker(deps: EffectWorkerDeps): EffectWorker {
     if (settled) await deps.onDead?.[effect.kind as EffectKind]?.(effect, failure.message);
   }
 
-  /** Work was held back by pacing or a cosmetic delay: look again when the first hold ends. */
-  function schedulePacingWake(someHeld: boolean) {
+  /**
+   * Work was held back by pacing or a cosmetic delay: look again when the first hold ends (and
+   * soon, while a status update waits for a push: the push may end without a new effect).
+   */
+  function schedulePacingWake(someHeld: boolean, pushHeld: boolean) {
     if (!someHeld || stopped || pacingTimer) return;
     const wall = Date.now();
     const delay = settings.cosmeticDelayMs ?? 0;
-    const next = Math.min(...[...heldUntil.values(), ...[...cosmeticSeen.values()].map((at) => at + delay)].filter((u) => u > wall));
+    const recheck = pushHeld ? [wall + PUSHING_RECHECK_MS] : [];
+    const next = Math.min(...[...heldUntil.values(), ...[...cosmeticSeen.values()].map((at) => at + delay), ...recheck].filter((u) => u > wall));
     // Every hold seen when the tick began has ended while it ran (a slow claim or write): what it
     // held back is due now, and no other wake may come (the background poll is seconds away).
     pacingTimer = setTimeout(

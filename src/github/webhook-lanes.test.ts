@@ -2,7 +2,7 @@ import type { Probot } from 'probot';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createTestDb, type TestDb } from '../../test/db.js';
 import { createLogger } from '../logger.js';
-import { createIngressGate, createWebhookIngest, INGEST_FIRST_MS, INSTALLATION_HANDLERS } from './webhook-route.js';
+import { BACKLOG, createIngressGate, createWebhookIngest, INGEST_FIRST_MS, INSTALLATION_HANDLERS } from './webhook-route.js';
 
 /**
  * A burst of deliveries from one installation (100 `/start`s on one issue) must not hold up another
@@ -64,6 +64,49 @@ describe('webhook handling per installation', () => {
     await ingest.idle();
     expect(doneA).toBe(10);
     expect(mostA).toBe(INSTALLATION_HANDLERS);
+  });
+
+  it(`pauses between one installation's handlers while ${BACKLOG} or more of its deliveries wait, and handles another installation's meanwhile`, async () => {
+    let doneA = 0;
+    let bHandled: () => void = () => {};
+    const bSeen = new Promise<void>((resolve) => (bHandled = resolve));
+    const probot = {
+      webhooks: { verify: async () => true },
+      receive: async ({ payload }: { payload: { installation: { id: number } } }) => {
+        if (payload.installation.id === 2) return bHandled();
+        doneA++;
+      },
+    } as unknown as Probot;
+    // The pauses hold until released; the first one is awaited below.
+    let pauses = 0;
+    let release: () => void = () => {};
+    const released = new Promise<void>((resolve) => (release = resolve));
+    let firstPause: () => void = () => {};
+    const paused = new Promise<void>((resolve) => (firstPause = resolve));
+    const backlogPause = async () => {
+      pauses++;
+      firstPause();
+      await released;
+    };
+    const ingest = createWebhookIngest({ probot, db: db.db, logger: createLogger({ level: 'silent' }), backlogPause });
+    const deliver = (id: string, installation: number) =>
+      ingest.routes.request('/api/github/webhooks', {
+        method: 'POST',
+        headers: { 'x-github-delivery': id, 'x-github-event': 'issue_comment', 'x-hub-signature-256': 'sha256=ok', 'content-type': 'application/json' },
+        body: JSON.stringify({ action: 'created', installation: { id: installation } }),
+      });
+    const total = 10;
+    await Promise.all(Array.from({ length: total }, (_, i) => deliver(`backlog-a-${i}`, 1)));
+    await paused;
+    // A's backlog waits out its pause; B's delivery does not wait for it.
+    expect((await deliver('backlog-b-0', 2)).status).toBe(202);
+    await bSeen;
+    expect(doneA).toBeLessThanOrEqual(INSTALLATION_HANDLERS);
+    release();
+    await ingest.idle();
+    expect(doneA).toBe(total);
+    // One pause per hand-over while BACKLOG or more waited: 8, 7, ..., BACKLOG waiting.
+    expect(pauses).toBe(total - INSTALLATION_HANDLERS - BACKLOG + 1);
   });
 });
 

@@ -47,9 +47,9 @@ const claimable = (now: Date): SQL =>
 export async function dueHeads(
   db: DbOrTx,
   params: { now: Date; exclude: readonly number[]; limit: number },
-): Promise<Array<{ id: number; installationId: number; kind: string; runAfter: Date }>> {
+): Promise<Array<{ id: number; installationId: number; kind: string; taskId: string | null; runAfter: Date }>> {
   const heads = await db
-    .selectDistinctOn([effects.installationId], { id: effects.id, installationId: effects.installationId, kind: effects.kind, runAfter: effects.runAfter })
+    .selectDistinctOn([effects.installationId], { id: effects.id, installationId: effects.installationId, kind: effects.kind, taskId: effects.taskId, runAfter: effects.runAfter })
     .from(effects)
     .where(
       and(

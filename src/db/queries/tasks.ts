@@ -260,6 +260,16 @@ export async function setCheckRun(db: DbOrTx, id: string, checkRun: { id: number
   await db.update(tasks).set({ checkRunId: checkRun.id, checkRunSha: checkRun.sha }).where(eq(tasks.id, id));
 }
 
+/** Of these tasks, the ones running whose node said it is pushing their branch. */
+export async function tasksPushing(db: DbOrTx, ids: readonly string[]): Promise<string[]> {
+  if (ids.length === 0) return [];
+  const rows = await db
+    .select({ id: tasks.id })
+    .from(tasks)
+    .where(and(inArray(tasks.id, [...ids]), eq(tasks.status, 'running'), sql`${tasks.phase}->>'phase' = 'pushing'`));
+  return rows.map((r) => r.id);
+}
+
 /** Sets a running task's phase (the trigger in drizzle/0032 clears it on any other status). */
 export async function setTaskPhase(db: DbOrTx, id: string, phase: TaskPhase): Promise<void> {
   await db.update(tasks).set({ phase }).where(and(eq(tasks.id, id), eq(tasks.status, 'running')));
