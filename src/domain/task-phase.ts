@@ -42,7 +42,8 @@ export function activeCell(task: Pick<TaskRow, 'status' | 'phase' | 'setup' | 'v
 
 /**
  * A node says where it is with a task it holds (POST /tasks/{id}/phase). Refused: a task it does
- * not hold (403), one not running (409), a command number past the task's own commands (422).
+ * not hold (403), one not running (409; one delivered whose acceptance is not yet recorded is
+ * answered, and its phase not kept), a command number past the task's own commands (422).
  * The trigger on `tasks` (drizzle/0032) records the status comment and check run updates, coalesced.
  */
 export async function reportTaskPhase(db: Db, params: { taskId: string; nodeId: string; phase: TaskPhase }): Promise<void> {
@@ -50,6 +51,10 @@ export async function reportTaskPhase(db: Db, params: { taskId: string; nodeId: 
     const task = await getTask(tx, params.taskId, { forUpdate: true });
     if (!task) throw new DomainError('not_found', `task ${params.taskId} not found`);
     if (task.nodeId !== params.nodeId) throw new DomainError('forbidden', 'this node does not hold the task');
+    // Delivered to this node, which began at once, while the server has yet to record the node's
+    // acceptance (under load, the first phase came first and was refused: 409). Taken and not kept:
+    // a phase is kept only while the task runs, and the next one, or the report, says more.
+    if (task.status === 'pending') return;
     if (task.status !== 'running') throw new DomainError('conflict', `task ${task.id} is ${task.status}, not running`);
     const p = params.phase;
     if (p.phase === 'setup' || p.phase === 'verify') {

@@ -8,7 +8,7 @@ import { jsonInit } from '../../test/harness.js';
 import { startNodeDouble } from '../../test/node-double.js';
 import { getTask } from '../db/queries/tasks.js';
 import { insertNotificationTarget } from '../db/queries/notifications.js';
-import { effects, notificationDeliveries, notificationTargets } from '../db/schema.js';
+import { effects, notificationDeliveries, notificationTargets, tasks as tasksTable } from '../db/schema.js';
 import { EFFECT_PRIORITY } from '../domain/effects.js';
 import { setNodeDraining } from '../domain/nodes.js';
 import { reportTaskPhase } from '../domain/task-phase.js';
@@ -101,6 +101,12 @@ describe('live task phases: status comment and check run', () => {
     }
     expect((await getTask(h.db.db, task.id))?.phase).toBeNull();
     expect(await effectsOf(issue.id)).toHaveLength(before);
+
+    // Delivered, its acceptance not yet recorded (the node begins at once): answered, not kept.
+    await h.db.db.update(tasksTable).set({ status: 'pending' }).where(eq(tasksTable.id, task.id));
+    expect((await sendPhase(task.id, { phase: 'preparing' })).status).toBe(204);
+    expect(await getTask(h.db.db, task.id)).toMatchObject({ status: 'pending', phase: null });
+    await h.db.db.update(tasksTable).set({ status: 'running' }).where(eq(tasksTable.id, task.id));
 
     // The real one: the comment and the run show it; the command is the server's copy, in a code span.
     expect((await sendPhase(task.id, { phase: 'verify', command: 2, of: 2 })).status).toBe(204);
