@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from './config.js';
 import { ensureFirstRunSecrets, FIRST_RUN_FILES } from './first-run.js';
 import { createLogger, maskSecrets } from './logger.js';
-import { SERVER_TSX, startServerProcess } from '../test/server-process.js';
+import { SERVER_NODE, startServerProcess } from '../test/server-process.js';
 
 /** The lines a failed start printed on stderr. */
 const lines = (text: string) => text.split('\n').filter((l) => l.trim() !== '');
@@ -94,7 +94,7 @@ describe('logs on a terminal', () => {
     try {
       // script(1) gives the server a pseudo-terminal for stdout, as a person's shell does.
       const out = await new Promise<string>((resolve) => {
-        const child = spawn('/usr/bin/script', ['-qec', `${SERVER_TSX} src/main.ts`, '/dev/null'], {
+        const child = spawn('/usr/bin/script', ['-qec', `${SERVER_NODE} src/main.ts`, '/dev/null'], {
           cwd: process.cwd(),
           env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: dataDir, PORT: String(port), DATA_DIR: dataDir, TERM: 'dumb' },
           stdio: ['ignore', 'pipe', 'pipe'],

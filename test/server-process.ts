@@ -1,9 +1,13 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 
-/** The tsx the server's TypeScript entry is run with. */
-export const SERVER_TSX = join(process.cwd(), 'node_modules', '.bin', 'tsx');
+/**
+ * How the server's TypeScript entry is run: node with tsx's loader, one process. Not the tsx CLI:
+ * it relays a signal to its child and, when the child does not answer within 30 ms (a loaded
+ * machine), SIGKILLs it and exits 143, so a clean stop on SIGTERM could not be tested under load.
+ */
+export const SERVER_NODE = `${process.execPath} --import tsx`;
 
 /** How a server process ended (or, with `until`, what it had printed when that matched). */
 export type ServerRun = { code: number | null; stdout: string; stderr: string; child: ChildProcess };
@@ -15,7 +19,7 @@ export type ServerRun = { code: number | null; stdout: string; stderr: string; c
  */
 export function startServerProcess(env: Record<string, string>, opts: { args?: string[]; until?: RegExp } = {}): Promise<ServerRun> {
   return new Promise((resolve, reject) => {
-    const child = spawn(SERVER_TSX, ['src/main.ts', ...(opts.args ?? [])], {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts', ...(opts.args ?? [])], {
       cwd: process.cwd(),
       env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp', PASSWORD_HASH_COST: '10', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
