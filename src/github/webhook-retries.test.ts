@@ -7,7 +7,7 @@ import { API, type GitHubHarness, mockInstallationAuth, mockPermission, mockRepo
 import { useGitHubStack } from '../../test/github-stack.js';
 import { webhookDeliveries } from '../db/schema.js';
 import { deliveryRetryDelayMs, MAX_DELIVERY_ATTEMPTS } from '../domain/webhook-deliveries.js';
-import { createWebhookIngest } from './webhook-route.js';
+import { createWebhookIngest, RETRY_BATCH } from './webhook-route.js';
 
 /**
  * GitHub sends a delivery once: Gaffer answered it 202, so if handling it then fails (GitHub
@@ -78,6 +78,39 @@ describe('webhook deliveries whose handling failed', () => {
     expect(h.logLines.join('\n')).toContain('giving up after every retry');
     expect(await taskCount(h, p.issue.id)).toBe(0);
   });
+  it(`a dead server's backlog of more than ${RETRY_BATCH} deliveries is handled in one retry pass, each once`, async () => {
+    // Server A answers every delivery 202 and handles none (killed mid-burst).
+    const dead = createWebhookIngest({
+      probot: { webhooks: h.github.probot.webhooks, receive: () => new Promise<void>(() => undefined) } as unknown as Probot,
+      db: h.db.db,
+      logger: h.logger,
+      now: h.clock.now,
+    });
+    const backlog = Array.from({ length: RETRY_BATCH * 2 + 5 }, () => commentEvent('/start'));
+    for (const p of backlog) {
+      const raw = JSON.stringify(p);
+      const res = await dead.routes.request('/api/github/webhooks', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-github-delivery': `backlog-${p.comment.id}`, 'x-github-event': 'issue_comment', 'x-hub-signature-256': signBody(raw) },
+        body: raw,
+      });
+      expect(res.status).toBe(202);
+    }
+    const api = nock(API).persist();
+    mockInstallationAuth(api);
+    mockRepoConfig(api, REPO);
+    mockPermission(api, REPO, 'maintainer', 'write');
+    api.post(/\/reactions$/).reply(201, {});
+    api.get(/\/comments/).query(true).reply(200, []);
+    api.post(/\/comments$/).reply(201, { id: 14 });
+    h.clock.advance(5 * 60_000 + 1000);
+    // One pass takes batch after batch until none is due (a tick each drained a crash's backlog slowly).
+    expect(await h.github.ingest.retryDue()).toBe(backlog.length);
+    await h.settle();
+    for (const p of backlog) expect(await taskCount(h, p.issue.id)).toBe(1);
+    expect(await h.github.ingest.retryDue()).toBe(0);
+  });
+
   it('a /start whose server died before handling it is handled by another once its lease ends; a handled one keeps no body', async () => {
     const p = commentEvent('/start');
     const id = `died-${p.comment.id}`;

@@ -3,7 +3,7 @@ import type { Probot } from 'probot';
 import { requestHeader } from '../api/request-headers.js';
 import type { Db } from '../db/types.js';
 import { DomainError } from '../domain/errors.js';
-import { claimDeliveryRetries, createDeliveryRecorder, createHandledMarker, deliveryFailed, deliveryRetried, firstTryLeaseUntil } from '../domain/webhook-deliveries.js';
+import { claimDeliveryRetries, createDeliveryRecorder, type DueDelivery, createHandledMarker, deliveryFailed, deliveryRetried, firstTryLeaseUntil } from '../domain/webhook-deliveries.js';
 import type { Logger } from '../logger.js';
 import type { EventHooks } from './event-hooks.js';
 
@@ -72,32 +72,48 @@ export function createWebhookIngest(deps: {
     }
   }
 
+  /** Handles one stored delivery again, in its installation's lane; resolves true once handled. */
+  async function retryOne(d: DueDelivery): Promise<boolean> {
+    let payload: { action?: unknown; installation?: { id?: unknown } };
+    try {
+      payload = JSON.parse(d.payload) as typeof payload;
+    } catch (err) {
+      // It was parsed once before it was kept; a row that no longer parses cannot be retried.
+      await failed(d.deliveryId, d.event, null, d.payload, Number.MAX_SAFE_INTEGER, err);
+      return false;
+    }
+    const action = typeof payload.action === 'string' ? payload.action : null;
+    const installation = payload.installation?.id;
+    handling.add(d.deliveryId);
+    try {
+      await lanes.run(typeof installation === 'number' ? installation : undefined, () => handle(d.deliveryId, d.event, payload));
+      await deliveryRetried(deps.db, d.deliveryId);
+      deps.logger.child({ deliveryId: d.deliveryId, event: d.event, action }).info({ attempts: d.attempts + 1 }, 'webhook handled on retry');
+      return true;
+    } catch (err) {
+      await failed(d.deliveryId, d.event, action, d.payload, d.attempts + 1, err);
+      return false;
+    } finally {
+      handling.delete(d.deliveryId);
+    }
+  }
+
   let retrying: Promise<number> | undefined;
+  // Batch after batch until fewer than a batch are due: after a crash, every delivery the dead
+  // server had answered but not handled is due at once, and one batch a tick drained them at about
+  // two a second (a restart's backlog of 100 `/start`s took most of a minute to become tasks). A
+  // batch runs at once, in the installations' lanes; each claimed row is leased or done, so the
+  // loop ends.
   const retryDue = (): Promise<number> =>
     (retrying ??= (async () => {
       let handled = 0;
-      for (const d of await claimDeliveryRetries(deps.db, now())) {
+      for (;;) {
+        const batch = await claimDeliveryRetries(deps.db, now(), RETRY_BATCH);
         // Still in this process's hands (a long lane): the claim only renewed its lease.
-        if (handling.has(d.deliveryId)) continue;
-        let payload: { action?: unknown };
-        try {
-          payload = JSON.parse(d.payload) as { action?: unknown };
-        } catch (err) {
-          // It was parsed once before it was kept; a row that no longer parses cannot be retried.
-          await failed(d.deliveryId, d.event, null, d.payload, Number.MAX_SAFE_INTEGER, err);
-          continue;
-        }
-        const action = typeof payload.action === 'string' ? payload.action : null;
-        try {
-          await handle(d.deliveryId, d.event, payload);
-          await deliveryRetried(deps.db, d.deliveryId);
-          deps.logger.child({ deliveryId: d.deliveryId, event: d.event, action }).info({ attempts: d.attempts + 1 }, 'webhook handled on retry');
-          handled++;
-        } catch (err) {
-          await failed(d.deliveryId, d.event, action, d.payload, d.attempts + 1, err);
-        }
+        const results = await Promise.all(batch.filter((d) => !handling.has(d.deliveryId)).map(retryOne));
+        handled += results.filter(Boolean).length;
+        if (batch.length < RETRY_BATCH) return handled;
       }
-      return handled;
     })().finally(() => {
       retrying = undefined;
     }));
@@ -173,6 +189,9 @@ export function createWebhookIngest(deps: {
     },
   };
 }
+
+/** Stored deliveries the retry job claims at a time, and handles at once (in their installations' lanes). */
+export const RETRY_BATCH = 20;
 
 /**
  * How many deliveries of one installation are handled at once. Each handler holds database
