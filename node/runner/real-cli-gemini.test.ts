@@ -55,7 +55,7 @@ describe.skipIf(!installed).each(nodes)('the real Gemini CLI through the node: %
   // the node runs: one kind of node suffices.
   if (factory === inProcessNode) it.each([401, 429, 500] as const)('fails as agent_error with the CLI\'s own message when the model API answers %i', (status) => geminiApiFails(ctx, status), 120_000);
 
-  it('stops a run whose model goes silent as hung, leaving no process', () => geminiModelStalls(ctx, 15), 120_000);
+  it('stops a run whose model goes silent as hung, leaving no process', () => geminiModelStalls(ctx, 10), 120_000);
 
   it('stops a run past GAFFER_AGENT_MAX_TURNS as budget_exceeded, counting the CLI\'s turns', () => geminiRunsPastTurnCap(ctx, 2), 120_000);
 
