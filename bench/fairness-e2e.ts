@@ -15,7 +15,8 @@
  * double answers at once and the shortest gap between two writes of each installation is printed.
  * Before the anchor B makes one unmeasured `/start`, so both figures are of a warm process.
  * The node takes two tasks at once, so B's task does not queue behind A's on the node: the figure
- * is the server's and the outbox's.
+ * is the server's and the outbox's. The node and the webhook sender (GitHub's side) each run in a
+ * process of their own, as they do in production; the GitHub double answers in the bench's.
  *
  * Runs on in-memory PGlite, then on a fresh database on the Postgres server at DATABASE_URL (or the
  * local default; skipped when none answers). `--smoke` (or BENCH_SMOKE=1): a burst of 10 (about a minute: the writes are spaced), on
@@ -34,6 +35,7 @@ import {
   workChecks,
   type WorkChecks,
 } from './bench-support.js';
+import { startWebhookSender, type WebhookSender } from './webhook-sender.js';
 import { benchSetup, type BenchStack, type GitHubDouble, minWriteGap, replyComments, settle, startComment, startGitHubDouble, startStack, type StartAt } from './first-pr-stack.js';
 
 /** The node in a process of its own, as a real node runs (default); BENCH_NODE_PROCESSES=0: in the bench's process, whose forks of git then stall the server's event loop. */
@@ -60,46 +62,48 @@ const at = (who: typeof A | typeof B, issueNumber: number, stack: BenchStack): S
 /** Where B's time went, ms after its webhook was sent (the database's clock for the stages). */
 type BTiming = { totalMs: number; answeredMs: number; claimedMs: number; prRecordedMs: number };
 
-/** B's `/start` on `issueNumber`: from the webhook to the PR request, with its stages. */
-async function timeB(db: BenchDb, stack: BenchStack, gh: GitHubDouble, issueNumber: number, statuses: number[]): Promise<BTiming> {
+/**
+ * B's `/start` on `issueNumber`, sent after `before` (A's burst: all in flight at once, as GitHub
+ * sends them), from the webhook to the PR request, with its stages. Every delivery goes through
+ * `sender`, a process of its own; `statuses` gets each answer.
+ */
+async function timeB(db: BenchDb, sender: WebhookSender, gh: GitHubDouble, stack: BenchStack, issueNumber: number, statuses: number[], before: string[] = []): Promise<BTiming> {
   const pr = gh.waitForPr(issueNumber);
-  const sent = performance.now();
-  const sentWall = Date.now();
-  const status = await stack.sendComment(startComment(at(B, issueNumber, stack)));
-  const answeredMs = performance.now() - sent;
-  statuses.push(status);
-  if (status >= 300) {
+  const answers = await sender.send([...before, startComment(at(B, issueNumber, stack))]);
+  statuses.push(...answers.map((a) => a.status));
+  const b = answers.at(-1)!;
+  if (b.status >= 300) {
     pr.catch(() => undefined);
-    throw new Error(`B's /start on issue ${issueNumber} answered ${status}`);
+    throw new Error(`B's /start on issue ${issueNumber} answered ${b.status}`);
   }
-  const totalMs = (await pr) - sent;
+  // The double's clock is this process's `performance.now()`; the sender's times are absolute.
+  const prAt = performance.timeOrigin + (await pr);
   const [row] = await db.db
     .select({ started: tasks.startedAt, prRecorded: effects.createdAt })
     .from(tasks)
     .innerJoin(issues, eq(issues.id, tasks.issueId))
     .leftJoin(effects, and(eq(effects.taskId, tasks.id), eq(effects.kind, 'open_pr')))
     .where(eq(issues.number, issueNumber));
-  const rel = (d: Date | null | undefined) => (d ? d.getTime() - sentWall : Number.NaN);
-  return { totalMs, answeredMs, claimedMs: rel(row?.started), prRecordedMs: rel(row?.prRecorded) };
+  const rel = (d: Date | null | undefined) => (d ? d.getTime() - b.sentAt : Number.NaN);
+  return { totalMs: prAt - b.sentAt, answeredMs: b.answeredAt - b.sentAt, claimedMs: rel(row?.started), prRecordedMs: rel(row?.prRecorded) };
 }
 
 async function runOn(db: BenchDb, privateKey: string, work: string, checks: WorkChecks): Promise<Result | undefined> {
   const gh = await startGitHubDouble({ sandbox: 'off' });
   const stack = await startStack({ db, privateKey, work, gh, sandbox: 'off', nodeCapacity: 2, nodeProcesses: NODE_PROCESSES });
+  const sender = await startWebhookSender(stack.serverUrl, stack.webhookSecret);
   const statuses: number[] = [];
   let result: Result | undefined;
   let failure: string | undefined;
   try {
-    await timeB(db, stack, gh, B.warmIssue, statuses);
+    await timeB(db, sender, gh, stack, B.warmIssue, statuses);
     await settle(db, stack, SPACING_MS, 60_000);
-    const anchor = await timeB(db, stack, gh, B.anchorIssue, statuses);
+    const anchor = await timeB(db, sender, gh, stack, B.anchorIssue, statuses);
     await settle(db, stack, SPACING_MS, 60_000);
 
     // The burst: every one of A's webhooks in flight at once, and B's among them.
     const aPr = gh.waitForPr(A.issue);
-    const aSent = Array.from({ length: BURST }, () => stack.sendComment(startComment(at(A, A.issue, stack))));
-    const burst = await timeB(db, stack, gh, B.burstIssue, statuses);
-    statuses.push(...(await Promise.all(aSent)));
+    const burst = await timeB(db, sender, gh, stack, B.burstIssue, statuses, Array.from({ length: BURST }, () => startComment(at(A, A.issue, stack))));
     await aPr;
     // A's writes are spaced a second apart: the burst's 👀s take about BURST seconds to go out.
     await settle(db, stack, SPACING_MS, (BURST * SPACING_MS) * 2 + 60_000);
@@ -118,6 +122,7 @@ async function runOn(db: BenchDb, privateKey: string, work: string, checks: Work
   } catch (err) {
     failure = (err as Error).message;
   } finally {
+    await sender.close();
     await stack.close();
     await gh.close();
   }

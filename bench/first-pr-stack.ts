@@ -273,6 +273,8 @@ export async function startStack(opts: { db: BenchDb; privateKey: string; work: 
 
   return {
     serverUrl,
+    /** The secret deliveries are signed with (a sender of its own signs with it too). */
+    webhookSecret: WEBHOOK_SECRET,
     services,
     github,
     /** Names each registered node by its id on the server. */
