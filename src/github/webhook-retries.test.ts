@@ -21,6 +21,30 @@ describe('webhook deliveries whose handling failed', () => {
   });
 
   const record = async (id: string) => (await h.db.db.select().from(webhookDeliveries).where(eq(webhookDeliveries.deliveryId, id)))[0];
+  /** A server that records and answers deliveries and never handles one (killed after its 202s). */
+  const deadServer = () =>
+    createWebhookIngest({
+      probot: { webhooks: h.github.probot.webhooks, receive: () => new Promise<void>(() => undefined) } as unknown as Probot,
+      db: h.db.db,
+      logger: h.logger,
+      now: h.clock.now,
+    });
+  const deliverTo = (ingest: ReturnType<typeof createWebhookIngest>, id: string, raw: string) =>
+    ingest.routes.request('/api/github/webhooks', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-github-delivery': id, 'x-github-event': 'issue_comment', 'x-hub-signature-256': signBody(raw) },
+      body: raw,
+    });
+  /** GitHub's answers to any number of `/start`s and `/stop`s by a maintainer on REPO. */
+  const mockAnyCommands = (statusCommentId: number) => {
+    const api = nock(API).persist();
+    mockInstallationAuth(api);
+    mockRepoConfig(api, REPO);
+    mockPermission(api, REPO, 'maintainer', 'write');
+    api.post(/\/reactions$/).reply(201, {});
+    api.get(/\/comments/).query(true).reply(200, []);
+    api.post(/\/comments$/).reply(201, { id: statusCommentId });
+  };
 
   it('retries a /start whose handling failed after the 202, once across two replicas, and then ignores a redelivery', async () => {
     const p = commentEvent('/start');
@@ -80,29 +104,10 @@ describe('webhook deliveries whose handling failed', () => {
   });
   it(`a dead server's backlog of more than ${RETRY_BATCH} deliveries is handled in one retry pass, each once`, async () => {
     // Server A answers every delivery 202 and handles none (killed mid-burst).
-    const dead = createWebhookIngest({
-      probot: { webhooks: h.github.probot.webhooks, receive: () => new Promise<void>(() => undefined) } as unknown as Probot,
-      db: h.db.db,
-      logger: h.logger,
-      now: h.clock.now,
-    });
+    const dead = deadServer();
     const backlog = Array.from({ length: RETRY_BATCH * 2 + 5 }, () => commentEvent('/start'));
-    for (const p of backlog) {
-      const raw = JSON.stringify(p);
-      const res = await dead.routes.request('/api/github/webhooks', {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', 'x-github-delivery': `backlog-${p.comment.id}`, 'x-github-event': 'issue_comment', 'x-hub-signature-256': signBody(raw) },
-        body: raw,
-      });
-      expect(res.status).toBe(202);
-    }
-    const api = nock(API).persist();
-    mockInstallationAuth(api);
-    mockRepoConfig(api, REPO);
-    mockPermission(api, REPO, 'maintainer', 'write');
-    api.post(/\/reactions$/).reply(201, {});
-    api.get(/\/comments/).query(true).reply(200, []);
-    api.post(/\/comments$/).reply(201, { id: 14 });
+    for (const p of backlog) expect((await deliverTo(dead, `backlog-${p.comment.id}`, JSON.stringify(p))).status).toBe(202);
+    mockAnyCommands(14);
     h.clock.advance(5 * 60_000 + 1000);
     // One pass takes batch after batch until none is due (a tick each drained a crash's backlog slowly).
     expect(await h.github.ingest.retryDue()).toBe(backlog.length);
@@ -115,19 +120,8 @@ describe('webhook deliveries whose handling failed', () => {
     const p = commentEvent('/start');
     const id = `died-${p.comment.id}`;
     // Server A records the delivery and answers 202, then never finishes handling it (killed).
-    const dead = createWebhookIngest({
-      probot: { webhooks: h.github.probot.webhooks, receive: () => new Promise<void>(() => undefined) } as unknown as Probot,
-      db: h.db.db,
-      logger: h.logger,
-      now: h.clock.now,
-    });
     const raw = JSON.stringify(p);
-    const res = await dead.routes.request('/api/github/webhooks', {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', 'x-github-delivery': id, 'x-github-event': 'issue_comment', 'x-hub-signature-256': signBody(raw) },
-      body: raw,
-    });
-    expect(res.status).toBe(202);
+    expect((await deliverTo(deadServer(), id, raw)).status).toBe(202);
     const kept = await record(id);
     expect(kept).toMatchObject({ attempts: 0, payload: raw });
     // Server B: not before the lease ends.
@@ -144,13 +138,7 @@ describe('webhook deliveries whose handling failed', () => {
     const nextId = `handled-${next.comment.id}`;
     const plain = commentEvent('Thanks, that looks right.');
     const plainId = `plain-${plain.comment.id}`;
-    const api2 = nock(API).persist();
-    mockInstallationAuth(api2);
-    mockRepoConfig(api2, REPO);
-    mockPermission(api2, REPO, 'maintainer', 'write');
-    api2.post(/\/reactions$/).reply(201, {});
-    api2.get(/\/comments/).query(true).reply(200, []);
-    api2.post(/\/comments$/).reply(201, { id: 13 });
+    mockAnyCommands(13);
     await h.deliver('issue_comment', next, { id: nextId });
     await h.deliver('issue_comment', plain, { id: plainId });
     await h.settle();
