@@ -8,7 +8,7 @@
  * requested. Webhooks go in signed, as GitHub sends them. Also what the three share before they
  * start: the App's key, a work folder and the databases to run on ({@link benchSetup}).
  */
-import { createHmac, generateKeyPairSync } from 'node:crypto';
+import { generateKeyPairSync } from 'node:crypto';
 import { chmod, mkdtemp } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -28,6 +28,7 @@ import { attachGitHub, githubPorts } from '../src/github/integration.js';
 import { createServices } from '../src/services.js';
 import { type BenchNode, type BenchSandbox, benchLogger, close, listen, processCpuMs, REGISTRATION_TOKEN, startNode, startNodeProcess } from './bench-node.js';
 import { type BenchDb, DEFAULT_POSTGRES_URL, postgresReachable, smokePostgresUrl } from './bench-support.js';
+import { postComment } from './webhook-sender.js';
 
 /** The installation and repository of the example payloads (`@octokit/webhooks-examples`). */
 export const EXAMPLE_INSTALLATION_ID = 957387;
@@ -288,20 +289,8 @@ export async function startStack(opts: { db: BenchDb; privateKey: string; work: 
     /** CPU ms used so far by this process (the server and bench) and by the nodes' own processes (each waited for to be idle first). */
     cpuMs: async () => ({ server: await processCpuMs(), nodes: (await Promise.all(nodes.map((n) => n.cpuMs()))).reduce((a, b) => a + b, 0) }),
     /** POSTs a signed `issue_comment` webhook; resolves with the HTTP status. */
-    sendComment: async (body: string): Promise<number> => {
-      const res = await fetch(`${serverUrl}/api/github/webhooks`, {
-        method: 'POST',
-        headers: {
-          'content-type': 'application/json',
-          'x-github-event': 'issue_comment',
-          'x-github-delivery': `bench-${process.pid}-${Date.now()}-${++deliveries}`,
-          'x-hub-signature-256': `sha256=${createHmac('sha256', WEBHOOK_SECRET).update(body).digest('hex')}`,
-        },
-        body,
-      });
-      await res.arrayBuffer();
-      return res.status;
-    },
+    sendComment: async (body: string): Promise<number> =>
+      (await postComment(serverUrl, WEBHOOK_SECRET, `bench-${process.pid}-${Date.now()}-${++deliveries}`, body)).status,
     close: async () => {
       for (const n of nodes) await n.close();
       await close(server);

@@ -12,16 +12,16 @@ import { fileURLToPath } from 'node:url';
 export type SentWebhook = { status: number; sentAt: number; answeredAt: number };
 
 type ToChild = { seq: number; bodies: string[] };
-type FromChild = { seq: number; sent: SentWebhook[] };
+type FromChild = { seq: number; sent: SentWebhook[] } | { seq: number; error: string };
 
 /** A sender: `send` posts every body at once, in order, and resolves once all are answered. */
 export type WebhookSender = { send: (bodies: string[]) => Promise<SentWebhook[]>; close: () => Promise<void> };
 
 /** Absolute ms now, comparable between processes on one machine. */
-export const absoluteNow = () => performance.timeOrigin + performance.now();
+const absoluteNow = () => performance.timeOrigin + performance.now();
 
-/** Posts `body` as an `issue_comment` delivery, signed with `secret`. */
-async function post(serverUrl: string, secret: string, id: string, body: string): Promise<SentWebhook> {
+/** Posts `body` to the server's webhook route as an `issue_comment` delivery `id`, signed with `secret`. */
+export async function postComment(serverUrl: string, secret: string, id: string, body: string): Promise<SentWebhook> {
   const sentAt = absoluteNow();
   const res = await fetch(`${serverUrl}/api/github/webhooks`, {
     method: 'POST',
@@ -43,8 +43,8 @@ export async function startWebhookSender(serverUrl: string, secret: string): Pro
     env: { ...process.env, BENCH_SENDER: JSON.stringify({ serverUrl, secret }) },
     stdio: 'inherit',
   });
-  const waiting = new Map<number, (sent: SentWebhook[]) => void>();
-  child.on('message', (m: FromChild) => waiting.get(m.seq)?.(m.sent));
+  const waiting = new Map<number, (m: FromChild) => void>();
+  child.on('message', (m: FromChild) => waiting.get(m.seq)?.(m));
   await new Promise<void>((resolve, reject) => {
     child.once('spawn', resolve);
     child.once('error', reject);
@@ -56,10 +56,11 @@ export async function startWebhookSender(serverUrl: string, secret: string): Pro
         const n = ++seq;
         const gone = () => reject(new Error('the webhook sender exited'));
         child.once('exit', gone);
-        waiting.set(n, (sent) => {
+        waiting.set(n, (m) => {
           waiting.delete(n);
           child.off('exit', gone);
-          resolve(sent);
+          if ('error' in m) reject(new Error(`the webhook sender could not post: ${m.error}`));
+          else resolve(m.sent);
         });
         child.send({ seq: n, bodies } satisfies ToChild);
       }),
@@ -76,8 +77,11 @@ export async function startWebhookSender(serverUrl: string, secret: string): Pro
 if (process.argv.includes('--webhook-sender') && process.send) {
   const { serverUrl, secret } = JSON.parse(process.env.BENCH_SENDER ?? '{}') as { serverUrl: string; secret: string };
   let delivery = 0;
-  process.on('message', async (m: ToChild) => {
-    const sent = await Promise.all(m.bodies.map((body) => post(serverUrl, secret, `bench-sender-${process.pid}-${++delivery}`, body)));
-    process.send!({ seq: m.seq, sent } satisfies FromChild);
+  process.on('message', (m: ToChild) => {
+    Promise.all(m.bodies.map((body) => postComment(serverUrl, secret, `bench-sender-${process.pid}-${++delivery}`, body))).then(
+      (sent) => process.send!({ seq: m.seq, sent } satisfies FromChild),
+      // Refused or reset: the parent says so, with the reason, rather than losing this process.
+      (err: unknown) => process.send!({ seq: m.seq, error: err instanceof Error ? err.message : String(err) } satisfies FromChild),
+    );
   });
 }
