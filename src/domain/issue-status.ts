@@ -1,4 +1,5 @@
 import type { IssueStatus } from '../protocol/statuses.js';
+import { DomainError } from './errors.js';
 import { machine } from './state-machine.js';
 
 export { ISSUE_STATUSES, type IssueStatus } from '../protocol/statuses.js';
@@ -22,4 +23,14 @@ export const issueTransition = machine<IssueStatus, IssueEvent>({
 /** Whether an issue in this status may be started (or restarted). */
 export function canStart(status: IssueStatus): boolean {
   return issueTransition(status, 'start').ok;
+}
+
+/**
+ * Why an issue in this status may not be started: the error a start raises (`illegal_transition`),
+ * or undefined when it may. A start checks it under the issue's row lock; a `/start` handler may
+ * check it first on the row it just read, to refuse without that lock (see handlers.ts).
+ */
+export function startRefusal(status: IssueStatus): DomainError<'illegal_transition'> | undefined {
+  if (canStart(status)) return undefined;
+  return new DomainError('illegal_transition', `issue is ${status}: only pending or terminated issues can be started`, { details: { status } });
 }

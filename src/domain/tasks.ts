@@ -10,7 +10,7 @@ import { type CredentialDeps, credentialAvailable } from './credentials.js';
 import { type BestOfRun, isMultiCandidate } from './best-of.js';
 import { type CandidateSpec, initialCandidates, insertCandidateRunTasks } from './candidate-start.js';
 import { DomainError } from './errors.js';
-import { canStart } from './issue-status.js';
+import { startRefusal } from './issue-status.js';
 import { moveIssue } from './issues.js';
 import { type QueueView } from './queue-info.js';
 import { type RepoTaskCaps, sandboxSettingsFor, type TaskSandboxSettings } from './repo-config.js';
@@ -115,11 +115,8 @@ export async function startIssue(
       if (!mayControl(params.actor, issue)) {
         throw new DomainError('forbidden', 'only an admin or the issue owner may start this issue');
       }
-      if (!canStart(issue.status)) {
-        throw new DomainError('illegal_transition', `issue is ${issue.status}: only pending or terminated issues can be started`, {
-          details: { status: issue.status },
-        });
-      }
+      const refusal = startRefusal(issue.status);
+      if (refusal) throw refusal;
       if (!(await credentialAvailable({ ...deps.credentials, db: tx }, repository))) {
         throw new DomainError(
           'not_configured',

@@ -2,7 +2,8 @@ import type { Context } from 'probot';
 import type { z } from 'zod';
 import type { IssueRow, RepositoryRow } from '../db/schema.js';
 import type { Db } from '../db/types.js';
-import { isDomainError } from '../domain/errors.js';
+import { type DomainError, isDomainError } from '../domain/errors.js';
+import { startRefusal } from '../domain/issue-status.js';
 import { parseCommand } from '../domain/commands.js';
 import {
   addRepositories,
@@ -158,6 +159,18 @@ async function handleCommand(
     return;
   }
 
+  /** A start the issue's status refuses: one reply per window on the issue, stamped with the reply's record. */
+  const refuseBusy = async (err: DomainError<'illegal_transition'>) => {
+    await acknowledge();
+    const answered = await replyToRefusal(context, deps, target, `@${login} Gaffer cannot start: ${err.message}.`);
+    log.info({ reason: err.message, replied: answered }, answered ? 'start refused' : 'start refused; already answered on this issue within the window');
+  };
+  // A `/start` on a busy issue (a burst of them, say) is refused on the row just synced, before its
+  // options are read or a transaction waits on the issue's row lock to learn the same. startIssue
+  // checks again under that lock, so a start racing this read is refused there.
+  const busy = startRefusal(issue.status);
+  if (busy) return refuseBusy(busy);
+
   const resolved = await resolveStartOptions(octokit, {
     db: deps.db,
     repository,
@@ -195,21 +208,15 @@ async function handleCommand(
     deps.tasks.wakeEffects?.();
     deps.scheduler.kick();
   } catch (err) {
-    const refused = ['conflict', 'illegal_transition', 'not_configured'] as const;
+    // The issue's status, read again under its row lock.
+    if (isDomainError(err, 'illegal_transition')) return refuseBusy(err);
     // Anything else is retried with the delivery, which then records the 👀.
-    if (refused.some((code) => isDomainError(err, code))) await acknowledge();
+    if (isDomainError(err, 'conflict') || isDomainError(err, 'not_configured')) await acknowledge();
     // A concurrent start won the race: that one answers.
     if (isDomainError(err, 'conflict')) return;
-    if (isDomainError(err, 'illegal_transition') || isDomainError(err, 'not_configured')) {
-      const body = `@${login} Gaffer cannot start: ${err.message}.`;
-      if (isDomainError(err, 'not_configured')) {
-        log.info({ reason: err.message }, 'start refused');
-        await reply(context, deps, target, body);
-        return;
-      }
-      // A burst of `/start`s on a running issue: one reply per window, stamped with the reply's record.
-      const answered = await replyToRefusal(context, deps, target, body);
-      log.info({ reason: err.message, replied: answered }, answered ? 'start refused' : 'start refused; already answered on this issue within the window');
+    if (isDomainError(err, 'not_configured')) {
+      log.info({ reason: err.message }, 'start refused');
+      await reply(context, deps, target, `@${login} Gaffer cannot start: ${err.message}.`);
       return;
     }
     throw err;
