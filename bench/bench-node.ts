@@ -14,6 +14,7 @@ import { serve } from '@hono/node-server';
 import { createNodeAgent } from '../node/agent.js';
 import { loadNodeConfig } from '../node/config.js';
 import { createLogger } from '../src/logger.js';
+import { statCpuMs } from './machine-cpu.js';
 
 /** The token a bench's nodes register with; the stack's server accepts it. */
 export const REGISTRATION_TOKEN = 'bench-registration-token-0123456789';
@@ -88,10 +89,7 @@ type FromChild = { kind: 'ready'; id: string } | { kind: 'done'; seq: number; cp
  * utime, stime, cutime, cstime; 0 elsewhere): a node's own work and its git, agent and verify.
  */
 export async function processCpuMs(): Promise<number> {
-  const stat = await readFile('/proc/self/stat', 'utf8').catch(() => '');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  // Counted from the state (field 3): utime, stime, cutime and cstime are fields 14 to 17, in ticks of 10 ms.
-  return fields.slice(11, 15).reduce((sum, f) => sum + (Number(f) || 0), 0) * 10;
+  return statCpuMs(await readFile('/proc/self/stat', 'utf8').catch(() => ''));
 }
 
 /** Starts a node agent in a child process of its own (this file, run with the bench's tsx loader). */

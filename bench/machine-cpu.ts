@@ -19,6 +19,16 @@ export type CpuSpent = Record<CpuPart, number> & { machine: number };
 
 const TICK_MS = 10;
 
+/**
+ * CPU ms of a process and its reaped children, from its `/proc/<pid>/stat` line (0 for an empty
+ * one): utime, stime, cutime and cstime, fields 14 to 17 counted from the state (field 3), in
+ * ticks of 10 ms. A node's git, agent and verify count once reaped.
+ */
+export function statCpuMs(stat: string): number {
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return fields.slice(11, 15).reduce((sum, f) => sum + (Number(f) || 0), 0) * TICK_MS;
+}
+
 /** What part of the stack a process is, from its name and command line (the server is this process). */
 function partOf(pid: number, comm: string): CpuPart {
   if (pid === process.pid) return 'server';
@@ -51,10 +61,7 @@ export function cpuSnapshot(): CpuSnapshot {
       } catch {
         continue; // ended meanwhile
       }
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      // utime, stime, cutime, cstime (fields 14-17): a node's git and agent are counted once reaped.
-      const ms = fields.slice(11, 15).reduce((sum, f) => sum + (Number(f) || 0), 0) * TICK_MS;
-      processes.set(pid, { part: partOf(pid, stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'))), ms });
+      processes.set(pid, { part: partOf(pid, stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'))), ms: statCpuMs(stat) });
     }
   } catch {
     // Not Linux: nothing to read.
