@@ -137,9 +137,11 @@ async function handleCommand(
   const target = { repository, issueNumber: issue.number, issueId: issue.id };
 
   if (!(await mayStart(octokit, { owner, repo, login, issueAuthor: issue.authorLogin, config }))) {
-    log.info('refused: no write access');
     const who = config.allow_issue_author ? 'people with write access and the issue author' : 'people with write access';
-    await reply(context, deps, target, `@${login} Gaffer takes \`/start\` and \`/stop\` only from ${who} to this repository.`);
+    // One reply per window on the issue, as for a busy issue: a stranger's burst of `/start`s
+    // must not make Gaffer post a comment each.
+    const answered = await replyToRefusal(context, deps, target, `@${login} Gaffer takes \`/start\` and \`/stop\` only from ${who} to this repository.`);
+    log.info({ replied: answered }, answered ? 'refused: no write access' : 'refused: no write access; already answered on this issue within the window');
     return;
   }
   // Seen: the 👀, once per comment. A start that queues a task records it in the task's own

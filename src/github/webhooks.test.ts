@@ -137,6 +137,33 @@ describe('GitHub App webhooks', () => {
     expect((await getIssueByGithubId(h.db.db, p.issue.id))?.status).toBe('pending');
   });
 
+  it("answers a stranger's burst of /start on one issue with one reply, not one each", async () => {
+    const first = commentEvent('/start', { login: 'drive-by' });
+    const [owner] = REPO.split('/');
+    const replies: string[] = [];
+    const api = nock(API).persist();
+    mockInstallationAuth(api);
+    api.get(`/repos/${REPO}/contents/.github%2Fgaffer.yml`).reply(404, { message: 'Not Found' });
+    api.get(`/repos/${owner}/.github/contents/.github%2Fgaffer.yml`).reply(404, { message: 'Not Found' });
+    api.get(`/repos/${REPO}/collaborators/drive-by/permission`).reply(200, { permission: 'read', role_name: 'read', user: { login: 'drive-by' } });
+    api.get(`/repos/${REPO}/issues/${first.issue.number}/comments`).query(true).reply(200, []);
+    api.post(`/repos/${REPO}/issues/${first.issue.number}/comments`).reply(201, (_uri, body) => {
+      replies.push((body as { body: string }).body);
+      return { id: 5 };
+    });
+    const burst = Array.from({ length: 8 }, (_, i) => {
+      const p = structuredClone(first);
+      p.comment.id += 10_000 + i;
+      return p;
+    });
+    await Promise.all(burst.map((p) => h.deliver('issue_comment', p)));
+    await h.settle();
+    expect(await taskCount(h, first.issue.id)).toBe(0);
+    expect(replies).toHaveLength(1);
+    expect(replies[0]).toMatch(/^@drive-by Gaffer takes `\/start` and `\/stop` only from people with write access/);
+    nock.cleanAll();
+  });
+
   it("lets the issue's author start only where the repository config allows it", async () => {
     const p = commentEvent('/start', { login: 'author', issueAuthor: 'author' });
     const api = nock(API);
