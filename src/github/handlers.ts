@@ -34,6 +34,7 @@ import type { Logger } from '../logger.js';
 import type { EventHooks } from './event-hooks.js';
 import { react, reactionRecorder, reply, replyToRefusal } from './comment-writes.js';
 import { resolveStartOptions } from './start-options.js';
+import type { WriteAccessMemory } from './write-access-memory.js';
 import {
   installationEventSchema,
   installationRepositoriesEventSchema,
@@ -51,6 +52,8 @@ export type HandlerDeps = {
   logger: Logger;
   tasks: TaskDeps;
   scheduler: Scheduler;
+  /** Recent "write access" answers, read only to refuse a `/start` on a busy issue (none: always ask GitHub). */
+  writeAccess?: WriteAccessMemory;
 };
 
 export type AnyContext = Context<
@@ -81,7 +84,7 @@ export async function loadRepoConfig(context: AnyContext): Promise<ReturnType<ty
 /** Write, maintain or admin on the repository; or the issue's author where the config allows. */
 export async function mayStart(
   octokit: Octokit,
-  params: { owner: string; repo: string; login: string; issueAuthor: string | null; config: RepoConfig },
+  params: { owner: string; repo: string; login: string; issueAuthor: string | null; config: RepoConfig; onWriteAccess?: () => void },
 ): Promise<boolean> {
   if (params.config.allow_issue_author && params.issueAuthor !== null && params.issueAuthor === params.login) return true;
   try {
@@ -90,7 +93,9 @@ export async function mayStart(
       repo: params.repo,
       username: params.login,
     });
-    return WRITE_ROLES.has(data.role_name ?? '') || WRITE_ROLES.has(data.permission);
+    const writes = WRITE_ROLES.has(data.role_name ?? '') || WRITE_ROLES.has(data.permission);
+    if (writes) params.onWriteAccess?.();
+    return writes;
   } catch (err) {
     if ((err as { status?: number }).status === 404) return false;
     throw err;
@@ -111,6 +116,35 @@ async function syncFromEvent(
   const repository = await ensureRepository(deps.db, installationId, toGithubRepository(payload.repository));
   const issue = await syncIssue(deps.db, repository, toGithubIssue(payload.issue));
   return { repository, issue };
+}
+
+/**
+ * A `/start` the issue's status refuses: its 👀 (once per comment) and one reply per window on the
+ * issue, stamped with the reply's record.
+ */
+async function refuseStart(
+  context: AnyContext,
+  deps: HandlerDeps,
+  p: { target: { repository: RepositoryRow; issueNumber: number; issueId: string }; login: string; commentId: number | undefined; log: Logger },
+  err: DomainError<'illegal_transition'>,
+): Promise<void> {
+  if (p.commentId !== undefined) await react(context, deps, { repository: p.target.repository, commentId: p.commentId, issueId: p.target.issueId });
+  const answered = await replyToRefusal(context, deps, p.target, `@${p.login} Gaffer cannot start: ${err.message}.`);
+  p.log.info({ reason: err.message, replied: answered }, answered ? 'start refused' : 'start refused; already answered on this issue within the window');
+}
+
+/**
+ * A `/start` comment on an issue whose task is running, from someone GitHub said has write access
+ * within the last minute: refused at once, without reading the config file or the permission
+ * again (a burst of them on one issue made two GitHub reads a comment only to be refused). Not
+ * known: false, and the full path decides.
+ */
+async function refusedWhileBusy(context: AnyContext, deps: HandlerDeps, p: { repository: RepositoryRow; issue: IssueRow; login: string; commentId: number }): Promise<boolean> {
+  const busy = startRefusal(p.issue.status);
+  if (!busy || !deps.writeAccess?.recentlyAllowed({ installationId: p.repository.installationId, repository: p.repository.fullName, login: p.login })) return false;
+  const log = deps.logger.child({ issue: `${p.repository.fullName}#${p.issue.number}`, login: p.login, command: 'start' });
+  await refuseStart(context, deps, { target: { repository: p.repository, issueNumber: p.issue.number, issueId: p.issue.id }, login: p.login, commentId: p.commentId, log }, busy);
+  return true;
 }
 
 /**
@@ -136,7 +170,8 @@ async function handleCommand(
   const log = deps.logger.child({ issue: `${repository.fullName}#${issue.number}`, login, command: command.kind });
   const target = { repository, issueNumber: issue.number, issueId: issue.id };
 
-  if (!(await mayStart(octokit, { owner, repo, login, issueAuthor: issue.authorLogin, config }))) {
+  const onWriteAccess = () => deps.writeAccess?.remember({ installationId: repository.installationId, repository: repository.fullName, login });
+  if (!(await mayStart(octokit, { owner, repo, login, issueAuthor: issue.authorLogin, config, onWriteAccess }))) {
     const who = config.allow_issue_author ? 'people with write access and the issue author' : 'people with write access';
     // One reply per window on the issue, as for a busy issue: a stranger's burst of `/start`s
     // must not make Gaffer post a comment each.
@@ -161,12 +196,7 @@ async function handleCommand(
     return;
   }
 
-  /** A start the issue's status refuses: one reply per window on the issue, stamped with the reply's record. */
-  const refuseBusy = async (err: DomainError<'illegal_transition'>) => {
-    await acknowledge();
-    const answered = await replyToRefusal(context, deps, target, `@${login} Gaffer cannot start: ${err.message}.`);
-    log.info({ reason: err.message, replied: answered }, answered ? 'start refused' : 'start refused; already answered on this issue within the window');
-  };
+  const refuseBusy = (err: DomainError<'illegal_transition'>) => refuseStart(context, deps, { target, login, commentId: params.commentId, log }, err);
   // A `/start` on a busy issue (a burst of them, say) is refused on the row just synced, before its
   // options are read or a transaction waits on the issue's row lock to learn the same. startIssue
   // checks again under that lock, so a start racing this read is refused there.
@@ -303,12 +333,14 @@ export function registerHandlers(probot: EventHooks, deps: HandlerDeps): void {
     // `/pick` is answered by its own handler (pick.ts).
     if (!command || command.kind === 'pick') return;
     const { repository, issue } = await syncFromEvent(deps, p.installation?.id ?? null, p);
+    const login = p.comment.user.login;
+    if (command.kind === 'start' && (await refusedWhileBusy(context, deps, { repository, issue, login, commentId: p.comment.id }))) return;
     const config = await configOrComplain(context, deps, repository, issue.number);
     if (!config) return;
     await handleCommand(context, deps, {
       repository,
       issue,
-      login: p.comment.user.login,
+      login,
       command,
       trigger: 'comment',
       commentId: p.comment.id,

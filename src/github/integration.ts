@@ -14,6 +14,7 @@ import { oneHookPerEvent } from './event-hooks.js';
 import { statusCommentPerformer } from './feedback.js';
 import { registerFollowUpHandlers } from './follow-ups.js';
 import { commentStartsNothing, type HandlerDeps, registerHandlers } from './handlers.js';
+import { createWriteAccessMemory } from './write-access-memory.js';
 import { registerPickHandlers } from './pick.js';
 import { createWebhookIngest, type WebhookIngest } from './webhook-route.js';
 
@@ -56,6 +57,7 @@ export function attachGitHub(deps: { probot: Probot; config: GitHubAppConfig; db
     logger: deps.logger,
     tasks: deps.services.tasks,
     scheduler: deps.services.scheduler,
+    writeAccess: createWriteAccessMemory({ now: deps.services.tasks.now }),
   };
   // Follow-ups on Gaffer's pull requests (`/start` and reviews on the PR, the CI fix loop) first,
   // then the issue and installation handlers.

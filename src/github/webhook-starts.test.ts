@@ -61,13 +61,7 @@ describe('GitHub App webhooks', () => {
     any.get(`/repos/${owner}/.github/contents/.github%2Fgaffer.yml`).reply(404, { message: 'Not Found' });
     any.get(`/repos/${REPO}/collaborators/maintainer/permission`).reply(200, { permission: 'write', role_name: 'write', user: { login: 'maintainer' } });
     any.post(new RegExp(`/repos/${REPO}/issues/comments/\\d+/reactions`)).reply(201, {});
-    any.get(`/repos/${REPO}/issues/${first.issue.number}/comments`).query(true).reply(200, []);
-    any.patch(/\/repos\/.*\/issues\/comments\/\d+/).reply(200, { id: 7 });
-    any.post(`/repos/${REPO}/issues/${first.issue.number}/comments`).reply(201, (_uri, body) => {
-      const text = (body as { body: string }).body;
-      if (!text.includes(STATUS_MARKER)) refusals.push(text);
-      return { id: 7 };
-    });
+    keepReplies(any, refusals);
     await h.deliver('issue_comment', first);
     await h.settle();
     expect(await taskCount(h, first.issue.id)).toBe(1);
@@ -91,6 +85,68 @@ describe('GitHub App webhooks', () => {
     await h.deliver('issue_comment', later);
     await h.settle();
     expect(refusals).toHaveLength(2);
+    nock.cleanAll();
+  });
+
+  it('refuses a burst on a running issue without asking GitHub for the config or the permission again, and grants nothing from that memory', async () => {
+    const first = commentEvent('/start');
+    const [owner] = REPO.split('/');
+    const reads = { config: 0, permission: new Map<string, number>() };
+    let role = 'write';
+    const refusals: string[] = [];
+    const any = nock(API).persist();
+    any.post(`/app/installations/${INSTALLATION_ID}/access_tokens`).reply(201, { token: 'ghs_probotinstallationtoken0000000000', expires_at: new Date(Date.now() + 3600_000).toISOString(), permissions: {} });
+    any.get(`/repos/${REPO}/contents/.github%2Fgaffer.yml`).reply(() => {
+      reads.config++;
+      return [404, { message: 'Not Found' }];
+    });
+    any.get(`/repos/${owner}/.github/contents/.github%2Fgaffer.yml`).reply(404, { message: 'Not Found' });
+    any.get(/\/collaborators\/[^/]+\/permission$/).reply((uri) => {
+      const login = uri.split('/').at(-2)!;
+      reads.permission.set(login, (reads.permission.get(login) ?? 0) + 1);
+      return [200, { permission: role === 'write' ? 'write' : 'read', role_name: role, user: { login } }];
+    });
+    const reacted = new Set<string>();
+    any.post(new RegExp(`/repos/${REPO}/issues/comments/\\d+/reactions`)).reply(201, (uri) => {
+      reacted.add(uri.split('/').at(-2)!);
+      return {};
+    });
+    keepReplies(any, refusals);
+    await h.deliver('issue_comment', first);
+    await h.settle();
+    expect(await taskCount(h, first.issue.id)).toBe(1);
+    expect([reads.config, reads.permission.get('maintainer')]).toEqual([1, 1]);
+
+    const burst = Array.from({ length: 8 }, (_, i) => {
+      const p = structuredClone(first);
+      p.comment.id += 30_000 + i;
+      return p;
+    });
+    await Promise.all(burst.map((p) => h.deliver('issue_comment', p)));
+    await h.settle();
+    // GitHub said "write" a moment ago: each is refused (and seen) on that, with no read.
+    expect([reads.config, reads.permission.get('maintainer')]).toEqual([1, 1]);
+    expect(burst.every((p) => reacted.has(String(p.comment.id)))).toBe(true);
+    expect(refusals).toHaveLength(1);
+    expect(refusals[0]).toMatch(/cannot start: .*processing/);
+
+    // Someone GitHub has not answered for is asked about, as before.
+    const other = structuredClone(first);
+    other.comment.id += 40_000;
+    other.comment.user.login = 'co-maintainer';
+    await h.deliver('issue_comment', other);
+    await h.settle();
+    expect(reads.permission.get('co-maintainer')).toBe(1);
+
+    // The memory only refuses: on an issue with nothing running, a `/start` asks GitHub again,
+    // and someone who has lost write access since starts nothing.
+    role = 'read';
+    const elsewhere = commentEvent('/start');
+    await h.deliver('issue_comment', elsewhere);
+    await h.settle();
+    expect(reads.permission.get('maintainer')).toBe(2);
+    expect(await taskCount(h, elsewhere.issue.id)).toBe(0);
+    expect(refusals.at(-1)).toMatch(/only from people with write access/);
     nock.cleanAll();
   });
 
@@ -184,3 +240,14 @@ describe('GitHub App webhooks', () => {
     expect(await taskCount(h, p.issue.id)).toBe(1);
   });
 });
+
+/** Answers the status comment's reads and writes as often as asked, and keeps the text of every other comment posted (the replies). */
+function keepReplies(api: nock.Scope, replies: string[]): void {
+  api.get(/\/repos\/.*\/issues\/\d+\/comments/).query(true).reply(200, []);
+  api.patch(/\/repos\/.*\/issues\/comments\/\d+/).reply(200, { id: 7 });
+  api.post(/\/repos\/.*\/issues\/\d+\/comments$/).reply(201, (_uri, body) => {
+    const text = (body as { body: string }).body;
+    if (!text.includes(STATUS_MARKER)) replies.push(text);
+    return { id: 7 };
+  });
+}
