@@ -10,7 +10,8 @@
  *   installation costs B on this machine, burst or not;
  * - burst: installation A sends BENCH_FAIRNESS_BURST (100) `/start` comments on ONE issue, all at
  *   once, and B sends its one `/start` on another issue meanwhile; B's figure again. Once all is
- *   worked off, the double counts A's reply comments (not the status comment) and 👀 reactions.
+ *   worked off, the double counts A's reply comments (not the status comment) and 👀 reactions,
+ *   and the reads (GETs) A's installation made from the burst on: each counts against its rate limit.
  *
  * Targets (issue 19): B's burst figure within 1.5× its anchor (printed as a ratio, never asserted:
  * benches assert work, not time), and A's burst producing at most 2 reply comments (a count,
@@ -56,7 +57,7 @@ const A = { installationId: 1_000_001, repo: 'burst-org/busy', repoId: 7_000_001
 const B = { installationId: 1_000_002, repo: 'quiet-org/calm', repoId: 7_000_002, warmIssue: 30_000, anchorIssue: 30_001, besideIssue: 30_003, burstIssue: 30_002 };
 let commentIds = 8_000_000;
 
-type Result = { anchor: BTiming; beside: BTiming; burst: BTiming; replies: number; reactions: number; aWrites: number; gapA: ReturnType<typeof minWriteGap>; gapB: ReturnType<typeof minWriteGap> };
+type Result = { anchor: BTiming; beside: BTiming; burst: BTiming; replies: number; reactions: number; aWrites: number; aReads: number; gapA: ReturnType<typeof minWriteGap>; gapB: ReturnType<typeof minWriteGap> };
 
 const at = (who: typeof A | typeof B, issueNumber: number, stack: BenchStack): StartAt => ({
   installationId: who.installationId,
@@ -119,6 +120,7 @@ async function runOn(db: BenchDb, privateKey: string, work: string, checks: Work
 
     // The burst: every one of A's webhooks in flight at once, and B's among them.
     const burstWrites = gh.writes.length;
+    const burstReads = gh.reads.length;
     const aPr = gh.waitForPr(A.issue);
     const burst = await timeB(db, sender, gh, stack, B.burstIssue, statuses, Array.from({ length: BURST }, () => startComment(at(A, A.issue, stack))));
     await aPr;
@@ -134,6 +136,7 @@ async function runOn(db: BenchDb, privateKey: string, work: string, checks: Work
       replies: replyComments(gh.writes, A.repo, A.issue).length,
       reactions,
       aWrites: aWrites.length,
+      aReads: gh.reads.slice(burstReads).filter((r) => r.installationId === A.installationId).length,
       gapA: minWriteGap(gh.writes, A.installationId),
       gapB: minWriteGap(gh.writes, B.installationId),
     };
@@ -194,7 +197,7 @@ async function main() {
           const gap = (g: Result['gapA']) => (g ? `${g.ms.toFixed(0)} ms` : '—');
           gaps.push(`${db.label}: A ${r.gapA ? `${r.gapA.ms.toFixed(0)} ms (${r.gapA.between})` : '—'}; B ${r.gapB ? `${r.gapB.ms.toFixed(0)} ms (${r.gapB.between})` : '—'}`);
           const ratio = (x: BTiming) => `${(r.burst.totalMs / x.totalMs).toFixed(2)}x`;
-          rows.push([db.label, ms(r.anchor.totalMs), ms(r.beside.totalMs), ms(r.burst.totalMs), ratio(r.anchor), ratio(r.beside), String(r.replies), String(r.reactions), String(r.aWrites), `${gap(r.gapA)} / ${gap(r.gapB)}`]);
+          rows.push([db.label, ms(r.anchor.totalMs), ms(r.beside.totalMs), ms(r.burst.totalMs), ratio(r.anchor), ratio(r.beside), String(r.replies), String(r.reactions), String(r.aWrites), String(r.aReads), `${gap(r.gapA)} / ${gap(r.gapB)}`]);
         }
       } finally {
         await db.close();
@@ -204,7 +207,7 @@ async function main() {
     await rm(work, { recursive: true, force: true });
   }
   process.stdout.write('\n');
-  printTable(["database", "B alone (anchor)", "B beside A's one /start", "B during A's burst", 'burst ÷ alone (target ≤ 1.5x)', 'burst ÷ beside', "A's replies (≤ 2)", "A's 👀", "A's writes", 'min write gap A / B'], rows);
+  printTable(["database", "B alone (anchor)", "B beside A's one /start", "B during A's burst", 'burst ÷ alone (target ≤ 1.5x)', 'burst ÷ beside', "A's replies (≤ 2)", "A's 👀", "A's writes", "A's reads", 'min write gap A / B'], rows);
   process.stdout.write("\nWhere B's time went (ms after its webhook was sent):\n");
   printTable(['database', 'run', 'webhook answered', 'node claims', 'PR recorded', 'PR request'], stages);
   process.stdout.write("\nCPU the machine spent from B's webhook to its PR request (its 2 cores are, in production, several machines; server: Gaffer and the GitHub double):\n");

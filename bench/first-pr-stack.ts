@@ -60,6 +60,8 @@ export async function startGitHubDouble(opts: { sandbox: BenchSandbox; verify?: 
   const prs = new Map<number, { head: string; number: number }>();
   const unknown: string[] = [];
   const writes: DoubleWrite[] = [];
+  /** The App's reads (GETs), as writes are kept: what a burst costs the installation's rate limit. */
+  const reads: DoubleWrite[] = [];
   /** Which installation each token was issued to. */
   const tokens = new Map<string, number>();
   let ids = 1000;
@@ -81,10 +83,8 @@ export async function startGitHubDouble(opts: { sandbox: BenchSandbox; verify?: 
         tokens.set(token, Number(minted[1]));
         return json(res, 201, { token, expires_at: new Date(Date.now() + 3600_000).toISOString(), permissions: {} });
       }
-      if (m !== 'GET') {
-        const token = /^(?:token|bearer)\s+(\S+)$/i.exec(req.headers.authorization ?? '')?.[1];
-        writes.push({ installationId: token ? tokens.get(token) : undefined, at, method: m, path, body });
-      }
+      const token = /^(?:token|bearer)\s+(\S+)$/i.exec(req.headers.authorization ?? '')?.[1];
+      (m === 'GET' ? reads : writes).push({ installationId: token ? tokens.get(token) : undefined, at, method: m, path, body });
       if (m === 'GET' && /^\/repos\/[^/]+\/[^/]+\/contents\/\.github%2Fgaffer\.yml$/.test(path)) {
         res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' });
         return res.end(`${repoConfig}\n`);
@@ -117,6 +117,7 @@ export async function startGitHubDouble(opts: { sandbox: BenchSandbox; verify?: 
     unknown,
     prs,
     writes,
+    reads,
     /** Resolves with the double's clock when the pull request for the issue is requested. */
     waitForPr: (issueNumber: number) =>
       new Promise<number>((resolve, reject) => {
