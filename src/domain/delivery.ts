@@ -1,5 +1,5 @@
 import { type DeliveryContext, getDeliveryContext } from '../db/queries/assign.js';
-import { compareAndSetTask } from '../db/queries/tasks.js';
+import { compareAndSetTask, compareAndSetTaskOnly } from '../db/queries/tasks.js';
 import type { NodeRow, TaskRow } from '../db/schema.js';
 import { maskSecrets } from '../logger.js';
 import { branchForTask } from '../protocol/task-branch.js';
@@ -69,14 +69,14 @@ export async function deliver(deps: TaskDeps, task: TaskRow, node: NodeRow, assi
     // A lazy commit: should a crash of the database server forget it, the task is back to
     // delivered-but-unconfirmed on this node, and the node's next heartbeat, which reports it
     // running, moves it to running again (nodes.ts, heartbeat).
-    const row = await compareAndSetTask(deps.db, {
+    const moved = await compareAndSetTaskOnly(deps.db, {
       id: task.id,
       from: 'pending',
       nodeId: node.id,
       set: { status: to, startedAt: deps.now(), errorMessage: null },
       lazyCommit: true,
     });
-    if (!row) return 'stale';
+    if (!moved) return 'stale';
     log.info('task running');
     deps.onEvent({ type: 'running', taskId: task.id, issueId: task.issueId });
     return 'running';
