@@ -32,7 +32,7 @@ import type { AgentPreset } from '../protocol/node-api.js';
 import { startIssue, type TaskDeps } from '../domain/tasks.js';
 import type { Logger } from '../logger.js';
 import type { EventHooks } from './event-hooks.js';
-import { react, reactionRecorder, reply, replyToRefusal } from './comment-writes.js';
+import { react, reactionRecorder, reply, type ReplyTarget, replyToRefusal } from './comment-writes.js';
 import { resolveStartOptions } from './start-options.js';
 import type { WriteAccessMemory } from './write-access-memory.js';
 import {
@@ -118,6 +118,10 @@ async function syncFromEvent(
   return { repository, issue };
 }
 
+/** The log of one command on one issue. */
+const commandLog = (deps: HandlerDeps, repository: RepositoryRow, issue: IssueRow, login: string, command: string) =>
+  deps.logger.child({ issue: `${repository.fullName}#${issue.number}`, login, command });
+
 /**
  * A `/start` the issue's status refuses: its 👀 (once per comment) and one reply per window on the
  * issue, stamped with the reply's record.
@@ -125,7 +129,7 @@ async function syncFromEvent(
 async function refuseStart(
   context: AnyContext,
   deps: HandlerDeps,
-  p: { target: { repository: RepositoryRow; issueNumber: number; issueId: string }; login: string; commentId: number | undefined; log: Logger },
+  p: { target: ReplyTarget & { issueId: string }; login: string; commentId: number | undefined; log: Logger },
   err: DomainError<'illegal_transition'>,
 ): Promise<void> {
   if (p.commentId !== undefined) await react(context, deps, { repository: p.target.repository, commentId: p.commentId, issueId: p.target.issueId });
@@ -142,7 +146,7 @@ async function refuseStart(
 async function refusedWhileBusy(context: AnyContext, deps: HandlerDeps, p: { repository: RepositoryRow; issue: IssueRow; login: string; commentId: number }): Promise<boolean> {
   const busy = startRefusal(p.issue.status);
   if (!busy || !deps.writeAccess?.recentlyAllowed({ installationId: p.repository.installationId, repository: p.repository.fullName, login: p.login })) return false;
-  const log = deps.logger.child({ issue: `${p.repository.fullName}#${p.issue.number}`, login: p.login, command: 'start' });
+  const log = commandLog(deps, p.repository, p.issue, p.login, 'start');
   await refuseStart(context, deps, { target: { repository: p.repository, issueNumber: p.issue.number, issueId: p.issue.id }, login: p.login, commentId: p.commentId, log }, busy);
   return true;
 }
@@ -167,7 +171,7 @@ async function handleCommand(
   const { repository, issue, login, command, config } = params;
   const octokit = context.octokit;
   const [owner, repo] = repository.fullName.split('/') as [string, string];
-  const log = deps.logger.child({ issue: `${repository.fullName}#${issue.number}`, login, command: command.kind });
+  const log = commandLog(deps, repository, issue, login, command.kind);
   const target = { repository, issueNumber: issue.number, issueId: issue.id };
 
   const onWriteAccess = () => deps.writeAccess?.remember({ installationId: repository.installationId, repository: repository.fullName, login });
