@@ -27,6 +27,15 @@ export function commentEvent(body: string, opts: { login?: string; type?: string
   return p;
 }
 
+/** `n` more comments on the same issue as `first`, each with a comment id of its own (from `first`'s + `offset`). */
+export function commentBurst<T extends { comment: { id: number } }>(first: T, n: number, offset: number): T[] {
+  return Array.from({ length: n }, (_, i) => {
+    const p = structuredClone(first);
+    p.comment.id += offset + i;
+    return p;
+  });
+}
+
 export async function taskCount(h: GitHubHarness, githubIssueId: number) {
   const issue = await getIssueByGithubId(h.db.db, githubIssueId);
   if (!issue) return 0;

@@ -7,7 +7,7 @@ import { getIssueByGithubId } from '../db/queries/github-sync.js';
 import { issues, repositories, tasks } from '../db/schema.js';
 import { REFUSAL_REPLY_WINDOW_MS } from '../domain/github-sync.js';
 import { STATUS_MARKER } from '../domain/status-comment.js';
-import { commentEvent, REPO, taskCount } from '../../test/github-events.js';
+import { commentBurst, commentEvent, REPO, taskCount } from '../../test/github-events.js';
 
 describe('GitHub App webhooks', () => {
   let h: GitHubHarness;
@@ -67,12 +67,8 @@ describe('GitHub App webhooks', () => {
     expect(await taskCount(h, first.issue.id)).toBe(1);
     // Some with options that are not right: on a busy issue the busy refusal is the answer, not
     // a reply about the options for each of them.
-    const burst = Array.from({ length: 10 }, (_, i) => {
-      const p = structuredClone(first);
-      p.comment.id += 10_000 + i;
-      if (i % 3 === 0) p.comment.body = '/start agent=no-such-agent';
-      return p;
-    });
+    const burst = commentBurst(first, 10, 10_000);
+    for (const [i, p] of burst.entries()) if (i % 3 === 0) p.comment.body = '/start agent=no-such-agent';
     await Promise.all(burst.map((p) => h.deliver('issue_comment', p)));
     await h.settle();
     expect(await taskCount(h, first.issue.id)).toBe(1);
@@ -117,11 +113,7 @@ describe('GitHub App webhooks', () => {
     expect(await taskCount(h, first.issue.id)).toBe(1);
     expect([reads.config, reads.permission.get('maintainer')]).toEqual([1, 1]);
 
-    const burst = Array.from({ length: 8 }, (_, i) => {
-      const p = structuredClone(first);
-      p.comment.id += 30_000 + i;
-      return p;
-    });
+    const burst = commentBurst(first, 8, 30_000);
     await Promise.all(burst.map((p) => h.deliver('issue_comment', p)));
     await h.settle();
     // GitHub said "write" a moment ago: each is refused (and seen) on that, with no read.

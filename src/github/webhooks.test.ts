@@ -7,7 +7,7 @@ import { getIssueByGithubId } from '../db/queries/github-sync.js';
 import { repositories, tasks, webhookDeliveries } from '../db/schema.js';
 import { STATUS_MARKER } from '../domain/status-comment.js';
 import { cancelTask } from '../domain/task-end.js';
-import { commentEvent, mockStartCalls, REPO, taskCount } from '../../test/github-events.js';
+import { commentBurst, commentEvent, mockStartCalls, REPO, taskCount } from '../../test/github-events.js';
 
 describe('GitHub App webhooks', () => {
   let h: GitHubHarness;
@@ -139,23 +139,17 @@ describe('GitHub App webhooks', () => {
 
   it("answers a stranger's burst of /start on one issue with one reply, not one each", async () => {
     const first = commentEvent('/start', { login: 'drive-by' });
-    const [owner] = REPO.split('/');
     const replies: string[] = [];
     const api = nock(API).persist();
     mockInstallationAuth(api);
-    api.get(`/repos/${REPO}/contents/.github%2Fgaffer.yml`).reply(404, { message: 'Not Found' });
-    api.get(`/repos/${owner}/.github/contents/.github%2Fgaffer.yml`).reply(404, { message: 'Not Found' });
-    api.get(`/repos/${REPO}/collaborators/drive-by/permission`).reply(200, { permission: 'read', role_name: 'read', user: { login: 'drive-by' } });
+    mockRepoConfig(api, REPO);
+    mockPermission(api, REPO, 'drive-by', 'read');
     api.get(`/repos/${REPO}/issues/${first.issue.number}/comments`).query(true).reply(200, []);
     api.post(`/repos/${REPO}/issues/${first.issue.number}/comments`).reply(201, (_uri, body) => {
       replies.push((body as { body: string }).body);
       return { id: 5 };
     });
-    const burst = Array.from({ length: 8 }, (_, i) => {
-      const p = structuredClone(first);
-      p.comment.id += 10_000 + i;
-      return p;
-    });
+    const burst = commentBurst(first, 8, 10_000);
     await Promise.all(burst.map((p) => h.deliver('issue_comment', p)));
     await h.settle();
     expect(await taskCount(h, first.issue.id)).toBe(0);
