@@ -246,9 +246,12 @@ export function createIngressGate(maxWaitMs: number) {
  * {@link BACKLOG} or more of its installation's deliveries still wait. Such a backlog cannot get
  * its effects out faster than one write a second anyway (GitHub's spacing), but handled flat out
  * it took the CPU and the database from everyone else: amid 100 `/start`s on one issue, another
- * installation's task ran 0.9 s slower (bench:fairness, 2 cores). Paced, 100 take a few seconds.
+ * installation's task ran 0.9 s slower (bench:fairness, 2 cores). At 40 ms, the lane still handled
+ * about 40 a second, and the 20-odd handled while the other's task was under way cost it 0.2-0.7 s
+ * on 2 cores; at 250 ms the two slots handle about 8 a second, still eight times what the writes
+ * drain, so 100 take about 13 s and their 👀s about 100 s, as before.
  */
-export const BACKLOG_PAUSE_MS = 40;
+export const BACKLOG_PAUSE_MS = 250;
 /** How many waiting deliveries of one installation make a backlog (see {@link BACKLOG_PAUSE_MS}). */
 export const BACKLOG = 4;
 
