@@ -155,17 +155,18 @@ export function createWebhookIngest(deps: {
     if (!(await recordDelivery({ deliveryId: id!, event: name!, action, ...lease }))) {
       return c.json({ status: 'duplicate' }, 200);
     }
+    // No handler acts on it: nothing to run, and nothing to hold a place in its installation's
+    // lane (a stream of plain comments would otherwise be paced as a backlog).
+    if (!acts) return c.json({ status: 'accepted' }, 202);
     const installation = (payload as { installation?: { id?: unknown } }).installation?.id;
-    if (acts) handling.add(id!);
+    handling.add(id!);
     const work = lanes
       .run(typeof installation === 'number' ? installation : undefined, async () => {
-        if (acts) await ingress.quiet();
+        await ingress.quiet();
         return handle(id!, name!, payload);
       })
       .then(
-        () => {
-          if (acts) handled.mark(id!);
-        },
+        () => handled.mark(id!),
         // The child logger is made only on failure: with redaction configured, one per delivery is not free.
         (err: unknown) => failed(id!, name!, action, raw, 1, err),
       )
