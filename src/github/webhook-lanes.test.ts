@@ -108,6 +108,31 @@ describe('webhook handling per installation', () => {
     // One pause per hand-over while BACKLOG or more waited: 8, 7, ..., BACKLOG waiting.
     expect(pauses).toBe(total - INSTALLATION_HANDLERS - BACKLOG + 1);
   });
+
+  it('keeps deliveries no handler acts on out of the lanes: no backlog, no pause, nothing handed to Probot', async () => {
+    let received = 0;
+    let pauses = 0;
+    const probot = { webhooks: { verify: async () => true }, receive: async () => void received++ } as unknown as Probot;
+    const ingest = createWebhookIngest({
+      probot,
+      db: db.db,
+      logger: createLogger({ level: 'silent' }),
+      skips: () => true,
+      backlogPause: async () => void pauses++,
+    });
+    const answers = await Promise.all(
+      Array.from({ length: 10 }, (_, i) =>
+        ingest.routes.request('/api/github/webhooks', {
+          method: 'POST',
+          headers: { 'x-github-delivery': `plain-${i}`, 'x-github-event': 'issue_comment', 'x-hub-signature-256': 'sha256=ok', 'content-type': 'application/json' },
+          body: JSON.stringify({ action: 'created', installation: { id: 3 } }),
+        }),
+      ),
+    );
+    expect(answers.map((a) => a.status)).toEqual(Array(10).fill(202));
+    await ingest.idle();
+    expect({ received, pauses }).toEqual({ received: 0, pauses: 0 });
+  });
 });
 
 /**
