@@ -45,12 +45,11 @@ export function createWebhookIngest(deps: {
   const lanes = createLanes(deps.perInstallation ?? INSTALLATION_HANDLERS, deps.backlogPause ?? (() => new Promise((resolve) => setTimeout(resolve, BACKLOG_PAUSE_MS))));
   const ingress = createIngressGate(INGEST_FIRST_MS);
   // Probot builds a context per delivery (an installation Octokit, a child logger) before any
-  // handler looks at it; a delivery no handler acts on (a comment that is not a command) skips that.
+  // handler looks at it; a delivery no handler acts on (a comment that is not a command) is
+  // answered and never handed to it. Only deliveries that were acted on are kept for a retry.
   const skipped = (name: string, payload: unknown) => deps.skips?.({ name, payload }) ?? false;
-  const handle = async (id: string, name: string, payload: unknown): Promise<void> => {
-    if (skipped(name, payload)) return;
-    await deps.probot.receive({ id, name: name as never, payload: payload as never });
-  };
+  const handle = (id: string, name: string, payload: unknown): Promise<void> =>
+    deps.probot.receive({ id, name: name as never, payload: payload as never });
   const recordDelivery = createDeliveryRecorder(deps.db);
   const now = deps.now ?? (() => new Date());
   const handled = createHandledMarker(deps.db, (err, ids) =>
@@ -248,7 +247,7 @@ export function createIngressGate(maxWaitMs: number) {
  * its effects out faster than one write a second anyway (GitHub's spacing), but handled flat out
  * it took the CPU and the database from everyone else: amid 100 `/start`s on one issue, another
  * installation's task ran 0.9 s slower (bench:fairness, 2 cores). At 40 ms, the lane still handled
- * about 40 a second, and the 20-odd handled while the other's task was under way cost it 0.2-0.7 s
+ * about 40 a second, and those handled while the other's task was under way cost it 0.1-0.7 s
  * on 2 cores; at 250 ms the two slots handle about 8 a second, still eight times what the writes
  * drain, so 100 take about 13 s and their 👀s about 100 s, as before.
  */
