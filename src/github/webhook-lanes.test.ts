@@ -2,7 +2,7 @@ import type { Probot } from 'probot';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createTestDb, type TestDb } from '../../test/db.js';
 import { createLogger } from '../logger.js';
-import { BACKLOG, createIngressGate, createWebhookIngest, INGEST_FIRST_MS, INSTALLATION_HANDLERS } from './webhook-route.js';
+import { BACKLOG, createIngressGate, createSubjectOrder, createWebhookIngest, INGEST_FIRST_MS, INSTALLATION_HANDLERS } from './webhook-route.js';
 
 /**
  * A burst of deliveries from one installation (100 `/start`s on one issue) must not hold up another
@@ -177,3 +177,34 @@ describe('handlers yield to deliveries being taken in', () => {
     expect(await settled(gate.quiet())).toBe(true);
   });
 });
+
+/** Deliveries about one issue are handled in the order they were taken in, never side by side. */
+describe('one subject at a time', () => {
+  it('runs a subject\'s turns in the order they were taken, even when started out of order, and others at once', async () => {
+    const order = createSubjectOrder();
+    const log: string[] = [];
+    let releaseFirst: () => void = () => {};
+    const firstHeld = new Promise<void>((resolve) => (releaseFirst = resolve));
+    const edited = order.turn('7#55');
+    const closed = order.turn('7#55');
+    const other = order.turn('7#56');
+    // The later turn starts first (a lane slot freed earlier): it waits for the earlier one.
+    const closing = closed(async () => void log.push('closed'));
+    const otherDone = other(async () => void log.push('other issue'));
+    const editing = edited(async () => {
+      await firstHeld;
+      log.push('edited');
+    });
+    await otherDone;
+    expect(log).toEqual(['other issue']);
+    releaseFirst();
+    await Promise.all([editing, closing]);
+    expect(log).toEqual(['other issue', 'edited', 'closed']);
+    // A failed turn still lets the next one go.
+    const failing = order.turn('7#55');
+    const after = order.turn('7#55');
+    await expect(failing(async () => Promise.reject(new Error('handler failed')))).rejects.toThrow('handler failed');
+    await expect(after(async () => 'ran')).resolves.toBe('ran');
+  });
+});
+

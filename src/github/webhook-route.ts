@@ -44,6 +44,7 @@ export function createWebhookIngest(deps: {
   const inFlight = new Set<Promise<void>>();
   const lanes = createLanes(deps.perInstallation ?? INSTALLATION_HANDLERS, deps.backlogPause ?? (() => new Promise((resolve) => setTimeout(resolve, BACKLOG_PAUSE_MS))));
   const ingress = createIngressGate(INGEST_FIRST_MS);
+  const order = createSubjectOrder();
   // Probot builds a context per delivery (an installation Octokit, a child logger) before any
   // handler looks at it; a delivery no handler acts on (a comment that is not a command) is
   // answered and never handed to it. Only deliveries that were acted on are kept for a retry.
@@ -158,11 +159,13 @@ export function createWebhookIngest(deps: {
     // lane (a stream of plain comments would otherwise be paced as a backlog).
     if (!acts) return c.json({ status: 'accepted' }, 202);
     const installation = (payload as { installation?: { id?: unknown } }).installation?.id;
+    // Its turn on its issue or pull request is taken now, in the order deliveries are taken in.
+    const inTurn = order.turn(subjectOf(payload));
     handling.add(id!);
     const work = lanes
       .run(typeof installation === 'number' ? installation : undefined, async () => {
         await ingress.quiet();
-        return handle(id!, name!, payload);
+        return inTurn(() => handle(id!, name!, payload));
       })
       .then(
         () => handled.mark(id!),
@@ -280,6 +283,44 @@ function createLanes(limit: number, pause: () => Promise<void>) {
         else if (next) next();
         else if (--l.running === 0) lanes.delete(key);
       }
+    },
+  };
+}
+
+/**
+ * The issue or pull request a delivery is about, when it names one. Two deliveries of one subject
+ * handled at once (two lane slots) could commit out of order: an `edited` after a `closed` left a
+ * closed issue stored as open.
+ */
+function subjectOf(payload: unknown): string | undefined {
+  const p = payload as { repository?: { id?: unknown }; issue?: { number?: unknown }; pull_request?: { number?: unknown } };
+  const number = p.issue?.number ?? p.pull_request?.number;
+  return typeof p.repository?.id === 'number' && typeof number === 'number' ? `${p.repository.id}#${number}` : undefined;
+}
+
+/**
+ * Deliveries of one subject are handled one after another, in the order their turns were taken
+ * (when each was taken in), whatever order the lanes start them in. A turn waits for the one before
+ * it to end, failed or not; deliveries with no subject are not held.
+ */
+export function createSubjectOrder() {
+  const tails = new Map<string, Promise<void>>();
+  return {
+    turn(key: string | undefined): <T>(work: () => Promise<T>) => Promise<T> {
+      if (key === undefined) return (work) => work();
+      const before = tails.get(key) ?? Promise.resolve();
+      let end: () => void = () => {};
+      const tail = new Promise<void>((resolve) => (end = resolve));
+      tails.set(key, tail);
+      return async (work) => {
+        try {
+          await before;
+          return await work();
+        } finally {
+          end();
+          if (tails.get(key) === tail) tails.delete(key);
+        }
+      };
     },
   };
 }
